@@ -1,0 +1,93 @@
+# microvm: a KVM microVM monitor for arm64 hosts.
+#
+#   make                                  build/microvm for this host
+#   make CROSS_COMPILE=aarch64-linux-gnu- static build/aarch64/microvm
+#   make check                            every test (unit, config, boot in emulated hosts)
+#   make run                              boot machines/rpi5.ini to a shell
+#   make SANITIZE=1                       ASan+UBSan build in build/asan/
+
+VERSION := 0.1.0
+CACHE ?= $(HOME)/.cache/microvm
+HOST_ARCH := $(shell uname -m)
+
+ifneq ($(CROSS_COMPILE),)
+  TARGET_ARCH := $(patsubst %-linux-gnu-,%,$(CROSS_COMPILE))
+  SYSROOT ?= $(CACHE)/sysroot-arm64
+  CC := $(CROSS_COMPILE)gcc
+  OUT := build/$(TARGET_ARCH)
+  PKG := PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) \
+	 PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/$(TARGET_ARCH)-linux-gnu/pkgconfig pkg-config --static
+  DEP_CFLAGS := -isystem $(SYSROOT)/usr/include
+  LDSTATIC := -static -L$(SYSROOT)/usr/lib/$(TARGET_ARCH)-linux-gnu
+else ifeq ($(SANITIZE),1)
+  TARGET_ARCH := $(HOST_ARCH)
+  OUT := build/asan
+  PKG := pkg-config
+  SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+  TARGET_ARCH := $(HOST_ARCH)
+  OUT := build
+  PKG := pkg-config
+endif
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc -Isrc/arch/arm64 \
+	  $(DEP_CFLAGS) $(SAN) -MMD -MP
+LIBS := -lfdt $(shell $(PKG) --libs inih liburing zlib) -lpthread
+LDFLAGS += $(LDSTATIC) $(SAN)
+
+# The guest architecture is arm64; the KVM backend exists only on arm64 hosts.
+ifeq ($(TARGET_ARCH),aarch64)
+  KVM_SRC := src/arch/arm64/kvm.c
+else
+  KVM_SRC := src/kvm_none.c
+endif
+
+LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console.c \
+	    src/device.c src/devtree.c src/log.c src/loop.c src/machine.c src/vm.c \
+	    src/devices/uart.c src/arch/arm64/machine.c src/arch/arm64/image.c $(KVM_SRC)
+LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
+TEST_SRCS := $(wildcard tests/unit/*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
+
+.PHONY: all deps guest check run format format-check clean
+all: $(OUT)/microvm
+
+$(OUT)/microvm: $(OUT)/obj/src/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(OUT)/unit-tests: $(TEST_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(OUT)/obj/src/main.d
+
+deps:
+	@./conf/install-deps.sh
+
+# Guest kernel and initramfs (cached under $(CACHE), keyed on their inputs).
+guest: build/guest/Image build/guest/initramfs.cpio.gz
+build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
+	./guest-images/build-kernel.sh $@
+build/guest/initramfs.cpio.gz: conf/guest-init guest-images/build-initramfs.sh
+	./guest-images/build-initramfs.sh $@
+
+check: deps
+	@./tests/run.sh
+
+run: deps
+	@./tests/boot/run.sh
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

@@ -1,0 +1,24 @@
+/* arch: the hooks each guest architecture provides (chosen by the Makefile, no #ifdefs). */
+#ifndef MICROVM_ARCH_H
+#define MICROVM_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct machine;
+struct vm;
+struct vcpu;
+
+/* Names of the INI sections the architecture reads (NULL-terminated). */
+extern const char *const arch_sections[];
+/* Read the architecture's sections (interrupt controller) and claim their regions. */
+int arch_configure(struct machine *m);
+/* Print architecture details (interrupt controller) for --check. */
+void arch_describe(const struct machine *m, FILE *out);
+/* Add cpus, interrupt controller, timer and firmware nodes; set the root interrupt-parent. */
+int arch_fdt(const struct machine *m, void *fdt);
+/* Set "interrupts" on node for device interrupt line irq (level- or edge-triggered). */
+int arch_fdt_irq(void *fdt, int node, uint32_t irq, bool level);
+
+#endif

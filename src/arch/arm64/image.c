@@ -1,0 +1,108 @@
+/* arm64 Image loader: boot-protocol header checks and kernel/initrd/DTB placement. */
+#include "boot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "image.h"
+
+#define SZ_2M	 (2ull << 20)
+#define SZ_64K	 (64ull << 10)
+#define DTB_MAX	 SZ_2M
+#define ARM64_MAGIC 0x644d5241u /* "ARM\x64" */
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, char *why,
+		       size_t whylen)
+{
+	uint32_t magic;
+
+	if (len < 64) {
+		snprintf(why, whylen, "kernel too small for an arm64 Image header (%zu bytes)", len);
+		return -EINVAL;
+	}
+	magic = (uint32_t)buf[56] | buf[57] << 8 | buf[58] << 16 | (uint32_t)buf[59] << 24;
+	if (magic != ARM64_MAGIC) {
+		snprintf(why, whylen,
+			 "kernel is not an arm64 Image (no \"ARM\\x64\" magic at offset 56)");
+		return -EINVAL;
+	}
+	img->text_offset = le64(buf + 8);
+	img->image_size = le64(buf + 16);
+	img->flags = le64(buf + 24);
+	if (img->flags & 1) {
+		snprintf(why, whylen, "kernel is a big-endian Image; only little-endian is supported");
+		return -EINVAL;
+	}
+	if (img->image_size == 0) {
+		/* Kernels before 3.17: text_offset 0x80000, footprint unknown. */
+		img->text_offset = 0x80000;
+		img->image_size = len;
+	}
+	if (img->image_size < len || img->text_offset % 4096 || img->text_offset >= SZ_2M) {
+		snprintf(why, whylen,
+			 "kernel Image header is inconsistent (text_offset 0x%llx, image_size "
+			 "0x%llx, file 0x%zx)",
+			 (unsigned long long)img->text_offset, (unsigned long long)img->image_size,
+			 len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int arch_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
+		     size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen)
+{
+	uint64_t ram_end = ram_base + ram_size, low;
+	struct arm64_image img = {0};
+	int err;
+
+	memset(bl, 0, sizeof(*bl));
+	if (kernel) {
+		err = arm64_image_header(kernel, klen, &img, why, whylen);
+		if (err)
+			return err;
+	}
+	/* Kernel at the bottom of RAM (ram_base is 2 MiB aligned), DTB in the top 2 MiB block. */
+	bl->kernel_addr = ram_base + img.text_offset;
+	bl->kernel_end = bl->kernel_addr + img.image_size;
+	bl->entry = bl->kernel_addr;
+	bl->dtb_max = DTB_MAX;
+	if (ram_size < 2 * SZ_2M) {
+		snprintf(why, whylen, "RAM too small for kernel and device tree");
+		return -EINVAL;
+	}
+	bl->dtb_addr = (ram_end - DTB_MAX) & ~(SZ_2M - 1);
+	low = (bl->kernel_end + SZ_2M - 1) & ~(SZ_2M - 1);
+	if (initrd_len) {
+		if (initrd_len > bl->dtb_addr - ram_base) {
+			snprintf(why, whylen, "initrd of %zu bytes does not fit in RAM", initrd_len);
+			return -EINVAL;
+		}
+		bl->initrd_addr = (bl->dtb_addr - initrd_len) & ~(SZ_64K - 1);
+		bl->initrd_size = initrd_len;
+		if (bl->initrd_addr < low) {
+			snprintf(why, whylen,
+				 "kernel (%llu KiB), initrd (%zu KiB) and device tree do not fit in "
+				 "%llu MiB of RAM",
+				 (unsigned long long)(img.image_size >> 10), initrd_len >> 10,
+				 (unsigned long long)(ram_size >> 20));
+			return -EINVAL;
+		}
+	} else if (bl->dtb_addr < low) {
+		snprintf(why, whylen, "kernel (%llu KiB) and device tree do not fit in %llu MiB of RAM",
+			 (unsigned long long)(img.image_size >> 10),
+			 (unsigned long long)(ram_size >> 20));
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,167 @@
+/* arm64 KVM: VM IPA size, in-kernel vGIC (v2/v3), vCPU init with PSCI, boot registers, SPIs. */
+#include "kvm_arch.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "arm64.h"
+#include "log.h"
+#include "machine.h"
+#include "vm.h"
+
+#define CORE_REG(x) \
+	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
+
+int kvm_arch_vm_type(struct vm *vm)
+{
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
+	unsigned bits = vm->m->ipa_bits;
+
+	if (max <= 0)
+		max = 40; /* the fixed size before the capability existed */
+	if (bits > (unsigned)max) {
+		log_error("[machine] ipa_bits = %u, but this host's KVM supports at most %d", bits,
+			  max);
+		return -EINVAL;
+	}
+	return max > 40 || bits != 40 ? (int)KVM_VM_TYPE_ARM_IPA_SIZE(bits) : 0;
+}
+
+static int set_attr(int fd, uint32_t group, uint64_t attr, const void *val)
+{
+	struct kvm_device_attr a = {.group = group, .attr = attr, .addr = (uintptr_t)val};
+
+	return ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
+}
+
+static int create_gic(struct vm *vm, uint32_t type)
+{
+	struct kvm_create_device cd = {.type = type};
+
+	if (ioctl(vm->vm_fd, KVM_CREATE_DEVICE, &cd) < 0)
+		return -errno;
+	vm->irqchip_fd = cd.fd;
+	return 0;
+}
+
+int kvm_arch_irqchip_create(struct vm *vm)
+{
+	struct gic_config *g = &vm->m->gic;
+	uint32_t nr_irqs = g->spis + GIC_SPI_BASE;
+	int err = -ENODEV;
+
+	if (g->version != 2) {
+		err = create_gic(vm, KVM_DEV_TYPE_ARM_VGIC_V3);
+		if (!err)
+			g->version = 3;
+	}
+	if (err && g->version != 3) {
+		err = create_gic(vm, KVM_DEV_TYPE_ARM_VGIC_V2);
+		if (!err)
+			g->version = 2;
+	}
+	if (err) {
+		if (g->version == 2)
+			log_error("[gic] version = 2: this host's KVM cannot create a GICv2 (GIC-400) "
+				  "interrupt controller (%s); the host GIC is probably GICv3 "
+				  "without GICv2 compatibility: use version = 3 or auto",
+				  strerror(-err));
+		else if (g->version == 3)
+			log_error("[gic] version = 3: this host's KVM cannot create a GICv3 (%s); "
+				  "use version = 2 or auto",
+				  strerror(-err));
+		else
+			log_error("[gic] version = auto: KVM offers neither GICv3 nor GICv2 (%s)",
+				  strerror(-err));
+		return err;
+	}
+	if (g->version == 2 && vm->m->vcpus > GICV2_MAX_CPUS) {
+		log_error("[machine] vcpus = %u: the host offers only GICv2, which supports at most %d",
+			  vm->m->vcpus, GICV2_MAX_CPUS);
+		return -EINVAL;
+	}
+	if (g->version == 2) {
+		err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST,
+			       &g->dist);
+		err = err ?: set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+				      KVM_VGIC_V2_ADDR_TYPE_CPU, &g->cpuif);
+	} else {
+		err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
+			       &g->dist);
+		err = err ?: set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+				      KVM_VGIC_V3_ADDR_TYPE_REDIST, &g->redist);
+	}
+	if (err) {
+		log_error("[gic] GICv%d region addresses rejected by KVM: %s (check alignment "
+			  "against the host page size)",
+			  g->version, strerror(-err));
+		return err;
+	}
+	err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
+	if (err)
+		log_error("[gic] spis = %u rejected by KVM: %s", g->spis, strerror(-err));
+	log_info("GICv%d created", g->version);
+	return err;
+}
+
+int kvm_arch_vcpu_init(struct vm *vm, struct vcpu *v)
+{
+	struct kvm_vcpu_init init;
+
+	memset(&init, 0, sizeof(init));
+	if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &init) < 0) {
+		log_error("KVM_ARM_PREFERRED_TARGET: %s", strerror(errno));
+		return -errno;
+	}
+	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+	if (v->id != 0)
+		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF; /* woken by PSCI CPU_ON */
+	if (ioctl(v->fd, KVM_ARM_VCPU_INIT, &init) < 0) {
+		int err = -errno;
+
+		log_error("vcpu%u: KVM_ARM_VCPU_INIT: %s", v->id, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+int kvm_arch_irqchip_finalize(struct vm *vm)
+{
+	int err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
+			   NULL);
+
+	if (err)
+		log_error("GICv%d initialisation failed: %s", vm->m->gic.version, strerror(-err));
+	return err;
+}
+
+static int set_reg(struct vcpu *v, uint64_t id, uint64_t val)
+{
+	struct kvm_one_reg reg = {.id = id, .addr = (uintptr_t)&val};
+
+	return ioctl(v->fd, KVM_SET_ONE_REG, &reg) < 0 ? -errno : 0;
+}
+
+int kvm_arch_vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t dtb)
+{
+	/* PSTATE is already EL1h with DAIF masked after KVM_ARM_VCPU_INIT; x1-x3 are zero. */
+	int err = set_reg(v, CORE_REG(regs.regs[0]), dtb);
+
+	err = err ?: set_reg(v, CORE_REG(regs.pc), entry);
+	if (err)
+		log_error("vcpu%u: KVM_SET_ONE_REG: %s", v->id, strerror(-err));
+	return err;
+}
+
+int kvm_arch_irq_line(struct vm *vm, uint32_t irq, int level)
+{
+	struct kvm_irq_level l = {
+		.irq = KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT | (irq + GIC_SPI_BASE),
+		.level = level,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}

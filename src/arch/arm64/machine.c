@@ -1,0 +1,197 @@
+/* arm64 machine model: GIC configuration, cpus/psci/timer/GIC device-tree nodes. */
+#include "arch.h"
+
+#include <libfdt.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "arm64.h"
+#include "config.h"
+#include "machine.h"
+
+const char *const arch_sections[] = {"gic", NULL};
+
+/* GIC_SPI / GIC_PPI and IRQ_TYPE_* as in the kernel's dt-bindings. */
+#define FDT_GIC_SPI	    0
+#define FDT_GIC_PPI	    1
+#define IRQ_TYPE_EDGE_RISING 1
+#define IRQ_TYPE_LEVEL_HIGH  4
+
+int arch_configure(struct machine *m)
+{
+	static const char *const versions[] = {"auto", "2", "3", NULL};
+	struct cfg *c = &m->cfg;
+	struct gic_config *g = &m->gic;
+	int version, err = 0;
+	bool need_v2, need_v3;
+
+	err |= cfg_enum(c, "gic", "version", versions, &version, 0);
+	g->version = version == 0 ? 0 : version + 1;
+	err |= cfg_u32(c, "gic", "spis", &g->spis, 96, 32, 988, 0);
+	if (err)
+		return -1;
+	if (g->spis % 32) {
+		cfg_error(c, cfg_get(c, "gic", "spis"), "gic", "spis must be a multiple of 32");
+		return -1;
+	}
+	m->alloc.nr_irqs = g->spis;
+	need_v2 = g->version != 3;
+	need_v3 = g->version != 2;
+	if (g->version == 2 && m->vcpus > GICV2_MAX_CPUS) {
+		cfg_error(c, cfg_get(c, "machine", "vcpus"), "machine",
+			  "%u vCPUs, but GICv2 supports at most %d", m->vcpus, GICV2_MAX_CPUS);
+		return -1;
+	}
+	err |= cfg_u64(c, "gic", "distributor", &g->dist, 0, CFG_REQUIRED);
+	if (need_v2)
+		err |= cfg_u64(c, "gic", "cpu_interface", &g->cpuif, 0, CFG_REQUIRED);
+	if (need_v3) {
+		err |= cfg_u64(c, "gic", "redistributor", &g->redist, 0, CFG_REQUIRED);
+		err |= cfg_u64(c, "gic", "redistributor_size", &g->redist_size,
+			       (uint64_t)m->vcpus * GICV3_REDIST_SIZE, 0);
+	}
+	if (err)
+		return -1;
+	if (need_v3 && g->redist_size < (uint64_t)m->vcpus * GICV3_REDIST_SIZE) {
+		cfg_error(c, cfg_get(c, "gic", "redistributor_size"), "gic",
+			  "redistributor_size 0x%llx holds fewer than %u redistributors of 128K",
+			  (unsigned long long)g->redist_size, m->vcpus);
+		return -1;
+	}
+	err |= alloc_region(&m->alloc, "gic", "distributor", g->dist,
+			    g->version == 2 ? GICV2_DIST_SIZE : GICV3_DIST_SIZE,
+			    cfg_get(c, "gic", "distributor"));
+	if (need_v2)
+		err |= alloc_region(&m->alloc, "gic", "cpu_interface", g->cpuif, GICV2_CPU_SIZE,
+				    cfg_get(c, "gic", "cpu_interface"));
+	if (need_v3)
+		err |= alloc_region(&m->alloc, "gic", "redistributor", g->redist, g->redist_size,
+				    cfg_get(c, "gic", "redistributor"));
+	return err;
+}
+
+void arch_describe(const struct machine *m, FILE *out)
+{
+	const struct gic_config *g = &m->gic;
+
+	fprintf(out, "  gic: %s, %u SPIs (device irq N is GIC INTID 32+N)\n",
+		g->version == 2   ? "GICv2 (GIC-400)"
+		: g->version == 3 ? "GICv3"
+				  : "auto (GICv3 if the host has it, else GICv2)",
+		g->spis);
+}
+
+uint64_t arm64_mpidr(unsigned id)
+{
+	/* The affinity KVM gives vCPU id by default (Aff0 holds 16 CPUs). */
+	return (id & 0xf) | (uint64_t)((id >> 4) & 0xff) << 8 | (uint64_t)((id >> 12) & 0xff) << 16;
+}
+
+static int fdt_cpus(const struct machine *m, void *fdt)
+{
+	int cpus = fdt_add_subnode(fdt, 0, "cpus");
+	int err;
+
+	if (cpus < 0)
+		return cpus;
+	err = fdt_setprop_u32(fdt, cpus, "#address-cells", 1);
+	err = err ?: fdt_setprop_u32(fdt, cpus, "#size-cells", 0);
+	/* Add in reverse so that libfdt's prepend order leaves cpu@0 first. */
+	for (unsigned i = m->vcpus; !err && i-- > 0;) {
+		char name[32];
+		uint64_t mpidr = arm64_mpidr(i);
+		int cpu;
+
+		snprintf(name, sizeof(name), "cpu@%llx", (unsigned long long)mpidr);
+		cpu = fdt_add_subnode(fdt, cpus, name);
+		if (cpu < 0)
+			return cpu;
+		err = fdt_setprop_string(fdt, cpu, "device_type", "cpu");
+		err = err ?: fdt_setprop_string(fdt, cpu, "compatible", "arm,arm-v8");
+		err = err ?: fdt_setprop_string(fdt, cpu, "enable-method", "psci");
+		err = err ?: fdt_setprop_u32(fdt, cpu, "reg", (uint32_t)mpidr);
+	}
+	return err;
+}
+
+static int fdt_gic(const struct machine *m, void *fdt)
+{
+	const struct gic_config *g = &m->gic;
+	char name[48];
+	int node, err;
+
+	snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)g->dist);
+	node = fdt_add_subnode(fdt, 0, name);
+	if (node < 0)
+		return node;
+	if (g->version == 2) {
+		static const char compat[] = "arm,gic-400\0arm,cortex-a15-gic";
+
+		err = fdt_setprop(fdt, node, "compatible", compat, sizeof(compat));
+		err = err ?: fdt_setprop_u64(fdt, node, "reg", g->dist);
+		err = err ?: fdt_appendprop_u64(fdt, node, "reg", GICV2_DIST_SIZE);
+		err = err ?: fdt_appendprop_u64(fdt, node, "reg", g->cpuif);
+		err = err ?: fdt_appendprop_u64(fdt, node, "reg", GICV2_CPU_SIZE);
+	} else {
+		err = fdt_setprop_string(fdt, node, "compatible", "arm,gic-v3");
+		err = err ?: fdt_setprop_u64(fdt, node, "reg", g->dist);
+		err = err ?: fdt_appendprop_u64(fdt, node, "reg", GICV3_DIST_SIZE);
+		err = err ?: fdt_appendprop_u64(fdt, node, "reg", g->redist);
+		err = err ?: fdt_appendprop_u64(fdt, node, "reg", g->redist_size);
+		err = err ?: fdt_setprop_u32(fdt, node, "#redistributor-regions", 1);
+	}
+	err = err ?: fdt_setprop_u32(fdt, node, "#interrupt-cells", 3);
+	err = err ?: fdt_setprop_empty(fdt, node, "interrupt-controller");
+	err = err ?: fdt_setprop_u32(fdt, node, "#address-cells", 2);
+	err = err ?: fdt_setprop_u32(fdt, node, "#size-cells", 2);
+	err = err ?: fdt_setprop_empty(fdt, node, "ranges");
+	err = err ?: fdt_setprop_u32(fdt, node, "phandle", ARM64_GIC_PHANDLE);
+	err = err ?: fdt_setprop_u32(fdt, 0, "interrupt-parent", ARM64_GIC_PHANDLE);
+	return err;
+}
+
+static int fdt_timer_psci(const struct machine *m, void *fdt)
+{
+	/* Secure, non-secure physical, virtual and hypervisor timer PPIs. */
+	static const uint32_t ppis[] = {13, 14, 11, 10};
+	uint32_t flags = IRQ_TYPE_LEVEL_HIGH;
+	static const char psci[] = "arm,psci-1.0\0arm,psci-0.2";
+	int node, err = 0;
+
+	if (m->gic.version == 2)
+		flags |= ((1u << m->vcpus) - 1) << 8; /* GICv2 PPI CPU mask */
+	node = fdt_add_subnode(fdt, 0, "timer");
+	if (node < 0)
+		return node;
+	err = fdt_setprop_string(fdt, node, "compatible", "arm,armv8-timer");
+	for (int i = 0; i < 4 && !err; i++) {
+		err = fdt_appendprop_u32(fdt, node, "interrupts", FDT_GIC_PPI);
+		err = err ?: fdt_appendprop_u32(fdt, node, "interrupts", ppis[i]);
+		err = err ?: fdt_appendprop_u32(fdt, node, "interrupts", flags);
+	}
+	err = err ?: fdt_setprop_empty(fdt, node, "always-on");
+	if (err)
+		return err;
+	node = fdt_add_subnode(fdt, 0, "psci");
+	if (node < 0)
+		return node;
+	err = fdt_setprop(fdt, node, "compatible", psci, sizeof(psci));
+	return err ?: fdt_setprop_string(fdt, node, "method", "hvc");
+}
+
+int arch_fdt(const struct machine *m, void *fdt)
+{
+	int err = fdt_gic(m, fdt);
+
+	err = err ?: fdt_timer_psci(m, fdt);
+	return err ?: fdt_cpus(m, fdt);
+}
+
+int arch_fdt_irq(void *fdt, int node, uint32_t irq, bool level)
+{
+	int err = fdt_setprop_u32(fdt, node, "interrupts", FDT_GIC_SPI);
+
+	err = err ?: fdt_appendprop_u32(fdt, node, "interrupts", irq);
+	return err ?: fdt_appendprop_u32(fdt, node, "interrupts",
+					 level ? IRQ_TYPE_LEVEL_HIGH : IRQ_TYPE_EDGE_RISING);
+}

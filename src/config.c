@@ -1,0 +1,588 @@
+/* config: INI parsing (inih) with file:line provenance, --set overrides and typed getters. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	BUG_ON(!p);
+	return p;
+}
+
+static void *grow(void *p, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return p;
+	*cap = *cap ? *cap * 2 : 16;
+	p = realloc(p, *cap * elem);
+	BUG_ON(!p);
+	return p;
+}
+
+static void where(const struct cfg_entry *e, char *buf, size_t len)
+{
+	if (e->line)
+		snprintf(buf, len, "%s:%d: [%s] %s", e->origin, e->line, e->section, e->key);
+	else
+		snprintf(buf, len, "--set %s.%s", e->section, e->key);
+}
+
+void cfg_error(struct cfg *c, const struct cfg_entry *e, const char *sec, const char *fmt, ...)
+{
+	char loc[512];
+	va_list ap;
+
+	if (e) {
+		where(e, loc, sizeof(loc));
+	} else if (sec) {
+		const struct cfg_section *s = cfg_section(c, sec);
+
+		if (s && s->line)
+			snprintf(loc, sizeof(loc), "%s:%d: [%s]", s->origin, s->line, sec);
+		else if (s)
+			snprintf(loc, sizeof(loc), "--set [%s]", sec);
+		else
+			snprintf(loc, sizeof(loc), "%s: [%s]", c->path, sec);
+	} else {
+		snprintf(loc, sizeof(loc), "%s", c->path);
+	}
+	fprintf(stderr, "%s: ", loc);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	c->nerrors++;
+}
+
+static void line_error(struct cfg *c, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void line_error(struct cfg *c, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s:%d: ", c->path, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	c->nerrors++;
+}
+
+const struct cfg_section *cfg_section(const struct cfg *c, const char *sec)
+{
+	for (size_t i = 0; i < c->nsections; i++)
+		if (!strcmp(c->sections[i].name, sec))
+			return &c->sections[i];
+	return NULL;
+}
+
+static void add_section(struct cfg *c, const char *name, const char *origin, int line)
+{
+	c->sections = grow(c->sections, &c->seccap, c->nsections, sizeof(*c->sections));
+	c->sections[c->nsections++] = (struct cfg_section){xstrdup(name), origin, line};
+}
+
+static struct cfg_entry *find(struct cfg *c, const char *sec, const char *key)
+{
+	for (size_t i = 0; i < c->nentries; i++)
+		if (!strcmp(c->entries[i].section, sec) && !strcmp(c->entries[i].key, key))
+			return &c->entries[i];
+	return NULL;
+}
+
+static void add_entry(struct cfg *c, const char *sec, const char *key, const char *val,
+		      const char *origin, int line)
+{
+	c->entries = grow(c->entries, &c->cap, c->nentries, sizeof(*c->entries));
+	c->entries[c->nentries++] = (struct cfg_entry){
+		.section = xstrdup(sec),
+		.key = xstrdup(key),
+		.value = xstrdup(val),
+		.origin = origin,
+		.line = line,
+	};
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+			return false;
+	return true;
+}
+
+/* Classify each physical line before inih sees it: sections, syntax errors, line numbers. */
+static void inspect_line(struct cfg *c, const char *raw)
+{
+	char buf[1024];
+	char *s;
+
+	snprintf(buf, sizeof(buf), "%s", raw);
+	s = trim(buf);
+	if (!*s || *s == ';' || *s == '#')
+		return;
+	if (isspace((unsigned char)raw[0]) && c->cursec) {
+		line_error(c, c->lineno, "indented line: continuation lines are not supported");
+		return;
+	}
+	if (*s == '[') {
+		char *end = strchr(s, ']');
+		const struct cfg_section *prev;
+
+		if (!end) {
+			line_error(c, c->lineno, "malformed section header (missing ']')");
+			return;
+		}
+		*end = '\0';
+		s = trim(s + 1);
+		if (!valid_name(s)) {
+			line_error(c, c->lineno,
+				   "bad section name '%s' (letters, digits, '-' and '_' only)", s);
+			return;
+		}
+		prev = cfg_section(c, s);
+		if (prev)
+			line_error(c, c->lineno, "duplicate section [%s] (first at line %d)", s,
+				   prev->line);
+		else
+			add_section(c, s, c->path, c->lineno);
+		free(c->cursec);
+		c->cursec = xstrdup(s);
+		return;
+	}
+	if (!strchr(s, '=') && !strchr(s, ':')) {
+		line_error(c, c->lineno, "malformed line (expected 'key = value')");
+		return;
+	}
+	if (!c->cursec)
+		line_error(c, c->lineno, "key outside of any [section]");
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+	struct cfg *c = stream;
+	FILE *f = c->stream;
+	size_t len;
+
+	if (!fgets(str, num, f))
+		return NULL;
+	c->lineno++;
+	len = strlen(str);
+	if (len && str[len - 1] != '\n' && !feof(f)) {
+		int ch;
+
+		while ((ch = fgetc(f)) != EOF && ch != '\n')
+			;
+		line_error(c, c->lineno, "line longer than %d characters", num - 2);
+		str[0] = '\0';
+		return str;
+	}
+	inspect_line(c, str);
+	return str;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg *c = user;
+	struct cfg_entry *prev;
+
+	if (!*section || !c->cursec)
+		return 1; /* reported by inspect_line */
+	if (!valid_name(name)) {
+		line_error(c, c->lineno, "[%s] bad key name '%s'", section, name);
+		return 1;
+	}
+	prev = find(c, section, name);
+	if (prev) {
+		line_error(c, c->lineno, "[%s] %s: duplicate key (first set at line %d)", section,
+			   name, prev->line);
+		return 1;
+	}
+	add_entry(c, section, name, value, c->path, c->lineno);
+	return 1;
+}
+
+int cfg_load(struct cfg *c, const char *path)
+{
+	FILE *f;
+	char *tmp;
+
+	c->path = xstrdup(path);
+	tmp = xstrdup(path);
+	c->dir = xstrdup(dirname(tmp));
+	free(tmp);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	c->stream = f;
+	ini_parse_stream(reader, c, handler, c);
+	fclose(f);
+	c->stream = NULL;
+	free(c->cursec);
+	c->cursec = NULL;
+	return 0;
+}
+
+int cfg_set(struct cfg *c, const char *arg)
+{
+	const char *dot = strchr(arg, '.');
+	const char *eq = strchr(arg, '=');
+	char sec[128], key[128];
+	struct cfg_entry *e;
+
+	if (!dot || !eq || dot > eq || (size_t)(dot - arg) >= sizeof(sec) ||
+	    (size_t)(eq - dot - 1) >= sizeof(key)) {
+		fprintf(stderr, "--set %s: expected SECTION.KEY=VALUE\n", arg);
+		c->nerrors++;
+		return -1;
+	}
+	memcpy(sec, arg, dot - arg);
+	sec[dot - arg] = '\0';
+	memcpy(key, dot + 1, eq - dot - 1);
+	key[eq - dot - 1] = '\0';
+	if (!valid_name(sec) || !valid_name(key)) {
+		fprintf(stderr, "--set %s: bad section or key name\n", arg);
+		c->nerrors++;
+		return -1;
+	}
+	if (!cfg_section(c, sec))
+		add_section(c, sec, "--set", 0);
+	e = find(c, sec, key);
+	if (e) {
+		free(e->value);
+		e->value = xstrdup(eq + 1);
+		e->origin = "--set";
+		e->line = 0;
+	} else {
+		add_entry(c, sec, key, eq + 1, "--set", 0);
+	}
+	return 0;
+}
+
+void cfg_free(struct cfg *c)
+{
+	for (size_t i = 0; i < c->nentries; i++) {
+		free(c->entries[i].section);
+		free(c->entries[i].key);
+		free(c->entries[i].value);
+	}
+	for (size_t i = 0; i < c->nsections; i++)
+		free(c->sections[i].name);
+	for (size_t i = 0; i < c->nknown; i++)
+		free(c->known[i]);
+	free(c->entries);
+	free(c->sections);
+	free(c->known);
+	free(c->path);
+	free(c->dir);
+	free(c->cursec);
+	memset(c, 0, sizeof(*c));
+}
+
+static void note_known(struct cfg *c, const char *sec, const char *key)
+{
+	size_t ls = strlen(sec), lk = strlen(key);
+	char *k;
+
+	for (size_t i = 0; i < c->nknown; i++)
+		if (!strcmp(c->known[i], sec) && !strcmp(c->known[i] + ls + 1, key))
+			return;
+	k = malloc(ls + lk + 2);
+	BUG_ON(!k);
+	memcpy(k, sec, ls + 1);
+	memcpy(k + ls + 1, key, lk + 1);
+	c->known = grow(c->known, &c->knowncap, c->nknown, sizeof(*c->known));
+	c->known[c->nknown++] = k;
+}
+
+struct cfg_entry *cfg_get(struct cfg *c, const char *sec, const char *key)
+{
+	struct cfg_entry *e = find(c, sec, key);
+
+	note_known(c, sec, key);
+	if (e)
+		e->used = true;
+	return e;
+}
+
+/* Fetch a non-empty entry; 1 = found, 0 = absent, -1 = error reported. */
+static int get_value(struct cfg *c, const char *sec, const char *key, unsigned flags,
+		     struct cfg_entry **out)
+{
+	struct cfg_entry *e = cfg_get(c, sec, key);
+
+	*out = e;
+	if (!e) {
+		if (flags & CFG_REQUIRED) {
+			cfg_error(c, NULL, sec, "missing required key '%s'", key);
+			return -1;
+		}
+		return 0;
+	}
+	if (!*e->value) {
+		cfg_error(c, e, NULL, "empty value");
+		return -1;
+	}
+	return 1;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *sfx;
+		unsigned shift;
+	} sfx[] = {{"", 0},    {"K", 10},   {"M", 20},   {"G", 30},   {"T", 40},
+		   {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"k", 10}};
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -1;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		if (strcmp(end, sfx[i].sfx))
+			continue;
+		if (sfx[i].shift && v > (UINT64_MAX >> sfx[i].shift))
+			return -1;
+		*out = (uint64_t)v << sfx[i].shift;
+		return 0;
+	}
+	return -1;
+}
+
+int cfg_u64(struct cfg *c, const char *sec, const char *key, uint64_t *out, uint64_t def,
+	    unsigned flags)
+{
+	struct cfg_entry *e;
+	int r = get_value(c, sec, key, flags, &e);
+
+	*out = def;
+	if (r <= 0)
+		return r;
+	if (parse_size(e->value, out)) {
+		cfg_error(c, e, NULL,
+			  "'%s' is not a number or size (examples: 4096, 0x1000, 512M, 1G)",
+			  e->value);
+		*out = def;
+		return -1;
+	}
+	return 0;
+}
+
+int cfg_u32(struct cfg *c, const char *sec, const char *key, uint32_t *out, uint32_t def,
+	    uint32_t min, uint32_t max, unsigned flags)
+{
+	struct cfg_entry *e;
+	int r = get_value(c, sec, key, flags, &e);
+	uint64_t v;
+
+	*out = def;
+	if (r <= 0)
+		return r;
+	if (parse_size(e->value, &v)) {
+		cfg_error(c, e, NULL, "'%s' is not a number", e->value);
+		return -1;
+	}
+	if (v < min || v > max) {
+		cfg_error(c, e, NULL, "%s is out of range (%u..%u)", e->value, min, max);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int cfg_bool(struct cfg *c, const char *sec, const char *key, bool *out, bool def)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+	struct cfg_entry *e;
+	int r = get_value(c, sec, key, 0, &e);
+
+	*out = def;
+	if (r <= 0)
+		return r;
+	for (int i = 0; i < 4; i++) {
+		if (!strcasecmp(e->value, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(e->value, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	cfg_error(c, e, NULL, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)",
+		  e->value);
+	return -1;
+}
+
+int cfg_str(struct cfg *c, const char *sec, const char *key, const char **out, const char *def,
+	    unsigned flags)
+{
+	struct cfg_entry *e;
+	int r = get_value(c, sec, key, flags, &e);
+
+	*out = r > 0 ? e->value : def;
+	return r < 0 ? -1 : 0;
+}
+
+int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsigned flags)
+{
+	struct cfg_entry *e;
+	int r = get_value(c, sec, key, flags, &e);
+
+	*out = NULL;
+	if (r <= 0)
+		return r;
+	if (e->value[0] == '/' || e->line == 0) {
+		*out = xstrdup(e->value);
+	} else {
+		size_t n = strlen(c->dir) + strlen(e->value) + 2;
+
+		*out = malloc(n);
+		BUG_ON(!*out);
+		snprintf(*out, n, "%s/%s", c->dir, e->value);
+	}
+	return 0;
+}
+
+int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const *names, int *out,
+	     int def)
+{
+	struct cfg_entry *e;
+	int r = get_value(c, sec, key, 0, &e);
+	char list[256] = "";
+	const char *hint;
+
+	*out = def;
+	if (r <= 0)
+		return r;
+	for (int i = 0; names[i]; i++) {
+		if (!strcmp(e->value, names[i])) {
+			*out = i;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+			 names[i]);
+	}
+	hint = closest_name(e->value, names, 0);
+	if (hint)
+		cfg_error(c, e, NULL, "'%s' is not one of: %s (did you mean '%s'?)", e->value, list,
+			  hint);
+	else
+		cfg_error(c, e, NULL, "'%s' is not one of: %s", e->value, list);
+	return -1;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+
+	if (la >= 63 || lb >= 63)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (tolower((unsigned char)a[i - 1]) !=
+						    tolower((unsigned char)b[j - 1]));
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, sizeof(size_t) * (lb + 1));
+	}
+	return prev[lb];
+}
+
+const char *closest_name(const char *s, const char *const *cands, size_t n)
+{
+	const char *best = NULL;
+	size_t bestd = SIZE_MAX;
+
+	for (size_t i = 0; n ? i < n : cands[i] != NULL; i++) {
+		size_t d = edit_distance(s, cands[i]);
+
+		if (d < bestd) {
+			bestd = d;
+			best = cands[i];
+		}
+	}
+	/* Near enough to be a typo: at most a third of the word, and at least one edit allowed. */
+	if (best && bestd <= 1 + strlen(s) / 3)
+		return best;
+	return NULL;
+}
+
+void cfg_check_unused(struct cfg *c, const char *const *fixed_sections)
+{
+	for (size_t i = 0; i < c->nentries; i++) {
+		struct cfg_entry *e = &c->entries[i];
+		const char *cands[128];
+		size_t n = 0, ls = strlen(e->section);
+		const char *hint;
+		bool section_known = false;
+
+		if (e->used)
+			continue;
+		for (size_t k = 0; k < c->nknown && n < 128; k++) {
+			if (strcmp(c->known[k], e->section))
+				continue;
+			section_known = true;
+			cands[n++] = c->known[k] + ls + 1;
+		}
+		if (!section_known) {
+			/* Reported once per section, at its first unused entry. */
+			bool first = true;
+
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(c->entries[j].section, e->section) && !c->entries[j].used)
+					first = false;
+			if (!first)
+				continue;
+			hint = closest_name(e->section, fixed_sections, 0);
+			if (hint)
+				cfg_error(c, NULL, e->section,
+					  "unknown section (did you mean [%s]?)", hint);
+			else
+				cfg_error(c, NULL, e->section,
+					  "unknown section (a device section needs 'type = ...')");
+			continue;
+		}
+		hint = closest_name(e->key, cands, n);
+		if (hint)
+			cfg_error(c, e, NULL, "unknown key (did you mean '%s'?)", hint);
+		else
+			cfg_error(c, e, NULL, "unknown key");
+	}
+}

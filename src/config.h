@@ -1,0 +1,82 @@
+/* config: the INI machine description as typed, provenance-tracked key/value entries. */
+#ifndef MICROVM_CONFIG_H
+#define MICROVM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One "key = value" line of the file, or one --set override. */
+struct cfg_entry {
+	char *section;
+	char *key;
+	char *value;
+	const char *origin; /* file name, or "--set" */
+	int line;           /* 1-based line in origin; 0 for --set */
+	bool used;          /* consumed by a getter */
+};
+
+/* One [section] header (or a section first named by --set). */
+struct cfg_section {
+	char *name;
+	const char *origin;
+	int line;
+};
+
+struct cfg {
+	char *path; /* the INI file as given */
+	char *dir;  /* its directory, for relative paths */
+	struct cfg_entry *entries;
+	size_t nentries, cap;
+	struct cfg_section *sections;
+	size_t nsections, seccap;
+	char **known; /* "section\0key" pairs asked for by getters */
+	size_t nknown, knowncap;
+	int nerrors;
+	/* parser state */
+	int lineno;
+	char *cursec;
+	void *stream;
+	bool overlong;
+};
+
+enum { CFG_REQUIRED = 1 };
+
+/* Parse an INI file into c; syntax errors are counted in c->nerrors. Returns -errno on I/O. */
+int cfg_load(struct cfg *c, const char *path);
+/* Apply one "SECTION.KEY=VALUE" override; returns -1 (and reports) when malformed. */
+int cfg_set(struct cfg *c, const char *arg);
+/* Free everything held by c. */
+void cfg_free(struct cfg *c);
+
+/* Report an error at entry e (or at section sec's header when e is NULL); counts it. */
+void cfg_error(struct cfg *c, const struct cfg_entry *e, const char *sec, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Return the entry for section.key (marking it used), or NULL. Also records key as known. */
+struct cfg_entry *cfg_get(struct cfg *c, const char *sec, const char *key);
+/* Return the header record of a section, or NULL when absent. */
+const struct cfg_section *cfg_section(const struct cfg *c, const char *sec);
+
+/* Typed getters: absent -> default (or error when CFG_REQUIRED). Return 0, or -1 on error. */
+int cfg_u64(struct cfg *c, const char *sec, const char *key, uint64_t *out, uint64_t def,
+	    unsigned flags);
+int cfg_u32(struct cfg *c, const char *sec, const char *key, uint32_t *out, uint32_t def,
+	    uint32_t min, uint32_t max, unsigned flags);
+int cfg_bool(struct cfg *c, const char *sec, const char *key, bool *out, bool def);
+int cfg_str(struct cfg *c, const char *sec, const char *key, const char **out, const char *def,
+	    unsigned flags);
+/* A path resolved against the INI file's directory (or the cwd for --set); caller frees. */
+int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsigned flags);
+/* Enumerated value: names is NULL-terminated; *out gets the index. */
+int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const *names, int *out,
+	     int def);
+
+/* Report every entry no getter consumed (unknown keys/sections) with a closest-name hint. */
+void cfg_check_unused(struct cfg *c, const char *const *fixed_sections);
+
+/* Parse "512M", "1G", "0x1000", "4096" (K/M/G/T and KiB/MiB/GiB/TiB suffixes). 0 or -1. */
+int parse_size(const char *s, uint64_t *out);
+/* Return the name in cands (NULL-terminated, or n entries) closest to s, or NULL if none is near. */
+const char *closest_name(const char *s, const char *const *cands, size_t n);
+
+#endif

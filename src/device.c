@@ -1,0 +1,29 @@
+/* device: the registry of device types, one line per type. */
+#include "device.h"
+
+#include <string.h>
+
+#include "devices/uart.h"
+
+static const struct device_ops *const types[] = {
+	&uart_ops,
+};
+
+#define NTYPES (sizeof(types) / sizeof(types[0]))
+
+const struct device_ops *device_type(const char *type)
+{
+	for (size_t i = 0; i < NTYPES; i++)
+		if (!strcmp(types[i]->type, type))
+			return types[i];
+	return NULL;
+}
+
+const char *const *device_type_names(void)
+{
+	static const char *names[NTYPES + 1];
+
+	for (size_t i = 0; i < NTYPES; i++)
+		names[i] = types[i]->type;
+	return names;
+}

@@ -1,0 +1,36 @@
+/* device: one instance per INI device section, created through a type-name -> ops table. */
+#ifndef MICROVM_DEVICE_H
+#define MICROVM_DEVICE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct machine;
+struct vm;
+
+struct device {
+	char *name; /* the INI section name, e.g. "uart0" */
+	const struct device_ops *ops;
+	void *priv; /* owned by the device type */
+};
+
+struct device_ops {
+	const char *type; /* value of the section's "type" key */
+	/* Read the section's keys and claim regions and IRQs; no host side effects. */
+	int (*configure)(struct device *dev, struct machine *m);
+	/* Print a one-line summary for --check. */
+	void (*describe)(const struct device *dev, FILE *out);
+	/* Create host resources and hook the device into the running VM. Returns -errno. */
+	int (*realize)(struct device *dev, struct vm *vm);
+	/* Add the device's node(s) to the device tree. Returns 0 or a libfdt error. */
+	int (*fdt_node)(const struct device *dev, void *fdt);
+	/* Release everything realize and configure acquired. */
+	void (*destroy)(struct device *dev);
+};
+
+/* Look up a device type by its INI name; NULL when unknown. */
+const struct device_ops *device_type(const char *type);
+/* NULL-terminated list of every device type name (for error hints). */
+const char *const *device_type_names(void);
+
+#endif

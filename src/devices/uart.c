@@ -1,0 +1,371 @@
+/* uart: a 16550A-compatible serial port with a level-triggered interrupt. */
+#include "devices/uart.h"
+
+#include <errno.h>
+#include <libfdt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "arch.h"
+#include "config.h"
+#include "console.h"
+#include "devtree.h"
+#include "log.h"
+#include "machine.h"
+#include "vm.h"
+
+#define UART_REGION_SIZE 0x1000
+#define UART_CLOCK	 1843200
+#define FIFO_SIZE	 64
+
+/* Register offsets (reg-shift 0). */
+enum { RBR_THR_DLL = 0, IER_DLM = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
+
+#define IER_RDI	 0x01 /* received data available */
+#define IER_THRI 0x02 /* transmitter holding register empty */
+#define IER_RLSI 0x04 /* receiver line status */
+#define IER_MSI	 0x08 /* modem status */
+
+#define IIR_NO_INT 0x01
+#define IIR_MSI	   0x00
+#define IIR_THRI   0x02
+#define IIR_RDI	   0x04
+#define IIR_RLSI   0x06
+#define IIR_FIFO   0xc0
+
+#define FCR_ENABLE   0x01
+#define FCR_CLEAR_RX 0x02
+
+#define LCR_DLAB 0x80
+
+#define MCR_DTR	 0x01
+#define MCR_RTS	 0x02
+#define MCR_OUT1 0x04
+#define MCR_OUT2 0x08
+#define MCR_LOOP 0x10
+
+#define LSR_DR	 0x01
+#define LSR_OE	 0x02
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+
+#define MSR_CTS 0x10
+#define MSR_DSR 0x20
+#define MSR_RI	0x40
+#define MSR_DCD 0x80
+
+struct uart {
+	pthread_mutex_t lock;
+	uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm, fcr;
+	bool thri_pending; /* THR-empty interrupt raised and not yet acknowledged */
+	uint8_t fifo[FIFO_SIZE];
+	unsigned head, count;
+	int level;
+	void (*irq)(void *opaque, int level);
+	void (*out)(void *opaque, uint8_t byte);
+	void *opaque;
+};
+
+/* Per-instance configuration and run-time state of the device. */
+struct uart_dev {
+	uint64_t base;
+	uint32_t irq;
+	bool console;
+	struct uart *uart;
+	struct vm *vm;
+	struct console con;
+};
+
+static uint8_t pending_iir(const struct uart *u)
+{
+	if ((u->ier & IER_RLSI) && (u->lsr & LSR_OE))
+		return IIR_RLSI;
+	if ((u->ier & IER_RDI) && u->count)
+		return IIR_RDI;
+	if ((u->ier & IER_THRI) && u->thri_pending)
+		return IIR_THRI;
+	return IIR_NO_INT;
+}
+
+/* Recompute the interrupt line after any state change (lock held). */
+static void update_irq(struct uart *u)
+{
+	int level = pending_iir(u) != IIR_NO_INT;
+
+	if (level != u->level) {
+		u->level = level;
+		u->irq(u->opaque, level);
+	}
+}
+
+static size_t fifo_push(struct uart *u, const uint8_t *buf, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && u->count < FIFO_SIZE; i++)
+		u->fifo[(u->head + u->count++) % FIFO_SIZE] = buf[i];
+	if (u->count)
+		u->lsr |= LSR_DR;
+	return i;
+}
+
+static uint8_t read_reg(struct uart *u, unsigned reg)
+{
+	uint8_t v = 0;
+
+	switch (reg) {
+	case RBR_THR_DLL:
+		if (u->lcr & LCR_DLAB)
+			return u->dll;
+		if (u->count) {
+			v = u->fifo[u->head];
+			u->head = (u->head + 1) % FIFO_SIZE;
+			if (--u->count == 0)
+				u->lsr &= ~LSR_DR;
+		}
+		return v;
+	case IER_DLM:
+		return u->lcr & LCR_DLAB ? u->dlm : u->ier;
+	case IIR_FCR:
+		v = pending_iir(u);
+		if (v == IIR_THRI)
+			u->thri_pending = false; /* reading IIR acknowledges THRE */
+		return v | (u->fcr & FCR_ENABLE ? IIR_FIFO : 0);
+	case LCR:
+		return u->lcr;
+	case MCR:
+		return u->mcr;
+	case LSR:
+		v = u->lsr;
+		u->lsr &= ~LSR_OE;
+		return v;
+	case MSR:
+		if (u->mcr & MCR_LOOP)
+			return (u->mcr & MCR_DTR ? MSR_DSR : 0) | (u->mcr & MCR_RTS ? MSR_CTS : 0) |
+			       (u->mcr & MCR_OUT1 ? MSR_RI : 0) | (u->mcr & MCR_OUT2 ? MSR_DCD : 0);
+		return u->msr;
+	default:
+		return u->scr;
+	}
+}
+
+static void write_reg(struct uart *u, unsigned reg, uint8_t v)
+{
+	switch (reg) {
+	case RBR_THR_DLL:
+		if (u->lcr & LCR_DLAB) {
+			u->dll = v;
+		} else if (u->mcr & MCR_LOOP) {
+			if (!fifo_push(u, &v, 1))
+				u->lsr |= LSR_OE;
+			u->thri_pending = true;
+		} else {
+			u->out(u->opaque, v);
+			u->thri_pending = true; /* sent at once: the holding register is empty again */
+		}
+		break;
+	case IER_DLM:
+		if (u->lcr & LCR_DLAB) {
+			u->dlm = v;
+		} else {
+			if (!(u->ier & IER_THRI) && (v & IER_THRI))
+				u->thri_pending = true; /* enabling THRI with THR empty raises it */
+			u->ier = v & 0x0f;
+		}
+		break;
+	case IIR_FCR:
+		u->fcr = v & (FCR_ENABLE | 0xc0);
+		if (v & FCR_CLEAR_RX) {
+			u->count = 0;
+			u->lsr &= ~LSR_DR;
+		}
+		break;
+	case LCR:
+		u->lcr = v;
+		break;
+	case MCR:
+		u->mcr = v & 0x1f;
+		break;
+	case LSR:
+	case MSR:
+		break; /* read-only */
+	default:
+		u->scr = v;
+	}
+}
+
+void uart_access(struct uart *u, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	if (offset >= 8 || len != 1) {
+		/* 8-bit registers only (reg-io-width 1): wider or stray accesses read as zero. */
+		if (!is_write)
+			memset(data, 0, len);
+		return;
+	}
+	pthread_mutex_lock(&u->lock);
+	if (is_write)
+		write_reg(u, offset, data[0]);
+	else
+		data[0] = read_reg(u, offset);
+	update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+size_t uart_receive(struct uart *u, const uint8_t *buf, size_t n)
+{
+	size_t got;
+
+	pthread_mutex_lock(&u->lock);
+	got = (u->mcr & MCR_LOOP) ? 0 : fifo_push(u, buf, n);
+	update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return got;
+}
+
+struct uart *uart_new(void (*irq)(void *opaque, int level), void (*out)(void *opaque, uint8_t byte),
+		      void *opaque)
+{
+	struct uart *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	pthread_mutex_init(&u->lock, NULL);
+	u->lsr = LSR_THRE | LSR_TEMT;
+	u->msr = MSR_DCD | MSR_DSR | MSR_CTS;
+	u->mcr = MCR_OUT2;
+	u->irq = irq;
+	u->out = out;
+	u->opaque = opaque;
+	return u;
+}
+
+void uart_free(struct uart *u)
+{
+	if (!u)
+		return;
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}
+
+/* --- the device: configuration, console wiring, device tree --- */
+
+static int uart_configure(struct device *dev, struct machine *m)
+{
+	struct uart_dev *d = calloc(1, sizeof(*d));
+	struct cfg *c = &m->cfg;
+	bool console_default = m->console == NULL;
+	int err = 0;
+
+	if (!d)
+		return -1;
+	dev->priv = d;
+	err |= cfg_u64(c, dev->name, "base", &d->base, 0, CFG_REQUIRED);
+	err |= cfg_u32(c, dev->name, "irq", &d->irq, 0, 0, 1019, CFG_REQUIRED);
+	err |= cfg_bool(c, dev->name, "console", &d->console, console_default);
+	if (err)
+		return -1;
+	err |= alloc_region(&m->alloc, dev->name, "registers", d->base, UART_REGION_SIZE,
+			    cfg_get(c, dev->name, "base"));
+	if (!err)
+		alloc_region_irqs(&m->alloc, dev->name, d->irq, 1);
+	err |= alloc_irqs(&m->alloc, dev->name, d->irq, 1, cfg_get(c, dev->name, "irq"));
+	if (d->console)
+		err |= machine_set_console(m, dev);
+	return err;
+}
+
+static void uart_describe(const struct device *dev, FILE *out)
+{
+	const struct uart_dev *d = dev->priv;
+
+	fprintf(out, "  %s: ns16550a at 0x%llx, irq %u%s\n", dev->name, (unsigned long long)d->base,
+		d->irq, d->console ? ", console (stdin/stdout)" : "");
+}
+
+static void uart_irq(void *opaque, int level)
+{
+	struct uart_dev *d = opaque;
+
+	vm_irq_line(d->vm, d->irq, level);
+}
+
+static void uart_out(void *opaque, uint8_t byte)
+{
+	struct uart_dev *d = opaque;
+
+	if (d->console)
+		console_write(&d->con, &byte, 1);
+}
+
+static void uart_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	struct uart_dev *d = opaque;
+
+	uart_access(d->uart, offset, data, len, is_write);
+	if (!is_write && offset == RBR_THR_DLL && d->console)
+		console_room(&d->con);
+}
+
+static size_t uart_push(void *opaque, const uint8_t *buf, size_t n)
+{
+	struct uart_dev *d = opaque;
+
+	return uart_receive(d->uart, buf, n);
+}
+
+static int uart_realize(struct device *dev, struct vm *vm)
+{
+	struct uart_dev *d = dev->priv;
+	int err;
+
+	d->vm = vm;
+	d->con.room_fd = -1;
+	d->uart = uart_new(uart_irq, uart_out, d);
+	if (!d->uart)
+		return -ENOMEM;
+	err = bus_register(&vm->bus, d->base, UART_REGION_SIZE, uart_mmio, d, dev->name);
+	if (err)
+		return err;
+	return d->console ? console_attach(&d->con, vm, uart_push, d) : 0;
+}
+
+static int uart_fdt(const struct device *dev, void *fdt)
+{
+	const struct uart_dev *d = dev->priv;
+	int node = fdt_add_mmio_node(fdt, "serial", d->base, UART_REGION_SIZE);
+	int err;
+
+	if (node < 0)
+		return node;
+	err = fdt_setprop_string(fdt, node, "compatible", "ns16550a");
+	err = err ?: fdt_setprop_u32(fdt, node, "clock-frequency", UART_CLOCK);
+	err = err ?: fdt_setprop_u32(fdt, node, "reg-io-width", 1);
+	err = err ?: arch_fdt_irq(fdt, node, d->irq, true);
+	if (!err && d->console)
+		err = fdt_set_console(fdt, node);
+	return err;
+}
+
+static void uart_destroy(struct device *dev)
+{
+	struct uart_dev *d = dev->priv;
+
+	if (!d)
+		return;
+	if (d->console && d->vm)
+		console_detach(&d->con);
+	uart_free(d->uart);
+	free(d);
+	dev->priv = NULL;
+}
+
+const struct device_ops uart_ops = {
+	.type = "ns16550a",
+	.configure = uart_configure,
+	.describe = uart_describe,
+	.realize = uart_realize,
+	.fdt_node = uart_fdt,
+	.destroy = uart_destroy,
+};

@@ -1,0 +1,26 @@
+/* uart: a 16550A-compatible serial port with an interrupt, usable as the guest console. */
+#ifndef MICROVM_UART_H
+#define MICROVM_UART_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+
+extern const struct device_ops uart_ops;
+
+struct uart;
+
+/* Register-level model, exposed for unit tests: create a UART whose interrupt is reported to
+ * irq(opaque, level) and whose output goes to out(opaque, byte). */
+struct uart *uart_new(void (*irq)(void *opaque, int level),
+		      void (*out)(void *opaque, uint8_t byte), void *opaque);
+/* Guest access to register offset (0-7) of the UART. */
+void uart_access(struct uart *u, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+/* Host input: queue up to n bytes into the receive FIFO; returns how many fitted. */
+size_t uart_receive(struct uart *u, const uint8_t *buf, size_t n);
+/* Free a UART made by uart_new. */
+void uart_free(struct uart *u);
+
+#endif

@@ -1,0 +1,49 @@
+/* kvm_none: the KVM hooks for hosts that cannot run this build's guests (arm64 guests on x86). */
+#include "kvm_arch.h"
+
+#include <errno.h>
+
+#include "log.h"
+
+int kvm_arch_vm_type(struct vm *vm)
+{
+	(void)vm;
+	log_error("this microvm build runs arm64 guests, which need an arm64 host with KVM; "
+		  "on this host use --check / --dump-dtb, or the emulated hosts (make run)");
+	return -ENOTSUP;
+}
+
+int kvm_arch_irqchip_create(struct vm *vm)
+{
+	(void)vm;
+	return -ENOTSUP;
+}
+
+int kvm_arch_vcpu_init(struct vm *vm, struct vcpu *v)
+{
+	(void)vm;
+	(void)v;
+	return -ENOTSUP;
+}
+
+int kvm_arch_irqchip_finalize(struct vm *vm)
+{
+	(void)vm;
+	return -ENOTSUP;
+}
+
+int kvm_arch_vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t dtb)
+{
+	(void)v;
+	(void)entry;
+	(void)dtb;
+	return -ENOTSUP;
+}
+
+int kvm_arch_irq_line(struct vm *vm, uint32_t irq, int level)
+{
+	(void)vm;
+	(void)irq;
+	(void)level;
+	return -ENOTSUP;
+}

@@ -1,0 +1,38 @@
+/* loop: the epoll event loop that serves host file descriptors off the vCPU threads. */
+#ifndef MICROVM_LOOP_H
+#define MICROVM_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef void (*loop_fn)(void *opaque, uint32_t events);
+
+struct loop_handler {
+	int fd;
+	loop_fn fn;
+	void *opaque;
+};
+
+struct loop {
+	int epfd;
+	bool stop;
+	struct loop_handler *handlers[64];
+	int nhandlers;
+};
+
+/* Create the epoll instance. Returns -errno. */
+int loop_init(struct loop *l);
+/* Watch fd for events (EPOLLIN...) and call fn from loop_run. Returns -errno. */
+int loop_add(struct loop *l, int fd, uint32_t events, loop_fn fn, void *opaque);
+/* Change the events watched on fd (0 pauses it). Returns -errno. */
+int loop_mod(struct loop *l, int fd, uint32_t events);
+/* Stop watching fd. */
+void loop_del(struct loop *l, int fd);
+/* Dispatch events until loop_stop is called from a handler. Returns -errno on failure. */
+int loop_run(struct loop *l);
+/* Make loop_run return after the current handler. */
+void loop_stop(struct loop *l);
+/* Close the epoll instance and free handlers. */
+void loop_free(struct loop *l);
+
+#endif

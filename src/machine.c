@@ -1,0 +1,321 @@
+/* machine: builds and validates the machine description; creates devices from their sections. */
+#include "machine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+#include "device.h"
+#include "log.h"
+
+static const char *const core_sections[] = {"machine", "memory", "boot", "virtio-mmio", "pci"};
+
+static bool is_fixed_section(const char *name)
+{
+	for (size_t i = 0; i < sizeof(core_sections) / sizeof(core_sections[0]); i++)
+		if (!strcmp(name, core_sections[i]))
+			return true;
+	for (size_t i = 0; arch_sections[i]; i++)
+		if (!strcmp(name, arch_sections[i]))
+			return true;
+	return false;
+}
+
+static const char *const *fixed_section_names(void)
+{
+	static const char *names[32];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(core_sections) / sizeof(core_sections[0]); i++)
+		names[n++] = core_sections[i];
+	for (size_t i = 0; arch_sections[i] && n < 31; i++)
+		names[n++] = arch_sections[i];
+	names[n] = NULL;
+	return names;
+}
+
+static int parse_machine(struct machine *m)
+{
+	static const char *const reboot[] = {"exit", "restart", NULL};
+	struct cfg *c = &m->cfg;
+	struct cfg_entry *e;
+	const char *base;
+	int err = 0;
+
+	base = strrchr(c->path, '/');
+	base = base ? base + 1 : c->path;
+	err |= cfg_str(c, "machine", "name", &m->name, base, 0);
+	err |= cfg_u32(c, "machine", "vcpus", &m->vcpus, 1, 1, 512, 0);
+	err |= cfg_enum(c, "machine", "on_reboot", reboot, &m->on_reboot, REBOOT_EXIT);
+	err |= cfg_u32(c, "machine", "ipa_bits", &m->ipa_bits, 40, 32, 52, 0);
+	err |= cfg_u64(c, "machine", "align", &m->align, 16 << 10, 0);
+	if (m->align < 4096 || (m->align & (m->align - 1))) {
+		e = cfg_get(c, "machine", "align");
+		cfg_error(c, e, "machine", "align must be a power of two of at least 4K");
+		err = -1;
+	}
+	return err;
+}
+
+static int parse_memory(struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	int err = 0;
+
+	err |= cfg_u64(c, "memory", "base", &m->ram_base, 0x40000000, 0);
+	err |= cfg_u64(c, "memory", "size", &m->ram_size, 512ull << 20, 0);
+	if (err)
+		return -1;
+	if (m->ram_size < (16ull << 20)) {
+		cfg_error(c, cfg_get(c, "memory", "size"), "memory", "size must be at least 16M");
+		return -1;
+	}
+	if (m->ram_base % (2u << 20)) {
+		cfg_error(c, cfg_get(c, "memory", "base"), "memory",
+			  "base 0x%llx must be 2 MiB aligned (arm64 boot protocol)",
+			  (unsigned long long)m->ram_base);
+		return -1;
+	}
+	if (m->ram_size % m->align) {
+		cfg_error(c, cfg_get(c, "memory", "size"), "memory",
+			  "size 0x%llx is not a multiple of [machine] align 0x%llx",
+			  (unsigned long long)m->ram_size, (unsigned long long)m->align);
+		return -1;
+	}
+	return alloc_region(&m->alloc, "memory", "ram", m->ram_base, m->ram_size,
+			    cfg_get(c, "memory", "size"));
+}
+
+static int parse_boot(struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	int err = 0;
+
+	err |= cfg_path(c, "boot", "kernel", &m->kernel, 0);
+	err |= cfg_path(c, "boot", "initrd", &m->initrd, 0);
+	err |= cfg_str(c, "boot", "cmdline", &m->cmdline, "", 0);
+	if (strlen(m->cmdline) >= 2048) {
+		cfg_error(c, cfg_get(c, "boot", "cmdline"), "boot",
+			  "command line longer than 2047 bytes");
+		err = -1;
+	}
+	return err;
+}
+
+/* A window: base and size keys, both required when the section exists. */
+static int parse_window(struct machine *m, const char *sec, const char *prefix, struct window *w,
+			bool required)
+{
+	struct cfg *c = &m->cfg;
+	char kb[64], ks[64];
+	int err = 0;
+
+	snprintf(kb, sizeof(kb), "%sbase", prefix);
+	snprintf(ks, sizeof(ks), "%ssize", prefix);
+	if (!required && !cfg_get(c, sec, kb) && !cfg_get(c, sec, ks)) {
+		w->base = w->size = 0;
+		return 0;
+	}
+	err |= cfg_u64(c, sec, kb, &w->base, 0, CFG_REQUIRED);
+	err |= cfg_u64(c, sec, ks, &w->size, 0, CFG_REQUIRED);
+	if (err)
+		return -1;
+	/* Region name: the prefix without its '_' ("ecam", "mmio32"), or "window". */
+	snprintf(kb, sizeof(kb), "%s", prefix[0] ? prefix : "window_");
+	kb[strlen(kb) - 1] = '\0';
+	return alloc_region(&m->alloc, sec, kb, w->base, w->size, cfg_get(c, sec, ks));
+}
+
+static int parse_virtio_mmio(struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	int err = 0;
+
+	m->has_virtio_mmio = cfg_section(c, "virtio-mmio") != NULL;
+	if (!m->has_virtio_mmio)
+		return 0;
+	if (parse_window(m, "virtio-mmio", "", &m->virtio_mmio, true))
+		return -1;
+	err |= cfg_u64(c, "virtio-mmio", "slot_size", &m->virtio_slot_size, m->align, 0);
+	err |= cfg_u32(c, "virtio-mmio", "irq_base", &m->virtio_irq_base, 0, 0, 1019,
+		       CFG_REQUIRED);
+	err |= cfg_u32(c, "virtio-mmio", "irq_count", &m->virtio_irq_count, 0, 1, 988,
+		       CFG_REQUIRED);
+	if (err)
+		return -1;
+	if (m->virtio_slot_size < 0x200 || m->virtio_slot_size % m->align ||
+	    m->virtio_mmio.size % m->virtio_slot_size) {
+		cfg_error(c, cfg_get(c, "virtio-mmio", "slot_size"), "virtio-mmio",
+			  "slot_size 0x%llx must be at least 0x200, a multiple of [machine] align "
+			  "and divide the window size",
+			  (unsigned long long)m->virtio_slot_size);
+		return -1;
+	}
+	alloc_region_irqs(&m->alloc, "virtio-mmio", m->virtio_irq_base, m->virtio_irq_count);
+	return alloc_irqs(&m->alloc, "virtio-mmio", m->virtio_irq_base, m->virtio_irq_count,
+			  cfg_get(c, "virtio-mmio", "irq_base"));
+}
+
+static int parse_pci(struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	int err = 0;
+
+	m->has_pci = cfg_section(c, "pci") != NULL;
+	if (!m->has_pci)
+		return 0;
+	err |= cfg_u32(c, "pci", "intx_irq", &m->pci_intx_irq, 0, 0, 1016, CFG_REQUIRED);
+	err |= cfg_bool(c, "pci", "msi", &m->pci_msi, true);
+	err |= parse_window(m, "pci", "ecam_", &m->ecam, true);
+	if (!err)
+		alloc_region_irqs(&m->alloc, "pci", m->pci_intx_irq, 4);
+	err |= parse_window(m, "pci", "mmio32_", &m->mmio32, true);
+	err |= parse_window(m, "pci", "mmio64_", &m->mmio64, false);
+	err |= parse_window(m, "pci", "io_", &m->pio, false);
+	if (err)
+		return -1;
+	if (m->ecam.size % (1 << 20) || m->ecam.size > (256u << 20)) {
+		cfg_error(c, cfg_get(c, "pci", "ecam_size"), "pci",
+			  "ecam_size must be a multiple of 1M (one bus) and at most 256M");
+		return -1;
+	}
+	if (m->mmio32.base + m->mmio32.size > (1ull << 32)) {
+		cfg_error(c, cfg_get(c, "pci", "mmio32_base"), "pci",
+			  "mmio32 window must lie below 4 GiB");
+		return -1;
+	}
+	return alloc_irqs(&m->alloc, "pci", m->pci_intx_irq, 4, cfg_get(c, "pci", "intx_irq"));
+}
+
+int machine_set_console(struct machine *m, const struct device *dev)
+{
+	if (m->console) {
+		cfg_error(&m->cfg, cfg_get(&m->cfg, dev->name, "console"), dev->name,
+			  "[%s] is already the console", m->console->name);
+		return -1;
+	}
+	m->console = dev;
+	return 0;
+}
+
+static int create_devices(struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	int err = 0;
+
+	m->devices = calloc(c->nsections ? c->nsections : 1, sizeof(*m->devices));
+	BUG_ON(!m->devices);
+	for (size_t i = 0; i < c->nsections; i++) {
+		const char *sec = c->sections[i].name;
+		struct cfg_entry *type;
+		const struct device_ops *ops;
+		struct device *dev;
+
+		if (is_fixed_section(sec))
+			continue;
+		type = cfg_get(c, sec, "type");
+		if (!type) {
+			const char *hint = closest_name(sec, fixed_section_names(), 0);
+
+			if (hint)
+				cfg_error(c, NULL, sec, "unknown section (did you mean [%s]?)", hint);
+			else
+				cfg_error(c, NULL, sec,
+					  "unknown section: a device section needs 'type = ...'");
+			for (size_t k = 0; k < c->nentries; k++)
+				if (!strcmp(c->entries[k].section, sec))
+					c->entries[k].used = true;
+			err = -1;
+			continue;
+		}
+		ops = device_type(type->value);
+		if (!ops) {
+			const char *hint = closest_name(type->value, device_type_names(), 0);
+
+			cfg_error(c, type, NULL, "unknown device type '%s'%s%s%s", type->value,
+				  hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+			for (size_t k = 0; k < c->nentries; k++)
+				if (!strcmp(c->entries[k].section, sec))
+					c->entries[k].used = true;
+			err = -1;
+			continue;
+		}
+		dev = &m->devices[m->ndevices++];
+		dev->name = strdup(sec);
+		dev->ops = ops;
+		if (ops->configure(dev, m))
+			err = -1;
+	}
+	return err;
+}
+
+int machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets)
+{
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	ret = cfg_load(&m->cfg, path);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < nsets; i++)
+		cfg_set(&m->cfg, sets[i]);
+	if (m->cfg.nerrors)
+		return -EINVAL;
+
+	m->alloc.cfg = &m->cfg;
+	if (parse_machine(m))
+		return -EINVAL;
+	m->alloc.align = m->align;
+	m->alloc.ipa_limit = 1ull << m->ipa_bits;
+	/* The architecture sets alloc.nr_irqs from the interrupt controller. */
+	if (arch_configure(m))
+		return -EINVAL;
+	parse_memory(m);
+	parse_boot(m);
+	parse_virtio_mmio(m);
+	parse_pci(m);
+	create_devices(m);
+	cfg_check_unused(&m->cfg, fixed_section_names());
+	return m->cfg.nerrors ? -EINVAL : 0;
+}
+
+void machine_print(const struct machine *m, FILE *out)
+{
+	fprintf(out, "machine %s (%s)\n", m->name, m->cfg.path);
+	fprintf(out, "  vcpus %u, memory %llu MiB at 0x%llx, ipa %u bits, align 0x%llx, "
+		     "on_reboot %s\n",
+		m->vcpus, (unsigned long long)(m->ram_size >> 20), (unsigned long long)m->ram_base,
+		m->ipa_bits, (unsigned long long)m->align,
+		m->on_reboot == REBOOT_EXIT ? "exit" : "restart");
+	arch_describe(m, out);
+	for (size_t i = 0; i < m->ndevices; i++)
+		m->devices[i].ops->describe(&m->devices[i], out);
+	if (m->has_virtio_mmio)
+		fprintf(out, "  virtio-mmio: %llu slots of 0x%llx, irqs %u-%u\n",
+			(unsigned long long)(m->virtio_mmio.size / m->virtio_slot_size),
+			(unsigned long long)m->virtio_slot_size, m->virtio_irq_base,
+			m->virtio_irq_base + m->virtio_irq_count - 1);
+	if (m->has_pci)
+		fprintf(out, "  pci: buses 0-%llu, intx irqs %u-%u, msi %s\n",
+			(unsigned long long)(m->ecam.size >> 20) - 1, m->pci_intx_irq,
+			m->pci_intx_irq + 3, m->pci_msi ? "on" : "off");
+	fprintf(out, "  kernel %s\n  initrd %s\n  cmdline \"%s\"\n", m->kernel ? m->kernel : "(none)",
+		m->initrd ? m->initrd : "(none)", m->cmdline ? m->cmdline : "");
+	alloc_print(&m->alloc, out);
+}
+
+void machine_free(struct machine *m)
+{
+	for (size_t i = 0; i < m->ndevices; i++) {
+		if (m->devices[i].ops->destroy)
+			m->devices[i].ops->destroy(&m->devices[i]);
+		free(m->devices[i].name);
+	}
+	free(m->devices);
+	free(m->kernel);
+	free(m->initrd);
+	alloc_free(&m->alloc);
+	cfg_free(&m->cfg);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,63 @@
+/* machine: the validated machine description built from the INI file and overrides. */
+#ifndef MICROVM_MACHINE_H
+#define MICROVM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "alloc.h"
+#include "config.h"
+
+struct device;
+
+enum reboot_action { REBOOT_EXIT, REBOOT_RESTART };
+
+struct gic_config {
+	int version; /* 0 = auto, 2 or 3 */
+	uint64_t dist, cpuif, redist, redist_size;
+	uint32_t spis;
+};
+
+struct window {
+	uint64_t base, size;
+};
+
+struct machine {
+	struct cfg cfg;
+	struct alloc alloc;
+	const char *name;
+	uint32_t vcpus;
+	int on_reboot;
+	uint32_t ipa_bits;
+	uint64_t align;
+	uint64_t ram_base, ram_size;
+	struct gic_config gic;
+	char *kernel, *initrd;
+	const char *cmdline;
+	bool has_virtio_mmio;
+	struct window virtio_mmio;
+	uint64_t virtio_slot_size;
+	uint32_t virtio_irq_base, virtio_irq_count;
+	bool has_pci;
+	struct window ecam, mmio32, mmio64, pio;
+	uint32_t pci_intx_irq;
+	bool pci_msi;
+	struct device *devices;
+	size_t ndevices;
+	const struct device *console; /* device whose node is /chosen/stdout-path */
+};
+
+/*
+ * Parse path, apply "SECTION.KEY=VALUE" overrides and validate everything.
+ * Every problem is reported with file:line; returns -errno on I/O, -EINVAL on bad input.
+ */
+int machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets);
+/* Print the resolved machine (regions, IRQs, vCPUs, memory, boot files) for --check. */
+void machine_print(const struct machine *m, FILE *out);
+/* Free the machine and its devices (devices must not be realized). */
+void machine_free(struct machine *m);
+/* Mark dev as the machine's console; returns -1 (reported) if another device already is. */
+int machine_set_console(struct machine *m, const struct device *dev);
+
+#endif

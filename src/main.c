@@ -1,0 +1,304 @@
+/* main: the microvm command line: validate, describe, dump the device tree, or run a machine. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "console.h"
+#include "devtree.h"
+#include "log.h"
+#include "machine.h"
+#include "vm.h"
+
+#ifndef MICROVM_VERSION
+#define MICROVM_VERSION "0.1.0"
+#endif
+
+static const char usage[] =
+	"usage: microvm --config FILE [options]\n"
+	"\n"
+	"  -c, --config FILE        machine description (INI), e.g. machines/rpi5.ini\n"
+	"  -s, --set SEC.KEY=VALUE  override a key of the file (repeatable)\n"
+	"  -k, --kernel PATH        kernel Image (same as --set boot.kernel=PATH)\n"
+	"  -i, --initrd PATH        initramfs (same as --set boot.initrd=PATH)\n"
+	"  -a, --append ARGS        append ARGS to the [boot] cmdline\n"
+	"      --check              validate, print the resolved machine and exit\n"
+	"      --dump-dtb PATH      write the generated device tree to PATH and exit\n"
+	"  -v, --verbose            report start-up phases, timing and memory use\n"
+	"  -h, --help               this text\n"
+	"  -V, --version            print the version\n"
+	"\n"
+	"Exit status: 0 guest powered off, 1 run-time failure, 2 usage or configuration\n"
+	"error, 3 guest rebooted (on_reboot = exit), 4 stopped from the host (signal, Ctrl-A x).\n"
+	"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n";
+
+struct options {
+	const char *config, *dump_dtb, *append;
+	char **sets;
+	size_t nsets;
+	int check;
+};
+
+static char *dup_set(const char *key, const char *val)
+{
+	size_t n = strlen(key) + strlen(val) + 2;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s=%s", key, val);
+	return s;
+}
+
+static int add_set(struct options *o, char *s)
+{
+	char **v = realloc(o->sets, (o->nsets + 1) * sizeof(*v));
+
+	if (!v || !s)
+		return -1;
+	o->sets = v;
+	o->sets[o->nsets++] = s;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_CHECK = 256, OPT_DUMP_DTB };
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"set", required_argument, NULL, 's'},
+		{"kernel", required_argument, NULL, 'k'},
+		{"initrd", required_argument, NULL, 'i'},
+		{"append", required_argument, NULL, 'a'},
+		{"check", no_argument, NULL, OPT_CHECK},
+		{"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:s:k:i:a:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 's':
+			add_set(o, strdup(optarg));
+			break;
+		case 'k':
+			add_set(o, dup_set("boot.kernel", optarg));
+			break;
+		case 'i':
+			add_set(o, dup_set("boot.initrd", optarg));
+			break;
+		case 'a':
+			o->append = optarg;
+			break;
+		case OPT_CHECK:
+			o->check = 1;
+			break;
+		case OPT_DUMP_DTB:
+			o->dump_dtb = optarg;
+			break;
+		case 'v':
+			log_set_verbose(1);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		case 'V':
+			printf("microvm %s\n", MICROVM_VERSION);
+			exit(0);
+		default:
+			fputs(usage, stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "microvm: unexpected argument '%s'\n%s", argv[optind], usage);
+		return -1;
+	}
+	if (!o->config) {
+		fprintf(stderr, "microvm: --config FILE is required\n%s", usage);
+		return -1;
+	}
+	return 0;
+}
+
+static int write_file(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(buf, 1, len, f) != len) {
+		log_error("%s: %s", path, strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	return fclose(f) ? -1 : 0;
+}
+
+/* Resident memory of the monitor itself: total RSS minus the guest RAM mapping's RSS. */
+static void report_memory(const struct vm *vm)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	unsigned long long total = 0, guest = 0, kb;
+	bool in_ram = false;
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long start, end;
+
+		if (sscanf(line, "%llx-%llx ", &start, &end) == 2) {
+			in_ram = start == (uintptr_t)vm->ram;
+			continue;
+		}
+		if (sscanf(line, "Rss: %llu kB", &kb) == 1) {
+			total += kb;
+			if (in_ram)
+				guest += kb;
+		}
+	}
+	fclose(f);
+	log_info("RSS %llu KiB: guest RAM %llu KiB, monitor %llu KiB", total, guest, total - guest);
+}
+
+static int sigfd = -1;
+
+static void on_sigfd(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	fprintf(stderr, "\r\nmicrovm: stopped by signal %u\r\n", si.ssi_signo);
+	vm_stop(vm, VM_STOPPED);
+}
+
+static int run(struct machine *m, char **argv)
+{
+	struct boot_images bi;
+	struct vm vm;
+	sigset_t set;
+	void *dtb = NULL;
+	size_t dtb_len;
+	int status = VM_FAILURE, err;
+
+	err = boot_prepare(m, &bi, 1);
+	if (err)
+		return VM_USAGE;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = vm_create(&vm, m);
+	if (!err) {
+		sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+		err = sigfd < 0 ? -errno : loop_add(&vm.loop, sigfd, EPOLLIN, on_sigfd, &vm);
+	}
+	/* The device tree is built last, once the irqchip version is known. */
+	err = err ?: fdt_build(m, &bi.layout, &dtb, &dtb_len);
+	if (!err) {
+		err = vm_load(&vm, &bi, dtb, dtb_len);
+		if (err)
+			log_error("cannot load the boot images into guest RAM: %s", strerror(-err));
+	}
+	boot_free(&bi);
+	free(dtb);
+	if (!err)
+		status = vm_run(&vm);
+	if (log_verbose() && vm.ram)
+		report_memory(&vm);
+	vm_destroy(&vm);
+	if (sigfd >= 0)
+		close(sigfd);
+	console_restore_terminal();
+	if (status == VM_REBOOT && m->on_reboot == REBOOT_RESTART) {
+		/* A fresh process is the most complete reset: re-run with the same arguments. */
+		fprintf(stderr, "microvm: guest rebooted, restarting\n");
+		fflush(NULL);
+		machine_free(m);
+		execv("/proc/self/exe", argv);
+		log_error("restart: exec /proc/self/exe: %s", strerror(errno));
+		return VM_FAILURE;
+	}
+	if (status == VM_REBOOT)
+		fprintf(stderr, "microvm: guest rebooted (on_reboot = exit)\n");
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {0};
+	struct machine m;
+	char *cmdline = NULL;
+	int err, status;
+
+	if (parse_args(argc, argv, &o))
+		return VM_USAGE;
+	err = machine_load(&m, o.config, o.sets, o.nsets);
+	for (size_t i = 0; i < o.nsets; i++)
+		free(o.sets[i]);
+	free(o.sets);
+	if (err == -EINVAL) {
+		fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", o.config,
+			m.cfg.nerrors, m.cfg.nerrors == 1 ? "" : "s");
+		machine_free(&m);
+		return VM_USAGE;
+	}
+	if (err) {
+		log_error("%s: %s", o.config, strerror(-err));
+		machine_free(&m);
+		return VM_USAGE;
+	}
+	if (o.append) {
+		size_t n = strlen(m.cmdline) + strlen(o.append) + 2;
+
+		cmdline = malloc(n);
+		if (!cmdline)
+			return VM_FAILURE;
+		snprintf(cmdline, n, "%s%s%s", m.cmdline, *m.cmdline ? " " : "", o.append);
+		m.cmdline = cmdline;
+	}
+	log_info("configuration parsed at %.1f ms", vm_clock() * 1e3);
+	if (o.check) {
+		machine_print(&m, stdout);
+		status = 0;
+	} else if (o.dump_dtb) {
+		struct boot_images bi;
+		void *dtb;
+		size_t len;
+
+		status = VM_USAGE;
+		if (m.gic.version == 0)
+			log_error("%s: [gic] version = auto is decided by the host's KVM at run time; "
+				  "pass --set gic.version=2 or 3 to dump a device tree",
+				  o.config);
+		else if (!boot_prepare(&m, &bi, 0)) {
+			if (!fdt_build(&m, &bi.layout, &dtb, &len)) {
+				status = write_file(o.dump_dtb, dtb, len) ? VM_FAILURE : 0;
+				free(dtb);
+			}
+			boot_free(&bi);
+		}
+	} else {
+		status = run(&m, argv);
+	}
+	machine_free(&m);
+	free(cmdline);
+	return status;
+}

@@ -1,0 +1,385 @@
+/* vm: the KVM virtual machine: guest RAM, vCPU threads, MMIO bus, event loop, shutdown. */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "device.h"
+#include "kvm_arch.h"
+#include "log.h"
+#include "machine.h"
+
+#define KICK_SIGNAL SIGUSR1
+
+static struct timespec t_start;
+
+__attribute__((constructor)) static void clock_start(void)
+{
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
+}
+
+double vm_clock(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t_start.tv_sec) + (now.tv_nsec - t_start.tv_nsec) / 1e9;
+}
+
+void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (gpa < vm->ram_base || len > vm->ram_size || gpa - vm->ram_base > vm->ram_size - len)
+		return NULL;
+	return vm->ram + (gpa - vm->ram_base);
+}
+
+void vm_irq_line(struct vm *vm, uint32_t irq, int level)
+{
+	int err = kvm_arch_irq_line(vm, irq, level);
+
+	if (err)
+		log_warn("irq %u: KVM_IRQ_LINE failed: %s", irq, strerror(-err));
+}
+
+void vm_stop(struct vm *vm, int status)
+{
+	int running = -1;
+	uint64_t one = 1;
+
+	if (atomic_compare_exchange_strong(&vm->status, &running, status))
+		if (write(vm->stop_fd, &one, sizeof(one)) < 0)
+			log_warn("stop eventfd: %s", strerror(errno));
+}
+
+static int kvm_open(struct vm *vm)
+{
+	int ret;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		ret = -errno;
+		log_error("/dev/kvm: %s", strerror(errno));
+		return ret;
+	}
+	ret = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ret != KVM_API_VERSION) {
+		log_error("/dev/kvm: API version %d, expected %d", ret, KVM_API_VERSION);
+		return -EINVAL;
+	}
+	ret = kvm_arch_vm_type(vm);
+	if (ret < 0)
+		return ret;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, ret);
+	if (vm->vm_fd < 0) {
+		ret = -errno;
+		log_error("KVM_CREATE_VM: %s", strerror(errno));
+		return ret;
+	}
+	ret = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (ret <= 0) {
+		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -EINVAL;
+	}
+	vm->run_size = ret;
+	return 0;
+}
+
+static int ram_create(struct vm *vm)
+{
+	struct kvm_userspace_memory_region region;
+	void *p;
+
+	vm->ram_base = vm->m->ram_base;
+	vm->ram_size = vm->m->ram_size;
+	p = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		log_error("guest RAM: cannot map %llu MiB: %s",
+			  (unsigned long long)(vm->ram_size >> 20), strerror(errno));
+		return -ENOMEM;
+	}
+	vm->ram = p;
+	madvise(p, vm->ram_size, MADV_HUGEPAGE);
+	region = (struct kvm_userspace_memory_region){
+		.slot = 0,
+		.guest_phys_addr = vm->ram_base,
+		.memory_size = vm->ram_size,
+		.userspace_addr = (uintptr_t)p,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+		int err = -errno;
+
+		log_error("guest RAM at 0x%llx: KVM_SET_USER_MEMORY_REGION: %s",
+			  (unsigned long long)vm->ram_base, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+static int vcpus_create(struct vm *vm)
+{
+	vm->nvcpus = vm->m->vcpus;
+	vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		int err;
+
+		v->vm = vm;
+		v->id = i;
+		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, i);
+		if (v->fd < 0) {
+			err = -errno;
+			log_error("vcpu%u: KVM_CREATE_VCPU: %s", i, strerror(errno));
+			return err;
+		}
+		v->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+		if (v->run == MAP_FAILED) {
+			err = -errno;
+			v->run = NULL;
+			log_error("vcpu%u: mmap kvm_run: %s", i, strerror(errno));
+			return err;
+		}
+		err = kvm_arch_vcpu_init(vm, v);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, struct machine *m)
+{
+	int err;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->m = m;
+	vm->kvm_fd = vm->vm_fd = vm->irqchip_fd = vm->stop_fd = -1;
+	vm->loop.epfd = -1;
+	atomic_init(&vm->status, -1);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		return -errno;
+	err = loop_init(&vm->loop);
+	err = err ?: kvm_open(vm);
+	err = err ?: ram_create(vm);
+	err = err ?: kvm_arch_irqchip_create(vm);
+	err = err ?: vcpus_create(vm);
+	for (size_t i = 0; !err && i < m->ndevices; i++) {
+		struct device *dev = &m->devices[i];
+
+		err = dev->ops->realize ? dev->ops->realize(dev, vm) : 0;
+		if (err)
+			log_error("%s: %s", dev->name, strerror(-err));
+	}
+	err = err ?: kvm_arch_irqchip_finalize(vm);
+	log_info("VM built at %.1f ms", vm_clock() * 1e3);
+	return err;
+}
+
+int vm_load(struct vm *vm, const struct boot_images *bi, const void *dtb, size_t dtb_len)
+{
+	const struct boot_layout *bl = &bi->layout;
+	void *k = gpa_to_hva(vm, bl->kernel_addr, bi->kernel_len);
+	void *d = gpa_to_hva(vm, bl->dtb_addr, dtb_len);
+
+	if (!k || !d || dtb_len > bl->dtb_max)
+		return -EINVAL;
+	memcpy(k, bi->kernel, bi->kernel_len);
+	memcpy(d, dtb, dtb_len);
+	if (bi->initrd_len) {
+		void *i = gpa_to_hva(vm, bl->initrd_addr, bi->initrd_len);
+
+		if (!i)
+			return -EINVAL;
+		memcpy(i, bi->initrd, bi->initrd_len);
+	}
+	return kvm_arch_vcpu_boot(&vm->vcpus[0], bl->entry, bl->dtb_addr);
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct vm *vm = v->vm;
+
+	if (run->mmio.len > 8)
+		return;
+	if (bus_access(&vm->bus, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+		       run->mmio.is_write))
+		return;
+	/* Nothing there: reads see zeros, writes are dropped; say so a few times. */
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0, sizeof(run->mmio.data));
+	if (atomic_fetch_add(&vm->mmio_warnings, 1) < 10)
+		log_warn("vcpu%u: guest %s of %u bytes at unmapped address 0x%llx ignored", v->id,
+			 run->mmio.is_write ? "write" : "read", run->mmio.len,
+			 (unsigned long long)run->mmio.phys_addr);
+}
+
+static void handle_system_event(struct vcpu *v)
+{
+	switch (v->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		log_info("vcpu%u: guest powered off", v->id);
+		vm_stop(v->vm, VM_POWEROFF);
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		log_info("vcpu%u: guest requested reset", v->id);
+		vm_stop(v->vm, VM_REBOOT);
+		break;
+	case KVM_SYSTEM_EVENT_CRASH:
+		log_error("vcpu%u: guest reported a crash", v->id);
+		vm_stop(v->vm, VM_FAILURE);
+		break;
+	default:
+		log_warn("vcpu%u: system event %u ignored", v->id, v->run->system_event.type);
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	while (atomic_load(&vm->status) < 0) {
+		if (!atomic_exchange(&vm->ran, true))
+			log_info("first KVM_RUN at %.1f ms", vm_clock() * 1e3);
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			log_error("vcpu%u: KVM_RUN: %s", v->id, strerror(errno));
+			vm_stop(vm, VM_FAILURE);
+			break;
+		}
+		switch (v->run->exit_reason) {
+		case KVM_EXIT_MMIO:
+			handle_mmio(v);
+			break;
+		case KVM_EXIT_SYSTEM_EVENT:
+			handle_system_event(v);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			log_error("vcpu%u: KVM_RUN failed to enter the guest (reason 0x%llx)",
+				  v->id,
+				  (unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
+			vm_stop(vm, VM_FAILURE);
+			break;
+		default:
+			log_error("vcpu%u: unexpected KVM exit reason %u", v->id,
+				  v->run->exit_reason);
+			vm_stop(vm, VM_FAILURE);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static void on_stop(void *opaque, uint32_t events)
+{
+	struct vm *vm = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(vm->stop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("stop eventfd: %s", strerror(errno));
+	loop_stop(&vm->loop);
+}
+
+int vm_run(struct vm *vm)
+{
+	struct sigaction sa = {.sa_handler = kick_handler};
+	sigset_t set;
+	int err;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(KICK_SIGNAL, &sa, NULL);
+	/* vCPU threads unblock the kick signal themselves; the main thread never takes it. */
+	sigemptyset(&set);
+	sigaddset(&set, KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	err = loop_add(&vm->loop, vm->stop_fd, EPOLLIN, on_stop, vm);
+	if (err)
+		return VM_FAILURE;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		if (err) {
+			log_error("vcpu%u: cannot start thread: %s", i, strerror(err));
+			vm_stop(vm, VM_FAILURE);
+			break;
+		}
+		v->started = true;
+	}
+	err = loop_run(&vm->loop);
+	if (err) {
+		log_error("event loop: %s", strerror(-err));
+		vm_stop(vm, VM_FAILURE);
+	}
+	vm_stop(vm, VM_FAILURE); /* no-op unless the loop ended without a status */
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->started)
+			continue;
+		v->run->immediate_exit = 1;
+		pthread_kill(v->thread, KICK_SIGNAL);
+	}
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		if (vm->vcpus[i].started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].started = false;
+	}
+	log_info("stopped at %.1f ms with status %d", vm_clock() * 1e3, atomic_load(&vm->status));
+	return atomic_load(&vm->status);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	/* Devices belong to the machine: machine_free() destroys them after this. */
+	for (unsigned i = 0; vm->vcpus && i < vm->nvcpus; i++) {
+		if (vm->vcpus[i].run)
+			munmap(vm->vcpus[i].run, vm->run_size);
+		if (vm->vcpus[i].fd >= 0)
+			close(vm->vcpus[i].fd);
+	}
+	free(vm->vcpus);
+	if (vm->irqchip_fd >= 0)
+		close(vm->irqchip_fd);
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	loop_free(&vm->loop);
+	bus_free(&vm->bus);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	vm->vcpus = NULL;
+}

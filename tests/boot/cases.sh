@@ -1,0 +1,189 @@
+#!/bin/sh
+# Boot tests, run inside an emulated KVM host (or natively on an arm64 board with KVM).
+# Each case boots a guest with microvm, types commands on its serial console, and checks
+# the output and the exit status. Prints "MVTEST <case> PASS|FAIL <why>" and a summary.
+# Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
+# HOSTKIND (rpi5 or gicv3), DISTRO_KERNEL (optional path to a distro Image).
+MV=${MV:-/microvm}
+MVDIR=${MVDIR:-/}
+HOSTKIND=${HOSTKIND:-rpi5}
+TMP=${TMPDIR:-/tmp}/mvtest.$$
+mkdir -p "$TMP"
+pass=0
+fail=0
+
+machine=$MVDIR/machines/rpi5.ini
+[ "$HOSTKIND" = gicv3 ] && machine=$MVDIR/machines/virt-gicv3.ini
+
+now() { cut -d' ' -f1 /proc/uptime; }
+
+result() { # case status message
+	echo "MVTEST $1 $2 $3"
+	if [ "$2" = PASS ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+}
+
+# start NAME ARGS...: start microvm with a FIFO on stdin; output goes to $TMP/NAME.out
+start() {
+	name=$1
+	shift
+	out=$TMP/$name.out
+	rm -f "$TMP/in" "$out"
+	mkfifo "$TMP/in"
+	t0=$(now)
+	"$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>&1 &
+	pid=$!
+	exec 3>"$TMP/in"
+}
+
+# wait_for PATTERN [COUNT] [TIMEOUT]: wait until PATTERN appears COUNT times in the output
+wait_for() {
+	n=0
+	limit=$((${3:-60} * 10))
+	while [ "$(grep -c -- "$1" "$out" 2>/dev/null)" -lt "${2:-1}" ]; do
+		n=$((n + 1))
+		if [ $n -ge $limit ] || ! kill -0 $pid 2>/dev/null; then
+			grep -q -- "$1" "$out" && return 0
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+type_line() { echo "$1" >&3; }
+
+# finish [TIMEOUT]: close the console and wait for microvm; sets $status
+finish() {
+	exec 3>&-
+	n=0
+	while kill -0 $pid 2>/dev/null && [ $n -lt $((${1:-60} * 10)) ]; do
+		n=$((n + 1))
+		sleep 0.1
+	done
+	if kill -0 $pid 2>/dev/null; then
+		kill -9 $pid
+		wait $pid
+		status=timeout
+	else
+		wait $pid
+		status=$?
+	fi
+}
+
+show() { echo "---- $name output (last 30 lines) ----"; tail -n 30 "$out"; echo "----"; }
+
+expect() { # case condition-description command...
+	c=$1
+	d=$2
+	shift 2
+	if "$@"; then result "$c" PASS "$d"; else result "$c" FAIL "$d"; show; fi
+}
+
+has() { grep -q -- "$1" "$out"; }
+
+# Boot with N vCPUs and M MiB, type commands, power off.
+boot_case() {
+	cpus=$1
+	mem=$2
+	start "boot-${cpus}cpu" --set machine.vcpus="$cpus" --set memory.size="${mem}M"
+	if ! wait_for "init reached" 1 120; then
+		finish 5
+		result "boot-${cpus}cpu" FAIL "guest did not reach init"
+		show
+		return
+	fi
+	t1=$(now)
+	echo "MVTIME boot-${cpus}cpu exec-to-init $(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}') s"
+	sed -n 's/.*\(init reached after [0-9.]* s\).*/MVTIME guest-kernel \1/p' "$out"
+	sed -n 's/^microvm: \(first KVM_RUN at .*\)/MVTIME monitor \1/p' "$out"
+	wait_for "microvm:/#" 1 10
+	type_line 'echo typed-$((6*7))'
+	type_line 'echo CPUS=$(nproc)'
+	type_line "echo MEM=\$(sed -n 's/MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+	wait_for "MEM=[0-9]" 1 30
+	type_line 'poweroff -f'
+	finish 60
+	sed -n 's/^microvm: \(RSS .*\)/MVTIME monitor \1/p' "$out"
+	expect "boot-${cpus}cpu" "typed command ran" has "^typed-42"
+	expect "boot-${cpus}cpu" "guest sees $cpus CPUs" has "^CPUS=$cpus"
+	memkb=$(sed -n 's/^MEM=\([0-9]*\).*/\1/p' "$out" | head -n 1)
+	# MemTotal is RAM minus what the kernel reserves for itself: within 15% of RAM.
+	expect "boot-${cpus}cpu" "guest sees ~${mem} MiB (MemTotal ${memkb:-?} kB)" \
+		test "${memkb:-0}" -gt $((mem * 1024 * 85 / 100)) -a "${memkb:-0}" -le $((mem * 1024))
+	expect "boot-${cpus}cpu" "poweroff gives exit 0 (got $status)" test "$status" = 0
+}
+
+boot_case 1 256
+boot_case 4 512
+
+# A kernel panic with panic=-1 resets the guest: microvm exits with 3 (on_reboot = exit).
+start panic --set machine.vcpus=2 --set memory.size=256M
+wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+type_line 'echo c > /proc/sysrq-trigger'
+wait_for "Kernel panic" 1 60
+finish 60
+expect panic "kernel panic is reported" has "Kernel panic"
+expect panic "panic + panic=-1 gives exit 3 (got $status)" test "$status" = 3
+
+# reboot with on_reboot = restart: the guest boots a second time, then powers off.
+start restart --set machine.on_reboot=restart --set memory.size=256M
+wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+type_line 'reboot -f'
+wait_for "init reached" 2 120 && p=$(grep -c "microvm:/#" "$out")
+wait_for "microvm:/#" $((p + 1)) 30
+type_line 'echo second-boot-$((2+3))'
+wait_for "second-boot-5" 1 30
+type_line 'poweroff -f'
+finish 60
+expect restart "guest booted twice" test "$(grep -c 'init reached' "$out")" = 2
+expect restart "commands run after the restart" has "^second-boot-5"
+expect restart "final poweroff gives exit 0 (got $status)" test "$status" = 0
+
+# A gzip-compressed Image boots like the plain one.
+if [ -f "$MVDIR/build/guest/Image.gz" ]; then
+	start gzip --kernel "$MVDIR/build/guest/Image.gz" --set memory.size=256M
+	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+	type_line 'poweroff -f'
+	finish 60
+	expect gzip "gzip-compressed Image reaches init" has "init reached"
+	expect gzip "exit 0 (got $status)" test "$status" = 0
+fi
+
+# gic version = auto takes what the host offers.
+start gic-auto --set gic.version=auto --set gic.cpu_interface=0x08010000 \
+	--set gic.redistributor=0x080a0000 --set gic.redistributor_size=0x80000 \
+	--set machine.vcpus=2 --set memory.size=256M
+wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+type_line 'poweroff -f'
+finish 60
+want=2
+[ "$HOSTKIND" = gicv3 ] && want=3
+expect gic-auto "auto picked GICv$want" has "GICv$want created"
+expect gic-auto "exit 0 (got $status)" test "$status" = 0
+
+if [ "$HOSTKIND" = gicv3 ]; then
+	# A GICv2 guest on a GICv3-only host is a clear error, not a crash.
+	start gicv2-on-v3 --set gic.version=2 --set gic.cpu_interface=0x08010000 \
+		--set machine.vcpus=2 --set memory.size=256M
+	finish 60
+	expect gicv2-on-v3 "exit 1 (got $status)" test "$status" = 1
+	expect gicv2-on-v3 "error names the GICv2 problem" has "cannot create a GICv2"
+fi
+
+if [ -n "${DISTRO_KERNEL:-}" ] && [ -f "$DISTRO_KERNEL" ]; then
+	# A distro kernel finds its console from stdout-path alone (no console= argument).
+	start distro --kernel "$DISTRO_KERNEL" --set memory.size=512M --set machine.vcpus=2
+	if wait_for "init reached" 1 240; then
+		t1=$(now)
+		echo "MVTIME distro exec-to-init $(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}') s"
+		wait_for "microvm:/#" 1 10
+		type_line 'echo distro-$(uname -r)'
+		wait_for "^distro-" 1 30
+		type_line 'poweroff -f'
+	fi
+	finish 60
+	expect distro "distro kernel console via stdout-path" has "^distro-6.12"
+	expect distro "exit 0 (got $status)" test "$status" = 0
+fi
+
+rm -rf "$TMP"
+echo "MVTEST-SUMMARY $HOSTKIND: $pass passed, $fail failed"

@@ -1,0 +1,60 @@
+#!/bin/sh
+# Boots an emulated KVM host (QEMU TCG with EL2) and runs microvm inside it.
+# Usage: emulated-host.sh rpi5|gicv3 tests|run [MICROVM ARGS...]
+#   rpi5:  virt,gic-version=2, Cortex-A76, Debian's 16 KiB-page 6.12 kernel (a Pi 5 stand-in)
+#   gicv3: virt,gic-version=3, Cortex-A76, Debian's 4 KiB-page 6.12 kernel
+#   tests: run tests/boot/cases.sh inside and power off; run: boot machines/rpi5.ini interactively
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+kind=$1
+mode=$2
+shift 2
+case "$kind" in
+rpi5) gic=2 flavour=arm64-16k ;;
+gicv3) gic=3 flavour=arm64 ;;
+*) echo "emulated-host: unknown host kind '$kind'" >&2; exit 2 ;;
+esac
+
+pkg=$(apt-cache depends "linux-image-6.12-$flavour:arm64" 2>/dev/null |
+	sed -n 's/^ *Depends: \(linux-image-6\.12\.[^ ]*\)$/\1/p' | head -n 1)
+[ -n "$pkg" ] || { echo "emulated-host: cannot resolve linux-image-6.12-$flavour:arm64" >&2; exit 1; }
+case "$pkg" in *:arm64) ;; *) pkg="$pkg:arm64" ;; esac
+kdir=$("$top/guest-images/fetch-deb.sh" "$pkg")
+l1kernel=$(ls "$kdir"/boot/vmlinuz-* | head -n 1)
+
+# The L1 initramfs: busybox, this project's microvm, guest images and tests.
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+bb=$("$top/guest-images/fetch-deb.sh" busybox-static:arm64)/bin/busybox
+mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/dev" "$root/proc" \
+	"$root/sys" "$root/tmp" "$root/machines" "$root/build/guest" "$root/tests"
+cp "$bb" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+cp "$here/l1-init" "$root/init"
+cp "$here/cases.sh" "$root/tests/cases.sh"
+cp "$top/build/aarch64/microvm" "$root/microvm"
+cp "$top"/machines/*.ini "$root/machines/"
+cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$root/build/guest/"
+gzip -1 -c "$top/build/guest/Image" >"$root/build/guest/Image.gz"
+if [ "$kind" = gicv3 ] && [ "$mode" = tests ]; then
+	# The L1 kernel is also Debian's distro kernel: boot it as a guest too.
+	cp "$l1kernel" "$root/build/guest/distro-Image"
+	echo "DISTRO_KERNEL=/build/guest/distro-Image" >>"$root/tests/env"
+fi
+echo "HOSTKIND=$kind" >>"$root/tests/env"
+if [ "$(id -u)" = 0 ]; then
+	mknod -m 600 "$root/dev/console" c 5 1
+fi
+cpio="$root.cpio.gz"
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$cpio"
+trap 'rm -rf "$root" "$cpio"' EXIT
+
+mvargs=$(echo "$*" | tr ' ' ',')
+set -- qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$gic" -cpu cortex-a76 \
+	-smp 2 -m 2G -nic none -display none -no-reboot -kernel "$l1kernel" -initrd "$cpio" \
+	-append "console=ttyAMA0 quiet mvl1=$mode${mvargs:+ mvargs=$mvargs}"
+if [ "$mode" = run ]; then
+	exec "$@" -chardev stdio,id=con,signal=off -serial chardev:con
+fi
+"$@" -serial stdio </dev/null
