@@ -26,7 +26,7 @@ else ifeq ($(SANITIZE),1)
   SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
   TARGET_ARCH := $(HOST_ARCH)
-  OUT := build
+  OUT ?= build
   PKG := pkg-config
 endif
 

@@ -28,8 +28,8 @@ static const char *src_loc(const struct cfg_entry *e, char *buf, size_t n)
 	return buf;
 }
 
-int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t base,
-		 uint64_t size, const struct cfg_entry *src)
+int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t base, uint64_t size,
+		 const struct cfg_entry *src)
 {
 	char loc[64];
 	int ret = 0;
@@ -102,8 +102,9 @@ int alloc_irqs(struct alloc *a, const char *owner, uint32_t first, uint32_t coun
 		const struct alloc_irq *q = &a->irqs[i];
 
 		if (q->irq >= first && q->irq - first < count) {
-			cfg_error(a->cfg, src, owner, "interrupt line %u is already used by [%s] (%s)",
-				  q->irq, q->owner, src_loc(q->src, loc, sizeof(loc)));
+			cfg_error(a->cfg, src, owner,
+				  "interrupt line %u is already used by [%s] (%s)", q->irq,
+				  q->owner, src_loc(q->src, loc, sizeof(loc)));
 			return -1;
 		}
 	}

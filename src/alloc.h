@@ -10,8 +10,8 @@ struct cfg;
 struct cfg_entry;
 
 struct alloc_region {
-	char *owner;  /* section name, e.g. "uart0" */
-	char *what;   /* e.g. "registers" */
+	char *owner; /* section name, e.g. "uart0" */
+	char *what;  /* e.g. "registers" */
 	uint64_t base, size;
 	const struct cfg_entry *src;
 	bool is_ram;
@@ -27,7 +27,7 @@ struct alloc_irq {
 struct alloc {
 	struct cfg *cfg;    /* where errors are reported */
 	uint64_t ipa_limit; /* first address past the guest physical address space */
-	uint64_t align;     /* required alignment of every region base */
+	uint64_t align;	    /* required alignment of every region base */
 	uint32_t nr_irqs;   /* interrupt lines available to devices (0..nr_irqs-1) */
 	struct alloc_region *regions;
 	size_t nregions, rcap;
@@ -39,8 +39,8 @@ struct alloc {
  * Claim [base, base+size) for owner. Checks alignment, the IPA limit and overlap with every
  * earlier claim; errors are reported at src through the config. Returns 0 or -1.
  */
-int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t base,
-		 uint64_t size, const struct cfg_entry *src);
+int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t base, uint64_t size,
+		 const struct cfg_entry *src);
 /* Claim interrupt lines [first, first+count) for owner; reports range errors and collisions. */
 int alloc_irqs(struct alloc *a, const char *owner, uint32_t first, uint32_t count,
 	       const struct cfg_entry *src);

@@ -48,7 +48,9 @@ int blob_gunzip(const uint8_t *in, size_t inlen, size_t max, uint8_t **out, size
 	inflateEnd(&zs);
 	if (zr != Z_STREAM_END) {
 		free(buf);
-		return zr == Z_BUF_ERROR && cap >= max ? -EFBIG : zr == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+		return zr == Z_BUF_ERROR && cap >= max ? -EFBIG
+		       : zr == Z_MEM_ERROR	       ? -ENOMEM
+						       : -EINVAL;
 	}
 	*out = buf;
 	return 0;

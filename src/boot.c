@@ -42,8 +42,8 @@ int boot_prepare(const struct machine *m, struct boot_images *bi, int need_kerne
 		if (err)
 			goto fail;
 	}
-	err = arch_boot_layout(m->ram_base, m->ram_size, bi->kernel, bi->kernel_len,
-			       bi->initrd_len, &bi->layout, why, sizeof(why));
+	err = arch_boot_layout(m->ram_base, m->ram_size, bi->kernel, bi->kernel_len, bi->initrd_len,
+			       &bi->layout, why, sizeof(why));
 	if (err) {
 		log_error("%s: %s", bi->kernel && strstr(why, "kernel") ? m->kernel : m->cfg.path,
 			  why);

@@ -7,8 +7,7 @@
 #include <stdint.h>
 
 /* Handle an access of len bytes at offset within the region; data is little-endian. */
-typedef void (*mmio_fn)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
-			bool is_write);
+typedef void (*mmio_fn)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 struct bus_region {
 	uint64_t base, size;

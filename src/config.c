@@ -357,7 +357,7 @@ int parse_size(const char *s, uint64_t *out)
 	static const struct {
 		const char *sfx;
 		unsigned shift;
-	} sfx[] = {{"", 0},    {"K", 10},   {"M", 20},   {"G", 30},   {"T", 40},
+	} sfx[] = {{"", 0},	{"K", 10},   {"M", 20},	  {"G", 30},   {"T", 40},
 		   {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"k", 10}};
 	char *end;
 	unsigned long long v;
@@ -440,8 +440,7 @@ int cfg_bool(struct cfg *c, const char *sec, const char *key, bool *out, bool de
 			return 0;
 		}
 	}
-	cfg_error(c, e, NULL, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)",
-		  e->value);
+	cfg_error(c, e, NULL, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", e->value);
 	return -1;
 }
 
@@ -538,8 +537,10 @@ const char *closest_name(const char *s, const char *const *cands, size_t n)
 			best = cands[i];
 		}
 	}
-	/* Near enough to be a typo: at most a third of the word, and at least one edit allowed. */
-	if (best && bestd <= 1 + strlen(s) / 3)
+	/* Near enough to be a typo: at most a third of the word, and at least one edit. */
+	size_t limit = strlen(s) / 3 > 1 ? strlen(s) / 3 : 1;
+
+	if (best && bestd <= limit)
 		return best;
 	return NULL;
 }
@@ -566,7 +567,8 @@ void cfg_check_unused(struct cfg *c, const char *const *fixed_sections)
 			bool first = true;
 
 			for (size_t j = 0; j < i; j++)
-				if (!strcmp(c->entries[j].section, e->section) && !c->entries[j].used)
+				if (!strcmp(c->entries[j].section, e->section) &&
+				    !c->entries[j].used)
 					first = false;
 			if (!first)
 				continue;

@@ -12,8 +12,8 @@ struct cfg_entry {
 	char *key;
 	char *value;
 	const char *origin; /* file name, or "--set" */
-	int line;           /* 1-based line in origin; 0 for --set */
-	bool used;          /* consumed by a getter */
+	int line;	    /* 1-based line in origin; 0 for --set */
+	bool used;	    /* consumed by a getter */
 };
 
 /* One [section] header (or a section first named by --set). */
@@ -76,7 +76,8 @@ void cfg_check_unused(struct cfg *c, const char *const *fixed_sections);
 
 /* Parse "512M", "1G", "0x1000", "4096" (K/M/G/T and KiB/MiB/GiB/TiB suffixes). 0 or -1. */
 int parse_size(const char *s, uint64_t *out);
-/* Return the name in cands (NULL-terminated, or n entries) closest to s, or NULL if none is near. */
+/* Return the name in cands (NULL-terminated, or n entries) closest to s, or NULL if none is near.
+ */
 const char *closest_name(const char *s, const char *const *cands, size_t n);
 
 #endif

@@ -50,7 +50,8 @@ static size_t filter_escape(struct console *c, uint8_t *b, size_t n)
 		if (c->escape) {
 			c->escape = false;
 			if (b[i] == 'x' || b[i] == 'X') {
-				fprintf(stderr, "\r\nmicrovm: terminated from the console (Ctrl-A x)\r\n");
+				fprintf(stderr,
+					"\r\nmicrovm: terminated from the console (Ctrl-A x)\r\n");
 				vm_stop(c->vm, VM_STOPPED);
 				return o;
 			}

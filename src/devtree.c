@@ -35,8 +35,9 @@ int fdt_set_console(void *fdt, int node)
 
 	/* Offsets move when properties are added: look each node up just before use. */
 	err = err ?: fdt_setprop_string(fdt, fdt_path_offset(fdt, "/aliases"), "serial0", path);
-	return err ?: fdt_setprop_string(fdt, fdt_path_offset(fdt, "/chosen"), "stdout-path",
-					 "serial0");
+	return err
+		       ?: fdt_setprop_string(fdt, fdt_path_offset(fdt, "/chosen"), "stdout-path",
+					     "serial0");
 }
 
 static int build(const struct machine *m, const struct boot_layout *bl, void *fdt)
@@ -60,8 +61,9 @@ static int build(const struct machine *m, const struct boot_layout *bl, void *fd
 	err = fdt_setprop_string(fdt, chosen, "bootargs", m->cmdline ? m->cmdline : "");
 	if (!err && bl && bl->initrd_size) {
 		err = fdt_setprop_u64(fdt, chosen, "linux,initrd-start", bl->initrd_addr);
-		err = err ?: fdt_setprop_u64(fdt, chosen, "linux,initrd-end",
-					     bl->initrd_addr + bl->initrd_size);
+		err = err
+			      ?: fdt_setprop_u64(fdt, chosen, "linux,initrd-end",
+						 bl->initrd_addr + bl->initrd_size);
 	}
 	node = fdt_add_subnode(fdt, 0, "aliases");
 	if (err || node < 0)

@@ -138,8 +138,7 @@ static int parse_virtio_mmio(struct machine *m)
 	if (parse_window(m, "virtio-mmio", "", &m->virtio_mmio, true))
 		return -1;
 	err |= cfg_u64(c, "virtio-mmio", "slot_size", &m->virtio_slot_size, m->align, 0);
-	err |= cfg_u32(c, "virtio-mmio", "irq_base", &m->virtio_irq_base, 0, 0, 1019,
-		       CFG_REQUIRED);
+	err |= cfg_u32(c, "virtio-mmio", "irq_base", &m->virtio_irq_base, 0, 0, 1019, CFG_REQUIRED);
 	err |= cfg_u32(c, "virtio-mmio", "irq_count", &m->virtio_irq_count, 0, 1, 988,
 		       CFG_REQUIRED);
 	if (err)
@@ -219,7 +218,8 @@ static int create_devices(struct machine *m)
 			const char *hint = closest_name(sec, fixed_section_names(), 0);
 
 			if (hint)
-				cfg_error(c, NULL, sec, "unknown section (did you mean [%s]?)", hint);
+				cfg_error(c, NULL, sec, "unknown section (did you mean [%s]?)",
+					  hint);
 			else
 				cfg_error(c, NULL, sec,
 					  "unknown section: a device section needs 'type = ...'");
@@ -234,7 +234,8 @@ static int create_devices(struct machine *m)
 			const char *hint = closest_name(type->value, device_type_names(), 0);
 
 			cfg_error(c, type, NULL, "unknown device type '%s'%s%s%s", type->value,
-				  hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+				  hint ? " (did you mean '" : "", hint ? hint : "",
+				  hint ? "'?)" : "");
 			for (size_t k = 0; k < c->nentries; k++)
 				if (!strcmp(c->entries[k].section, sec))
 					c->entries[k].used = true;
@@ -283,8 +284,9 @@ int machine_load(struct machine *m, const char *path, char *const *sets, size_t 
 void machine_print(const struct machine *m, FILE *out)
 {
 	fprintf(out, "machine %s (%s)\n", m->name, m->cfg.path);
-	fprintf(out, "  vcpus %u, memory %llu MiB at 0x%llx, ipa %u bits, align 0x%llx, "
-		     "on_reboot %s\n",
+	fprintf(out,
+		"  vcpus %u, memory %llu MiB at 0x%llx, ipa %u bits, align 0x%llx, "
+		"on_reboot %s\n",
 		m->vcpus, (unsigned long long)(m->ram_size >> 20), (unsigned long long)m->ram_base,
 		m->ipa_bits, (unsigned long long)m->align,
 		m->on_reboot == REBOOT_EXIT ? "exit" : "restart");
@@ -300,8 +302,9 @@ void machine_print(const struct machine *m, FILE *out)
 		fprintf(out, "  pci: buses 0-%llu, intx irqs %u-%u, msi %s\n",
 			(unsigned long long)(m->ecam.size >> 20) - 1, m->pci_intx_irq,
 			m->pci_intx_irq + 3, m->pci_msi ? "on" : "off");
-	fprintf(out, "  kernel %s\n  initrd %s\n  cmdline \"%s\"\n", m->kernel ? m->kernel : "(none)",
-		m->initrd ? m->initrd : "(none)", m->cmdline ? m->cmdline : "");
+	fprintf(out, "  kernel %s\n  initrd %s\n  cmdline \"%s\"\n",
+		m->kernel ? m->kernel : "(none)", m->initrd ? m->initrd : "(none)",
+		m->cmdline ? m->cmdline : "");
 	alloc_print(&m->alloc, out);
 }
 

@@ -285,7 +285,8 @@ int main(int argc, char **argv)
 
 		status = VM_USAGE;
 		if (m.gic.version == 0)
-			log_error("%s: [gic] version = auto is decided by the host's KVM at run time; "
+			log_error("%s: [gic] version = auto is decided by the host's KVM at run "
+				  "time; "
 				  "pass --set gic.version=2 or 3 to dump a device tree",
 				  o.config);
 		else if (!boot_prepare(&m, &bi, 0)) {

@@ -280,7 +280,8 @@ static void *vcpu_thread(void *arg)
 		case KVM_EXIT_FAIL_ENTRY:
 			log_error("vcpu%u: KVM_RUN failed to enter the guest (reason 0x%llx)",
 				  v->id,
-				  (unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
+				  (unsigned long long)
+					  v->run->fail_entry.hardware_entry_failure_reason);
 			vm_stop(vm, VM_FAILURE);
 			break;
 		default:

@@ -16,10 +16,10 @@ struct machine;
 /* Process exit statuses (documented in README and docs/config.md). */
 enum vm_status {
 	VM_POWEROFF = 0, /* guest powered off (PSCI SYSTEM_OFF) */
-	VM_FAILURE = 1,  /* run-time failure */
-	VM_USAGE = 2,    /* usage or configuration error (before anything starts) */
-	VM_REBOOT = 3,   /* guest asked to reboot (PSCI SYSTEM_RESET) with on_reboot = exit */
-	VM_STOPPED = 4,  /* stopped from the host: signal or console escape */
+	VM_FAILURE = 1,	 /* run-time failure */
+	VM_USAGE = 2,	 /* usage or configuration error (before anything starts) */
+	VM_REBOOT = 3,	 /* guest asked to reboot (PSCI SYSTEM_RESET) with on_reboot = exit */
+	VM_STOPPED = 4,	 /* stopped from the host: signal or console escape */
 };
 
 struct vcpu {
@@ -41,9 +41,9 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned nvcpus;
 	size_t run_size;
-	int stop_fd;          /* eventfd: a vCPU asks the main thread to stop */
-	atomic_int status;    /* -1 while running, else enum vm_status */
-	atomic_bool ran;      /* first KVM_RUN has been issued */
+	int stop_fd;	   /* eventfd: a vCPU asks the main thread to stop */
+	atomic_int status; /* -1 while running, else enum vm_status */
+	atomic_bool ran;   /* first KVM_RUN has been issued */
 	atomic_uint mmio_warnings;
 };
 

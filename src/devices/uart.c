@@ -162,8 +162,9 @@ static void write_reg(struct uart *u, unsigned reg, uint8_t v)
 				u->lsr |= LSR_OE;
 			u->thri_pending = true;
 		} else {
+			/* Sent at once: the holding register is empty again. */
 			u->out(u->opaque, v);
-			u->thri_pending = true; /* sent at once: the holding register is empty again */
+			u->thri_pending = true;
 		}
 		break;
 	case IER_DLM:

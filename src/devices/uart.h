@@ -14,8 +14,8 @@ struct uart;
 
 /* Register-level model, exposed for unit tests: create a UART whose interrupt is reported to
  * irq(opaque, level) and whose output goes to out(opaque, byte). */
-struct uart *uart_new(void (*irq)(void *opaque, int level),
-		      void (*out)(void *opaque, uint8_t byte), void *opaque);
+struct uart *uart_new(void (*irq)(void *opaque, int level), void (*out)(void *opaque, uint8_t byte),
+		      void *opaque);
 /* Guest access to register offset (0-7) of the UART. */
 void uart_access(struct uart *u, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Host input: queue up to n bytes into the receive FIFO; returns how many fitted. */

@@ -9,7 +9,7 @@ static const struct {
 	void (*fn)(void);
 } suites[] = {
 	{"config", test_config}, {"alloc", test_alloc}, {"fdt", test_fdt},
-	{"image", test_image},   {"uart", test_uart},   {"bus", test_bus},
+	{"image", test_image},	 {"uart", test_uart},	{"bus", test_bus},
 };
 
 int main(void)

@@ -9,26 +9,26 @@ extern int test_passed, test_failed;
 extern const char *test_current;
 
 /* Record one assertion; prints the failing expression with its location. */
-#define CHECK(cond)                                                                             \
-	do {                                                                                    \
-		if (cond) {                                                                     \
-			test_passed++;                                                          \
-		} else {                                                                        \
-			test_failed++;                                                          \
-			printf("FAIL %s: %s (%s:%d)\n", test_current, #cond, __FILE__, __LINE__); \
-		}                                                                               \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			test_passed++;                                                             \
+		} else {                                                                           \
+			test_failed++;                                                             \
+			printf("FAIL %s: %s (%s:%d)\n", test_current, #cond, __FILE__, __LINE__);  \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                                            \
-	do {                                                                                      \
-		unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);    \
-		if (a_ == b_) {                                                                   \
-			test_passed++;                                                            \
-		} else {                                                                          \
-			test_failed++;                                                            \
+#define CHECK_EQ(a, b)                                                                             \
+	do {                                                                                       \
+		unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);     \
+		if (a_ == b_) {                                                                    \
+			test_passed++;                                                             \
+		} else {                                                                           \
+			test_failed++;                                                             \
 			printf("FAIL %s: %s == %s (0x%llx != 0x%llx) (%s:%d)\n", test_current, #a, \
-			       #b, a_, b_, __FILE__, __LINE__);                                   \
-		}                                                                                 \
+			       #b, a_, b_, __FILE__, __LINE__);                                    \
+		}                                                                                  \
 	} while (0)
 
 #define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)

@@ -7,9 +7,9 @@
 
 #include "image.h"
 
-#define SZ_2M	 (2ull << 20)
-#define SZ_64K	 (64ull << 10)
-#define DTB_MAX	 SZ_2M
+#define SZ_2M	    (2ull << 20)
+#define SZ_64K	    (64ull << 10)
+#define DTB_MAX	    SZ_2M
 #define ARM64_MAGIC 0x644d5241u /* "ARM\x64" */
 
 static uint64_t le64(const uint8_t *p)
@@ -27,7 +27,8 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 	uint32_t magic;
 
 	if (len < 64) {
-		snprintf(why, whylen, "kernel too small for an arm64 Image header (%zu bytes)", len);
+		snprintf(why, whylen, "kernel too small for an arm64 Image header (%zu bytes)",
+			 len);
 		return -EINVAL;
 	}
 	magic = (uint32_t)buf[56] | buf[57] << 8 | buf[58] << 16 | (uint32_t)buf[59] << 24;
@@ -40,7 +41,8 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 	img->image_size = le64(buf + 16);
 	img->flags = le64(buf + 24);
 	if (img->flags & 1) {
-		snprintf(why, whylen, "kernel is a big-endian Image; only little-endian is supported");
+		snprintf(why, whylen,
+			 "kernel is a big-endian Image; only little-endian is supported");
 		return -EINVAL;
 	}
 	if (img->image_size == 0) {
@@ -85,21 +87,24 @@ int arch_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel
 	low = (bl->kernel_end + SZ_2M - 1) & ~(SZ_2M - 1);
 	if (initrd_len) {
 		if (initrd_len > bl->dtb_addr - ram_base) {
-			snprintf(why, whylen, "initrd of %zu bytes does not fit in RAM", initrd_len);
+			snprintf(why, whylen, "initrd of %zu bytes does not fit in RAM",
+				 initrd_len);
 			return -EINVAL;
 		}
 		bl->initrd_addr = (bl->dtb_addr - initrd_len) & ~(SZ_64K - 1);
 		bl->initrd_size = initrd_len;
 		if (bl->initrd_addr < low) {
-			snprintf(why, whylen,
-				 "kernel (%llu KiB), initrd (%zu KiB) and device tree do not fit in "
-				 "%llu MiB of RAM",
-				 (unsigned long long)(img.image_size >> 10), initrd_len >> 10,
-				 (unsigned long long)(ram_size >> 20));
+			snprintf(
+				why, whylen,
+				"kernel (%llu KiB), initrd (%zu KiB) and device tree do not fit in "
+				"%llu MiB of RAM",
+				(unsigned long long)(img.image_size >> 10), initrd_len >> 10,
+				(unsigned long long)(ram_size >> 20));
 			return -EINVAL;
 		}
 	} else if (bl->dtb_addr < low) {
-		snprintf(why, whylen, "kernel (%llu KiB) and device tree do not fit in %llu MiB of RAM",
+		snprintf(why, whylen,
+			 "kernel (%llu KiB) and device tree do not fit in %llu MiB of RAM",
 			 (unsigned long long)(img.image_size >> 10),
 			 (unsigned long long)(ram_size >> 20));
 		return -EINVAL;

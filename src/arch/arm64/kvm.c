@@ -12,8 +12,7 @@
 #include "machine.h"
 #include "vm.h"
 
-#define CORE_REG(x) \
-	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
+#define CORE_REG(x) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
 
 int kvm_arch_vm_type(struct vm *vm)
 {
@@ -65,7 +64,8 @@ int kvm_arch_irqchip_create(struct vm *vm)
 	}
 	if (err) {
 		if (g->version == 2)
-			log_error("[gic] version = 2: this host's KVM cannot create a GICv2 (GIC-400) "
+			log_error("[gic] version = 2: this host's KVM cannot create a GICv2 "
+				  "(GIC-400) "
 				  "interrupt controller (%s); the host GIC is probably GICv3 "
 				  "without GICv2 compatibility: use version = 3 or auto",
 				  strerror(-err));
@@ -79,20 +79,23 @@ int kvm_arch_irqchip_create(struct vm *vm)
 		return err;
 	}
 	if (g->version == 2 && vm->m->vcpus > GICV2_MAX_CPUS) {
-		log_error("[machine] vcpus = %u: the host offers only GICv2, which supports at most %d",
+		log_error("[machine] vcpus = %u: the host offers only GICv2, which supports at "
+			  "most %d",
 			  vm->m->vcpus, GICV2_MAX_CPUS);
 		return -EINVAL;
 	}
 	if (g->version == 2) {
-		err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST,
-			       &g->dist);
-		err = err ?: set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
-				      KVM_VGIC_V2_ADDR_TYPE_CPU, &g->cpuif);
+		err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+			       KVM_VGIC_V2_ADDR_TYPE_DIST, &g->dist);
+		err = err
+			      ?: set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+					  KVM_VGIC_V2_ADDR_TYPE_CPU, &g->cpuif);
 	} else {
-		err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
-			       &g->dist);
-		err = err ?: set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
-				      KVM_VGIC_V3_ADDR_TYPE_REDIST, &g->redist);
+		err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+			       KVM_VGIC_V3_ADDR_TYPE_DIST, &g->dist);
+		err = err
+			      ?: set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+					  KVM_VGIC_V3_ADDR_TYPE_REDIST, &g->redist);
 	}
 	if (err) {
 		log_error("[gic] GICv%d region addresses rejected by KVM: %s (check alignment "

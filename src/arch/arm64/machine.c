@@ -12,8 +12,8 @@
 const char *const arch_sections[] = {"gic", NULL};
 
 /* GIC_SPI / GIC_PPI and IRQ_TYPE_* as in the kernel's dt-bindings. */
-#define FDT_GIC_SPI	    0
-#define FDT_GIC_PPI	    1
+#define FDT_GIC_SPI	     0
+#define FDT_GIC_PPI	     1
 #define IRQ_TYPE_EDGE_RISING 1
 #define IRQ_TYPE_LEVEL_HIGH  4
 
@@ -42,14 +42,13 @@ int arch_configure(struct machine *m)
 			  "%u vCPUs, but GICv2 supports at most %d", m->vcpus, GICV2_MAX_CPUS);
 		return -1;
 	}
+	/* A file may describe both layouts (for version = auto or a --set switch); only the
+	 * regions the chosen version needs are required and claimed. */
 	err |= cfg_u64(c, "gic", "distributor", &g->dist, 0, CFG_REQUIRED);
-	if (need_v2)
-		err |= cfg_u64(c, "gic", "cpu_interface", &g->cpuif, 0, CFG_REQUIRED);
-	if (need_v3) {
-		err |= cfg_u64(c, "gic", "redistributor", &g->redist, 0, CFG_REQUIRED);
-		err |= cfg_u64(c, "gic", "redistributor_size", &g->redist_size,
-			       (uint64_t)m->vcpus * GICV3_REDIST_SIZE, 0);
-	}
+	err |= cfg_u64(c, "gic", "cpu_interface", &g->cpuif, 0, need_v2 ? CFG_REQUIRED : 0);
+	err |= cfg_u64(c, "gic", "redistributor", &g->redist, 0, need_v3 ? CFG_REQUIRED : 0);
+	err |= cfg_u64(c, "gic", "redistributor_size", &g->redist_size,
+		       (uint64_t)m->vcpus * GICV3_REDIST_SIZE, 0);
 	if (err)
 		return -1;
 	if (need_v3 && g->redist_size < (uint64_t)m->vcpus * GICV3_REDIST_SIZE) {
@@ -75,7 +74,7 @@ void arch_describe(const struct machine *m, FILE *out)
 	const struct gic_config *g = &m->gic;
 
 	fprintf(out, "  gic: %s, %u SPIs (device irq N is GIC INTID 32+N)\n",
-		g->version == 2   ? "GICv2 (GIC-400)"
+		g->version == 2	  ? "GICv2 (GIC-400)"
 		: g->version == 3 ? "GICv3"
 				  : "auto (GICv3 if the host has it, else GICv2)",
 		g->spis);
@@ -192,6 +191,7 @@ int arch_fdt_irq(void *fdt, int node, uint32_t irq, bool level)
 	int err = fdt_setprop_u32(fdt, node, "interrupts", FDT_GIC_SPI);
 
 	err = err ?: fdt_appendprop_u32(fdt, node, "interrupts", irq);
-	return err ?: fdt_appendprop_u32(fdt, node, "interrupts",
-					 level ? IRQ_TYPE_LEVEL_HIGH : IRQ_TYPE_EDGE_RISING);
+	return err
+		       ?: fdt_appendprop_u32(fdt, node, "interrupts",
+					     level ? IRQ_TYPE_LEVEL_HIGH : IRQ_TYPE_EDGE_RISING);
 }

@@ -1,0 +1,78 @@
+#!/bin/sh
+# Configuration tests: every bad machine description must fail with exit status 2, a
+# message that names the file and line (or the --set argument), and nothing started;
+# every good one (machines/*.ini, tests/configs/good/*.ini) must pass --check and --dump-dtb
+# with a device tree that dtc decompiles without warnings.
+# Usage: run.sh MICROVM
+mv=$1
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+pass=0
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+
+for f in "$here"/bad/*.ini; do
+	name=$(basename "$f" .ini)
+	line=$(sed -n 's/^; expect-line: //p' "$f")
+	msg=$(sed -n 's/^; expect: //p' "$f")
+	args=$(sed -n 's/^; args: //p' "$f")
+	if [ "$line" = set ]; then
+		where="--set "
+	else
+		where="$f:$line: "
+	fi
+	# shellcheck disable=SC2086
+	"$mv" --config "$f" $args --check >"$tmp/out" 2>"$tmp/err"
+	status=$?
+	if [ $status -ne 2 ]; then
+		bad "$name: exit status $status, expected 2"
+	elif ! grep -qF -- "$where" "$tmp/err" || ! grep -qF -- "$msg" "$tmp/err"; then
+		bad "$name: expected '$where...$msg', got:"
+		sed 's/^/    /' "$tmp/err"
+	elif [ -s "$tmp/out" ]; then
+		bad "$name: printed a machine despite the error"
+	else
+		ok
+	fi
+done
+
+for f in "$top"/machines/*.ini "$here"/good/*.ini; do
+	[ -f "$f" ] || continue
+	name=$(basename "$f" .ini)
+	if ! "$mv" --config "$f" --check >"$tmp/out" 2>"$tmp/err"; then
+		bad "$name: --check failed:"
+		sed 's/^/    /' "$tmp/err"
+		continue
+	fi
+	ok
+	if ! "$mv" --config "$f" --dump-dtb "$tmp/$name.dtb" 2>"$tmp/err"; then
+		bad "$name: --dump-dtb failed:"
+		sed 's/^/    /' "$tmp/err"
+	elif ! dtc -I dtb -O dts -o "$tmp/$name.dts" "$tmp/$name.dtb" 2>"$tmp/dtc" ||
+		[ -s "$tmp/dtc" ]; then
+		bad "$name: dtc reports:"
+		sed 's/^/    /' "$tmp/dtc"
+	else
+		ok
+	fi
+done
+
+# --set overrides are validated exactly like the file and change the resolved machine.
+"$mv" --config "$top/machines/rpi5.ini" --set machine.vcpus=2 --set memory.size=2G --check \
+	>"$tmp/out" 2>&1
+if grep -q "vcpus 2, memory 2048 MiB" "$tmp/out"; then ok; else bad "--set override not applied"; fi
+"$mv" --config "$top/machines/rpi5.ini" --set machine.vcpus=9 --check >/dev/null 2>"$tmp/err"
+if [ $? -eq 2 ] && grep -qF -- "--set machine.vcpus: 9 vCPUs, but GICv2 supports at most 8" "$tmp/err"; then ok; else bad "--set vcpus=9 on GICv2 accepted"; fi
+"$mv" >/dev/null 2>&1
+if [ $? -eq 2 ]; then ok; else bad "missing --config is not exit 2"; fi
+"$mv" --config "$tmp/nonexistent.ini" --check >/dev/null 2>"$tmp/err"
+if [ $? -eq 2 ] && grep -q "nonexistent.ini: No such file" "$tmp/err"; then ok; else bad "missing config file"; fi
+"$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/none" --dump-dtb "$tmp/x.dtb" 2>"$tmp/err"
+if [ $? -eq 2 ] && grep -qF "kernel $tmp/none: No such file" "$tmp/err"; then ok; else bad "missing kernel"; fi
+
+echo "config: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,88 @@
+#!/bin/sh
+# make check: builds everything and runs every test layer, then prints one
+# "N passed, N failed" line for the whole run.
+#   1. builds: gcc, clang (both -Werror), ASan+UBSan, static aarch64 cross build
+#   2. unit tests (ASan+UBSan build)
+#   3. configuration tests (ASan+UBSan build of microvm)
+#   4. boot tests: natively on an arm64 host with a working /dev/kvm, otherwise inside
+#      both emulated KVM hosts (RPi5 stand-in with GICv2, GICv3 server), run in parallel
+# Set MICROVM_BOOT_TESTS=0 to skip layer 4.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+logs=build/test-logs
+mkdir -p "$logs"
+total_pass=0
+total_fail=0
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# add NAME "N passed, N failed"-line
+tally() {
+	counts=$(echo "$2" | grep -o '[0-9][0-9]* passed, [0-9][0-9]* failed' | tail -n 1)
+	p=$(echo "$counts" | cut -d' ' -f1)
+	f=$(echo "$counts" | cut -d' ' -f3)
+	if [ -z "$p" ]; then
+		echo "check: $1 produced no result line (see $logs/)"
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	echo "check: $1: $p passed, $f failed"
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+}
+
+step() { # NAME COMMAND...: a build step counts as one test
+	name=$1
+	shift
+	if "$@" >"$logs/$name.log" 2>&1; then
+		total_pass=$((total_pass + 1))
+		echo "check: $name: ok"
+	else
+		total_fail=$((total_fail + 1))
+		echo "check: $name: FAILED"
+		tail -n 30 "$logs/$name.log"
+		return 1
+	fi
+}
+
+step build-gcc make -j"$jobs" CC=gcc
+step build-clang make -j"$jobs" CC=clang OUT=build/clang
+step build-asan make -j"$jobs" SANITIZE=1 build/asan/microvm build/asan/unit-tests
+step build-aarch64 make -j"$jobs" CROSS_COMPILE=aarch64-linux-gnu-
+step format make format-check
+
+if [ -x build/asan/unit-tests ]; then
+	build/asan/unit-tests >"$logs/unit.log" 2>"$logs/unit.stderr"
+	grep '^FAIL' "$logs/unit.log"
+	tally unit "$(tail -n 1 "$logs/unit.log")"
+fi
+if [ -x build/asan/microvm ]; then
+	tests/configs/run.sh build/asan/microvm >"$logs/config.log" 2>&1
+	grep -A3 '^FAIL' "$logs/config.log"
+	tally config "$(tail -n 1 "$logs/config.log")"
+fi
+
+if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
+	if step guest-images make guest; then
+		if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ] && [ -z "${MICROVM_EMULATED:-}" ]; then
+			echo "check: boot tests run natively on this arm64 host"
+			MV=build/microvm MVDIR=. sh tests/boot/cases.sh >"$logs/boot-native.log" 2>&1
+			grep -E '^MVTEST .* FAIL' "$logs/boot-native.log"
+			tally boot-native "$(grep MVTEST-SUMMARY "$logs/boot-native.log")"
+		else
+			echo "check: boot tests run inside emulated KVM hosts (QEMU TCG with EL2)"
+			for kind in rpi5 gicv3; do
+				timeout 1500 tests/boot/emulated-host.sh "$kind" tests \
+					>"$logs/boot-$kind.log" 2>&1 &
+			done
+			wait
+			for kind in rpi5 gicv3; do
+				grep -E '^MVTEST .* FAIL|^MVTIME' "$logs/boot-$kind.log"
+				tally "boot-$kind" "$(grep MVTEST-SUMMARY "$logs/boot-$kind.log")"
+			done
+		fi
+	fi
+fi
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
