@@ -7,7 +7,7 @@
 #   make SANITIZE=1                       ASan+UBSan build in build/asan/
 
 VERSION := 0.1.0
-CACHE ?= $(HOME)/.cache/microvm
+CACHE ?= $(or $(MICROVM_CACHE),$(HOME)/.cache/microvm)
 HOST_ARCH := $(shell uname -m)
 
 ifneq ($(CROSS_COMPILE),)
