@@ -198,6 +198,7 @@ static int run(struct machine *m, char **argv)
 	err = boot_prepare(m, &bi, 1);
 	if (err)
 		return VM_USAGE;
+	log_info("boot files read at %.1f ms", vm_clock() * 1e3);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -216,6 +217,8 @@ static int run(struct machine *m, char **argv)
 		err = vm_load(&vm, &bi, dtb, dtb_len);
 		if (err)
 			log_error("cannot load the boot images into guest RAM: %s", strerror(-err));
+		else
+			log_info("kernel, initrd and device tree loaded at %.1f ms", vm_clock() * 1e3);
 	}
 	boot_free(&bi);
 	free(dtb);

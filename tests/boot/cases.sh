@@ -94,7 +94,7 @@ boot_case() {
 	t1=$(now)
 	echo "MVTIME boot-${cpus}cpu exec-to-init $(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}') s"
 	sed -n 's/.*\(init reached after [0-9.]* s\).*/MVTIME guest-kernel \1/p' "$out"
-	sed -n 's/^microvm: \(first KVM_RUN at .*\)/MVTIME monitor \1/p' "$out"
+	sed -n 's/^microvm: \(.* at [0-9.]* ms\).*/MVTIME monitor \1/p' "$out"
 	wait_for "microvm:/#" 1 10
 	type_line 'echo typed-$((6*7))'
 	type_line 'echo CPUS=$(nproc)'
