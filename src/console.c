@@ -2,6 +2,7 @@
 #include "console.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -25,8 +26,17 @@ void console_restore_terminal(void)
 	}
 }
 
+/* A crash must not leave the user's terminal in raw mode: restore it, then die as before. */
+static void fatal_signal(int sig)
+{
+	console_restore_terminal();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static int terminal_raw(void)
 {
+	static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 	struct termios t;
 
 	if (tcgetattr(STDIN_FILENO, &saved_termios) < 0)
@@ -38,6 +48,8 @@ static int terminal_raw(void)
 		return -errno;
 	termios_saved = 1;
 	atexit(console_restore_terminal);
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], fatal_signal);
 	return 0;
 }
 

@@ -218,7 +218,8 @@ static int run(struct machine *m, char **argv)
 		if (err)
 			log_error("cannot load the boot images into guest RAM: %s", strerror(-err));
 		else
-			log_info("kernel, initrd and device tree loaded at %.1f ms", vm_clock() * 1e3);
+			log_info("kernel, initrd and device tree loaded at %.1f ms",
+				 vm_clock() * 1e3);
 	}
 	boot_free(&bi);
 	free(dtb);
