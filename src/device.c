@@ -4,9 +4,11 @@
 #include <string.h>
 
 #include "devices/uart.h"
+#include "virtio/blk.h"
 
 static const struct device_ops *const types[] = {
 	&uart_ops,
+	&virtio_blk_ops,
 };
 
 #define NTYPES (sizeof(types) / sizeof(types[0]))

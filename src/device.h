@@ -22,9 +22,11 @@ struct device_ops {
 	void (*describe)(const struct device *dev, FILE *out);
 	/* Create host resources and hook the device into the running VM. Returns -errno. */
 	int (*realize)(struct device *dev, struct vm *vm);
+	/* Release what realize created, before the VM (loop, RAM, KVM) goes away. */
+	void (*unrealize)(struct device *dev);
 	/* Add the device's node(s) to the device tree. Returns 0 or a libfdt error. */
 	int (*fdt_node)(const struct device *dev, void *fdt);
-	/* Release everything realize and configure acquired. */
+	/* Release what configure acquired. */
 	void (*destroy)(struct device *dev);
 };
 

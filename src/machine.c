@@ -187,6 +187,28 @@ static int parse_pci(struct machine *m)
 	return alloc_irqs(&m->alloc, "pci", m->pci_intx_irq, 4, cfg_get(c, "pci", "intx_irq"));
 }
 
+int machine_virtio_mmio_slot(struct machine *m, const char *owner, uint64_t *base, uint32_t *irq)
+{
+	uint64_t slots;
+
+	if (!m->has_virtio_mmio) {
+		cfg_error(&m->cfg, cfg_get(&m->cfg, owner, "transport"), owner,
+			  "transport mmio needs a [virtio-mmio] window in the machine");
+		return -1;
+	}
+	slots = m->virtio_mmio.size / m->virtio_slot_size;
+	if (m->virtio_slots_used >= slots || m->virtio_slots_used >= m->virtio_irq_count) {
+		cfg_error(&m->cfg, cfg_get(&m->cfg, owner, "transport"), owner,
+			  "no free virtio-mmio slot (%llu slots, %u interrupt lines)",
+			  (unsigned long long)slots, m->virtio_irq_count);
+		return -1;
+	}
+	*base = m->virtio_mmio.base + m->virtio_slots_used * m->virtio_slot_size;
+	*irq = m->virtio_irq_base + m->virtio_slots_used;
+	m->virtio_slots_used++;
+	return 0;
+}
+
 int machine_set_console(struct machine *m, const struct device *dev)
 {
 	if (m->console) {

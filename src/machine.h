@@ -39,6 +39,7 @@ struct machine {
 	struct window virtio_mmio;
 	uint64_t virtio_slot_size;
 	uint32_t virtio_irq_base, virtio_irq_count;
+	uint32_t virtio_slots_used;
 	bool has_pci;
 	struct window ecam, mmio32, mmio64, pio;
 	uint32_t pci_intx_irq;
@@ -57,6 +58,8 @@ int machine_load(struct machine *m, const char *path, char *const *sets, size_t 
 void machine_print(const struct machine *m, FILE *out);
 /* Free the machine and its devices (devices must not be realized). */
 void machine_free(struct machine *m);
+/* Hand the next virtio-mmio slot (base and interrupt line) to owner; -1 (reported) if none. */
+int machine_virtio_mmio_slot(struct machine *m, const char *owner, uint64_t *base, uint32_t *irq);
 /* Mark dev as the machine's console; returns -1 (reported) if another device already is. */
 int machine_set_console(struct machine *m, const struct device *dev);
 

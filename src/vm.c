@@ -39,9 +39,32 @@ double vm_clock(void)
 
 void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
 {
-	if (gpa < vm->ram_base || len > vm->ram_size || gpa - vm->ram_base > vm->ram_size - len)
-		return NULL;
-	return vm->ram + (gpa - vm->ram_base);
+	return gm_ptr(&vm->mem, gpa, len);
+}
+
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+		 bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch,
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int vm_irqfd(struct vm *vm, uint32_t irq, int fd, bool assign)
+{
+	struct kvm_irqfd req = {
+		.fd = fd,
+		.gsi = irq, /* arm64: the default routing maps GSI n to SPI n */
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
 }
 
 void vm_irq_line(struct vm *vm, uint32_t irq, int level)
@@ -110,6 +133,7 @@ static int ram_create(struct vm *vm)
 		return -ENOMEM;
 	}
 	vm->ram = p;
+	vm->mem = (struct guest_mem){p, vm->ram_base, vm->ram_size};
 	madvise(p, vm->ram_size, MADV_HUGEPAGE);
 	region = (struct kvm_userspace_memory_region){
 		.slot = 0,
@@ -178,6 +202,8 @@ int vm_create(struct vm *vm, struct machine *m)
 	err = err ?: ram_create(vm);
 	err = err ?: kvm_arch_irqchip_create(vm);
 	err = err ?: vcpus_create(vm);
+	/* The irqchip is initialised before devices: KVM accepts irqfds only after that. */
+	err = err ?: kvm_arch_irqchip_finalize(vm);
 	for (size_t i = 0; !err && i < m->ndevices; i++) {
 		struct device *dev = &m->devices[i];
 
@@ -185,7 +211,6 @@ int vm_create(struct vm *vm, struct machine *m)
 		if (err)
 			log_error("%s: %s", dev->name, strerror(-err));
 	}
-	err = err ?: kvm_arch_irqchip_finalize(vm);
 	log_info("VM built at %.1f ms", vm_clock() * 1e3);
 	return err;
 }
@@ -362,7 +387,13 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
-	/* Devices belong to the machine: machine_free() destroys them after this. */
+	/* Devices first (their ioeventfds, loop handlers and in-flight I/O use the VM). */
+	for (size_t i = vm->m ? vm->m->ndevices : 0; i-- > 0;) {
+		struct device *dev = &vm->m->devices[i];
+
+		if (dev->ops->unrealize)
+			dev->ops->unrealize(dev);
+	}
 	for (unsigned i = 0; vm->vcpus && i < vm->nvcpus; i++) {
 		if (vm->vcpus[i].run)
 			munmap(vm->vcpus[i].run, vm->run_size);

@@ -9,6 +9,7 @@
 
 #include "bus.h"
 #include "loop.h"
+#include "mem.h"
 
 struct boot_images;
 struct machine;
@@ -36,6 +37,7 @@ struct vm {
 	int kvm_fd, vm_fd, irqchip_fd;
 	uint8_t *ram;
 	uint64_t ram_base, ram_size;
+	struct guest_mem mem; /* the same RAM, for checked translation */
 	struct bus bus;
 	struct loop loop;
 	struct vcpu *vcpus;
@@ -47,7 +49,7 @@ struct vm {
 	atomic_uint mmio_warnings;
 };
 
-/* Create the VM: RAM, irqchip, vCPUs, devices, irqchip finalisation, in that order. -errno. */
+/* Create the VM: RAM, irqchip, vCPUs, irqchip initialisation, devices, in that order. -errno. */
 int vm_create(struct vm *vm, struct machine *m);
 /* Copy kernel, initrd and dtb into guest RAM and point the boot vCPU at the kernel. -errno. */
 int vm_load(struct vm *vm, const struct boot_images *bi, const void *dtb, size_t dtb_len);
@@ -59,6 +61,11 @@ void vm_destroy(struct vm *vm);
 void vm_stop(struct vm *vm, int status);
 /* Host pointer for guest physical [gpa, gpa+len) if it lies wholly in RAM, else NULL. */
 void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len);
+/* Signal fd when the guest writes datamatch (len bytes) at addr; assign or remove. -errno. */
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+		 bool assign);
+/* Inject an edge on device interrupt line irq whenever fd is signalled. -errno. */
+int vm_irqfd(struct vm *vm, uint32_t irq, int fd, bool assign);
 /* Drive device interrupt line irq to level (0/1). */
 void vm_irq_line(struct vm *vm, uint32_t irq, int level);
 /* Seconds since process start (for verbose phase timing). */

@@ -349,16 +349,20 @@ static int uart_fdt(const struct device *dev, void *fdt)
 	return err;
 }
 
-static void uart_destroy(struct device *dev)
+static void uart_unrealize(struct device *dev)
 {
 	struct uart_dev *d = dev->priv;
 
-	if (!d)
-		return;
 	if (d->console && d->vm)
 		console_detach(&d->con);
 	uart_free(d->uart);
-	free(d);
+	d->uart = NULL;
+	d->vm = NULL;
+}
+
+static void uart_destroy(struct device *dev)
+{
+	free(dev->priv);
 	dev->priv = NULL;
 }
 
@@ -367,6 +371,7 @@ const struct device_ops uart_ops = {
 	.configure = uart_configure,
 	.describe = uart_describe,
 	.realize = uart_realize,
+	.unrealize = uart_unrealize,
 	.fdt_node = uart_fdt,
 	.destroy = uart_destroy,
 };

@@ -35,7 +35,8 @@ cp "$here/l1-init" "$root/init"
 cp "$here/cases.sh" "$root/tests/cases.sh"
 cp "$top/build/aarch64/microvm" "$root/microvm"
 cp "$top"/machines/*.ini "$root/machines/"
-cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$root/build/guest/"
+cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$top/build/guest/rootfs.ext4" \
+	"$root/build/guest/"
 gzip -1 -c "$top/build/guest/Image" >"$root/build/guest/Image.gz"
 if [ "$kind" = gicv3 ] && [ "$mode" = tests ]; then
 	# The L1 kernel is also Debian's distro kernel: boot it as a guest too.
@@ -52,7 +53,7 @@ trap 'rm -rf "$root" "$cpio"' EXIT
 
 mvargs=$(echo "$*" | tr ' ' ',')
 set -- qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$gic" -cpu cortex-a76 \
-	-smp 2 -m 2G -nic none -display none -no-reboot -kernel "$l1kernel" -initrd "$cpio" \
+	-smp 2 -m 3G -nic none -display none -no-reboot -kernel "$l1kernel" -initrd "$cpio" \
 	-append "console=ttyAMA0 quiet mvl1=$mode${mvargs:+ mvargs=$mvargs}"
 if [ "$mode" = run ]; then
 	exec "$@" -chardev stdio,id=con,signal=off -serial chardev:con

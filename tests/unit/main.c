@@ -10,6 +10,7 @@ static const struct {
 } suites[] = {
 	{"config", test_config}, {"alloc", test_alloc}, {"fdt", test_fdt},
 	{"image", test_image},	 {"uart", test_uart},	{"bus", test_bus},
+	{"virtq", test_virtq},	 {"mmio", test_mmio},	{"blk", test_blk},
 };
 
 int main(void)

@@ -40,5 +40,11 @@ void test_image(void);
 void test_alloc(void);
 void test_uart(void);
 void test_bus(void);
+void test_virtq(void);
+void test_mmio(void);
+void test_blk(void);
+void test_virtq(void);
+void test_mmio(void);
+void test_blk(void);
 
 #endif

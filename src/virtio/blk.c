@@ -1,0 +1,537 @@
+/* virtio-blk: a block device backed by an image file (io_uring or sync engine), any transport. */
+#include "virtio/blk.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backends/blkio.h"
+#include "config.h"
+#include "log.h"
+#include "machine.h"
+#include "virtio/transport.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+#define SECTOR		512
+#define MAX_DISCARD_SEG 32
+#define MAX_SEG		126
+
+enum blk_cache { CACHE_WRITEBACK, CACHE_DIRECT };
+
+struct blk;
+
+struct blk_req {
+	struct blk *b;
+	unsigned q;
+	uint16_t head;
+	uint8_t *status;
+	uint32_t used_len;
+	struct blkio_req io;
+	struct iovec *iov;
+	struct blk_req *next_free;
+};
+
+struct blk_queue {
+	struct blk_req *reqs;
+	struct blk_req *free;
+	bool pushed; /* used entries added since the last interrupt decision */
+};
+
+struct blk {
+	struct virtio_dev vd;
+	struct virtio_transport tr;
+	char *name;
+	char *path;
+	bool ro;
+	char serial[VIRTIO_BLK_ID_BYTES + 1];
+	int engine, cache;
+	uint32_t nqueues, qsize;
+	int fd;
+	uint64_t size;
+	struct virtio_blk_config cfg;
+	struct blkio io;
+	struct blk_queue *queues;
+	unsigned iov_max;
+	struct vm *vm;
+	bool draining;
+};
+
+int blk_parse(struct virtq_chain *c, struct blk_request *r)
+{
+	struct virtio_blk_outhdr hdr;
+	struct iovec *last;
+
+	if (c->out_len < sizeof(hdr) || c->in_len < 1)
+		return -EINVAL;
+	iov_to_buf(c->iov, c->nout, 0, &hdr, sizeof(hdr));
+	r->type = le32toh(hdr.type);
+	r->sector = le64toh(hdr.sector);
+	last = &c->iov[c->nout + c->nin - 1];
+	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	if (--last->iov_len == 0)
+		c->nin--;
+	if (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_GET_ID) {
+		/* Data is what the device writes: the writable segments before the status. */
+		r->data = c->iov + c->nout;
+		r->ndata = c->nin;
+		r->data_len = c->in_len - 1;
+		return 0;
+	}
+	/* Data is what the device reads: the readable segments after the header. */
+	size_t skip = sizeof(hdr);
+	unsigned i = 0;
+
+	while (skip && i < c->nout) {
+		size_t n = c->iov[i].iov_len < skip ? c->iov[i].iov_len : skip;
+
+		c->iov[i].iov_base = (uint8_t *)c->iov[i].iov_base + n;
+		c->iov[i].iov_len -= n;
+		skip -= n;
+		if (c->iov[i].iov_len == 0)
+			i++;
+	}
+	r->data = c->iov + i;
+	r->ndata = c->nout - i;
+	r->data_len = c->out_len - sizeof(hdr);
+	return 0;
+}
+
+static void req_free(struct blk *b, struct blk_req *req)
+{
+	struct blk_queue *bq = &b->queues[req->q];
+
+	req->next_free = bq->free;
+	bq->free = req;
+}
+
+/* Finish a request: status byte, used entry (unless the device is being reset). */
+static void complete(struct blk *b, struct blk_req *req, uint8_t status)
+{
+	if (!b->draining && virtio_live(&b->vd)) {
+		*req->status = status;
+		virtq_push(&b->vd.vqs[req->q], req->head, req->used_len);
+		b->queues[req->q].pushed = true;
+	}
+	req_free(b, req);
+}
+
+static void send_interrupts(struct blk *b)
+{
+	for (unsigned q = 0; q < b->nqueues; q++) {
+		if (!b->queues[q].pushed)
+			continue;
+		b->queues[q].pushed = false;
+		if (virtio_live(&b->vd))
+			virtio_queue_interrupt(&b->vd, q);
+	}
+}
+
+static void io_done(void *ctx, struct blkio_req *io, long res)
+{
+	struct blk_req *req = (struct blk_req *)((char *)io - offsetof(struct blk_req, io));
+
+	(void)ctx;
+	if (res < 0) {
+		req->used_len = 1; /* nothing but the status is valid */
+		complete(req->b, req, VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	complete(req->b, req, VIRTIO_BLK_S_OK);
+}
+
+static bool in_range(const struct blk *b, uint64_t sector, uint64_t sectors)
+{
+	uint64_t cap = b->size / SECTOR;
+
+	return sector <= cap && sectors <= cap - sector;
+}
+
+static uint8_t discard(struct blk *b, const struct blk_request *r, bool zeroes)
+{
+	struct virtio_blk_discard_write_zeroes seg;
+	size_t n = r->data_len / sizeof(seg);
+
+	if (b->ro)
+		return VIRTIO_BLK_S_IOERR;
+	if (!n || r->data_len % sizeof(seg) || n > MAX_DISCARD_SEG)
+		return VIRTIO_BLK_S_UNSUPP;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t sector;
+		uint32_t count, flags;
+		int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
+
+		iov_to_buf(r->data, r->ndata, i * sizeof(seg), &seg, sizeof(seg));
+		sector = le64toh(seg.sector);
+		count = le32toh(seg.num_sectors);
+		flags = le32toh(seg.flags);
+		if (!in_range(b, sector, count) || (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+			return VIRTIO_BLK_S_IOERR;
+		if (zeroes && !(flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
+			mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
+		if (count && fallocate(b->fd, mode, sector * SECTOR, (off_t)count * SECTOR) < 0) {
+			/* Zeroing must succeed; a discard is only a hint. */
+			if (zeroes &&
+			    fallocate(b->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+				      sector * SECTOR, (off_t)count * SECTOR) < 0)
+				return VIRTIO_BLK_S_IOERR;
+		}
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Start one request; returns -1 when the driver broke the protocol. */
+static int handle(struct blk *b, struct blk_req *req, struct virtq_chain *c)
+{
+	struct blk_request r;
+	size_t n;
+
+	if (blk_parse(c, &r) < 0) {
+		req_free(b, req);
+		virtio_needs_reset(&b->vd, "request without header or status byte");
+		return -1;
+	}
+	req->status = r.status;
+	req->used_len = 1;
+	switch (r.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		if (r.data_len % SECTOR || !in_range(b, r.sector, r.data_len / SECTOR) ||
+		    (r.type == VIRTIO_BLK_T_OUT && b->ro)) {
+			complete(b, req, VIRTIO_BLK_S_IOERR);
+			return 0;
+		}
+		req->io = (struct blkio_req){
+			.op = r.type == VIRTIO_BLK_T_IN ? BLKIO_READ : BLKIO_WRITE,
+			.offset = r.sector * SECTOR,
+			.iov = r.data,
+			.niov = r.ndata,
+			.len = r.data_len,
+		};
+		if (r.type == VIRTIO_BLK_T_IN)
+			req->used_len += r.data_len;
+		if (!r.data_len) {
+			complete(b, req, VIRTIO_BLK_S_OK);
+			return 0;
+		}
+		blkio_submit(&b->io, &req->io);
+		return 0;
+	case VIRTIO_BLK_T_FLUSH:
+		if (b->ro) {
+			complete(b, req, VIRTIO_BLK_S_OK);
+			return 0;
+		}
+		req->io = (struct blkio_req){.op = BLKIO_FLUSH};
+		blkio_submit(&b->io, &req->io);
+		return 0;
+	case VIRTIO_BLK_T_GET_ID:
+		n = r.data_len < VIRTIO_BLK_ID_BYTES ? r.data_len : VIRTIO_BLK_ID_BYTES;
+		req->used_len += iov_from_buf(r.data, r.ndata, 0, b->serial, n);
+		complete(b, req, VIRTIO_BLK_S_OK);
+		return 0;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		complete(b, req, discard(b, &r, r.type == VIRTIO_BLK_T_WRITE_ZEROES));
+		return 0;
+	default:
+		complete(b, req, VIRTIO_BLK_S_UNSUPP);
+		return 0;
+	}
+}
+
+static void blk_notify(struct virtio_dev *vd, unsigned q)
+{
+	struct blk *b = vd->priv;
+	struct blk_queue *bq = &b->queues[q];
+	struct virtq *vq = &vd->vqs[q];
+
+	do {
+		for (;;) {
+			struct blk_req *req = bq->free;
+			struct virtq_chain c = {.iov = req ? req->iov : NULL, .iov_max = b->iov_max};
+			int r;
+
+			if (!req) {
+				virtio_needs_reset(vd, "queue %u: more requests than its size", q);
+				return;
+			}
+			bq->free = req->next_free;
+			r = virtq_pop(vq, vd->mem, &c);
+			if (r <= 0) {
+				req_free(b, req);
+				if (r < 0) {
+					virtio_needs_reset(vd, "queue %u: malformed descriptor chain",
+							   q);
+					return;
+				}
+				break;
+			}
+			req->head = c.head;
+			if (handle(b, req, &c) < 0)
+				return;
+		}
+	} while (virtq_enable_notify(vq));
+	blkio_kick(&b->io);
+	send_interrupts(b);
+}
+
+static void on_completion(void *opaque, uint32_t events)
+{
+	struct blk *b = opaque;
+
+	(void)events;
+	virtio_lock(&b->vd);
+	blkio_reap(&b->io);
+	send_interrupts(b);
+	virtio_unlock(&b->vd);
+}
+
+static void reset_queues(struct blk *b)
+{
+	for (unsigned q = 0; q < b->nqueues; q++) {
+		struct blk_queue *bq = &b->queues[q];
+
+		bq->free = NULL;
+		bq->pushed = false;
+		for (unsigned i = b->qsize; i-- > 0;)
+			req_free(b, &bq->reqs[i]);
+	}
+}
+
+static void blk_reset(struct virtio_dev *vd)
+{
+	struct blk *b = vd->priv;
+
+	/* In-flight I/O still points into guest memory: let it finish, push nothing. */
+	b->draining = true;
+	blkio_drain(&b->io);
+	b->draining = false;
+	reset_queues(b);
+}
+
+static const struct virtio_ops blk_virtio_ops = {
+	.device_id = VIRTIO_ID_BLOCK,
+	.notify = blk_notify,
+	.reset = blk_reset,
+};
+
+static int open_image(struct blk *b, struct cfg *c)
+{
+	struct cfg_entry *e = cfg_get(c, b->name, "path");
+	int flags = (b->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	struct stat st;
+
+	if (b->cache == CACHE_DIRECT)
+		flags |= O_DIRECT;
+	b->fd = open(b->path, flags);
+	if (b->fd < 0) {
+		if (errno == EINVAL && b->cache == CACHE_DIRECT)
+			cfg_error(c, e, NULL, "'%s': the file system does not support O_DIRECT "
+					      "(cache = direct)", b->path);
+		else
+			cfg_error(c, e, NULL, "cannot open '%s'%s: %s", b->path,
+				  b->ro ? "" : " for writing", strerror(errno));
+		return -1;
+	}
+	if (fstat(b->fd, &st) < 0)
+		st.st_mode = 0;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &b->size) < 0)
+			b->size = 0;
+	} else if (S_ISREG(st.st_mode)) {
+		b->size = st.st_size;
+	} else {
+		cfg_error(c, e, NULL, "'%s' is neither a regular file nor a block device", b->path);
+		return -1;
+	}
+	if (!b->size || b->size % SECTOR) {
+		cfg_error(c, e, NULL, "'%s' is %llu bytes: a disk must be a non-zero multiple of 512",
+			  b->path, (unsigned long long)b->size);
+		return -1;
+	}
+	return 0;
+}
+
+static int blk_configure(struct device *dev, struct machine *m)
+{
+	static const char *const engines[] = {"io_uring", "sync", NULL};
+	static const char *const caches[] = {"writeback", "direct", NULL};
+	struct cfg *c = &m->cfg;
+	struct blk *b = calloc(1, sizeof(*b));
+	const char *serial;
+	int err = 0;
+
+	if (!b)
+		return -1;
+	dev->priv = b;
+	b->fd = -1;
+	b->name = dev->name;
+	err |= cfg_path(c, dev->name, "path", &b->path, CFG_REQUIRED);
+	err |= cfg_bool(c, dev->name, "readonly", &b->ro, false);
+	err |= cfg_str(c, dev->name, "serial", &serial, dev->name, 0);
+	err |= cfg_enum(c, dev->name, "engine", engines, &b->engine, BLKIO_URING);
+	err |= cfg_enum(c, dev->name, "cache", caches, &b->cache, CACHE_WRITEBACK);
+	err |= cfg_u32(c, dev->name, "queues", &b->nqueues, 1, 1, m->vcpus, 0);
+	err |= cfg_u32(c, dev->name, "queue_size", &b->qsize, 256, 2, VIRTQ_MAX_SIZE, 0);
+	err |= virtio_transport_configure(&b->tr, dev, m);
+	if (err)
+		return -1;
+	if (b->qsize & (b->qsize - 1)) {
+		cfg_error(c, cfg_get(c, dev->name, "queue_size"), NULL,
+			  "%u is not a power of two", b->qsize);
+		return -1;
+	}
+	if (strlen(serial) > VIRTIO_BLK_ID_BYTES) {
+		cfg_error(c, cfg_get(c, dev->name, "serial"), NULL, "longer than %d bytes",
+			  VIRTIO_BLK_ID_BYTES);
+		return -1;
+	}
+	snprintf(b->serial, sizeof(b->serial), "%s", serial);
+	return open_image(b, c);
+}
+
+static void blk_describe(const struct device *dev, FILE *out)
+{
+	const struct blk *b = dev->priv;
+
+	fprintf(out, "  %s: virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s, %s, ", dev->name,
+		b->path, (unsigned long long)(b->size >> 20), b->ro ? ", read-only" : "",
+		b->nqueues, b->nqueues > 1 ? "s" : "", b->qsize,
+		b->engine == BLKIO_URING ? "io_uring" : "sync",
+		b->cache == CACHE_DIRECT ? "direct" : "writeback");
+	virtio_transport_describe(&b->tr, out);
+	fputc('\n', out);
+}
+
+static void fill_config(struct blk *b)
+{
+	struct virtio_blk_config *cfg = &b->cfg;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->capacity = htole64(b->size / SECTOR);
+	cfg->seg_max = htole32(b->iov_max - 2);
+	cfg->blk_size = htole32(SECTOR);
+	cfg->min_io_size = htole16(1);
+	cfg->num_queues = htole16(b->nqueues);
+	cfg->max_discard_sectors = htole32(UINT32_MAX);
+	cfg->max_discard_seg = htole32(MAX_DISCARD_SEG);
+	cfg->discard_sector_alignment = htole32(1);
+	cfg->max_write_zeroes_sectors = htole32(UINT32_MAX);
+	cfg->max_write_zeroes_seg = htole32(MAX_DISCARD_SEG);
+	cfg->write_zeroes_may_unmap = 1;
+}
+
+static int blk_realize(struct device *dev, struct vm *vm)
+{
+	struct blk *b = dev->priv;
+	uint64_t features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
+			    1ull << VIRTIO_BLK_F_FLUSH | 1ull << VIRTIO_BLK_F_TOPOLOGY;
+	int err;
+
+	if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		log_error("%s: '%s' is in use by another process (it holds a lock on it)", dev->name,
+			  b->path);
+		return -EBUSY;
+	}
+	b->vm = vm;
+	b->iov_max = (b->qsize < MAX_SEG ? b->qsize : MAX_SEG) + 2;
+	b->queues = calloc(b->nqueues, sizeof(*b->queues));
+	if (!b->queues)
+		return -ENOMEM;
+	for (unsigned q = 0; q < b->nqueues; q++) {
+		struct blk_queue *bq = &b->queues[q];
+
+		bq->reqs = calloc(b->qsize, sizeof(*bq->reqs));
+		if (!bq->reqs)
+			return -ENOMEM;
+		for (unsigned i = 0; i < b->qsize; i++) {
+			bq->reqs[i] = (struct blk_req){.b = b, .q = q};
+			bq->reqs[i].iov = calloc(b->iov_max, sizeof(struct iovec));
+			if (!bq->reqs[i].iov)
+				return -ENOMEM;
+		}
+	}
+	reset_queues(b);
+	err = blkio_init(&b->io, b->engine, b->fd, b->nqueues * b->qsize, io_done, b);
+	if (err) {
+		log_error("%s: io_uring unavailable (%s); use engine = sync", dev->name,
+			  strerror(-err));
+		return err;
+	}
+	if (b->engine == BLKIO_URING) {
+		err = loop_add(&vm->loop, b->io.efd, EPOLLIN, on_completion, b);
+		if (err)
+			return err;
+	}
+	if (b->ro)
+		features |= 1ull << VIRTIO_BLK_F_RO;
+	else
+		features |= 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
+	if (b->nqueues > 1)
+		features |= 1ull << VIRTIO_BLK_F_MQ;
+	fill_config(b);
+	err = virtio_init(&b->vd, dev->name, &blk_virtio_ops, b, features, b->nqueues, b->qsize,
+			  &b->cfg, sizeof(b->cfg), &vm->mem);
+	return err ?: virtio_transport_realize(&b->tr, vm, &b->vd, dev->name);
+}
+
+static void blk_unrealize(struct device *dev)
+{
+	struct blk *b = dev->priv;
+
+	if (!b->vm)
+		return;
+	virtio_transport_unrealize(&b->tr);
+	if (b->engine == BLKIO_URING && b->io.efd >= 0)
+		loop_del(&b->vm->loop, b->io.efd);
+	blkio_exit(&b->io);
+	virtio_free(&b->vd);
+	for (unsigned q = 0; b->queues && q < b->nqueues; q++) {
+		for (unsigned i = 0; b->queues[q].reqs && i < b->qsize; i++)
+			free(b->queues[q].reqs[i].iov);
+		free(b->queues[q].reqs);
+	}
+	free(b->queues);
+	b->queues = NULL;
+	b->vm = NULL;
+}
+
+static int blk_fdt(const struct device *dev, void *fdt)
+{
+	const struct blk *b = dev->priv;
+
+	return virtio_transport_fdt(&b->tr, fdt);
+}
+
+static void blk_destroy(struct device *dev)
+{
+	struct blk *b = dev->priv;
+
+	if (!b)
+		return;
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->path);
+	free(b);
+	dev->priv = NULL;
+}
+
+const struct device_ops virtio_blk_ops = {
+	.type = "virtio-blk",
+	.configure = blk_configure,
+	.describe = blk_describe,
+	.realize = blk_realize,
+	.unrealize = blk_unrealize,
+	.fdt_node = blk_fdt,
+	.destroy = blk_destroy,
+};

@@ -1,0 +1,287 @@
+/* virtio-mmio: the version 2 register interface, ioeventfd queue kicks and irqfd interrupts. */
+#include "virtio/mmio.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <libfdt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "devtree.h"
+#include "log.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+enum {
+	MAGIC = 0x000,
+	VERSION = 0x004,
+	DEVICE_ID = 0x008,
+	VENDOR_ID = 0x00c,
+	DEVICE_FEATURES = 0x010,
+	DEVICE_FEATURES_SEL = 0x014,
+	DRIVER_FEATURES = 0x020,
+	DRIVER_FEATURES_SEL = 0x024,
+	QUEUE_SEL = 0x030,
+	QUEUE_NUM_MAX = 0x034,
+	QUEUE_NUM = 0x038,
+	QUEUE_READY = 0x044,
+	QUEUE_NOTIFY = 0x050,
+	INTERRUPT_STATUS = 0x060,
+	INTERRUPT_ACK = 0x064,
+	STATUS = 0x070,
+	QUEUE_DESC_LOW = 0x080,
+	QUEUE_DESC_HIGH = 0x084,
+	QUEUE_DRIVER_LOW = 0x090,
+	QUEUE_DRIVER_HIGH = 0x094,
+	QUEUE_DEVICE_LOW = 0x0a0,
+	QUEUE_DEVICE_HIGH = 0x0a4,
+	CONFIG_GENERATION = 0x0fc,
+	CONFIG = 0x100,
+};
+
+#define MAGIC_VALUE 0x74726976 /* "virt" */
+
+static void set_half(uint64_t *v, bool high, uint32_t val)
+{
+	if (high)
+		*v = (*v & 0xffffffffull) | (uint64_t)val << 32;
+	else
+		*v = (*v & ~0xffffffffull) | val;
+}
+
+static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtio_dev *vd = t->vd;
+	struct virtq *q = t->queue_sel < vd->nvqs ? &vd->vqs[t->queue_sel] : NULL;
+
+	switch (off) {
+	case MAGIC:
+		return MAGIC_VALUE;
+	case VERSION:
+		return 2;
+	case DEVICE_ID:
+		return vd->ops->device_id;
+	case VENDOR_ID:
+		return VIRTIO_VENDOR_ID;
+	case DEVICE_FEATURES:
+		return virtio_host_features(vd, t->dev_feat_sel);
+	case QUEUE_NUM_MAX:
+		return q ? q->num_max : 0;
+	case QUEUE_NUM:
+		return q ? q->num : 0;
+	case QUEUE_READY:
+		return q ? q->ready : 0;
+	case INTERRUPT_STATUS:
+		return atomic_load(&vd->isr);
+	case STATUS:
+		return vd->status;
+	case CONFIG_GENERATION:
+		return vd->config_gen;
+	case QUEUE_DESC_LOW:
+	case QUEUE_DESC_HIGH:
+		return q ? (uint32_t)(q->desc_gpa >> (off == QUEUE_DESC_HIGH ? 32 : 0)) : 0;
+	case QUEUE_DRIVER_LOW:
+	case QUEUE_DRIVER_HIGH:
+		return q ? (uint32_t)(q->avail_gpa >> (off == QUEUE_DRIVER_HIGH ? 32 : 0)) : 0;
+	case QUEUE_DEVICE_LOW:
+	case QUEUE_DEVICE_HIGH:
+		return q ? (uint32_t)(q->used_gpa >> (off == QUEUE_DEVICE_HIGH ? 32 : 0)) : 0;
+	default:
+		return 0; /* write-only or reserved */
+	}
+}
+
+/* Returns the queue to notify, or -1. */
+static int reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	struct virtio_dev *vd = t->vd;
+	struct virtq *q = t->queue_sel < vd->nvqs ? &vd->vqs[t->queue_sel] : NULL;
+	/* Queue layout registers only change while the queue is disabled. */
+	struct virtq *setup = q && !q->ready ? q : NULL;
+
+	switch (off) {
+	case DEVICE_FEATURES_SEL:
+		t->dev_feat_sel = v;
+		break;
+	case DRIVER_FEATURES:
+		virtio_set_guest_features(vd, t->drv_feat_sel, v);
+		break;
+	case DRIVER_FEATURES_SEL:
+		t->drv_feat_sel = v;
+		break;
+	case QUEUE_SEL:
+		t->queue_sel = v;
+		break;
+	case QUEUE_NUM:
+		if (setup)
+			setup->num = v > 0xffff ? 0 : (uint16_t)v; /* checked when enabled */
+		break;
+	case QUEUE_READY:
+		if (q && v == 1)
+			virtio_queue_enable(vd, t->queue_sel);
+		else if (q && v == 0)
+			q->ready = false;
+		break;
+	case QUEUE_NOTIFY:
+		return v < vd->nvqs ? (int)v : -1;
+	case INTERRUPT_ACK:
+		atomic_fetch_and(&vd->isr, ~v);
+		break;
+	case STATUS:
+		virtio_set_status(vd, (uint8_t)v);
+		break;
+	case QUEUE_DESC_LOW:
+	case QUEUE_DESC_HIGH:
+		if (setup)
+			set_half(&setup->desc_gpa, off == QUEUE_DESC_HIGH, v);
+		break;
+	case QUEUE_DRIVER_LOW:
+	case QUEUE_DRIVER_HIGH:
+		if (setup)
+			set_half(&setup->avail_gpa, off == QUEUE_DRIVER_HIGH, v);
+		break;
+	case QUEUE_DEVICE_LOW:
+	case QUEUE_DEVICE_HIGH:
+		if (setup)
+			set_half(&setup->used_gpa, off == QUEUE_DEVICE_HIGH, v);
+		break;
+	default:
+		break; /* read-only or reserved: ignored */
+	}
+	return -1;
+}
+
+void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint32_t len,
+			bool is_write)
+{
+	struct virtio_dev *vd = t->vd;
+	int notify = -1;
+	uint32_t v;
+
+	virtio_lock(vd);
+	if (off >= CONFIG) {
+		virtio_config_access(vd, off - CONFIG, data, len, is_write);
+	} else if (len != 4 || off % 4) {
+		/* Registers are 32-bit only. */
+		if (!is_write)
+			memset(data, 0, len);
+		if (t->warnings++ < 5)
+			log_warn("%s: %u-byte guest access at register 0x%llx ignored", vd->name, len,
+				 (unsigned long long)off);
+	} else if (is_write) {
+		memcpy(&v, data, 4);
+		notify = reg_write(t, off, le32toh(v));
+	} else {
+		v = htole32(reg_read(t, off));
+		memcpy(data, &v, 4);
+	}
+	virtio_unlock(vd);
+	if (notify >= 0)
+		virtio_queue_notify(vd, notify); /* a kick that bypassed the ioeventfd */
+}
+
+static void mmio_bus_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	virtio_mmio_access(opaque, off, data, len, is_write);
+}
+
+static void interrupt(struct virtio_dev *vd, int vq)
+{
+	struct virtio_mmio *t = vd->transport;
+	uint64_t one = 1;
+
+	(void)vq;
+	if (write(t->irqfd, &one, sizeof(one)) < 0 && t->warnings++ < 5)
+		log_warn("%s: irqfd: %s", vd->name, strerror(errno));
+}
+
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct virtio_mmio_notify *n = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(n->fd, &v, sizeof(v)) == sizeof(v))
+		virtio_queue_notify(n->t->vd, n->q);
+}
+
+int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *vd, uint64_t base,
+		       uint32_t irq, const char *name)
+{
+	int err;
+
+	t->vd = vd;
+	t->vm = vm;
+	t->base = base;
+	t->irq = irq;
+	vd->transport = t;
+	vd->interrupt = interrupt;
+	t->notify = calloc(vd->nvqs, sizeof(*t->notify));
+	if (!t->notify)
+		return -ENOMEM;
+	for (unsigned q = 0; q < vd->nvqs; q++)
+		t->notify[q] = (struct virtio_mmio_notify){t, q, -1};
+	t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->irqfd < 0)
+		return -errno;
+	err = vm_irqfd(vm, irq, t->irqfd, true);
+	if (err) {
+		log_error("%s: KVM_IRQFD for interrupt line %u: %s", name, irq, strerror(-err));
+		return err;
+	}
+	for (unsigned q = 0; q < vd->nvqs; q++) {
+		struct virtio_mmio_notify *n = &t->notify[q];
+
+		n->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (n->fd < 0)
+			return -errno;
+		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, q, n->fd, true);
+		if (err) {
+			log_error("%s: KVM_IOEVENTFD for queue %u: %s", name, q, strerror(-err));
+			return err;
+		}
+		err = loop_add(&vm->loop, n->fd, EPOLLIN, on_kick, n);
+		if (err)
+			return err;
+	}
+	return bus_register(&vm->bus, base, VIRTIO_MMIO_SIZE, mmio_bus_access, t, name);
+}
+
+void virtio_mmio_detach(struct virtio_mmio *t)
+{
+	if (!t->vm)
+		return;
+	for (unsigned q = 0; t->notify && q < t->vd->nvqs; q++) {
+		struct virtio_mmio_notify *n = &t->notify[q];
+
+		if (n->fd < 0)
+			continue;
+		loop_del(&t->vm->loop, n->fd);
+		vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, q, n->fd, false);
+		close(n->fd);
+	}
+	free(t->notify);
+	t->notify = NULL;
+	if (t->irqfd >= 0) {
+		vm_irqfd(t->vm, t->irq, t->irqfd, false);
+		close(t->irqfd);
+	}
+	t->irqfd = -1;
+	t->vm = NULL;
+}
+
+int virtio_mmio_fdt(void *fdt, uint64_t base, uint32_t irq)
+{
+	int node = fdt_add_mmio_node(fdt, "virtio_mmio", base, VIRTIO_MMIO_SIZE);
+	int err;
+
+	if (node < 0)
+		return node;
+	err = fdt_setprop_string(fdt, node, "compatible", "virtio,mmio");
+	err = err ?: fdt_setprop_empty(fdt, node, "dma-coherent");
+	return err ?: arch_fdt_irq(fdt, node, irq, false);
+}

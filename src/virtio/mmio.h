@@ -1,0 +1,41 @@
+/* virtio-mmio: the version 2 register interface of a virtio device (virtio 1.x, section 4.2). */
+#ifndef MICROVM_VIRTIO_MMIO_H
+#define MICROVM_VIRTIO_MMIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct virtio_dev;
+struct vm;
+
+#define VIRTIO_MMIO_SIZE 0x200
+
+struct virtio_mmio_notify {
+	struct virtio_mmio *t;
+	unsigned q;
+	int fd;
+};
+
+struct virtio_mmio {
+	struct virtio_dev *vd;
+	struct vm *vm;
+	uint64_t base;
+	uint32_t irq;
+	int irqfd;
+	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
+	struct virtio_mmio_notify *notify; /* one per queue */
+	unsigned warnings;
+};
+
+/* Decode one guest access to the register window (exported for tests). */
+void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint32_t len,
+			bool is_write);
+/* Put vd at base with interrupt line irq: registers, one ioeventfd per queue, an irqfd. -errno. */
+int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *vd, uint64_t base,
+		       uint32_t irq, const char *name);
+/* Remove the ioeventfds and irqfd and close them. */
+void virtio_mmio_detach(struct virtio_mmio *t);
+/* Add the "virtio,mmio" node for a device at base with interrupt line irq. */
+int virtio_mmio_fdt(void *fdt, uint64_t base, uint32_t irq);
+
+#endif

@@ -1,0 +1,36 @@
+/* transport: puts a virtio device on the transport its INI section names (virtio-mmio now). */
+#ifndef MICROVM_VIRTIO_TRANSPORT_H
+#define MICROVM_VIRTIO_TRANSPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "virtio/mmio.h"
+
+struct device;
+struct machine;
+struct virtio_dev;
+struct vm;
+
+enum virtio_transport_kind { VIRTIO_TRANSPORT_MMIO };
+
+struct virtio_transport {
+	enum virtio_transport_kind kind;
+	uint64_t base; /* mmio: slot base */
+	uint32_t irq;  /* mmio: interrupt line */
+	struct virtio_mmio mmio;
+};
+
+/* Read the section's "transport" key and claim the transport's resources. 0 or -1 (reported). */
+int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m);
+/* Attach vd to the running VM on the chosen transport. -errno. */
+int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct virtio_dev *vd,
+			     const char *name);
+/* Detach from the VM (ioeventfds, irqfds, handlers). */
+void virtio_transport_unrealize(struct virtio_transport *t);
+/* Add the transport's device-tree node for the device. */
+int virtio_transport_fdt(const struct virtio_transport *t, void *fdt);
+/* Describe where the device sits, for --check. */
+void virtio_transport_describe(const struct virtio_transport *t, FILE *out);
+
+#endif

@@ -1,0 +1,99 @@
+/* virtio: the transport-independent virtio 1.x device core (features, status, queues, config). */
+#ifndef MICROVM_VIRTIO_H
+#define MICROVM_VIRTIO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem.h"
+#include "virtio/virtq.h"
+
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1     32
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER	  2
+#define VIRTIO_STATUS_DRIVER_OK	  4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED	  128
+
+#define VIRTIO_ISR_QUEUE  1
+#define VIRTIO_ISR_CONFIG 2
+
+#define VIRTIO_VENDOR_ID 0x1af4
+
+struct virtio_dev;
+
+/* What a device type implements. Every callback runs with the device lock held. */
+struct virtio_ops {
+	uint32_t device_id;
+	/* The driver set DRIVER_OK: start serving. -errno makes the device need a reset. */
+	int (*activate)(struct virtio_dev *vd);
+	/* New buffers may be available on queue q. */
+	void (*notify)(struct virtio_dev *vd, unsigned q);
+	/* Drop every in-flight request (the core then resets the queues). */
+	void (*reset)(struct virtio_dev *vd);
+};
+
+struct virtio_dev {
+	const char *name;
+	const struct virtio_ops *ops;
+	void *priv;
+	pthread_mutex_t lock;
+	uint64_t host_features, guest_features;
+	uint8_t status;
+	uint32_t config_gen;
+	uint8_t *config; /* device-specific configuration space (little-endian) */
+	uint32_t config_len;
+	struct virtq *vqs;
+	unsigned nvqs;
+	const struct guest_mem *mem;
+	atomic_uint isr;
+	/* Set by the transport: deliver an interrupt for queue vq, or the config (vq < 0). */
+	void (*interrupt)(struct virtio_dev *vd, int vq);
+	void *transport;
+	unsigned warnings;
+};
+
+/* Set up the core: features offered besides VERSION_1/EVENT_IDX/INDIRECT, queues, config. */
+int virtio_init(struct virtio_dev *vd, const char *name, const struct virtio_ops *ops, void *priv,
+		uint64_t features, unsigned nvqs, uint16_t queue_max, void *config,
+		uint32_t config_len, const struct guest_mem *mem);
+/* Free what virtio_init allocated. */
+void virtio_free(struct virtio_dev *vd);
+
+/* Transport side (lock held by the caller through virtio_lock/virtio_unlock). */
+void virtio_lock(struct virtio_dev *vd);
+void virtio_unlock(struct virtio_dev *vd);
+/* 32 bits of the device's features, word sel (0 or 1; others read 0). */
+uint32_t virtio_host_features(const struct virtio_dev *vd, uint32_t sel);
+/* Driver writes 32 bits of its features (ignored once FEATURES_OK is set). */
+void virtio_set_guest_features(struct virtio_dev *vd, uint32_t sel, uint32_t val);
+/* Driver writes the status register: resets on 0, checks features, activates on DRIVER_OK. */
+void virtio_set_status(struct virtio_dev *vd, uint8_t status);
+/* Driver enables queue q (ready = true) after setting its size and addresses. */
+void virtio_queue_enable(struct virtio_dev *vd, unsigned q);
+/* Device-specific config space access at offset; out-of-range reads return zeros. */
+void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len,
+			  bool is_write);
+/* A queue notification from the driver (ioeventfd or trapped write); takes the lock. */
+void virtio_queue_notify(struct virtio_dev *vd, unsigned q);
+/* Reset the whole device to its power-on state (status 0, queues torn down). */
+void virtio_reset(struct virtio_dev *vd);
+
+/* Device side (lock held). */
+/* Interrupt the driver for queue q if its suppression settings allow. */
+void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q);
+/* The driver broke the protocol: set DEVICE_NEEDS_RESET, tell it, warn the host (rate-limited). */
+void virtio_needs_reset(struct virtio_dev *vd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* True between DRIVER_OK and reset, while the device is not broken. */
+bool virtio_live(const struct virtio_dev *vd);
+/* Has the driver negotiated feature bit? */
+bool virtio_has_feature(const struct virtio_dev *vd, unsigned bit);
+
+#endif

@@ -1,0 +1,239 @@
+/* virtq: split virtqueues walked over checked guest memory (virtio 1.x, little-endian). */
+#include "virtio/virtq.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#define DESC_F_NEXT	    1
+#define DESC_F_WRITE	    2
+#define DESC_F_INDIRECT	    4
+#define AVAIL_F_NO_INTERRUPT 1
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+/* Ring field accessors: every shared field is read or written exactly once, little-endian. */
+static uint16_t avail_flags(const struct virtq *q)
+{
+	return le16toh(((volatile uint16_t *)q->avail)[0]);
+}
+
+static uint16_t avail_idx(const struct virtq *q)
+{
+	return le16toh(__atomic_load_n(&((volatile uint16_t *)q->avail)[1], __ATOMIC_ACQUIRE));
+}
+
+static uint16_t avail_ring(const struct virtq *q, uint16_t i)
+{
+	return le16toh(((volatile uint16_t *)q->avail)[2 + i]);
+}
+
+static uint16_t used_event(const struct virtq *q)
+{
+	return avail_ring(q, q->num);
+}
+
+static void set_avail_event(struct virtq *q, uint16_t v)
+{
+	volatile uint8_t *used = q->used;
+
+	*(volatile uint16_t *)(used + 4 + 8 * q->num) = htole16(v);
+}
+
+void virtq_reset(struct virtq *q)
+{
+	uint16_t max = q->num_max;
+
+	memset(q, 0, sizeof(*q));
+	q->num_max = max;
+	q->num = max;
+}
+
+int virtq_start(struct virtq *q, const struct guest_mem *m)
+{
+	uint64_t n = q->num;
+
+	if (!n || n > q->num_max || (n & (n - 1)))
+		return -EINVAL;
+	if (q->desc_gpa % 16 || q->avail_gpa % 2 || q->used_gpa % 4)
+		return -EINVAL;
+	q->desc = gm_ptr(m, q->desc_gpa, 16 * n);
+	q->avail = gm_ptr(m, q->avail_gpa, 6 + 2 * n);
+	q->used = gm_ptr(m, q->used_gpa, 6 + 8 * n);
+	if (!q->desc || !q->avail || !q->used)
+		return -EINVAL;
+	q->last_avail = 0;
+	q->used_idx = 0;
+	q->signalled_valid = false;
+	q->ready = true;
+	return 0;
+}
+
+/* Copy one descriptor out of the table: the guest may change it under us. */
+static void read_desc(const void *table, unsigned i, struct desc *d)
+{
+	const volatile struct desc *src = (const volatile struct desc *)table + i;
+
+	d->addr = le64toh(src->addr);
+	d->len = le32toh(src->len);
+	d->flags = le16toh(src->flags);
+	d->next = le16toh(src->next);
+}
+
+int virtq_pop(struct virtq *q, const struct guest_mem *m, struct virtq_chain *c)
+{
+	const void *table = q->desc;
+	unsigned table_len = q->num, budget = q->num, idx;
+	bool indirect = false;
+	uint16_t avail;
+
+	if (!q->ready)
+		return 0;
+	avail = avail_idx(q);
+	if ((uint16_t)(avail - q->last_avail) > q->num)
+		return -EINVAL; /* more buffers than the ring holds */
+	if (avail == q->last_avail)
+		return 0;
+	idx = avail_ring(q, q->last_avail % q->num);
+	q->last_avail++;
+	c->head = idx;
+	c->nout = c->nin = 0;
+	c->out_len = c->in_len = 0;
+	if (idx >= q->num)
+		return -EINVAL;
+	for (;;) {
+		struct desc d;
+		void *p;
+
+		if (budget-- == 0)
+			return -EINVAL; /* a loop, or a chain longer than its table */
+		read_desc(table, idx, &d);
+		if (d.flags & DESC_F_INDIRECT) {
+			/* Only as the sole descriptor of a direct chain, never nested. */
+			if (!q->indirect || indirect || (d.flags & DESC_F_NEXT) ||
+			    c->nout + c->nin)
+				return -EINVAL;
+			if (!d.len || d.len % sizeof(struct desc) ||
+			    d.len / sizeof(struct desc) > VIRTQ_MAX_INDIRECT)
+				return -EINVAL;
+			table = gm_ptr(m, d.addr, d.len);
+			if (!table)
+				return -EINVAL;
+			table_len = budget = d.len / sizeof(struct desc);
+			idx = 0;
+			indirect = true;
+			continue;
+		}
+		p = gm_ptr(m, d.addr, d.len);
+		if (!p)
+			return -EINVAL; /* zero length, outside RAM, or wrapping */
+		if (c->nout + c->nin >= c->iov_max)
+			return -EINVAL;
+		if (d.flags & DESC_F_WRITE) {
+			if (d.len > UINT32_MAX - c->in_len)
+				return -EINVAL;
+			c->in_len += d.len;
+			c->nin++;
+		} else {
+			if (c->nin || d.len > UINT32_MAX - c->out_len)
+				return -EINVAL; /* readable after writable */
+			c->out_len += d.len;
+			c->nout++;
+		}
+		c->iov[c->nout + c->nin - 1] = (struct iovec){p, d.len};
+		if (!(d.flags & DESC_F_NEXT))
+			return 1;
+		idx = d.next;
+		if (idx >= table_len)
+			return -EINVAL;
+	}
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+{
+	volatile uint8_t *used = q->used;
+	volatile uint32_t *elem = (volatile uint32_t *)(used + 4 + 8 * (q->used_idx % q->num));
+
+	elem[0] = htole32(head);
+	elem[1] = htole32(len);
+	q->used_idx++;
+	/* The element must be visible before the index that publishes it. */
+	__atomic_store_n((volatile uint16_t *)(used + 2), htole16(q->used_idx), __ATOMIC_RELEASE);
+}
+
+bool virtq_should_notify(struct virtq *q)
+{
+	uint16_t old, event;
+	bool valid;
+
+	/* Order the used->idx store before reading the driver's suppression fields. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!q->event_idx)
+		return !(avail_flags(q) & AVAIL_F_NO_INTERRUPT);
+	old = q->signalled_used;
+	valid = q->signalled_valid;
+	q->signalled_used = q->used_idx;
+	q->signalled_valid = true;
+	if (!valid)
+		return true;
+	event = used_event(q);
+	/* vring_need_event: did used_idx step past event since the last notification? */
+	return (uint16_t)(q->used_idx - event - 1) < (uint16_t)(q->used_idx - old);
+}
+
+bool virtq_enable_notify(struct virtq *q)
+{
+	if (!q->ready)
+		return false;
+	if (q->event_idx)
+		set_avail_event(q, q->last_avail);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return avail_idx(q) != q->last_avail;
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t chunk;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}
+
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t chunk;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}

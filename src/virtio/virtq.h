@@ -1,0 +1,64 @@
+/* virtq: split virtqueues walked over checked guest memory (virtio 1.x, little-endian). */
+#ifndef MICROVM_VIRTQ_H
+#define MICROVM_VIRTQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "mem.h"
+
+#define VIRTQ_MAX_SIZE	   1024
+#define VIRTQ_MAX_INDIRECT 1024
+
+struct virtq {
+	uint16_t num;     /* queue size chosen by the driver (power of two) */
+	uint16_t num_max; /* largest size the device accepts */
+	bool ready;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	/* set by virtq_start() from the addresses above, all checked against RAM */
+	const void *desc;
+	volatile void *avail;
+	volatile void *used;
+	uint16_t last_avail; /* next avail ring entry the device will take */
+	uint16_t used_idx;   /* device's copy of used->idx */
+	uint16_t signalled_used;
+	bool signalled_valid;
+	bool event_idx, indirect; /* negotiated features */
+};
+
+/* One popped descriptor chain: readable segments first, then writable ones. */
+struct virtq_chain {
+	uint16_t head;
+	unsigned nout, nin;   /* readable / writable segment counts */
+	uint32_t out_len, in_len;
+	struct iovec *iov;    /* nout + nin entries, caller-provided */
+	unsigned iov_max;
+};
+
+/* Reset the queue to its power-on state (keeps num_max). */
+void virtq_reset(struct virtq *q);
+/* Validate the ring addresses and sizes against guest memory and go live. 0 or -EINVAL. */
+int virtq_start(struct virtq *q, const struct guest_mem *m);
+/*
+ * Take the next available chain into c. Returns 1 when a chain was taken, 0 when the ring is
+ * empty, -EINVAL when the driver broke the protocol (the device must then need a reset).
+ * Only guest RAM inside the described buffers is ever referenced.
+ */
+int virtq_pop(struct virtq *q, const struct guest_mem *m, struct virtq_chain *c);
+/* Return a chain to the driver with len bytes written into its writable buffers. */
+void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+/* After pushes: does the driver want an interrupt (EVENT_IDX or NO_INTERRUPT aware)? */
+bool virtq_should_notify(struct virtq *q);
+/*
+ * Before sleeping on an empty ring: ask the driver to notify on new buffers (publishes
+ * avail_event with EVENT_IDX). Returns true if buffers arrived meanwhile (poll again).
+ */
+bool virtq_enable_notify(struct virtq *q);
+
+/* Copy up to len bytes out of (from_iov) or into (to_iov) an iovec list, from byte offset off. */
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
+
+#endif
