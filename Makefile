@@ -54,7 +54,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
-.PHONY: all deps guest check run fuzz format format-check clean
+.PHONY: all deps guest check run bench-blk fuzz format format-check clean
 all: $(OUT)/microvm
 
 $(OUT)/microvm: $(OUT)/obj/src/main.o $(LIB_OBJS)
@@ -86,19 +86,27 @@ deps:
 	@./conf/install-deps.sh
 
 # Guest kernel and initramfs (cached under $(CACHE), keyed on their inputs).
-guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4
+guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 build/guest/iobench
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
 build/guest/initramfs.cpio.gz: conf/guest-init guest-images/build-initramfs.sh
 	./guest-images/build-initramfs.sh $@
-build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs.sh
-	./guest-images/build-rootfs.sh $< $@
+build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs.sh build/guest/iobench
+	./guest-images/build-rootfs.sh $< $@ 32M build/guest/iobench
+# The block benchmark tool, for the guest and the emulated host (static arm64).
+build/guest/iobench: tests/bench/iobench.c
+	@mkdir -p $(dir $@)
+	aarch64-linux-gnu-gcc -O2 -static -Wall -Wextra -Werror -o $@ $<
 
 check: deps
 	@./tests/run.sh
 
 run: deps
 	@./tests/boot/run.sh
+
+# Block benchmark inside both emulated hosts (or natively): guest vs host, io_uring vs sync.
+bench-blk: deps guest
+	@./tests/bench/blk-run.sh
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -29,7 +29,7 @@ struct blkio {
 	void *ctx;
 	struct io_uring ring;
 	bool ring_ok;
-	int efd;           /* signalled on io_uring completions */
+	int efd;	   /* signalled on io_uring completions */
 	unsigned queued;   /* SQEs prepared but not submitted */
 	unsigned inflight; /* submitted, not completed */
 };

@@ -181,9 +181,8 @@ static uint8_t discard(struct blk *b, const struct blk_request *r, bool zeroes)
 			mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
 		if (count && fallocate(b->fd, mode, sector * SECTOR, (off_t)count * SECTOR) < 0) {
 			/* Zeroing must succeed; a discard is only a hint. */
-			if (zeroes &&
-			    fallocate(b->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-				      sector * SECTOR, (off_t)count * SECTOR) < 0)
+			if (zeroes && fallocate(b->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+						sector * SECTOR, (off_t)count * SECTOR) < 0)
 				return VIRTIO_BLK_S_IOERR;
 		}
 	}
@@ -258,7 +257,8 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 	do {
 		for (;;) {
 			struct blk_req *req = bq->free;
-			struct virtq_chain c = {.iov = req ? req->iov : NULL, .iov_max = b->iov_max};
+			struct virtq_chain c = {.iov = req ? req->iov : NULL,
+						.iov_max = b->iov_max};
 			int r;
 
 			if (!req) {
@@ -270,8 +270,8 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 			if (r <= 0) {
 				req_free(b, req);
 				if (r < 0) {
-					virtio_needs_reset(vd, "queue %u: malformed descriptor chain",
-							   q);
+					virtio_needs_reset(
+						vd, "queue %u: malformed descriptor chain", q);
 					return;
 				}
 				break;
@@ -336,8 +336,10 @@ static int open_image(struct blk *b, struct cfg *c)
 	b->fd = open(b->path, flags);
 	if (b->fd < 0) {
 		if (errno == EINVAL && b->cache == CACHE_DIRECT)
-			cfg_error(c, e, NULL, "'%s': the file system does not support O_DIRECT "
-					      "(cache = direct)", b->path);
+			cfg_error(c, e, NULL,
+				  "'%s': the file system does not support O_DIRECT "
+				  "(cache = direct)",
+				  b->path);
 		else
 			cfg_error(c, e, NULL, "cannot open '%s'%s: %s", b->path,
 				  b->ro ? "" : " for writing", strerror(errno));
@@ -355,8 +357,9 @@ static int open_image(struct blk *b, struct cfg *c)
 		return -1;
 	}
 	if (!b->size || b->size % SECTOR) {
-		cfg_error(c, e, NULL, "'%s' is %llu bytes: a disk must be a non-zero multiple of 512",
-			  b->path, (unsigned long long)b->size);
+		cfg_error(c, e, NULL,
+			  "'%s' is %llu bytes: a disk must be a non-zero multiple of 512", b->path,
+			  (unsigned long long)b->size);
 		return -1;
 	}
 	return 0;
@@ -387,8 +390,8 @@ static int blk_configure(struct device *dev, struct machine *m)
 	if (err)
 		return -1;
 	if (b->qsize & (b->qsize - 1)) {
-		cfg_error(c, cfg_get(c, dev->name, "queue_size"), NULL,
-			  "%u is not a power of two", b->qsize);
+		cfg_error(c, cfg_get(c, dev->name, "queue_size"), NULL, "%u is not a power of two",
+			  b->qsize);
 		return -1;
 	}
 	if (strlen(serial) > VIRTIO_BLK_ID_BYTES) {
@@ -439,8 +442,8 @@ static int blk_realize(struct device *dev, struct vm *vm)
 	int err;
 
 	if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		log_error("%s: '%s' is in use by another process (it holds a lock on it)", dev->name,
-			  b->path);
+		log_error("%s: '%s' is in use by another process (it holds a lock on it)",
+			  dev->name, b->path);
 		return -EBUSY;
 	}
 	b->vm = vm;

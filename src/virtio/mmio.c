@@ -170,8 +170,8 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
 		if (!is_write)
 			memset(data, 0, len);
 		if (t->warnings++ < 5)
-			log_warn("%s: %u-byte guest access at register 0x%llx ignored", vd->name, len,
-				 (unsigned long long)off);
+			log_warn("%s: %u-byte guest access at register 0x%llx ignored", vd->name,
+				 len, (unsigned long long)off);
 	} else if (is_write) {
 		memcpy(&v, data, 4);
 		notify = reg_write(t, off, le32toh(v));

@@ -163,11 +163,12 @@ void virtio_queue_enable(struct virtio_dev *vd, unsigned q)
 	if (vq->ready)
 		return;
 	if (virtq_start(vq, vd->mem))
-		virtio_needs_reset(vd,
-				   "queue %u: size %u or ring addresses (desc 0x%llx, avail 0x%llx, "
-				   "used 0x%llx) invalid",
-				   q, vq->num, (unsigned long long)vq->desc_gpa,
-				   (unsigned long long)vq->avail_gpa, (unsigned long long)vq->used_gpa);
+		virtio_needs_reset(
+			vd,
+			"queue %u: size %u or ring addresses (desc 0x%llx, avail 0x%llx, "
+			"used 0x%llx) invalid",
+			q, vq->num, (unsigned long long)vq->desc_gpa,
+			(unsigned long long)vq->avail_gpa, (unsigned long long)vq->used_gpa);
 }
 
 void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len,

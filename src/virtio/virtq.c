@@ -5,9 +5,9 @@
 #include <errno.h>
 #include <string.h>
 
-#define DESC_F_NEXT	    1
-#define DESC_F_WRITE	    2
-#define DESC_F_INDIRECT	    4
+#define DESC_F_NEXT	     1
+#define DESC_F_WRITE	     2
+#define DESC_F_INDIRECT	     4
 #define AVAIL_F_NO_INTERRUPT 1
 
 struct desc {
@@ -115,8 +115,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem *m, struct virtq_chain *c)
 		read_desc(table, idx, &d);
 		if (d.flags & DESC_F_INDIRECT) {
 			/* Only as the sole descriptor of a direct chain, never nested. */
-			if (!q->indirect || indirect || (d.flags & DESC_F_NEXT) ||
-			    c->nout + c->nin)
+			if (!q->indirect || indirect || (d.flags & DESC_F_NEXT) || c->nout + c->nin)
 				return -EINVAL;
 			if (!d.len || d.len % sizeof(struct desc) ||
 			    d.len / sizeof(struct desc) > VIRTQ_MAX_INDIRECT)

@@ -13,7 +13,7 @@
 #define VIRTQ_MAX_INDIRECT 1024
 
 struct virtq {
-	uint16_t num;     /* queue size chosen by the driver (power of two) */
+	uint16_t num;	  /* queue size chosen by the driver (power of two) */
 	uint16_t num_max; /* largest size the device accepts */
 	bool ready;
 	uint64_t desc_gpa, avail_gpa, used_gpa;
@@ -31,9 +31,9 @@ struct virtq {
 /* One popped descriptor chain: readable segments first, then writable ones. */
 struct virtq_chain {
 	uint16_t head;
-	unsigned nout, nin;   /* readable / writable segment counts */
+	unsigned nout, nin; /* readable / writable segment counts */
 	uint32_t out_len, in_len;
-	struct iovec *iov;    /* nout + nin entries, caller-provided */
+	struct iovec *iov; /* nout + nin entries, caller-provided */
 	unsigned iov_max;
 };
 

@@ -3,7 +3,8 @@
 # Usage: emulated-host.sh rpi5|gicv3 tests|run [MICROVM ARGS...]
 #   rpi5:  virt,gic-version=2, Cortex-A76, Debian's 16 KiB-page 6.12 kernel (a Pi 5 stand-in)
 #   gicv3: virt,gic-version=3, Cortex-A76, Debian's 4 KiB-page 6.12 kernel
-#   tests: run tests/boot/cases.sh inside and power off; run: boot machines/rpi5.ini interactively
+#   tests: run tests/boot/cases.sh inside and power off; bench-blk: tests/bench/blk.sh;
+#   run: boot machines/rpi5.ini interactively
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -33,6 +34,8 @@ cp "$bb" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 cp "$here/l1-init" "$root/init"
 cp "$here/cases.sh" "$root/tests/cases.sh"
+cp "$top/tests/bench/blk.sh" "$root/tests/bench-blk.sh"
+cp "$top/build/guest/iobench" "$root/bin/iobench"
 cp "$top/build/aarch64/microvm" "$root/microvm"
 cp "$top"/machines/*.ini "$root/machines/"
 cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$top/build/guest/rootfs.ext4" \

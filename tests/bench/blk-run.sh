@@ -1,0 +1,45 @@
+#!/bin/sh
+# make bench-blk: runs tests/bench/blk.sh in each emulated host (or natively on an arm64
+# board with KVM) and writes build/bench/blk.md: guest figures next to the host's own on the
+# same image file, and each as a ratio of the host figure.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+out=build/bench
+mkdir -p "$out"
+make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
+kinds="rpi5 gicv3"
+for kind in $kinds; do
+	echo "bench-blk: $kind host" >&2
+	if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
+		MV=build/microvm MVDIR=. IOBENCH=build/guest/iobench HOSTKIND=$kind \
+			sh tests/bench/blk.sh >"$out/blk-$kind.log" 2>&1
+		where="native $(uname -r)"
+	else
+		tests/boot/emulated-host.sh "$kind" bench-blk >"$out/blk-$kind.log" 2>&1
+		where="emulated host (QEMU TCG, $(grep -o '^L1: [^,]*' "$out/blk-$kind.log" | cut -c5-))"
+	fi
+	{
+		echo "## $kind: $where"
+		echo
+		echo "| where | engine | test | MB/s | IOPS | vs host |"
+		echo "| --- | --- | --- | --- | --- | --- |"
+		awk '/^MVBENCH (host|guest)/ {
+			key = $5; mbs = $9; iops = $10
+			if ($2 == "host") { hmb[key] = mbs; hio[key] = iops }
+			ratio = (key == "randread") ? (hio[key] ? iops / hio[key] : 0) : (hmb[key] ? mbs / hmb[key] : 0)
+			test = (key == "randread") ? "4 KiB random read" : "1 MiB sequential " key
+			printf "| %s | %s | %s | %.1f | %.0f | %.2f |\n", $2, $3, test, mbs, iops, ratio
+		}' "$out/blk-$kind.log"
+		echo
+	} >"$out/blk-$kind.md"
+done
+{
+	echo "# virtio-blk benchmark ($(date -u +%Y-%m-%d), $(uname -m) host $(uname -r))"
+	echo
+	echo "Numbers from an emulated host measure the emulation as much as microvm: compare"
+	echo "the ratios (guest / host on the same image file), not the absolute figures."
+	echo
+	for kind in $kinds; do cat "$out/blk-$kind.md"; done
+} >"$out/blk.md"
+cat "$out/blk.md"
