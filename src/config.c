@@ -271,9 +271,20 @@ int cfg_set(struct cfg *c, const char *arg)
 		c->nerrors++;
 		return -1;
 	}
+	e = find(c, sec, key);
+	if (!eq[1]) {
+		/* "SEC.KEY=" removes the key, so that its default applies again. */
+		if (e) {
+			free(e->section);
+			free(e->key);
+			free(e->value);
+			memmove(e, e + 1, (c->nentries - (e - c->entries) - 1) * sizeof(*e));
+			c->nentries--;
+		}
+		return 0;
+	}
 	if (!cfg_section(c, sec))
 		add_section(c, sec, "--set", 0);
-	e = find(c, sec, key);
 	if (e) {
 		free(e->value);
 		e->value = xstrdup(eq + 1);

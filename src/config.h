@@ -44,7 +44,7 @@ enum { CFG_REQUIRED = 1 };
 
 /* Parse an INI file into c; syntax errors are counted in c->nerrors. Returns -errno on I/O. */
 int cfg_load(struct cfg *c, const char *path);
-/* Apply one "SECTION.KEY=VALUE" override; returns -1 (and reports) when malformed. */
+/* Apply one "SECTION.KEY=VALUE" override ("SECTION.KEY=" removes the key); -1 when malformed. */
 int cfg_set(struct cfg *c, const char *arg);
 /* Free everything held by c. */
 void cfg_free(struct cfg *c);

@@ -20,12 +20,11 @@ for mode in write read randread; do
 	"$IOBENCH" $mode "$TMP/disk.img" $mib | sed 's/^iobench/MVBENCH host file/'
 done
 
-sed '/^initrd/d' "$machine" >"$TMP/bench.ini"
 for engine in io_uring sync; do
 	cp "$MVDIR/build/guest/rootfs.ext4" "$TMP/root.ext4"
 	rm -f "$TMP/in" "$TMP/out"
 	mkfifo "$TMP/in"
-	"$MV" --config "$TMP/bench.ini" --kernel "$MVDIR/build/guest/Image" \
+	"$MV" --config "$machine" --set boot.initrd= \
 		--append "root=/dev/vda rw init=/init" --set machine.vcpus=2 --set memory.size=256M \
 		--set blk0.type=virtio-blk --set blk0.path="$TMP/root.ext4" \
 		--set blk1.type=virtio-blk --set blk1.path="$TMP/disk.img" \

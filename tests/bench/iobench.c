@@ -75,7 +75,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	dt = now() - t0;
-	printf("iobench %s %zu %zu %.3f %.1f %.0f\n", mode, bs, done, dt, done / dt / 1e6, ops / dt);
+	printf("iobench %s %zu %zu %.3f %.1f %.0f\n", mode, bs, done, dt, done / dt / 1e6,
+	       ops / dt);
 	close(fd);
 	return 0;
 }

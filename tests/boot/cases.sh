@@ -183,10 +183,9 @@ blk_case() { # NAME ENGINE ROOT(initramfs|disk)
 	rm -f "$TMP/w.img"
 	dd if=/dev/zero of="$TMP/w.img" bs=1M count=64 2>/dev/null
 	if [ "$3" = disk ]; then
-		sed '/^initrd/d' "$machine" >"$TMP/noinitrd.ini"
 		# shellcheck disable=SC2046
-		machine=$TMP/noinitrd.ini start "$name" --kernel "$MVDIR/build/guest/Image" \
-			--append "root=/dev/vda rw init=/init" --set machine.vcpus=2 \
+		start "$name" --set boot.initrd= --append "root=/dev/vda rw init=/init" \
+			--set machine.vcpus=2 \
 			--set memory.size=256M $(disks "$2") --set blk0.queues=2
 	else
 		# shellcheck disable=SC2046

@@ -85,6 +85,9 @@ static void getters(void)
 	CHECK(cfg_u64(&c, "a", "size", &v, 0, 0) == 0 && v == 4 << 20);
 	CHECK(cfg_get(&c, "a", "size")->line == 0);
 	CHECK(cfg_section(&c, "b") != NULL);
+	CHECK(cfg_set(&c, "a.flag=") == 0); /* removed: the default applies */
+	CHECK(cfg_bool(&c, "a", "flag", &b, false) == 0 && !b);
+	CHECK(cfg_get(&c, "a", "flag") == NULL);
 	CHECK(cfg_set(&c, "a.file=rel") == 0);
 	CHECK(cfg_path(&c, "a", "file", &p, 0) == 0 && p && !strcmp(p, "rel"));
 	free(p);
