@@ -49,7 +49,8 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/device.c src/devtree.c src/log.c src/loop.c src/machine.c src/vm.c \
 	    src/devices/uart.c src/arch/arm64/machine.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/mmio.c src/virtio/transport.c \
-	    src/virtio/blk.c src/backends/blkio.c $(KVM_SRC)
+	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
+	    src/arch/arm64/gicv2m.c $(KVM_SRC)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)

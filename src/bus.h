@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 /* Handle an access of len bytes at offset within the region; data is little-endian. */
@@ -19,13 +20,18 @@ struct bus_region {
 struct bus {
 	struct bus_region *regions; /* sorted by base */
 	size_t n, cap;
+	pthread_rwlock_t lock; /* regions move when the guest relocates a PCI BAR */
 };
 
-/* Register [base, base+size); fails with -EEXIST on overlap. Only before vCPUs run. */
+/* Prepare an empty bus. */
+void bus_init(struct bus *b);
+/* Register [base, base+size); fails with -EEXIST on overlap. Safe while vCPUs run. */
 int bus_register(struct bus *b, uint64_t base, uint64_t size, mmio_fn fn, void *opaque,
 		 const char *name);
+/* Remove the region registered at base; -ENOENT if there is none. */
+int bus_unregister(struct bus *b, uint64_t base);
 /* Dispatch an access; returns false when no region claims addr (the caller decides). */
-bool bus_access(const struct bus *b, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
+bool bus_access(struct bus *b, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
 /* Free the region table. */
 void bus_free(struct bus *b);
 

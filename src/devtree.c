@@ -11,6 +11,7 @@
 #include "device.h"
 #include "log.h"
 #include "machine.h"
+#include "pci/pci.h"
 
 #define FDT_BUF_SIZE (1 << 20)
 
@@ -74,6 +75,14 @@ static int build(const struct machine *m, const struct boot_layout *bl, void *fd
 		const struct device *dev = &m->devices[i];
 
 		if (dev->ops->fdt_node && (err = dev->ops->fdt_node(dev, fdt)))
+			return err;
+	}
+	if (m->has_pci) {
+		bool msi_map;
+		uint32_t msi = arch_pci_msi_phandle(m, &msi_map);
+
+		err = pci_host_fdt(m, fdt, ARCH_IRQCHIP_PHANDLE, msi, msi_map);
+		if (err)
 			return err;
 	}
 	err = arch_fdt(m, fdt);

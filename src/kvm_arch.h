@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+struct kvm_irq_routing_entry;
 struct vm;
 struct vcpu;
 
@@ -17,6 +18,15 @@ int kvm_arch_vcpu_init(struct vm *vm, struct vcpu *v);
 int kvm_arch_irqchip_finalize(struct vm *vm);
 /* Set the boot vCPU's registers to enter the kernel with the DTB address. */
 int kvm_arch_vcpu_boot(struct vcpu *v, uint64_t entry, uint64_t dtb);
+/* Fill the default GSI routes (GSI n -> device line n); returns how many (at most max). */
+unsigned kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e, unsigned max);
+/*
+ * Translate an MSI message: returns 1 with *line set when it targets an emulated frame that
+ * raises a device line (GICv2m), 0 with e filled for an in-kernel MSI controller (ITS), or
+ * -EINVAL when the address is no MSI doorbell.
+ */
+int kvm_arch_msi(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid,
+		 struct kvm_irq_routing_entry *e, uint32_t *line);
 /* Drive device interrupt line irq to level. */
 int kvm_arch_irq_line(struct vm *vm, uint32_t irq, int level);
 

@@ -47,3 +47,23 @@ int kvm_arch_irq_line(struct vm *vm, uint32_t irq, int level)
 	(void)level;
 	return -ENOTSUP;
 }
+
+unsigned kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e, unsigned max)
+{
+	(void)vm;
+	(void)e;
+	(void)max;
+	return 0;
+}
+
+int kvm_arch_msi(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid,
+		 struct kvm_irq_routing_entry *e, uint32_t *line)
+{
+	(void)vm;
+	(void)addr;
+	(void)data;
+	(void)devid;
+	(void)e;
+	(void)line;
+	return -EINVAL;
+}

@@ -209,6 +209,22 @@ int machine_virtio_mmio_slot(struct machine *m, const char *owner, uint64_t *bas
 	return 0;
 }
 
+int machine_pci_slot(struct machine *m, const char *owner, uint8_t *slot)
+{
+	if (!m->has_pci) {
+		cfg_error(&m->cfg, cfg_get(&m->cfg, owner, "transport"), owner,
+			  "transport pci needs a [pci] section in the machine");
+		return -1;
+	}
+	if (m->pci_slots_used >= 31) {
+		cfg_error(&m->cfg, cfg_get(&m->cfg, owner, "transport"), owner,
+			  "no free PCI slot (31 devices at most)");
+		return -1;
+	}
+	*slot = ++m->pci_slots_used;
+	return 0;
+}
+
 int machine_set_console(struct machine *m, const struct device *dev)
 {
 	if (m->console) {

@@ -17,6 +17,9 @@ struct gic_config {
 	int version; /* 0 = auto, 2 or 3 */
 	uint64_t dist, cpuif, redist, redist_size;
 	uint32_t spis;
+	uint64_t its;			      /* GICv3 ITS (MSI controller), 0 = none */
+	uint64_t v2m;			      /* GICv2m MSI frame, 0 = none */
+	uint32_t v2m_irq_base, v2m_irq_count; /* device lines the v2m frame raises */
 };
 
 struct window {
@@ -44,6 +47,7 @@ struct machine {
 	struct window ecam, mmio32, mmio64, pio;
 	uint32_t pci_intx_irq;
 	bool pci_msi;
+	uint32_t pci_slots_used;
 	struct device *devices;
 	size_t ndevices;
 	const struct device *console; /* device whose node is /chosen/stdout-path */
@@ -60,6 +64,8 @@ void machine_print(const struct machine *m, FILE *out);
 void machine_free(struct machine *m);
 /* Hand the next virtio-mmio slot (base and interrupt line) to owner; -1 (reported) if none. */
 int machine_virtio_mmio_slot(struct machine *m, const char *owner, uint64_t *base, uint32_t *irq);
+/* Hand the next PCI slot (device number on bus 0, from 1) to owner; -1 (reported) if none. */
+int machine_pci_slot(struct machine *m, const char *owner, uint8_t *slot);
 /* Mark dev as the machine's console; returns -1 (reported) if another device already is. */
 int machine_set_console(struct machine *m, const struct device *dev);
 

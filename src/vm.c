@@ -19,6 +19,7 @@
 #include "kvm_arch.h"
 #include "log.h"
 #include "machine.h"
+#include "pci/pci.h"
 
 #define KICK_SIGNAL SIGUSR1
 
@@ -42,7 +43,7 @@ void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
 	return gm_ptr(&vm->mem, gpa, len);
 }
 
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool match, uint64_t datamatch, int fd,
 		 bool assign)
 {
 	struct kvm_ioeventfd io = {
@@ -50,21 +51,122 @@ int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch,
 		.addr = addr,
 		.len = len,
 		.fd = fd,
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+		.flags = (match ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
 
-int vm_irqfd(struct vm *vm, uint32_t irq, int fd, bool assign)
+int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, bool assign)
 {
 	struct kvm_irqfd req = {
 		.fd = fd,
-		.gsi = irq, /* arm64: the default routing maps GSI n to SPI n */
+		.gsi = gsi, /* arm64: the default routing maps GSI n to SPI n */
 		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
 	};
 
 	return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
+}
+
+int vm_irqfd_resample(struct vm *vm, uint32_t irq, int fd, int resamplefd, bool assign)
+{
+	struct kvm_irqfd req = {
+		.fd = fd,
+		.gsi = irq,
+		.flags = assign ? KVM_IRQFD_FLAG_RESAMPLE : KVM_IRQFD_FLAG_DEASSIGN,
+		.resamplefd = resamplefd,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
+}
+
+bool vm_has_cap(struct vm *vm, long cap)
+{
+	return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
+
+/* Hand the whole routing table to KVM (routing_lock held). */
+static int commit_routes(struct vm *vm)
+{
+	struct kvm_irq_routing *r =
+		calloc(1, sizeof(*r) + vm->nroutes * sizeof(struct kvm_irq_routing_entry));
+	int err = 0;
+
+	if (!r)
+		return -ENOMEM;
+	r->nr = vm->nroutes;
+	memcpy(r->entries, vm->routes, vm->nroutes * sizeof(struct kvm_irq_routing_entry));
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
+		err = -errno;
+	free(r);
+	return err;
+}
+
+int vm_msi_route(struct vm *vm, struct msi_route *r, uint64_t addr, uint32_t data, uint32_t devid)
+{
+	struct kvm_irq_routing_entry e = {0};
+	uint32_t line = 0;
+	int kind, gsi, err = 0;
+
+	kind = kvm_arch_msi(vm, addr, data, devid, &e, &line);
+	if (kind < 0)
+		return kind;
+	pthread_mutex_lock(&vm->routing_lock);
+	if (kind == 1) {
+		gsi = line; /* a device line: the default route already reaches it */
+	} else {
+		unsigned i;
+
+		if (!vm->routes) {
+			unsigned max = 1024 + 2048;
+
+			vm->routes = calloc(max, sizeof(*vm->routes));
+			if (!vm->routes) {
+				pthread_mutex_unlock(&vm->routing_lock);
+				return -ENOMEM;
+			}
+			vm->nroutes = kvm_arch_default_routes(vm, vm->routes, 1024);
+			vm->next_msi_gsi = 1024;
+		}
+		if (r->msi_gsi < 0) {
+			if (vm->next_msi_gsi >= 1024 + 2048) {
+				pthread_mutex_unlock(&vm->routing_lock);
+				return -ENOSPC;
+			}
+			r->msi_gsi = vm->next_msi_gsi++;
+		}
+		gsi = r->msi_gsi;
+		e.gsi = gsi;
+		for (i = 0; i < vm->nroutes && vm->routes[i].gsi != (uint32_t)gsi; i++)
+			;
+		vm->routes[i] = e;
+		if (i == vm->nroutes)
+			vm->nroutes++;
+		err = commit_routes(vm);
+	}
+	pthread_mutex_unlock(&vm->routing_lock);
+	if (err)
+		return err;
+	if (r->gsi != gsi) {
+		if (r->gsi >= 0)
+			vm_irqfd(vm, r->gsi, r->fd, false);
+		r->gsi = -1;
+		err = vm_irqfd(vm, gsi, r->fd, true);
+		if (err)
+			return err;
+		r->gsi = gsi;
+	}
+	r->addr = addr;
+	r->data = data;
+	return 0;
+}
+
+void vm_msi_unroute(struct vm *vm, struct msi_route *r)
+{
+	if (r->gsi >= 0)
+		vm_irqfd(vm, r->gsi, r->fd, false);
+	r->gsi = -1;
 }
 
 void vm_irq_line(struct vm *vm, uint32_t irq, int level)
@@ -185,14 +287,39 @@ static int vcpus_create(struct vm *vm)
 	return 0;
 }
 
+static void ecam_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	pci_ecam_access(opaque, off, data, len, is_write);
+}
+
+/* The ECAM host bridge, when the machine has one; devices attach to it when realized. */
+static int pci_create(struct vm *vm)
+{
+	int err;
+
+	if (!vm->m->has_pci)
+		return 0;
+	vm->pci = calloc(1, sizeof(*vm->pci));
+	if (!vm->pci)
+		return -ENOMEM;
+	pci_host_init(vm->pci, vm->m);
+	err = bus_register(&vm->bus, vm->m->ecam.base, vm->m->ecam.size, ecam_access, vm->pci,
+			   "pci-ecam");
+	if (err)
+		log_error("[pci] ECAM window: %s", strerror(-err));
+	return err;
+}
+
 int vm_create(struct vm *vm, struct machine *m)
 {
 	int err;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->m = m;
-	vm->kvm_fd = vm->vm_fd = vm->irqchip_fd = vm->stop_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->irqchip_fd = vm->stop_fd = vm->msi_fd = -1;
 	vm->loop.epfd = -1;
+	bus_init(&vm->bus);
+	pthread_mutex_init(&vm->routing_lock, NULL);
 	atomic_init(&vm->status, -1);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
@@ -204,6 +331,7 @@ int vm_create(struct vm *vm, struct machine *m)
 	err = err ?: vcpus_create(vm);
 	/* The irqchip is initialised before devices: KVM accepts irqfds only after that. */
 	err = err ?: kvm_arch_irqchip_finalize(vm);
+	err = err ?: pci_create(vm);
 	for (size_t i = 0; !err && i < m->ndevices; i++) {
 		struct device *dev = &m->devices[i];
 
@@ -401,6 +529,8 @@ void vm_destroy(struct vm *vm)
 			close(vm->vcpus[i].fd);
 	}
 	free(vm->vcpus);
+	if (vm->msi_fd >= 0)
+		close(vm->msi_fd);
 	if (vm->irqchip_fd >= 0)
 		close(vm->irqchip_fd);
 	if (vm->ram)
@@ -411,6 +541,10 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	loop_free(&vm->loop);
 	bus_free(&vm->bus);
+	free(vm->routes);
+	vm->routes = NULL;
+	free(vm->pci);
+	vm->pci = NULL;
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	vm->vcpus = NULL;

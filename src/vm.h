@@ -13,6 +13,17 @@
 
 struct boot_images;
 struct machine;
+struct pci_host;
+struct kvm_irq_routing_entry;
+
+/* One MSI source (an MSI-X vector): its message and the irqfd that delivers it. */
+struct msi_route {
+	int gsi;     /* GSI the irqfd is bound to, -1 when unbound */
+	int msi_gsi; /* GSI of its own MSI routing entry (ITS), -1 until allocated */
+	int fd;	     /* irqfd eventfd */
+	uint64_t addr;
+	uint32_t data;
+};
 
 /* Process exit statuses (documented in README and docs/config.md). */
 enum vm_status {
@@ -35,6 +46,7 @@ struct vcpu {
 struct vm {
 	struct machine *m;
 	int kvm_fd, vm_fd, irqchip_fd;
+	int msi_fd; /* in-kernel MSI controller device (GICv3 ITS), -1 if none */
 	uint8_t *ram;
 	uint64_t ram_base, ram_size;
 	struct guest_mem mem; /* the same RAM, for checked translation */
@@ -47,6 +59,10 @@ struct vm {
 	atomic_int status; /* -1 while running, else enum vm_status */
 	atomic_bool ran;   /* first KVM_RUN has been issued */
 	atomic_uint mmio_warnings;
+	struct pci_host *pci; /* the ECAM host bridge, when the machine has [pci] */
+	pthread_mutex_t routing_lock;
+	struct kvm_irq_routing_entry *routes;
+	unsigned nroutes, next_msi_gsi;
 };
 
 /* Create the VM: RAM, irqchip, vCPUs, irqchip initialisation, devices, in that order. -errno. */
@@ -61,11 +77,19 @@ void vm_destroy(struct vm *vm);
 void vm_stop(struct vm *vm, int status);
 /* Host pointer for guest physical [gpa, gpa+len) if it lies wholly in RAM, else NULL. */
 void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len);
-/* Signal fd when the guest writes datamatch (len bytes) at addr; assign or remove. -errno. */
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, uint64_t datamatch, int fd,
+/* Signal fd when the guest writes len bytes at addr (only value datamatch, if match). -errno. */
+int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool match, uint64_t datamatch, int fd,
 		 bool assign);
-/* Inject an edge on device interrupt line irq whenever fd is signalled. -errno. */
-int vm_irqfd(struct vm *vm, uint32_t irq, int fd, bool assign);
+/* Inject an edge on GSI gsi (device line n is GSI n) whenever fd is signalled. -errno. */
+int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, bool assign);
+/* Level interrupt on line irq through fd; resamplefd is signalled at each guest EOI. -errno. */
+int vm_irqfd_resample(struct vm *vm, uint32_t irq, int fd, int resamplefd, bool assign);
+/* Does the host's KVM have capability cap? */
+bool vm_has_cap(struct vm *vm, long cap);
+/* Route MSI message (addr, data) from PCI requester devid to r->fd. -EINVAL if no MSI target. */
+int vm_msi_route(struct vm *vm, struct msi_route *r, uint64_t addr, uint32_t data, uint32_t devid);
+/* Detach r's irqfd. */
+void vm_msi_unroute(struct vm *vm, struct msi_route *r);
 /* Drive device interrupt line irq to level (0/1). */
 void vm_irq_line(struct vm *vm, uint32_t irq, int level);
 /* Seconds since process start (for verbose phase timing). */

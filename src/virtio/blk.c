@@ -386,7 +386,7 @@ static int blk_configure(struct device *dev, struct machine *m)
 	err |= cfg_enum(c, dev->name, "cache", caches, &b->cache, CACHE_WRITEBACK);
 	err |= cfg_u32(c, dev->name, "queues", &b->nqueues, 1, 1, m->vcpus, 0);
 	err |= cfg_u32(c, dev->name, "queue_size", &b->qsize, 256, 2, VIRTQ_MAX_SIZE, 0);
-	err |= virtio_transport_configure(&b->tr, dev, m);
+	err |= virtio_transport_configure(&b->tr, dev, m, 0x018000 /* mass storage */);
 	if (err)
 		return -1;
 	if (b->qsize & (b->qsize - 1)) {

@@ -239,7 +239,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 		n->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (n->fd < 0)
 			return -errno;
-		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, q, n->fd, true);
+		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, true, q, n->fd, true);
 		if (err) {
 			log_error("%s: KVM_IOEVENTFD for queue %u: %s", name, q, strerror(-err));
 			return err;
@@ -261,7 +261,7 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 		if (n->fd < 0)
 			continue;
 		loop_del(&t->vm->loop, n->fd);
-		vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, q, n->fd, false);
+		vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q, n->fd, false);
 		close(n->fd);
 	}
 	free(t->notify);

@@ -1,39 +1,59 @@
-/* transport: puts a virtio device on the transport its INI section names (virtio-mmio now). */
+/* transport: puts a virtio device on the transport its INI section names (mmio or pci). */
 #include "virtio/transport.h"
 
 #include "config.h"
 #include "device.h"
+#include "arch.h"
 #include "machine.h"
 
-int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m)
+int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m,
+			       uint32_t pci_class)
 {
-	static const char *const kinds[] = {"mmio", NULL};
+	static const char *const kinds[] = {"mmio", "pci", NULL};
 	int kind;
 
 	if (cfg_enum(&m->cfg, dev->name, "transport", kinds, &kind, VIRTIO_TRANSPORT_MMIO))
 		return -1;
 	t->kind = kind;
 	t->mmio.irqfd = -1;
+	t->pci.intx_fd = t->pci.resample_fd = -1;
+	if (kind == VIRTIO_TRANSPORT_PCI) {
+		t->pci_class = pci_class;
+		t->msix = arch_pci_msi(m);
+		return machine_pci_slot(m, dev->name, &t->pci_slot);
+	}
 	return machine_virtio_mmio_slot(m, dev->name, &t->base, &t->irq);
 }
 
 int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct virtio_dev *vd,
 			     const char *name)
 {
-	return virtio_mmio_attach(&t->mmio, vm, vd, t->base, t->irq, name);
+	int err;
+
+	if (t->kind == VIRTIO_TRANSPORT_MMIO)
+		return virtio_mmio_attach(&t->mmio, vm, vd, t->base, t->irq, name);
+	err = virtio_pci_init(&t->pci, vd, t->pci_slot, t->msix, t->pci_class, name);
+	return err ?: virtio_pci_attach(&t->pci, vm);
 }
 
 void virtio_transport_unrealize(struct virtio_transport *t)
 {
-	virtio_mmio_detach(&t->mmio);
+	if (t->kind == VIRTIO_TRANSPORT_MMIO)
+		virtio_mmio_detach(&t->mmio);
+	else
+		virtio_pci_detach(&t->pci);
 }
 
 int virtio_transport_fdt(const struct virtio_transport *t, void *fdt)
 {
-	return virtio_mmio_fdt(fdt, t->base, t->irq);
+	/* PCI functions are found by enumeration: the host bridge node covers them. */
+	return t->kind == VIRTIO_TRANSPORT_MMIO ? virtio_mmio_fdt(fdt, t->base, t->irq) : 0;
 }
 
 void virtio_transport_describe(const struct virtio_transport *t, FILE *out)
 {
-	fprintf(out, "virtio-mmio at 0x%llx, irq %u", (unsigned long long)t->base, t->irq);
+	if (t->kind == VIRTIO_TRANSPORT_MMIO)
+		fprintf(out, "virtio-mmio at 0x%llx, irq %u", (unsigned long long)t->base, t->irq);
+	else
+		fprintf(out, "pci 0000:00:%02x.0, %s", t->pci_slot, t->msix ? "MSI-X" : "INTx");
 }

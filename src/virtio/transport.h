@@ -1,4 +1,4 @@
-/* transport: puts a virtio device on the transport its INI section names (virtio-mmio now). */
+/* transport: puts a virtio device on the transport its INI section names (mmio or pci). */
 #ifndef MICROVM_VIRTIO_TRANSPORT_H
 #define MICROVM_VIRTIO_TRANSPORT_H
 
@@ -6,23 +6,29 @@
 #include <stdio.h>
 
 #include "virtio/mmio.h"
+#include "virtio/pci.h"
 
 struct device;
 struct machine;
 struct virtio_dev;
 struct vm;
 
-enum virtio_transport_kind { VIRTIO_TRANSPORT_MMIO };
+enum virtio_transport_kind { VIRTIO_TRANSPORT_MMIO, VIRTIO_TRANSPORT_PCI };
 
 struct virtio_transport {
 	enum virtio_transport_kind kind;
-	uint64_t base; /* mmio: slot base */
-	uint32_t irq;  /* mmio: interrupt line */
+	uint64_t base;	  /* mmio: slot base */
+	uint32_t irq;	  /* mmio: interrupt line */
+	uint8_t pci_slot; /* pci: device number on bus 0 */
+	bool msix;	  /* pci: MSI-X offered (the machine has an MSI controller) */
+	uint32_t pci_class;
 	struct virtio_mmio mmio;
+	struct virtio_pci pci;
 };
 
 /* Read the section's "transport" key and claim the transport's resources. 0 or -1 (reported). */
-int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m);
+int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m,
+			       uint32_t pci_class);
 /* Attach vd to the running VM on the chosen transport. -errno. */
 int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct virtio_dev *vd,
 			     const char *name);

@@ -59,6 +59,8 @@ set -- qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$gic" -cpu cor
 	-smp 2 -m 3G -nic none -display none -no-reboot -kernel "$l1kernel" -initrd "$cpio" \
 	-append "console=ttyAMA0 quiet mvl1=$mode${mvargs:+ mvargs=$mvargs}"
 if [ "$mode" = run ]; then
+	# The console follows the host kind: machines/virt-gicv3.ini on the GICv3 host.
+	[ "$kind" = gicv3 ] && set -- "$@" -append "console=ttyAMA0 quiet mvl1=run mvmachine=virt-gicv3${mvargs:+ mvargs=$mvargs}"
 	exec "$@" -chardev stdio,id=con,signal=off -serial chardev:con
 fi
 "$@" -serial stdio </dev/null

@@ -43,8 +43,10 @@ void test_bus(void);
 void test_virtq(void);
 void test_mmio(void);
 void test_blk(void);
+void test_pci(void);
 void test_virtq(void);
 void test_mmio(void);
 void test_blk(void);
+void test_pci(void);
 
 #endif

@@ -25,10 +25,11 @@ static void handler(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, 
 
 void test_bus(void)
 {
-	struct bus b = {0};
+	struct bus b;
 	struct hit h1 = {0}, h2 = {0};
 	uint8_t data[8] = {0};
 
+	bus_init(&b);
 	CHECK(bus_register(&b, 0x2000, 0x100, handler, &h2, "two") == 0);
 	CHECK(bus_register(&b, 0x1000, 0x100, handler, &h1, "one") == 0);
 	CHECK(bus_register(&b, 0x10f0, 0x100, handler, &h1, "overlap") == -EEXIST);
@@ -42,5 +43,11 @@ void test_bus(void)
 	CHECK(!bus_access(&b, 0xfff, data, 1, false));
 	CHECK_EQ(h1.count, 1);
 	CHECK_EQ(h2.count, 1);
+	CHECK(bus_unregister(&b, 0x2000) == 0);
+	CHECK(!bus_access(&b, 0x20ff, data, 1, true));
+	CHECK(bus_unregister(&b, 0x2000) == -ENOENT);
+	CHECK(bus_register(&b, 0x2000, 0x80, handler, &h2, "moved") == 0);
+	CHECK(bus_access(&b, 0x207f, data, 1, true));
+	CHECK_EQ(h2.count, 2);
 	bus_free(&b);
 }

@@ -4,16 +4,32 @@
 
 #include <stdint.h>
 
+#include "arch.h"
+
 #define GICV2_DIST_SIZE	  0x1000ull
 #define GICV2_CPU_SIZE	  0x2000ull
 #define GICV2_MAX_CPUS	  8
 #define GICV3_DIST_SIZE	  0x10000ull
 #define GICV3_REDIST_SIZE 0x20000ull
 #define GIC_SPI_BASE	  32 /* INTID of device interrupt line 0 */
+#define GICV3_ITS_SIZE	  0x20000ull
+#define GICV2M_SIZE	  0x1000ull
+#define GICV2M_SETSPI	  0x040
 
-#define ARM64_GIC_PHANDLE 1
+#define ARM64_MSI_PHANDLE 2
+
+enum { ARM64_MSI_NONE, ARM64_MSI_ITS, ARM64_MSI_V2M };
+
+#define ARM64_GIC_PHANDLE ARCH_IRQCHIP_PHANDLE
+
+struct machine;
+struct vm;
 
 /* The MPIDR affinity value KVM assigns to vCPU id (also the cpu node's reg). */
 uint64_t arm64_mpidr(unsigned id);
+/* Does the machine have an MSI controller for PCI (ITS on GICv3, v2m frame on GICv2)? */
+int arm64_msi_kind(const struct machine *m);
+/* Register the emulated GICv2m frame on the VM's bus. -errno. */
+int gicv2m_realize(struct vm *vm);
 
 #endif

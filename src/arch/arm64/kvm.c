@@ -104,9 +104,28 @@ int kvm_arch_irqchip_create(struct vm *vm)
 		return err;
 	}
 	err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
-	if (err)
+	if (err) {
 		log_error("[gic] spis = %u rejected by KVM: %s", g->spis, strerror(-err));
+		return err;
+	}
 	log_info("GICv%d created", g->version);
+	if (arm64_msi_kind(vm->m) == ARM64_MSI_ITS) {
+		struct kvm_create_device cd = {.type = KVM_DEV_TYPE_ARM_VGIC_ITS};
+
+		if (ioctl(vm->vm_fd, KVM_CREATE_DEVICE, &cd) < 0) {
+			err = -errno;
+			log_error("[gic] its: KVM cannot create a GICv3 ITS: %s (set [pci] msi = "
+				  "off)",
+				  strerror(errno));
+			return err;
+		}
+		vm->msi_fd = cd.fd;
+		err = set_attr(vm->msi_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE,
+			       &g->its);
+		if (err)
+			log_error("[gic] its at 0x%llx rejected by KVM: %s",
+				  (unsigned long long)g->its, strerror(-err));
+	}
 	return err;
 }
 
@@ -136,9 +155,57 @@ int kvm_arch_irqchip_finalize(struct vm *vm)
 	int err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
 			   NULL);
 
-	if (err)
+	if (err) {
 		log_error("GICv%d initialisation failed: %s", vm->m->gic.version, strerror(-err));
+		return err;
+	}
+	if (vm->msi_fd >= 0) {
+		err = set_attr(vm->msi_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
+			       NULL);
+		if (err)
+			log_error("GICv3 ITS initialisation failed: %s", strerror(-err));
+	}
+	if (!err && arm64_msi_kind(vm->m) == ARM64_MSI_V2M)
+		err = gicv2m_realize(vm);
 	return err;
+}
+
+unsigned kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e, unsigned max)
+{
+	unsigned n = vm->m->gic.spis < max ? vm->m->gic.spis : max;
+
+	for (unsigned i = 0; i < n; i++) {
+		e[i] = (struct kvm_irq_routing_entry){.gsi = i, .type = KVM_IRQ_ROUTING_IRQCHIP};
+		e[i].u.irqchip.irqchip = 0;
+		e[i].u.irqchip.pin = i;
+	}
+	return n;
+}
+
+int kvm_arch_msi(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid,
+		 struct kvm_irq_routing_entry *e, uint32_t *line)
+{
+	const struct gic_config *g = &vm->m->gic;
+
+	switch (arm64_msi_kind(vm->m)) {
+	case ARM64_MSI_V2M:
+		/* The frame turns a write of INTID to SETSPI into that SPI. */
+		if (addr != g->v2m + GICV2M_SETSPI || data < GIC_SPI_BASE + g->v2m_irq_base ||
+		    data >= GIC_SPI_BASE + g->v2m_irq_base + g->v2m_irq_count)
+			return -EINVAL;
+		*line = data - GIC_SPI_BASE;
+		return 1;
+	case ARM64_MSI_ITS:
+		e->type = KVM_IRQ_ROUTING_MSI;
+		e->flags = KVM_MSI_VALID_DEVID;
+		e->u.msi.address_lo = (uint32_t)addr;
+		e->u.msi.address_hi = (uint32_t)(addr >> 32);
+		e->u.msi.data = data;
+		e->u.msi.devid = devid;
+		return 0;
+	default:
+		return -EINVAL;
+	}
 }
 
 static int set_reg(struct vcpu *v, uint64_t id, uint64_t val)

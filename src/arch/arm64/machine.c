@@ -49,6 +49,11 @@ int arch_configure(struct machine *m)
 	err |= cfg_u64(c, "gic", "redistributor", &g->redist, 0, need_v3 ? CFG_REQUIRED : 0);
 	err |= cfg_u64(c, "gic", "redistributor_size", &g->redist_size,
 		       (uint64_t)m->vcpus * GICV3_REDIST_SIZE, 0);
+	/* MSI controllers for PCI: an ITS (GICv3) and/or a v2m frame (GICv2). */
+	err |= cfg_u64(c, "gic", "its", &g->its, 0, 0);
+	err |= cfg_u64(c, "gic", "v2m", &g->v2m, 0, 0);
+	err |= cfg_u32(c, "gic", "v2m_irq_base", &g->v2m_irq_base, 0, 0, 987, 0);
+	err |= cfg_u32(c, "gic", "v2m_irq_count", &g->v2m_irq_count, 32, 1, 988, 0);
 	if (err)
 		return -1;
 	if (need_v3 && g->redist_size < (uint64_t)m->vcpus * GICV3_REDIST_SIZE) {
@@ -66,6 +71,17 @@ int arch_configure(struct machine *m)
 	if (need_v3)
 		err |= alloc_region(&m->alloc, "gic", "redistributor", g->redist, g->redist_size,
 				    cfg_get(c, "gic", "redistributor"));
+	if (need_v3 && g->its)
+		err |= alloc_region(&m->alloc, "gic", "its", g->its, GICV3_ITS_SIZE,
+				    cfg_get(c, "gic", "its"));
+	if (need_v2 && g->v2m) {
+		err |= alloc_region(&m->alloc, "gic", "v2m", g->v2m, GICV2M_SIZE,
+				    cfg_get(c, "gic", "v2m"));
+		if (!err)
+			alloc_region_irqs(&m->alloc, "gic", g->v2m_irq_base, g->v2m_irq_count);
+		err |= alloc_irqs(&m->alloc, "gic v2m", g->v2m_irq_base, g->v2m_irq_count,
+				  cfg_get(c, "gic", "v2m_irq_base"));
+	}
 	return err;
 }
 
@@ -73,11 +89,35 @@ void arch_describe(const struct machine *m, FILE *out)
 {
 	const struct gic_config *g = &m->gic;
 
-	fprintf(out, "  gic: %s, %u SPIs (device irq N is GIC INTID 32+N)\n",
+	static const char *const msi[] = {"none", "ITS", "GICv2m frame"};
+
+	fprintf(out, "  gic: %s, %u SPIs (device irq N is GIC INTID 32+N), PCI MSI: %s\n",
 		g->version == 2	  ? "GICv2 (GIC-400)"
 		: g->version == 3 ? "GICv3"
 				  : "auto (GICv3 if the host has it, else GICv2)",
-		g->spis);
+		g->spis, msi[arm64_msi_kind(m)]);
+}
+
+int arm64_msi_kind(const struct machine *m)
+{
+	if (!m->has_pci || !m->pci_msi)
+		return ARM64_MSI_NONE;
+	if (m->gic.version == 3 && m->gic.its)
+		return ARM64_MSI_ITS;
+	if (m->gic.version == 2 && m->gic.v2m)
+		return ARM64_MSI_V2M;
+	return ARM64_MSI_NONE;
+}
+
+bool arch_pci_msi(const struct machine *m)
+{
+	return arm64_msi_kind(m) != ARM64_MSI_NONE;
+}
+
+uint32_t arch_pci_msi_phandle(const struct machine *m, bool *msi_map)
+{
+	*msi_map = arm64_msi_kind(m) == ARM64_MSI_ITS;
+	return arch_pci_msi(m) ? ARM64_MSI_PHANDLE : 0;
 }
 
 uint64_t arm64_mpidr(unsigned id)
@@ -146,6 +186,35 @@ static int fdt_gic(const struct machine *m, void *fdt)
 	err = err ?: fdt_setprop_empty(fdt, node, "ranges");
 	err = err ?: fdt_setprop_u32(fdt, node, "phandle", ARM64_GIC_PHANDLE);
 	err = err ?: fdt_setprop_u32(fdt, 0, "interrupt-parent", ARM64_GIC_PHANDLE);
+	if (err)
+		return err;
+	/* The root's new property moved every node: find the GIC again. */
+	node = fdt_node_offset_by_phandle(fdt, ARM64_GIC_PHANDLE);
+	switch (arm64_msi_kind(m)) {
+	case ARM64_MSI_ITS:
+		snprintf(name, sizeof(name), "msi-controller@%llx", (unsigned long long)g->its);
+		node = fdt_add_subnode(fdt, node, name);
+		if (node < 0)
+			return node;
+		err = fdt_setprop_string(fdt, node, "compatible", "arm,gic-v3-its");
+		err = err ?: fdt_setprop_empty(fdt, node, "msi-controller");
+		err = err ?: fdt_setprop_u32(fdt, node, "#msi-cells", 1);
+		err = err ?: fdt_setprop_u64(fdt, node, "reg", g->its);
+		err = err ?: fdt_appendprop_u64(fdt, node, "reg", GICV3_ITS_SIZE);
+		err = err ?: fdt_setprop_u32(fdt, node, "phandle", ARM64_MSI_PHANDLE);
+		break;
+	case ARM64_MSI_V2M:
+		snprintf(name, sizeof(name), "v2m@%llx", (unsigned long long)g->v2m);
+		node = fdt_add_subnode(fdt, node, name);
+		if (node < 0)
+			return node;
+		err = fdt_setprop_string(fdt, node, "compatible", "arm,gic-v2m-frame");
+		err = err ?: fdt_setprop_empty(fdt, node, "msi-controller");
+		err = err ?: fdt_setprop_u64(fdt, node, "reg", g->v2m);
+		err = err ?: fdt_appendprop_u64(fdt, node, "reg", GICV2M_SIZE);
+		err = err ?: fdt_setprop_u32(fdt, node, "phandle", ARM64_MSI_PHANDLE);
+		break;
+	}
 	return err;
 }
 

@@ -1,0 +1,508 @@
+/* virtio-pci: the modern (virtio 1.x) PCI transport with MSI-X or INTx interrupts. */
+#include "virtio/pci.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <linux/pci_regs.h>
+#include <linux/virtio_pci.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "log.h"
+#include "virtio/virtio.h"
+
+#define MSIX_ENTRY     16
+#define MSIX_CTRL_MASK 0x4000
+#define MSIX_CTRL_EN   0x8000
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static uint16_t msix_ctrl(const struct virtio_pci *t)
+{
+	const uint8_t *c = t->pdev.cfg + t->msix_cap + PCI_MSIX_FLAGS;
+
+	return c[0] | c[1] << 8;
+}
+
+static bool msix_on(const struct virtio_pci *t)
+{
+	return t->msix && (msix_ctrl(t) & MSIX_CTRL_EN);
+}
+
+static bool vector_masked(const struct virtio_pci *t, unsigned v)
+{
+	return (msix_ctrl(t) & MSIX_CTRL_MASK) ||
+	       (rd32(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL) & 1);
+}
+
+/* Deliver vector v now (route it first if its message changed). */
+static void fire(struct virtio_pci *t, unsigned v)
+{
+	struct msi_route *r = &t->routes[v];
+	const uint8_t *e = t->table + v * MSIX_ENTRY;
+	uint64_t addr = rd32(e) | (uint64_t)rd32(e + 4) << 32;
+	uint32_t data = rd32(e + 8);
+	uint64_t one = 1;
+
+	if (r->gsi < 0 || r->addr != addr || r->data != data) {
+		int err = vm_msi_route(t->vm, r, addr, data, t->pdev.slot << 3);
+
+		if (err) {
+			if (t->warnings++ < 5)
+				log_warn("%s: MSI-X vector %u: message 0x%llx/0x%x not deliverable: %s",
+					 t->pdev.name, v, (unsigned long long)addr, data,
+					 strerror(-err));
+			return;
+		}
+	}
+	if (write(r->fd, &one, sizeof(one)) < 0 && t->warnings++ < 5)
+		log_warn("%s: irqfd: %s", t->pdev.name, strerror(errno));
+}
+
+static void intx_assert(struct virtio_pci *t)
+{
+	uint64_t one = 1;
+	uint16_t cmd = t->pdev.cfg[PCI_COMMAND] | t->pdev.cfg[PCI_COMMAND + 1] << 8;
+
+	if (cmd & PCI_COMMAND_INTX_DISABLE)
+		return;
+	if (t->intx_level) {
+		vm_irq_line(t->vm, t->pdev.intx_irq, 1);
+		return;
+	}
+	if (write(t->intx_fd, &one, sizeof(one)) < 0 && t->warnings++ < 5)
+		log_warn("%s: INTx irqfd: %s", t->pdev.name, strerror(errno));
+}
+
+/* The device core's interrupt hook (device lock held). */
+static void interrupt(struct virtio_dev *vd, int vq)
+{
+	struct virtio_pci *t = vd->transport;
+	unsigned v;
+
+	if (!msix_on(t)) {
+		intx_assert(t);
+		return;
+	}
+	v = vq < 0 ? t->msix_config : t->queue_vector[vq];
+	if (v >= t->nvec)
+		return; /* VIRTIO_MSI_NO_VECTOR */
+	if (vector_masked(t, v)) {
+		t->pending[v / 64] |= 1ull << (v % 64);
+		return;
+	}
+	fire(t, v);
+}
+
+/* After a change of masks or enable: send what was held back while masked. */
+static void flush_pending(struct virtio_pci *t)
+{
+	if (!msix_on(t))
+		return;
+	for (unsigned v = 0; v < t->nvec; v++) {
+		if (!(t->pending[v / 64] & (1ull << (v % 64))) || vector_masked(t, v))
+			continue;
+		t->pending[v / 64] &= ~(1ull << (v % 64));
+		fire(t, v);
+	}
+}
+
+static void reset_transport(struct virtio_pci *t)
+{
+	t->msix_config = VIRTIO_MSI_NO_VECTOR;
+	for (unsigned q = 0; q < t->vd->nvqs; q++)
+		t->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;
+	t->queue_sel = 0;
+	t->dev_feat_sel = t->drv_feat_sel = 0;
+}
+
+static uint16_t checked_vector(const struct virtio_pci *t, uint32_t v)
+{
+	return t->msix && v < t->nvec ? v : VIRTIO_MSI_NO_VECTOR;
+}
+
+/* struct virtio_pci_common_cfg, field by field (device lock held). */
+static void common_read(struct virtio_pci *t, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_dev *vd = t->vd;
+	struct virtq *q = t->queue_sel < vd->nvqs ? &vd->vqs[t->queue_sel] : NULL;
+	uint8_t c[0x38] = {0};
+
+	wr32(c + 0x00, t->dev_feat_sel);
+	wr32(c + 0x04, virtio_host_features(vd, t->dev_feat_sel));
+	wr32(c + 0x08, t->drv_feat_sel);
+	wr32(c + 0x0c, (uint32_t)(vd->guest_features >> (t->drv_feat_sel == 1 ? 32 : 0)));
+	c[0x10] = t->msix_config;
+	c[0x11] = t->msix_config >> 8;
+	c[0x12] = vd->nvqs;
+	c[0x13] = vd->nvqs >> 8;
+	c[0x14] = vd->status;
+	c[0x15] = vd->config_gen;
+	c[0x16] = t->queue_sel;
+	c[0x17] = t->queue_sel >> 8;
+	if (q) {
+		uint16_t vec = t->queue_vector[t->queue_sel];
+
+		c[0x18] = q->num;
+		c[0x19] = q->num >> 8;
+		c[0x1a] = vec;
+		c[0x1b] = vec >> 8;
+		c[0x1c] = q->ready;
+		c[0x1e] = t->queue_sel; /* queue_notify_off */
+		c[0x1f] = t->queue_sel >> 8;
+		wr32(c + 0x20, (uint32_t)q->desc_gpa);
+		wr32(c + 0x24, (uint32_t)(q->desc_gpa >> 32));
+		wr32(c + 0x28, (uint32_t)q->avail_gpa);
+		wr32(c + 0x2c, (uint32_t)(q->avail_gpa >> 32));
+		wr32(c + 0x30, (uint32_t)q->used_gpa);
+		wr32(c + 0x34, (uint32_t)(q->used_gpa >> 32));
+	}
+	if (off + len <= sizeof(c))
+		memcpy(data, c + off, len);
+	else
+		memset(data, 0, len);
+}
+
+static void set_part(uint64_t *field, uint32_t off, uint32_t len, uint64_t v)
+{
+	unsigned shift = 8 * (off & 7);
+	uint64_t mask = (len == 8 ? ~0ull : ((1ull << (8 * len)) - 1)) << shift;
+
+	*field = (*field & ~mask) | ((v << shift) & mask);
+}
+
+static void common_write(struct virtio_pci *t, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	struct virtio_dev *vd = t->vd;
+	struct virtq *q = t->queue_sel < vd->nvqs ? &vd->vqs[t->queue_sel] : NULL;
+	struct virtq *setup = q && !q->ready ? q : NULL;
+	uint64_t v = 0;
+
+	memcpy(&v, data, len);
+	v = le64toh(v);
+	switch (off) {
+	case 0x00:
+		t->dev_feat_sel = v;
+		break;
+	case 0x08:
+		t->drv_feat_sel = v;
+		break;
+	case 0x0c:
+		virtio_set_guest_features(vd, t->drv_feat_sel, v);
+		break;
+	case 0x10:
+		t->msix_config = checked_vector(t, v);
+		break;
+	case 0x14:
+		virtio_set_status(vd, v);
+		if (v == 0)
+			reset_transport(t);
+		break;
+	case 0x16:
+		t->queue_sel = v;
+		break;
+	case 0x18:
+		if (setup)
+			setup->num = v;
+		break;
+	case 0x1a:
+		if (q)
+			t->queue_vector[t->queue_sel] = checked_vector(t, v);
+		break;
+	case 0x1c:
+		if (q && v == 1)
+			virtio_queue_enable(vd, t->queue_sel);
+		break;
+	default:
+		if (!setup || off < 0x20 || off >= 0x38)
+			break; /* read-only, reserved, or a live queue */
+		if (off < 0x28)
+			set_part(&setup->desc_gpa, off - 0x20, len, v);
+		else if (off < 0x30)
+			set_part(&setup->avail_gpa, off - 0x28, len, v);
+		else
+			set_part(&setup->used_gpa, off - 0x30, len, v);
+	}
+}
+
+void virtio_pci_bar_access(struct virtio_pci *t, uint64_t off, uint8_t *data, uint32_t len,
+			   bool is_write)
+{
+	struct virtio_dev *vd = t->vd;
+	int notify = -1;
+
+	if (len > 8 || (off & (len - 1))) {
+		if (!is_write)
+			memset(data, 0, len);
+		return;
+	}
+	virtio_lock(vd);
+	if (off < VPCI_COMMON_OFF + 0x38) {
+		if (is_write)
+			common_write(t, off, data, len);
+		else
+			common_read(t, off, data, len);
+	} else if (off >= VPCI_ISR_OFF && off < VPCI_ISR_OFF + 4) {
+		if (!is_write) {
+			/* Reading the ISR acknowledges it (and drops a level INTx). */
+			memset(data, 0, len);
+			data[0] = off == VPCI_ISR_OFF ? atomic_exchange(&vd->isr, 0) : 0;
+			if (t->intx_level && off == VPCI_ISR_OFF)
+				vm_irq_line(t->vm, t->pdev.intx_irq, 0);
+		}
+	} else if (off >= VPCI_DEVICE_OFF && off < VPCI_NOTIFY_OFF) {
+		virtio_config_access(vd, off - VPCI_DEVICE_OFF, data, len, is_write);
+	} else if (off >= VPCI_NOTIFY_OFF && off < VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * vd->nvqs) {
+		if (is_write)
+			notify = (off - VPCI_NOTIFY_OFF) / VPCI_NOTIFY_MUL;
+		else
+			memset(data, 0, len);
+	} else if (t->msix && off >= VPCI_MSIX_OFF && off < VPCI_MSIX_OFF + t->nvec * MSIX_ENTRY &&
+		   len == 4) {
+		uint8_t *e = t->table + (off - VPCI_MSIX_OFF);
+
+		if (is_write) {
+			memcpy(e, data, 4);
+			flush_pending(t);
+		} else {
+			memcpy(data, e, 4);
+		}
+	} else if (t->msix && off >= VPCI_PBA_OFF && off < VPCI_PBA_OFF + sizeof(t->pending) &&
+		   !is_write) {
+		memcpy(data, (uint8_t *)t->pending + (off - VPCI_PBA_OFF), len);
+	} else if (!is_write) {
+		memset(data, 0, len);
+	}
+	virtio_unlock(vd);
+	if (notify >= 0)
+		virtio_queue_notify(vd, notify); /* a kick that bypassed the ioeventfd */
+}
+
+static void bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
+{
+	virtio_pci_bar_access(opaque, off, data, len, is_write);
+}
+
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct vpci_notify *n = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(n->fd, &v, sizeof(v)) == sizeof(v))
+		virtio_queue_notify(n->t->vd, n->q);
+}
+
+/* BAR 0 moved: the bus region and one ioeventfd per queue follow it. */
+static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
+{
+	struct virtio_pci *t = d->opaque;
+	int err;
+
+	if (bar != 0 || !t->vm)
+		return -EINVAL;
+	if (!map) {
+		for (unsigned q = 0; q < t->vd->nvqs; q++)
+			vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false, 0,
+				     t->notify[q].fd, false);
+		bus_unregister(&t->vm->bus, addr);
+		t->bar_mapped = false;
+		return 0;
+	}
+	err = bus_register(&t->vm->bus, addr, VPCI_BAR_SIZE, bar_access, t, d->name);
+	if (err) {
+		if (t->warnings++ < 5)
+			log_warn("%s: BAR 0 at 0x%llx overlaps another region; not decoded", d->name,
+				 (unsigned long long)addr);
+		return err;
+	}
+	for (unsigned q = 0; q < t->vd->nvqs; q++)
+		vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false, 0,
+			     t->notify[q].fd, true);
+	t->bar_base = addr;
+	t->bar_mapped = true;
+	return 0;
+}
+
+static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
+{
+	struct virtio_pci *t = d->opaque;
+
+	if (t->msix && off < t->msix_cap + 4u && off + len > t->msix_cap + 2u) {
+		virtio_lock(t->vd);
+		flush_pending(t);
+		virtio_unlock(t->vd);
+	}
+}
+
+static uint8_t add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len,
+			uint8_t caplen)
+{
+	uint8_t at = pci_dev_add_cap(d, PCI_CAP_ID_VNDR, caplen);
+
+	d->cfg[at + 2] = caplen;
+	d->cfg[at + 3] = type;
+	d->cfg[at + 4] = 0; /* BAR 0 */
+	wr32(d->cfg + at + 8, off);
+	wr32(d->cfg + at + 12, len);
+	return at;
+}
+
+int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, bool msix,
+		    uint32_t class, const char *name)
+{
+	struct pci_dev *d = &t->pdev;
+	uint8_t at;
+
+	t->vd = vd;
+	t->msix = msix;
+	t->nvec = vd->nvqs + 1;
+	t->intx_fd = t->resample_fd = -1;
+	vd->transport = t;
+	vd->interrupt = interrupt;
+	pci_dev_init(d, name, VIRTIO_VENDOR_ID, 0x1040 + vd->ops->device_id, class, 1,
+		     VIRTIO_VENDOR_ID, 0x1040 + vd->ops->device_id, 1);
+	d->slot = slot;
+	d->opaque = t;
+	d->bar_map = bar_map;
+	d->cfg_written = cfg_written;
+	pci_dev_set_bar(d, 0, VPCI_BAR_SIZE, PCI_BASE_ADDRESS_SPACE_MEMORY);
+	add_vcap(d, VIRTIO_PCI_CAP_COMMON_CFG, VPCI_COMMON_OFF, 0x38, 16);
+	at = add_vcap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, VPCI_NOTIFY_OFF, VPCI_NOTIFY_MUL * vd->nvqs,
+		      20);
+	wr32(d->cfg + at + 16, VPCI_NOTIFY_MUL);
+	add_vcap(d, VIRTIO_PCI_CAP_ISR_CFG, VPCI_ISR_OFF, 4, 16);
+	add_vcap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VPCI_DEVICE_OFF, vd->config_len, 16);
+	if (msix) {
+		if (t->nvec > 64 * 8)
+			return -EINVAL;
+		at = pci_dev_add_cap(d, PCI_CAP_ID_MSIX, 12);
+		t->msix_cap = at;
+		d->cfg[at + 2] = t->nvec - 1;
+		d->wmask[at + 3] = (MSIX_CTRL_EN | MSIX_CTRL_MASK) >> 8;
+		wr32(d->cfg + at + PCI_MSIX_TABLE, VPCI_MSIX_OFF);
+		wr32(d->cfg + at + PCI_MSIX_PBA, VPCI_PBA_OFF);
+	}
+	t->queue_vector = calloc(vd->nvqs, sizeof(*t->queue_vector));
+	t->table = calloc(t->nvec, MSIX_ENTRY);
+	t->routes = calloc(t->nvec, sizeof(*t->routes));
+	t->notify = calloc(vd->nvqs, sizeof(*t->notify));
+	if (!t->queue_vector || !t->table || !t->routes || !t->notify)
+		return -ENOMEM;
+	for (unsigned v = 0; v < t->nvec; v++) {
+		wr32(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL, 1); /* masked */
+		t->routes[v] = (struct msi_route){.gsi = -1, .msi_gsi = -1, .fd = -1};
+	}
+	for (unsigned q = 0; q < vd->nvqs; q++)
+		t->notify[q] = (struct vpci_notify){t, q, -1};
+	reset_transport(t);
+	return 0;
+}
+
+static void on_resample(void *opaque, uint32_t events)
+{
+	struct virtio_pci *t = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(t->resample_fd, &v, sizeof(v)) < 0)
+		return;
+	/* The guest EOI'd the level interrupt: raise it again while the ISR is still set. */
+	virtio_lock(t->vd);
+	if (!msix_on(t) && atomic_load(&t->vd->isr))
+		intx_assert(t);
+	virtio_unlock(t->vd);
+}
+
+int virtio_pci_attach(struct virtio_pci *t, struct vm *vm)
+{
+	int err;
+
+	t->vm = vm;
+	if (!vm->pci)
+		return -ENODEV;
+	err = pci_host_attach(vm->pci, &t->pdev);
+	if (err)
+		return err;
+	for (unsigned v = 0; v < t->nvec && t->msix; v++) {
+		t->routes[v].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->routes[v].fd < 0)
+			return -errno;
+	}
+	for (unsigned q = 0; q < t->vd->nvqs; q++) {
+		t->notify[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->notify[q].fd < 0)
+			return -errno;
+		err = loop_add(&vm->loop, t->notify[q].fd, EPOLLIN, on_kick, &t->notify[q]);
+		if (err)
+			return err;
+	}
+	/* INTx: a level interrupt through an irqfd with resampling, or KVM_IRQ_LINE. */
+	t->intx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->intx_fd < 0 || t->resample_fd < 0)
+		return -errno;
+	if (vm_has_cap(vm, KVM_CAP_IRQFD_RESAMPLE) &&
+	    vm_irqfd_resample(vm, t->pdev.intx_irq, t->intx_fd, t->resample_fd, true) == 0)
+		return loop_add(&vm->loop, t->resample_fd, EPOLLIN, on_resample, t);
+	t->intx_level = true;
+	log_info("%s: INTx through KVM_IRQ_LINE (no irqfd resampling on this host)", t->pdev.name);
+	return 0;
+}
+
+void virtio_pci_detach(struct virtio_pci *t)
+{
+	struct vm *vm = t->vm;
+
+	if (vm && t->bar_mapped)
+		bar_map(&t->pdev, 0, t->bar_base, false);
+	for (unsigned q = 0; t->notify && q < t->vd->nvqs; q++) {
+		if (t->notify[q].fd < 0)
+			continue;
+		if (vm)
+			loop_del(&vm->loop, t->notify[q].fd);
+		close(t->notify[q].fd);
+	}
+	for (unsigned v = 0; t->routes && v < t->nvec; v++) {
+		if (t->routes[v].fd < 0)
+			continue;
+		if (vm)
+			vm_msi_unroute(vm, &t->routes[v]);
+		close(t->routes[v].fd);
+	}
+	if (t->resample_fd >= 0) {
+		if (vm && !t->intx_level) {
+			loop_del(&vm->loop, t->resample_fd);
+			vm_irqfd_resample(vm, t->pdev.intx_irq, t->intx_fd, t->resample_fd, false);
+		}
+		close(t->resample_fd);
+	}
+	if (t->intx_fd >= 0)
+		close(t->intx_fd);
+	free(t->queue_vector);
+	free(t->table);
+	free(t->routes);
+	free(t->notify);
+	t->queue_vector = NULL;
+	t->table = NULL;
+	t->routes = NULL;
+	t->notify = NULL;
+	t->intx_fd = t->resample_fd = -1;
+	t->vm = NULL;
+}

@@ -1,0 +1,62 @@
+/* virtio-pci: the modern (virtio 1.x) PCI transport with MSI-X or INTx interrupts. */
+#ifndef MICROVM_VIRTIO_PCI_H
+#define MICROVM_VIRTIO_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pci/pci.h"
+#include "vm.h"
+
+struct virtio_dev;
+struct vm;
+
+/* BAR 0 layout: every structure in one 32-bit, non-prefetchable, power-of-two BAR. */
+#define VPCI_COMMON_OFF 0x0000
+#define VPCI_ISR_OFF	0x1000
+#define VPCI_DEVICE_OFF 0x2000
+#define VPCI_NOTIFY_OFF 0x3000
+#define VPCI_MSIX_OFF	0x4000
+#define VPCI_PBA_OFF	0x6000
+#define VPCI_BAR_SIZE	0x8000
+#define VPCI_NOTIFY_MUL 4
+
+struct vpci_notify {
+	struct virtio_pci *t;
+	unsigned q;
+	int fd;
+};
+
+struct virtio_pci {
+	struct pci_dev pdev;
+	struct virtio_dev *vd;
+	struct vm *vm;
+	bool msix;         /* the MSI-X capability is offered */
+	uint8_t msix_cap;  /* its offset in configuration space */
+	uint32_t dev_feat_sel, drv_feat_sel;
+	uint16_t queue_sel, msix_config;
+	uint16_t *queue_vector;
+	unsigned nvec;
+	uint8_t *table; /* nvec entries of 16 bytes */
+	uint64_t pending[8];
+	struct msi_route *routes;
+	struct vpci_notify *notify; /* one ioeventfd per queue */
+	uint64_t bar_base;
+	bool bar_mapped;
+	int intx_fd, resample_fd;
+	bool intx_level; /* fallback when KVM has no irqfd resampling */
+	unsigned warnings;
+};
+
+/* Decode an access to BAR 0 (exported for tests). */
+void virtio_pci_bar_access(struct virtio_pci *t, uint64_t off, uint8_t *data, uint32_t len,
+			   bool is_write);
+/* Build the PCI function for vd in slot (config space, capabilities, BAR), without a VM. */
+int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, bool msix,
+		    uint32_t class, const char *name);
+/* Attach to the running VM: host bridge slot, INTx irqfd, event loop. -errno. */
+int virtio_pci_attach(struct virtio_pci *t, struct vm *vm);
+/* Undo attach and init. */
+void virtio_pci_detach(struct virtio_pci *t);
+
+#endif

@@ -1,0 +1,279 @@
+/* Unit tests: ECAM decode, BAR sizing and mapping, capabilities, MSI-X table/PBA, INTx map. */
+#include <errno.h>
+#include <libfdt.h>
+#include <linux/pci_regs.h>
+#include <stdlib.h>
+
+#include "devtree.h"
+#include "machine.h"
+#include "pci/pci.h"
+#include "test.h"
+#include "virtio/pci.h"
+#include "virtio/virtio.h"
+
+static uint32_t cfg_rd(struct pci_dev *d, uint32_t off, uint32_t len)
+{
+	uint32_t v = 0;
+
+	pci_cfg_access(d, off, (uint8_t *)&v, len, false);
+	return v;
+}
+
+static void cfg_wr(struct pci_dev *d, uint32_t off, uint32_t len, uint32_t v)
+{
+	pci_cfg_access(d, off, (uint8_t *)&v, len, true);
+}
+
+static uint32_t ecam_rd(struct pci_host *h, unsigned dev, unsigned fn, unsigned reg)
+{
+	uint32_t v = 0;
+
+	pci_ecam_access(h, dev << 15 | fn << 12 | reg, (uint8_t *)&v, 4, false);
+	return v;
+}
+
+static struct {
+	int calls;
+	uint64_t addr;
+	bool mapped;
+} maps[6];
+
+static int fake_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
+{
+	(void)d;
+	maps[bar].calls++;
+	maps[bar].addr = addr;
+	maps[bar].mapped = map;
+	return 0;
+}
+
+static void bars_and_header(struct pci_host *h)
+{
+	struct pci_dev d;
+
+	pci_dev_init(&d, "fake", 0x1234, 0x5678, 0x020000, 3, 0x1234, 0x1, 1);
+	pci_dev_set_bar(&d, 0, 0x8000, PCI_BASE_ADDRESS_SPACE_MEMORY);
+	pci_dev_set_bar(&d, 2, 1 << 20,
+			PCI_BASE_ADDRESS_MEM_TYPE_64 | PCI_BASE_ADDRESS_MEM_PREFETCH);
+	d.slot = 3;
+	d.bar_map = fake_map;
+	CHECK(pci_host_attach(h, &d) == 0);
+	CHECK(pci_host_attach(h, &d) == -EBUSY);
+	CHECK_EQ(d.intx_irq, 48 + (3 + 1 - 1) % 4);
+
+	/* Identity and read-only fields. */
+	CHECK_EQ(ecam_rd(h, 3, 0, 0), 0x56781234);
+	cfg_wr(&d, PCI_VENDOR_ID, 4, 0);
+	CHECK_EQ(cfg_rd(&d, PCI_VENDOR_ID, 4), 0x56781234);
+	CHECK_EQ(cfg_rd(&d, PCI_CLASS_REVISION, 4), 0x02000003);
+	cfg_wr(&d, PCI_HEADER_TYPE, 1, 0x80);
+	CHECK_EQ(cfg_rd(&d, PCI_HEADER_TYPE, 1), 0);
+	CHECK_EQ(cfg_rd(&d, PCI_INTERRUPT_PIN, 1), 1);
+	cfg_wr(&d, PCI_INTERRUPT_LINE, 1, 0x2a);
+	CHECK_EQ(cfg_rd(&d, PCI_INTERRUPT_LINE, 1), 0x2a);
+
+	/* Sizing: all-ones reads back the size mask with the type/prefetch flags kept. */
+	cfg_wr(&d, PCI_BASE_ADDRESS_0, 4, 0xffffffff);
+	CHECK_EQ(cfg_rd(&d, PCI_BASE_ADDRESS_0, 4), 0xffff8000);
+	cfg_wr(&d, PCI_BASE_ADDRESS_2, 4, 0xffffffff);
+	cfg_wr(&d, PCI_BASE_ADDRESS_3, 4, 0xffffffff);
+	CHECK_EQ(cfg_rd(&d, PCI_BASE_ADDRESS_2, 4), 0xfff00000 | 0xc);
+	CHECK_EQ(cfg_rd(&d, PCI_BASE_ADDRESS_3, 4), 0xffffffff);
+	CHECK_EQ(cfg_rd(&d, PCI_BASE_ADDRESS_1, 4), 0); /* unimplemented BAR */
+	CHECK_EQ(maps[0].calls + maps[2].calls, 0);    /* decode still off */
+
+	/* Program addresses, then enable memory decode: both BARs map. */
+	cfg_wr(&d, PCI_BASE_ADDRESS_0, 4, 0x10008000);
+	cfg_wr(&d, PCI_BASE_ADDRESS_2, 4, 0x00100000);
+	cfg_wr(&d, PCI_BASE_ADDRESS_3, 4, 0x80);
+	CHECK_EQ(pci_bar_addr(&d, 2), 0x8000100000ull);
+	cfg_wr(&d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	CHECK(maps[0].mapped && maps[0].addr == 0x10008000);
+	CHECK(maps[2].mapped && maps[2].addr == 0x8000100000ull);
+	/* Moving a BAR with decode on unmaps the old place and maps the new one. */
+	maps[0].calls = 0;
+	cfg_wr(&d, PCI_BASE_ADDRESS_0, 4, 0x10010000);
+	CHECK_EQ(maps[0].calls, 2);
+	CHECK(maps[0].mapped && maps[0].addr == 0x10010000);
+	/* An address outside every bridge window is not decoded. */
+	cfg_wr(&d, PCI_BASE_ADDRESS_0, 4, 0x40000000);
+	CHECK(!maps[0].mapped);
+	cfg_wr(&d, PCI_BASE_ADDRESS_0, 4, 0x10000000);
+	CHECK(maps[0].mapped);
+	/* Turning decode off unmaps everything. */
+	cfg_wr(&d, PCI_COMMAND, 2, 0);
+	CHECK(!maps[0].mapped && !maps[2].mapped);
+
+	/* Status error bits are write-one-to-clear, the capability bit is read-only. */
+	d.cfg[PCI_STATUS + 1] = 0x80;
+	cfg_wr(&d, PCI_STATUS, 2, 0x8000 | PCI_STATUS_CAP_LIST);
+	CHECK_EQ(cfg_rd(&d, PCI_STATUS, 2) & 0x8000, 0);
+	h->slots[3] = NULL;
+}
+
+static void ecam(struct pci_host *h)
+{
+	CHECK_EQ(ecam_rd(h, 0, 0, 0), 0x00081b36); /* host bridge at 00.0 */
+	CHECK_EQ(ecam_rd(h, 0, 0, PCI_CLASS_REVISION) >> 8, 0x060000);
+	CHECK_EQ(ecam_rd(h, 7, 0, 0), 0xffffffff); /* empty slot */
+	CHECK_EQ(ecam_rd(h, 0, 1, 0), 0xffffffff); /* function 1 */
+	CHECK_EQ(ecam_rd(h, 0, 0, 0x100), 0);        /* no extended space */
+	{
+		uint32_t v = 0;
+
+		pci_ecam_access(h, 1 << 20, (uint8_t *)&v, 4, false); /* bus 1 */
+		CHECK_EQ(v, 0xffffffff);
+	}
+}
+
+static int nop_activate(struct virtio_dev *vd)
+{
+	(void)vd;
+	return 0;
+}
+
+static void nop_notify(struct virtio_dev *vd, unsigned q)
+{
+	(void)vd;
+	(void)q;
+}
+
+static const struct virtio_ops nop_ops = {.device_id = 2, .activate = nop_activate,
+					  .notify = nop_notify};
+
+static uint32_t bar_rd(struct virtio_pci *t, uint32_t off, uint32_t len)
+{
+	uint32_t v = 0;
+
+	virtio_pci_bar_access(t, off, (uint8_t *)&v, len, false);
+	return v;
+}
+
+static void bar_wr(struct virtio_pci *t, uint32_t off, uint32_t len, uint32_t v)
+{
+	virtio_pci_bar_access(t, off, (uint8_t *)&v, len, true);
+}
+
+static void virtio_transport(void)
+{
+	static uint8_t cfgspace[8];
+	struct guest_mem mem = {0};
+	struct virtio_dev vd;
+	struct virtio_pci t;
+	struct pci_dev *d = &t.pdev;
+	unsigned types = 0, n = 0;
+	uint8_t cap, msix = 0;
+
+	memset(&t, 0, sizeof(t));
+	CHECK(virtio_init(&vd, "vblk", &nop_ops, NULL, 0, 2, 64, cfgspace, 8, &mem) == 0);
+	CHECK(virtio_pci_init(&t, &vd, 1, true, 0x018000, "vblk") == 0);
+	CHECK_EQ(cfg_rd(d, PCI_VENDOR_ID, 4), 0x10421af4);
+	CHECK(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+
+	/* Walk the capability chain: 4 virtio structures and MSI-X, then the end. */
+	for (cap = cfg_rd(d, PCI_CAPABILITY_LIST, 1); cap && n < 16; n++) {
+		uint8_t id = cfg_rd(d, cap, 1);
+
+		CHECK(cap >= 0x40 && cap % 4 == 0);
+		if (id == PCI_CAP_ID_VNDR) {
+			types |= 1u << cfg_rd(d, cap + 3, 1);
+			CHECK_EQ(cfg_rd(d, cap + 4, 1), 0); /* BAR 0 */
+		} else if (id == PCI_CAP_ID_MSIX) {
+			msix = cap;
+		}
+		cap = cfg_rd(d, cap + 1, 1);
+	}
+	CHECK_EQ(n, 5);
+	CHECK_EQ(types, 1u << 1 | 1u << 2 | 1u << 3 | 1u << 4);
+	CHECK(msix != 0);
+	CHECK_EQ(cfg_rd(d, msix + 2, 2) & 0x7ff, 2); /* 3 vectors: config + 2 queues */
+	CHECK_EQ(cfg_rd(d, msix + 4, 4), VPCI_MSIX_OFF);
+	CHECK_EQ(cfg_rd(d, msix + 8, 4), VPCI_PBA_OFF);
+	/* BAR 0 sizes as a power of two. */
+	cfg_wr(d, PCI_BASE_ADDRESS_0, 4, 0xffffffff);
+	CHECK_EQ(cfg_rd(d, PCI_BASE_ADDRESS_0, 4), (uint32_t)~(VPCI_BAR_SIZE - 1));
+
+	/* Common configuration: queue count, vector assignment (invalid -> NO_VECTOR). */
+	CHECK_EQ(bar_rd(&t, 0x12, 2), 2);
+	bar_wr(&t, 0x16, 2, 1);
+	CHECK_EQ(bar_rd(&t, 0x18, 2), 64);
+	CHECK_EQ(bar_rd(&t, 0x1e, 2), 1); /* queue_notify_off */
+	bar_wr(&t, 0x1a, 2, 2);
+	CHECK_EQ(bar_rd(&t, 0x1a, 2), 2);
+	bar_wr(&t, 0x1a, 2, 9);
+	CHECK_EQ(bar_rd(&t, 0x1a, 2), 0xffff);
+	bar_wr(&t, 0x20, 4, 0x1000);
+	bar_wr(&t, 0x24, 4, 0x1);
+	CHECK_EQ(vd.vqs[1].desc_gpa, 0x100001000ull);
+
+	/* MSI-X: entries start masked; a masked vector's interrupt is pending in the PBA. */
+	CHECK_EQ(bar_rd(&t, VPCI_MSIX_OFF + 12, 4), 1);
+	bar_wr(&t, VPCI_MSIX_OFF + 16, 4, 0xfee01000);
+	CHECK_EQ(bar_rd(&t, VPCI_MSIX_OFF + 16, 4), 0xfee01000);
+	bar_wr(&t, 0x16, 2, 0);
+	bar_wr(&t, 0x1a, 2, 1);
+	cfg_wr(d, msix + 2, 2, 0x8000); /* enable */
+	CHECK(cfg_rd(d, msix + 2, 2) & 0x8000);
+	cfg_wr(d, msix + 2, 2, 0x0002); /* table size is read-only */
+	CHECK_EQ(cfg_rd(d, msix + 2, 2) & 0x7ff, 2);
+	cfg_wr(d, msix + 2, 2, 0x8000);
+	virtio_lock(&vd);
+	vd.interrupt(&vd, 0); /* queue 0 -> vector 1, still masked */
+	virtio_unlock(&vd);
+	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 4), 1u << 1);
+	/* ISR is read-to-clear. */
+	atomic_store(&vd.isr, 1);
+	CHECK_EQ(bar_rd(&t, VPCI_ISR_OFF, 1), 1);
+	CHECK_EQ(bar_rd(&t, VPCI_ISR_OFF, 1), 0);
+	/* Device reset clears the vector assignments. */
+	bar_wr(&t, 0x14, 1, 0);
+	CHECK_EQ(bar_rd(&t, 0x10, 2), 0xffff);
+	virtio_pci_detach(&t);
+	virtio_free(&vd);
+}
+
+static void interrupt_map(void)
+{
+	struct machine m;
+	void *fdt = NULL;
+	size_t len;
+	const fdt32_t *p;
+	int n, node;
+
+	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0) == 0);
+	CHECK(fdt_build(&m, NULL, &fdt, &len) == 0);
+	node = fdt ? fdt_path_offset(fdt, "/pcie@30000000") : -1;
+	CHECK(node >= 0);
+	if (node >= 0) {
+		CHECK(fdt_node_check_compatible(fdt, node, "pci-host-ecam-generic") == 0);
+		p = fdt_getprop(fdt, node, "interrupt-map", &n);
+		CHECK(p && n == 16 * 10 * 4);
+		/* slot 1 (0x800), INTB (pin 2): swizzled to line 48 + (1 + 2 - 1) % 4, level. */
+		CHECK(p && fdt32_to_cpu(p[50]) == 0x800 && fdt32_to_cpu(p[53]) == 2);
+		CHECK(p && fdt32_to_cpu(p[54]) == 1 && fdt32_to_cpu(p[58]) == 50 &&
+		      fdt32_to_cpu(p[59]) == 4);
+		p = fdt_getprop(fdt, node, "interrupt-map-mask", &n);
+		CHECK(p && n == 16 && fdt32_to_cpu(p[0]) == 0x1800 && fdt32_to_cpu(p[3]) == 7);
+		p = fdt_getprop(fdt, node, "msi-map", &n);
+		CHECK(p && n == 16 && fdt32_to_cpu(p[1]) == 2);
+		p = fdt_getprop(fdt, node, "bus-range", &n);
+		CHECK(p && n == 8 && fdt32_to_cpu(p[1]) == 255);
+		CHECK(fdt_node_offset_by_phandle(fdt, 2) >= 0);
+	}
+	free(fdt);
+	machine_free(&m);
+}
+
+void test_pci(void)
+{
+	struct machine m;
+	struct pci_host h;
+
+	CHECK(machine_load(&m, "machines/rpi5.ini", NULL, 0) == 0);
+	pci_host_init(&h, &m);
+	machine_free(&m);
+	ecam(&h);
+	bars_and_header(&h);
+	virtio_transport();
+	interrupt_map();
+}
