@@ -421,8 +421,10 @@ static void *vcpu_thread(void *arg)
 			vm_stop(vm, VM_FAILURE);
 			break;
 		}
+		atomic_fetch_add_explicit(&vm->exits, 1, memory_order_relaxed);
 		switch (v->run->exit_reason) {
 		case KVM_EXIT_MMIO:
+			atomic_fetch_add_explicit(&vm->mmio_exits, 1, memory_order_relaxed);
 			handle_mmio(v);
 			break;
 		case KVM_EXIT_SYSTEM_EVENT:
@@ -510,6 +512,8 @@ int vm_run(struct vm *vm)
 		vm->vcpus[i].started = false;
 	}
 	log_info("stopped at %.1f ms with status %d", vm_clock() * 1e3, atomic_load(&vm->status));
+	log_info("%lu exits to microvm, %lu of them MMIO", atomic_load(&vm->exits),
+		 atomic_load(&vm->mmio_exits));
 	return atomic_load(&vm->status);
 }
 

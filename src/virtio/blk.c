@@ -65,6 +65,7 @@ struct blk {
 	unsigned iov_max;
 	struct vm *vm;
 	bool draining;
+	unsigned long requests; /* for --verbose */
 };
 
 int blk_parse(struct virtq_chain *c, struct blk_request *r)
@@ -202,6 +203,7 @@ static int handle(struct blk *b, struct blk_req *req, struct virtq_chain *c)
 	}
 	req->status = r.status;
 	req->used_len = 1;
+	b->requests++;
 	switch (r.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
@@ -494,6 +496,8 @@ static void blk_unrealize(struct device *dev)
 
 	if (!b->vm)
 		return;
+	log_info("%s: %lu requests, %lu trapped register accesses", dev->name, b->requests,
+		 b->vd.trapped);
 	virtio_transport_unrealize(&b->tr);
 	if (b->engine == BLKIO_URING && b->io.efd >= 0)
 		loop_del(&b->vm->loop, b->io.efd);

@@ -163,6 +163,7 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
 	uint32_t v;
 
 	virtio_lock(vd);
+	vd->trapped++;
 	if (off >= CONFIG) {
 		virtio_config_access(vd, off - CONFIG, data, len, is_write);
 	} else if (len != 4 || off % 4) {

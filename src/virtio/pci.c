@@ -253,6 +253,7 @@ void virtio_pci_bar_access(struct virtio_pci *t, uint64_t off, uint8_t *data, ui
 		return;
 	}
 	virtio_lock(vd);
+	vd->trapped++;
 	if (off < VPCI_COMMON_OFF + 0x38) {
 		if (is_write)
 			common_write(t, off, data, len);

@@ -19,7 +19,12 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 	t->pci.intx_fd = t->pci.resample_fd = -1;
 	if (kind == VIRTIO_TRANSPORT_PCI) {
 		t->pci_class = pci_class;
-		t->msix = arch_pci_msi(m);
+		if (m->has_pci && m->pci_msi && !arch_pci_msi(m)) {
+			cfg_error(&m->cfg, cfg_get(&m->cfg, dev->name, "transport"), dev->name,
+				  "[pci] msi = on needs an MSI controller in [gic] (its for GICv3, "
+				  "v2m for GICv2, both for version = auto), or set msi = off");
+			return -1;
+		}
 		return machine_pci_slot(m, dev->name, &t->pci_slot);
 	}
 	return machine_virtio_mmio_slot(m, dev->name, &t->base, &t->irq);
@@ -32,6 +37,8 @@ int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct v
 
 	if (t->kind == VIRTIO_TRANSPORT_MMIO)
 		return virtio_mmio_attach(&t->mmio, vm, vd, t->base, t->irq, name);
+	/* Decided now: with gic version = auto the controller is known only after KVM chose. */
+	t->msix = arch_pci_msi(vm->m);
 	err = virtio_pci_init(&t->pci, vd, t->pci_slot, t->msix, t->pci_class, name);
 	return err ?: virtio_pci_attach(&t->pci, vm);
 }

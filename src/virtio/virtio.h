@@ -57,6 +57,7 @@ struct virtio_dev {
 	void (*interrupt)(struct virtio_dev *vd, int vq);
 	void *transport;
 	unsigned warnings;
+	unsigned long trapped; /* guest accesses to the transport's registers (each one an exit) */
 };
 
 /* Set up the core: features offered besides VERSION_1/EVENT_IDX/INDIRECT, queues, config. */

@@ -22,7 +22,7 @@ for kind in $kinds; do
 	{
 		echo "## $kind: $where"
 		echo
-		echo "| where | engine | test | MB/s | IOPS | vs host |"
+		echo "| where | case | test | MB/s | IOPS | vs host |"
 		echo "| --- | --- | --- | --- | --- | --- |"
 		awk '/^MVBENCH (host|guest)/ {
 			key = $5; mbs = $9; iops = $10
@@ -30,6 +30,15 @@ for kind in $kinds; do
 			ratio = (key == "randread") ? (hio[key] ? iops / hio[key] : 0) : (hmb[key] ? mbs / hmb[key] : 0)
 			test = (key == "randread") ? "4 KiB random read" : "1 MiB sequential " key
 			printf "| %s | %s | %s | %.1f | %.0f | %.2f |\n", $2, $3, test, mbs, iops, ratio
+		}' "$out/blk-$kind.log"
+		echo
+		echo "Exits: all exits to microvm during the guest run (boot and console included), and the"
+		echo "ones trapped on the benchmark disk's own transport registers, per request it served:"
+		echo
+		echo "| case | all exits | MMIO exits | disk requests | disk register exits | per request |"
+		echo "| --- | --- | --- | --- | --- | --- |"
+		awk '/^MVEXITS/ && NF == 6 {
+			printf "| %s | %s | %s | %s | %s | %.2f |\n", $2, $3, $4, $5, $6, ($5 ? $6 / $5 : 0)
 		}' "$out/blk-$kind.log"
 		echo
 	} >"$out/blk-$kind.md"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Block benchmark, run inside an emulated host (or natively on an arm64 board with KVM):
 # iobench on a 128 MiB image directly in this host, then inside a guest whose /dev/vdb is that
-# image, once per engine (io_uring, sync). Prints "MVBENCH WHERE ENGINE MODE BS BYTES S MB/s IOPS".
+# image: virtio-mmio with the io_uring and sync engines, virtio-pci with MSI-X and with INTx.
+# Prints "MVBENCH WHERE CASE MODE BS BYTES S MB/s IOPS" and
+# "MVEXITS CASE EXITS MMIO-EXITS REQUESTS TRAPPED" (TRAPPED: exits on the disk's own registers).
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
 IOBENCH=${IOBENCH:-/bin/iobench}
@@ -20,15 +22,25 @@ for mode in write read randread; do
 	"$IOBENCH" $mode "$TMP/disk.img" $mib | sed 's/^iobench/MVBENCH host file/'
 done
 
-for engine in io_uring sync; do
+for case in mmio-io_uring mmio-sync pci-msix pci-intx; do
+	engine=io_uring
+	transport=mmio
+	extra=""
+	case $case in
+	mmio-sync) engine=sync ;;
+	pci-msix) transport=pci ;;
+	pci-intx) transport=pci extra="--set pci.msi=off" ;;
+	esac
 	cp "$MVDIR/build/guest/rootfs.ext4" "$TMP/root.ext4"
 	rm -f "$TMP/in" "$TMP/out"
 	mkfifo "$TMP/in"
-	"$MV" --config "$machine" --set boot.initrd= \
+	# shellcheck disable=SC2086
+	"$MV" -v --config "$machine" --set boot.initrd= \
 		--append "root=/dev/vda rw init=/init" --set machine.vcpus=2 --set memory.size=256M \
 		--set blk0.type=virtio-blk --set blk0.path="$TMP/root.ext4" \
 		--set blk1.type=virtio-blk --set blk1.path="$TMP/disk.img" \
-		--set blk1.engine=$engine <"$TMP/in" >"$TMP/out" 2>&1 &
+		--set blk1.engine=$engine --set blk1.transport=$transport $extra \
+		<"$TMP/in" >"$TMP/out" 2>&1 &
 	pid=$!
 	exec 3>"$TMP/in"
 	n=0
@@ -50,8 +62,11 @@ for engine in io_uring sync; do
 	(trap '' PIPE; echo "poweroff -f" >&3) 2>/dev/null
 	exec 3>&-
 	wait $pid
-	grep "^iobench " "$TMP/out" | tr -d '\r' | sed "s/^iobench/MVBENCH guest $engine/"
-	grep -q "^BENCH-DONE" "$TMP/out" || { echo "MVBENCH-ERROR guest $engine"; tail -n 20 "$TMP/out"; }
+	grep "^iobench " "$TMP/out" | tr -d '\r' | sed "s/^iobench/MVBENCH guest $case/"
+	exits=$(sed -n 's/^microvm: \([0-9]*\) exits to microvm, \([0-9]*\) of them MMIO.*/\1 \2/p' "$TMP/out")
+	reqs=$(sed -n 's/^microvm: blk1: \([0-9]*\) requests, \([0-9]*\) trapped.*/\1 \2/p' "$TMP/out")
+	echo "MVEXITS $case $exits $reqs"
+	grep -q "^BENCH-DONE" "$TMP/out" || { echo "MVBENCH-ERROR guest $case"; tail -n 20 "$TMP/out"; }
 done
 rm -rf "$TMP"
 echo "MVBENCH-DONE $HOSTKIND"

@@ -111,6 +111,9 @@ int arm64_msi_kind(const struct machine *m)
 
 bool arch_pci_msi(const struct machine *m)
 {
+	/* Before KVM picks a version for "auto", both controllers must be described. */
+	if (m->gic.version == 0)
+		return m->has_pci && m->pci_msi && m->gic.its && m->gic.v2m;
 	return arm64_msi_kind(m) != ARM64_MSI_NONE;
 }
 
