@@ -60,7 +60,7 @@ struct vm {
 	atomic_bool ran;   /* first KVM_RUN has been issued */
 	atomic_uint mmio_warnings;
 	atomic_ulong exits, mmio_exits; /* returns from KVM_RUN to microvm (for --verbose) */
-	struct pci_host *pci; /* the ECAM host bridge, when the machine has [pci] */
+	struct pci_host *pci;		/* the ECAM host bridge, when the machine has [pci] */
 	pthread_mutex_t routing_lock;
 	struct kvm_irq_routing_entry *routes;
 	unsigned nroutes, next_msi_gsi;

@@ -44,8 +44,8 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 	put16(d->cfg + PCI_SUBSYSTEM_ID, subsys);
 	d->cfg[PCI_INTERRUPT_PIN] = int_pin;
 	/* Writable: memory/IO decode, bus mastering, INTx disable; the interrupt line. */
-	put16(d->wmask + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
-					      PCI_COMMAND_INTX_DISABLE);
+	put16(d->wmask + PCI_COMMAND,
+	      PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
 	d->wmask[PCI_INTERRUPT_LINE] = 0xff;
 	/* Error bits of the status register are write-one-to-clear. */
 	put16(d->w1c + PCI_STATUS, 0xf900);
@@ -185,8 +185,8 @@ void pci_host_init(struct pci_host *h, const struct machine *m)
 	h->io_size = m->pio.size;
 	h->intx_irq = m->pci_intx_irq;
 	/* 00.0: the host bridge itself (Red Hat's generic PCIe host bridge ID). */
-	pci_dev_init(&h->bridge, "host-bridge", 0x1b36, 0x0008, CLASS_HOST_BRIDGE, 0,
-		     0x1b36, 0x0008, 0);
+	pci_dev_init(&h->bridge, "host-bridge", 0x1b36, 0x0008, CLASS_HOST_BRIDGE, 0, 0x1b36,
+		     0x0008, 0);
 	h->bridge.host = h;
 	h->slots[0] = &h->bridge;
 	pthread_mutex_init(&h->lock, NULL);
@@ -269,8 +269,16 @@ int pci_host_fdt(const struct machine *m, void *fdt, uint32_t gic_phandle, uint3
 	for (unsigned slot = 0; slot < 4 && !err; slot++) {
 		for (unsigned pin = 1; pin <= 4 && !err; pin++) {
 			uint32_t cells[] = {
-				slot << 11, 0, 0, pin, gic_phandle, 0, 0, 0 /* GIC_SPI */,
-				pci_swizzle(m->pci_intx_irq, slot, pin), 4 /* level-high */,
+				slot << 11,
+				0,
+				0,
+				pin,
+				gic_phandle,
+				0,
+				0,
+				0 /* GIC_SPI */,
+				pci_swizzle(m->pci_intx_irq, slot, pin),
+				4 /* level-high */,
 			};
 
 			for (unsigned i = 0; i < sizeof(cells) / sizeof(cells[0]) && !err; i++)

@@ -13,9 +13,9 @@ struct machine;
 struct pci_host;
 
 struct pci_bar {
-	uint64_t size;  /* power of two; 0 = not implemented */
+	uint64_t size;	/* power of two; 0 = not implemented */
 	uint32_t flags; /* PCI_BASE_ADDRESS_* bits kept in the register's low bits */
-	uint64_t addr;  /* where it decodes now, when mapped */
+	uint64_t addr;	/* where it decodes now, when mapped */
 	bool mapped;
 };
 

@@ -65,7 +65,8 @@ static void fire(struct virtio_pci *t, unsigned v)
 
 		if (err) {
 			if (t->warnings++ < 5)
-				log_warn("%s: MSI-X vector %u: message 0x%llx/0x%x not deliverable: %s",
+				log_warn("%s: MSI-X vector %u: message 0x%llx/0x%x not "
+					 "deliverable: %s",
 					 t->pdev.name, v, (unsigned long long)addr, data,
 					 strerror(-err));
 			return;
@@ -320,8 +321,8 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 		return -EINVAL;
 	if (!map) {
 		for (unsigned q = 0; q < t->vd->nvqs; q++)
-			vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false, 0,
-				     t->notify[q].fd, false);
+			vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false,
+				     0, t->notify[q].fd, false);
 		bus_unregister(&t->vm->bus, addr);
 		t->bar_mapped = false;
 		return 0;
@@ -329,8 +330,8 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 	err = bus_register(&t->vm->bus, addr, VPCI_BAR_SIZE, bar_access, t, d->name);
 	if (err) {
 		if (t->warnings++ < 5)
-			log_warn("%s: BAR 0 at 0x%llx overlaps another region; not decoded", d->name,
-				 (unsigned long long)addr);
+			log_warn("%s: BAR 0 at 0x%llx overlaps another region; not decoded",
+				 d->name, (unsigned long long)addr);
 		return err;
 	}
 	for (unsigned q = 0; q < t->vd->nvqs; q++)
@@ -352,8 +353,7 @@ static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 	}
 }
 
-static uint8_t add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len,
-			uint8_t caplen)
+static uint8_t add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len, uint8_t caplen)
 {
 	uint8_t at = pci_dev_add_cap(d, PCI_CAP_ID_VNDR, caplen);
 

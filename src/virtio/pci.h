@@ -31,8 +31,8 @@ struct virtio_pci {
 	struct pci_dev pdev;
 	struct virtio_dev *vd;
 	struct vm *vm;
-	bool msix;         /* the MSI-X capability is offered */
-	uint8_t msix_cap;  /* its offset in configuration space */
+	bool msix;	  /* the MSI-X capability is offered */
+	uint8_t msix_cap; /* its offset in configuration space */
 	uint32_t dev_feat_sel, drv_feat_sel;
 	uint16_t queue_sel, msix_config;
 	uint16_t *queue_vector;

@@ -80,7 +80,7 @@ static void bars_and_header(struct pci_host *h)
 	CHECK_EQ(cfg_rd(&d, PCI_BASE_ADDRESS_2, 4), 0xfff00000 | 0xc);
 	CHECK_EQ(cfg_rd(&d, PCI_BASE_ADDRESS_3, 4), 0xffffffff);
 	CHECK_EQ(cfg_rd(&d, PCI_BASE_ADDRESS_1, 4), 0); /* unimplemented BAR */
-	CHECK_EQ(maps[0].calls + maps[2].calls, 0);    /* decode still off */
+	CHECK_EQ(maps[0].calls + maps[2].calls, 0);	/* decode still off */
 
 	/* Program addresses, then enable memory decode: both BARs map. */
 	cfg_wr(&d, PCI_BASE_ADDRESS_0, 4, 0x10008000);
@@ -117,7 +117,7 @@ static void ecam(struct pci_host *h)
 	CHECK_EQ(ecam_rd(h, 0, 0, PCI_CLASS_REVISION) >> 8, 0x060000);
 	CHECK_EQ(ecam_rd(h, 7, 0, 0), 0xffffffff); /* empty slot */
 	CHECK_EQ(ecam_rd(h, 0, 1, 0), 0xffffffff); /* function 1 */
-	CHECK_EQ(ecam_rd(h, 0, 0, 0x100), 0);        /* no extended space */
+	CHECK_EQ(ecam_rd(h, 0, 0, 0x100), 0);	   /* no extended space */
 	{
 		uint32_t v = 0;
 
@@ -138,7 +138,8 @@ static void nop_notify(struct virtio_dev *vd, unsigned q)
 	(void)q;
 }
 
-static const struct virtio_ops nop_ops = {.device_id = 2, .activate = nop_activate,
+static const struct virtio_ops nop_ops = {.device_id = 2,
+					  .activate = nop_activate,
 					  .notify = nop_notify};
 
 static uint32_t bar_rd(struct virtio_pci *t, uint32_t off, uint32_t len)
@@ -191,7 +192,7 @@ static void virtio_transport(void)
 	CHECK_EQ(cfg_rd(d, msix + 8, 4), VPCI_PBA_OFF);
 	/* BAR 0 sizes as a power of two. */
 	cfg_wr(d, PCI_BASE_ADDRESS_0, 4, 0xffffffff);
-	CHECK_EQ(cfg_rd(d, PCI_BASE_ADDRESS_0, 4), (uint32_t)~(VPCI_BAR_SIZE - 1));
+	CHECK_EQ(cfg_rd(d, PCI_BASE_ADDRESS_0, 4), (uint32_t) ~(VPCI_BAR_SIZE - 1));
 
 	/* Common configuration: queue count, vector assignment (invalid -> NO_VECTOR). */
 	CHECK_EQ(bar_rd(&t, 0x12, 2), 2);
