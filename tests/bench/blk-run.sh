@@ -8,7 +8,7 @@ cd "$top"
 out=build/bench
 mkdir -p "$out"
 make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
-kinds="rpi5 gicv3"
+kinds=${BENCH_KINDS:-rpi5 gicv3}
 for kind in $kinds; do
 	echo "bench-blk: $kind host" >&2
 	if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
