@@ -501,6 +501,7 @@ static void blk_unrealize(struct device *dev)
 	virtio_transport_unrealize(&b->tr);
 	if (b->engine == BLKIO_URING && b->io.efd >= 0)
 		loop_del(&b->vm->loop, b->io.efd);
+	b->draining = true; /* the guest is gone: finish in-flight I/O, push nothing */
 	blkio_exit(&b->io);
 	virtio_free(&b->vd);
 	for (unsigned q = 0; b->queues && q < b->nqueues; q++) {
