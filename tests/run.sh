@@ -75,7 +75,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 		else
 			echo "check: boot tests run inside emulated KVM hosts (QEMU TCG with EL2)"
 			for kind in rpi5 gicv3; do
-				timeout 1500 tests/boot/emulated-host.sh "$kind" tests \
+				timeout 3600 tests/boot/emulated-host.sh "$kind" tests \
 					>"$logs/boot-$kind.log" 2>&1 &
 			done
 			wait
