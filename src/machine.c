@@ -236,6 +236,14 @@ int machine_set_console(struct machine *m, const struct device *dev)
 	return 0;
 }
 
+/* A section already reported as a whole: keep its keys out of the unknown-key report. */
+static void consume_section(struct cfg *c, const char *sec)
+{
+	for (size_t k = 0; k < c->nentries; k++)
+		if (!strcmp(c->entries[k].section, sec))
+			c->entries[k].used = true;
+}
+
 static int create_devices(struct machine *m)
 {
 	struct cfg *c = &m->cfg;
@@ -261,9 +269,7 @@ static int create_devices(struct machine *m)
 			else
 				cfg_error(c, NULL, sec,
 					  "unknown section: a device section needs 'type = ...'");
-			for (size_t k = 0; k < c->nentries; k++)
-				if (!strcmp(c->entries[k].section, sec))
-					c->entries[k].used = true;
+			consume_section(c, sec);
 			err = -1;
 			continue;
 		}
@@ -274,9 +280,7 @@ static int create_devices(struct machine *m)
 			cfg_error(c, type, NULL, "unknown device type '%s'%s%s%s", type->value,
 				  hint ? " (did you mean '" : "", hint ? hint : "",
 				  hint ? "'?)" : "");
-			for (size_t k = 0; k < c->nentries; k++)
-				if (!strcmp(c->entries[k].section, sec))
-					c->entries[k].used = true;
+			consume_section(c, sec);
 			err = -1;
 			continue;
 		}
