@@ -90,18 +90,8 @@ int blk_parse(struct virtq_chain *c, struct blk_request *r)
 		return 0;
 	}
 	/* Data is what the device reads: the readable segments after the header. */
-	size_t skip = sizeof(hdr);
-	unsigned i = 0;
+	unsigned i = iov_advance(c->iov, c->nout, sizeof(hdr));
 
-	while (skip && i < c->nout) {
-		size_t n = c->iov[i].iov_len < skip ? c->iov[i].iov_len : skip;
-
-		c->iov[i].iov_base = (uint8_t *)c->iov[i].iov_base + n;
-		c->iov[i].iov_len -= n;
-		skip -= n;
-		if (c->iov[i].iov_len == 0)
-			i++;
-	}
 	r->data = c->iov + i;
 	r->ndata = c->nout - i;
 	r->data_len = c->out_len - sizeof(hdr);

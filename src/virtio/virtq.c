@@ -153,7 +153,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem *m, struct virtq_chain *c)
 	}
 }
 
-void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+void virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
 {
 	volatile uint8_t *used = q->used;
 	volatile uint32_t *elem = (volatile uint32_t *)(used + 4 + 8 * (q->used_idx % q->num));
@@ -161,8 +161,25 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 	elem[0] = htole32(head);
 	elem[1] = htole32(len);
 	q->used_idx++;
-	/* The element must be visible before the index that publishes it. */
+}
+
+void virtq_publish(struct virtq *q)
+{
+	volatile uint8_t *used = q->used;
+
+	/* The elements must be visible before the index that publishes them. */
 	__atomic_store_n((volatile uint16_t *)(used + 2), htole16(q->used_idx), __ATOMIC_RELEASE);
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+{
+	virtq_add_used(q, head, len);
+	virtq_publish(q);
+}
+
+void virtq_unpop(struct virtq *q, unsigned n)
+{
+	q->last_avail -= n;
 }
 
 bool virtq_should_notify(struct virtq *q)
@@ -220,6 +237,22 @@ static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, uint8_t 
 		off = 0;
 	}
 	return done;
+}
+
+unsigned iov_advance(struct iovec *iov, unsigned n, size_t skip)
+{
+	unsigned i = 0;
+
+	while (skip && i < n) {
+		size_t k = iov[i].iov_len < skip ? iov[i].iov_len : skip;
+
+		iov[i].iov_base = (uint8_t *)iov[i].iov_base + k;
+		iov[i].iov_len -= k;
+		skip -= k;
+		if (iov[i].iov_len == 0)
+			i++;
+	}
+	return i;
 }
 
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)

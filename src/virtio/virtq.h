@@ -49,6 +49,12 @@ int virtq_start(struct virtq *q, const struct guest_mem *m);
 int virtq_pop(struct virtq *q, const struct guest_mem *m, struct virtq_chain *c);
 /* Return a chain to the driver with len bytes written into its writable buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+/* Write a used entry without publishing it (several chains of one packet go out together). */
+void virtq_add_used(struct virtq *q, uint16_t head, uint32_t len);
+/* Publish every used entry added so far to the driver. */
+void virtq_publish(struct virtq *q);
+/* Give the last n popped chains back: the next pops return them again. */
+void virtq_unpop(struct virtq *q, unsigned n);
 /* After pushes: does the driver want an interrupt (EVENT_IDX or NO_INTERRUPT aware)? */
 bool virtq_should_notify(struct virtq *q);
 /*
@@ -57,6 +63,8 @@ bool virtq_should_notify(struct virtq *q);
  */
 bool virtq_enable_notify(struct virtq *q);
 
+/* Drop skip bytes from the front of iov; returns the index of the first entry left. */
+unsigned iov_advance(struct iovec *iov, unsigned n, size_t skip);
 /* Copy up to len bytes out of (from_iov) or into (to_iov) an iovec list, from byte offset off. */
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
 size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
