@@ -25,6 +25,7 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 				  "v2m for GICv2, both for version = auto), or set msi = off");
 			return -1;
 		}
+		t->msix = arch_pci_msi(m); /* for --check; realize decides */
 		return machine_pci_slot(m, dev->name, &t->pci_slot);
 	}
 	return machine_virtio_mmio_slot(m, dev->name, &t->base, &t->irq);
