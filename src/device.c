@@ -5,10 +5,12 @@
 
 #include "devices/uart.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 
 static const struct device_ops *const types[] = {
 	&uart_ops,
 	&virtio_blk_ops,
+	&virtio_net_ops,
 };
 
 #define NTYPES (sizeof(types) / sizeof(types[0]))

@@ -44,9 +44,11 @@ void test_virtq(void);
 void test_mmio(void);
 void test_blk(void);
 void test_pci(void);
+void test_net(void);
 void test_virtq(void);
 void test_mmio(void);
 void test_blk(void);
 void test_pci(void);
+void test_net(void);
 
 #endif

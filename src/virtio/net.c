@@ -1,0 +1,739 @@
+/* virtio-net: an Ethernet NIC backed by a host TAP interface, on either transport. */
+#include "virtio/net.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "backends/tap.h"
+#include "config.h"
+#include "log.h"
+#include "machine.h"
+#include "virtio/transport.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+#define RX_BUF_LEN   (NET_HDR_LEN + 65536 + 1024) /* a frame plus room to see truncation */
+#define RX_BUDGET    256			  /* frames per wake-up before yielding */
+#define TX_IOV_MAX   1000			  /* writev takes at most 1024 */
+#define MAX_WARNINGS 10
+
+#define F(bit) (1ull << VIRTIO_NET_F_##bit)
+#define OFFLOAD_FEATURES                                                                           \
+	(F(CSUM) | F(GUEST_CSUM) | F(GUEST_TSO4) | F(GUEST_TSO6) | F(GUEST_ECN) | F(HOST_TSO4) |   \
+	 F(HOST_TSO6) | F(HOST_ECN))
+
+struct net;
+
+/* One queue pair: its TAP queue, RX staging and TX scratch. */
+struct net_queue {
+	struct net *n;
+	unsigned idx;
+	int fd;
+	bool attached;	 /* the TAP queue delivers frames to this fd */
+	uint32_t events; /* what the loop watches on fd */
+	/* RX: one frame read from the TAP waits here until the guest has room for it. */
+	uint8_t *rxbuf;
+	size_t rxlen;
+	bool rx_waiting; /* no guest buffers: EPOLLIN off until the driver adds some */
+	struct virtq_chain *chains;
+	struct iovec *rxiov;
+	uint32_t *used;
+	unsigned rxiov_max;
+	/* TX: the TAP refused a frame (EAGAIN); wait for EPOLLOUT before taking more. */
+	bool tx_blocked;
+	struct iovec *txiov;
+	unsigned long rx_frames, rx_bytes, rx_dropped, tx_frames, tx_bytes, tx_dropped;
+};
+
+struct net {
+	struct virtio_dev vd;
+	struct virtio_transport tr;
+	const char *name;
+	const char *ifname;
+	uint8_t mac[6];
+	uint32_t pairs, qsize, mtu;
+	bool offload;
+	struct tap tap;
+	struct net_queue *qs;
+	uint32_t active; /* queue pairs the driver uses */
+	bool running;	 /* between activate and reset */
+	struct virtio_net_config cfg;
+	struct vm *vm;
+	unsigned warnings;
+};
+
+/* --- header checks and RX placement (no device state; unit-tested) -------------------- */
+
+int net_tx_header(struct virtio_net_hdr_v1 *h, uint64_t features, size_t frame_len, uint32_t mtu,
+		  const char **why)
+{
+	uint8_t gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+	uint16_t start = le16toh(h->csum_start), off = le16toh(h->csum_offset);
+
+	*why = NULL;
+	if (frame_len < NET_ETH_HLEN)
+		*why = "frame shorter than an Ethernet header";
+	else if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		*why = "unknown header flags";
+	else if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(features & F(CSUM)))
+		*why = "checksum offload was not negotiated";
+	else if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && (size_t)start + off + 2 > frame_len)
+		*why = "checksum position outside the frame";
+	else if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(features & F(HOST_ECN)))
+		*why = "ECN segmentation was not negotiated";
+	else if (gso == VIRTIO_NET_HDR_GSO_NONE && (h->gso_type & VIRTIO_NET_HDR_GSO_ECN))
+		*why = "ECN flag without segmentation";
+	else if (gso == VIRTIO_NET_HDR_GSO_NONE &&
+		 frame_len > (size_t)mtu + NET_ETH_HLEN + NET_VLAN_HLEN)
+		*why = "frame larger than the MTU";
+	else if (gso != VIRTIO_NET_HDR_GSO_NONE && gso != VIRTIO_NET_HDR_GSO_TCPV4 &&
+		 gso != VIRTIO_NET_HDR_GSO_TCPV6)
+		*why = "unsupported segmentation type";
+	else if ((gso == VIRTIO_NET_HDR_GSO_TCPV4 && !(features & F(HOST_TSO4))) ||
+		 (gso == VIRTIO_NET_HDR_GSO_TCPV6 && !(features & F(HOST_TSO6))))
+		*why = "segmentation offload was not negotiated";
+	else if (gso != VIRTIO_NET_HDR_GSO_NONE && !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		*why = "segmentation without a partial checksum";
+	else if (gso != VIRTIO_NET_HDR_GSO_NONE && !h->gso_size)
+		*why = "segmentation with segment size 0";
+	else if (gso != VIRTIO_NET_HDR_GSO_NONE && frame_len > NET_MAX_GSO_FRAME)
+		*why = "segmentation frame larger than 64 KiB";
+	if (*why)
+		return -EINVAL;
+	h->num_buffers = 0;
+	return 0;
+}
+
+int net_rx_header(struct virtio_net_hdr_v1 *h, uint64_t features)
+{
+	uint8_t gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+
+	if (!(features & F(GUEST_CSUM))) {
+		if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+			return -EINVAL;
+		h->flags &= ~VIRTIO_NET_HDR_F_DATA_VALID;
+	}
+	if (h->flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
+		return -EINVAL;
+	if ((gso == VIRTIO_NET_HDR_GSO_TCPV4 && !(features & F(GUEST_TSO4))) ||
+	    (gso == VIRTIO_NET_HDR_GSO_TCPV6 && !(features & F(GUEST_TSO6))) ||
+	    (gso != VIRTIO_NET_HDR_GSO_NONE && gso != VIRTIO_NET_HDR_GSO_TCPV4 &&
+	     gso != VIRTIO_NET_HDR_GSO_TCPV6) ||
+	    ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(features & F(GUEST_ECN))))
+		return -EINVAL;
+	h->num_buffers = htole16(1);
+	return 0;
+}
+
+unsigned net_tap_offloads(uint64_t features)
+{
+	unsigned fl = 0;
+
+	if (!(features & F(GUEST_CSUM)))
+		return 0;
+	fl |= TUN_F_CSUM;
+	if (features & F(GUEST_TSO4))
+		fl |= TUN_F_TSO4;
+	if (features & F(GUEST_TSO6))
+		fl |= TUN_F_TSO6;
+	if ((fl & (TUN_F_TSO4 | TUN_F_TSO6)) && (features & F(GUEST_ECN)))
+		fl |= TUN_F_TSO_ECN;
+	return fl;
+}
+
+int net_rx_scatter(const struct virtq_chain *chains, unsigned n, uint8_t *frame, size_t len,
+		   bool mergeable, uint32_t *used)
+{
+	struct virtio_net_hdr_v1 *h = (struct virtio_net_hdr_v1 *)frame;
+	size_t room = 0, done = 0;
+	unsigned k = 0;
+
+	if (!n)
+		return -ENOBUFS;
+	if (!mergeable) {
+		if (chains[0].in_len < len)
+			return -EMSGSIZE;
+		k = 1;
+	} else {
+		while (k < n && room < len)
+			room += chains[k++].in_len;
+		if (room < len)
+			return -ENOBUFS;
+	}
+	h->num_buffers = htole16(k);
+	for (unsigned i = 0; i < k; i++) {
+		const struct virtq_chain *c = &chains[i];
+
+		used[i] = iov_from_buf(c->iov + c->nout, c->nin, 0, frame + done, len - done);
+		done += used[i];
+	}
+	return (int)k;
+}
+
+int net_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &end) != 6 ||
+	    strlen(s) != 17)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	if (mac[0] & 1)
+		return -1; /* multicast */
+	return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) ? 0 : -1;
+}
+
+void net_default_mac(const char *machine, const char *nic, uint8_t mac[6])
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	for (const char *p = machine;; p++) {
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+		if (!*p)
+			break;
+	}
+	for (const char *p = nic; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)(h >> (8 * i));
+	mac[0] = (mac[0] & 0xfc) | 0x02; /* locally administered, unicast */
+}
+
+/* --- the device --------------------------------------------------------------------------- */
+
+static void net_warn(struct net *n, const char *what, const char *why)
+{
+	if (n->warnings++ < MAX_WARNINGS)
+		log_warn("%s: %s dropped: %s%s", n->name, what, why,
+			 n->warnings == MAX_WARNINGS ? " (further drops not reported)" : "");
+}
+
+static unsigned rx_vq(const struct net_queue *nq)
+{
+	return 2 * nq->idx;
+}
+
+static unsigned tx_vq(const struct net_queue *nq)
+{
+	return 2 * nq->idx + 1;
+}
+
+static bool pair_live(const struct net_queue *nq)
+{
+	return nq->n->running && nq->idx < nq->n->active && virtio_live(&nq->n->vd);
+}
+
+/* Watch the TAP queue for what this pair is waiting for (nothing while it is idle). */
+static void update_events(struct net_queue *nq)
+{
+	uint32_t want = 0;
+
+	if (pair_live(nq)) {
+		if (!nq->rx_waiting)
+			want |= EPOLLIN;
+		if (nq->tx_blocked)
+			want |= EPOLLOUT;
+	}
+	if (want != nq->events && loop_mod(&nq->n->vm->loop, nq->fd, want) == 0)
+		nq->events = want;
+}
+
+enum { RX_DONE, RX_NOBUFS, RX_BROKEN };
+
+/* Hand the staged frame to the guest (or drop it when it can never fit). */
+static int rx_deliver(struct net_queue *nq)
+{
+	struct net *n = nq->n;
+	struct virtio_dev *vd = &n->vd;
+	struct virtq *vq = &vd->vqs[rx_vq(nq)];
+	bool mergeable = virtio_has_feature(vd, VIRTIO_NET_F_MRG_RXBUF);
+	unsigned nc = 0, iov_used = 0;
+	size_t room = 0;
+	int k;
+
+	while (room < nq->rxlen) {
+		struct virtq_chain *c = &nq->chains[nc];
+		int r;
+
+		if (nc == vq->num || nq->rxiov_max - iov_used < VIRTQ_MAX_INDIRECT) {
+			/* The driver's buffers are too small to ever hold this frame. */
+			virtq_unpop(vq, nc);
+			net_warn(n, "received frame", "larger than the posted receive buffers");
+			nq->rx_dropped++;
+			return RX_DONE;
+		}
+		*c = (struct virtq_chain){.iov = nq->rxiov + iov_used,
+					  .iov_max = nq->rxiov_max - iov_used};
+		r = virtq_pop(vq, vd->mem, c);
+		if (r < 0 || (r > 0 && (c->nout || !c->in_len))) {
+			virtio_needs_reset(vd, "receive queue %u: malformed or readable buffer",
+					   rx_vq(nq));
+			return RX_BROKEN;
+		}
+		if (r == 0) {
+			virtq_unpop(vq, nc);
+			return RX_NOBUFS;
+		}
+		iov_used += c->nin;
+		room += c->in_len;
+		nc++;
+		if (!mergeable)
+			break;
+	}
+	k = net_rx_scatter(nq->chains, nc, nq->rxbuf, nq->rxlen, mergeable, nq->used);
+	if (k < 0) {
+		virtq_unpop(vq, nc);
+		net_warn(n, "received frame", "larger than the receive buffer");
+		nq->rx_dropped++;
+		return RX_DONE;
+	}
+	for (int i = 0; i < k; i++)
+		virtq_add_used(vq, nq->chains[i].head, nq->used[i]);
+	virtq_unpop(vq, nc - (unsigned)k);
+	virtq_publish(vq);
+	nq->rx_frames++;
+	nq->rx_bytes += nq->rxlen - NET_HDR_LEN;
+	return RX_DONE;
+}
+
+/* Move frames from the TAP queue into the guest until either side runs dry. Lock held. */
+static void rx_poll(struct net_queue *nq)
+{
+	struct net *n = nq->n;
+	struct virtio_dev *vd = &n->vd;
+	struct virtq *vq = &vd->vqs[rx_vq(nq)];
+	bool pushed = false;
+
+	for (unsigned budget = RX_BUDGET; pair_live(nq) && vq->ready && budget; budget--) {
+		int r;
+
+		if (!nq->rxlen) {
+			ssize_t got = read(nq->fd, nq->rxbuf, RX_BUF_LEN);
+
+			if (got < 0) {
+				if (errno != EAGAIN && errno != EINTR)
+					net_warn(n, "TAP read", strerror(errno));
+				break;
+			}
+			if (got < NET_HDR_LEN + NET_ETH_HLEN || got == RX_BUF_LEN ||
+			    net_rx_header((struct virtio_net_hdr_v1 *)nq->rxbuf,
+					  vd->guest_features) < 0) {
+				nq->rx_dropped++;
+				continue;
+			}
+			nq->rxlen = (size_t)got;
+		}
+		r = rx_deliver(nq);
+		if (r == RX_BROKEN)
+			return;
+		if (r == RX_NOBUFS) {
+			if (virtq_enable_notify(vq))
+				continue;
+			nq->rx_waiting = true;
+			break;
+		}
+		nq->rxlen = 0;
+		pushed = true;
+	}
+	if (pushed)
+		virtio_queue_interrupt(vd, rx_vq(nq));
+	update_events(nq);
+}
+
+/* Send one chain's frame to the TAP. Returns 1 sent or dropped, 0 when the TAP is full. */
+static int tx_one(struct net_queue *nq, struct virtq_chain *c)
+{
+	struct net *n = nq->n;
+	struct virtio_net_hdr_v1 h;
+	const char *why = "guest buffer is writable or shorter than the header";
+	unsigned first;
+	ssize_t r;
+
+	if (c->nin || c->out_len < (uint32_t)NET_HDR_LEN ||
+	    (iov_to_buf(c->iov, c->nout, 0, &h, sizeof(h)),
+	     net_tx_header(&h, n->vd.guest_features, c->out_len - NET_HDR_LEN, n->mtu, &why) < 0)) {
+		net_warn(n, "transmitted frame", why);
+		nq->tx_dropped++;
+		return 1;
+	}
+	first = iov_advance(c->iov, c->nout, NET_HDR_LEN);
+	/* The checked copy of the header goes out, never the guest's (it may change it). */
+	nq->txiov[0] = (struct iovec){&h, sizeof(h)};
+	memmove(nq->txiov + 1, c->iov + first, (c->nout - first) * sizeof(struct iovec));
+	r = writev(nq->fd, nq->txiov, (int)(1 + c->nout - first));
+	if (r < 0 && errno == EAGAIN)
+		return 0;
+	if (r < 0) {
+		net_warn(n, "transmitted frame", strerror(errno));
+		nq->tx_dropped++;
+		return 1;
+	}
+	nq->tx_frames++;
+	nq->tx_bytes += c->out_len - NET_HDR_LEN;
+	return 1;
+}
+
+/* Send what the guest queued until the ring is empty or the TAP is full. Lock held. */
+static void tx_poll(struct net_queue *nq)
+{
+	struct virtio_dev *vd = &nq->n->vd;
+	struct virtq *vq = &vd->vqs[tx_vq(nq)];
+	bool pushed = false;
+
+	if (!pair_live(nq) || nq->tx_blocked)
+		return;
+	do {
+		for (;;) {
+			struct virtq_chain c = {.iov = nq->txiov + 1, .iov_max = TX_IOV_MAX};
+			int r = virtq_pop(vq, vd->mem, &c);
+
+			if (r < 0) {
+				virtio_needs_reset(vd,
+						   "transmit queue %u: malformed descriptor chain",
+						   tx_vq(nq));
+				return;
+			}
+			if (r == 0)
+				break;
+			if (!tx_one(nq, &c)) {
+				virtq_unpop(vq, 1);
+				nq->tx_blocked = true;
+				goto out;
+			}
+			virtq_push(vq, c.head, 0);
+			pushed = true;
+		}
+	} while (virtq_enable_notify(vq));
+out:
+	if (pushed)
+		virtio_queue_interrupt(vd, tx_vq(nq));
+	update_events(nq);
+}
+
+/* Use the first count queue pairs: TAP queues of the others are detached. */
+static void set_pairs(struct net *n, uint32_t count)
+{
+	n->active = count;
+	for (unsigned i = 0; i < n->pairs; i++) {
+		struct net_queue *nq = &n->qs[i];
+		bool want = i < count;
+
+		if (n->pairs > 1 && want != nq->attached) {
+			int err = tap_set_queue_enabled(nq->fd, want);
+
+			if (err)
+				log_warn("%s: cannot %s TAP queue %u: %s", n->name,
+					 want ? "attach" : "detach", i, strerror(-err));
+			else
+				nq->attached = want;
+		}
+		if (!want) {
+			nq->rxlen = 0;
+			nq->rx_waiting = false;
+			nq->tx_blocked = false;
+		}
+		update_events(nq);
+	}
+}
+
+/* Serve the control queue: only the number of queue pairs can be set. */
+static void ctrl_poll(struct net *n)
+{
+	struct virtio_dev *vd = &n->vd;
+	struct virtq *vq = &vd->vqs[2 * n->pairs];
+	struct iovec iov[16];
+	bool pushed = false;
+
+	do {
+		for (;;) {
+			struct virtq_chain c = {.iov = iov, .iov_max = 16};
+			struct virtio_net_ctrl_hdr hdr;
+			uint8_t ack = VIRTIO_NET_ERR;
+			uint16_t pairs;
+			int r = virtq_pop(vq, vd->mem, &c);
+
+			if (r < 0 || (r > 0 && (c.out_len < sizeof(hdr) || c.in_len < 1))) {
+				virtio_needs_reset(vd, "malformed control command");
+				return;
+			}
+			if (r == 0)
+				break;
+			iov_to_buf(c.iov, c.nout, 0, &hdr, sizeof(hdr));
+			if (hdr.class == VIRTIO_NET_CTRL_MQ &&
+			    hdr.cmd == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET &&
+			    c.out_len >= sizeof(hdr) + sizeof(pairs)) {
+				iov_to_buf(c.iov, c.nout, sizeof(hdr), &pairs, sizeof(pairs));
+				pairs = le16toh(pairs);
+				if (pairs >= 1 && pairs <= n->pairs) {
+					set_pairs(n, pairs);
+					log_info("%s: %u queue pair%s in use", n->name, pairs,
+						 pairs > 1 ? "s" : "");
+					ack = VIRTIO_NET_OK;
+				}
+			}
+			iov_from_buf(c.iov + c.nout, c.nin, 0, &ack, 1);
+			virtq_push(vq, c.head, 1);
+			pushed = true;
+		}
+	} while (virtq_enable_notify(vq));
+	if (pushed)
+		virtio_queue_interrupt(vd, 2 * n->pairs);
+	for (unsigned i = 0; i < n->active; i++)
+		rx_poll(&n->qs[i]);
+}
+
+static void net_notify(struct virtio_dev *vd, unsigned q)
+{
+	struct net *n = vd->priv;
+	struct net_queue *nq;
+
+	if (q == 2 * n->pairs) {
+		ctrl_poll(n);
+		return;
+	}
+	nq = &n->qs[q / 2];
+	if (q % 2) {
+		tx_poll(nq);
+	} else {
+		nq->rx_waiting = false;
+		rx_poll(nq);
+	}
+}
+
+static int net_activate(struct virtio_dev *vd)
+{
+	struct net *n = vd->priv;
+	unsigned offloads = net_tap_offloads(vd->guest_features);
+
+	for (unsigned i = 0; i < n->pairs; i++) {
+		int err = tap_set_offload(n->qs[i].fd, offloads);
+
+		if (err) {
+			log_warn("%s: TAP '%s' refuses offloads 0x%x: %s", n->name, n->tap.name,
+				 offloads, strerror(-err));
+			return err;
+		}
+	}
+	n->running = true;
+	set_pairs(n, 1);
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *vd)
+{
+	struct net *n = vd->priv;
+
+	n->running = false;
+	for (unsigned i = 0; i < n->pairs; i++) {
+		struct net_queue *nq = &n->qs[i];
+
+		nq->rxlen = 0;
+		nq->rx_waiting = false;
+		nq->tx_blocked = false;
+		update_events(nq);
+	}
+}
+
+static const struct virtio_ops net_virtio_ops = {
+	.device_id = VIRTIO_ID_NET,
+	.activate = net_activate,
+	.notify = net_notify,
+	.reset = net_reset,
+};
+
+static void on_tap(void *opaque, uint32_t events)
+{
+	struct net_queue *nq = opaque;
+
+	virtio_lock(&nq->n->vd);
+	if (events & (EPOLLOUT | EPOLLERR)) {
+		nq->tx_blocked = false;
+		tx_poll(nq);
+	}
+	if (events & (EPOLLIN | EPOLLERR))
+		rx_poll(nq);
+	update_events(nq);
+	virtio_unlock(&nq->n->vd);
+}
+
+/* --- configuration and life cycle ---------------------------------------------------------- */
+
+static int net_configure(struct device *dev, struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	struct net *n = calloc(1, sizeof(*n));
+	struct cfg_entry *e;
+	const char *mac, *why;
+	int err = 0;
+
+	if (!n)
+		return -1;
+	dev->priv = n;
+	n->name = dev->name;
+	err |= cfg_str(c, dev->name, "tap", &n->ifname, "tap%d", 0);
+	err |= cfg_str(c, dev->name, "mac", &mac, NULL, 0);
+	err |= cfg_u32(c, dev->name, "mtu", &n->mtu, 1500, 68, 65535, 0);
+	err |= cfg_u32(c, dev->name, "queues", &n->pairs, 1, 1, m->vcpus, 0);
+	err |= cfg_u32(c, dev->name, "queue_size", &n->qsize, 256, 2, VIRTQ_MAX_SIZE, 0);
+	err |= cfg_bool(c, dev->name, "offload", &n->offload, true);
+	err |= virtio_transport_configure(&n->tr, dev, m, 0x020000 /* Ethernet controller */);
+	if (err)
+		return -1;
+	if (n->qsize & (n->qsize - 1)) {
+		cfg_error(c, cfg_get(c, dev->name, "queue_size"), NULL, "%u is not a power of two",
+			  n->qsize);
+		return -1;
+	}
+	e = cfg_get(c, dev->name, "tap");
+	if (!*n->ifname || strlen(n->ifname) >= IFNAMSIZ || strchr(n->ifname, '/') ||
+	    strchr(n->ifname, ' ') || (strchr(n->ifname, '%') && !strstr(n->ifname, "%d")) ||
+	    (strstr(n->ifname, "%d") && strchr(strstr(n->ifname, "%d") + 1, '%'))) {
+		cfg_error(c, e, dev->name,
+			  "'%s' is not an interface name (1-%d characters, no '/' or spaces, "
+			  "at most one %%d)",
+			  n->ifname, IFNAMSIZ - 1);
+		return -1;
+	}
+	why = tap_check_name(n->ifname);
+	if (why) {
+		cfg_error(c, e, dev->name, "%s", why);
+		return -1;
+	}
+	if (mac && net_parse_mac(mac, n->mac) < 0) {
+		cfg_error(c, cfg_get(c, dev->name, "mac"), NULL,
+			  "'%s' is not a unicast MAC address like 02:00:00:00:00:01", mac);
+		return -1;
+	}
+	if (!mac)
+		net_default_mac(m->name, dev->name, n->mac);
+	return 0;
+}
+
+static void net_describe(const struct device *dev, FILE *out)
+{
+	const struct net *n = dev->priv;
+	const uint8_t *a = n->mac;
+
+	fprintf(out,
+		"  %s: virtio-net TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %u queue "
+		"pair%s of %u, offloads %s, ",
+		dev->name, n->ifname, a[0], a[1], a[2], a[3], a[4], a[5], n->mtu, n->pairs,
+		n->pairs > 1 ? "s" : "", n->qsize, n->offload ? "on" : "off");
+	virtio_transport_describe(&n->tr, out);
+	fputc('\n', out);
+}
+
+static int alloc_queue(struct net *n, struct net_queue *nq, unsigned i)
+{
+	nq->n = n;
+	nq->idx = i;
+	nq->fd = n->tap.fds[i];
+	nq->attached = true;
+	nq->rxiov_max = 2 * n->qsize + VIRTQ_MAX_INDIRECT;
+	nq->rxbuf = malloc(RX_BUF_LEN);
+	nq->chains = calloc(n->qsize, sizeof(*nq->chains));
+	nq->used = calloc(n->qsize, sizeof(*nq->used));
+	nq->rxiov = calloc(nq->rxiov_max, sizeof(*nq->rxiov));
+	nq->txiov = calloc(TX_IOV_MAX + 1, sizeof(*nq->txiov));
+	if (!nq->rxbuf || !nq->chains || !nq->used || !nq->rxiov || !nq->txiov)
+		return -ENOMEM;
+	return loop_add(&n->vm->loop, nq->fd, 0, on_tap, nq);
+}
+
+static int net_realize(struct device *dev, struct vm *vm)
+{
+	struct net *n = dev->priv;
+	uint64_t features = F(MAC) | F(MTU) | F(STATUS) | F(MRG_RXBUF);
+	int err;
+
+	err = tap_open(&n->tap, dev->name, n->ifname, n->pairs, NET_HDR_LEN, n->mtu);
+	if (err)
+		return err;
+	n->vm = vm;
+	n->qs = calloc(n->pairs, sizeof(*n->qs));
+	if (!n->qs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n->pairs; i++) {
+		err = alloc_queue(n, &n->qs[i], i);
+		if (err)
+			return err;
+	}
+	if (n->offload)
+		features |= OFFLOAD_FEATURES;
+	if (n->pairs > 1)
+		features |= F(CTRL_VQ) | F(MQ);
+	memcpy(n->cfg.mac, n->mac, sizeof(n->mac));
+	n->cfg.status = htole16(VIRTIO_NET_S_LINK_UP);
+	n->cfg.max_virtqueue_pairs = htole16(n->pairs);
+	n->cfg.mtu = htole16(n->mtu);
+	log_info("%s: TAP '%s'%s, %u queue pair%s", dev->name, n->tap.name,
+		 n->tap.created ? " (created)" : "", n->pairs, n->pairs > 1 ? "s" : "");
+	err = virtio_init(&n->vd, dev->name, &net_virtio_ops, n, features,
+			  2 * n->pairs + (n->pairs > 1), n->qsize, &n->cfg, sizeof(n->cfg),
+			  &vm->mem);
+	return err ?: virtio_transport_realize(&n->tr, vm, &n->vd, dev->name);
+}
+
+static void net_unrealize(struct device *dev)
+{
+	struct net *n = dev->priv;
+
+	if (!n->vm)
+		return;
+	virtio_transport_unrealize(&n->tr);
+	for (unsigned i = 0; n->qs && i < n->pairs; i++) {
+		struct net_queue *nq = &n->qs[i];
+
+		if (nq->n) {
+			log_info("%s: queue pair %u: rx %lu frames %lu bytes %lu dropped, tx %lu "
+				 "frames %lu bytes %lu dropped",
+				 dev->name, i, nq->rx_frames, nq->rx_bytes, nq->rx_dropped,
+				 nq->tx_frames, nq->tx_bytes, nq->tx_dropped);
+			loop_del(&n->vm->loop, nq->fd);
+		}
+		free(nq->rxbuf);
+		free(nq->chains);
+		free(nq->used);
+		free(nq->rxiov);
+		free(nq->txiov);
+	}
+	log_info("%s: %lu trapped register accesses", dev->name, n->vd.trapped);
+	free(n->qs);
+	n->qs = NULL;
+	virtio_free(&n->vd);
+	tap_close(&n->tap);
+	n->vm = NULL;
+}
+
+static int net_fdt(const struct device *dev, void *fdt)
+{
+	const struct net *n = dev->priv;
+
+	return virtio_transport_fdt(&n->tr, fdt);
+}
+
+static void net_destroy(struct device *dev)
+{
+	free(dev->priv);
+	dev->priv = NULL;
+}
+
+const struct device_ops virtio_net_ops = {
+	.type = "virtio-net",
+	.configure = net_configure,
+	.describe = net_describe,
+	.realize = net_realize,
+	.unrealize = net_unrealize,
+	.fdt_node = net_fdt,
+	.destroy = net_destroy,
+};
