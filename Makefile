@@ -50,6 +50,7 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/devices/uart.c src/arch/arm64/machine.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/mmio.c src/virtio/transport.c \
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
+	    src/virtio/net.c src/backends/tap.c \
 	    src/arch/arm64/gicv2m.c $(KVM_SRC)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
@@ -87,17 +88,22 @@ deps:
 	@./conf/install-deps.sh
 
 # Guest kernel and initramfs (cached under $(CACHE), keyed on their inputs).
-guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 build/guest/iobench
+guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 build/guest/iobench \
+	build/guest/nettool
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
-build/guest/initramfs.cpio.gz: conf/guest-init guest-images/build-initramfs.sh
-	./guest-images/build-initramfs.sh $@
+# The initramfs carries nettool (the TCP transfer tool of the network tests and benchmarks).
+build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script guest-images/build-initramfs.sh \
+		build/guest/nettool
+	rm -rf build/guest/extra && mkdir -p build/guest/extra/bin
+	cp build/guest/nettool build/guest/extra/bin/
+	./guest-images/build-initramfs.sh $@ build/guest/extra
 build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs.sh build/guest/iobench
 	./guest-images/build-rootfs.sh $< $@ 32M build/guest/iobench
-# The block benchmark tool, for the guest and the emulated host (static arm64).
-build/guest/iobench: tests/bench/iobench.c
+# The benchmark tools, for the guest and the emulated host (static arm64).
+build/guest/iobench build/guest/nettool: build/guest/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
-	aarch64-linux-gnu-gcc -O2 -static -Wall -Wextra -Werror -o $@ $<
+	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
 
 check: deps
 	@./tests/run.sh

@@ -15,6 +15,9 @@ cp "$bb" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh" # init installs the other applet links at boot
 cp "$top/conf/guest-init" "$root/init"
 chmod 755 "$root/init"
+mkdir -p "$root/etc/udhcpc"
+cp "$top/conf/udhcpc.script" "$root/etc/udhcpc/default.script"
+chmod 755 "$root/etc/udhcpc/default.script"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 printf 'export PS1="microvm:\\w# "\n' >"$root/etc/profile"
 if [ "$(id -u)" = 0 ]; then

@@ -1,0 +1,190 @@
+/*
+ * nettool: one TCP transfer, timed. Runs in the guest and on the (emulated) host.
+ *   nettool recv PORT             accept one connection, copy it to stdout until EOF
+ *   nettool send HOST PORT [MIB]  send stdin (or MIB MiB of "microvm-pattern\n"), then close
+ *   nettool mktap NAME [mq]       create a persistent TAP (multi-queue with "mq")
+ *   nettool deltap NAME [mq]      delete it again
+ * Both print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK (256 * 1024)
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* read() that retries on EINTR and reports failures. */
+static ssize_t read_chunk(int fd, char *buf)
+{
+	ssize_t r;
+
+	do
+		r = read(fd, buf, CHUNK);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		perror("nettool: read");
+	return r;
+}
+
+static void report(const char *dir, unsigned long long bytes, double secs)
+{
+	fprintf(stderr, "nettool %s %llu bytes %.3f s %.1f MB/s\n", dir, bytes, secs,
+		secs > 0 ? bytes / secs / 1e6 : 0.0);
+}
+
+static int do_recv(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0), s;
+	unsigned long long total = 0;
+	char *buf = malloc(CHUNK);
+	double t0;
+
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (!buf || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 1) < 0) {
+		perror("nettool: listen");
+		return 1;
+	}
+	fprintf(stderr, "nettool listening on %d\n", port);
+	s = accept(ls, NULL, NULL);
+	if (s < 0) {
+		perror("nettool: accept");
+		return 1;
+	}
+	t0 = now();
+	for (;;) {
+		ssize_t r = read_chunk(s, buf);
+
+		if (r < 0)
+			return 1;
+		if (r == 0)
+			break;
+		total += (size_t)r;
+		if (write_all(1, buf, (size_t)r) < 0) {
+			perror("nettool: write");
+			return 1;
+		}
+	}
+	report("received", total, now() - t0);
+	return 0;
+}
+
+static int do_send(const char *host, int port, long mib)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	unsigned long long total = 0, want = (unsigned long long)mib << 20;
+	char *buf = malloc(CHUNK);
+	int s = -1;
+	double t0;
+
+	if (!buf || inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		fprintf(stderr, "nettool: bad address '%s'\n", host);
+		return 1;
+	}
+	/* The receiver may still be starting: retry for up to 30 s. */
+	for (int i = 0; i < 300; i++) {
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0)
+			break;
+		close(s);
+		s = -1;
+		usleep(100000);
+	}
+	if (s < 0) {
+		perror("nettool: connect");
+		return 1;
+	}
+	/* The pattern stream equals `yes microvm-pattern | head -c BYTES` (CHUNK % 16 == 0). */
+	for (size_t i = 0; i < CHUNK; i++)
+		buf[i] = "microvm-pattern\n"[i % 16];
+	t0 = now();
+	for (;;) {
+		ssize_t r;
+
+		if (mib >= 0) {
+			r = want - total < CHUNK ? (ssize_t)(want - total) : CHUNK;
+		} else {
+			r = read_chunk(0, buf);
+			if (r < 0)
+				return 1;
+		}
+		if (r == 0)
+			break;
+		if (write_all(s, buf, (size_t)r) < 0) {
+			perror("nettool: send");
+			return 1;
+		}
+		total += (size_t)r;
+	}
+	/* Wait for the receiver to take everything: it closes after EOF. */
+	shutdown(s, SHUT_WR);
+	while (read(s, buf, CHUNK) > 0)
+		;
+	report("sent", total, now() - t0);
+	close(s);
+	return 0;
+}
+
+static int do_tap(const char *name, bool mq, int persist)
+{
+	struct ifreq ifr = {0};
+	int fd = open("/dev/net/tun", O_RDWR);
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (mq ? IFF_MULTI_QUEUE : 0);
+	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, persist) < 0) {
+		perror("nettool: tap");
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "mktap"))
+		return do_tap(argv[2], argc == 4, 1);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "deltap"))
+		return do_tap(argv[2], argc == 4, 0);
+	if (argc == 3 && !strcmp(argv[1], "recv"))
+		return do_recv(atoi(argv[2]));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "send"))
+		return do_send(argv[2], atoi(argv[3]), argc == 5 ? atol(argv[4]) : -1);
+	fprintf(stderr,
+		"usage: nettool recv PORT | send HOST PORT [MIB] | mktap|deltap NAME [mq]\n");
+	return 2;
+}
