@@ -69,7 +69,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 	if step guest-images make guest; then
 		if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ] && [ -z "${MICROVM_EMULATED:-}" ]; then
 			echo "check: boot tests run natively on this arm64 host"
-			MV=build/microvm MVDIR=. sh tests/boot/cases.sh >"$logs/boot-native.log" 2>&1
+			MV=build/microvm MVDIR=. NETTOOL=build/guest/nettool sh tests/boot/cases.sh >"$logs/boot-native.log" 2>&1
 			grep -E '^MVTEST .* FAIL' "$logs/boot-native.log"
 			tally boot-native "$(grep MVTEST-SUMMARY "$logs/boot-native.log")"
 		else

@@ -3,7 +3,8 @@
 # Each case boots a guest with microvm, types commands on its serial console, and checks
 # the output and the exit status. Prints "MVTEST <case> PASS|FAIL <why>" and a summary.
 # Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
-# HOSTKIND (rpi5 or gicv3), DISTRO_KERNEL (optional path to a distro Image).
+# HOSTKIND (rpi5 or gicv3), DISTRO_KERNEL (optional path to a distro Image), MVONLY=net
+# (only the network tests), NETTOOL (tests/bench/nettool built for this host).
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
 HOSTKIND=${HOSTKIND:-rpi5}
@@ -113,6 +114,26 @@ boot_case() {
 		test "${memkb:-0}" -gt $((mem * 1024 * 85 / 100)) -a "${memkb:-0}" -le $((mem * 1024))
 	expect "boot-${cpus}cpu" "poweroff gives exit 0 (got $status)" test "$status" = 0
 }
+
+summary() {
+	rm -rf "$TMP"
+	echo "MVTEST-SUMMARY $HOSTKIND: $pass passed, $fail failed"
+}
+
+# The network group (tests/boot/net-cases.sh, next to this script) creates TAP interfaces:
+# it needs root and /dev/net/tun. MVONLY=net runs it alone.
+net_cases() {
+	if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ]; then
+		echo "MVTEST net SKIP needs root and /dev/net/tun (not counted)"
+		return
+	fi
+	. "$(dirname "$0")/net-cases.sh"
+}
+if [ "${MVONLY:-}" = net ]; then
+	net_cases
+	summary
+	exit 0
+fi
 
 boot_case 1 256
 boot_case 4 512
@@ -310,5 +331,7 @@ if [ -n "${DISTRO_KERNEL:-}" ] && [ -f "$DISTRO_KERNEL" ]; then
 	expect distro "exit 0 (got $status)" test "$status" = 0
 fi
 
-rm -rf "$TMP"
-echo "MVTEST-SUMMARY $HOSTKIND: $pass passed, $fail failed"
+# --- virtio-net ---------------------------------------------------------------------------
+net_cases
+
+summary

@@ -36,6 +36,11 @@ cp "$here/l1-init" "$root/init"
 cp "$here/cases.sh" "$root/tests/cases.sh"
 cp "$top/tests/bench/blk.sh" "$root/tests/bench-blk.sh"
 cp "$top/build/guest/iobench" "$root/bin/iobench"
+cp "$top/build/guest/nettool" "$root/bin/nettool"
+cp "$here/net-cases.sh" "$root/tests/net-cases.sh"
+# TAP devices need tun.ko from the same kernel package (loaded by l1-init).
+mkdir -p "$root/lib"
+xz -dc "$kdir"/lib/modules/*/kernel/drivers/net/tun.ko.xz >"$root/lib/tun.ko"
 cp "$top/build/aarch64/microvm" "$root/microvm"
 cp "$top"/machines/*.ini "$root/machines/"
 cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$top/build/guest/rootfs.ext4" \
@@ -47,6 +52,8 @@ if [ "$kind" = gicv3 ] && [ "$mode" = tests ]; then
 	echo "DISTRO_KERNEL=/build/guest/distro-Image" >>"$root/tests/env"
 fi
 echo "HOSTKIND=$kind" >>"$root/tests/env"
+# MVONLY=net runs one group of boot tests (see tests/boot/cases.sh).
+echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
 if [ "$(id -u)" = 0 ]; then
 	mknod -m 600 "$root/dev/console" c 5 1
 fi

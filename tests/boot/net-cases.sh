@@ -1,0 +1,137 @@
+# virtio-net boot tests, sourced by tests/boot/cases.sh (its helpers and counters). Needs
+# root on the host (the TAP is created by microvm), busybox ip/ping/udhcpd and nettool.
+# All traffic stays between this host and the guest: the TAP gets an address, the guest
+# another one (static, or by DHCP from udhcpd on the TAP).
+NETTOOL=${NETTOOL:-nettool}
+MIB64=67108864
+PATTERN_SUM=${PATTERN_SUM:-$(yes microvm-pattern | head -c $MIB64 | sha256sum | cut -d' ' -f1)}
+dd if=/dev/urandom of="$TMP/net64.bin" bs=1M count=64 2>/dev/null
+net64_sum=$(sha256sum <"$TMP/net64.bin" | cut -d' ' -f1)
+
+# wait_tap NAME: the TAP appears once microvm has realized the NIC
+wait_tap() {
+	n=0
+	while [ ! -e "/sys/class/net/$1" ] && [ $n -lt 300 ]; do
+		n=$((n + 1))
+		sleep 0.1
+	done
+	[ -e "/sys/class/net/$1" ]
+}
+
+# mbps FILE DIRECTION: the MB/s nettool reported in FILE
+mbps() { sed -n "s/.*nettool $2 [0-9]* bytes [0-9.]* s \([0-9.]*\) MB\/s.*/\1/p" "$1" | tail -n 1; }
+
+# net_transfers NAME HOSTIP GUESTIP: ping both ways, 64 MiB each way with sha256 checks,
+# then 64 MiB host -> guest unhashed for a throughput figure
+net_transfers() {
+	c=$1
+	hip=$2
+	gip=$3
+	type_line "ping -c 3 -W 5 $hip >/dev/null; echo PING-RESULT=\$?"
+	wait_for "^PING-RESULT=[0-9]" 1 60
+	expect "$c" "guest pings the host" has "^PING-RESULT=0"
+	expect "$c" "host pings the guest" ping -c 3 -W 5 "$gip"
+	# host -> guest: the guest hashes what arrives
+	type_line "nettool recv 5001 | sha256sum | sed 's/^/H2G=/'"
+	wait_for "nettool listening on 5001" 1 30
+	"$NETTOOL" send "$gip" 5001 <"$TMP/net64.bin" 2>"$TMP/h2g.log"
+	wait_for "^H2G=" 1 300
+	expect "$c" "64 MiB host -> guest arrive intact (sha256)" has "^H2G=$net64_sum"
+	# guest -> host: nettool's pattern is yes microvm-pattern; the host hashes what arrives
+	"$NETTOOL" recv 5002 >"$TMP/g2h.bin" 2>"$TMP/g2h.log" &
+	rpid=$!
+	type_line "nettool send $hip 5002 64; echo G2H-DONE=\$?"
+	wait_for "^G2H-DONE=[0-9]" 1 300
+	wait $rpid
+	expect "$c" "64 MiB guest -> host arrive intact (sha256)" \
+		test "$(sha256sum <"$TMP/g2h.bin" | cut -d' ' -f1)" = "$PATTERN_SUM"
+	rm -f "$TMP/g2h.bin"
+	# host -> guest without hashing, for the throughput figure
+	type_line "nettool recv 5003 >/dev/null"
+	wait_for "nettool listening on 5003" 1 30
+	"$NETTOOL" send "$gip" 5003 64 2>"$TMP/h2g.log"
+	wait_for "nettool received" 2 60
+	echo "MVTIME $c tcp host-to-guest $(mbps "$TMP/h2g.log" sent) MB/s (64 MiB, nettool)"
+	echo "MVTIME $c tcp guest-to-host $(mbps "$TMP/g2h.log" received) MB/s (64 MiB, nettool)"
+}
+
+# Static addresses on virtio-mmio; the TAP is created by microvm from a tap%d pattern.
+start net-mmio --set machine.vcpus=2 --set memory.size=256M --set net0.type=virtio-net \
+	--set net0.tap=mvtap%d
+wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+type_line 'stty cols 500' # typed lines must not wrap: output is matched at line starts
+tap=$(sed -n "s/.*net0: TAP '\([^']*\)' (created).*/\1/p" "$out" | head -n 1)
+expect net-mmio "microvm created a TAP from the pattern (${tap:-none})" \
+	sh -c "[ -n '$tap' ] && [ -e /sys/class/net/$tap ]"
+ip addr add 192.168.100.1/24 dev "${tap:-mvtap0}"
+type_line 'ip link set eth0 up && ip addr add 192.168.100.2/24 dev eth0 && echo NET-UP'
+type_line 'echo MAC=$(cat /sys/class/net/eth0/address) MTU=$(cat /sys/class/net/eth0/mtu)'
+wait_for "^MAC=" 1 30
+expect net-mmio "guest has eth0 up" has "^NET-UP"
+expect net-mmio "MTU 1500 from the device" has "^MAC=.* MTU=1500"
+mac=$(sed -n 's/^MAC=\([0-9a-f:]*\).*/\1/p' "$out" | tr -d '\r' | head -n 1)
+expect net-mmio "generated MAC $mac is locally administered unicast" \
+	sh -c "echo '$mac' | grep -q '^[0-9a-f][26ae]:'"
+net_transfers net-mmio 192.168.100.1 192.168.100.2
+type_line 'poweroff -f'
+finish 60
+expect net-mmio "exit 0 (got $status)" test "$status" = 0
+expect net-mmio "the created TAP is gone after exit" test ! -e "/sys/class/net/${tap:-mvtap0}"
+
+# DHCP on PCI with 2 queue pairs on 2 vCPUs, given MAC and MTU, on an existing TAP.
+"$NETTOOL" mktap mvnet1 mq
+ip addr add 192.168.101.1/24 dev mvnet1
+ip link set mvnet1 mtu 4000 up
+cat >"$TMP/udhcpd.conf" <<EOF
+start 192.168.101.50
+end 192.168.101.60
+interface mvnet1
+lease_file $TMP/udhcpd.leases
+pidfile $TMP/udhcpd.pid
+option subnet 255.255.255.0
+option router 192.168.101.1
+EOF
+: >"$TMP/udhcpd.leases"
+udhcpd -f "$TMP/udhcpd.conf" >"$TMP/udhcpd.log" 2>&1 &
+dpid=$!
+start net-pci --set machine.vcpus=2 --set memory.size=256M --set net0.type=virtio-net \
+	--set net0.tap=mvnet1 --set net0.transport=pci --set net0.queues=2 \
+	--set net0.mac=02:00:00:00:10:01 --set net0.mtu=4000
+wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+type_line 'stty cols 500'
+type_line 'udhcpc -i eth0 -n -q -t 10 -T 2 2>&1 | grep bound; echo IP=$(ip addr show dev eth0 | sed -n "s/.*inet \([0-9.]*\).*/\1/p")'
+wait_for "^IP=" 1 120
+gip=$(sed -n 's/^IP=\([0-9.]*\).*/\1/p' "$out" | tr -d '\r' | head -n 1)
+expect net-pci "guest got a DHCP lease ($gip)" sh -c "echo '$gip' | grep -q '^192.168.101.5[0-9]$\|^192.168.101.60$'"
+type_line 'echo MAC=$(cat /sys/class/net/eth0/address) MTU=$(cat /sys/class/net/eth0/mtu)'
+type_line 'echo QUEUES=$(ls /sys/class/net/eth0/queues | tr "\n" " ")'
+type_line 'echo ROUTE=$(ip route | grep default)'
+type_line 'echo NETPCI=$(for d in /sys/bus/pci/devices/*; do cat $d/class; done | grep -c 0x020000)'
+wait_for "^NETPCI=" 1 30
+expect net-pci "the configured MAC and MTU reach the guest" has "^MAC=02:00:00:00:10:01 MTU=4000"
+expect net-pci "2 queue pairs (rx-0 rx-1 tx-0 tx-1)" has "^QUEUES=rx-0 rx-1 tx-0 tx-1"
+expect net-pci "default route from the lease" has "^ROUTE=default via 192.168.101.1"
+expect net-pci "an Ethernet controller on PCI" has "^NETPCI=1"
+net_transfers net-pci 192.168.101.1 "${gip:-192.168.101.50}"
+type_line 'poweroff -f'
+finish 60
+kill $dpid 2>/dev/null
+wait $dpid 2>/dev/null
+expect net-pci "exit 0 (got $status)" test "$status" = 0
+expect net-pci "the driver switched to 2 queue pairs" has "net0: 2 queue pairs in use"
+expect net-pci "the existing TAP stays after exit" test -e /sys/class/net/mvnet1
+
+# Errors: a non-TAP name, and a single-queue NIC on the multi-queue TAP, exit with 2 / 1.
+"$MV" --config "$machine" --set net0.type=virtio-net --set net0.tap=lo </dev/null \
+	>"$TMP/neterr.out" 2>&1
+st=$?
+out=$TMP/neterr.out
+expect net-errors "a non-TAP interface is a configuration error (exit $st)" test "$st" = 2
+expect net-errors "and the message says so" has "'lo' is a network interface but not a TAP device"
+"$MV" --config "$machine" --set net0.type=virtio-net --set net0.tap=mvnet1 </dev/null \
+	>"$TMP/neterr.out" 2>&1
+st=$?
+expect net-errors "TAP flags mismatch exits 1 (got $st)" test "$st" = 1
+expect net-errors "and names the multi_queue mismatch" has "exists with other flags"
+"$NETTOOL" deltap mvnet1 mq
+rm -f "$TMP/net64.bin"
