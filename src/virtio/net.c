@@ -19,10 +19,10 @@
 #include "virtio/virtio.h"
 #include "vm.h"
 
-#define RX_BUF_LEN   (NET_HDR_LEN + 65536 + 1024) /* a frame plus room to see truncation */
-#define RX_BUDGET    256			  /* frames per wake-up before yielding */
-#define TX_IOV_MAX   1000			  /* writev takes at most 1024 */
-#define MAX_WARNINGS 10
+#define RX_BUF_LEN     (NET_HDR_LEN + 65536 + 1024) /* a frame plus room to see truncation */
+#define RX_BUDGET      256			    /* frames per wake-up before yielding */
+#define TX_IOV_MAX     1000			    /* writev takes at most 1024 */
+#define MAX_DROP_KINDS 16
 
 #define F(bit) (1ull << VIRTIO_NET_F_##bit)
 #define OFFLOAD_FEATURES                                                                           \
@@ -66,7 +66,13 @@ struct net {
 	bool running;	 /* between activate and reset */
 	struct virtio_net_config cfg;
 	struct vm *vm;
-	unsigned warnings;
+	/* Dropped frames by reason: the first of each kind is reported, all are counted. */
+	struct {
+		const char *what, *why;
+		unsigned long count;
+	} drops[MAX_DROP_KINDS];
+	unsigned ndrops;
+	unsigned long other_drops;
 };
 
 /* --- header checks and RX placement (no device state; unit-tested) -------------------- */
@@ -211,11 +217,23 @@ void net_default_mac(const char *machine, const char *nic, uint8_t mac[6])
 
 /* --- the device --------------------------------------------------------------------------- */
 
-static void net_warn(struct net *n, const char *what, const char *why)
+/* Count a dropped frame; warn the first time each reason occurs. */
+static void net_drop(struct net *n, const char *what, const char *why)
 {
-	if (n->warnings++ < MAX_WARNINGS)
-		log_warn("%s: %s dropped: %s%s", n->name, what, why,
-			 n->warnings == MAX_WARNINGS ? " (further drops not reported)" : "");
+	for (unsigned i = 0; i < n->ndrops; i++) {
+		if (n->drops[i].what == what && !strcmp(n->drops[i].why, why)) {
+			n->drops[i].count++;
+			return;
+		}
+	}
+	if (n->ndrops == MAX_DROP_KINDS) {
+		n->other_drops++;
+		return;
+	}
+	n->drops[n->ndrops].what = what;
+	n->drops[n->ndrops].why = why;
+	n->drops[n->ndrops++].count = 1;
+	log_warn("%s: %s dropped: %s (further ones are counted)", n->name, what, why);
 }
 
 static unsigned rx_vq(const struct net_queue *nq)
@@ -268,7 +286,7 @@ static int rx_deliver(struct net_queue *nq)
 		if (nc == vq->num || nq->rxiov_max - iov_used < VIRTQ_MAX_INDIRECT) {
 			/* The driver's buffers are too small to ever hold this frame. */
 			virtq_unpop(vq, nc);
-			net_warn(n, "received frame", "larger than the posted receive buffers");
+			net_drop(n, "received frame", "larger than the posted receive buffers");
 			nq->rx_dropped++;
 			return RX_DONE;
 		}
@@ -293,7 +311,7 @@ static int rx_deliver(struct net_queue *nq)
 	k = net_rx_scatter(nq->chains, nc, nq->rxbuf, nq->rxlen, mergeable, nq->used);
 	if (k < 0) {
 		virtq_unpop(vq, nc);
-		net_warn(n, "received frame", "larger than the receive buffer");
+		net_drop(n, "received frame", "larger than the receive buffer");
 		nq->rx_dropped++;
 		return RX_DONE;
 	}
@@ -322,12 +340,17 @@ static void rx_poll(struct net_queue *nq)
 
 			if (got < 0) {
 				if (errno != EAGAIN && errno != EINTR)
-					net_warn(n, "TAP read", strerror(errno));
+					net_drop(n, "received frame", strerror(errno));
 				break;
 			}
 			if (got < NET_HDR_LEN + NET_ETH_HLEN || got == RX_BUF_LEN ||
 			    net_rx_header((struct virtio_net_hdr_v1 *)nq->rxbuf,
 					  vd->guest_features) < 0) {
+				net_drop(n, "received frame",
+					 got == RX_BUF_LEN ? "larger than 64 KiB"
+					 : got < NET_HDR_LEN + NET_ETH_HLEN
+						 ? "shorter than an Ethernet header"
+						 : "offloads the guest did not negotiate");
 				nq->rx_dropped++;
 				continue;
 			}
@@ -362,7 +385,7 @@ static int tx_one(struct net_queue *nq, struct virtq_chain *c)
 	if (c->nin || c->out_len < (uint32_t)NET_HDR_LEN ||
 	    (iov_to_buf(c->iov, c->nout, 0, &h, sizeof(h)),
 	     net_tx_header(&h, n->vd.guest_features, c->out_len - NET_HDR_LEN, n->mtu, &why) < 0)) {
-		net_warn(n, "transmitted frame", why);
+		net_drop(n, "transmitted frame", why);
 		nq->tx_dropped++;
 		return 1;
 	}
@@ -374,7 +397,7 @@ static int tx_one(struct net_queue *nq, struct virtq_chain *c)
 	if (r < 0 && errno == EAGAIN)
 		return 0;
 	if (r < 0) {
-		net_warn(n, "transmitted frame", strerror(errno));
+		net_drop(n, "transmitted frame", strerror(errno));
 		nq->tx_dropped++;
 		return 1;
 	}
@@ -707,6 +730,11 @@ static void net_unrealize(struct device *dev)
 		free(nq->rxiov);
 		free(nq->txiov);
 	}
+	for (unsigned i = 0; i < n->ndrops; i++)
+		log_info("%s: %lu %ss dropped: %s", dev->name, n->drops[i].count, n->drops[i].what,
+			 n->drops[i].why);
+	if (n->other_drops)
+		log_info("%s: %lu frames dropped for other reasons", dev->name, n->other_drops);
 	log_info("%s: %lu trapped register accesses", dev->name, n->vd.trapped);
 	free(n->qs);
 	n->qs = NULL;
