@@ -56,7 +56,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
-.PHONY: all deps guest check run bench-blk fuzz format format-check clean
+.PHONY: all deps guest check run bench-blk bench-net fuzz format format-check clean
 all: $(OUT)/microvm
 
 $(OUT)/microvm: $(OUT)/obj/src/main.o $(LIB_OBJS)
@@ -92,16 +92,20 @@ guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 b
 	build/guest/nettool
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
-# The initramfs carries nettool (the TCP transfer tool of the network tests and benchmarks).
+# The initramfs carries nettool (timed TCP transfers) and vnetpoke (a misbehaving driver).
 build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script guest-images/build-initramfs.sh \
-		build/guest/nettool
+		build/guest/nettool build/guest/vnetpoke
 	rm -rf build/guest/extra && mkdir -p build/guest/extra/bin
-	cp build/guest/nettool build/guest/extra/bin/
+	cp build/guest/nettool build/guest/vnetpoke build/guest/extra/bin/
 	./guest-images/build-initramfs.sh $@ build/guest/extra
 build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs.sh build/guest/iobench
 	./guest-images/build-rootfs.sh $< $@ 32M build/guest/iobench
 # The benchmark tools, for the guest and the emulated host (static arm64).
 build/guest/iobench build/guest/nettool: build/guest/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
+# A misbehaving virtio-net driver for the boot tests (runs in the guest).
+build/guest/vnetpoke: tests/boot/vnetpoke.c
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
 
@@ -114,6 +118,10 @@ run: deps
 # Block benchmark inside both emulated hosts (or natively): guest vs host, io_uring vs sync.
 bench-blk: deps guest
 	@./tests/bench/blk-run.sh
+
+# Network benchmark: TCP guest <-> host per transport (root natively: it creates a TAP).
+bench-net: deps guest
+	@./tests/bench/net-run.sh
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

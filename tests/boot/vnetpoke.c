@@ -1,0 +1,226 @@
+/*
+ * vnetpoke: a deliberately misbehaving virtio-net driver, run as root inside a test guest.
+ * It drives a virtio-mmio network device directly (registers through /dev/mem, rings and
+ * buffers in locked pages whose guest-physical addresses come from /proc/self/pagemap; the
+ * kernel's driver unbound first) and feeds it malformed transmit headers, oversized frames,
+ * receive buffers too small for any frame and finally a descriptor outside guest RAM. The
+ * monitor must drop each bad frame, flag the broken ring with DEVICE_NEEDS_RESET, and keep
+ * running.
+ *   vnetpoke MMIO_BASE
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define QSIZE 64
+#define PAGE  4096
+#define PAGES 64
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct vq {
+	unsigned sel;
+	struct desc *desc; /* one page each: descriptors, avail ring, used ring */
+	volatile uint16_t *avail, *used;
+	uint16_t next_avail;
+};
+
+static volatile uint32_t *regs;
+static uint8_t *scratch; /* PAGES locked pages */
+static uint64_t phys[PAGES];
+
+/* Guest-physical address of scratch + off (pages are not contiguous). */
+static uint64_t pa(unsigned off)
+{
+	return phys[off / PAGE] + off % PAGE;
+}
+
+static int lock_scratch(void)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	scratch = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+	if (fd < 0 || scratch == MAP_FAILED || mlock(scratch, PAGES * PAGE) < 0)
+		return -1;
+	memset(scratch, 0, PAGES * PAGE);
+	for (unsigned i = 0; i < PAGES; i++) {
+		uint64_t e;
+
+		if (pread(fd, &e, 8, (off_t)(((uintptr_t)scratch / PAGE + i) * 8)) != 8 ||
+		    !(e >> 63) || !(e & ((1ull << 55) - 1)))
+			return -1;
+		phys[i] = (e & ((1ull << 55) - 1)) * PAGE;
+	}
+	close(fd);
+	return 0;
+}
+
+static uint32_t rd(unsigned off)
+{
+	return regs[off / 4];
+}
+
+static void wr(unsigned off, uint32_t v)
+{
+	regs[off / 4] = v;
+	__sync_synchronize();
+}
+
+static void setup_vq(struct vq *q, unsigned sel, unsigned page)
+{
+	uint64_t d = pa(page * PAGE), a = pa((page + 1) * PAGE), u = pa((page + 2) * PAGE);
+
+	q->sel = sel;
+	q->desc = (struct desc *)(scratch + page * PAGE);
+	q->avail = (volatile uint16_t *)(scratch + (page + 1) * PAGE);
+	q->used = (volatile uint16_t *)(scratch + (page + 2) * PAGE);
+	wr(0x030, sel);
+	wr(0x038, QSIZE);
+	wr(0x080, (uint32_t)d);
+	wr(0x084, (uint32_t)(d >> 32));
+	wr(0x090, (uint32_t)a);
+	wr(0x094, (uint32_t)(a >> 32));
+	wr(0x0a0, (uint32_t)u);
+	wr(0x0a4, (uint32_t)(u >> 32));
+	wr(0x044, 1);
+}
+
+/* Make descriptor head (a chain through next fields already set) available. */
+static void post(struct vq *q, uint16_t head)
+{
+	q->avail[2 + q->next_avail % QSIZE] = head;
+	__sync_synchronize();
+	q->avail[1] = ++q->next_avail;
+	__sync_synchronize();
+}
+
+/* Wait up to 3 s for the device to return n chains in total. */
+static int wait_used(struct vq *q, uint16_t n)
+{
+	for (int i = 0; i < 300; i++) {
+		if ((uint16_t)q->used[1] == n)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/*
+ * TX chain i at descriptors 4i..: a 12-byte header, then a frame of len bytes (at most
+ * three pages, one descriptor per page) with data_flags on its descriptors.
+ */
+static void tx_frame(struct vq *q, unsigned i, uint8_t flags, uint8_t gso, uint16_t gso_size,
+		     uint16_t csum_start, uint32_t len, uint16_t data_flags)
+{
+	unsigned hdr = 6 * PAGE + i * 0x100, data = (8 + 3 * i) * PAGE, d = 4 * i;
+	uint8_t *h = scratch + hdr, *f = scratch + data;
+
+	memset(h, 0, 12);
+	h[0] = flags;
+	h[1] = gso;
+	memcpy(h + 4, &gso_size, 2);
+	memcpy(h + 6, &csum_start, 2);
+	h[8] = 6; /* csum_offset */
+	q->desc[d] = (struct desc){pa(hdr), 12, 1, (uint16_t)(d + 1)};
+	for (uint32_t off = 0; off < len; off += PAGE) {
+		uint32_t n = len - off < PAGE ? len - off : PAGE;
+
+		memset(f + off, 0x5a, n);
+		d++;
+		q->desc[d] = (struct desc){pa(data + off), n,
+					   (uint16_t)(data_flags | (off + n < len ? 1 : 0)),
+					   (uint16_t)(d + 1)};
+	}
+	memset(f, 0xff, 6); /* broadcast, from a local MAC, local experimental ethertype */
+	memcpy(f + 6, "\x02\x00\x00\x00\x66\x01\x88\xb5", 8);
+	post(q, (uint16_t)(4 * i));
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t base;
+	struct vq rx = {0}, tx = {0};
+	int fd;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: vnetpoke MMIO_BASE\n");
+		return 2;
+	}
+	base = strtoull(argv[1], NULL, 0);
+	if (lock_scratch() < 0) {
+		perror("vnetpoke: locked pages with known addresses");
+		return 1;
+	}
+	fd = open("/dev/mem", O_RDWR | O_SYNC);
+	if (fd < 0) {
+		perror("vnetpoke: /dev/mem");
+		return 1;
+	}
+	regs = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)base);
+	if (regs == MAP_FAILED) {
+		perror("vnetpoke: mmap");
+		return 1;
+	}
+	if (rd(0x000) != 0x74726976 || rd(0x004) != 2 || rd(0x008) != 1) {
+		fprintf(stderr, "vnetpoke: no virtio-mmio v2 network device at 0x%llx\n",
+			(unsigned long long)base);
+		return 1;
+	}
+	/* Reset, then negotiate VERSION_1, CSUM and HOST_TSO4 only (no mergeable buffers). */
+	wr(0x070, 0);
+	wr(0x070, 1 | 2);
+	wr(0x024, 0);
+	wr(0x020, 1u << 0 | 1u << 11);
+	wr(0x024, 1);
+	wr(0x020, 1); /* VERSION_1 */
+	wr(0x070, 1 | 2 | 8);
+	if (!(rd(0x070) & 8)) {
+		fprintf(stderr, "vnetpoke: FEATURES_OK refused\n");
+		return 1;
+	}
+	setup_vq(&rx, 0, 0);
+	setup_vq(&tx, 1, 3);
+	wr(0x070, 1 | 2 | 4 | 8);
+
+	/* Receive buffers of 32 bytes: smaller than any frame with its header. */
+	for (unsigned i = 0; i < 8; i++) {
+		rx.desc[i] = (struct desc){pa(7 * PAGE + i * 64), 32, 2, 0};
+		post(&rx, (uint16_t)i);
+	}
+	wr(0x050, 0);
+	printf("RX-POSTED\n");
+	fflush(stdout);
+	sleep(3); /* the host sends frames meanwhile: each is dropped, no buffer is used */
+	printf("RX-USED=%u\n", (unsigned)rx.used[1]);
+
+	tx_frame(&tx, 0, 0, 0, 0, 0, 60, 0);	   /* valid */
+	tx_frame(&tx, 1, 4, 0, 0, 0, 60, 0);	   /* unknown flag */
+	tx_frame(&tx, 2, 1, 0, 0, 200, 60, 0);	   /* checksum beyond the frame */
+	tx_frame(&tx, 3, 1, 4, 1400, 34, 3000, 0); /* TSO6: not negotiated */
+	tx_frame(&tx, 4, 0, 0, 0, 0, 9000, 0);	   /* larger than the MTU */
+	tx_frame(&tx, 5, 1, 1, 0, 34, 3000, 0);	   /* TSO4 with segment size 0 */
+	tx_frame(&tx, 6, 0, 0, 0, 0, 60, 2);	   /* writable buffer in a TX chain */
+	tx_frame(&tx, 7, 0, 0x80, 0, 0, 60, 0);	   /* ECN (not negotiated) */
+	wr(0x050, 1);
+	printf("TX-USED=%s\n", wait_used(&tx, 8) == 0 ? "8" : "timeout");
+
+	/* A descriptor pointing outside guest RAM: the device must need a reset. */
+	tx.desc[0] = (struct desc){0x1000, 64, 0, 0};
+	post(&tx, 0);
+	wr(0x050, 1);
+	for (int i = 0; i < 300 && !(rd(0x070) & 0x40); i++)
+		usleep(10000);
+	printf("NEEDS-RESET=%u\n", (rd(0x070) & 0x40) ? 1 : 0);
+	wr(0x070, 0);
+	printf("RESET-STATUS=%u\n", rd(0x070));
+	return 0;
+}
