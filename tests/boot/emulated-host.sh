@@ -3,7 +3,8 @@
 # Usage: emulated-host.sh rpi5|gicv3 tests|run [MICROVM ARGS...]
 #   rpi5:  virt,gic-version=2, Cortex-A76, Debian's 16 KiB-page 6.12 kernel (a Pi 5 stand-in)
 #   gicv3: virt,gic-version=3, Cortex-A76, Debian's 4 KiB-page 6.12 kernel
-#   tests: run tests/boot/cases.sh inside and power off; bench-blk: tests/bench/blk.sh;
+#   tests: run tests/boot/cases.sh inside and power off; bench-blk, bench-net:
+#   tests/bench/blk.sh, tests/bench/net.sh;
 #   run: boot machines/rpi5.ini interactively
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +36,7 @@ ln -s busybox "$root/bin/sh"
 cp "$here/l1-init" "$root/init"
 cp "$here/cases.sh" "$root/tests/cases.sh"
 cp "$top/tests/bench/blk.sh" "$root/tests/bench-blk.sh"
+cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
 cp "$top/build/guest/iobench" "$root/bin/iobench"
 cp "$top/build/guest/nettool" "$root/bin/nettool"
 cp "$here/net-cases.sh" "$root/tests/net-cases.sh"

@@ -1,0 +1,65 @@
+#!/bin/sh
+# make bench-net: runs tests/bench/net.sh in each emulated host (or natively on an arm64 board
+# with KVM, as root) and writes build/bench/net.md: TCP throughput guest <-> host per transport
+# (median, min and max of the runs), next to the host's own loopback figure.
+# BENCH_REPORT_ONLY=1 rewrites the report from the logs of the last run.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+out=build/bench
+mkdir -p "$out"
+[ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
+kinds=${BENCH_KINDS:-rpi5 gicv3}
+for kind in $kinds; do
+	echo "bench-net: $kind host" >&2
+	log=$out/net-$kind.log
+	if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
+		where=$(sed -n 's/^# where: //p' "$log")
+	elif [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
+		MV=build/microvm MVDIR=. NETTOOL=build/guest/nettool HOSTKIND=$kind \
+			sh tests/bench/net.sh >"$log" 2>&1
+		where="native $(uname -r)"
+		echo "# where: $where" >>"$log"
+	else
+		tests/boot/emulated-host.sh "$kind" bench-net >"$log" 2>&1
+		where="emulated host (QEMU TCG, $(grep -o '^L1: [^,]*' "$log" | cut -c5-))"
+		echo "# where: $where" >>"$log"
+	fi
+	{
+		echo "## $kind: $where"
+		echo
+		echo "| case | direction | runs | median MB/s | min | max | median vs loopback |"
+		echo "| --- | --- | --- | --- | --- | --- | --- |"
+		grep '^MVBENCH net ' "$log" | tr -d '\r' | sort -k3,3 -k4,4 -k6,6n | awk '
+			function flush() {
+				if (!n) return
+				med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+				if (c == "host-loopback") lo = med
+				printf "| %s | %s | %d | %.1f | %.1f | %.1f | %s |\n", c, d, n, med, v[1], v[n],
+					(lo && c != "host-loopback") ? sprintf("%.2f", med / lo) : "-"
+				n = 0
+			}
+			{ if ($3 != c || $4 != d) { flush(); c = $3; d = $4 } v[++n] = $6 }
+			END { flush() }'
+		echo
+		echo "Exits to microvm over the whole guest run (boot, console and all transfers), and"
+		echo "per frame moved (received + sent on queue pair 0):"
+		echo
+		echo "| case | all exits | MMIO exits | frames | exits per frame |"
+		echo "| --- | --- | --- | --- | --- |"
+		awk '/^MVEXITS/ && NF == 5 {
+			printf "| %s | %s | %s | %s | %.3f |\n", $2, $3, $4, $5, ($5 ? $3 / $5 : 0)
+		}' "$log"
+		echo
+	} >"$out/net-$kind.md"
+done
+{
+	echo "# virtio-net benchmark ($(date -u +%Y-%m-%d), $(uname -m) host $(uname -r))"
+	echo
+	echo "TCP, one connection, 64 MiB per transfer with nettool (tests/bench/nettool.c), between"
+	echo "the (emulated) host and a 2-vCPU guest through a TAP. Numbers from an emulated host"
+	echo "measure the emulation as much as microvm: compare transports, not absolute figures."
+	echo
+	for kind in $kinds; do cat "$out/net-$kind.md"; done
+} >"$out/net.md"
+cat "$out/net.md"

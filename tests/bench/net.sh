@@ -1,0 +1,77 @@
+#!/bin/sh
+# Network benchmark, run as root inside an emulated host (or natively on an arm64 board with
+# KVM): TCP throughput between this host and a guest through a TAP, MIB MiB per transfer with
+# nettool, each direction, RUNS times, for virtio-mmio, virtio-pci with MSI-X and with INTx;
+# and the same transfer over this host's loopback (what the host alone achieves).
+# Prints "MVBENCH net CASE DIRECTION RUN MB/s" and "MVEXITS CASE EXITS MMIO-EXITS FRAMES".
+MV=${MV:-/microvm}
+MVDIR=${MVDIR:-/}
+NETTOOL=${NETTOOL:-nettool}
+HOSTKIND=${HOSTKIND:-rpi5}
+RUNS=${RUNS:-3}
+MIB=${MIB:-64}
+TMP=${TMPDIR:-/tmp}/mvbench.$$
+mkdir -p "$TMP"
+machine=$MVDIR/machines/rpi5.ini
+[ "$HOSTKIND" = gicv3 ] && machine=$MVDIR/machines/virt-gicv3.ini
+
+mbps() { sed -n "s/.*nettool $1 [0-9]* bytes [0-9.]* s \([0-9.]*\) MB\/s.*/\1/p" "$2" | tail -n 1; }
+
+# until PATTERN [COUNT] [TENTHS]: wait for PATTERN to appear COUNT times in the guest output
+until_seen() {
+	n=0
+	while [ "$(grep -c -- "$1" "$TMP/out")" -lt "${2:-1}" ] && [ $n -lt "${3:-1200}" ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+}
+
+for r in $(seq "$RUNS"); do
+	"$NETTOOL" recv 5100 >/dev/null 2>"$TMP/lo.log" &
+	"$NETTOOL" send 127.0.0.1 5100 "$MIB" 2>/dev/null
+	wait $!
+	echo "MVBENCH net host-loopback one-way $r $(mbps received "$TMP/lo.log")"
+done
+
+for case in mmio pci-msix pci-intx; do
+	transport=mmio
+	extra=""
+	case $case in
+	pci-msix) transport=pci ;;
+	pci-intx) transport=pci extra="--set pci.msi=off" ;;
+	esac
+	rm -f "$TMP/in" "$TMP/out"
+	mkfifo "$TMP/in"
+	# shellcheck disable=SC2086
+	"$MV" -v --config "$machine" --set machine.vcpus=2 --set memory.size=256M \
+		--set net0.type=virtio-net --set net0.tap=mvbench0 \
+		--set net0.transport=$transport $extra <"$TMP/in" >"$TMP/out" 2>&1 &
+	pid=$!
+	exec 3>"$TMP/in"
+	until_seen "microvm:/#"
+	ip addr add 192.168.110.1/24 dev mvbench0
+	echo "stty cols 500; ip link set eth0 up; ip addr add 192.168.110.2/24 dev eth0; echo UP-\$((1+1))" >&3
+	until_seen "^UP-2"
+	for r in $(seq "$RUNS"); do
+		echo "nettool recv 5101 >/dev/null" >&3
+		until_seen "nettool listening on 5101" "$r"
+		"$NETTOOL" send 192.168.110.2 5101 "$MIB" 2>"$TMP/h2g.log"
+		until_seen "nettool received" "$r"
+		echo "MVBENCH net $case host-to-guest $r $(mbps sent "$TMP/h2g.log")"
+		"$NETTOOL" recv 5102 >/dev/null 2>"$TMP/g2h.log" &
+		rpid=$!
+		echo "nettool send 192.168.110.1 5102 $MIB" >&3
+		wait $rpid
+		echo "MVBENCH net $case guest-to-host $r $(mbps received "$TMP/g2h.log")"
+	done
+	(trap '' PIPE; echo "poweroff -f" >&3) 2>/dev/null
+	exec 3>&-
+	wait $pid
+	exits=$(sed -n 's/^microvm: \([0-9]*\) exits to microvm, \([0-9]*\) of them MMIO.*/\1 \2/p' "$TMP/out")
+	frames=$(sed -n 's/^microvm: net0: queue pair 0: rx \([0-9]*\) frames.* tx \([0-9]*\) frames.*/\1 \2/p' "$TMP/out" |
+		awk '{ print $1 + $2 }')
+	echo "MVEXITS $case $exits $frames"
+	grep -q "^UP-2" "$TMP/out" || { echo "MVBENCH-ERROR guest $case"; tail -n 20 "$TMP/out"; }
+done
+rm -rf "$TMP"
+echo "MVBENCH-DONE $HOSTKIND"
