@@ -56,6 +56,7 @@ fi
 echo "HOSTKIND=$kind" >>"$root/tests/env"
 # MVONLY=net runs one group of boot tests (see tests/boot/cases.sh).
 echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
+echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
 if [ "$(id -u)" = 0 ]; then
 	mknod -m 600 "$root/dev/console" c 5 1
 fi
