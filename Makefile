@@ -47,7 +47,7 @@ endif
 
 LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console.c \
 	    src/device.c src/devtree.c src/log.c src/loop.c src/machine.c src/vm.c \
-	    src/devices/uart.c src/arch/arm64/machine.c src/arch/arm64/image.c \
+	    src/devices/uart.c src/devices/boottimer.c src/timeline.c src/arch/arm64/machine.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/mmio.c src/virtio/transport.c \
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
 	    src/virtio/net.c src/backends/tap.c \
@@ -56,7 +56,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
-.PHONY: all deps guest check run bench-blk bench-net fuzz format format-check clean
+.PHONY: all deps guest check run bench-blk bench-net bench-boot fuzz format format-check clean
 all: $(OUT)/microvm
 
 $(OUT)/microvm: $(OUT)/obj/src/main.o $(LIB_OBJS)
@@ -93,7 +93,8 @@ guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 b
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
 # The initramfs carries nettool (timed TCP transfers) and vnetpoke (a misbehaving driver).
-build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script guest-images/build-initramfs.sh \
+build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
+		guest-images/build-initramfs.sh \
 		build/guest/nettool build/guest/vnetpoke
 	rm -rf build/guest/extra && mkdir -p build/guest/extra/bin
 	cp build/guest/nettool build/guest/vnetpoke build/guest/extra/bin/
@@ -122,6 +123,10 @@ bench-blk: deps guest
 # Network benchmark: TCP guest <-> host per transport (root natively: it creates a TAP).
 bench-net: deps guest
 	@./tests/bench/net-run.sh
+
+# Boot benchmark: BOOT_ITER boots per case of the matrix, CSV + Markdown + plots.
+bench-boot: deps guest
+	@./tests/bench/boot-run.sh
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -15,6 +15,8 @@ cp "$bb" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh" # init installs the other applet links at boot
 cp "$top/conf/guest-init" "$root/init"
 chmod 755 "$root/init"
+cp "$top/conf/boot-timer-init" "$root/bin/boot-timer-init"
+chmod 755 "$root/bin/boot-timer-init"
 mkdir -p "$root/etc/udhcpc"
 cp "$top/conf/udhcpc.script" "$root/etc/udhcpc/default.script"
 chmod 755 "$root/etc/udhcpc/default.script"

@@ -3,12 +3,14 @@
 
 #include <string.h>
 
+#include "devices/boottimer.h"
 #include "devices/uart.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 
 static const struct device_ops *const types[] = {
 	&uart_ops,
+	&boot_timer_ops,
 	&virtio_blk_ops,
 	&virtio_net_ops,
 };

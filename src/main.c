@@ -14,6 +14,7 @@
 #include "devtree.h"
 #include "log.h"
 #include "machine.h"
+#include "timeline.h"
 #include "vm.h"
 
 #ifndef MICROVM_VERSION
@@ -31,6 +32,7 @@ static const char usage[] =
 	"      --check              validate, print the resolved machine and exit\n"
 	"      --dump-dtb PATH      write the generated device tree to PATH and exit\n"
 	"  -v, --verbose            report start-up phases, timing and memory use\n"
+	"      --boot-report FILE   write the boot timeline, exits and memory use as JSON\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            print the version\n"
 	"\n"
@@ -39,7 +41,7 @@ static const char usage[] =
 	"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n";
 
 struct options {
-	const char *config, *dump_dtb, *append;
+	const char *config, *dump_dtb, *append, *boot_report;
 	char **sets;
 	size_t nsets;
 	int check;
@@ -68,7 +70,7 @@ static int add_set(struct options *o, char *s)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_DUMP_DTB };
+	enum { OPT_CHECK = 256, OPT_DUMP_DTB, OPT_BOOT_REPORT };
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"set", required_argument, NULL, 's'},
@@ -77,6 +79,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"append", required_argument, NULL, 'a'},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
+		{"boot-report", required_argument, NULL, OPT_BOOT_REPORT},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -106,6 +109,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_DUMP_DTB:
 			o->dump_dtb = optarg;
+			break;
+		case OPT_BOOT_REPORT:
+			o->boot_report = optarg;
 			break;
 		case 'v':
 			log_set_verbose(1);
@@ -145,16 +151,18 @@ static int write_file(const char *path, const void *buf, size_t len)
 	return fclose(f) ? -1 : 0;
 }
 
-/* Resident memory of the monitor itself: total RSS minus the guest RAM mapping's RSS. */
-static void report_memory(const struct vm *vm)
+/* Resident memory: the whole process, and the guest RAM mapping's share of it (KiB). */
+static void measure_memory(const struct vm *vm, long long *total, long long *guest)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	char line[256];
-	unsigned long long total = 0, guest = 0, kb;
+	unsigned long long kb;
 	bool in_ram = false;
 
+	*total = *guest = -1;
 	if (!f)
 		return;
+	*total = *guest = 0;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long start, end;
 
@@ -163,13 +171,33 @@ static void report_memory(const struct vm *vm)
 			continue;
 		}
 		if (sscanf(line, "Rss: %llu kB", &kb) == 1) {
-			total += kb;
+			*total += (long long)kb;
 			if (in_ram)
-				guest += kb;
+				*guest += (long long)kb;
 		}
 	}
 	fclose(f);
-	log_info("RSS %llu KiB: guest RAM %llu KiB, monitor %llu KiB", total, guest, total - guest);
+}
+
+/* --boot-report: the timeline, exits and memory of this run as JSON. */
+static void write_boot_report(FILE *f, const char *path, const struct machine *m,
+			      const struct vm *vm, int status)
+{
+	struct boot_report r = {
+		.machine = m->name,
+		.vcpus = m->vcpus,
+		.memory_mib = m->ram_size >> 20,
+		.exit_status = status,
+		.exits = atomic_load(&vm->exits),
+		.mmio_exits = atomic_load(&vm->mmio_exits),
+		.rss_kib = -1,
+		.guest_rss_kib = -1,
+	};
+
+	if (vm->ram)
+		measure_memory(vm, &r.rss_kib, &r.guest_rss_kib);
+	if (timeline_write_json(f, &r) < 0 || fclose(f) != 0)
+		log_error("--boot-report %s: %s", path, strerror(errno));
 }
 
 static int sigfd = -1;
@@ -186,18 +214,28 @@ static void on_sigfd(void *opaque, uint32_t events)
 	vm_stop(vm, VM_STOPPED);
 }
 
-static int run(struct machine *m, char **argv)
+static int run(struct machine *m, char **argv, const char *report_path)
 {
 	struct boot_images bi;
+	FILE *report = NULL;
 	struct vm vm;
 	sigset_t set;
 	void *dtb = NULL;
 	size_t dtb_len;
 	int status = VM_FAILURE, err;
 
-	err = boot_prepare(m, &bi, 1);
-	if (err)
+	/* An unwritable report path stops here, before anything is started. */
+	if (report_path && !(report = fopen(report_path, "w"))) {
+		log_error("--boot-report %s: %s", report_path, strerror(errno));
 		return VM_USAGE;
+	}
+	err = boot_prepare(m, &bi, 1);
+	if (err) {
+		if (report)
+			fclose(report);
+		return VM_USAGE;
+	}
+	timeline_mark(TL_BOOT_FILES_READ);
 	log_info("boot files read at %.1f ms", vm_clock() * 1e3);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -215,18 +253,28 @@ static int run(struct machine *m, char **argv)
 	err = err ?: fdt_build(m, &bi.layout, &dtb, &dtb_len);
 	if (!err) {
 		err = vm_load(&vm, &bi, dtb, dtb_len);
-		if (err)
+		if (err) {
 			log_error("cannot load the boot images into guest RAM: %s", strerror(-err));
-		else
+		} else {
+			timeline_mark(TL_IMAGES_LOADED);
 			log_info("kernel, initrd and device tree loaded at %.1f ms",
 				 vm_clock() * 1e3);
+		}
 	}
 	boot_free(&bi);
 	free(dtb);
 	if (!err)
 		status = vm_run(&vm);
-	if (log_verbose() && vm.ram)
-		report_memory(&vm);
+	timeline_mark(TL_EXIT);
+	if (log_verbose() && vm.ram) {
+		long long total, guest;
+
+		measure_memory(&vm, &total, &guest);
+		log_info("RSS %lld KiB: guest RAM %lld KiB, monitor %lld KiB", total, guest,
+			 total - guest);
+	}
+	if (report)
+		write_boot_report(report, report_path, m, &vm, status);
 	vm_destroy(&vm);
 	if (sigfd >= 0)
 		close(sigfd);
@@ -278,6 +326,7 @@ int main(int argc, char **argv)
 		snprintf(cmdline, n, "%s%s%s", m.cmdline, *m.cmdline ? " " : "", o.append);
 		m.cmdline = cmdline;
 	}
+	timeline_mark(TL_CONFIG_PARSED);
 	log_info("configuration parsed at %.1f ms", vm_clock() * 1e3);
 	if (o.check) {
 		machine_print(&m, stdout);
@@ -301,7 +350,7 @@ int main(int argc, char **argv)
 			boot_free(&bi);
 		}
 	} else {
-		status = run(&m, argv);
+		status = run(&m, argv, o.boot_report);
 	}
 	machine_free(&m);
 	free(cmdline);

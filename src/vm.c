@@ -20,22 +20,13 @@
 #include "log.h"
 #include "machine.h"
 #include "pci/pci.h"
+#include "timeline.h"
 
 #define KICK_SIGNAL SIGUSR1
 
-static struct timespec t_start;
-
-__attribute__((constructor)) static void clock_start(void)
-{
-	clock_gettime(CLOCK_MONOTONIC, &t_start);
-}
-
 double vm_clock(void)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t_start.tv_sec) + (now.tv_nsec - t_start.tv_nsec) / 1e9;
+	return timeline_now();
 }
 
 void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
@@ -339,6 +330,7 @@ int vm_create(struct vm *vm, struct machine *m)
 		if (err)
 			log_error("%s: %s", dev->name, strerror(-err));
 	}
+	timeline_mark(TL_VM_BUILT);
 	log_info("VM built at %.1f ms", vm_clock() * 1e3);
 	return err;
 }
@@ -402,18 +394,34 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
+/* Nanoseconds from *t to now (CLOCK_MONOTONIC). */
+static uint64_t ns_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000000 + (now.tv_nsec - t->tv_nsec));
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
+	struct timespec exited = {0}; /* when KVM_RUN last returned: time in microvm */
 	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	while (atomic_load(&vm->status) < 0) {
-		if (!atomic_exchange(&vm->ran, true))
+		if (!atomic_exchange(&vm->ran, true)) {
+			timeline_mark(TL_FIRST_KVM_RUN);
 			log_info("first KVM_RUN at %.1f ms", vm_clock() * 1e3);
+		}
+		if (exited.tv_sec) {
+			timeline_add_exit_time(ns_since(&exited));
+			exited.tv_sec = 0;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -421,6 +429,7 @@ static void *vcpu_thread(void *arg)
 			vm_stop(vm, VM_FAILURE);
 			break;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &exited);
 		atomic_fetch_add_explicit(&vm->exits, 1, memory_order_relaxed);
 		switch (v->run->exit_reason) {
 		case KVM_EXIT_MMIO:

@@ -14,6 +14,7 @@
 #include "devtree.h"
 #include "log.h"
 #include "machine.h"
+#include "timeline.h"
 #include "vm.h"
 
 #define UART_REGION_SIZE 0x1000
@@ -296,8 +297,10 @@ static void uart_out(void *opaque, uint8_t byte)
 {
 	struct uart_dev *d = opaque;
 
-	if (d->console)
+	if (d->console) {
+		timeline_mark(TL_FIRST_CONSOLE_OUTPUT);
 		console_write(&d->con, &byte, 1);
+	}
 }
 
 static void uart_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)

@@ -67,8 +67,8 @@ for f in "$top"/machines/*.ini "$here"/good/*.ini; do
 	fi
 done
 
-# Every machine with a disk on each transport (and PCI with MSI-X and with INTx): the device
-# tree must decompile without warnings.
+# Every machine with a disk and a NIC on each transport (and PCI with MSI-X and with INTx):
+# the device tree must decompile without warnings.
 for f in "$top"/machines/*.ini; do
 	name=$(basename "$f" .ini)
 	for variant in mmio pci pci-intx; do
@@ -78,12 +78,13 @@ for f in "$top"/machines/*.ini; do
 		if ! "$mv" --config "$f" --kernel "$tmp/Image" --initrd "$tmp/initrd" \
 			--set blk0.type=virtio-blk --set blk0.path="$tmp/initrd" \
 			--set blk0.transport="$tr" --set pci.msi=$msi \
+			--set net0.type=virtio-net --set net0.transport="$tr" \
 			--dump-dtb "$tmp/$name-$variant.dtb" 2>"$tmp/err"; then
-			bad "$name with a $variant disk: --dump-dtb failed:"
+			bad "$name with a $variant disk and NIC: --dump-dtb failed:"
 			sed 's/^/    /' "$tmp/err"
 		elif ! dtc -I dtb -O dts -o "$tmp/$name.dts" "$tmp/$name-$variant.dtb" \
 			2>"$tmp/dtc" || [ -s "$tmp/dtc" ]; then
-			bad "$name with a $variant disk: dtc reports:"
+			bad "$name with a $variant disk and NIC: dtc reports:"
 			sed 's/^/    /' "$tmp/dtc"
 		else
 			ok
@@ -103,6 +104,11 @@ if [ $? -eq 2 ]; then ok; else bad "missing --config is not exit 2"; fi
 if [ $? -eq 2 ] && grep -q "nonexistent.ini: No such file" "$tmp/err"; then ok; else bad "missing config file"; fi
 "$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/none" --dump-dtb "$tmp/x.dtb" 2>"$tmp/err"
 if [ $? -eq 2 ] && grep -qF "kernel $tmp/none: No such file" "$tmp/err"; then ok; else bad "missing kernel"; fi
+
+# An unwritable --boot-report path stops microvm before anything starts.
+"$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/Image" --initrd "$tmp/initrd" \
+	--boot-report "$tmp/no/such/dir/report.json" </dev/null >/dev/null 2>"$tmp/err"
+if [ $? -eq 2 ] && grep -qF -- "--boot-report $tmp/no/such/dir/report.json: No such file" "$tmp/err"; then ok; else bad "unwritable --boot-report"; fi
 
 echo "config: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -11,7 +11,7 @@ static const struct {
 	{"config", test_config}, {"alloc", test_alloc}, {"fdt", test_fdt},
 	{"image", test_image},	 {"uart", test_uart},	{"bus", test_bus},
 	{"virtq", test_virtq},	 {"mmio", test_mmio},	{"blk", test_blk},
-	{"pci", test_pci},	 {"net", test_net},
+	{"pci", test_pci},	 {"net", test_net},	{"timeline", test_timeline},
 };
 
 int main(void)

@@ -117,7 +117,7 @@ static void machines(void)
 	CHECK_EQ(m.gic.version, 2);
 	CHECK_EQ(m.ram_base, 0x40000000);
 	CHECK_EQ(m.ram_size, 1ull << 30);
-	CHECK_EQ(m.ndevices, 1);
+	CHECK_EQ(m.ndevices, 2); /* uart0, boot-timer */
 	CHECK(m.console == &m.devices[0]);
 	CHECK(m.has_virtio_mmio && m.has_pci);
 	machine_free(&m);

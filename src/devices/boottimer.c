@@ -1,0 +1,95 @@
+/* boot-timer: an MMIO register the guest's init writes when user space starts. */
+#include "devices/boottimer.h"
+
+#include <libfdt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "devtree.h"
+#include "log.h"
+#include "machine.h"
+#include "timeline.h"
+#include "vm.h"
+
+struct boot_timer {
+	uint64_t base, size;
+	struct vm *vm;
+};
+
+void boot_timer_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+	uint32_t ms;
+
+	(void)opaque;
+	if (is_write) {
+		if (offset == 0 && data[0] == BOOT_TIMER_MAGIC &&
+		    timeline_at(TL_INIT_REACHED) < 0) {
+			timeline_mark(TL_INIT_REACHED);
+			log_info("guest user space started at %.1f ms",
+				 timeline_at(TL_INIT_REACHED) * 1e3);
+		}
+		return;
+	}
+	ms = (uint32_t)(timeline_now() * 1e3);
+	memset(data, 0, len);
+	if (offset < 4)
+		for (uint32_t i = 0; i < len && offset + i < 4; i++)
+			data[i] = (uint8_t)(ms >> (8 * (offset + i)));
+}
+
+static int timer_configure(struct device *dev, struct machine *m)
+{
+	struct boot_timer *t = calloc(1, sizeof(*t));
+	struct cfg *c = &m->cfg;
+
+	if (!t)
+		return -1;
+	dev->priv = t;
+	/* One page, or the machine's alignment unit when that is larger. */
+	t->size = m->align > 0x1000 ? m->align : 0x1000;
+	if (cfg_u64(c, dev->name, "base", &t->base, 0, CFG_REQUIRED))
+		return -1;
+	return alloc_region(&m->alloc, dev->name, "register", t->base, t->size,
+			    cfg_get(c, dev->name, "base"));
+}
+
+static void timer_describe(const struct device *dev, FILE *out)
+{
+	const struct boot_timer *t = dev->priv;
+
+	fprintf(out, "  %s: boot-timer at 0x%llx (init writes %d at offset 0)\n", dev->name,
+		(unsigned long long)t->base, BOOT_TIMER_MAGIC);
+}
+
+static int timer_realize(struct device *dev, struct vm *vm)
+{
+	struct boot_timer *t = dev->priv;
+
+	t->vm = vm;
+	return bus_register(&vm->bus, t->base, t->size, boot_timer_access, t, dev->name);
+}
+
+static int timer_fdt(const struct device *dev, void *fdt)
+{
+	const struct boot_timer *t = dev->priv;
+	int node = fdt_add_mmio_node(fdt, "boot-timer", t->base, t->size);
+
+	return node < 0 ? node : fdt_setprop_string(fdt, node, "compatible", "microvm,boot-timer");
+}
+
+static void timer_destroy(struct device *dev)
+{
+	free(dev->priv);
+	dev->priv = NULL;
+}
+
+const struct device_ops boot_timer_ops = {
+	.type = "boot-timer",
+	.configure = timer_configure,
+	.describe = timer_describe,
+	.realize = timer_realize,
+	.fdt_node = timer_fdt,
+	.destroy = timer_destroy,
+};
