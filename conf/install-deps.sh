@@ -10,7 +10,7 @@ native="build-essential pkg-config clang lld libclang-rt-14-dev
 	libfdt-dev libinih-dev liburing-dev zlib1g-dev device-tree-compiler
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
 	linux-source-6.12 bc bison flex cpio xz-utils kmod e2fsprogs
-	libssl-dev libelf-dev clang-format gzip"
+	libssl-dev libelf-dev clang-format gzip gnuplot-nox"
 cross="libfdt-dev libfdt1 libinih-dev libinih1 liburing-dev liburing2
 	zlib1g-dev zlib1g"
 

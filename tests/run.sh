@@ -87,5 +87,24 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 	fi
 fi
 
+# The boot benchmark's report and plots from the boot tests' one-boot smoke run.
+if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ] && ls "$logs"/boot-*.log >/dev/null 2>&1; then
+	csvs=""
+	for log in "$logs"/boot-*.log; do
+		sed -n 's/^MVCSV //p' "$log" | tr -d '\r' >"${log%.log}.csv"
+		csvs="$csvs ${log%.log}.csv"
+	done
+	# shellcheck disable=SC2086
+	if tests/bench/boot-report.sh "$logs/bench-smoke" "make check smoke run" $csvs \
+		>"$logs/bench-smoke.log" 2>&1 &&
+		grep -q '^| [a-z0-9]* minimal mmio 1vcpu 128MiB | 1 |' "$logs/bench-smoke/boot.md" &&
+		[ -s "$logs/bench-smoke/boot-init.png" ] && [ -s "$logs/bench-smoke/boot-init.svg" ]; then
+		tally bench-report "1 passed, 0 failed"
+	else
+		echo "check: bench-report: no boot.md row or plot from the smoke run"
+		tally bench-report "0 passed, 1 failed"
+	fi
+fi
+
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -87,7 +87,8 @@ has() { grep -q -- "$1" "$out"; }
 boot_case() {
 	cpus=$1
 	mem=$2
-	start "boot-${cpus}cpu" --set machine.vcpus="$cpus" --set memory.size="${mem}M"
+	start "boot-${cpus}cpu" --set machine.vcpus="$cpus" --set memory.size="${mem}M" \
+		--boot-report "$TMP/report.json"
 	if ! wait_for "init reached" 1 120; then
 		finish 5
 		result "boot-${cpus}cpu" FAIL "guest did not reach init"
@@ -113,6 +114,36 @@ boot_case() {
 	expect "boot-${cpus}cpu" "guest sees ~${mem} MiB (MemTotal ${memkb:-?} kB)" \
 		test "${memkb:-0}" -gt $((mem * 1024 * 85 / 100)) -a "${memkb:-0}" -le $((mem * 1024))
 	expect "boot-${cpus}cpu" "poweroff gives exit 0 (got $status)" test "$status" = 0
+	boot_report_checks "boot-${cpus}cpu" "$cpus" "$mem"
+}
+
+# report_ms KEY: a timeline value (ms) from the boot report, or "null"
+report_ms() { sed -n "s/^ *\"$1\": \([0-9.]*\|null\),*$/\1/p" "$TMP/report.json" | head -n 1; }
+
+# boot_report_checks CASE CPUS MEM: --boot-report wrote a complete, ordered timeline
+boot_report_checks() {
+	prev=0
+	ordered=yes
+	for k in config_parsed boot_files_read vm_built images_loaded first_kvm_run \
+		first_console_output init_reached exit; do
+		v=$(report_ms $k)
+		if [ -z "$v" ] || [ "$v" = null ] ||
+			! awk -v a="$prev" -v b="$v" 'BEGIN { exit !(a <= b) }'; then
+			ordered="no ($k = ${v:-missing} after $prev)"
+			break
+		fi
+		prev=$v
+	done
+	expect "$1" "boot report: every phase present and in order: $ordered" test "$ordered" = yes
+	expect "$1" "boot report: vCPUs, memory, exit status" sh -c "
+		grep -q '\"vcpus\": $2,' '$TMP/report.json' &&
+		grep -q '\"memory_mib\": $3,' '$TMP/report.json' &&
+		grep -q '\"exit_status\": 0,' '$TMP/report.json'"
+	mon=$(report_ms monitor_ms)
+	rss=$(sed -n 's/^ *"monitor_rss_kib": \([0-9]*\).*/\1/p' "$TMP/report.json")
+	expect "$1" "boot report: monitor share ${mon:-?} ms, monitor RSS ${rss:-?} KiB" \
+		sh -c "[ -n '$rss' ] && [ '$rss' -gt 0 ] && awk -v m='$mon' -v r='$(report_ms first_kvm_run)' 'BEGIN { exit !(m >= r) }'"
+	echo "MVTIME $1 guest user space at $(report_ms init_reached) ms (boot timer)"
 }
 
 summary() {
@@ -333,5 +364,16 @@ fi
 
 # --- virtio-net ---------------------------------------------------------------------------
 net_cases
+
+# --- boot benchmark: its smallest matrix, one boot, keeps tests/bench/boot.sh working -----
+BOOTBENCH=${BOOTBENCH:-$(dirname "$0")/../bench/boot.sh}
+BOOT_ITER=1 BOOT_TRANSPORTS=mmio BOOT_VCPUS=1 BOOT_MEM_MIB=128 BOOT_KERNELS=minimal \
+	MV="$MV" MVDIR="$MVDIR" HOSTKIND="$HOSTKIND" sh "$BOOTBENCH" >"$TMP/bench.out" 2>&1
+grep '^MVCSV ' "$TMP/bench.out"
+out=$TMP/bench.out
+row=$(grep '^MVCSV [a-z0-9]*,minimal,mmio,1,128,1,' "$out" | head -n 1)
+init=$(echo "$row" | cut -d, -f13)
+expect bench-smoke "boot.sh: one CSV row with the boot timer's init time (${init:-none} ms)" \
+	sh -c "[ -n '$init' ] && [ '$(echo "$row" | cut -d, -f22)' = 0 ]"
 
 summary

@@ -3,8 +3,8 @@
 # Usage: emulated-host.sh rpi5|gicv3 tests|run [MICROVM ARGS...]
 #   rpi5:  virt,gic-version=2, Cortex-A76, Debian's 16 KiB-page 6.12 kernel (a Pi 5 stand-in)
 #   gicv3: virt,gic-version=3, Cortex-A76, Debian's 4 KiB-page 6.12 kernel
-#   tests: run tests/boot/cases.sh inside and power off; bench-blk, bench-net:
-#   tests/bench/blk.sh, tests/bench/net.sh;
+#   tests: run tests/boot/cases.sh inside and power off; bench-blk, bench-net, bench-boot:
+#   tests/bench/blk.sh, net.sh, boot.sh;
 #   run: boot machines/rpi5.ini interactively
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +37,8 @@ cp "$here/l1-init" "$root/init"
 cp "$here/cases.sh" "$root/tests/cases.sh"
 cp "$top/tests/bench/blk.sh" "$root/tests/bench-blk.sh"
 cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
+cp "$top/tests/bench/boot.sh" "$root/tests/bench-boot.sh"
+echo "BOOTBENCH=/tests/bench-boot.sh" >>"$root/tests/env"
 cp "$top/build/guest/iobench" "$root/bin/iobench"
 cp "$top/build/guest/nettool" "$root/bin/nettool"
 cp "$here/net-cases.sh" "$root/tests/net-cases.sh"
@@ -48,7 +50,7 @@ cp "$top"/machines/*.ini "$root/machines/"
 cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$top/build/guest/rootfs.ext4" \
 	"$root/build/guest/"
 gzip -1 -c "$top/build/guest/Image" >"$root/build/guest/Image.gz"
-if [ "$kind" = gicv3 ] && [ "$mode" = tests ]; then
+if { [ "$kind" = gicv3 ] && [ "$mode" = tests ]; } || [ "$mode" = bench-boot ]; then
 	# The L1 kernel is also Debian's distro kernel: boot it as a guest too.
 	cp "$l1kernel" "$root/build/guest/distro-Image"
 	echo "DISTRO_KERNEL=/build/guest/distro-Image" >>"$root/tests/env"
@@ -57,6 +59,11 @@ echo "HOSTKIND=$kind" >>"$root/tests/env"
 # MVONLY=net runs one group of boot tests (see tests/boot/cases.sh).
 echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
+# The boot benchmark's matrix, when given (tests/bench/boot.sh has the defaults).
+for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS; do
+	eval "val=\${$v:-}"
+	[ -z "$val" ] || echo "$v='$val'" >>"$root/tests/env"
+done
 if [ "$(id -u)" = 0 ]; then
 	mknod -m 600 "$root/dev/console" c 5 1
 fi

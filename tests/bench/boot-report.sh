@@ -1,0 +1,82 @@
+#!/bin/sh
+# Summarises boot benchmark CSV files (tests/bench/boot.sh) into DIR/boot.md and plots
+# (gnuplot, PNG and SVG) of the time to the guest's init and of the monitor's own share.
+# Usage: boot-report.sh DIR "WHERE" FILE.csv...   (WHERE names the host the numbers are from)
+set -eu
+dir=$1
+where=$2
+shift 2
+mkdir -p "$dir"
+csv=$dir/boot.csv
+head -n 1 "$1" >"$csv"
+for f in "$@"; do tail -n +2 "$f" >>"$csv"; done
+
+# stats COLUMN: "case,n,min,median,p95,max" per case (host kernel transport vcpus memory)
+stats() {
+	awk -F, -v want="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == want) col = i; next }
+		col && $col != "" { key = $1 " " $2 " " $3 " " $4 "vcpu " $5 "MiB"; v[key] = v[key] " " $col }
+		END { for (k in v) print k "|" v[k] }' "$csv" | sort | while IFS='|' read -r key vals; do
+		echo "$vals" | tr ' ' '\n' | grep . | sort -n | awk -v key="$key" '
+			{ x[NR] = $1 }
+			END {
+				if (!NR) exit
+				med = (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2
+				p = int(0.95 * NR + 0.999999); if (p < 1) p = 1; if (p > NR) p = NR
+				printf "%s,%d,%s,%s,%s,%s\n", key, NR, x[1], med, x[p], x[NR]
+			}'
+	done
+}
+
+{
+	echo "# Boot benchmark"
+	echo
+	echo "Host: $where."
+	echo "Numbers from an emulated host (QEMU TCG) measure the emulation as much as microvm;"
+	echo "they are not Raspberry Pi 5 figures. Times in ms from microvm's process start."
+	echo
+	for col in first_kvm_run first_console_output init_reached exit monitor_ms monitor_rss_kib; do
+		case $col in
+		first_kvm_run) title="set-up: first KVM_RUN (ms)" ;;
+		first_console_output) title="first console output (ms)" ;;
+		init_reached) title="guest user space started: boot timer (ms)" ;;
+		exit) title="process exit after poweroff (ms)" ;;
+		monitor_ms) title="monitor's own share: set-up + time in exits (ms)" ;;
+		monitor_rss_kib) title="monitor RSS minus guest RAM (KiB)" ;;
+		esac
+		echo "## $title"
+		echo
+		echo "| case | runs | min | median | p95 | max |"
+		echo "| --- | --- | --- | --- | --- | --- |"
+		stats "$col" | awk -F, '{ printf "| %s | %s | %.1f | %.1f | %.1f | %.1f |\n", $1, $2, $3, $4, $5, $6 }'
+		echo
+	done
+	echo "Plots: [init](boot-init.svg) ([PNG](boot-init.png)),"
+	echo "[monitor share](boot-monitor.svg) ([PNG](boot-monitor.png))."
+} >"$dir/boot.md"
+
+plot() { # COLUMN NAME YLABEL
+	stats "$1" | awk -F, '{ split($1, w, " ")
+		printf "\"%s\\n%s\\n%s %s\" %s %s %s %s\n", w[2], w[3], w[4], w[5], $4, $3, $6, $5 }' \
+		>"$dir/$2.dat"
+	for term in "pngcairo size 1200,600" "svg size 1200,600"; do
+		ext=${term%% *}
+		ext=${ext%cairo}
+		gnuplot <<GP
+set terminal $term
+set output "$dir/$2.$ext"
+set title "$3 — $where" noenhanced
+set ylabel "$3" noenhanced
+set style fill solid 0.5
+set boxwidth 0.6
+set grid ytics
+set xtics font ",8"
+set bmargin 5
+set yrange [0:*]
+plot "$dir/$2.dat" using 0:2:xtic(1) with boxes title "median", \
+	"" using 0:2:3:4 with yerrorbars title "min .. max" lc rgb "black"
+GP
+	done
+}
+plot init_reached boot-init "guest user space started (ms)"
+plot monitor_ms boot-monitor "monitor share (ms)"
+echo "boot-report: $dir/boot.md, $dir/boot-init.png/.svg, $dir/boot-monitor.png/.svg" >&2
