@@ -88,8 +88,7 @@ deps:
 	@./conf/install-deps.sh
 
 # Guest kernel and initramfs (cached under $(CACHE), keyed on their inputs).
-guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 build/guest/iobench \
-	build/guest/nettool
+guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 build/guest/nettool
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
 # The initramfs carries nettool (timed TCP transfers) and vnetpoke (a misbehaving driver).
@@ -99,10 +98,10 @@ build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-time
 	rm -rf build/guest/extra && mkdir -p build/guest/extra/bin
 	cp build/guest/nettool build/guest/vnetpoke build/guest/extra/bin/
 	./guest-images/build-initramfs.sh $@ build/guest/extra
-build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs.sh build/guest/iobench
-	./guest-images/build-rootfs.sh $< $@ 32M build/guest/iobench
-# The benchmark tools, for the guest and the emulated host (static arm64).
-build/guest/iobench build/guest/nettool: build/guest/%: tests/bench/%.c
+build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs.sh
+	./guest-images/build-rootfs.sh $< $@ 32M
+# The TCP transfer tool, for the guest and the emulated host (static arm64).
+build/guest/nettool: tests/bench/nettool.c
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
 # A misbehaving virtio-net driver for the boot tests (runs in the guest).
@@ -116,12 +115,16 @@ check: deps
 run: deps
 	@./tests/boot/run.sh
 
-# Block benchmark inside both emulated hosts (or natively): guest vs host, io_uring vs sync.
-bench-blk: deps guest
+# fio and iperf3 (Debian's arm64 builds with their libraries) for the benchmarks.
+build/guest/tools.ext4: guest-images/build-tools.sh
+	./guest-images/build-tools.sh $@
+
+# Block benchmark inside both emulated hosts (or natively): fio in the guest vs on the file.
+bench-blk: deps guest build/guest/tools.ext4
 	@./tests/bench/blk-run.sh
 
 # Network benchmark: TCP guest <-> host per transport (root natively: it creates a TAP).
-bench-net: deps guest
+bench-net: deps guest build/guest/tools.ext4
 	@./tests/bench/net-run.sh
 
 # Boot benchmark: BOOT_ITER boots per case of the matrix, CSV + Markdown + plots.

@@ -1,45 +1,62 @@
 #!/bin/sh
-# Block benchmark, run inside an emulated host (or natively on an arm64 board with KVM):
-# iobench on a 128 MiB image directly in this host, then inside a guest whose /dev/vdb is that
-# image: virtio-mmio with the io_uring and sync engines, virtio-pci with MSI-X and with INTx.
-# Prints "MVBENCH WHERE CASE MODE BS BYTES S MB/s IOPS" and
+# Block benchmark, run inside an emulated host (or natively on an arm64 board with KVM): the
+# same fio jobs on a 256 MiB image file directly in this host (the limit), then inside a
+# guest whose /dev/vdb is that image: virtio-mmio and virtio-pci (MSI-X), each with the
+# io_uring and the sync engine. Jobs (O_DIRECT, libaio, FIO_SECONDS each): 4 KiB random
+# read and write at queue depth 1 and 32, 1 MiB sequential read and write at depth 4.
+# fio comes from TOOLS (tools tree of guest-images/build-tools.sh) or PATH; the guest mounts
+# the tools disk. Prints "MVBENCH WHERE CASE JOB MB/s IOPS" and
 # "MVEXITS CASE EXITS MMIO-EXITS REQUESTS TRAPPED" (TRAPPED: exits on the disk's own registers).
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
-IOBENCH=${IOBENCH:-/bin/iobench}
 HOSTKIND=${HOSTKIND:-rpi5}
+SECS=${FIO_SECONDS:-5}
+FIO=fio
+[ -n "${TOOLS:-}" ] && FIO=$TOOLS/bin/fio
 TMP=${TMPDIR:-/tmp}/mvbench.$$
 mkdir -p "$TMP"
 machine=$MVDIR/machines/rpi5.ini
 [ "$HOSTKIND" = gicv3 ] && machine=$MVDIR/machines/virt-gicv3.ini
-SEQ_MIB=64
-RAND_MIB=16
+JOBS="randread-qd1 randread-qd32 randwrite-qd1 randwrite-qd32 read-1m write-1m"
 
-dd if=/dev/zero of="$TMP/disk.img" bs=1M count=128 2>/dev/null
-for mode in write read randread; do
-	mib=$SEQ_MIB
-	[ $mode = randread ] && mib=$RAND_MIB
-	"$IOBENCH" $mode "$TMP/disk.img" $mib | sed 's/^iobench/MVBENCH host file/'
+# fio_cmd FIO FILE JOB: the command line of one job, printing one terse line
+fio_cmd() {
+	case $3 in
+	randread-qd1) a="--rw=randread --bs=4k --iodepth=1" ;;
+	randread-qd32) a="--rw=randread --bs=4k --iodepth=32" ;;
+	randwrite-qd1) a="--rw=randwrite --bs=4k --iodepth=1" ;;
+	randwrite-qd32) a="--rw=randwrite --bs=4k --iodepth=32" ;;
+	read-1m) a="--rw=read --bs=1m --iodepth=4" ;;
+	write-1m) a="--rw=write --bs=1m --iodepth=4" ;;
+	esac
+	echo "$1 --name=$3 --filename=$2 --direct=1 --ioengine=libaio $a --size=256m" \
+		"--runtime=$SECS --time_based --output-format=terse"
+}
+
+# result WHERE CASE JOB: MB/s and IOPS from a terse line on stdin (fields 7/8 read, 48/49 write)
+result() {
+	awk -F';' -v w="$1" -v c="$2" -v j="$3" '$1 == 3 {
+		kb = $7 + $48; io = $8 + $49
+		printf "MVBENCH %s %s %s %.1f %.0f\n", w, c, j, kb * 1024 / 1e6, io
+	}'
+}
+
+dd if=/dev/zero of="$TMP/disk.img" bs=1M count=256 2>/dev/null
+for job in $JOBS; do
+	# shellcheck disable=SC2046
+	$(fio_cmd "$FIO" "$TMP/disk.img" $job) 2>/dev/null | result host file $job
 done
 
-for case in mmio-io_uring mmio-sync pci-msix pci-intx; do
-	engine=io_uring
-	transport=mmio
-	extra=""
-	case $case in
-	mmio-sync) engine=sync ;;
-	pci-msix) transport=pci ;;
-	pci-intx) transport=pci extra="--set pci.msi=off" ;;
-	esac
-	cp "$MVDIR/build/guest/rootfs.ext4" "$TMP/root.ext4"
+for case in mmio-io_uring mmio-sync pci-io_uring pci-sync; do
+	transport=${case%-*}
+	engine=${case#*-}
 	rm -f "$TMP/in" "$TMP/out"
 	mkfifo "$TMP/in"
-	# shellcheck disable=SC2086
-	"$MV" -v --config "$machine" --set boot.initrd= \
-		--append "root=/dev/vda rw init=/init" --set machine.vcpus=2 --set memory.size=256M \
-		--set blk0.type=virtio-blk --set blk0.path="$TMP/root.ext4" \
+	"$MV" -v --config "$machine" --set machine.vcpus=2 --set memory.size=512M \
+		--set tools.type=virtio-blk --set tools.path="$MVDIR/build/guest/tools.ext4" \
+		--set tools.readonly=on \
 		--set blk1.type=virtio-blk --set blk1.path="$TMP/disk.img" \
-		--set blk1.engine=$engine --set blk1.transport=$transport $extra \
+		--set blk1.engine="$engine" --set blk1.transport="$transport" \
 		<"$TMP/in" >"$TMP/out" 2>&1 &
 	pid=$!
 	exec 3>"$TMP/in"
@@ -49,9 +66,12 @@ for case in mmio-io_uring mmio-sync pci-msix pci-intx; do
 		n=$((n + 1))
 	done
 	{
-		echo "iobench write /dev/vdb $SEQ_MIB"
-		echo "iobench read /dev/vdb $SEQ_MIB"
-		echo "iobench randread /dev/vdb $RAND_MIB"
+		echo "stty cols 500"
+		echo 'dev() { for d in /sys/block/vd*; do [ "$(cat $d/serial)" = $1 ] && echo /dev/${d##*/}; done; }'
+		echo 'mkdir -p /mnt && mount -o ro $(dev tools) /mnt'
+		for job in $JOBS; do
+			echo "$(fio_cmd /mnt/bin/fio '$(dev blk1)' $job) | sed 's/^/FIO=/'"
+		done
 		echo "echo BENCH-DONE"
 	} >&3
 	n=0
@@ -62,11 +82,17 @@ for case in mmio-io_uring mmio-sync pci-msix pci-intx; do
 	(trap '' PIPE; echo "poweroff -f" >&3) 2>/dev/null
 	exec 3>&-
 	wait $pid
-	grep "^iobench " "$TMP/out" | tr -d '\r' | sed "s/^iobench/MVBENCH guest $case/"
+	for job in $JOBS; do
+		grep "^FIO=3;[^;]*;$job;" "$TMP/out" | tr -d '\r' | sed 's/^FIO=//' |
+			result guest "$case" $job
+	done
 	exits=$(sed -n 's/^microvm: \([0-9]*\) exits to microvm, \([0-9]*\) of them MMIO.*/\1 \2/p' "$TMP/out")
 	reqs=$(sed -n 's/^microvm: blk1: \([0-9]*\) requests, \([0-9]*\) trapped.*/\1 \2/p' "$TMP/out")
 	echo "MVEXITS $case $exits $reqs"
-	grep -q "^BENCH-DONE" "$TMP/out" || { echo "MVBENCH-ERROR guest $case"; tail -n 20 "$TMP/out"; }
+	if ! grep -q "^BENCH-DONE" "$TMP/out" || ! grep -q "^FIO=3;" "$TMP/out"; then
+		echo "MVBENCH-ERROR guest $case"
+		tail -n 30 "$TMP/out"
+	fi
 done
 rm -rf "$TMP"
 echo "MVBENCH-DONE $HOSTKIND"

@@ -58,24 +58,7 @@ plot() { # COLUMN NAME YLABEL
 	stats "$1" | awk -F, '{ split($1, w, " ")
 		printf "\"%s\\n%s\\n%s %s\" %s %s %s %s\n", w[2], w[3], w[4], w[5], $4, $3, $6, $5 }' \
 		>"$dir/$2.dat"
-	for term in "pngcairo size 1200,600" "svg size 1200,600"; do
-		ext=${term%% *}
-		ext=${ext%cairo}
-		gnuplot <<GP
-set terminal $term
-set output "$dir/$2.$ext"
-set title "$3 — $where" noenhanced
-set ylabel "$3" noenhanced
-set style fill solid 0.5
-set boxwidth 0.6
-set grid ytics
-set xtics font ",8"
-set bmargin 5
-set yrange [0:*]
-plot "$dir/$2.dat" using 0:2:xtic(1) with boxes title "median", \
-	"" using 0:2:3:4 with yerrorbars title "min .. max" lc rgb "black"
-GP
-	done
+	"$(dirname "$0")/plot-bars.sh" "$dir/$2.dat" "$dir/$2" "$3 — $where" "$3"
 }
 plot init_reached boot-init "guest user space started (ms)"
 plot monitor_ms boot-monitor "monitor share (ms)"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # make bench-net: runs tests/bench/net.sh in each emulated host (or natively on an arm64 board
 # with KVM, as root) and writes build/bench/net.md: TCP throughput guest <-> host per transport
-# (median, min and max of BENCH_RUNS runs, default 3), next to the host's own loopback figure.
+# (median, min and max of BENCH_RUNS runs, default 3), next to the host's own loopback figure;
+# net-KIND.csv (every run) and a plot of the medians (PNG, SVG).
 # BENCH_REPORT_ONLY=1 rewrites the report from the logs of the last run.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,14 +53,26 @@ for kind in $kinds; do
 			printf "| %s | %s | %s | %s | %s | %.3f |\n", $2, $3, $4, $5, $6, ($5 ? $6 / $5 : 0)
 		}' "$log"
 		echo
+		echo "Plot of the medians: [net-$kind.svg](net-$kind.svg) ([PNG](net-$kind.png))."
+		echo
 	} >"$out/net-$kind.md"
+	{
+		echo "host,case,direction,run,mb_s"
+		grep '^MVBENCH net ' "$log" | tr -d '\r' | awk -v k="$kind" '{ print k "," $3 "," $4 "," $5 "," $6 }'
+	} >"$out/net-$kind.csv"
+	sed -n 's/^| \([a-z][a-z0-9-]*\) | \([a-z][a-z0-9-]*\) | [0-9]* | \([0-9.]*\) | .*/"\1\\n\2" \3/p' \
+		"$out/net-$kind.md" >"$out/net-$kind.dat"
+	[ -s "$out/net-$kind.dat" ] || continue
+	tests/bench/plot-bars.sh "$out/net-$kind.dat" "$out/net-$kind" \
+		"virtio-net: TCP median MB/s per transport and direction — $where" "MB/s"
 done
 {
 	echo "# virtio-net benchmark ($(date -u +%Y-%m-%d), $(uname -m) host $(uname -r))"
 	echo
-	echo "TCP, one connection, 64 MiB per transfer with nettool (tests/bench/nettool.c), between"
-	echo "the (emulated) host and a 2-vCPU guest through a TAP. Numbers from an emulated host"
-	echo "measure the emulation as much as microvm: compare transports, not absolute figures."
+	echo "TCP, one connection, between the (emulated) host and a 2-vCPU guest through a TAP:"
+	echo "64 MiB per transfer with nettool (tests/bench/nettool.c), and iperf3 (Debian's) for"
+	echo "IPERF_SECONDS each way (iperf3-*). Numbers from an emulated host measure the emulation"
+	echo "as much as microvm: compare transports, not absolute figures."
 	echo
 	for kind in $kinds; do cat "$out/net-$kind.md"; done
 } >"$out/net.md"

@@ -2,7 +2,9 @@
 # Network benchmark, run as root inside an emulated host (or natively on an arm64 board with
 # KVM): TCP throughput between this host and a guest through a TAP, MIB MiB per transfer with
 # nettool, each direction, BENCH_RUNS (3) times, for virtio-mmio, virtio-pci with MSI-X and with INTx;
-# and the same transfer over this host's loopback (what the host alone achieves).
+# and the same transfer over this host's loopback (what the host alone achieves). Then
+# iperf3 (from TOOLS, the tools tree of guest-images/build-tools.sh, or PATH; the guest
+# mounts the tools disk) for IPERF_SECONDS (5) each way, BENCH_RUNS times.
 # Prints "MVBENCH net CASE DIRECTION RUN MB/s" and
 # "MVEXITS CASE EXITS MMIO-EXITS FRAMES TRAPPED" (TRAPPED: exits on the NIC's own registers).
 MV=${MV:-/microvm}
@@ -11,6 +13,9 @@ NETTOOL=${NETTOOL:-nettool}
 HOSTKIND=${HOSTKIND:-rpi5}
 RUNS=${BENCH_RUNS:-3}
 MIB=${MIB:-64}
+SECS=${IPERF_SECONDS:-5}
+IPERF=iperf3
+[ -n "${TOOLS:-}" ] && IPERF=$TOOLS/bin/iperf3
 TMP=${TMPDIR:-/tmp}/mvbench.$$
 mkdir -p "$TMP"
 machine=$MVDIR/machines/rpi5.ini
@@ -46,12 +51,14 @@ for case in mmio pci-msix pci-intx; do
 	# shellcheck disable=SC2086
 	"$MV" -v --config "$machine" --set machine.vcpus=2 --set memory.size=256M \
 		--set net0.type=virtio-net --set net0.tap=mvbench0 \
+		--set tools.type=virtio-blk --set tools.path="$MVDIR/build/guest/tools.ext4" \
+		--set tools.readonly=on \
 		--set net0.transport=$transport $extra <"$TMP/in" >"$TMP/out" 2>&1 &
 	pid=$!
 	exec 3>"$TMP/in"
 	until_seen "microvm:/#"
 	ip addr add 192.168.110.1/24 dev mvbench0
-	echo "stty cols 500; ip link set eth0 up; ip addr add 192.168.110.2/24 dev eth0; echo UP-\$((1+1))" >&3
+	echo "stty cols 500; ip link set eth0 up; ip addr add 192.168.110.2/24 dev eth0; mkdir -p /mnt; mount -o ro /dev/vda /mnt; echo UP-\$((1+1))" >&3
 	until_seen "^UP-2"
 	for r in $(seq "$RUNS"); do
 		echo "nettool recv 5101 >/dev/null" >&3
@@ -64,6 +71,20 @@ for case in mmio pci-msix pci-intx; do
 		echo "nettool send 192.168.110.1 5102 $MIB" >&3
 		wait $rpid
 		echo "MVBENCH net $case guest-to-host $r $(mbps received "$TMP/g2h.log")"
+	done
+	for r in $(seq "$RUNS"); do
+		for dir in guest-to-host host-to-guest; do
+			rev=""
+			[ $dir = host-to-guest ] && rev=-R
+			"$IPERF" -s -1 -p 5201 >/dev/null 2>&1 &
+			spid=$!
+			sleep 1
+			echo "/mnt/bin/iperf3 -c 192.168.110.1 -p 5201 -t $SECS -f m $rev | sed -n 's/.* \([0-9.]*\) Mbits.sec.*receiver.*/IPERF-$dir-$r=\1/p'" >&3
+			until_seen "^IPERF-$dir-$r=" 1 $(((SECS + 30) * 10))
+			wait $spid
+			mbit=$(sed -n "s/^IPERF-$dir-$r=\([0-9.]*\).*/\1/p" "$TMP/out" | tr -d '\r')
+			echo "MVBENCH net $case iperf3-$dir $r $(echo "${mbit:-0}" | awk '{ printf "%.1f", $1 / 8 }')"
+		done
 	done
 	(trap '' PIPE; echo "poweroff -f" >&3) 2>/dev/null
 	exec 3>&-

@@ -39,7 +39,6 @@ cp "$top/tests/bench/blk.sh" "$root/tests/bench-blk.sh"
 cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
 cp "$top/tests/bench/boot.sh" "$root/tests/bench-boot.sh"
 echo "BOOTBENCH=/tests/bench-boot.sh" >>"$root/tests/env"
-cp "$top/build/guest/iobench" "$root/bin/iobench"
 cp "$top/build/guest/nettool" "$root/bin/nettool"
 cp "$here/net-cases.sh" "$root/tests/net-cases.sh"
 # TAP devices need tun.ko from the same kernel package (loaded by l1-init).
@@ -59,11 +58,21 @@ echo "HOSTKIND=$kind" >>"$root/tests/env"
 # MVONLY=net runs one group of boot tests (see tests/boot/cases.sh).
 echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
-# The boot benchmark's matrix, when given (tests/bench/boot.sh has the defaults).
-for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS; do
+# Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
+for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS FIO_SECONDS \
+	IPERF_SECONDS; do
 	eval "val=\${$v:-}"
 	[ -z "$val" ] || echo "$v='$val'" >>"$root/tests/env"
 done
+case "$mode" in
+bench-blk | bench-net)
+	# fio and iperf3 for this host (a tree) and for the guest (a disk it mounts)
+	mkdir -p "$root/opt/tools"
+	tar -xzf "$top/build/guest/tools.tar.gz" -C "$root/opt/tools"
+	cp "$top/build/guest/tools.ext4" "$root/build/guest/"
+	echo "TOOLS=/opt/tools" >>"$root/tests/env"
+	;;
+esac
 if [ "$(id -u)" = 0 ]; then
 	mknod -m 600 "$root/dev/console" c 5 1
 fi

@@ -1,0 +1,69 @@
+#!/bin/sh
+# Builds the benchmark tools disk: Debian's fio and iperf3 for arm64 with exactly the shared
+# libraries they load (the ELF NEEDED closure, found with readelf), the dynamic loader, and a
+# wrapper per tool, in an ext4 image. The guest mounts it (read-only) and runs
+# /mnt/bin/fio or /mnt/bin/iperf3; OUT.tar.gz holds the same tree for an emulated host.
+# Cached under $MICROVM_CACHE, keyed on the package versions.
+# Usage: build-tools.sh OUT.ext4
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
+out=$1
+tools="fio iperf3"
+# Packages: the tools, and every library package of their dependency closure.
+pkgs=$(for t in $tools; do
+	apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
+		--no-replaces --no-enhances "$t:arm64" 2>/dev/null
+done | grep -v '^ ' | sed -n 's/:arm64$//p' |
+	grep -E "^($(echo $tools | tr ' ' '|')|lib.*|zlib1g)$" | sort -u)
+key=$(for p in $pkgs; do echo "$p $(apt-cache policy "$p:arm64" | sed -n 's/ *Candidate: //p')"; done |
+	cat - "$0" | sha256sum | cut -c1-16)
+cached=$cache/tools-$key.ext4
+if [ ! -f "$cached" ]; then
+	stage=$(mktemp -d)
+	trap 'rm -rf "$stage"' EXIT
+	mkdir -p "$stage/all" "$stage/img/bin" "$stage/img/lib"
+	for p in $pkgs; do
+		d=$("$here/fetch-deb.sh" "$p:arm64")
+		cp -a "$d"/. "$stage/all/" 2>/dev/null || true
+	done
+	# Resolve NEEDED from the tools outwards; copy each library once.
+	todo=""
+	for t in $tools; do
+		cp -L "$stage/all/usr/bin/$t" "$stage/img/bin/$t.bin"
+		todo="$todo $stage/img/bin/$t.bin"
+	done
+	while [ -n "$todo" ]; do
+		next=""
+		for f in $todo; do
+			for lib in $(aarch64-linux-gnu-readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+				[ -e "$stage/img/lib/$lib" ] && continue
+				src=$(find "$stage/all/lib" "$stage/all/usr/lib" -name "$lib" 2>/dev/null | head -n 1)
+				if [ -z "$src" ]; then
+					echo "build-tools: $lib (needed by $(basename "$f")) not found" >&2
+					exit 1
+				fi
+				cp -L "$src" "$stage/img/lib/$lib"
+				next="$next $stage/img/lib/$lib"
+			done
+		done
+		todo=$next
+	done
+	cp -L "$stage/all/lib/ld-linux-aarch64.so.1" "$stage/img/lib/"
+	for t in $tools; do
+		# The wrapper runs the tool through the disk's own loader and libraries.
+		printf '#!/bin/sh\nd=$(dirname "$(dirname "$0")")\nexec "$d/lib/ld-linux-aarch64.so.1" --library-path "$d/lib" "$d/bin/%s.bin" "$@"\n' \
+			"$t" >"$stage/img/bin/$t"
+		chmod 755 "$stage/img/bin/$t"
+	done
+	size=$(du -sm "$stage/img" | cut -f1)
+	mke2fs -q -t ext4 -L microvm-tools -d "$stage/img" -F "$cached.tmp" "$((size + 16))M" \
+		>/dev/null
+	(cd "$stage/img" && tar -czf "${cached%.ext4}.tar.gz.tmp" .)
+	mv "${cached%.ext4}.tar.gz.tmp" "${cached%.ext4}.tar.gz"
+	mv "$cached.tmp" "$cached"
+fi
+mkdir -p "$(dirname "$out")"
+cp "$cached" "$out"
+cp "${cached%.ext4}.tar.gz" "${out%.ext4}.tar.gz"
+echo "build-tools: $out ($(du -h "$out" | cut -f1), $(echo $tools))"
