@@ -10,6 +10,8 @@ out=build/bench
 mkdir -p "$out"
 [ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
 kinds=${BENCH_KINDS:-rpi5 gicv3}
+cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
+[ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
 for kind in $kinds; do
 	echo "bench-blk: $kind host" >&2
 	if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
@@ -17,11 +19,13 @@ for kind in $kinds; do
 	elif [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
 		MV=build/microvm MVDIR=. HOSTKIND=$kind \
 			sh tests/bench/blk.sh >"$out/blk-$kind.log" 2>&1
-		where="native $(uname -r)"
+		where="native, $cpu, Linux $(uname -r)"
 		echo "# where: $where" >>"$out/blk-$kind.log"
 	else
-		tests/boot/emulated-host.sh "$kind" bench-blk >"$out/blk-$kind.log" 2>&1
-		where="emulated host (QEMU TCG, $(grep -o '^L1: [^,]*' "$out/blk-$kind.log" | cut -c5-))"
+		# The progress lines arrive on the emulated host's console, with the rest.
+		tests/boot/emulated-host.sh "$kind" bench-blk 2>&1 | tee "$out/blk-$kind.log" |
+			grep --line-buffered '^bench-blk:' >&2 || true
+		where="emulated $kind host (QEMU TCG, Cortex-A76, Linux $(grep -o '^L1: [^,]*' "$out/blk-$kind.log" | cut -c5-)) on $cpu"
 		echo "# where: $where" >>"$out/blk-$kind.log"
 	fi
 	{

@@ -42,12 +42,16 @@ result() {
 }
 
 dd if=/dev/zero of="$TMP/disk.img" bs=1M count=256 2>/dev/null
+echo "bench-blk: host file (the limit), then 4 guest cases" >&2
 for job in $JOBS; do
 	# shellcheck disable=SC2046
 	$(fio_cmd "$FIO" "$TMP/disk.img" $job) 2>/dev/null | result host file $job
 done
 
+n=0
 for case in mmio-io_uring mmio-sync pci-io_uring pci-sync; do
+	n=$((n + 1))
+	echo "bench-blk: case $n/4 (guest, $case)" >&2
 	transport=${case%-*}
 	engine=${case#*-}
 	rm -f "$TMP/in" "$TMP/out"
