@@ -24,6 +24,7 @@ result() { # case status message
 }
 
 # start NAME ARGS...: start microvm with a FIFO on stdin; output goes to $TMP/NAME.out
+# (its stderr to $ERR instead, when ERR is set)
 start() {
 	name=$1
 	shift
@@ -31,7 +32,12 @@ start() {
 	rm -f "$TMP/in" "$out"
 	mkfifo "$TMP/in"
 	t0=$(now)
-	"$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>&1 &
+	if [ -n "${ERR:-}" ]; then
+		# The monitor's messages apart from the guest's console (they would interleave).
+		"$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>"$ERR" &
+	else
+		"$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>&1 &
+	fi
 	pid=$!
 	exec 3>"$TMP/in"
 }
