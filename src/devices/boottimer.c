@@ -15,7 +15,6 @@
 
 struct boot_timer {
 	uint64_t base, size;
-	struct vm *vm;
 };
 
 void boot_timer_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
@@ -67,7 +66,6 @@ static int timer_realize(struct device *dev, struct vm *vm)
 {
 	struct boot_timer *t = dev->priv;
 
-	t->vm = vm;
 	return bus_register(&vm->bus, t->base, t->size, boot_timer_access, t, dev->name);
 }
 

@@ -382,9 +382,13 @@ static int tx_one(struct net_queue *nq, struct virtq_chain *c)
 	unsigned first;
 	ssize_t r;
 
-	if (c->nin || c->out_len < (uint32_t)NET_HDR_LEN ||
-	    (iov_to_buf(c->iov, c->nout, 0, &h, sizeof(h)),
-	     net_tx_header(&h, n->vd.guest_features, c->out_len - NET_HDR_LEN, n->mtu, &why) < 0)) {
+	if (!c->nin && c->out_len >= (uint32_t)NET_HDR_LEN) {
+		iov_to_buf(c->iov, c->nout, 0, &h, sizeof(h));
+		if (net_tx_header(&h, n->vd.guest_features, c->out_len - NET_HDR_LEN, n->mtu,
+				  &why) == 0)
+			why = NULL;
+	}
+	if (why) {
 		net_drop(n, "transmitted frame", why);
 		nq->tx_dropped++;
 		return 1;
