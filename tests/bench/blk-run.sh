@@ -10,24 +10,10 @@ out=build/bench
 mkdir -p "$out"
 [ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
 kinds=${BENCH_KINDS:-rpi5 gicv3}
-cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
-[ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+. tests/bench/hosts.sh
 for kind in $kinds; do
-	echo "bench-blk: $kind host" >&2
-	if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
-		where=$(sed -n 's/^# where: //p' "$out/blk-$kind.log")
-	elif [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
-		MV=build/microvm MVDIR=. HOSTKIND=$kind \
-			sh tests/bench/blk.sh >"$out/blk-$kind.log" 2>&1
-		where="native, $cpu, Linux $(uname -r)"
-		echo "# where: $where" >>"$out/blk-$kind.log"
-	else
-		# The progress lines arrive on the emulated host's console, with the rest.
-		tests/boot/emulated-host.sh "$kind" bench-blk 2>&1 | tee "$out/blk-$kind.log" |
-			grep --line-buffered '^bench-blk:' >&2 || true
-		where="emulated $kind host (QEMU TCG, Cortex-A76, Linux $(grep -o '^L1: [^,]*' "$out/blk-$kind.log" | cut -c5-)) on $cpu"
-		echo "# where: $where" >>"$out/blk-$kind.log"
-	fi
+	[ -n "${BENCH_REPORT_ONLY:-}" ] || bench_in_host blk "$kind" "$out/blk-$kind.log"
+	where=$(bench_where "$out/blk-$kind.log")
 	{
 		echo "## $kind: $where"
 		echo

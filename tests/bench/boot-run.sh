@@ -11,28 +11,15 @@ out=build/bench/boot
 mkdir -p "$out"
 [ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
 kinds=${BENCH_KINDS:-rpi5 gicv3}
-cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
-[ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+. tests/bench/hosts.sh
 csvs=""
 where=""
 for kind in $kinds; do
 	log=$out/boot-$kind.log
-	if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
-		echo "bench-boot: $kind host" >&2
-		if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
-			MV=build/microvm MVDIR=. HOSTKIND=$kind sh tests/bench/boot.sh >"$log"
-			echo "# where: native, $cpu, Linux $(uname -r)" >>"$log"
-		else
-			# The progress lines arrive on the emulated host's console, with the rest.
-			tests/boot/emulated-host.sh "$kind" bench-boot | tee "$log" |
-				grep --line-buffered '^boot-bench:' >&2 || true
-			echo "# where: emulated $kind host (QEMU TCG, Cortex-A76, Linux" \
-				"$(grep -o '^L1: [^,]*' "$log" | cut -c5-)) on $cpu" >>"$log"
-		fi
-	fi
+	[ -n "${BENCH_REPORT_ONLY:-}" ] || bench_in_host boot "$kind" "$log"
 	sed -n 's/^MVCSV //p' "$log" | tr -d '\r' >"$out/boot-$kind.csv"
 	csvs="$csvs $out/boot-$kind.csv"
-	where="${where:+$where; }$(sed -n 's/^# where: //p' "$log")"
+	where="${where:+$where; }$(bench_where "$log")"
 done
 # shellcheck disable=SC2086
 tests/bench/boot-report.sh "$out" "$where" $csvs

@@ -37,7 +37,7 @@ for k in $KERNELS; do
 	for t in $TRANSPORTS; do for c in $VCPUS; do for m in $MEMS; do
 		n=$((n + 1))
 		for i in $(seq "$ITER"); do
-			echo "boot-bench: case $n/$total ($k kernel, $t, $c vCPU, $m MiB)," \
+			echo "bench-boot: case $n/$total ($k kernel, $t, $c vCPU, $m MiB)," \
 				"iteration $i/$ITER" >&2
 			rm -f "$TMP/r.json"
 			# shellcheck disable=SC2086
@@ -47,7 +47,7 @@ for k in $KERNELS; do
 				--append "microvm.poweroff" --boot-report "$TMP/r.json" \
 				</dev/null >"$TMP/out" 2>&1
 			if [ ! -s "$TMP/r.json" ]; then
-				echo "boot-bench: no report; microvm said:" >&2
+				echo "bench-boot: no report; microvm said:" >&2
 				tail -n 5 "$TMP/out" >&2
 				continue
 			fi

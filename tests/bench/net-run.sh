@@ -11,25 +11,11 @@ out=build/bench
 mkdir -p "$out"
 [ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
 kinds=${BENCH_KINDS:-rpi5 gicv3}
-cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)
-[ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+. tests/bench/hosts.sh
 for kind in $kinds; do
-	echo "bench-net: $kind host" >&2
 	log=$out/net-$kind.log
-	if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
-		where=$(sed -n 's/^# where: //p' "$log")
-	elif [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
-		MV=build/microvm MVDIR=. NETTOOL=build/guest/nettool HOSTKIND=$kind \
-			sh tests/bench/net.sh >"$log" 2>&1
-		where="native, $cpu, Linux $(uname -r)"
-		echo "# where: $where" >>"$log"
-	else
-		# The progress lines arrive on the emulated host's console, with the rest.
-		tests/boot/emulated-host.sh "$kind" bench-net 2>&1 | tee "$log" |
-			grep --line-buffered '^bench-net:' >&2 || true
-		where="emulated $kind host (QEMU TCG, Cortex-A76, Linux $(grep -o '^L1: [^,]*' "$log" | cut -c5-)) on $cpu"
-		echo "# where: $where" >>"$log"
-	fi
+	[ -n "${BENCH_REPORT_ONLY:-}" ] || bench_in_host net "$kind" "$log"
+	where=$(bench_where "$log")
 	{
 		echo "## $kind: $where"
 		echo
