@@ -48,10 +48,10 @@ for job in $JOBS; do
 	$(fio_cmd "$FIO" "$TMP/disk.img" $job) 2>/dev/null | result host file $job
 done
 
-n=0
+idx=0
 for case in mmio-io_uring mmio-sync pci-io_uring pci-sync; do
-	n=$((n + 1))
-	echo "bench-blk: case $n/4 (guest, $case)" >&2
+	idx=$((idx + 1))
+	echo "bench-blk: case $idx/4 (guest, $case)" >&2
 	transport=${case%-*}
 	engine=${case#*-}
 	rm -f "$TMP/in" "$TMP/out"

@@ -39,10 +39,10 @@ for r in $(seq "$RUNS"); do
 	echo "MVBENCH net host-loopback one-way $r $(mbps received "$TMP/lo.log")"
 done
 
-n=0
+idx=0
 for case in mmio pci-msix pci-intx; do
-	n=$((n + 1))
-	echo "bench-net: case $n/3 ($case)" >&2
+	idx=$((idx + 1))
+	echo "bench-net: case $idx/3 ($case)" >&2
 	transport=mmio
 	extra=""
 	case $case in
