@@ -1,6 +1,7 @@
 /* device: the registry of device types, one line per type. */
 #include "device.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/boottimer.h"
@@ -32,4 +33,10 @@ const char *const *device_type_names(void)
 	for (size_t i = 0; i < NTYPES; i++)
 		names[i] = types[i]->type;
 	return names;
+}
+
+void device_free_priv(struct device *dev)
+{
+	free(dev->priv);
+	dev->priv = NULL;
 }

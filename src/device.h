@@ -34,5 +34,7 @@ struct device_ops {
 const struct device_ops *device_type(const char *type);
 /* NULL-terminated list of every device type name (for error hints). */
 const char *const *device_type_names(void);
+/* A destroy() for types whose priv is one plain allocation: free it. */
+void device_free_priv(struct device *dev);
 
 #endif

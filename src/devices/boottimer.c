@@ -77,17 +77,11 @@ static int timer_fdt(const struct device *dev, void *fdt)
 	return node < 0 ? node : fdt_setprop_string(fdt, node, "compatible", "microvm,boot-timer");
 }
 
-static void timer_destroy(struct device *dev)
-{
-	free(dev->priv);
-	dev->priv = NULL;
-}
-
 const struct device_ops boot_timer_ops = {
 	.type = "boot-timer",
 	.configure = timer_configure,
 	.describe = timer_describe,
 	.realize = timer_realize,
 	.fdt_node = timer_fdt,
-	.destroy = timer_destroy,
+	.destroy = device_free_priv,
 };

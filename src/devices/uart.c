@@ -363,12 +363,6 @@ static void uart_unrealize(struct device *dev)
 	d->vm = NULL;
 }
 
-static void uart_destroy(struct device *dev)
-{
-	free(dev->priv);
-	dev->priv = NULL;
-}
-
 const struct device_ops uart_ops = {
 	.type = "ns16550a",
 	.configure = uart_configure,
@@ -376,5 +370,5 @@ const struct device_ops uart_ops = {
 	.realize = uart_realize,
 	.unrealize = uart_unrealize,
 	.fdt_node = uart_fdt,
-	.destroy = uart_destroy,
+	.destroy = device_free_priv,
 };

@@ -754,12 +754,6 @@ static int net_fdt(const struct device *dev, void *fdt)
 	return virtio_transport_fdt(&n->tr, fdt);
 }
 
-static void net_destroy(struct device *dev)
-{
-	free(dev->priv);
-	dev->priv = NULL;
-}
-
 const struct device_ops virtio_net_ops = {
 	.type = "virtio-net",
 	.configure = net_configure,
@@ -767,5 +761,5 @@ const struct device_ops virtio_net_ops = {
 	.realize = net_realize,
 	.unrealize = net_unrealize,
 	.fdt_node = net_fdt,
-	.destroy = net_destroy,
+	.destroy = device_free_priv,
 };
