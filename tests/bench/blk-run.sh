@@ -7,10 +7,8 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 out=build/bench
-mkdir -p "$out"
-[ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
-kinds=${BENCH_KINDS:-rpi5 gicv3}
 . tests/bench/hosts.sh
+bench_setup "$out"
 for kind in $kinds; do
 	[ -n "${BENCH_REPORT_ONLY:-}" ] || bench_in_host blk "$kind" "$out/blk-$kind.log"
 	where=$(bench_where "$out/blk-$kind.log")

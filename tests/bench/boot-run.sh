@@ -8,10 +8,8 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 out=build/bench/boot
-mkdir -p "$out"
-[ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
-kinds=${BENCH_KINDS:-rpi5 gicv3}
 . tests/bench/hosts.sh
+bench_setup "$out"
 csvs=""
 where=""
 for kind in $kinds; do

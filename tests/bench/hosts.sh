@@ -1,5 +1,13 @@
 # Sourced by the make bench-* drivers (from the top of the tree): where a benchmark runs.
 
+# bench_setup OUT: make OUT, build the static microvm unless BENCH_REPORT_ONLY is set, and set
+# kinds (the hosts to run on: BENCH_KINDS, default both)
+bench_setup() {
+	mkdir -p "$1"
+	[ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
+	kinds=${BENCH_KINDS:-rpi5 gicv3}
+}
+
 # host_cpu: the CPU model of the machine this runs on
 host_cpu() {
 	cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)

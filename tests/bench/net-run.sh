@@ -8,10 +8,8 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 out=build/bench
-mkdir -p "$out"
-[ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
-kinds=${BENCH_KINDS:-rpi5 gicv3}
 . tests/bench/hosts.sh
+bench_setup "$out"
 for kind in $kinds; do
 	log=$out/net-$kind.log
 	[ -n "${BENCH_REPORT_ONLY:-}" ] || bench_in_host net "$kind" "$log"
