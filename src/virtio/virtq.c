@@ -68,6 +68,7 @@ int virtq_start(struct virtq *q, const struct guest_mem *m)
 	if (!q->desc || !q->avail || !q->used)
 		return -EINVAL;
 	q->last_avail = 0;
+	q->avail_seen = 0;
 	q->used_idx = 0;
 	q->signalled_valid = false;
 	q->ready = true;
@@ -97,6 +98,7 @@ int virtq_pop(struct virtq *q, const struct guest_mem *m, struct virtq_chain *c)
 	avail = avail_idx(q);
 	if ((uint16_t)(avail - q->last_avail) > q->num)
 		return -EINVAL; /* more buffers than the ring holds */
+	q->avail_seen = avail;
 	if (avail == q->last_avail)
 		return 0;
 	idx = avail_ring(q, q->last_avail % q->num);
@@ -206,10 +208,15 @@ bool virtq_enable_notify(struct virtq *q)
 {
 	if (!q->ready)
 		return false;
+	/*
+	 * The driver kicks when its avail->idx steps past avail_event. Waiting on last_avail
+	 * would be wrong after virtq_unpop(): the driver has already passed that index and
+	 * would never kick again for the chains the device gave back.
+	 */
 	if (q->event_idx)
-		set_avail_event(q, q->last_avail);
+		set_avail_event(q, q->avail_seen);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return avail_idx(q) != q->last_avail;
+	return avail_idx(q) != q->avail_seen;
 }
 
 /* Copy between buf and the bytes of an iovec list from offset off on, in either direction. */

@@ -22,6 +22,7 @@ struct virtq {
 	volatile void *avail;
 	volatile void *used;
 	uint16_t last_avail; /* next avail ring entry the device will take */
+	uint16_t avail_seen; /* driver's avail->idx when the device last read it */
 	uint16_t used_idx;   /* device's copy of used->idx */
 	uint16_t signalled_used;
 	bool signalled_valid;
@@ -58,8 +59,9 @@ void virtq_unpop(struct virtq *q, unsigned n);
 /* After pushes: does the driver want an interrupt (EVENT_IDX or NO_INTERRUPT aware)? */
 bool virtq_should_notify(struct virtq *q);
 /*
- * Before sleeping on an empty ring: ask the driver to notify on new buffers (publishes
- * avail_event with EVENT_IDX). Returns true if buffers arrived meanwhile (poll again).
+ * Before sleeping: ask the driver to notify when it adds buffers beyond those the device has
+ * already seen (publishes avail_event with EVENT_IDX; chains given back with virtq_unpop()
+ * do not count as new). Returns true if such buffers arrived meanwhile (poll again).
  */
 bool virtq_enable_notify(struct virtq *q);
 
