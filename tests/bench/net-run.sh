@@ -37,9 +37,9 @@ for kind in $kinds; do
 		echo
 		echo "| case | all exits | MMIO exits | frames | NIC register exits | per frame |"
 		echo "| --- | --- | --- | --- | --- | --- |"
-		awk '/^MVEXITS/ && NF == 6 {
+		tr -d '\r' <"$log" | awk '/^MVEXITS/ && NF == 6 {
 			printf "| %s | %s | %s | %s | %s | %.3f |\n", $2, $3, $4, $5, $6, ($5 ? $6 / $5 : 0)
-		}' "$log"
+		}'
 		echo
 		echo "Plot of the medians: [net-$kind.svg](net-$kind.svg) ([PNG](net-$kind.png))."
 		echo
