@@ -6,7 +6,6 @@
 #include <libfdt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -200,16 +199,6 @@ static void interrupt(struct virtio_dev *vd, int vq)
 		log_warn("%s: irqfd: %s", vd->name, strerror(errno));
 }
 
-static void on_kick(void *opaque, uint32_t events)
-{
-	struct virtio_mmio_notify *n = opaque;
-	uint64_t v;
-
-	(void)events;
-	if (read(n->fd, &v, sizeof(v)) == sizeof(v))
-		virtio_queue_notify(n->t->vd, n->q);
-}
-
 int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *vd, uint64_t base,
 		       uint32_t irq, const char *name)
 {
@@ -221,11 +210,6 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 	t->irq = irq;
 	vd->transport = t;
 	vd->interrupt = interrupt;
-	t->notify = calloc(vd->nvqs, sizeof(*t->notify));
-	if (!t->notify)
-		return -ENOMEM;
-	for (unsigned q = 0; q < vd->nvqs; q++)
-		t->notify[q] = (struct virtio_mmio_notify){t, q, -1};
 	t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->irqfd < 0)
 		return -errno;
@@ -234,20 +218,16 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 		log_error("%s: KVM_IRQFD for interrupt line %u: %s", name, irq, strerror(-err));
 		return err;
 	}
+	err = virtio_kicks_open(vd, &vm->loop, &t->kicks);
+	if (err)
+		return err;
 	for (unsigned q = 0; q < vd->nvqs; q++) {
-		struct virtio_mmio_notify *n = &t->notify[q];
-
-		n->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (n->fd < 0)
-			return -errno;
-		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, true, q, n->fd, true);
+		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, true, q, t->kicks[q].fd, true);
 		if (err) {
 			log_error("%s: KVM_IOEVENTFD for queue %u: %s", name, q, strerror(-err));
 			return err;
 		}
-		err = loop_add(&vm->loop, n->fd, EPOLLIN, on_kick, n);
-		if (err)
-			return err;
+		t->nassigned = q + 1;
 	}
 	return bus_register(&vm->bus, base, VIRTIO_MMIO_SIZE, mmio_bus_access, t, name);
 }
@@ -256,17 +236,10 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 {
 	if (!t->vm)
 		return;
-	for (unsigned q = 0; t->notify && q < t->vd->nvqs; q++) {
-		struct virtio_mmio_notify *n = &t->notify[q];
-
-		if (n->fd < 0)
-			continue;
-		loop_del(&t->vm->loop, n->fd);
-		vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q, n->fd, false);
-		close(n->fd);
-	}
-	free(t->notify);
-	t->notify = NULL;
+	for (unsigned q = 0; q < t->nassigned; q++)
+		vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q, t->kicks[q].fd, false);
+	t->nassigned = 0;
+	virtio_kicks_close(t->vd, &t->vm->loop, &t->kicks);
 	if (t->irqfd >= 0) {
 		vm_irqfd(t->vm, t->irq, t->irqfd, false);
 		close(t->irqfd);

@@ -6,15 +6,10 @@
 #include <stdint.h>
 
 struct virtio_dev;
+struct virtio_kick;
 struct vm;
 
 #define VIRTIO_MMIO_SIZE 0x200
-
-struct virtio_mmio_notify {
-	struct virtio_mmio *t;
-	unsigned q;
-	int fd;
-};
 
 struct virtio_mmio {
 	struct virtio_dev *vd;
@@ -23,7 +18,8 @@ struct virtio_mmio {
 	uint32_t irq;
 	int irqfd;
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
-	struct virtio_mmio_notify *notify; /* one per queue */
+	struct virtio_kick *kicks; /* one ioeventfd per queue */
+	unsigned nassigned;	   /* of them registered with KVM */
 	unsigned warnings;
 };
 

@@ -301,28 +301,18 @@ static void bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 	virtio_pci_bar_access(opaque, off, data, len, is_write);
 }
 
-static void on_kick(void *opaque, uint32_t events)
-{
-	struct vpci_notify *n = opaque;
-	uint64_t v;
-
-	(void)events;
-	if (read(n->fd, &v, sizeof(v)) == sizeof(v))
-		virtio_queue_notify(n->t->vd, n->q);
-}
-
 /* BAR 0 moved: the bus region and one ioeventfd per queue follow it. */
 static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 {
 	struct virtio_pci *t = d->opaque;
 	int err;
 
-	if (bar != 0 || !t->vm)
+	if (bar != 0 || !t->vm || !t->kicks)
 		return -EINVAL;
 	if (!map) {
 		for (unsigned q = 0; q < t->vd->nvqs; q++)
 			vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false,
-				     0, t->notify[q].fd, false);
+				     0, t->kicks[q].fd, false);
 		bus_unregister(&t->vm->bus, addr);
 		t->bar_mapped = false;
 		return 0;
@@ -336,7 +326,7 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 	}
 	for (unsigned q = 0; q < t->vd->nvqs; q++)
 		vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false, 0,
-			     t->notify[q].fd, true);
+			     t->kicks[q].fd, true);
 	t->bar_base = addr;
 	t->bar_mapped = true;
 	return 0;
@@ -403,15 +393,12 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 	t->queue_vector = calloc(vd->nvqs, sizeof(*t->queue_vector));
 	t->table = calloc(t->nvec, MSIX_ENTRY);
 	t->routes = calloc(t->nvec, sizeof(*t->routes));
-	t->notify = calloc(vd->nvqs, sizeof(*t->notify));
-	if (!t->queue_vector || !t->table || !t->routes || !t->notify)
+	if (!t->queue_vector || !t->table || !t->routes)
 		return -ENOMEM;
 	for (unsigned v = 0; v < t->nvec; v++) {
 		wr32(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL, 1); /* masked */
 		t->routes[v] = (struct msi_route){.gsi = -1, .msi_gsi = -1, .fd = -1};
 	}
-	for (unsigned q = 0; q < vd->nvqs; q++)
-		t->notify[q] = (struct vpci_notify){t, q, -1};
 	reset_transport(t);
 	return 0;
 }
@@ -446,14 +433,9 @@ int virtio_pci_attach(struct virtio_pci *t, struct vm *vm)
 		if (t->routes[v].fd < 0)
 			return -errno;
 	}
-	for (unsigned q = 0; q < t->vd->nvqs; q++) {
-		t->notify[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (t->notify[q].fd < 0)
-			return -errno;
-		err = loop_add(&vm->loop, t->notify[q].fd, EPOLLIN, on_kick, &t->notify[q]);
-		if (err)
-			return err;
-	}
+	err = virtio_kicks_open(t->vd, &vm->loop, &t->kicks);
+	if (err)
+		return err;
 	/* INTx: a level interrupt through an irqfd with resampling, or KVM_IRQ_LINE. */
 	t->intx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	t->resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -473,13 +455,8 @@ void virtio_pci_detach(struct virtio_pci *t)
 
 	if (vm && t->bar_mapped)
 		bar_map(&t->pdev, 0, t->bar_base, false);
-	for (unsigned q = 0; t->notify && q < t->vd->nvqs; q++) {
-		if (t->notify[q].fd < 0)
-			continue;
-		if (vm)
-			loop_del(&vm->loop, t->notify[q].fd);
-		close(t->notify[q].fd);
-	}
+	if (vm)
+		virtio_kicks_close(t->vd, &vm->loop, &t->kicks);
 	for (unsigned v = 0; t->routes && v < t->nvec; v++) {
 		if (t->routes[v].fd < 0)
 			continue;
@@ -499,11 +476,9 @@ void virtio_pci_detach(struct virtio_pci *t)
 	free(t->queue_vector);
 	free(t->table);
 	free(t->routes);
-	free(t->notify);
 	t->queue_vector = NULL;
 	t->table = NULL;
 	t->routes = NULL;
-	t->notify = NULL;
 	t->intx_fd = t->resample_fd = -1;
 	t->vm = NULL;
 }

@@ -9,6 +9,7 @@
 #include "vm.h"
 
 struct virtio_dev;
+struct virtio_kick;
 struct vm;
 
 /* BAR 0 layout: every structure in one 32-bit, non-prefetchable, power-of-two BAR. */
@@ -20,12 +21,6 @@ struct vm;
 #define VPCI_PBA_OFF	0x6000
 #define VPCI_BAR_SIZE	0x8000
 #define VPCI_NOTIFY_MUL 4
-
-struct vpci_notify {
-	struct virtio_pci *t;
-	unsigned q;
-	int fd;
-};
 
 struct virtio_pci {
 	struct pci_dev pdev;
@@ -40,7 +35,7 @@ struct virtio_pci {
 	uint8_t *table; /* nvec entries of 16 bytes */
 	uint64_t pending[8];
 	struct msi_route *routes;
-	struct vpci_notify *notify; /* one ioeventfd per queue */
+	struct virtio_kick *kicks; /* one ioeventfd per queue, at BAR 0 while it is mapped */
 	uint64_t bar_base;
 	bool bar_mapped;
 	int intx_fd, resample_fd;

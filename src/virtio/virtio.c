@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 
 int virtio_init(struct virtio_dev *vd, const char *name, const struct virtio_ops *ops, void *priv,
 		uint64_t features, unsigned nvqs, uint16_t queue_max, void *config,
@@ -198,4 +202,53 @@ void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
 		return;
 	atomic_fetch_or(&vd->isr, VIRTIO_ISR_QUEUE);
 	vd->interrupt(vd, (int)q);
+}
+
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct virtio_kick *k = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(k->fd, &v, sizeof(v)) == sizeof(v))
+		virtio_queue_notify(k->vd, k->q);
+}
+
+int virtio_kicks_open(struct virtio_dev *vd, struct loop *loop, struct virtio_kick **kicks)
+{
+	struct virtio_kick *k = calloc(vd->nvqs, sizeof(*k));
+
+	*kicks = k;
+	if (!k)
+		return -ENOMEM;
+	for (unsigned q = 0; q < vd->nvqs; q++)
+		k[q] = (struct virtio_kick){vd, q, -1};
+	for (unsigned q = 0; q < vd->nvqs; q++) {
+		int err;
+
+		k[q].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (k[q].fd < 0)
+			return -errno;
+		err = loop_add(loop, k[q].fd, EPOLLIN, on_kick, &k[q]);
+		if (err) {
+			close(k[q].fd);
+			k[q].fd = -1;
+			return err;
+		}
+	}
+	return 0;
+}
+
+void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop, struct virtio_kick **kicks)
+{
+	struct virtio_kick *k = *kicks;
+
+	for (unsigned q = 0; k && q < vd->nvqs; q++) {
+		if (k[q].fd < 0)
+			continue;
+		loop_del(loop, k[q].fd);
+		close(k[q].fd);
+	}
+	free(k);
+	*kicks = NULL;
 }

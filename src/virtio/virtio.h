@@ -26,6 +26,7 @@
 
 #define VIRTIO_VENDOR_ID 0x1af4
 
+struct loop;
 struct virtio_dev;
 
 /* What a device type implements. Every callback runs with the device lock held. */
@@ -85,6 +86,18 @@ void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, ui
 void virtio_queue_notify(struct virtio_dev *vd, unsigned q);
 /* Reset the whole device to its power-on state (status 0, queues torn down). */
 void virtio_reset(struct virtio_dev *vd);
+
+/* A queue's kick eventfd: the transport has KVM signal it on the driver's notify write. */
+struct virtio_kick {
+	struct virtio_dev *vd;
+	unsigned q;
+	int fd;
+};
+
+/* One kick eventfd per queue of vd, each watched by loop. -errno (virtio_kicks_close undoes). */
+int virtio_kicks_open(struct virtio_dev *vd, struct loop *loop, struct virtio_kick **kicks);
+/* Stop watching and close the kick eventfds and free the array (NULL-safe). */
+void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop, struct virtio_kick **kicks);
 
 /* Device side (lock held). */
 /* Interrupt the driver for queue q if its suppression settings allow. */
