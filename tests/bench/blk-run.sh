@@ -33,9 +33,7 @@ for kind in $kinds; do
 		echo
 		echo "| case | all exits | MMIO exits | disk requests | disk register exits | per request |"
 		echo "| --- | --- | --- | --- | --- | --- |"
-		tr -d '\r' <"$out/blk-$kind.log" | awk '/^MVEXITS/ && NF == 6 {
-			printf "| %s | %s | %s | %s | %s | %.2f |\n", $2, $3, $4, $5, $6, ($5 ? $6 / $5 : 0)
-		}'
+		bench_exit_rows "$out/blk-$kind.log" 2
 		echo
 		echo "Plot: [blk-$kind.svg](blk-$kind.svg) ([PNG](blk-$kind.png))."
 		echo

@@ -35,3 +35,11 @@ bench_in_host() {
 
 # bench_where LOG: the host a log's figures come from
 bench_where() { sed -n 's/^# where: //p' "$1"; }
+
+# bench_exit_rows LOG DECIMALS: one Markdown row per "MVEXITS CASE EXITS MMIO-EXITS UNITS
+# TRAPPED" line of LOG (UNITS: what the device moved), ending with TRAPPED per unit
+bench_exit_rows() {
+	tr -d '\r' <"$1" | awk -v d="$2" '/^MVEXITS/ && NF == 6 {
+		printf "| %s | %s | %s | %s | %s | %.*f |\n", $2, $3, $4, $5, $6, d, ($5 ? $6 / $5 : 0)
+	}'
+}

@@ -37,9 +37,7 @@ for kind in $kinds; do
 		echo
 		echo "| case | all exits | MMIO exits | frames | NIC register exits | per frame |"
 		echo "| --- | --- | --- | --- | --- | --- |"
-		tr -d '\r' <"$log" | awk '/^MVEXITS/ && NF == 6 {
-			printf "| %s | %s | %s | %s | %s | %.3f |\n", $2, $3, $4, $5, $6, ($5 ? $6 / $5 : 0)
-		}'
+		bench_exit_rows "$log" 3
 		echo
 		echo "Plot of the medians: [net-$kind.svg](net-$kind.svg) ([PNG](net-$kind.png))."
 		echo
