@@ -8,8 +8,15 @@ where=$2
 shift 2
 mkdir -p "$dir"
 csv=$dir/boot.csv
-head -n 1 "$1" >"$csv"
-for f in "$@"; do tail -n +2 "$f" >>"$csv"; done
+# The header from the first file that has one: a host that produced no rows leaves its file
+# empty, and the others still make a report.
+: >"$csv"
+for f in "$@"; do
+	[ -s "$f" ] || continue
+	[ -s "$csv" ] || head -n 1 "$f" >"$csv"
+	tail -n +2 "$f" >>"$csv"
+done
+[ -s "$csv" ] || { echo "boot-report: no rows in $*" >&2; exit 1; }
 
 # stats COLUMN: "case,n,min,median,p95,max" per case (host kernel transport vcpus memory)
 stats() {
