@@ -15,6 +15,7 @@ mkdir -p "$logs"
 total_pass=0
 total_fail=0
 jobs=$(nproc 2>/dev/null || echo 2)
+boot_limit=${BOOT_TEST_SECONDS:-3600} # each emulated host's boot tests
 
 # add NAME "N passed, N failed"-line
 tally() {
@@ -29,6 +30,23 @@ tally() {
 	echo "check: $1: $p passed, $f failed"
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
+}
+
+# unfinished NAME STATUS: say how a boot-test host ended without its summary, with the
+# last lines it printed (the emulated host's heartbeat, a kernel oops, the last case started)
+unfinished() {
+	case "$2" in
+	124) echo "check: $1: stopped after ${boot_limit} s (timeout); the log ends with:" ;;
+	*) echo "check: $1: ended (status $2) without a summary; the log ends with:" ;;
+	esac
+	tr -d '\r' <"$logs/$1.log" | grep -v '^ *$' | tail -n 12 | sed 's/^/    /'
+}
+
+# first_output NAME: the end of the guest output that the first failed case showed
+first_output() {
+	tr -d '\r' <"$logs/$1.log" | awk '/^---- .* output \(last/ && !n { print; n = 1; next }
+		n && /^----$/ { exit } n { l[n++ % 10] = $0 }
+		END { for (i = (n > 10 ? n - 10 : 1); i < n; i++) print l[i % 10] }' | sed 's/^/    /'
 }
 
 step() { # NAME COMMAND...: a build step counts as one test
@@ -75,13 +93,22 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 		else
 			echo "check: boot tests run inside emulated KVM hosts (QEMU TCG with EL2)"
 			for kind in rpi5 gicv3; do
-				timeout 3600 tests/boot/emulated-host.sh "$kind" tests \
-					>"$logs/boot-$kind.log" 2>&1 &
+				(
+					timeout "$boot_limit" tests/boot/emulated-host.sh "$kind" tests \
+						>"$logs/boot-$kind.log" 2>&1
+					echo $? >"$logs/boot-$kind.status"
+				) &
 			done
 			wait
+			# Figures first, failures last: the end of the output is what gets read.
 			for kind in rpi5 gicv3; do
-				grep -E '^MVTEST .* FAIL|^MVTIME' "$logs/boot-$kind.log"
-				tally "boot-$kind" "$(grep MVTEST-SUMMARY "$logs/boot-$kind.log")"
+				grep '^MVTIME' "$logs/boot-$kind.log"
+			done
+			for kind in rpi5 gicv3; do
+				grep -E '^MVTEST .* FAIL' "$logs/boot-$kind.log" && first_output "boot-$kind"
+				summary=$(grep MVTEST-SUMMARY "$logs/boot-$kind.log")
+				[ -n "$summary" ] || unfinished "boot-$kind" "$(cat "$logs/boot-$kind.status")"
+				tally "boot-$kind" "$summary"
 			done
 		fi
 	fi

@@ -32,6 +32,7 @@ start() {
 	rm -f "$TMP/in" "$out"
 	mkfifo "$TMP/in"
 	t0=$(now)
+	echo "MVCASE $name started at $t0 s (host uptime)"
 	if [ -n "${ERR:-}" ]; then
 		# The monitor's messages apart from the guest's console (they would interleave).
 		"$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>"$ERR" &

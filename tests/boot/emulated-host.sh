@@ -81,12 +81,14 @@ cpio="$root.cpio.gz"
 trap 'rm -rf "$root" "$cpio"' EXIT
 
 mvargs=$(echo "$*" | tr ' ' ',')
+# panic=-1: a panicking emulated host reboots, which -no-reboot turns into QEMU's exit.
+l1args="console=ttyAMA0 quiet panic=-1"
 set -- qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$gic" -cpu cortex-a76 \
 	-smp 2 -m 3G -nic none -display none -no-reboot -kernel "$l1kernel" -initrd "$cpio" \
-	-append "console=ttyAMA0 quiet mvl1=$mode${mvargs:+ mvargs=$mvargs}"
+	-append "$l1args mvl1=$mode${mvargs:+ mvargs=$mvargs}"
 if [ "$mode" = run ]; then
 	# The console follows the host kind: machines/virt-gicv3.ini on the GICv3 host.
-	[ "$kind" = gicv3 ] && set -- "$@" -append "console=ttyAMA0 quiet mvl1=run mvmachine=virt-gicv3${mvargs:+ mvargs=$mvargs}"
+	[ "$kind" = gicv3 ] && set -- "$@" -append "$l1args mvl1=run mvmachine=virt-gicv3${mvargs:+ mvargs=$mvargs}"
 	exec "$@" -chardev stdio,id=con,signal=off -serial chardev:con
 fi
 "$@" -serial stdio </dev/null
