@@ -15,7 +15,8 @@ mkdir -p "$logs"
 total_pass=0
 total_fail=0
 jobs=$(nproc 2>/dev/null || echo 2)
-boot_limit=${BOOT_TEST_SECONDS:-3600} # each emulated host's boot tests
+boot_limit=${BOOT_TEST_SECONDS:-3600}  # each emulated host's boot tests
+stall_limit=${BOOT_STALL_SECONDS:-600} # an emulated host's console silent this long: stalled
 
 # add NAME "N passed, N failed"-line
 tally() {
@@ -40,6 +41,44 @@ unfinished() {
 	*) echo "check: $1: ended (status $2) without a summary; the log ends with:" ;;
 	esac
 	tr -d '\r' <"$logs/$1.log" | grep -v '^ *$' | tail -n 12 | sed 's/^/    /'
+}
+
+# boot_host KIND: the boot tests in emulated host KIND, their console in boot-KIND.log and
+# how the host ended in boot-KIND.status (124: timeout). The host prints a heartbeat every
+# 120 s, so a console silent for BOOT_STALL_SECONDS means the emulated machine itself stopped
+# (its kernel or QEMU), not a test: it is stopped, reported in boot-KIND.stalls with the
+# last case it started and its log kept as boot-KIND.log.stalled, and run once more.
+boot_host() {
+	log=$logs/boot-$1.log
+	: >"$logs/boot-$1.stalls"
+	for attempt in 1 2; do
+		timeout "$boot_limit" tests/boot/emulated-host.sh "$1" tests >"$log" 2>&1 &
+		tpid=$!
+		size=0
+		quiet=0
+		while kill -0 $tpid 2>/dev/null; do
+			sleep 10
+			now=$(wc -c <"$log")
+			if [ "$now" != "$size" ]; then
+				size=$now
+				quiet=0
+			elif [ $((quiet += 10)) -ge "$stall_limit" ]; then
+				kill $tpid # timeout passes it on to QEMU
+				break
+			fi
+		done
+		wait $tpid
+		echo $? >"$logs/boot-$1.status"
+		[ "$quiet" -ge "$stall_limit" ] || return 0
+		mv "$log" "$log.stalled"
+		echo "check: boot-$1: the emulated host stalled (console silent for ${stall_limit} s," \
+			"last case started: $(grep -a '^MVCASE' "$log.stalled" | tail -n 1 | cut -d' ' -f2 |
+				tr -d '\r')); log kept in $log.stalled" >>"$logs/boot-$1.stalls"
+		tr -d '\r' <"$log.stalled" | grep -v '^ *$' | tail -n 6 | sed 's/^/    /' \
+			>>"$logs/boot-$1.stalls"
+	done
+	echo "check: boot-$1: stalled twice; not run again" >>"$logs/boot-$1.stalls"
+	mv "$log.stalled" "$log"
 }
 
 # first_output NAME: the end of the guest output that the first failed case showed
@@ -93,11 +132,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 		else
 			echo "check: boot tests run inside emulated KVM hosts (QEMU TCG with EL2)"
 			for kind in rpi5 gicv3; do
-				(
-					timeout "$boot_limit" tests/boot/emulated-host.sh "$kind" tests \
-						>"$logs/boot-$kind.log" 2>&1
-					echo $? >"$logs/boot-$kind.status"
-				) &
+				boot_host "$kind" &
 			done
 			wait
 			# Figures first, failures last: the end of the output is what gets read.
@@ -105,6 +140,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 				grep '^MVTIME' "$logs/boot-$kind.log"
 			done
 			for kind in rpi5 gicv3; do
+				[ ! -s "$logs/boot-$kind.stalls" ] || cat "$logs/boot-$kind.stalls"
 				grep -E '^MVTEST .* FAIL' "$logs/boot-$kind.log" && first_output "boot-$kind"
 				summary=$(grep MVTEST-SUMMARY "$logs/boot-$kind.log")
 				[ -n "$summary" ] || unfinished "boot-$kind" "$(cat "$logs/boot-$kind.status")"

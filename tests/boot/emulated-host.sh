@@ -28,6 +28,7 @@ l1kernel=$(ls "$kdir"/boot/vmlinuz-* | head -n 1)
 # The L1 initramfs: busybox, this project's microvm, guest images and tests.
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+trap 'exit 143' TERM # stopped from outside (make check's timeout): still clean up
 bb=$("$top/guest-images/fetch-deb.sh" busybox-static:arm64)/bin/busybox
 mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/dev" "$root/proc" \
 	"$root/sys" "$root/tmp" "$root/machines" "$root/build/guest" "$root/tests"
