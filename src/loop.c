@@ -6,89 +6,112 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#define BATCH 16
+
 int loop_init(struct loop *l)
 {
-	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	l->stop = false;
-	l->nhandlers = 0;
+	*l = (struct loop){.epfd = epoll_create1(EPOLL_CLOEXEC)};
 	return l->epfd < 0 ? -errno : 0;
 }
 
 int loop_add(struct loop *l, int fd, uint32_t events, loop_fn fn, void *opaque)
 {
-	struct loop_handler *h;
-	struct epoll_event ev = {.events = events};
+	struct loop_handler *h = malloc(sizeof(*h));
+	struct epoll_event ev = {.events = events, .data.ptr = h};
 
-	if (l->nhandlers == (int)(sizeof(l->handlers) / sizeof(l->handlers[0])))
-		return -ENOSPC;
-	h = malloc(sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	*h = (struct loop_handler){fd, fn, opaque};
-	ev.data.ptr = h;
+	*h = (struct loop_handler){fd, fn, opaque, l->handlers};
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int err = -errno;
 
 		free(h);
 		return err;
 	}
-	l->handlers[l->nhandlers++] = h;
+	l->handlers = h;
+	l->nhandlers++;
 	return 0;
 }
 
-static struct loop_handler *find(struct loop *l, int fd, int *idx)
+/* The live handler of fd, and the link that points to it. */
+static struct loop_handler **find(struct loop *l, int fd)
 {
-	for (int i = 0; i < l->nhandlers; i++) {
-		if (l->handlers[i]->fd == fd) {
-			*idx = i;
-			return l->handlers[i];
-		}
-	}
-	return NULL;
+	struct loop_handler **p = &l->handlers;
+
+	while (*p && (*p)->fd != fd)
+		p = &(*p)->next;
+	return *p ? p : NULL;
 }
 
 int loop_mod(struct loop *l, int fd, uint32_t events)
 {
-	int idx;
-	struct loop_handler *h = find(l, fd, &idx);
+	struct loop_handler **p = find(l, fd);
 	struct epoll_event ev = {.events = events};
 
-	if (!h)
+	if (!p)
 		return -ENOENT;
-	ev.data.ptr = h;
+	ev.data.ptr = *p;
 	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
 }
 
 void loop_del(struct loop *l, int fd)
 {
-	int idx;
-	struct loop_handler *h = find(l, fd, &idx);
+	struct loop_handler **p = find(l, fd), *h;
 
-	if (!h)
+	if (!p)
 		return;
+	h = *p;
+	*p = h->next;
+	l->nhandlers--;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-	/* A deleted handler may still be in the current batch: keep it until loop_free. */
+	h->fd = -1;
 	h->fn = NULL;
+	if (!l->dispatching) {
+		free(h);
+		return;
+	}
+	/* It may still be in the current batch: free it once the batch is done. */
+	h->next = l->dead;
+	l->dead = h;
+}
+
+static void free_list(struct loop_handler *h)
+{
+	while (h) {
+		struct loop_handler *next = h->next;
+
+		free(h);
+		h = next;
+	}
+}
+
+int loop_poll(struct loop *l, int timeout_ms)
+{
+	struct epoll_event evs[BATCH];
+	int n = epoll_wait(l->epfd, evs, BATCH, timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	l->dispatching = true;
+	for (int i = 0; i < n && !l->stop; i++) {
+		struct loop_handler *h = evs[i].data.ptr;
+
+		if (h->fn)
+			h->fn(h->opaque, evs[i].events);
+	}
+	l->dispatching = false;
+	free_list(l->dead);
+	l->dead = NULL;
+	return 0;
 }
 
 int loop_run(struct loop *l)
 {
-	struct epoll_event evs[16];
-
 	while (!l->stop) {
-		int n = epoll_wait(l->epfd, evs, 16, -1);
+		int err = loop_poll(l, -1);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (int i = 0; i < n && !l->stop; i++) {
-			struct loop_handler *h = evs[i].data.ptr;
-
-			if (h->fn)
-				h->fn(h->opaque, evs[i].events);
-		}
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -100,8 +123,9 @@ void loop_stop(struct loop *l)
 
 void loop_free(struct loop *l)
 {
-	for (int i = 0; i < l->nhandlers; i++)
-		free(l->handlers[i]);
+	free_list(l->handlers);
+	free_list(l->dead);
+	l->handlers = l->dead = NULL;
 	l->nhandlers = 0;
 	if (l->epfd >= 0)
 		close(l->epfd);

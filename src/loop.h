@@ -8,16 +8,19 @@
 typedef void (*loop_fn)(void *opaque, uint32_t events);
 
 struct loop_handler {
-	int fd;
+	int fd; /* -1 once deleted: a later handler on a reused fd number never matches it */
 	loop_fn fn;
 	void *opaque;
+	struct loop_handler *next;
 };
 
 struct loop {
 	int epfd;
 	bool stop;
-	struct loop_handler *handlers[64];
-	int nhandlers;
+	bool dispatching;	       /* inside a batch: deleted handlers wait in dead */
+	struct loop_handler *handlers; /* live ones, newest first; no fixed limit */
+	struct loop_handler *dead;     /* deleted during a batch, freed after it */
+	unsigned nhandlers;
 };
 
 /* Create the epoll instance. Returns -errno. */
@@ -26,8 +29,10 @@ int loop_init(struct loop *l);
 int loop_add(struct loop *l, int fd, uint32_t events, loop_fn fn, void *opaque);
 /* Change the events watched on fd (0 pauses it). Returns -errno. */
 int loop_mod(struct loop *l, int fd, uint32_t events);
-/* Stop watching fd. */
+/* Stop watching fd; its handler is never called again (safe from inside a handler). */
 void loop_del(struct loop *l, int fd);
+/* Wait up to timeout_ms (-1: forever) for one batch of events and dispatch it. -errno. */
+int loop_poll(struct loop *l, int timeout_ms);
 /* Dispatch events until loop_stop is called from a handler. Returns -errno on failure. */
 int loop_run(struct loop *l);
 /* Make loop_run return after the current handler. */

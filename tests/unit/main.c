@@ -12,6 +12,7 @@ static const struct {
 	{"image", test_image},	 {"uart", test_uart},	{"bus", test_bus},
 	{"virtq", test_virtq},	 {"mmio", test_mmio},	{"blk", test_blk},
 	{"pci", test_pci},	 {"net", test_net},	{"timeline", test_timeline},
+	{"loop", test_loop},
 };
 
 int main(void)

@@ -46,11 +46,6 @@ void test_blk(void);
 void test_pci(void);
 void test_net(void);
 void test_timeline(void);
-void test_virtq(void);
-void test_mmio(void);
-void test_blk(void);
-void test_pci(void);
-void test_net(void);
-void test_timeline(void);
+void test_loop(void);
 
 #endif
