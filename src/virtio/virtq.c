@@ -48,10 +48,18 @@ static void set_avail_event(struct virtq *q, uint16_t v)
 void virtq_reset(struct virtq *q)
 {
 	uint16_t max = q->num_max;
+	uint32_t gen = q->gen + 1;
 
 	memset(q, 0, sizeof(*q));
 	q->num_max = max;
 	q->num = max;
+	q->gen = gen;
+}
+
+void virtq_stop(struct virtq *q)
+{
+	q->ready = false;
+	q->gen++;
 }
 
 int virtq_start(struct virtq *q, const struct guest_mem *m)
@@ -72,6 +80,7 @@ int virtq_start(struct virtq *q, const struct guest_mem *m)
 	q->used_idx = 0;
 	q->signalled_valid = false;
 	q->ready = true;
+	q->gen++;
 	return 0;
 }
 
@@ -116,8 +125,11 @@ int virtq_pop(struct virtq *q, const struct guest_mem *m, struct virtq_chain *c)
 			return -EINVAL; /* a loop, or a chain longer than its table */
 		read_desc(table, idx, &d);
 		if (d.flags & DESC_F_INDIRECT) {
-			/* Only as the sole descriptor of a direct chain, never nested. */
-			if (!q->indirect || indirect || (d.flags & DESC_F_NEXT) || c->nout + c->nin)
+			/*
+			 * Only as the last descriptor of a direct chain (virtio 1.2 2.7.5.3.2:
+			 * zero or more direct ones may come first), never nested.
+			 */
+			if (!q->indirect || indirect || (d.flags & DESC_F_NEXT))
 				return -EINVAL;
 			if (!d.len || d.len % sizeof(struct desc) ||
 			    d.len / sizeof(struct desc) > VIRTQ_MAX_INDIRECT)

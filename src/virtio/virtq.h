@@ -27,6 +27,12 @@ struct virtq {
 	uint16_t signalled_used;
 	bool signalled_valid;
 	bool event_idx, indirect; /* negotiated features */
+	/*
+	 * Changes each time the queue stops or resets. A request remembers the generation it
+	 * was popped in; its completion is dropped when they differ (the ring it came from is
+	 * gone, and its size and addresses may be different now).
+	 */
+	uint32_t gen;
 };
 
 /* One popped descriptor chain: readable segments first, then writable ones. */
@@ -38,8 +44,10 @@ struct virtq_chain {
 	unsigned iov_max;
 };
 
-/* Reset the queue to its power-on state (keeps num_max). */
+/* Reset the queue to its power-on state (keeps num_max; a new generation). */
 void virtq_reset(struct virtq *q);
+/* Stop using the rings (a new generation): nothing is popped or pushed until virtq_start. */
+void virtq_stop(struct virtq *q);
 /* Validate the ring addresses and sizes against guest memory and go live. 0 or -EINVAL. */
 int virtq_start(struct virtq *q, const struct guest_mem *m);
 /*
