@@ -153,6 +153,8 @@ void pci_cfg_access(struct pci_dev *d, uint32_t off, uint8_t *data, uint32_t len
 	}
 	if (!is_write) {
 		memcpy(data, d->cfg + off, len);
+		if (off <= PCI_STATUS && off + len > PCI_STATUS && atomic_load(&d->intx_status))
+			data[PCI_STATUS - off] |= PCI_STATUS_INTERRUPT;
 		return;
 	}
 	for (uint32_t i = 0; i < len; i++) {

@@ -3,6 +3,7 @@
 #define MICROVM_PCI_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,6 +30,8 @@ struct pci_dev {
 	uint8_t last_cap; /* offset of the last capability, 0 if none */
 	uint8_t cap_end;  /* next free offset for a capability */
 	uint32_t intx_irq;
+	/* The function asserts INTx (the status register's Interrupt Status bit; any thread). */
+	atomic_bool intx_status;
 	struct pci_host *host;
 	/* BAR i starts (map) or stops decoding at addr. Returns 0 or -errno (then unmapped). */
 	int (*bar_map)(struct pci_dev *d, int bar, uint64_t addr, bool map);
@@ -43,7 +46,11 @@ struct pci_host {
 	uint32_t intx_irq; /* line of INTA for slot 0; the others follow the swizzle */
 	struct pci_dev bridge;
 	struct pci_dev *slots[PCI_MAX_SLOTS];
-	pthread_mutex_t lock; /* serialises configuration accesses */
+	/*
+	 * Serialises configuration accesses. A function's cfg_written hook may take its device
+	 * lock inside it; no path holding a device lock takes this one.
+	 */
+	pthread_mutex_t lock;
 	unsigned warnings;
 };
 

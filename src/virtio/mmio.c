@@ -98,9 +98,7 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
 static int reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
 {
 	struct virtio_dev *vd = t->vd;
-	struct virtq *q = t->queue_sel < vd->nvqs ? &vd->vqs[t->queue_sel] : NULL;
-	/* Queue layout registers only change while the queue is disabled. */
-	struct virtq *setup = q && !q->ready ? q : NULL;
+	struct virtq *setup = virtio_queue_layout(vd, t->queue_sel);
 
 	switch (off) {
 	case DEVICE_FEATURES_SEL:
@@ -120,10 +118,10 @@ static int reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
 			setup->num = v > 0xffff ? 0 : (uint16_t)v; /* checked when enabled */
 		break;
 	case QUEUE_READY:
-		if (q && v == 1)
+		if (v == 1)
 			virtio_queue_enable(vd, t->queue_sel);
-		else if (q && v == 0)
-			q->ready = false;
+		else if (v == 0)
+			virtio_queue_disable(vd, t->queue_sel);
 		break;
 	case QUEUE_NOTIFY:
 		return v < vd->nvqs ? (int)v : -1;
@@ -218,11 +216,11 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 		log_error("%s: KVM_IRQFD for interrupt line %u: %s", name, irq, strerror(-err));
 		return err;
 	}
-	err = virtio_kicks_open(vd, &vm->loop, &t->kicks);
+	err = virtio_kicks_open(vd, &vm->loop);
 	if (err)
 		return err;
 	for (unsigned q = 0; q < vd->nvqs; q++) {
-		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, true, q, t->kicks[q].fd, true);
+		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, true, q, vd->kicks[q].fd, true);
 		if (err) {
 			log_error("%s: KVM_IOEVENTFD for queue %u: %s", name, q, strerror(-err));
 			return err;
@@ -237,9 +235,9 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 	if (!t->vm)
 		return;
 	for (unsigned q = 0; q < t->nassigned; q++)
-		vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q, t->kicks[q].fd, false);
+		vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q, t->vd->kicks[q].fd, false);
 	t->nassigned = 0;
-	virtio_kicks_close(t->vd, &t->vm->loop, &t->kicks);
+	virtio_kicks_close(t->vd, &t->vm->loop);
 	if (t->irqfd >= 0) {
 		vm_irqfd(t->vm, t->irq, t->irqfd, false);
 		close(t->irqfd);

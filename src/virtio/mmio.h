@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 struct virtio_dev;
-struct virtio_kick;
 struct vm;
 
 #define VIRTIO_MMIO_SIZE 0x200
@@ -18,8 +17,7 @@ struct virtio_mmio {
 	uint32_t irq;
 	int irqfd;
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
-	struct virtio_kick *kicks; /* one ioeventfd per queue */
-	unsigned nassigned;	   /* of them registered with KVM */
+	unsigned nassigned; /* queue kick eventfds registered with KVM as ioeventfds */
 	unsigned warnings;
 };
 

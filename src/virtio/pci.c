@@ -33,21 +33,20 @@ static void wr32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
-static uint16_t msix_ctrl(const struct virtio_pci *t)
+static uint16_t cfg16(const struct virtio_pci *t, unsigned off)
 {
-	const uint8_t *c = t->pdev.cfg + t->msix_cap + PCI_MSIX_FLAGS;
-
-	return c[0] | c[1] << 8;
+	return t->pdev.cfg[off] | t->pdev.cfg[off + 1] << 8;
 }
 
 static bool msix_on(const struct virtio_pci *t)
 {
-	return t->msix && (msix_ctrl(t) & MSIX_CTRL_EN);
+	return t->msix && (t->msix_ctrl & MSIX_CTRL_EN);
 }
 
+/* Held back: masked (function or vector), or no bus mastering (an MSI is a memory write). */
 static bool vector_masked(const struct virtio_pci *t, unsigned v)
 {
-	return (msix_ctrl(t) & MSIX_CTRL_MASK) ||
+	return (t->msix_ctrl & MSIX_CTRL_MASK) || !(t->cmd & PCI_COMMAND_MASTER) ||
 	       (rd32(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL) & 1);
 }
 
@@ -76,12 +75,13 @@ static void fire(struct virtio_pci *t, unsigned v)
 		log_warn("%s: irqfd: %s", t->pdev.name, strerror(errno));
 }
 
+/* Raise INTx: Interrupt Status follows the ISR; the line only while INTx is enabled. */
 static void intx_assert(struct virtio_pci *t)
 {
 	uint64_t one = 1;
-	uint16_t cmd = t->pdev.cfg[PCI_COMMAND] | t->pdev.cfg[PCI_COMMAND + 1] << 8;
 
-	if (cmd & PCI_COMMAND_INTX_DISABLE)
+	atomic_store(&t->pdev.intx_status, true);
+	if (t->cmd & PCI_COMMAND_INTX_DISABLE)
 		return;
 	if (t->intx_level) {
 		vm_irq_line(t->vm, t->pdev.intx_irq, 1);
@@ -124,6 +124,14 @@ static void flush_pending(struct virtio_pci *t)
 	}
 }
 
+/* The ISR was read or the device reset: INTx is no longer asserted. */
+static void intx_deassert(struct virtio_pci *t)
+{
+	atomic_store(&t->pdev.intx_status, false);
+	if (t->intx_level)
+		vm_irq_line(t->vm, t->pdev.intx_irq, 0);
+}
+
 static void reset_transport(struct virtio_pci *t)
 {
 	t->msix_config = VIRTIO_MSI_NO_VECTOR;
@@ -131,6 +139,10 @@ static void reset_transport(struct virtio_pci *t)
 		t->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;
 	t->queue_sel = 0;
 	t->dev_feat_sel = t->drv_feat_sel = 0;
+	/* Nothing the old driver was due survives a reset: no pending vector, no INTx. */
+	memset(t->pending, 0, sizeof(t->pending));
+	if (atomic_load(&t->pdev.intx_status))
+		intx_deassert(t);
 }
 
 static uint16_t checked_vector(const struct virtio_pci *t, uint32_t v)
@@ -192,7 +204,7 @@ static void common_write(struct virtio_pci *t, uint32_t off, const uint8_t *data
 {
 	struct virtio_dev *vd = t->vd;
 	struct virtq *q = t->queue_sel < vd->nvqs ? &vd->vqs[t->queue_sel] : NULL;
-	struct virtq *setup = q && !q->ready ? q : NULL;
+	struct virtq *setup = virtio_queue_layout(vd, t->queue_sel);
 	uint64_t v = 0;
 
 	memcpy(&v, data, len);
@@ -227,9 +239,9 @@ static void common_write(struct virtio_pci *t, uint32_t off, const uint8_t *data
 			t->queue_vector[t->queue_sel] = checked_vector(t, v);
 		break;
 	case 0x1c:
-		if (q && v == 1)
+		if (v == 1)
 			virtio_queue_enable(vd, t->queue_sel);
-		break;
+		break; /* writing 0 is reserved (virtio 1.2 4.1.4.3.2): ignored */
 	default:
 		if (!setup || off < 0x20 || off >= 0x38)
 			break; /* read-only, reserved, or a live queue */
@@ -265,8 +277,8 @@ void virtio_pci_bar_access(struct virtio_pci *t, uint64_t off, uint8_t *data, ui
 			/* Reading the ISR acknowledges it (and drops a level INTx). */
 			memset(data, 0, len);
 			data[0] = off == VPCI_ISR_OFF ? atomic_exchange(&vd->isr, 0) : 0;
-			if (t->intx_level && off == VPCI_ISR_OFF)
-				vm_irq_line(t->vm, t->pdev.intx_irq, 0);
+			if (off == VPCI_ISR_OFF && atomic_load(&t->pdev.intx_status))
+				intx_deassert(t);
 		}
 	} else if (off >= VPCI_DEVICE_OFF && off < VPCI_NOTIFY_OFF) {
 		virtio_config_access(vd, off - VPCI_DEVICE_OFF, data, len, is_write);
@@ -276,18 +288,22 @@ void virtio_pci_bar_access(struct virtio_pci *t, uint64_t off, uint8_t *data, ui
 		else
 			memset(data, 0, len);
 	} else if (t->msix && off >= VPCI_MSIX_OFF && off < VPCI_MSIX_OFF + t->nvec * MSIX_ENTRY &&
-		   len == 4) {
+		   len >= 4) {
+		/* DWORD or aligned QWORD accesses (PCIe 6.0 7.7.2: both must work). */
 		uint8_t *e = t->table + (off - VPCI_MSIX_OFF);
 
 		if (is_write) {
-			memcpy(e, data, 4);
+			memcpy(e, data, len);
 			flush_pending(t);
 		} else {
-			memcpy(data, e, 4);
+			memcpy(data, e, len);
 		}
 	} else if (t->msix && off >= VPCI_PBA_OFF && off < VPCI_PBA_OFF + sizeof(t->pending) &&
 		   !is_write) {
-		memcpy(data, (uint8_t *)t->pending + (off - VPCI_PBA_OFF), len);
+		/* Pending bits are little-endian in memory, like the host's own. */
+		uint64_t w = htole64(t->pending[(off - VPCI_PBA_OFF) / 8]);
+
+		memcpy(data, (uint8_t *)&w + (off - VPCI_PBA_OFF) % 8, len);
 	} else if (!is_write) {
 		memset(data, 0, len);
 	}
@@ -307,12 +323,12 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 	struct virtio_pci *t = d->opaque;
 	int err;
 
-	if (bar != 0 || !t->vm || !t->kicks)
+	if (bar != 0 || !t->vm || !t->vd->kicks)
 		return -EINVAL;
 	if (!map) {
 		for (unsigned q = 0; q < t->vd->nvqs; q++)
 			vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false,
-				     0, t->kicks[q].fd, false);
+				     0, t->vd->kicks[q].fd, false);
 		bus_unregister(&t->vm->bus, addr);
 		t->bar_mapped = false;
 		return 0;
@@ -326,21 +342,37 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 	}
 	for (unsigned q = 0; q < t->vd->nvqs; q++)
 		vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false, 0,
-			     t->kicks[q].fd, true);
+			     t->vd->kicks[q].fd, true);
 	t->bar_base = addr;
 	t->bar_mapped = true;
 	return 0;
 }
 
+/*
+ * Called with the host bridge's configuration lock held: the device lock is taken inside it,
+ * never the other way round. The command register and MSI-X control are copied here, so
+ * the device side (device lock only) never reads configuration space.
+ */
 static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 {
 	struct virtio_pci *t = d->opaque;
+	uint16_t old;
 
-	if (t->msix && off < t->msix_cap + 4u && off + len > t->msix_cap + 2u) {
-		virtio_lock(t->vd);
-		flush_pending(t);
-		virtio_unlock(t->vd);
-	}
+	(void)off;
+	(void)len;
+	virtio_lock(t->vd);
+	old = t->cmd;
+	t->cmd = cfg16(t, PCI_COMMAND);
+	if (t->msix)
+		t->msix_ctrl = cfg16(t, t->msix_cap + PCI_MSIX_FLAGS);
+	if ((old ^ t->cmd) & PCI_COMMAND_MASTER)
+		virtio_set_dma(t->vd, t->cmd & PCI_COMMAND_MASTER);
+	/* INTx enabled again while the function has one pending: it asserts now. */
+	if ((old & ~t->cmd & PCI_COMMAND_INTX_DISABLE) && atomic_load(&t->pdev.intx_status) &&
+	    !msix_on(t))
+		intx_assert(t);
+	flush_pending(t);
+	virtio_unlock(t->vd);
 }
 
 static uint8_t add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len, uint8_t caplen)
@@ -367,6 +399,7 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 	t->intx_fd = t->resample_fd = -1;
 	vd->transport = t;
 	vd->interrupt = interrupt;
+	vd->dma_off = true; /* until the driver sets Bus Master Enable */
 	pci_dev_init(d, name, VIRTIO_VENDOR_ID, 0x1040 + vd->ops->device_id, class, 1,
 		     VIRTIO_VENDOR_ID, 0x1040 + vd->ops->device_id, 1);
 	d->slot = slot;
@@ -433,7 +466,7 @@ int virtio_pci_attach(struct virtio_pci *t, struct vm *vm)
 		if (t->routes[v].fd < 0)
 			return -errno;
 	}
-	err = virtio_kicks_open(t->vd, &vm->loop, &t->kicks);
+	err = virtio_kicks_open(t->vd, &vm->loop);
 	if (err)
 		return err;
 	/* INTx: a level interrupt through an irqfd with resampling, or KVM_IRQ_LINE. */
@@ -456,7 +489,7 @@ void virtio_pci_detach(struct virtio_pci *t)
 	if (vm && t->bar_mapped)
 		bar_map(&t->pdev, 0, t->bar_base, false);
 	if (vm)
-		virtio_kicks_close(t->vd, &vm->loop, &t->kicks);
+		virtio_kicks_close(t->vd, &vm->loop);
 	for (unsigned v = 0; t->routes && v < t->nvec; v++) {
 		if (t->routes[v].fd < 0)
 			continue;

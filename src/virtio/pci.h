@@ -9,7 +9,6 @@
 #include "vm.h"
 
 struct virtio_dev;
-struct virtio_kick;
 struct vm;
 
 /* BAR 0 layout: every structure in one 32-bit, non-prefetchable, power-of-two BAR. */
@@ -35,8 +34,9 @@ struct virtio_pci {
 	uint8_t *table; /* nvec entries of 16 bytes */
 	uint64_t pending[8];
 	struct msi_route *routes;
-	struct virtio_kick *kicks; /* one ioeventfd per queue, at BAR 0 while it is mapped */
-	uint64_t bar_base;
+	/* Copies of configuration space taken under the device lock (see cfg_written). */
+	uint16_t cmd, msix_ctrl;
+	uint64_t bar_base; /* the queue kick eventfds are ioeventfds here while mapped */
 	bool bar_mapped;
 	int intx_fd, resample_fd;
 	bool intx_level; /* fallback when KVM has no irqfd resampling */

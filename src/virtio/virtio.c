@@ -77,7 +77,8 @@ bool virtio_has_feature(const struct virtio_dev *vd, unsigned bit)
 
 bool virtio_live(const struct virtio_dev *vd)
 {
-	return (vd->status & VIRTIO_STATUS_DRIVER_OK) && !(vd->status & VIRTIO_STATUS_NEEDS_RESET);
+	return (vd->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(vd->status & VIRTIO_STATUS_NEEDS_RESET) && !vd->dma_off;
 }
 
 void virtio_needs_reset(struct virtio_dev *vd, const char *fmt, ...)
@@ -103,6 +104,9 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *fmt, ...)
 
 void virtio_reset(struct virtio_dev *vd)
 {
+	/* A new generation first: whatever completes from here on is dropped. */
+	for (unsigned i = 0; i < vd->nvqs; i++)
+		virtq_stop(&vd->vqs[i]);
 	if (vd->ops->reset)
 		vd->ops->reset(vd);
 	for (unsigned i = 0; i < vd->nvqs; i++)
@@ -111,6 +115,14 @@ void virtio_reset(struct virtio_dev *vd)
 	vd->guest_features = 0;
 	atomic_store(&vd->isr, 0);
 	vd->config_gen++;
+}
+
+/* Let the device look at every ready queue (buffers may have been posted unserved). */
+static void serve_all(struct virtio_dev *vd)
+{
+	for (unsigned i = 0; i < vd->nvqs && virtio_live(vd); i++)
+		if (vd->vqs[i].ready)
+			vd->ops->notify(vd, i);
 }
 
 void virtio_set_status(struct virtio_dev *vd, uint8_t status)
@@ -130,7 +142,8 @@ void virtio_set_status(struct virtio_dev *vd, uint8_t status)
 	if ((status & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
 		/* Refuse features we never offered, and legacy (pre-1.0) drivers. */
 		if ((vd->guest_features & ~vd->host_features) ||
-		    !virtio_has_feature(vd, VIRTIO_F_VERSION_1))
+		    !virtio_has_feature(vd, VIRTIO_F_VERSION_1) ||
+		    (vd->ops->features_ok && !vd->ops->features_ok(vd)))
 			status &= ~VIRTIO_STATUS_FEATURES_OK;
 		for (unsigned i = 0; i < vd->nvqs; i++) {
 			vd->vqs[i].event_idx = virtio_has_feature(vd, VIRTIO_F_EVENT_IDX);
@@ -151,21 +164,29 @@ void virtio_set_status(struct virtio_dev *vd, uint8_t status)
 			return;
 		}
 		/* Buffers queued before DRIVER_OK are served now. */
-		for (unsigned i = 0; i < vd->nvqs; i++)
-			if (vd->vqs[i].ready)
-				vd->ops->notify(vd, i);
+		serve_all(vd);
 	}
+}
+
+struct virtq *virtio_queue_layout(struct virtio_dev *vd, unsigned q)
+{
+	if (q >= vd->nvqs || vd->vqs[q].ready || (vd->status & VIRTIO_STATUS_DRIVER_OK))
+		return NULL;
+	return &vd->vqs[q];
 }
 
 void virtio_queue_enable(struct virtio_dev *vd, unsigned q)
 {
 	struct virtq *vq;
 
-	if (q >= vd->nvqs)
+	if (q >= vd->nvqs || vd->vqs[q].ready)
 		return;
 	vq = &vd->vqs[q];
-	if (vq->ready)
+	if (vd->status & VIRTIO_STATUS_DRIVER_OK) {
+		/* Without VIRTIO_F_RING_RESET queues are set up before DRIVER_OK only. */
+		virtio_needs_reset(vd, "queue %u enabled after DRIVER_OK", q);
 		return;
+	}
 	if (virtq_start(vq, vd->mem))
 		virtio_needs_reset(
 			vd,
@@ -173,6 +194,22 @@ void virtio_queue_enable(struct virtio_dev *vd, unsigned q)
 			"used 0x%llx) invalid",
 			q, vq->num, (unsigned long long)vq->desc_gpa,
 			(unsigned long long)vq->avail_gpa, (unsigned long long)vq->used_gpa);
+}
+
+void virtio_queue_disable(struct virtio_dev *vd, unsigned q)
+{
+	if (q < vd->nvqs && vd->vqs[q].ready)
+		virtq_stop(&vd->vqs[q]);
+}
+
+void virtio_set_dma(struct virtio_dev *vd, bool enabled)
+{
+	bool was = !vd->dma_off;
+
+	vd->dma_off = !enabled;
+	/* Kicks that arrived while DMA was off were not served. */
+	if (enabled && !was && virtio_live(vd))
+		serve_all(vd);
 }
 
 void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len,
@@ -196,6 +233,15 @@ void virtio_queue_notify(struct virtio_dev *vd, unsigned q)
 	virtio_unlock(vd);
 }
 
+void virtio_queue_reschedule(struct virtio_dev *vd, unsigned q)
+{
+	uint64_t one = 1;
+
+	if (vd->kicks && q < vd->nvqs && write(vd->kicks[q].fd, &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN && vd->warnings++ < 10)
+		log_warn("%s: queue %u: cannot reschedule: %s", vd->name, q, strerror(errno));
+}
+
 void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
 {
 	if (!virtq_should_notify(&vd->vqs[q]))
@@ -214,11 +260,11 @@ static void on_kick(void *opaque, uint32_t events)
 		virtio_queue_notify(k->vd, k->q);
 }
 
-int virtio_kicks_open(struct virtio_dev *vd, struct loop *loop, struct virtio_kick **kicks)
+int virtio_kicks_open(struct virtio_dev *vd, struct loop *loop)
 {
 	struct virtio_kick *k = calloc(vd->nvqs, sizeof(*k));
 
-	*kicks = k;
+	vd->kicks = k;
 	if (!k)
 		return -ENOMEM;
 	for (unsigned q = 0; q < vd->nvqs; q++)
@@ -239,9 +285,9 @@ int virtio_kicks_open(struct virtio_dev *vd, struct loop *loop, struct virtio_ki
 	return 0;
 }
 
-void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop, struct virtio_kick **kicks)
+void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop)
 {
-	struct virtio_kick *k = *kicks;
+	struct virtio_kick *k = vd->kicks;
 
 	for (unsigned q = 0; k && q < vd->nvqs; q++) {
 		if (k[q].fd < 0)
@@ -250,5 +296,5 @@ void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop, struct virtio_
 		close(k[q].fd);
 	}
 	free(k);
-	*kicks = NULL;
+	vd->kicks = NULL;
 }

@@ -36,8 +36,13 @@ struct virtio_ops {
 	int (*activate)(struct virtio_dev *vd);
 	/* New buffers may be available on queue q. */
 	void (*notify)(struct virtio_dev *vd, unsigned q);
-	/* Drop every in-flight request (the core then resets the queues). */
+	/*
+	 * The queues are stopped (a new generation): finish or cancel every request in flight,
+	 * pushing nothing. The core then resets the queues.
+	 */
 	void (*reset)(struct virtio_dev *vd);
+	/* Optional: the driver's features are consistent (dependencies); false refuses them. */
+	bool (*features_ok)(const struct virtio_dev *vd);
 };
 
 struct virtio_dev {
@@ -57,6 +62,8 @@ struct virtio_dev {
 	/* Set by the transport: deliver an interrupt for queue vq, or the config (vq < 0). */
 	void (*interrupt)(struct virtio_dev *vd, int vq);
 	void *transport;
+	struct virtio_kick *kicks; /* one eventfd per queue, from virtio_kicks_open */
+	bool dma_off;		   /* the transport forbids DMA (PCI bus mastering off) */
 	unsigned warnings;
 	unsigned long trapped; /* guest accesses to the transport's registers (each one an exit) */
 };
@@ -77,8 +84,18 @@ uint32_t virtio_host_features(const struct virtio_dev *vd, uint32_t sel);
 void virtio_set_guest_features(struct virtio_dev *vd, uint32_t sel, uint32_t val);
 /* Driver writes the status register: resets on 0, checks features, activates on DRIVER_OK. */
 void virtio_set_status(struct virtio_dev *vd, uint8_t status);
+/*
+ * Queue q if the driver may write its size and ring addresses now, else NULL: only while it
+ * is disabled and before DRIVER_OK (virtio 1.2 3.1.1); from DRIVER_OK until a reset the
+ * layout is frozen, so no request in flight can outlive the rings it was taken from.
+ */
+struct virtq *virtio_queue_layout(struct virtio_dev *vd, unsigned q);
 /* Driver enables queue q (ready = true) after setting its size and addresses. */
 void virtio_queue_enable(struct virtio_dev *vd, unsigned q);
+/* Driver disables queue q: nothing more is taken from it or returned to it (new generation). */
+void virtio_queue_disable(struct virtio_dev *vd, unsigned q);
+/* The transport allows (true) or forbids device DMA; allowing it again serves the queues. */
+void virtio_set_dma(struct virtio_dev *vd, bool enabled);
 /* Device-specific config space access at offset; out-of-range reads return zeros. */
 void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len,
 			  bool is_write);
@@ -94,18 +111,23 @@ struct virtio_kick {
 	int fd;
 };
 
-/* One kick eventfd per queue of vd, each watched by loop. -errno (virtio_kicks_close undoes). */
-int virtio_kicks_open(struct virtio_dev *vd, struct loop *loop, struct virtio_kick **kicks);
-/* Stop watching and close the kick eventfds and free the array (NULL-safe). */
-void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop, struct virtio_kick **kicks);
+/* One kick eventfd per queue of vd (vd->kicks), each watched by loop. -errno (close undoes). */
+int virtio_kicks_open(struct virtio_dev *vd, struct loop *loop);
+/* Stop watching and close the kick eventfds and free them (safe when none are open). */
+void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop);
 
 /* Device side (lock held). */
+/*
+ * Serve queue q again soon from the event loop (its kick eventfd): a device that stopped
+ * after its budget of work per wake-up calls this instead of looping on.
+ */
+void virtio_queue_reschedule(struct virtio_dev *vd, unsigned q);
 /* Interrupt the driver for queue q if its suppression settings allow. */
 void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q);
 /* The driver broke the protocol: set DEVICE_NEEDS_RESET, tell it, warn the host (rate-limited). */
 void virtio_needs_reset(struct virtio_dev *vd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* True between DRIVER_OK and reset, while the device is not broken. */
+/* True between DRIVER_OK and reset, while the device is not broken and may use DMA. */
 bool virtio_live(const struct virtio_dev *vd);
 /* Has the driver negotiated feature bit? */
 bool virtio_has_feature(const struct virtio_dev *vd, unsigned bit);

@@ -77,6 +77,7 @@ void test_mmio(void)
 	struct virtio_dev vd;
 	struct virtio_mmio t = {.vd = &vd};
 	uint16_t half = 0xffff;
+	uint32_t gen;
 
 	CHECK(virtio_init(&vd, "dummy", &dummy_ops, NULL, 1ull << 3, 2, 64, config, 8, &mem) == 0);
 	vd.interrupt = dummy_interrupt;
@@ -155,9 +156,26 @@ void test_mmio(void)
 	wr(&t, 0x064, 1);
 	CHECK_EQ(rd(&t, 0x060), 2);
 
-	/* A queue with a bad size needs a reset, which the driver hears about. */
+	/*
+	 * From DRIVER_OK the layout is frozen: disabling a queue stops it (a new generation:
+	 * what completes later is dropped), and its size and rings stay as they were.
+	 */
+	gen = vd.vqs[0].gen;
+	wr(&t, 0x030, 0);
+	wr(&t, 0x044, 0);
+	CHECK_EQ(rd(&t, 0x044), 0);
+	CHECK(vd.vqs[0].gen != gen);
+	wr(&t, 0x038, 0xffff);
+	wr(&t, 0x0a0, (uint32_t)(GPA + SIZE - 8));
+	CHECK_EQ(rd(&t, 0x038), 16);
+	CHECK_EQ(rd(&t, 0x0a0), (uint32_t)(GPA + 0x3000));
+	wr(&t, 0x050, 0);
+	CHECK_EQ(notified, 2); /* a disabled queue is not served */
+	CHECK_EQ(rd(&t, 0x070) & 64, 0);
+
+	/* Enabling a queue after DRIVER_OK needs a reset, which the driver hears about. */
 	interrupts = 0;
-	setup_queue(&t, 1, 12);
+	setup_queue(&t, 1, 16);
 	CHECK_EQ(rd(&t, 0x044), 0);
 	CHECK(rd(&t, 0x070) & 64);
 	CHECK_EQ(interrupts, 1);
@@ -172,6 +190,13 @@ void test_mmio(void)
 	CHECK_EQ(rd(&t, 0x044), 0);
 	CHECK_EQ(rd(&t, 0x080), 0);
 	CHECK_EQ(rd(&t, 0x060), 0);
+
+	/* A queue with a bad size needs a reset too. */
+	wr(&t, 0x070, 1 | 2);
+	setup_queue(&t, 1, 12);
+	CHECK_EQ(rd(&t, 0x044), 0);
+	CHECK(rd(&t, 0x070) & 64);
+	wr(&t, 0x070, 0);
 
 	/* Clearing status bits is a protocol error. */
 	wr(&t, 0x070, 1 | 2);

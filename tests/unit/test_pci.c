@@ -3,6 +3,8 @@
 #include <libfdt.h>
 #include <linux/pci_regs.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "devtree.h"
 #include "machine.h"
@@ -164,10 +166,20 @@ static void virtio_transport(void)
 	struct pci_dev *d = &t.pdev;
 	unsigned types = 0, n = 0;
 	uint8_t cap, msix = 0;
+	struct machine m;
+	struct vm vm;
+	uint64_t q;
 
+	/* A VM with no KVM behind it: MSI routes cannot be made, so nothing is delivered. */
+	memset(&vm, 0, sizeof(vm));
+	vm.vm_fd = -1;
+	vm.m = &m;
+	pthread_mutex_init(&vm.routing_lock, NULL);
+	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0) == 0);
 	memset(&t, 0, sizeof(t));
 	CHECK(virtio_init(&vd, "vblk", &nop_ops, NULL, 0, 2, 64, cfgspace, 8, &mem) == 0);
 	CHECK(virtio_pci_init(&t, &vd, 1, true, 0x018000, "vblk") == 0);
+	t.vm = &vm;
 	CHECK_EQ(cfg_rd(d, PCI_VENDOR_ID, 4), 0x10421af4);
 	CHECK(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
 
@@ -222,15 +234,67 @@ static void virtio_transport(void)
 	vd.interrupt(&vd, 0); /* queue 0 -> vector 1, still masked */
 	virtio_unlock(&vd);
 	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 4), 1u << 1);
-	/* ISR is read-to-clear. */
+	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 1), 1u << 1);
+
+	/* The table takes QWORD accesses too (PCIe: DWORD and aligned QWORD). */
+	q = 0x12345678fee02000ull;
+	virtio_pci_bar_access(&t, VPCI_MSIX_OFF + 32, (uint8_t *)&q, 8, true);
+	CHECK_EQ(bar_rd(&t, VPCI_MSIX_OFF + 32, 4), 0xfee02000);
+	CHECK_EQ(bar_rd(&t, VPCI_MSIX_OFF + 36, 4), 0x12345678);
+	q = 0;
+	virtio_pci_bar_access(&t, VPCI_MSIX_OFF + 32, (uint8_t *)&q, 8, false);
+	CHECK_EQ(q, 0x12345678fee02000ull);
+
+	/* Unmasked, but without bus mastering no MSI may be sent: it stays pending. */
+	CHECK(vd.dma_off);
+	bar_wr(&t, VPCI_MSIX_OFF + 16 + 12, 4, 0);
+	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 4), 1u << 1);
+	cfg_wr(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	CHECK(!vd.dma_off);
+	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 4), 0); /* sent once bus mastering is on */
+	cfg_wr(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	CHECK(vd.dma_off && !virtio_live(&vd));
+	virtio_lock(&vd);
+	vd.interrupt(&vd, 0);
+	virtio_unlock(&vd);
+	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 4), 1u << 1);
+	/* A device reset drops what the old driver had pending. */
+	bar_wr(&t, 0x14, 1, 0);
+	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 4), 0);
+
+	/* INTx (MSI-X off): Interrupt Status follows the ISR, the line only when enabled. */
+	cfg_wr(d, msix + 2, 2, 0);
+	t.intx_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CHECK_EQ(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	cfg_wr(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
 	atomic_store(&vd.isr, 1);
+	virtio_lock(&vd);
+	vd.interrupt(&vd, 0);
+	virtio_unlock(&vd);
+	CHECK(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+	CHECK_EQ(cfg_rd(d, PCI_STATUS, 1) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
+	CHECK(read(t.intx_fd, &q, 8) < 0); /* disabled: not signalled */
+	cfg_wr(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	CHECK(read(t.intx_fd, &q, 8) == 8); /* enabled while pending: asserted now */
+	/* ISR is read-to-clear, and reading it deasserts INTx. */
 	CHECK_EQ(bar_rd(&t, VPCI_ISR_OFF, 1), 1);
 	CHECK_EQ(bar_rd(&t, VPCI_ISR_OFF, 1), 0);
-	/* Device reset clears the vector assignments. */
+	CHECK_EQ(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	/* Device reset clears the vector assignments and INTx. */
+	atomic_store(&vd.isr, 1);
+	virtio_lock(&vd);
+	vd.interrupt(&vd, 0);
+	virtio_unlock(&vd);
 	bar_wr(&t, 0x14, 1, 0);
 	CHECK_EQ(bar_rd(&t, 0x10, 2), 0xffff);
+	CHECK_EQ(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	close(t.intx_fd);
+	t.intx_fd = -1;
+	t.vm = NULL;
 	virtio_pci_detach(&t);
 	virtio_free(&vd);
+	free(vm.routes);
+	machine_free(&m);
 }
 
 static void interrupt_map(void)
