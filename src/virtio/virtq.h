@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "iov.h"
 #include "mem.h"
 
 #define VIRTQ_MAX_SIZE	   1024
@@ -72,11 +73,5 @@ bool virtq_should_notify(struct virtq *q);
  * do not count as new). Returns true if such buffers arrived meanwhile (poll again).
  */
 bool virtq_enable_notify(struct virtq *q);
-
-/* Drop skip bytes from the front of iov; returns the index of the first entry left. */
-unsigned iov_advance(struct iovec *iov, unsigned n, size_t skip);
-/* Copy up to len bytes out of (from_iov) or into (to_iov) an iovec list, from byte offset off. */
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
 
 #endif
