@@ -1,53 +1,124 @@
-/* blkio: block I/O on an image file through io_uring (liburing) or plain synchronous calls. */
+/* blkio: asynchronous block I/O on an image file through io_uring or a synchronous worker. */
 #include "backends/blkio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* Finish a transfer synchronously from byte done on (short io_uring results, the sync engine). */
-static long finish_sync(int fd, struct blkio_req *r, size_t done)
+#include "iov.h"
+#include "log.h"
+
+int blkio_falloc_mode(const struct blkio_req *r)
 {
-	struct iovec iov[64];
+	/* Write zeroes tries what it was asked for first, then the other way to get zeroes. */
+	bool punch = r->op == BLKIO_DISCARD || r->unmap != r->retried;
 
-	while (done < r->len) {
-		size_t skip = done;
-		unsigned n = 0;
-		ssize_t got;
-
-		for (unsigned i = 0; i < r->niov && n < 64; i++) {
-			if (skip >= r->iov[i].iov_len) {
-				skip -= r->iov[i].iov_len;
-				continue;
-			}
-			iov[n].iov_base = (uint8_t *)r->iov[i].iov_base + skip;
-			iov[n++].iov_len = r->iov[i].iov_len - skip;
-			skip = 0;
-		}
-		if (r->op == BLKIO_READ)
-			got = preadv(fd, iov, n, r->offset + done);
-		else
-			got = pwritev(fd, iov, n, r->offset + done);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		if (got == 0)
-			return -EIO; /* end of file inside the disk: the image shrank */
-		done += got;
-	}
-	return done;
+	return FALLOC_FL_KEEP_SIZE | (punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
 }
 
+/* A transfer moved done bytes of r: step past them. */
+static void advance(struct blkio_req *r, size_t done)
+{
+	unsigned first = iov_advance(r->iov, r->niov, done);
+
+	r->iov += first;
+	r->niov -= first;
+	r->offset += done;
+	r->len -= done;
+}
+
+/* Do r with plain system calls (the sync worker). 0 or -errno. */
 static long do_sync(int fd, struct blkio_req *r)
 {
-	if (r->op == BLKIO_FLUSH)
+	ssize_t got;
+
+	switch (r->op) {
+	case BLKIO_FLUSH:
 		return fdatasync(fd) < 0 ? -errno : 0;
-	return finish_sync(fd, r, 0);
+	case BLKIO_DISCARD:
+	case BLKIO_WRITE_ZEROES:
+		while (fallocate(fd, blkio_falloc_mode(r), r->offset, r->len) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (r->op == BLKIO_DISCARD || r->retried)
+				return -errno;
+			r->retried = true;
+		}
+		return 0;
+	case BLKIO_READ:
+	case BLKIO_WRITE:
+		while (r->len) {
+			if (r->op == BLKIO_READ)
+				got = preadv(fd, r->iov, r->niov, r->offset);
+			else
+				got = pwritev(fd, r->iov, r->niov, r->offset);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0)
+				return -errno;
+			if (got == 0)
+				return -EIO; /* end of file inside the disk: the image shrank */
+			advance(r, got);
+		}
+		return 0;
+	}
+	return -EINVAL;
 }
 
-int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth,
+static void signal_efd(struct blkio *b)
+{
+	uint64_t one = 1;
+
+	if (write(b->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("block I/O completion eventfd: %s", strerror(errno));
+}
+
+/* Complete r from the reaping thread later, with res (no I/O was started for it). */
+static void finish_later(struct blkio *b, struct blkio_req *r, long res)
+{
+	r->res = res;
+	pthread_mutex_lock(&b->lock);
+	r->next = b->finished;
+	b->finished = r;
+	pthread_mutex_unlock(&b->lock);
+	signal_efd(b);
+}
+
+static void *worker_main(void *opaque)
+{
+	struct blkio *b = opaque;
+
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		struct blkio_req *r = b->todo;
+
+		if (!r) {
+			if (b->stop)
+				break;
+			pthread_cond_wait(&b->work, &b->lock);
+			continue;
+		}
+		b->todo = r->next;
+		if (!b->todo)
+			b->todo_tail = &b->todo;
+		pthread_mutex_unlock(&b->lock);
+		r->res = do_sync(b->fd, r);
+		pthread_mutex_lock(&b->lock);
+		r->next = b->finished;
+		b->finished = r;
+		b->busy--;
+		pthread_cond_broadcast(&b->idle);
+		signal_efd(b);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth, size_t align,
 	       blkio_done_fn done, void *ctx)
 {
 	int err;
@@ -55,40 +126,42 @@ int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth
 	memset(b, 0, sizeof(*b));
 	b->engine = engine;
 	b->fd = fd;
+	b->align = align;
 	b->done = done;
 	b->ctx = ctx;
-	b->efd = -1;
-	if (engine == BLKIO_SYNC)
+	b->todo_tail = &b->todo;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->work, NULL);
+	pthread_cond_init(&b->idle, NULL);
+	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->efd < 0)
+		return -errno;
+	if (engine == BLKIO_SYNC) {
+		err = pthread_create(&b->worker, NULL, worker_main, b);
+		if (err)
+			return -err;
+		b->worker_ok = true;
 		return 0;
+	}
 	err = io_uring_queue_init(depth, &b->ring, 0);
 	if (err < 0)
 		return err;
 	b->ring_ok = true;
-	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->efd < 0)
-		return -errno;
 	err = io_uring_register_eventfd(&b->ring, b->efd);
 	return err < 0 ? err : 0;
 }
 
-void blkio_submit(struct blkio *b, struct blkio_req *r)
+/* Prepare an SQE for r. False when the submission ring is full. */
+static bool queue_sqe(struct blkio *b, struct blkio_req *r)
 {
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 
-	if (b->engine == BLKIO_SYNC) {
-		b->done(b->ctx, r, do_sync(b->fd, r));
-		return;
-	}
-	sqe = io_uring_get_sqe(&b->ring);
 	if (!sqe) {
 		blkio_kick(b);
 		sqe = io_uring_get_sqe(&b->ring);
 	}
-	if (!sqe) {
-		/* The ring is sized for every request in flight; never expected. */
-		b->done(b->ctx, r, do_sync(b->fd, r));
-		return;
-	}
+	if (!sqe)
+		return false;
 	switch (r->op) {
 	case BLKIO_READ:
 		io_uring_prep_readv(sqe, b->fd, r->iov, r->niov, r->offset);
@@ -99,73 +172,227 @@ void blkio_submit(struct blkio *b, struct blkio_req *r)
 	case BLKIO_FLUSH:
 		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
 		break;
+	case BLKIO_DISCARD:
+	case BLKIO_WRITE_ZEROES:
+		io_uring_prep_fallocate(sqe, b->fd, blkio_falloc_mode(r), r->offset, r->len);
+		break;
 	}
 	io_uring_sqe_set_data(sqe, r);
 	b->queued++;
+	return true;
+}
+
+static bool misaligned(const struct blkio *b, const struct blkio_req *r)
+{
+	for (unsigned i = 0; b->align && i < r->niov; i++)
+		if ((uintptr_t)r->iov[i].iov_base % b->align || r->iov[i].iov_len % b->align)
+			return true;
+	return false;
+}
+
+/* O_DIRECT with buffers the host cannot use as they are: go through an aligned copy. */
+static int bounce(struct blkio *b, struct blkio_req *r)
+{
+	if (r->len > BLKIO_BOUNCE_MAX)
+		return -EINVAL;
+	if (posix_memalign(&r->bounce, b->align, r->len ? r->len : b->align))
+		return -ENOMEM;
+	if (r->op == BLKIO_WRITE)
+		iov_to_buf(r->iov, r->niov, 0, r->bounce, r->len);
+	r->orig = r->iov;
+	r->orig_n = r->niov;
+	r->orig_len = r->len;
+	r->iov = malloc(sizeof(*r->iov));
+	if (!r->iov) {
+		r->iov = r->orig;
+		free(r->bounce);
+		r->bounce = NULL;
+		return -ENOMEM;
+	}
+	r->iov[0] = (struct iovec){r->bounce, r->len};
+	r->niov = 1;
+	return 0;
+}
+
+void blkio_submit(struct blkio *b, struct blkio_req *r)
+{
+	int err = 0;
+
+	r->retried = false;
+	r->bounce = NULL;
+	b->inflight++;
+	if ((r->op == BLKIO_READ || r->op == BLKIO_WRITE) && misaligned(b, r))
+		err = bounce(b, r);
+	if (err) {
+		finish_later(b, r, err);
+		return;
+	}
+	if (b->engine == BLKIO_SYNC) {
+		pthread_mutex_lock(&b->lock);
+		r->next = NULL;
+		*b->todo_tail = r;
+		b->todo_tail = &r->next;
+		b->busy++;
+		pthread_cond_signal(&b->work);
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
+	/* The ring holds every request in flight: only failed submissions can fill it. */
+	if (!queue_sqe(b, r))
+		finish_later(b, r, -EBUSY);
 }
 
 void blkio_kick(struct blkio *b)
 {
 	int n;
 
-	if (b->engine == BLKIO_SYNC || !b->queued)
+	if (!b->ring_ok || !b->queued)
 		return;
 	n = io_uring_submit(&b->ring);
 	if (n > 0) {
-		b->inflight += n;
-		b->queued -= n;
+		b->queued -= (unsigned)n < b->queued ? (unsigned)n : b->queued;
+		return;
+	}
+	/* Not submitted: the SQEs stay in the ring and go with the next kick or reap. */
+	if (n < 0 && n != -EAGAIN && n != -EBUSY && n != -EINTR && b->submit_errors++ < 5)
+		log_warn("io_uring_submit: %s (retried)", strerror(-n));
+}
+
+/* Hand r back to its owner. */
+static void complete(struct blkio *b, struct blkio_req *r, long res)
+{
+	if (r->bounce) {
+		if (res == 0 && r->op == BLKIO_READ)
+			iov_from_buf(r->orig, r->orig_n, 0, r->bounce, r->orig_len);
+		free(r->iov);
+		free(r->bounce);
+		r->iov = r->orig;
+		r->niov = r->orig_n;
+		r->bounce = NULL;
+	}
+	b->inflight--;
+	b->done(b->ctx, r, res);
+}
+
+/* One io_uring completion: finish r, or send it again for what is left. */
+static void uring_done(struct blkio *b, struct blkio_req *r, long res)
+{
+	bool rw = r->op == BLKIO_READ || r->op == BLKIO_WRITE;
+
+	if (res == -EINTR || res == -EAGAIN) {
+		res = queue_sqe(b, r) ? 1 : -EBUSY;
+	} else if (rw && res == 0 && r->len) {
+		res = -EIO; /* end of file inside the disk */
+	} else if (rw && res > 0 && (size_t)res < r->len) {
+		advance(r, res);
+		res = queue_sqe(b, r) ? 1 : -EBUSY;
+	} else if (r->op == BLKIO_WRITE_ZEROES && res < 0 && !r->retried) {
+		r->retried = true;
+		res = queue_sqe(b, r) ? 1 : -EBUSY;
+	} else if (res > 0) {
+		res = 0;
+	}
+	if (res <= 0)
+		complete(b, r, res);
+}
+
+/* Complete what the io_uring completion ring holds now. */
+static void reap_cqes(struct blkio *b)
+{
+	struct io_uring_cqe *cqe;
+
+	while (b->ring_ok && io_uring_peek_cqe(&b->ring, &cqe) == 0) {
+		struct blkio_req *r = io_uring_cqe_get_data(cqe);
+		long res = cqe->res;
+
+		io_uring_cqe_seen(&b->ring, cqe);
+		uring_done(b, r, res);
+	}
+}
+
+/* Complete what the worker (or an early failure) finished, in the order they finished. */
+static void reap_finished(struct blkio *b)
+{
+	struct blkio_req *list, *fifo = NULL;
+
+	pthread_mutex_lock(&b->lock);
+	list = b->finished;
+	b->finished = NULL;
+	pthread_mutex_unlock(&b->lock);
+	while (list) {
+		struct blkio_req *next = list->next;
+
+		list->next = fifo;
+		fifo = list;
+		list = next;
+	}
+	while (fifo) {
+		struct blkio_req *next = fifo->next;
+
+		complete(b, fifo, fifo->res);
+		fifo = next;
 	}
 }
 
 void blkio_reap(struct blkio *b)
 {
-	struct io_uring_cqe *cqe;
 	uint64_t v;
 
-	if (b->engine == BLKIO_SYNC)
-		return;
 	if (read(b->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
-	while (io_uring_peek_cqe(&b->ring, &cqe) == 0) {
-		struct blkio_req *r = io_uring_cqe_get_data(cqe);
-		long res = cqe->res;
-
-		io_uring_cqe_seen(&b->ring, cqe);
-		b->inflight--;
-		if (res >= 0 && r->op != BLKIO_FLUSH && (size_t)res < r->len)
-			res = finish_sync(b->fd, r, res);
-		b->done(b->ctx, r, res);
-	}
+	reap_cqes(b);
+	reap_finished(b);
+	blkio_kick(b); /* what was sent again, or could not be submitted before */
 }
 
 void blkio_drain(struct blkio *b)
 {
-	if (!b->ring_ok)
-		return;
-	blkio_kick(b);
 	while (b->inflight) {
-		struct io_uring_cqe *cqe;
-		struct blkio_req *r;
-		long res;
-
-		if (io_uring_wait_cqe(&b->ring, &cqe) < 0)
+		reap_finished(b);
+		reap_cqes(b);
+		if (!b->inflight)
 			break;
-		r = io_uring_cqe_get_data(cqe);
-		res = cqe->res;
-		io_uring_cqe_seen(&b->ring, cqe);
-		b->inflight--;
-		b->done(b->ctx, r, res);
+		if (b->ring_ok) {
+			struct __kernel_timespec ts = {.tv_nsec = 100 * 1000 * 1000};
+			struct io_uring_cqe *cqe;
+			int err;
+
+			blkio_kick(b);
+			/* A timeout, not a hang, when a submission failed: kick again. */
+			err = io_uring_wait_cqe_timeout(&b->ring, &cqe, &ts);
+			if (err < 0 && err != -ETIME && err != -EINTR && err != -EAGAIN) {
+				log_error("io_uring: waiting for %u requests: %s", b->inflight,
+					  strerror(-err));
+				abort(); /* their buffers cannot be handed back while in flight */
+			}
+		} else {
+			pthread_mutex_lock(&b->lock);
+			while (!b->finished && b->busy)
+				pthread_cond_wait(&b->idle, &b->lock);
+			pthread_mutex_unlock(&b->lock);
+		}
 	}
 }
 
 void blkio_exit(struct blkio *b)
 {
+	blkio_drain(b);
 	if (b->ring_ok) {
-		blkio_drain(b);
 		io_uring_queue_exit(&b->ring);
 		b->ring_ok = false;
+	}
+	if (b->worker_ok) {
+		pthread_mutex_lock(&b->lock);
+		b->stop = true;
+		pthread_cond_signal(&b->work);
+		pthread_mutex_unlock(&b->lock);
+		pthread_join(b->worker, NULL);
+		b->worker_ok = false;
 	}
 	if (b->efd >= 0)
 		close(b->efd);
 	b->efd = -1;
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->work);
+	pthread_cond_destroy(&b->idle);
 }

@@ -1,43 +1,77 @@
-/* blkio: block I/O on an image file through io_uring (liburing) or plain synchronous calls. */
+/* blkio: asynchronous block I/O on an image file through io_uring or a synchronous worker. */
 #ifndef MICROVM_BLKIO_H
 #define MICROVM_BLKIO_H
 
 #include <liburing.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 enum blkio_engine { BLKIO_URING, BLKIO_SYNC };
-enum blkio_op { BLKIO_READ, BLKIO_WRITE, BLKIO_FLUSH };
+enum blkio_op { BLKIO_READ, BLKIO_WRITE, BLKIO_FLUSH, BLKIO_DISCARD, BLKIO_WRITE_ZEROES };
+
+/* Largest misaligned O_DIRECT transfer that is copied through an aligned buffer. */
+#define BLKIO_BOUNCE_MAX (4u << 20)
 
 struct blkio_req {
 	enum blkio_op op;
 	uint64_t offset;
-	struct iovec *iov;
+	struct iovec *iov; /* read/write: the buffers (advanced in place on short transfers) */
 	unsigned niov;
-	size_t len; /* total bytes of iov */
+	size_t len; /* bytes of iov, or of the range for discard and write zeroes */
+	bool unmap; /* write zeroes: the range may be deallocated */
+	/* Engine state. */
+	bool retried;	    /* write zeroes: the other fallocate mode was tried */
+	void *bounce;	    /* O_DIRECT: aligned copy of misaligned buffers */
+	struct iovec *orig; /* the caller's buffers while bounced */
+	unsigned orig_n;
+	size_t orig_len;
+	long res;
+	struct blkio_req *next; /* sync worker's queues */
 };
 
-/* Called once per request with the bytes transferred, or -errno. */
+/* Called once per request on the thread that reaps, with 0 / bytes done, or -errno. */
 typedef void (*blkio_done_fn)(void *ctx, struct blkio_req *r, long res);
 
+/*
+ * Both engines complete asynchronously: efd becomes readable, and blkio_reap (from the
+ * event loop, under the owner's lock) calls done. Nothing slow ever runs in the caller:
+ * io_uring does the work in the kernel; the sync engine in a worker thread that takes
+ * requests in order (kvmtool's model), one at a time.
+ */
 struct blkio {
 	enum blkio_engine engine;
 	int fd;
+	size_t align; /* O_DIRECT memory alignment; misaligned buffers are bounced (0: none) */
 	blkio_done_fn done;
 	void *ctx;
+	int efd;	   /* signalled when requests complete */
+	unsigned inflight; /* submitted, not yet reaped */
+	/* io_uring */
 	struct io_uring ring;
 	bool ring_ok;
-	int efd;	   /* signalled on io_uring completions */
-	unsigned queued;   /* SQEs prepared but not submitted */
-	unsigned inflight; /* submitted, not completed */
+	unsigned queued; /* SQEs prepared but not submitted */
+	unsigned submit_errors;
+	/* sync worker: todo (FIFO) -> worker -> done (LIFO, reversed when reaped) */
+	pthread_t worker;
+	bool worker_ok, stop;
+	pthread_mutex_t lock;
+	pthread_cond_t work, idle;
+	struct blkio_req *todo, **todo_tail, *finished;
+	unsigned busy; /* taken by the worker or waiting in todo */
 };
 
+/*
+ * The fallocate mode of a discard or write zeroes request: write zeroes tries what it was
+ * asked for (a hole with unmap, ZERO_RANGE without), then, once retried, the other.
+ */
+int blkio_falloc_mode(const struct blkio_req *r);
 /* Set up an engine on fd for up to depth requests in flight. -errno (ring set-up errors). */
-int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth,
+int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth, size_t align,
 	       blkio_done_fn done, void *ctx);
-/* Start r; the sync engine completes it before returning. */
+/* Start r; it completes through blkio_reap. */
 void blkio_submit(struct blkio *b, struct blkio_req *r);
 /* Hand prepared requests to the kernel in one batch (io_uring_submit). */
 void blkio_kick(struct blkio *b);

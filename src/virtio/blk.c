@@ -23,9 +23,12 @@
 #include "virtio/virtio.h"
 #include "vm.h"
 
-#define SECTOR		512
-#define MAX_DISCARD_SEG 32
+#define SECTOR 512
+/* One range per discard or write zeroes request, as QEMU offers: one fallocate each. */
+#define MAX_DISCARD_SEG 1
 #define MAX_SEG		126
+/* Requests started per wake-up of a queue before it yields to the rest of the event loop. */
+#define BLK_BUDGET 128
 
 enum blk_cache { CACHE_WRITEBACK, CACHE_DIRECT };
 
@@ -34,6 +37,7 @@ struct blk;
 struct blk_req {
 	struct blk *b;
 	unsigned q;
+	uint32_t gen; /* the queue's generation when the request was taken */
 	uint16_t head;
 	uint8_t *status;
 	uint32_t used_len;
@@ -45,7 +49,8 @@ struct blk_req {
 struct blk_queue {
 	struct blk_req *reqs;
 	struct blk_req *free;
-	bool pushed; /* used entries added since the last interrupt decision */
+	bool pushed;  /* used entries added since the last interrupt decision */
+	bool starved; /* stopped taking requests with every slot in flight: resume on completion */
 };
 
 struct blk {
@@ -59,12 +64,14 @@ struct blk {
 	uint32_t nqueues, qsize;
 	int fd;
 	uint64_t size;
+	uint32_t block_size; /* logical block size offered (cache = direct: the host's) */
+	size_t dio_align;    /* cache = direct: buffer alignment the host needs */
 	struct virtio_blk_config cfg;
 	struct blkio io;
 	struct blk_queue *queues;
 	unsigned iov_max;
-	struct vm *vm;
-	bool draining;
+	struct loop *loop; /* set between blk_start and blk_stop */
+	bool io_ok, watched;
 	unsigned long requests; /* for --verbose */
 };
 
@@ -106,12 +113,18 @@ static void req_free(struct blk *b, struct blk_req *req)
 	bq->free = req;
 }
 
-/* Finish a request: status byte, used entry (unless the device is being reset). */
+/*
+ * Finish a request: status byte and used entry, unless its queue has moved on since it was
+ * taken (stopped, reset: another generation) or the device may not write to the guest.
+ * Either way the slot is free again.
+ */
 static void complete(struct blk *b, struct blk_req *req, uint8_t status)
 {
-	if (!b->draining && virtio_live(&b->vd)) {
+	struct virtq *vq = &b->vd.vqs[req->q];
+
+	if (req->gen == vq->gen && vq->ready && virtio_live(&b->vd)) {
 		*req->status = status;
-		virtq_push(&b->vd.vqs[req->q], req->head, req->used_len);
+		virtq_push(vq, req->head, req->used_len);
 		b->queues[req->q].pushed = true;
 	}
 	req_free(b, req);
@@ -133,6 +146,8 @@ static void io_done(void *ctx, struct blkio_req *io, long res)
 	struct blk_req *req = (struct blk_req *)((char *)io - offsetof(struct blk_req, io));
 
 	(void)ctx;
+	if (res < 0 && io->op == BLKIO_DISCARD)
+		res = 0; /* a discard is a hint: the data may stay */
 	if (res < 0) {
 		req->used_len = 1; /* nothing but the status is valid */
 		complete(req->b, req, VIRTIO_BLK_S_IOERR);
@@ -148,36 +163,41 @@ static bool in_range(const struct blk *b, uint64_t sector, uint64_t sectors)
 	return sector <= cap && sectors <= cap - sector;
 }
 
-static uint8_t discard(struct blk *b, const struct blk_request *r, bool zeroes)
+/*
+ * Check a discard or write zeroes request and describe it in req->io. Returns the status to
+ * complete it with at once, or -1 when it goes to the engine (a fallocate there: it may take
+ * long on a large range, and never runs on the event loop).
+ */
+static int discard(struct blk *b, struct blk_req *req, const struct blk_request *r)
 {
 	struct virtio_blk_discard_write_zeroes seg;
-	size_t n = r->data_len / sizeof(seg);
+	bool zeroes = r->type == VIRTIO_BLK_T_WRITE_ZEROES;
+	uint32_t count, flags, known = zeroes ? VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
+	uint64_t sector;
 
 	if (b->ro)
 		return VIRTIO_BLK_S_IOERR;
-	if (!n || r->data_len % sizeof(seg) || n > MAX_DISCARD_SEG)
+	if (r->data_len != sizeof(seg) * MAX_DISCARD_SEG)
 		return VIRTIO_BLK_S_UNSUPP;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t sector;
-		uint32_t count, flags;
-		int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
-
-		iov_to_buf(r->data, r->ndata, i * sizeof(seg), &seg, sizeof(seg));
-		sector = le64toh(seg.sector);
-		count = le32toh(seg.num_sectors);
-		flags = le32toh(seg.flags);
-		if (!in_range(b, sector, count) || (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
-			return VIRTIO_BLK_S_IOERR;
-		if (zeroes && !(flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))
-			mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
-		if (count && fallocate(b->fd, mode, sector * SECTOR, (off_t)count * SECTOR) < 0) {
-			/* Zeroing must succeed; a discard is only a hint. */
-			if (zeroes && fallocate(b->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-						sector * SECTOR, (off_t)count * SECTOR) < 0)
-				return VIRTIO_BLK_S_IOERR;
-		}
-	}
-	return VIRTIO_BLK_S_OK;
+	iov_to_buf(r->data, r->ndata, 0, &seg, sizeof(seg));
+	sector = le64toh(seg.sector);
+	count = le32toh(seg.num_sectors);
+	flags = le32toh(seg.flags);
+	/* virtio 1.2 5.2.6.2: flags the device does not know are unsupported requests. */
+	if (flags & ~known)
+		return VIRTIO_BLK_S_UNSUPP;
+	if (!in_range(b, sector, count) || (sector * SECTOR) % b->block_size ||
+	    ((uint64_t)count * SECTOR) % b->block_size)
+		return VIRTIO_BLK_S_IOERR;
+	if (!count)
+		return VIRTIO_BLK_S_OK;
+	req->io = (struct blkio_req){
+		.op = zeroes ? BLKIO_WRITE_ZEROES : BLKIO_DISCARD,
+		.offset = sector * SECTOR,
+		.len = (uint64_t)count * SECTOR,
+		.unmap = flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
+	};
+	return -1;
 }
 
 /* Start one request; returns -1 when the driver broke the protocol. */
@@ -197,8 +217,8 @@ static int handle(struct blk *b, struct blk_req *req, struct virtq_chain *c)
 	switch (r.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		if (r.data_len % SECTOR || !in_range(b, r.sector, r.data_len / SECTOR) ||
-		    (r.type == VIRTIO_BLK_T_OUT && b->ro)) {
+		if (r.data_len % b->block_size || !in_range(b, r.sector, r.data_len / SECTOR) ||
+		    (r.sector * SECTOR) % b->block_size || (r.type == VIRTIO_BLK_T_OUT && b->ro)) {
 			complete(b, req, VIRTIO_BLK_S_IOERR);
 			return 0;
 		}
@@ -231,49 +251,76 @@ static int handle(struct blk *b, struct blk_req *req, struct virtq_chain *c)
 		complete(b, req, VIRTIO_BLK_S_OK);
 		return 0;
 	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES:
-		complete(b, req, discard(b, &r, r.type == VIRTIO_BLK_T_WRITE_ZEROES));
+	case VIRTIO_BLK_T_WRITE_ZEROES: {
+		int st = discard(b, req, &r);
+
+		if (st >= 0)
+			complete(b, req, st);
+		else
+			blkio_submit(&b->io, &req->io);
 		return 0;
+	}
 	default:
 		complete(b, req, VIRTIO_BLK_S_UNSUPP);
 		return 0;
 	}
 }
 
+/*
+ * Take requests from queue q until it is empty, every request slot is in flight (flow
+ * control: completions resume it) or the budget is spent (it is rescheduled). A driver may
+ * legitimately keep as many requests in flight as the queue has entries.
+ */
 static void blk_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct blk *b = vd->priv;
 	struct blk_queue *bq = &b->queues[q];
 	struct virtq *vq = &vd->vqs[q];
+	unsigned budget = BLK_BUDGET;
 
+	bq->starved = false;
 	do {
 		for (;;) {
 			struct blk_req *req = bq->free;
-			struct virtq_chain c = {.iov = req ? req->iov : NULL,
-						.iov_max = b->iov_max};
+			struct virtq_chain c;
 			int r;
 
 			if (!req) {
-				virtio_needs_reset(vd, "queue %u: more requests than its size", q);
-				return;
+				bq->starved = true;
+				goto out;
 			}
-			bq->free = req->next_free;
+			if (!budget--) {
+				virtio_queue_reschedule(vd, q);
+				goto out;
+			}
+			c = (struct virtq_chain){.iov = req->iov, .iov_max = b->iov_max};
 			r = virtq_pop(vq, vd->mem, &c);
-			if (r <= 0) {
-				req_free(b, req);
-				if (r < 0) {
-					virtio_needs_reset(
-						vd, "queue %u: malformed descriptor chain", q);
-					return;
-				}
-				break;
+			if (r < 0) {
+				virtio_needs_reset(vd, "queue %u: malformed descriptor chain", q);
+				goto out;
 			}
+			if (r == 0)
+				break;
+			bq->free = req->next_free;
 			req->head = c.head;
+			req->gen = vq->gen;
 			if (handle(b, req, &c) < 0)
-				return;
+				goto out;
 		}
 	} while (virtq_enable_notify(vq));
+out:
 	blkio_kick(&b->io);
+	send_interrupts(b);
+}
+
+/* Finished I/O: used entries, interrupts, and queues that waited for a free slot go on. */
+static void blk_reap(struct blk *b)
+{
+	blkio_reap(&b->io);
+	for (unsigned q = 0; q < b->nqueues; q++)
+		if (b->queues[q].starved && b->queues[q].free && b->vd.vqs[q].ready &&
+		    virtio_live(&b->vd))
+			blk_notify(&b->vd, q);
 	send_interrupts(b);
 }
 
@@ -283,8 +330,7 @@ static void on_completion(void *opaque, uint32_t events)
 
 	(void)events;
 	virtio_lock(&b->vd);
-	blkio_reap(&b->io);
-	send_interrupts(b);
+	blk_reap(b);
 	virtio_unlock(&b->vd);
 }
 
@@ -295,6 +341,7 @@ static void reset_queues(struct blk *b)
 
 		bq->free = NULL;
 		bq->pushed = false;
+		bq->starved = false;
 		for (unsigned i = b->qsize; i-- > 0;)
 			req_free(b, &bq->reqs[i]);
 	}
@@ -304,10 +351,9 @@ static void blk_reset(struct virtio_dev *vd)
 {
 	struct blk *b = vd->priv;
 
-	/* In-flight I/O still points into guest memory: let it finish, push nothing. */
-	b->draining = true;
+	/* In-flight I/O still points into guest memory: let it finish (the queues are stopped,
+	 * so nothing is pushed). */
 	blkio_drain(&b->io);
-	b->draining = false;
 	reset_queues(b);
 }
 
@@ -316,6 +362,37 @@ static const struct virtio_ops blk_virtio_ops = {
 	.notify = blk_notify,
 	.reset = blk_reset,
 };
+
+/*
+ * cache = direct: the host decides the alignment of O_DIRECT transfers. The guest is offered
+ * that as its logical block size (so it never sends a misaligned offset or length), and
+ * buffers it places at a misaligned address go through an aligned copy.
+ */
+static int direct_alignment(struct blk *b, struct cfg *c, struct cfg_entry *e, bool blockdev)
+{
+	struct statx stx;
+	int lbs = 0;
+
+	b->block_size = 4096; /* when the host cannot say: right for any disk and file system */
+	b->dio_align = 4096;
+	if (blockdev && ioctl(b->fd, BLKSSZGET, &lbs) == 0 && lbs > 0) {
+		b->block_size = b->dio_align = lbs;
+	} else if (statx(b->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+		   (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		b->block_size = stx.stx_dio_offset_align;
+		b->dio_align = stx.stx_dio_mem_align ? stx.stx_dio_mem_align : 1;
+	}
+	if (b->block_size < SECTOR)
+		b->block_size = SECTOR;
+	if (b->block_size > 65536 || (b->block_size & (b->block_size - 1))) {
+		cfg_error(c, e, NULL,
+			  "'%s' needs %u-byte aligned direct I/O, which no guest block size "
+			  "matches (use cache = writeback)",
+			  b->path, b->block_size);
+		return -1;
+	}
+	return 0;
+}
 
 static int open_image(struct blk *b, struct cfg *c)
 {
@@ -337,6 +414,8 @@ static int open_image(struct blk *b, struct cfg *c)
 				  b->ro ? "" : " for writing", strerror(errno));
 		return -1;
 	}
+	b->block_size = SECTOR;
+	b->dio_align = 0;
 	if (fstat(b->fd, &st) < 0)
 		st.st_mode = 0;
 	if (S_ISBLK(st.st_mode)) {
@@ -354,7 +433,7 @@ static int open_image(struct blk *b, struct cfg *c)
 			  (unsigned long long)b->size);
 		return -1;
 	}
-	return 0;
+	return b->cache == CACHE_DIRECT ? direct_alignment(b, c, e, S_ISBLK(st.st_mode)) : 0;
 }
 
 static int blk_configure(struct device *dev, struct machine *m)
@@ -404,6 +483,8 @@ static void blk_describe(const struct device *dev, FILE *out)
 		b->nqueues, b->nqueues > 1 ? "s" : "", b->qsize,
 		b->engine == BLKIO_URING ? "io_uring" : "sync",
 		b->cache == CACHE_DIRECT ? "direct" : "writeback");
+	if (b->cache == CACHE_DIRECT)
+		fprintf(out, " (%u-byte blocks)", b->block_size);
 	virtio_transport_describe(&b->tr, out);
 	fputc('\n', out);
 }
@@ -415,30 +496,26 @@ static void fill_config(struct blk *b)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->capacity = htole64(b->size / SECTOR);
 	cfg->seg_max = htole32(b->iov_max - 2);
-	cfg->blk_size = htole32(SECTOR);
+	cfg->blk_size = htole32(b->block_size);
 	cfg->min_io_size = htole16(1);
 	cfg->num_queues = htole16(b->nqueues);
 	cfg->max_discard_sectors = htole32(UINT32_MAX);
 	cfg->max_discard_seg = htole32(MAX_DISCARD_SEG);
-	cfg->discard_sector_alignment = htole32(1);
+	cfg->discard_sector_alignment = htole32(b->block_size / SECTOR);
 	cfg->max_write_zeroes_sectors = htole32(UINT32_MAX);
 	cfg->max_write_zeroes_seg = htole32(MAX_DISCARD_SEG);
 	cfg->write_zeroes_may_unmap = 1;
 }
 
-static int blk_realize(struct device *dev, struct vm *vm)
+int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop,
+	      struct virtio_dev **vd)
 {
 	struct blk *b = dev->priv;
 	uint64_t features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
 			    1ull << VIRTIO_BLK_F_FLUSH | 1ull << VIRTIO_BLK_F_TOPOLOGY;
 	int err;
 
-	if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-		log_error("%s: '%s' is in use by another process (it holds a lock on it)",
-			  dev->name, b->path);
-		return -EBUSY;
-	}
-	b->vm = vm;
+	b->loop = loop;
 	b->iov_max = (b->qsize < MAX_SEG ? b->qsize : MAX_SEG) + 2;
 	b->queues = calloc(b->nqueues, sizeof(*b->queues));
 	if (!b->queues)
@@ -457,17 +534,18 @@ static int blk_realize(struct device *dev, struct vm *vm)
 		}
 	}
 	reset_queues(b);
-	err = blkio_init(&b->io, b->engine, b->fd, b->nqueues * b->qsize, io_done, b);
+	err = blkio_init(&b->io, b->engine, b->fd, b->nqueues * b->qsize, b->dio_align, io_done, b);
+	b->io_ok = true;
 	if (err) {
-		log_error("%s: io_uring unavailable (%s); use engine = sync", dev->name,
-			  strerror(-err));
+		log_error("%s: %s engine: %s%s", dev->name,
+			  b->engine == BLKIO_URING ? "io_uring" : "sync", strerror(-err),
+			  b->engine == BLKIO_URING ? "; use engine = sync" : "");
 		return err;
 	}
-	if (b->engine == BLKIO_URING) {
-		err = loop_add(&vm->loop, b->io.efd, EPOLLIN, on_completion, b);
-		if (err)
-			return err;
-	}
+	err = loop_add(loop, b->io.efd, EPOLLIN, on_completion, b);
+	if (err)
+		return err;
+	b->watched = true;
 	if (b->ro)
 		features |= 1ull << VIRTIO_BLK_F_RO;
 	else
@@ -476,23 +554,27 @@ static int blk_realize(struct device *dev, struct vm *vm)
 		features |= 1ull << VIRTIO_BLK_F_MQ;
 	fill_config(b);
 	err = virtio_init(&b->vd, dev->name, &blk_virtio_ops, b, features, b->nqueues, b->qsize,
-			  &b->cfg, sizeof(b->cfg), &vm->mem);
-	return err ?: virtio_transport_realize(&b->tr, vm, &b->vd, dev->name);
+			  &b->cfg, sizeof(b->cfg), mem);
+	if (vd)
+		*vd = &b->vd;
+	return err;
 }
 
-static void blk_unrealize(struct device *dev)
+void blk_stop(struct device *dev)
 {
 	struct blk *b = dev->priv;
 
-	if (!b->vm)
+	if (!b->loop)
 		return;
-	log_info("%s: %lu requests, %lu trapped register accesses", dev->name, b->requests,
-		 b->vd.trapped);
-	virtio_transport_unrealize(&b->tr);
-	if (b->engine == BLKIO_URING && b->io.efd >= 0)
-		loop_del(&b->vm->loop, b->io.efd);
-	b->draining = true; /* the guest is gone: finish in-flight I/O, push nothing */
-	blkio_exit(&b->io);
+	/* The guest is gone: in-flight I/O finishes, its queues (stopped) see nothing. */
+	for (unsigned q = 0; b->vd.vqs && q < b->nqueues; q++)
+		virtq_stop(&b->vd.vqs[q]);
+	if (b->watched)
+		loop_del(b->loop, b->io.efd);
+	b->watched = false;
+	if (b->io_ok)
+		blkio_exit(&b->io);
+	b->io_ok = false;
 	virtio_free(&b->vd);
 	for (unsigned q = 0; b->queues && q < b->nqueues; q++) {
 		for (unsigned i = 0; b->queues[q].reqs && i < b->qsize; i++)
@@ -501,7 +583,33 @@ static void blk_unrealize(struct device *dev)
 	}
 	free(b->queues);
 	b->queues = NULL;
-	b->vm = NULL;
+	b->loop = NULL;
+}
+
+static int blk_realize(struct device *dev, struct vm *vm)
+{
+	struct blk *b = dev->priv;
+	int err;
+
+	if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		log_error("%s: '%s' is in use by another process (it holds a lock on it)",
+			  dev->name, b->path);
+		return -EBUSY;
+	}
+	err = blk_start(dev, &vm->mem, &vm->loop, NULL);
+	return err ?: virtio_transport_realize(&b->tr, vm, &b->vd, dev->name);
+}
+
+static void blk_unrealize(struct device *dev)
+{
+	struct blk *b = dev->priv;
+
+	if (!b->loop)
+		return;
+	log_info("%s: %lu requests, %lu trapped register accesses", dev->name, b->requests,
+		 b->vd.trapped);
+	virtio_transport_unrealize(&b->tr);
+	blk_stop(dev);
 }
 
 static int blk_fdt(const struct device *dev, void *fdt)

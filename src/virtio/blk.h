@@ -7,9 +7,23 @@
 #include <sys/uio.h>
 
 #include "device.h"
+#include "mem.h"
 #include "virtio/virtq.h"
 
+struct loop;
+struct virtio_dev;
+
 extern const struct device_ops virtio_blk_ops;
+
+/*
+ * Build the virtio side of the configured disk dev over guest memory mem, its completions
+ * watched by loop, without a transport (realize then places it on one; tests drive it
+ * directly). *vd (if vd) is the virtio device. -errno; blk_stop undoes a partial start.
+ */
+int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop,
+	      struct virtio_dev **vd);
+/* Finish in-flight I/O (pushing nothing) and free what blk_start made. */
+void blk_stop(struct device *dev);
 
 /* A request as laid out in its descriptor chain (virtio 1.x, 5.2.6). */
 struct blk_request {

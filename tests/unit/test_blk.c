@@ -1,16 +1,30 @@
-/* Unit tests: virtio-blk request layout parsing. */
+/* Unit tests: virtio-blk request parsing, and the device driven over virtio-mmio. */
 #include <endian.h>
 #include <errno.h>
+#include <linux/virtio_blk.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include <fcntl.h>
+
+#include "backends/blkio.h"
+#include "machine.h"
 #include "test.h"
+#include "vdrv.h"
 #include "virtio/blk.h"
+#include "virtio/virtio.h"
+
+#define SECTOR_BYTES 512
+#define DISK_SECTORS 4096 /* a 2 MiB image */
 
 struct hdr {
 	uint32_t type, reserved;
 	uint64_t sector;
 };
 
-void test_blk(void)
+static void parse(void)
 {
 	struct hdr h = {htole32(1), 0, htole64(77)};
 	uint8_t data[1024], data2[512], status[4], split[16];
@@ -80,4 +94,322 @@ void test_blk(void)
 	c.out_len = 8;
 	c.in_len = 1;
 	CHECK_EQ(blk_parse(&c, &r), -EINVAL);
+}
+
+/* --- the device, driven through virtio-mmio registers with a real engine --------------- */
+
+struct disk {
+	struct machine m;
+	struct device *dev;
+	struct virtio_dev *vd;
+	struct vdrv d;
+	char path[64];
+	int fd;
+};
+
+/* Every 512-byte sector of the image holds its own number, 64 times. */
+static void fill_sector(uint64_t sector, uint8_t *p)
+{
+	for (int i = 0; i < 64; i++)
+		memcpy(p + 8 * i, &sector, 8);
+}
+
+static bool disk_open(struct disk *k, const char *dir, const char *engine, const char *cache,
+		      unsigned qsize, size_t ram)
+{
+	char sets[5][96];
+	char *setp[5];
+	uint8_t sec[SECTOR_BYTES];
+
+	memset(k, 0, sizeof(*k));
+	snprintf(k->path, sizeof(k->path), "%s/mvblk-XXXXXX", dir);
+	k->fd = mkstemp(k->path);
+	if (k->fd < 0)
+		return false;
+	for (uint64_t s = 0; s < DISK_SECTORS; s++) {
+		fill_sector(s, sec);
+		if (pwrite(k->fd, sec, sizeof(sec), s * SECTOR_BYTES) != sizeof(sec))
+			return false;
+	}
+	snprintf(sets[0], sizeof(sets[0]), "blk0.type=virtio-blk");
+	snprintf(sets[1], sizeof(sets[1]), "blk0.path=%s", k->path);
+	snprintf(sets[2], sizeof(sets[2]), "blk0.engine=%s", engine);
+	snprintf(sets[3], sizeof(sets[3]), "blk0.cache=%s", cache);
+	snprintf(sets[4], sizeof(sets[4]), "blk0.queue_size=%u", qsize);
+	for (int i = 0; i < 5; i++)
+		setp[i] = sets[i];
+	if (machine_load(&k->m, "machines/rpi5.ini", setp, 5))
+		return false;
+	for (size_t i = 0; i < k->m.ndevices; i++)
+		if (!strcmp(k->m.devices[i].name, "blk0"))
+			k->dev = &k->m.devices[i];
+	vdrv_init(&k->d, ram);
+	if (!k->dev || blk_start(k->dev, &k->d.mem, &k->d.loop, &k->vd))
+		return false;
+	vdrv_attach(&k->d, k->vd);
+	return true;
+}
+
+static void disk_close(struct disk *k)
+{
+	vdrv_free(&k->d);
+	if (k->dev)
+		blk_stop(k->dev);
+	machine_free(&k->m);
+	close(k->fd);
+	unlink(k->path);
+}
+
+struct req {
+	uint64_t hdr, data, status;
+};
+
+/* Post one request of type with len bytes of data (read into / written from data). */
+static uint16_t post_req(struct disk *k, unsigned q, uint32_t type, uint64_t sector, uint32_t len,
+			 struct req *r, size_t data_align)
+{
+	struct hdr h = {htole32(type), 0, htole64(sector)};
+	struct vdrv_buf b[3];
+	unsigned n = 0;
+	uint16_t head;
+
+	r->hdr = vdrv_alloc(&k->d, sizeof(h), 16);
+	memcpy(vdrv_ptr(&k->d, r->hdr), &h, sizeof(h));
+	r->data = vdrv_alloc(&k->d, len + data_align, 4096) + data_align;
+	r->status = vdrv_alloc(&k->d, 1, 1);
+	*(uint8_t *)vdrv_ptr(&k->d, r->status) = 0xee;
+	b[n++] = (struct vdrv_buf){r->hdr, sizeof(h), false};
+	if (len)
+		b[n++] = (struct vdrv_buf){r->data, len, type == VIRTIO_BLK_T_IN};
+	b[n++] = (struct vdrv_buf){r->status, 1, true};
+	head = vdrv_chain(&k->d, q, b, n);
+	vdrv_post(&k->d, q, head);
+	return head;
+}
+
+static uint8_t status_of(struct disk *k, const struct req *r)
+{
+	return *(uint8_t *)vdrv_ptr(&k->d, r->status);
+}
+
+static bool holds_sector(struct disk *k, uint64_t gpa, uint64_t sector)
+{
+	uint8_t want[SECTOR_BYTES];
+
+	fill_sector(sector, want);
+	return !memcmp(vdrv_ptr(&k->d, gpa), want, sizeof(want));
+}
+
+#define FEAT_INDIRECT (1ull << VIRTIO_F_INDIRECT_DESC)
+
+/*
+ * A driver may keep as many requests in flight as its queue has entries (Linux does with
+ * indirect descriptors): a full ring posted with one kick must complete, not end in
+ * DEVICE_NEEDS_RESET; and a ring bigger than the device's budget per wake-up is finished
+ * through rescheduling.
+ */
+static void full_ring(const char *engine, unsigned num)
+{
+	struct disk k;
+	struct req *r = calloc(2 * num, sizeof(*r));
+	unsigned bad = 0;
+
+	CHECK(disk_open(&k, "/tmp", engine, "writeback", num, 8u << 20));
+	CHECK_EQ(vdrv_start(&k.d, FEAT_INDIRECT, 1, num), 15);
+	for (unsigned i = 0; i < num; i++)
+		post_req(&k, 0, VIRTIO_BLK_T_IN, i, SECTOR_BYTES, &r[i], 0);
+	vdrv_kick(&k.d, 0);
+	vdrv_kick(&k.d, 0); /* again, with every slot in flight */
+	CHECK(vdrv_wait_used(&k.d, 0, num));
+	CHECK_EQ(vdrv_rd(&k.d, 0x070) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	/* The ring wraps: the same again. */
+	for (unsigned i = num; i < 2 * num; i++)
+		post_req(&k, 0, VIRTIO_BLK_T_IN, i % DISK_SECTORS, SECTOR_BYTES, &r[i], 0);
+	vdrv_kick(&k.d, 0);
+	CHECK(vdrv_wait_used(&k.d, 0, 2 * num));
+	CHECK_EQ(vdrv_rd(&k.d, 0x070), 15);
+	for (unsigned i = 0; i < 2 * num; i++)
+		bad += status_of(&k, &r[i]) != VIRTIO_BLK_S_OK ||
+		       !holds_sector(&k, r[i].data, i % DISK_SECTORS);
+	CHECK_EQ(bad, 0);
+	disk_close(&k);
+	free(r);
+}
+
+/*
+ * The driver stops a queue while a read is in flight, then rewrites its size (0xffff) and
+ * used ring. The 4-entry used ring sits at the very end of RAM, and the late completion's
+ * entry would land 6 entries in: nothing may be pushed (ASan sees a write past RAM), and
+ * the slot must come back.
+ */
+static void layout_change_in_flight(const char *engine)
+{
+	struct disk k;
+	struct req r[8];
+
+	CHECK(disk_open(&k, "/tmp", engine, "writeback", 8, 1u << 20));
+	k.d.used_at = VDRV_GPA + k.d.mem.size - 40; /* 6 + 8 * 4 bytes, the end of RAM */
+	CHECK_EQ(vdrv_start(&k.d, FEAT_INDIRECT, 1, 4), 15);
+	for (unsigned i = 0; i < 6; i++) {
+		post_req(&k, 0, VIRTIO_BLK_T_IN, i, SECTOR_BYTES, &r[i], 0);
+		if (i == 3 || i == 5) {
+			vdrv_kick(&k.d, 0);
+			CHECK(vdrv_wait_used(&k.d, 0, i + 1));
+		}
+	}
+	post_req(&k, 0, VIRTIO_BLK_T_IN, 6, SECTOR_BYTES, &r[6], 0);
+	vdrv_kick(&k.d, 0); /* submitted; its completion is not reaped yet */
+	vdrv_wr(&k.d, 0x044, 0);
+	vdrv_wr(&k.d, 0x038, 0xffff);
+	vdrv_wr(&k.d, 0x0a0, (uint32_t)(VDRV_GPA + k.d.mem.size - 8));
+	CHECK_EQ(vdrv_rd(&k.d, 0x038), 4); /* frozen from DRIVER_OK */
+	CHECK_EQ(vdrv_rd(&k.d, 0x0a0), (uint32_t)k.d.used_at);
+	for (int i = 0; i < 20; i++)
+		loop_poll(&k.d.loop, 10);
+	CHECK_EQ(vdrv_used(&k.d, 0), 6); /* nothing pushed to the stopped queue */
+	CHECK_EQ(vdrv_rd(&k.d, 0x070) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	/* Every slot is free again: a fresh start runs a full ring. */
+	k.d.used_at = 0;
+	CHECK_EQ(vdrv_start(&k.d, FEAT_INDIRECT, 1, 8), 15);
+	for (unsigned i = 0; i < 8; i++)
+		post_req(&k, 0, VIRTIO_BLK_T_IN, i, SECTOR_BYTES, &r[i], 0);
+	vdrv_kick(&k.d, 0);
+	CHECK(vdrv_wait_used(&k.d, 0, 8));
+	CHECK(status_of(&k, &r[7]) == VIRTIO_BLK_S_OK && holds_sector(&k, r[7].data, 7));
+	disk_close(&k);
+}
+
+/* A reset while requests are in flight: they finish, and nothing reaches the old rings. */
+static void reset_in_flight(const char *engine)
+{
+	struct disk k;
+	struct req r[16];
+
+	CHECK(disk_open(&k, "/tmp", engine, "writeback", 16, 2u << 20));
+	CHECK_EQ(vdrv_start(&k.d, FEAT_INDIRECT, 1, 16), 15);
+	for (unsigned i = 0; i < 16; i++)
+		post_req(&k, 0, VIRTIO_BLK_T_IN, i, 64 * 1024, &r[i], 0);
+	vdrv_kick(&k.d, 0);
+	vdrv_wr(&k.d, 0x070, 0);
+	CHECK_EQ(vdrv_rd(&k.d, 0x070), 0);
+	for (int i = 0; i < 10; i++)
+		loop_poll(&k.d.loop, 10);
+	CHECK_EQ(vdrv_used(&k.d, 0), 0);
+	disk_close(&k);
+}
+
+/* One-range discard and write zeroes requests, their flags, and the fallocate fallback. */
+static uint8_t zero_req(struct disk *k, uint32_t type, uint64_t sector, uint32_t count,
+			uint32_t flags, uint16_t want_used)
+{
+	struct virtio_blk_discard_write_zeroes seg = {htole64(sector), htole32(count),
+						      htole32(flags)};
+	struct req r;
+
+	post_req(k, 0, VIRTIO_BLK_T_OUT, 0, sizeof(seg), &r, 0);
+	/* post_req built an OUT request: make it this type with the range as its data. */
+	((struct hdr *)vdrv_ptr(&k->d, r.hdr))->type = htole32(type);
+	memcpy(vdrv_ptr(&k->d, r.data), &seg, sizeof(seg));
+	vdrv_kick(&k->d, 0);
+	CHECK(vdrv_wait_used(&k->d, 0, want_used));
+	return status_of(k, &r);
+}
+
+static void zeroes(const char *dir, const char *engine)
+{
+	uint8_t buf[SECTOR_BYTES], zero[SECTOR_BYTES] = {0};
+	struct disk k;
+
+	CHECK(disk_open(&k, dir, engine, "writeback", 16, 1u << 20));
+	CHECK_EQ(vdrv_start(&k.d,
+			    FEAT_INDIRECT | 1ull << VIRTIO_BLK_F_DISCARD |
+				    1ull << VIRTIO_BLK_F_WRITE_ZEROES,
+			    1, 16),
+		 15);
+	/* Without UNMAP: ZERO_RANGE, or (tmpfs has none) a punched hole, which reads zero. */
+	CHECK_EQ(zero_req(&k, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0, 1), VIRTIO_BLK_S_OK);
+	CHECK(pread(k.fd, buf, sizeof(buf), 8 * SECTOR_BYTES) == sizeof(buf) &&
+	      !memcmp(buf, zero, sizeof(buf)));
+	CHECK(pread(k.fd, buf, sizeof(buf), 16 * SECTOR_BYTES) == sizeof(buf) &&
+	      !memcmp(buf + 8, buf, 8)); /* the next sector is untouched */
+	CHECK_EQ(zero_req(&k, VIRTIO_BLK_T_WRITE_ZEROES, 16, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
+			  2),
+		 VIRTIO_BLK_S_OK);
+	CHECK(pread(k.fd, buf, sizeof(buf), 23 * SECTOR_BYTES) == sizeof(buf) &&
+	      !memcmp(buf, zero, sizeof(buf)));
+	/* Flags the device does not know: unsupported, not an I/O error. */
+	CHECK_EQ(zero_req(&k, VIRTIO_BLK_T_WRITE_ZEROES, 24, 8, 2, 3), VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(zero_req(&k, VIRTIO_BLK_T_DISCARD, 24, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, 4),
+		 VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(zero_req(&k, VIRTIO_BLK_T_DISCARD, 24, 8, 0, 5), VIRTIO_BLK_S_OK);
+	CHECK_EQ(zero_req(&k, VIRTIO_BLK_T_DISCARD, DISK_SECTORS - 4, 8, 0, 6),
+		 VIRTIO_BLK_S_IOERR); /* past the end */
+	CHECK_EQ(vdrv_rd(&k.d, 0x070), 15);
+	disk_close(&k);
+}
+
+/* cache = direct: the host's alignment is the guest's block size; odd buffers are bounced. */
+static void direct(void)
+{
+	struct virtio_blk_config cfg;
+	struct disk k;
+	struct req r[3];
+	uint32_t bs;
+
+	CHECK(disk_open(&k, "/tmp", "io_uring", "direct", 16, 2u << 20));
+	CHECK_EQ(vdrv_start(&k.d, FEAT_INDIRECT, 1, 16), 15);
+	virtio_config_access(k.vd, 0, (uint8_t *)&cfg, sizeof(cfg), false);
+	bs = le32toh(cfg.blk_size);
+	CHECK(bs >= 512 && !(bs & (bs - 1)));
+	post_req(&k, 0, VIRTIO_BLK_T_IN, 0, bs, &r[0], 1); /* buffer at an odd address */
+	post_req(&k, 0, VIRTIO_BLK_T_IN, bs / SECTOR_BYTES, bs, &r[1], 0);
+	vdrv_kick(&k.d, 0);
+	CHECK(vdrv_wait_used(&k.d, 0, 2));
+	CHECK(status_of(&k, &r[0]) == VIRTIO_BLK_S_OK && holds_sector(&k, r[0].data, 0));
+	CHECK(status_of(&k, &r[1]) == VIRTIO_BLK_S_OK &&
+	      holds_sector(&k, r[1].data, bs / SECTOR_BYTES));
+	if (bs > SECTOR_BYTES) {
+		/* An offset that is not a whole block: an I/O error, not a host EINVAL. */
+		post_req(&k, 0, VIRTIO_BLK_T_IN, 1, bs, &r[2], 0);
+		vdrv_kick(&k.d, 0);
+		CHECK(vdrv_wait_used(&k.d, 0, 3));
+		CHECK_EQ(status_of(&k, &r[2]), VIRTIO_BLK_S_IOERR);
+	}
+	disk_close(&k);
+}
+
+/* Write zeroes falls back to the other way of getting zeroes; a discard only punches. */
+static void falloc_modes(void)
+{
+	struct blkio_req r = {.op = BLKIO_WRITE_ZEROES, .unmap = true};
+	int punch = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
+	int zero = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
+
+	CHECK_EQ(blkio_falloc_mode(&r), punch);
+	r.retried = true;
+	CHECK_EQ(blkio_falloc_mode(&r), zero);
+	r = (struct blkio_req){.op = BLKIO_WRITE_ZEROES};
+	CHECK_EQ(blkio_falloc_mode(&r), zero);
+	r.retried = true;
+	CHECK_EQ(blkio_falloc_mode(&r), punch);
+	r = (struct blkio_req){.op = BLKIO_DISCARD, .retried = true};
+	CHECK_EQ(blkio_falloc_mode(&r), punch);
+}
+
+void test_blk(void)
+{
+	parse();
+	falloc_modes();
+	for (int e = 0; e < 2; e++) {
+		const char *engine = e ? "sync" : "io_uring";
+
+		full_ring(engine, 8);
+		full_ring(engine, 256);
+		layout_change_in_flight(engine);
+		reset_in_flight(engine);
+		zeroes("/tmp", engine);
+		if (access("/dev/shm", W_OK) == 0)
+			zeroes("/dev/shm", engine); /* tmpfs: no ZERO_RANGE, the fallback works */
+	}
+	direct();
 }
