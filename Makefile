@@ -62,8 +62,10 @@ all: $(OUT)/microvm
 $(OUT)/microvm: $(OUT)/obj/src/main.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# Tests back NICs with socket pairs: the TAP ioctls go to tests/unit/tapwrap.c.
+TAPWRAP := -Wl,--wrap=tap_set_offload,--wrap=tap_set_queue_enabled
 $(OUT)/unit-tests: $(TEST_OBJS) $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) $(TAPWRAP) -o $@ $^ $(LIBS)
 
 $(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -21,6 +21,7 @@
 
 #define RX_BUF_LEN     (NET_HDR_LEN + 65536 + 1024) /* a frame plus room to see truncation */
 #define RX_BUDGET      256			    /* frames per wake-up before yielding */
+#define TX_BUDGET      256			    /* chains per wake-up before yielding */
 #define TX_IOV_MAX     1000			    /* writev takes at most 1024 */
 #define MAX_DROP_KINDS 16
 
@@ -37,6 +38,7 @@ struct net_queue {
 	unsigned idx;
 	int fd;
 	bool attached;	 /* the TAP queue delivers frames to this fd */
+	bool watched;	 /* fd is on the event loop */
 	uint32_t events; /* what the loop watches on fd */
 	/* RX: one frame read from the TAP waits here until the guest has room for it. */
 	uint8_t *rxbuf;
@@ -61,11 +63,12 @@ struct net {
 	uint32_t pairs, qsize, mtu;
 	bool offload;
 	struct tap tap;
+	bool tap_open;
 	struct net_queue *qs;
 	uint32_t active; /* queue pairs the driver uses */
 	bool running;	 /* between activate and reset */
 	struct virtio_net_config cfg;
-	struct vm *vm;
+	struct loop *loop; /* set between net_start and net_stop */
 	/* Dropped frames by reason: the first of each kind is reported, all are counted. */
 	struct {
 		const char *what, *why;
@@ -246,6 +249,12 @@ static unsigned tx_vq(const struct net_queue *nq)
 	return 2 * nq->idx + 1;
 }
 
+/* The control queue follows the data queues of every pair, or of the first alone without MQ. */
+static unsigned ctrl_vq(const struct net *n)
+{
+	return virtio_has_feature(&n->vd, VIRTIO_NET_F_MQ) ? 2 * n->pairs : 2;
+}
+
 static bool pair_live(const struct net_queue *nq)
 {
 	return nq->n->running && nq->idx < nq->n->active && virtio_live(&nq->n->vd);
@@ -262,7 +271,7 @@ static void update_events(struct net_queue *nq)
 		if (nq->tx_blocked)
 			want |= EPOLLOUT;
 	}
-	if (want != nq->events && loop_mod(&nq->n->vm->loop, nq->fd, want) == 0)
+	if (want != nq->events && loop_mod(nq->n->loop, nq->fd, want) == 0)
 		nq->events = want;
 }
 
@@ -410,11 +419,15 @@ static int tx_one(struct net_queue *nq, struct virtq_chain *c)
 	return 1;
 }
 
-/* Send what the guest queued until the ring is empty or the TAP is full. Lock held. */
+/*
+ * Send what the guest queued until the ring is empty or the TAP is full, or the budget is
+ * spent (then the queue is rescheduled). Lock held.
+ */
 static void tx_poll(struct net_queue *nq)
 {
 	struct virtio_dev *vd = &nq->n->vd;
 	struct virtq *vq = &vd->vqs[tx_vq(nq)];
+	unsigned budget = TX_BUDGET;
 	bool pushed = false;
 
 	if (!pair_live(nq) || nq->tx_blocked)
@@ -422,7 +435,13 @@ static void tx_poll(struct net_queue *nq)
 	do {
 		for (;;) {
 			struct virtq_chain c = {.iov = nq->txiov + 1, .iov_max = TX_IOV_MAX};
-			int r = virtq_pop(vq, vd->mem, &c);
+			int r;
+
+			if (!budget--) {
+				virtio_queue_reschedule(vd, tx_vq(nq));
+				goto out;
+			}
+			r = virtq_pop(vq, vd->mem, &c);
 
 			if (r < 0) {
 				virtio_needs_reset(vd,
@@ -477,7 +496,7 @@ static void set_pairs(struct net *n, uint32_t count)
 static void ctrl_poll(struct net *n)
 {
 	struct virtio_dev *vd = &n->vd;
-	struct virtq *vq = &vd->vqs[2 * n->pairs];
+	struct virtq *vq = &vd->vqs[ctrl_vq(n)];
 	struct iovec iov[16];
 	bool pushed = false;
 
@@ -514,7 +533,7 @@ static void ctrl_poll(struct net *n)
 		}
 	} while (virtq_enable_notify(vq));
 	if (pushed)
-		virtio_queue_interrupt(vd, 2 * n->pairs);
+		virtio_queue_interrupt(vd, ctrl_vq(n));
 	for (unsigned i = 0; i < n->active; i++)
 		rx_poll(&n->qs[i]);
 }
@@ -524,10 +543,12 @@ static void net_notify(struct virtio_dev *vd, unsigned q)
 	struct net *n = vd->priv;
 	struct net_queue *nq;
 
-	if (q == 2 * n->pairs) {
+	if (virtio_has_feature(vd, VIRTIO_NET_F_CTRL_VQ) && q == ctrl_vq(n)) {
 		ctrl_poll(n);
 		return;
 	}
+	if (q >= 2 * n->pairs)
+		return; /* the control queue's place, with no control queue negotiated */
 	nq = &n->qs[q / 2];
 	if (q % 2) {
 		tx_poll(nq);
@@ -571,11 +592,24 @@ static void net_reset(struct virtio_dev *vd)
 	}
 }
 
+/* Feature dependencies (virtio 1.2 5.1.3.1) among those offered. */
+static bool net_features_ok(const struct virtio_dev *vd)
+{
+	uint64_t f = vd->guest_features;
+	bool guest_tso = f & (F(GUEST_TSO4) | F(GUEST_TSO6));
+	bool host_tso = f & (F(HOST_TSO4) | F(HOST_TSO6));
+
+	return !((f & F(MQ)) && !(f & F(CTRL_VQ))) && !(guest_tso && !(f & F(GUEST_CSUM))) &&
+	       !((f & F(GUEST_ECN)) && !guest_tso) && !(host_tso && !(f & F(CSUM))) &&
+	       !((f & F(HOST_ECN)) && !host_tso);
+}
+
 static const struct virtio_ops net_virtio_ops = {
 	.device_id = VIRTIO_ID_NET,
 	.activate = net_activate,
 	.notify = net_notify,
 	.reset = net_reset,
+	.features_ok = net_features_ok,
 };
 
 static void on_tap(void *opaque, uint32_t events)
@@ -660,11 +694,13 @@ static void net_describe(const struct device *dev, FILE *out)
 	fputc('\n', out);
 }
 
-static int alloc_queue(struct net *n, struct net_queue *nq, unsigned i)
+static int alloc_queue(struct net *n, struct net_queue *nq, unsigned i, int fd)
 {
+	int err;
+
 	nq->n = n;
 	nq->idx = i;
-	nq->fd = n->tap.fds[i];
+	nq->fd = fd;
 	nq->attached = true;
 	nq->rxiov_max = 2 * n->qsize + VIRTQ_MAX_INDIRECT;
 	nq->rxbuf = malloc(RX_BUF_LEN);
@@ -674,24 +710,24 @@ static int alloc_queue(struct net *n, struct net_queue *nq, unsigned i)
 	nq->txiov = calloc(TX_IOV_MAX + 1, sizeof(*nq->txiov));
 	if (!nq->rxbuf || !nq->chains || !nq->used || !nq->rxiov || !nq->txiov)
 		return -ENOMEM;
-	return loop_add(&n->vm->loop, nq->fd, 0, on_tap, nq);
+	err = loop_add(n->loop, nq->fd, 0, on_tap, nq);
+	nq->watched = !err;
+	return err;
 }
 
-static int net_realize(struct device *dev, struct vm *vm)
+int net_start(struct device *dev, const int *fds, const struct guest_mem *mem, struct loop *loop,
+	      struct virtio_dev **vd)
 {
 	struct net *n = dev->priv;
 	uint64_t features = F(MAC) | F(MTU) | F(STATUS) | F(MRG_RXBUF);
 	int err;
 
-	err = tap_open(&n->tap, dev->name, n->ifname, n->pairs, NET_HDR_LEN, n->mtu);
-	if (err)
-		return err;
-	n->vm = vm;
+	n->loop = loop;
 	n->qs = calloc(n->pairs, sizeof(*n->qs));
 	if (!n->qs)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n->pairs; i++) {
-		err = alloc_queue(n, &n->qs[i], i);
+		err = alloc_queue(n, &n->qs[i], i, fds[i]);
 		if (err)
 			return err;
 	}
@@ -703,21 +739,19 @@ static int net_realize(struct device *dev, struct vm *vm)
 	n->cfg.status = htole16(VIRTIO_NET_S_LINK_UP);
 	n->cfg.max_virtqueue_pairs = htole16(n->pairs);
 	n->cfg.mtu = htole16(n->mtu);
-	log_info("%s: TAP '%s'%s, %u queue pair%s", dev->name, n->tap.name,
-		 n->tap.created ? " (created)" : "", n->pairs, n->pairs > 1 ? "s" : "");
 	err = virtio_init(&n->vd, dev->name, &net_virtio_ops, n, features,
-			  2 * n->pairs + (n->pairs > 1), n->qsize, &n->cfg, sizeof(n->cfg),
-			  &vm->mem);
-	return err ?: virtio_transport_realize(&n->tr, vm, &n->vd, dev->name);
+			  2 * n->pairs + (n->pairs > 1), n->qsize, &n->cfg, sizeof(n->cfg), mem);
+	if (vd)
+		*vd = &n->vd;
+	return err;
 }
 
-static void net_unrealize(struct device *dev)
+void net_stop(struct device *dev)
 {
 	struct net *n = dev->priv;
 
-	if (!n->vm)
+	if (!n->loop)
 		return;
-	virtio_transport_unrealize(&n->tr);
 	for (unsigned i = 0; n->qs && i < n->pairs; i++) {
 		struct net_queue *nq = &n->qs[i];
 
@@ -726,7 +760,8 @@ static void net_unrealize(struct device *dev)
 				 "frames %lu bytes %lu dropped",
 				 dev->name, i, nq->rx_frames, nq->rx_bytes, nq->rx_dropped,
 				 nq->tx_frames, nq->tx_bytes, nq->tx_dropped);
-			loop_del(&n->vm->loop, nq->fd);
+			if (nq->watched)
+				loop_del(n->loop, nq->fd);
 		}
 		free(nq->rxbuf);
 		free(nq->chains);
@@ -743,8 +778,34 @@ static void net_unrealize(struct device *dev)
 	free(n->qs);
 	n->qs = NULL;
 	virtio_free(&n->vd);
+	n->loop = NULL;
+}
+
+static int net_realize(struct device *dev, struct vm *vm)
+{
+	struct net *n = dev->priv;
+	int err;
+
+	err = tap_open(&n->tap, dev->name, n->ifname, n->pairs, NET_HDR_LEN, n->mtu);
+	if (err)
+		return err;
+	n->tap_open = true;
+	log_info("%s: TAP '%s'%s, %u queue pair%s", dev->name, n->tap.name,
+		 n->tap.created ? " (created)" : "", n->pairs, n->pairs > 1 ? "s" : "");
+	err = net_start(dev, n->tap.fds, &vm->mem, &vm->loop, NULL);
+	return err ?: virtio_transport_realize(&n->tr, vm, &n->vd, dev->name);
+}
+
+static void net_unrealize(struct device *dev)
+{
+	struct net *n = dev->priv;
+
+	if (!n->tap_open)
+		return;
+	virtio_transport_unrealize(&n->tr);
+	net_stop(dev);
 	tap_close(&n->tap);
-	n->vm = NULL;
+	n->tap_open = false;
 }
 
 static int net_fdt(const struct device *dev, void *fdt)

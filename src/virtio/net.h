@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "mem.h"
 #include "virtio/virtq.h"
 
 /* virtio 1.x: every frame carries the 12-byte header (num_buffers included). */
@@ -17,7 +18,20 @@
 /* Largest frame a GSO header may describe: a 64 KiB IP packet plus Ethernet and VLAN headers. */
 #define NET_MAX_GSO_FRAME (65535 + NET_ETH_HLEN + NET_VLAN_HLEN)
 
+struct loop;
+struct virtio_dev;
+
 extern const struct device_ops virtio_net_ops;
+
+/*
+ * Build the virtio side of the configured NIC dev over guest memory mem, one backend fd per
+ * queue pair (TAP queues: realize opens them) watched by loop, without a transport. *vd (if
+ * vd) is the virtio device. -errno; net_stop undoes a partial start.
+ */
+int net_start(struct device *dev, const int *fds, const struct guest_mem *mem, struct loop *loop,
+	      struct virtio_dev **vd);
+/* Report the counters and free what net_start made (the fds stay open). */
+void net_stop(struct device *dev);
 
 /*
  * Check a header the guest sent with a frame of frame_len bytes against the negotiated
