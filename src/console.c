@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -147,25 +148,98 @@ void console_room(struct console *c)
 
 void console_write(struct console *c, const uint8_t *buf, size_t n)
 {
-	while (n) {
-		ssize_t w = write(c->out_fd, buf, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* host output gone (closed pipe): drop guest output */
-		buf += w;
-		n -= w;
+	pthread_mutex_lock(&c->olock);
+	if (c->out_gone) {
+		n = 0; /* host output gone (closed pipe): drop guest output */
+	} else if (n > CONSOLE_OUT_SIZE - c->olen) {
+		c->dropped += n - (CONSOLE_OUT_SIZE - c->olen);
+		n = CONSOLE_OUT_SIZE - c->olen;
 	}
+	for (size_t i = 0; i < n; i++)
+		c->obuf[(c->ohead + c->olen + i) % CONSOLE_OUT_SIZE] = buf[i];
+	c->olen += n;
+	if (n)
+		pthread_cond_broadcast(&c->ocond);
+	pthread_mutex_unlock(&c->olock);
 }
 
-int console_attach(struct console *c, struct vm *vm, console_push_fn push, void *dev)
+bool console_can_write(struct console *c)
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->olock);
+	ok = c->out_gone || CONSOLE_OUT_SIZE - c->olen >= CONSOLE_OUT_SLACK;
+	if (!ok)
+		c->out_waiting = true;
+	pthread_mutex_unlock(&c->olock);
+	return ok;
+}
+
+/*
+ * The writer thread: the only place that blocks on the host's output. It can be cancelled
+ * only inside write(), where it holds no lock.
+ */
+static void *writer_main(void *opaque)
+{
+	struct console *c = opaque;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_mutex_lock(&c->olock);
+	for (;;) {
+		size_t chunk;
+		ssize_t w;
+		bool room = false;
+
+		if (!c->olen) {
+			if (c->ostop)
+				break;
+			pthread_cond_wait(&c->ocond, &c->olock);
+			continue;
+		}
+		chunk = c->olen < CONSOLE_OUT_SIZE - c->ohead ? c->olen
+							      : CONSOLE_OUT_SIZE - c->ohead;
+		pthread_mutex_unlock(&c->olock);
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		w = write(c->out_fd, c->obuf + c->ohead, chunk);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		pthread_mutex_lock(&c->olock);
+		if (w > 0) {
+			c->ohead = (c->ohead + w) % CONSOLE_OUT_SIZE;
+			c->olen -= w;
+		} else if (w == 0 || (errno != EINTR && errno != EAGAIN)) {
+			c->out_gone = true;
+			c->olen = 0;
+		}
+		if (c->out_waiting && CONSOLE_OUT_SIZE - c->olen >= CONSOLE_OUT_SLACK) {
+			c->out_waiting = false;
+			room = true;
+		}
+		pthread_cond_broadcast(&c->ocond);
+		if (room && c->out_room) {
+			pthread_mutex_unlock(&c->olock);
+			c->out_room(c->dev); /* takes the device's lock: never inside olock */
+			pthread_mutex_lock(&c->olock);
+		}
+	}
+	pthread_mutex_unlock(&c->olock);
+	return NULL;
+}
+
+int console_attach(struct console *c, struct vm *vm, console_push_fn push, console_room_fn out_room,
+		   void *dev)
 {
 	int err;
 
 	c->vm = vm;
 	c->push = push;
+	c->out_room = out_room;
 	c->dev = dev;
+	pthread_mutex_init(&c->olock, NULL);
+	pthread_cond_init(&c->ocond, NULL);
+	err = pthread_create(&c->writer, NULL, writer_main, c);
+	if (err)
+		return -err;
+	c->writer_ok = true;
 	c->in_fd = STDIN_FILENO;
 	c->out_fd = STDOUT_FILENO;
 	c->tty = isatty(STDIN_FILENO);
@@ -191,6 +265,29 @@ int console_attach(struct console *c, struct vm *vm, console_push_fn push, void 
 
 void console_detach(struct console *c)
 {
+	if (c->writer_ok) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_mutex_lock(&c->olock);
+		c->ostop = true;
+		pthread_cond_broadcast(&c->ocond);
+		while (c->olen && !c->out_gone &&
+		       pthread_cond_timedwait(&c->ocond, &c->olock, &until) == 0)
+			;
+		if (c->olen && !c->out_gone)
+			log_warn("console: the host is not reading its output; %zu bytes of guest "
+				 "output dropped at exit",
+				 c->olen);
+		pthread_mutex_unlock(&c->olock);
+		pthread_cancel(c->writer); /* only takes effect inside a blocked write() */
+		pthread_join(c->writer, NULL);
+		c->writer_ok = false;
+		if (c->dropped)
+			log_warn("console: %lu bytes of guest output dropped (no room)",
+				 c->dropped);
+	}
 	console_restore_terminal();
 	if (c->room_fd > 0)
 		close(c->room_fd);

@@ -2,6 +2,7 @@
 #ifndef MICROVM_CONSOLE_H
 #define MICROVM_CONSOLE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +12,13 @@ struct vm;
 
 /* Offer input bytes to the device; returns how many it accepted. Called on the loop thread. */
 typedef size_t (*console_push_fn)(void *dev, const uint8_t *buf, size_t n);
+/* The output buffer has room again after console_can_write said no (writer thread). */
+typedef void (*console_room_fn)(void *dev);
+
+/* Guest output waiting for the host; only the writer thread ever blocks in write(). */
+#define CONSOLE_OUT_SIZE 65536
+/* Room the device needs before it takes more output (a 16550A burst is 16 bytes). */
+#define CONSOLE_OUT_SLACK 64
 
 struct console {
 	struct vm *vm;
@@ -21,15 +29,38 @@ struct console {
 	void *dev;
 	uint8_t buf[256];
 	size_t len, off;
+	/* Output: a ring the device fills and the writer thread drains to out_fd. */
+	console_room_fn out_room;
+	pthread_mutex_t olock; /* guards the fields below; taken inside the device's lock */
+	pthread_cond_t ocond;
+	pthread_t writer;
+	bool writer_ok, ostop;
+	bool out_waiting; /* the device was told there is no room: tell it when there is */
+	bool out_gone;	  /* the host side of the output is closed: drop guest output */
+	size_t ohead, olen;
+	unsigned long dropped;
+	uint8_t obuf[CONSOLE_OUT_SIZE];
 };
 
-/* Attach stdin/stdout to a device; puts a terminal in raw mode (restored at exit). -errno. */
-int console_attach(struct console *c, struct vm *vm, console_push_fn push, void *dev);
-/* Write guest output bytes to the host. */
+/*
+ * Attach stdin/stdout to a device; puts a terminal in raw mode (restored at exit), starts the
+ * output writer thread. -errno.
+ */
+int console_attach(struct console *c, struct vm *vm, console_push_fn push, console_room_fn out_room,
+		   void *dev);
+/*
+ * Queue guest output for the host; never blocks. Bytes beyond the buffer are dropped and
+ * counted: a device should ask console_can_write first.
+ */
 void console_write(struct console *c, const uint8_t *buf, size_t n);
+/* Is there room for a burst of output (CONSOLE_OUT_SLACK)? If not, out_room says when. */
+bool console_can_write(struct console *c);
 /* The device has room for input again (any thread). */
 void console_room(struct console *c);
-/* Stop watching the host side and close internal fds. */
+/*
+ * Stop watching the host side, give queued output a second to reach the host (a stdout
+ * nobody reads cannot hold the exit up), stop the writer and close internal fds.
+ */
 void console_detach(struct console *c);
 /* Restore the terminal mode saved by console_attach (idempotent, async-signal-safe). */
 void console_restore_terminal(void);

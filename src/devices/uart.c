@@ -66,7 +66,9 @@ struct uart {
 	int level;
 	void (*irq)(void *opaque, int level);
 	void (*out)(void *opaque, uint8_t byte);
+	bool (*tx_ready)(void *opaque);
 	void *opaque;
+	unsigned long tx_dropped; /* written while the holding register was not empty */
 };
 
 /* Per-instance configuration and run-time state of the device. */
@@ -79,13 +81,19 @@ struct uart_dev {
 	struct console con;
 };
 
+/* Can the transmitter take a byte (the host side has room for it)? */
+static bool tx_ready(const struct uart *u)
+{
+	return !u->tx_ready || (u->mcr & MCR_LOOP) || u->tx_ready(u->opaque);
+}
+
 static uint8_t pending_iir(const struct uart *u)
 {
 	if ((u->ier & IER_RLSI) && (u->lsr & LSR_OE))
 		return IIR_RLSI;
 	if ((u->ier & IER_RDI) && u->count)
 		return IIR_RDI;
-	if ((u->ier & IER_THRI) && u->thri_pending)
+	if ((u->ier & IER_THRI) && u->thri_pending && tx_ready(u))
 		return IIR_THRI;
 	return IIR_NO_INT;
 }
@@ -139,7 +147,8 @@ static uint8_t read_reg(struct uart *u, unsigned reg)
 	case MCR:
 		return u->mcr;
 	case LSR:
-		v = u->lsr;
+		/* The holding register stays full while the host is not taking output. */
+		v = tx_ready(u) ? u->lsr : u->lsr & ~(LSR_THRE | LSR_TEMT);
 		u->lsr &= ~LSR_OE;
 		return v;
 	case MSR:
@@ -162,6 +171,8 @@ static void write_reg(struct uart *u, unsigned reg, uint8_t v)
 			if (!fifo_push(u, &v, 1))
 				u->lsr |= LSR_OE;
 			u->thri_pending = true;
+		} else if (!tx_ready(u)) {
+			u->tx_dropped++; /* the driver did not wait for THRE */
 		} else {
 			/* Sent at once: the holding register is empty again. */
 			u->out(u->opaque, v);
@@ -226,8 +237,16 @@ size_t uart_receive(struct uart *u, const uint8_t *buf, size_t n)
 	return got;
 }
 
+void uart_tx_ready(struct uart *u)
+{
+	pthread_mutex_lock(&u->lock);
+	u->thri_pending = true;
+	update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
 struct uart *uart_new(void (*irq)(void *opaque, int level), void (*out)(void *opaque, uint8_t byte),
-		      void *opaque)
+		      bool (*ready)(void *opaque), void *opaque)
 {
 	struct uart *u = calloc(1, sizeof(*u));
 
@@ -239,6 +258,7 @@ struct uart *uart_new(void (*irq)(void *opaque, int level), void (*out)(void *op
 	u->mcr = MCR_OUT2;
 	u->irq = irq;
 	u->out = out;
+	u->tx_ready = ready;
 	u->opaque = opaque;
 	return u;
 }
@@ -303,6 +323,21 @@ static void uart_out(void *opaque, uint8_t byte)
 	}
 }
 
+static bool uart_tx_room(void *opaque)
+{
+	struct uart_dev *d = opaque;
+
+	return !d->console || console_can_write(&d->con);
+}
+
+/* The console's writer made room: the transmitter is empty again (writer thread). */
+static void uart_out_room(void *dev)
+{
+	struct uart_dev *d = dev;
+
+	uart_tx_ready(d->uart);
+}
+
 static void uart_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct uart_dev *d = opaque;
@@ -326,13 +361,13 @@ static int uart_realize(struct device *dev, struct vm *vm)
 
 	d->vm = vm;
 	d->con.room_fd = -1;
-	d->uart = uart_new(uart_irq, uart_out, d);
+	d->uart = uart_new(uart_irq, uart_out, uart_tx_room, d);
 	if (!d->uart)
 		return -ENOMEM;
 	err = bus_register(&vm->bus, d->base, UART_REGION_SIZE, uart_mmio, d, dev->name);
 	if (err)
 		return err;
-	return d->console ? console_attach(&d->con, vm, uart_push, d) : 0;
+	return d->console ? console_attach(&d->con, vm, uart_push, uart_out_room, d) : 0;
 }
 
 static int uart_fdt(const struct device *dev, void *fdt)

@@ -12,10 +12,15 @@ extern const struct device_ops uart_ops;
 
 struct uart;
 
-/* Register-level model, exposed for unit tests: create a UART whose interrupt is reported to
- * irq(opaque, level) and whose output goes to out(opaque, byte). */
+/*
+ * Register-level model, exposed for unit tests: create a UART whose interrupt is reported to
+ * irq(opaque, level) and whose output goes to out(opaque, byte) while ready(opaque) says the
+ * host has room (NULL: always). Until then THRE stays clear, as on a slow line.
+ */
 struct uart *uart_new(void (*irq)(void *opaque, int level), void (*out)(void *opaque, uint8_t byte),
-		      void *opaque);
+		      bool (*ready)(void *opaque), void *opaque);
+/* The host has room for output again: THRE, and its interrupt if enabled (any thread). */
+void uart_tx_ready(struct uart *u);
 /* Guest access to register offset (0-7) of the UART. */
 void uart_access(struct uart *u, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Host input: queue up to n bytes into the receive FIFO; returns how many fitted. */

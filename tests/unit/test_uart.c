@@ -6,7 +6,15 @@ struct sink {
 	int level, edges;
 	char out[64];
 	int nout;
+	bool full; /* the host has no room for output */
 };
+
+static bool ready(void *opaque)
+{
+	const struct sink *s = opaque;
+
+	return !s->full;
+}
 
 static void irq(void *opaque, int level)
 {
@@ -40,7 +48,7 @@ static void wr(struct uart *u, unsigned reg, uint8_t v)
 void test_uart(void)
 {
 	struct sink s = {0};
-	struct uart *u = uart_new(irq, out, &s);
+	struct uart *u = uart_new(irq, out, ready, &s);
 	uint8_t many[100];
 	uint8_t wide[4] = {1, 2, 3, 4};
 
@@ -105,6 +113,23 @@ void test_uart(void)
 	CHECK_EQ(s.nout, 3);
 	CHECK_EQ(rd(u, 0), 'L');
 	wr(u, 4, 0x08);
+
+	/*
+	 * The host stops taking output: THRE and TEMT stay clear, no THRE interrupt, and a
+	 * byte written anyway is dropped. Room again raises the THRE interrupt.
+	 */
+	s.full = true;
+	wr(u, 1, 0x02);
+	CHECK_EQ(rd(u, 5) & 0x60, 0);
+	CHECK_EQ(s.level, 0);
+	wr(u, 0, 'x');
+	CHECK_EQ(s.nout, 3);
+	s.full = false;
+	uart_tx_ready(u);
+	CHECK_EQ(rd(u, 5) & 0x60, 0x60);
+	CHECK_EQ(s.level, 1);
+	CHECK_EQ(rd(u, 2) & 0x0f, 0x02);
+	wr(u, 1, 0x00);
 
 	/* Scratch register, and accesses wider than a byte are ignored. */
 	wr(u, 7, 0x5a);
