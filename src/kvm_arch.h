@@ -10,6 +10,13 @@ struct vcpu;
 
 /* KVM_CREATE_VM type for the machine (IPA size); -errno when the host cannot provide it. */
 int kvm_arch_vm_type(struct vm *vm);
+/* Right after KVM_CREATE_VM: enable the VM capabilities microvm relies on. -errno. */
+int kvm_arch_vm_init(struct vm *vm);
+/*
+ * An exit reason vm.c does not handle itself: 1 handled (the vCPU runs on), 0 not one of
+ * this architecture's, -errno when the VM cannot go on.
+ */
+int kvm_arch_vcpu_exit(struct vcpu *v);
 /* Create the in-kernel interrupt controller and place its regions (resolves version=auto). */
 int kvm_arch_irqchip_create(struct vm *vm);
 /* Initialise a freshly created vCPU (secondaries start powered off). */

@@ -13,6 +13,18 @@ int kvm_arch_vm_type(struct vm *vm)
 	return -ENOTSUP;
 }
 
+int kvm_arch_vm_init(struct vm *vm)
+{
+	(void)vm;
+	return -ENOTSUP;
+}
+
+int kvm_arch_vcpu_exit(struct vcpu *v)
+{
+	(void)v;
+	return 0;
+}
+
 int kvm_arch_irqchip_create(struct vm *vm)
 {
 	(void)vm;

@@ -317,6 +317,7 @@ int vm_create(struct vm *vm, struct machine *m)
 		return -errno;
 	err = loop_init(&vm->loop);
 	err = err ?: kvm_open(vm);
+	err = err ?: kvm_arch_vm_init(vm);
 	err = err ?: ram_create(vm);
 	err = err ?: kvm_arch_irqchip_create(vm);
 	err = err ?: vcpus_create(vm);
@@ -448,11 +449,17 @@ static void *vcpu_thread(void *arg)
 					  v->run->fail_entry.hardware_entry_failure_reason);
 			vm_stop(vm, VM_FAILURE);
 			break;
-		default:
-			log_error("vcpu%u: unexpected KVM exit reason %u", v->id,
-				  v->run->exit_reason);
+		default: {
+			int r = kvm_arch_vcpu_exit(v);
+
+			if (r > 0)
+				break;
+			if (r == 0)
+				log_error("vcpu%u: unexpected KVM exit reason %u", v->id,
+					  v->run->exit_reason);
 			vm_stop(vm, VM_FAILURE);
 			break;
+		}
 		}
 	}
 	return NULL;

@@ -59,6 +59,7 @@ struct vm {
 	atomic_int status; /* -1 while running, else enum vm_status */
 	atomic_bool ran;   /* first KVM_RUN has been issued */
 	atomic_uint mmio_warnings;
+	bool ext_dabt; /* KVM can inject external data aborts (KVM_CAP_ARM_INJECT_EXT_DABT) */
 	atomic_ulong exits, mmio_exits; /* returns from KVM_RUN to microvm (for --verbose) */
 	struct pci_host *pci;		/* the ECAM host bridge, when the machine has [pci] */
 	pthread_mutex_t routing_lock;

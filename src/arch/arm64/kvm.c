@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -27,6 +28,49 @@ int kvm_arch_vm_type(struct vm *vm)
 		return -EINVAL;
 	}
 	return max > 40 || bits != 40 ? (int)KVM_VM_TYPE_ARM_IPA_SIZE(bits) : 0;
+}
+
+int kvm_arch_vm_init(struct vm *vm)
+{
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_ARM_NISV_TO_USER};
+
+	/*
+	 * A load or store KVM cannot decode (no valid syndrome: ldp/stp, writeback, ...) to a
+	 * device address comes back as KVM_EXIT_ARM_NISV instead of failing KVM_RUN, which
+	 * would end the whole VM over one bad guest access.
+	 */
+	if (vm_has_cap(vm, KVM_CAP_ARM_NISV_TO_USER) && ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		log_warn("KVM_CAP_ARM_NISV_TO_USER: %s (an undecodable device access will stop "
+			 "the VM)",
+			 strerror(errno));
+	vm->ext_dabt = vm_has_cap(vm, KVM_CAP_ARM_INJECT_EXT_DABT);
+	return 0;
+}
+
+/* The guest made an access KVM could not decode: it gets an external data abort. */
+static int nisv(struct vcpu *v)
+{
+	static atomic_uint warnings;
+	struct kvm_vcpu_events ev;
+	unsigned long long ipa = v->run->arm_nisv.fault_ipa;
+
+	if (atomic_fetch_add(&warnings, 1) < 5)
+		log_warn("vcpu%u: guest access at 0x%llx that KVM cannot decode (a load/store "
+			 "pair or with writeback, ISS 0x%llx): external abort injected",
+			 v->id, ipa, (unsigned long long)v->run->arm_nisv.esr_iss);
+	memset(&ev, 0, sizeof(ev));
+	ev.exception.ext_dabt_pending = 1;
+	if (!v->vm->ext_dabt || ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0) {
+		log_error("vcpu%u: cannot inject an external abort for the access at 0x%llx: %s",
+			  v->id, ipa, v->vm->ext_dabt ? strerror(errno) : "host KVM cannot");
+		return -EINVAL;
+	}
+	return 1;
+}
+
+int kvm_arch_vcpu_exit(struct vcpu *v)
+{
+	return v->run->exit_reason == KVM_EXIT_ARM_NISV ? nisv(v) : 0;
 }
 
 static int set_attr(int fd, uint32_t group, uint64_t attr, const void *val)
