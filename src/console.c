@@ -31,13 +31,30 @@ void console_restore_terminal(void)
 static void fatal_signal(int sig)
 {
 	console_restore_terminal();
-	signal(sig, SIG_DFL);
-	raise(sig);
+	raise(sig); /* SA_RESETHAND: the default action now */
+}
+
+/*
+ * Every signal whose default action ends the process, except those microvm handles itself:
+ * INT, TERM and HUP (a signalfd), USR1 (vCPU kicks), PIPE (ignored). KILL and STOP cannot
+ * be caught: after kill -9 the terminal needs `reset`.
+ */
+static void catch_fatal_signals(void)
+{
+	static const int fatal[] = {SIGSEGV, SIGBUS,  SIGFPE,  SIGILL,	  SIGABRT, SIGQUIT,
+				    SIGTRAP, SIGSYS,  SIGXCPU, SIGXFSZ,	  SIGALRM, SIGVTALRM,
+				    SIGPROF, SIGUSR2, SIGPWR,  SIGSTKFLT, SIGPOLL};
+	struct sigaction sa = {.sa_handler = fatal_signal, .sa_flags = SA_RESETHAND};
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		sigaction(fatal[i], &sa, NULL);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaction(sig, &sa, NULL);
 }
 
 static int terminal_raw(void)
 {
-	static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 	struct termios t;
 
 	if (tcgetattr(STDIN_FILENO, &saved_termios) < 0)
@@ -49,8 +66,7 @@ static int terminal_raw(void)
 		return -errno;
 	termios_saved = 1;
 	atexit(console_restore_terminal);
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], fatal_signal);
+	catch_fatal_signals();
 	return 0;
 }
 

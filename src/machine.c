@@ -293,11 +293,12 @@ static int create_devices(struct machine *m)
 	return err;
 }
 
-int machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets)
+int machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets, bool run)
 {
 	int ret;
 
 	memset(m, 0, sizeof(*m));
+	m->run = run;
 	ret = cfg_load(&m->cfg, path);
 	if (ret < 0)
 		return ret;

@@ -51,13 +51,15 @@ struct machine {
 	struct device *devices;
 	size_t ndevices;
 	const struct device *console; /* device whose node is /chosen/stdout-path */
+	bool run;		      /* loaded to run (machine_load) */
 };
 
 /*
- * Parse path, apply "SECTION.KEY=VALUE" overrides and validate everything.
- * Every problem is reported with file:line; returns -errno on I/O, -EINVAL on bad input.
+ * Parse path, apply "SECTION.KEY=VALUE" overrides and validate everything. For a run, files
+ * are opened as the run needs them (disk images read-write); otherwise (--check, --dump-dtb)
+ * only read. Every problem is reported with file:line; -errno on I/O, -EINVAL on bad input.
  */
-int machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets);
+int machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets, bool run);
 /* Print the resolved machine (regions, IRQs, vCPUs, memory, boot files) for --check. */
 void machine_print(const struct machine *m, FILE *out);
 /* Free the machine and its devices (devices must not be realized). */

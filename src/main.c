@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return VM_USAGE;
-	err = machine_load(&m, o.config, o.sets, o.nsets);
+	err = machine_load(&m, o.config, o.sets, o.nsets, !o.check && !o.dump_dtb);
 	for (size_t i = 0; i < o.nsets; i++)
 		free(o.sets[i]);
 	free(o.sets);

@@ -394,10 +394,11 @@ static int direct_alignment(struct blk *b, struct cfg *c, struct cfg_entry *e, b
 	return 0;
 }
 
-static int open_image(struct blk *b, struct cfg *c)
+/* Open the image: read-write for a run of a writable disk, else read-only. */
+static int open_image(struct blk *b, struct cfg *c, bool run)
 {
 	struct cfg_entry *e = cfg_get(c, b->name, "path");
-	int flags = (b->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	int flags = (b->ro || !run ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct stat st;
 
 	if (b->cache == CACHE_DIRECT)
@@ -471,7 +472,9 @@ static int blk_configure(struct device *dev, struct machine *m)
 		return -1;
 	}
 	snprintf(b->serial, sizeof(b->serial), "%s", serial);
-	return open_image(b, c);
+	if (!m->run && !b->ro && access(b->path, W_OK) != 0)
+		log_warn("%s: '%s' is not writable: a run needs readonly = on", dev->name, b->path);
+	return open_image(b, c, m->run);
 }
 
 static void blk_describe(const struct device *dev, FILE *out)

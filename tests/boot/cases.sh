@@ -4,7 +4,8 @@
 # the output and the exit status. Prints "MVTEST <case> PASS|FAIL <why>" and a summary.
 # Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
 # HOSTKIND (rpi5 or gicv3), DISTRO_KERNEL (optional path to a distro Image), MVONLY=net
-# (only the network tests), NETTOOL (tests/bench/nettool built for this host).
+# (only the network tests) or MVONLY=blk (only tests/boot/blk-cases.sh), NETTOOL
+# (tests/bench/nettool built for this host), FIO_STRESS_SECONDS (the depth-256 fio runs).
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
 HOSTKIND=${HOSTKIND:-rpi5}
@@ -167,11 +168,20 @@ net_cases() {
 	fi
 	. "$(dirname "$0")/net-cases.sh"
 }
-if [ "${MVONLY:-}" = net ]; then
+# The block stress and misbehaving-driver group (tests/boot/blk-cases.sh).
+. "$(dirname "$0")/blk-cases.sh"
+case "${MVONLY:-}" in
+net)
 	net_cases
 	summary
 	exit 0
-fi
+	;;
+blk)
+	blk_cases
+	summary
+	exit 0
+	;;
+esac
 
 boot_case 1 256
 boot_case 4 512
@@ -198,6 +208,39 @@ finish 60
 expect restart "guest booted twice" test "$(grep -c 'init reached' "$out")" = 2
 expect restart "commands run after the restart" has "^second-boot-5"
 expect restart "final poweroff gives exit 0 (got $status)" test "$status" = 0
+
+# A host stdout nobody reads: the guest fills it and the console buffer behind it, then
+# SIGTERM must still end microvm at once (the vCPUs never block on the host's output).
+rm -f "$TMP/in" "$TMP/stuck" "$TMP/stuck.seen"
+mkfifo "$TMP/in" "$TMP/stuck"
+# The reader takes the boot output up to init, then stops reading with the pipe open.
+awk -v seen="$TMP/stuck.seen" '{ print > seen; fflush(seen) }
+	/init reached/ { system("sleep 3601") }' <"$TMP/stuck" &
+holder=$!
+echo "MVCASE console-blocked started at $(now) s (host uptime)"
+"$MV" --config "$machine" --set memory.size=256M <"$TMP/in" >"$TMP/stuck" 2>"$TMP/stuck.err" &
+pid=$!
+exec 3>"$TMP/in"
+n=0
+while ! grep -q "init reached" "$TMP/stuck.seen" 2>/dev/null && [ $n -lt 1200 ]; do
+	sleep 0.1
+	n=$((n + 1))
+done
+type_line 'yes microvm-console-flood | head -c 400000; echo FLOOD-DONE'
+sleep 5
+t0=$(now)
+kill -TERM $pid
+finish 10
+t1=$(now)
+pkill -f "sleep 3601"
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
+took=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
+out=$TMP/stuck.err
+expect console-blocked "the guest reached init" grep -q "init reached" "$TMP/stuck.seen"
+expect console-blocked "SIGTERM with a blocked stdout: exit 4 (got $status) in ${took} s" \
+	sh -c "[ '$status' = 4 ] && awk -v t='$took' 'BEGIN { exit !(t < 3) }'"
+expect console-blocked "and it says why it stopped" has "stopped by signal 15"
 
 # A gzip-compressed Image boots like the plain one.
 if [ -f "$MVDIR/build/guest/Image.gz" ]; then
@@ -343,6 +386,8 @@ expect blk-lock "second microvm on a locked image exits 1 (got $second)" test "$
 out=$TMP/second.out
 expect blk-lock "and says the image is in use" has "is in use by another process"
 rm -f "$TMP"/*.img "$TMP/root.ext4"
+
+blk_cases
 
 if [ "$HOSTKIND" = gicv3 ]; then
 	# A GICv2 guest on a GICv3-only host is a clear error, not a crash.

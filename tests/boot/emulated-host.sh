@@ -41,11 +41,12 @@ cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
 cp "$top/tests/bench/boot.sh" "$root/tests/bench-boot.sh"
 echo "BOOTBENCH=/tests/bench-boot.sh" >>"$root/tests/env"
 cp "$top/build/guest/nettool" "$root/bin/nettool"
-cp "$here/net-cases.sh" "$root/tests/net-cases.sh"
+cp "$here/net-cases.sh" "$here/blk-cases.sh" "$root/tests/"
 # TAP devices need tun.ko from the same kernel package (loaded by l1-init).
 mkdir -p "$root/lib"
 xz -dc "$kdir"/lib/modules/*/kernel/drivers/net/tun.ko.xz >"$root/lib/tun.ko"
-cp "$top/build/aarch64/microvm" "$root/microvm"
+# MICROVM_BIN: another static arm64 build to test (e.g. an older commit's, for comparison).
+cp "${MICROVM_BIN:-$top/build/aarch64/microvm}" "$root/microvm"
 cp "$top"/machines/*.ini "$root/machines/"
 cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$top/build/guest/rootfs.ext4" \
 	"$root/build/guest/"
@@ -61,10 +62,12 @@ echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
 # Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
 for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS FIO_SECONDS \
-	IPERF_SECONDS; do
+	IPERF_SECONDS FIO_STRESS_SECONDS; do
 	eval "val=\${$v:-}"
 	[ -z "$val" ] || echo "$v='$val'" >>"$root/tests/env"
 done
+# The boot tests' fio stress cases mount the tools disk in the guest.
+[ "$mode" = tests ] && cp "$top/build/guest/tools.ext4" "$root/build/guest/"
 case "$mode" in
 bench-blk | bench-net)
 	# fio and iperf3 for this host (a tree) and for the guest (a disk it mounts)

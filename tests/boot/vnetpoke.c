@@ -8,111 +8,10 @@
  * running.
  *   vnetpoke MMIO_BASE
  */
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include "poke.h"
 
 #define QSIZE 64
-#define PAGE  4096
 #define PAGES 64
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-};
-
-struct vq {
-	unsigned sel;
-	struct desc *desc; /* one page each: descriptors, avail ring, used ring */
-	volatile uint16_t *avail, *used;
-	uint16_t next_avail;
-};
-
-static volatile uint32_t *regs;
-static uint8_t *scratch; /* PAGES locked pages */
-static uint64_t phys[PAGES];
-
-/* Guest-physical address of scratch + off (pages are not contiguous). */
-static uint64_t pa(unsigned off)
-{
-	return phys[off / PAGE] + off % PAGE;
-}
-
-static int lock_scratch(void)
-{
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	scratch = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		       0);
-	if (fd < 0 || scratch == MAP_FAILED || mlock(scratch, PAGES * PAGE) < 0)
-		return -1;
-	memset(scratch, 0, PAGES * PAGE);
-	for (unsigned i = 0; i < PAGES; i++) {
-		uint64_t e;
-
-		if (pread(fd, &e, 8, (off_t)(((uintptr_t)scratch / PAGE + i) * 8)) != 8 ||
-		    !(e >> 63) || !(e & ((1ull << 55) - 1)))
-			return -1;
-		phys[i] = (e & ((1ull << 55) - 1)) * PAGE;
-	}
-	close(fd);
-	return 0;
-}
-
-static uint32_t rd(unsigned off)
-{
-	return regs[off / 4];
-}
-
-static void wr(unsigned off, uint32_t v)
-{
-	regs[off / 4] = v;
-	__sync_synchronize();
-}
-
-static void setup_vq(struct vq *q, unsigned sel, unsigned page)
-{
-	uint64_t d = pa(page * PAGE), a = pa((page + 1) * PAGE), u = pa((page + 2) * PAGE);
-
-	q->sel = sel;
-	q->desc = (struct desc *)(scratch + page * PAGE);
-	q->avail = (volatile uint16_t *)(scratch + (page + 1) * PAGE);
-	q->used = (volatile uint16_t *)(scratch + (page + 2) * PAGE);
-	wr(0x030, sel);
-	wr(0x038, QSIZE);
-	wr(0x080, (uint32_t)d);
-	wr(0x084, (uint32_t)(d >> 32));
-	wr(0x090, (uint32_t)a);
-	wr(0x094, (uint32_t)(a >> 32));
-	wr(0x0a0, (uint32_t)u);
-	wr(0x0a4, (uint32_t)(u >> 32));
-	wr(0x044, 1);
-}
-
-/* Make descriptor head (a chain through next fields already set) available. */
-static void post(struct vq *q, uint16_t head)
-{
-	q->avail[2 + q->next_avail % QSIZE] = head;
-	__sync_synchronize();
-	q->avail[1] = ++q->next_avail;
-	__sync_synchronize();
-}
-
-/* Wait up to 3 s for the device to return n chains in total. */
-static int wait_used(struct vq *q, uint16_t n)
-{
-	for (int i = 0; i < 300; i++) {
-		if ((uint16_t)q->used[1] == n)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
 
 /*
  * TX chain i at descriptors 4i..: a 12-byte header, then a frame of len bytes (at most
@@ -149,46 +48,25 @@ int main(int argc, char **argv)
 {
 	uint64_t base;
 	struct vq rx = {0}, tx = {0};
-	int fd;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: vnetpoke MMIO_BASE\n");
 		return 2;
 	}
 	base = strtoull(argv[1], NULL, 0);
-	if (lock_scratch() < 0) {
+	if (lock_scratch(PAGES) < 0) {
 		perror("vnetpoke: locked pages with known addresses");
 		return 1;
 	}
-	fd = open("/dev/mem", O_RDWR | O_SYNC);
-	if (fd < 0) {
-		perror("vnetpoke: /dev/mem");
+	if (open_regs("vnetpoke", base, 1) < 0)
 		return 1;
-	}
-	regs = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)base);
-	if (regs == MAP_FAILED) {
-		perror("vnetpoke: mmap");
-		return 1;
-	}
-	if (rd(0x000) != 0x74726976 || rd(0x004) != 2 || rd(0x008) != 1) {
-		fprintf(stderr, "vnetpoke: no virtio-mmio v2 network device at 0x%llx\n",
-			(unsigned long long)base);
-		return 1;
-	}
-	/* Reset, then negotiate VERSION_1, CSUM and HOST_TSO4 only (no mergeable buffers). */
-	wr(0x070, 0);
-	wr(0x070, 1 | 2);
-	wr(0x024, 0);
-	wr(0x020, 1u << 0 | 1u << 11);
-	wr(0x024, 1);
-	wr(0x020, 1); /* VERSION_1 */
-	wr(0x070, 1 | 2 | 8);
-	if (!(rd(0x070) & 8)) {
+	/* Negotiate VERSION_1, CSUM and HOST_TSO4 only (no mergeable buffers). */
+	if (negotiate(1u << 0 | 1u << 11) < 0) {
 		fprintf(stderr, "vnetpoke: FEATURES_OK refused\n");
 		return 1;
 	}
-	setup_vq(&rx, 0, 0);
-	setup_vq(&tx, 1, 3);
+	setup_vq(&rx, 0, QSIZE, 0);
+	setup_vq(&tx, 1, QSIZE, 3);
 	wr(0x070, 1 | 2 | 4 | 8);
 
 	/* Receive buffers of 32 bytes: smaller than any frame with its header. */

@@ -105,6 +105,36 @@ if [ $? -eq 2 ] && grep -q "nonexistent.ini: No such file" "$tmp/err"; then ok; 
 "$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/none" --dump-dtb "$tmp/x.dtb" 2>"$tmp/err"
 if [ $? -eq 2 ] && grep -qF "kernel $tmp/none: No such file" "$tmp/err"; then ok; else bad "missing kernel"; fi
 
+# A disk image this user may only read: --check and --dump-dtb work (with a warning that a
+# run needs readonly = on); a run is a configuration error. As root, as nobody (root may
+# write any file); the binary, machine and image go to a directory nobody can reach.
+ro=$(mktemp -d /tmp/mvro-XXXXXX)
+chmod 1777 "$ro"
+cp "$mv" "$top/machines/rpi5.ini" "$tmp/Image" "$ro/"
+head -c 1048576 /dev/zero >"$ro/ro.img"
+chmod 444 "$ro/ro.img" "$ro/Image"
+as_user=""
+[ "$(id -u)" = 0 ] && as_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
+disk="--set blk0.type=virtio-blk --set blk0.path=$ro/ro.img --kernel $ro/Image --initrd="
+# shellcheck disable=SC2086
+$as_user "$ro/$(basename "$mv")" --config "$ro/rpi5.ini" $disk --check >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ $st -eq 0 ] && grep -q "blk0: virtio-blk" "$tmp/out" &&
+	grep -qF "is not writable: a run needs readonly = on" "$tmp/err"; then ok; else
+	bad "--check on a read-only image: exit $st"; sed 's/^/    /' "$tmp/err"; fi
+# shellcheck disable=SC2086
+$as_user "$ro/$(basename "$mv")" --config "$ro/rpi5.ini" $disk --dump-dtb "$ro/ro.dtb" \
+	2>"$tmp/err"
+st=$?
+if [ $st -eq 0 ] && [ -s "$ro/ro.dtb" ]; then ok; else
+	bad "--dump-dtb on a read-only image: exit $st"; sed 's/^/    /' "$tmp/err"; fi
+# shellcheck disable=SC2086
+$as_user "$ro/$(basename "$mv")" --config "$ro/rpi5.ini" $disk </dev/null >/dev/null 2>"$tmp/err"
+st=$?
+if [ $st -eq 2 ] && grep -qF -- "--set blk0.path: cannot open '$ro/ro.img' for writing" "$tmp/err"; then ok; else
+	bad "running a read-only image without readonly = on: exit $st"; sed 's/^/    /' "$tmp/err"; fi
+rm -rf "$ro"
+
 # An unwritable --boot-report path stops microvm before anything starts.
 "$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/Image" --initrd "$tmp/initrd" \
 	--boot-report "$tmp/no/such/dir/report.json" </dev/null >/dev/null 2>"$tmp/err"

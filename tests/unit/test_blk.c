@@ -138,7 +138,7 @@ static bool disk_open(struct disk *k, const char *dir, const char *engine, const
 	snprintf(sets[4], sizeof(sets[4]), "blk0.queue_size=%u", qsize);
 	for (int i = 0; i < 5; i++)
 		setp[i] = sets[i];
-	if (machine_load(&k->m, "machines/rpi5.ini", setp, 5))
+	if (machine_load(&k->m, "machines/rpi5.ini", setp, 5, true))
 		return false;
 	for (size_t i = 0; i < k->m.ndevices; i++)
 		if (!strcmp(k->m.devices[i].name, "blk0"))

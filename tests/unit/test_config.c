@@ -112,7 +112,7 @@ static void machines(void)
 	struct machine m;
 	char *sets[] = {"machine.vcpus=2", "uart0.irq=5"};
 
-	CHECK(machine_load(&m, "machines/rpi5.ini", NULL, 0) == 0);
+	CHECK(machine_load(&m, "machines/rpi5.ini", NULL, 0, false) == 0);
 	CHECK_EQ(m.vcpus, 4);
 	CHECK_EQ(m.gic.version, 2);
 	CHECK_EQ(m.ram_base, 0x40000000);
@@ -122,7 +122,7 @@ static void machines(void)
 	CHECK(m.has_virtio_mmio && m.has_pci);
 	machine_free(&m);
 
-	CHECK(machine_load(&m, "machines/virt-gicv3.ini", sets, 2) == 0);
+	CHECK(machine_load(&m, "machines/virt-gicv3.ini", sets, 2, false) == 0);
 	CHECK_EQ(m.vcpus, 2);
 	CHECK_EQ(m.gic.version, 3);
 	CHECK_EQ(m.alloc.irqs[m.alloc.nirqs - 1].irq, 5);

@@ -32,7 +32,7 @@ static void check_machine(const char *path, int version, unsigned ncpus)
 	int n, node, count = 0;
 	uint32_t gic_phandle;
 
-	CHECK(machine_load(&m, path, NULL, 0) == 0);
+	CHECK(machine_load(&m, path, NULL, 0, false) == 0);
 	CHECK(fdt_build(&m, &bl, &fdt, &len) == 0);
 	if (!fdt) {
 		machine_free(&m);
@@ -123,7 +123,7 @@ static void no_initrd(void)
 	int n;
 	char *sets[] = {"machine.vcpus=1"};
 
-	CHECK(machine_load(&m, "machines/rpi5.ini", sets, 1) == 0);
+	CHECK(machine_load(&m, "machines/rpi5.ini", sets, 1, false) == 0);
 	CHECK(fdt_build(&m, NULL, &fdt, &len) == 0);
 	CHECK(fdt && prop(fdt, "/chosen", "linux,initrd-start", &n) == NULL);
 	CHECK(fdt && prop(fdt, "/cpus/cpu@1", "reg", &n) == NULL);

@@ -72,6 +72,11 @@ static void layout(void)
 	CHECK(strstr(why, "do not fit") != NULL);
 	CHECK(arch_boot_layout(base, 16 << 20, h, sizeof(h), 64 << 20, &bl, why, sizeof(why)) ==
 	      -EINVAL);
+	/* An image_size that would wrap the end address around is refused, not placed. */
+	make_header(h, 0, 0xffffffffffe00000ull, 0);
+	CHECK(arch_boot_layout(base, size, h, sizeof(h), 0x300000, &bl, why, sizeof(why)) ==
+	      -EINVAL);
+	CHECK(strstr(why, "more than the") != NULL);
 	/* No kernel (device-tree dump): placement still computed. */
 	CHECK(arch_boot_layout(base, size, NULL, 0, 0x1000, &bl, why, sizeof(why)) == 0);
 	CHECK_EQ(bl.initrd_size, 0x1000);
@@ -102,9 +107,21 @@ static void gzip(void)
 	CHECK(blob_gunzip(packed, zs.total_out, 1 << 20, &out, &outlen) == -EINVAL);
 }
 
+/* blob_read refuses what is not a regular file, with the right error. */
+static void blob_kinds(void)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	CHECK_EQ(blob_read("/tmp", 1 << 20, &buf, &len), -EISDIR);
+	CHECK_EQ(blob_read("/dev/null", 1 << 20, &buf, &len), -EINVAL);
+	CHECK_EQ(blob_read("/nonexistent/kernel", 1 << 20, &buf, &len), -ENOENT);
+}
+
 void test_image(void)
 {
 	header();
+	blob_kinds();
 	layout();
 	gzip();
 }

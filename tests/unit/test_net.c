@@ -202,7 +202,7 @@ static bool nic_open(struct nic *k, unsigned pairs)
 
 	memset(k, 0, sizeof(*k));
 	snprintf(queues, sizeof(queues), "net0.queues=%u", pairs);
-	if (machine_load(&k->m, "machines/rpi5.ini", sets, 5))
+	if (machine_load(&k->m, "machines/rpi5.ini", sets, 5, true))
 		return false;
 	for (size_t i = 0; i < k->m.ndevices; i++)
 		if (!strcmp(k->m.devices[i].name, "net0"))

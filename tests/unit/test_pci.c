@@ -175,7 +175,7 @@ static void virtio_transport(void)
 	vm.vm_fd = -1;
 	vm.m = &m;
 	pthread_mutex_init(&vm.routing_lock, NULL);
-	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0) == 0);
+	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0, false) == 0);
 	memset(&t, 0, sizeof(t));
 	CHECK(virtio_init(&vd, "vblk", &nop_ops, NULL, 0, 2, 64, cfgspace, 8, &mem) == 0);
 	CHECK(virtio_pci_init(&t, &vd, 1, true, 0x018000, "vblk") == 0);
@@ -305,7 +305,7 @@ static void interrupt_map(void)
 	const fdt32_t *p;
 	int n, node;
 
-	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0) == 0);
+	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0, false) == 0);
 	CHECK(fdt_build(&m, NULL, &fdt, &len) == 0);
 	node = fdt ? fdt_path_offset(fdt, "/pcie@30000000") : -1;
 	CHECK(node >= 0);
@@ -334,7 +334,7 @@ void test_pci(void)
 	struct machine m;
 	struct pci_host h;
 
-	CHECK(machine_load(&m, "machines/rpi5.ini", NULL, 0) == 0);
+	CHECK(machine_load(&m, "machines/rpi5.ini", NULL, 0, false) == 0);
 	pci_host_init(&h, &m);
 	machine_free(&m);
 	ecam(&h);

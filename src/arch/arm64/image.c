@@ -74,6 +74,14 @@ int arch_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel
 		if (err)
 			return err;
 	}
+	if (img.image_size > ram_size) {
+		snprintf(
+			why, whylen,
+			"kernel Image header says it needs 0x%llx bytes, more than the %llu MiB of "
+			"RAM",
+			(unsigned long long)img.image_size, (unsigned long long)(ram_size >> 20));
+		return -EINVAL;
+	}
 	/* Kernel at the bottom of RAM (ram_base is 2 MiB aligned), DTB in the top 2 MiB block. */
 	bl->kernel_addr = ram_base + img.text_offset;
 	bl->kernel_end = bl->kernel_addr + img.image_size;
