@@ -73,32 +73,43 @@ $(OUT)/obj/%.o: %.c
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(OUT)/obj/src/main.d
 
-# libFuzzer target for the descriptor walker and blk request parser (clang only).
-FUZZ_SRCS := $(LIB_SRCS) tests/fuzz/fuzz_virtq.c
-build/fuzz/fuzz_virtq: $(FUZZ_SRCS) $(wildcard src/*.h src/*/*.h)
+# libFuzzer targets (clang only): fuzz_virtq, the descriptor walker and blk request parser;
+# fuzz_transport, both transports' state machines driving virtio-blk and virtio-net with
+# asynchronous completions (tests/fuzz/). Each is built from the sources, not the objects.
+FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport
+build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Wall -Wextra -Werror \
-		-fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_SRCS) $(LIBS)
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LIBS)
+build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(LIB_SRCS) \
+		$(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Wall -Wextra -Werror \
+		-fsanitize=fuzzer,address,undefined $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c \
+		$(LIB_SRCS) $(LIBS)
 
-# make fuzz FUZZ_SECONDS=600 runs longer; the corpus stays in build/fuzz/corpus.
+# make fuzz FUZZ_SECONDS=600 runs each target that long, side by side (FUZZ_JOBS at a time);
+# the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK.
+# The targets' own messages (guest mistakes they report) go to build/fuzz/NAME.log.
 FUZZ_SECONDS ?= 30
-fuzz: build/fuzz/fuzz_virtq
-	@mkdir -p build/fuzz/corpus
-	build/fuzz/fuzz_virtq -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus
+fuzz: $(FUZZ_TARGETS)
+	@./tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 deps:
 	@./conf/install-deps.sh
 
 # Guest kernel and initramfs (cached under $(CACHE), keyed on their inputs).
-guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 build/guest/nettool
+guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 build/guest/nettool \
+	build/guest/tools.ext4
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
-# The initramfs carries nettool (timed TCP transfers) and vnetpoke (a misbehaving driver).
+# The initramfs carries nettool (timed TCP transfers), vnetpoke and blkpoke (misbehaving
+# drivers).
 build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
 		guest-images/build-initramfs.sh \
-		build/guest/nettool build/guest/vnetpoke
+		build/guest/nettool build/guest/vnetpoke build/guest/blkpoke
 	rm -rf build/guest/extra && mkdir -p build/guest/extra/bin
-	cp build/guest/nettool build/guest/vnetpoke build/guest/extra/bin/
+	cp build/guest/nettool build/guest/vnetpoke build/guest/blkpoke build/guest/extra/bin/
 	./guest-images/build-initramfs.sh $@ build/guest/extra
 build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs.sh
 	./guest-images/build-rootfs.sh $< $@ 32M
@@ -106,8 +117,8 @@ build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs
 build/guest/nettool: tests/bench/nettool.c
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
-# A misbehaving virtio-net driver for the boot tests (runs in the guest).
-build/guest/vnetpoke: tests/boot/vnetpoke.c
+# Misbehaving virtio-net and virtio-blk drivers for the boot tests (they run in the guest).
+build/guest/vnetpoke build/guest/blkpoke: build/guest/%: tests/boot/%.c tests/boot/poke.h
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
 

@@ -102,16 +102,16 @@ int loop_poll(struct loop *l, int timeout_ms)
 	l->dispatching = false;
 	free_list(l->dead);
 	l->dead = NULL;
-	return 0;
+	return n;
 }
 
 int loop_run(struct loop *l)
 {
 	while (!l->stop) {
-		int err = loop_poll(l, -1);
+		int n = loop_poll(l, -1);
 
-		if (err)
-			return err;
+		if (n < 0)
+			return n;
 	}
 	return 0;
 }

@@ -31,7 +31,7 @@ int loop_add(struct loop *l, int fd, uint32_t events, loop_fn fn, void *opaque);
 int loop_mod(struct loop *l, int fd, uint32_t events);
 /* Stop watching fd; its handler is never called again (safe from inside a handler). */
 void loop_del(struct loop *l, int fd);
-/* Wait up to timeout_ms (-1: forever) for one batch of events and dispatch it. -errno. */
+/* Wait up to timeout_ms (-1: forever) for one batch of events and dispatch it: how many. */
 int loop_poll(struct loop *l, int timeout_ms);
 /* Dispatch events until loop_stop is called from a handler. Returns -errno on failure. */
 int loop_run(struct loop *l);

@@ -53,7 +53,7 @@ void test_loop(void)
 	for (int i = 0; i < MANY; i++)
 		signal_fd(p[i].fd);
 	for (int round = 0; round < MANY && calls < MANY; round++) {
-		CHECK(loop_poll(&l, 0) == 0);
+		CHECK(loop_poll(&l, 0) >= 0);
 		calls = 0;
 		for (int i = 0; i < MANY; i++)
 			calls += p[i].calls;
@@ -65,7 +65,7 @@ void test_loop(void)
 	p[0].calls = p[1].calls = 0;
 	signal_fd(p[0].fd); /* epoll reports in the order they became ready */
 	signal_fd(p[1].fd);
-	CHECK(loop_poll(&l, 0) == 0);
+	CHECK(loop_poll(&l, 0) >= 0);
 	CHECK_EQ(p[0].calls, 1);
 	CHECK_EQ(p[1].calls, 0);
 	CHECK_EQ(l.nhandlers, MANY - 1);
@@ -78,10 +78,10 @@ void test_loop(void)
 	CHECK_EQ(again.fd, old);
 	CHECK(loop_add(&l, again.fd, 0, on_event, &again) == 0);
 	signal_fd(again.fd);
-	CHECK(loop_poll(&l, 0) == 0);
+	CHECK(loop_poll(&l, 0) >= 0);
 	CHECK_EQ(again.calls, 0); /* added paused */
 	CHECK(loop_mod(&l, again.fd, EPOLLIN) == 0);
-	CHECK(loop_poll(&l, 0) == 0);
+	CHECK(loop_poll(&l, 0) >= 0);
 	CHECK_EQ(again.calls, 1);
 	CHECK_EQ(p[1].calls, 0);
 	loop_del(&l, again.fd);

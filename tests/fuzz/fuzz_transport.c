@@ -1,0 +1,576 @@
+/*
+ * libFuzzer target: the transport state machines (virtio-mmio registers; virtio-pci common
+ * configuration, notify, ISR and MSI-X table behind ECAM configuration space) driving
+ * virtio-blk (io_uring and sync engines, on a real image file) and virtio-net (its TAP queues
+ * socket pairs), with asynchronous completions, kicks and received frames arriving between
+ * any two guest accesses. Guest RAM is exactly RAM_SIZE bytes of heap, so ASan sees any
+ * access the device makes outside it.
+ *
+ * Input: one byte choosing the device and transport, then operations of an 8-byte header
+ * (kind, size, offset, value) and, for RAM writes and frames, size bytes of payload.
+ * MICROVM_FUZZ_SEEDS=DIR writes a corpus that reaches DRIVER_OK with I/O on both
+ * transports into DIR and exits.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <sched.h>
+#include <linux/pci_regs.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "machine.h"
+#include "pci/pci.h"
+#include "virtio/blk.h"
+#include "virtio/mmio.h"
+#include "virtio/net.h"
+#include "virtio/pci.h"
+#include "virtio/virtio.h"
+#include "vm.h"
+
+#define GPA	 0x40000000ull
+#define RAM_SIZE 0x10000u
+#define MAX_OPS	 256
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+enum kind {
+	K_WRITE,     /* transport register write: offset, value, 1 << (size & 3) bytes */
+	K_READ,	     /* transport register read */
+	K_CFG_WRITE, /* PCI configuration space write (virtio-mmio: ignored) */
+	K_CFG_READ,
+	K_MEM,	 /* copy size payload bytes into RAM at offset */
+	K_POLL,	 /* one event loop pass: completions, kicks, frames */
+	K_WAIT,	 /* events until none comes for a while (the engines finish meanwhile) */
+	K_KICK,	 /* signal queue value's kick eventfd (the ioeventfd path) */
+	K_FRAME, /* the host sends a frame of size payload bytes to queue pair value */
+	K_DRAIN, /* the host reads what the guest transmitted */
+	K_NKINDS,
+};
+
+struct op {
+	uint8_t kind, size;
+	uint16_t off;
+	uint32_t val;
+};
+
+enum target { T_BLK_URING, T_BLK_SYNC, T_NET, T_NTARGETS };
+
+static struct machine machine;
+static struct device *devs[T_NTARGETS];
+static char image[64];
+
+static struct device *find(const char *name)
+{
+	for (size_t i = 0; i < machine.ndevices; i++)
+		if (!strcmp(machine.devices[i].name, name))
+			return &machine.devices[i];
+	return NULL;
+}
+
+static void write_seeds(const char *dir);
+/* MICROVM_FUZZ_TRACE: say where an input got the device (to check the seeds). */
+static bool trace;
+
+static void unlink_image(void)
+{
+	unlink(image);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char path0[64], path1[64];
+	char *sets[] = {
+		"machine.vcpus=2",
+		"blk0.type=virtio-blk",
+		path0,
+		"blk0.queue_size=8",
+		"blk0.engine=io_uring",
+		"blk1.type=virtio-blk",
+		path1,
+		"blk1.queue_size=8",
+		"blk1.engine=sync",
+		"net0.type=virtio-net",
+		"net0.tap=mvfuzz%d",
+		"net0.queues=2",
+		"net0.queue_size=16",
+	};
+	int fd;
+
+	(void)argc;
+	(void)argv;
+	/* tmpfs when there is one: a flush there costs nothing. */
+	snprintf(image, sizeof(image), "%s/microvm-fuzz-XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	fd = mkstemp(image);
+	if (fd < 0 || ftruncate(fd, 1 << 20) < 0)
+		abort();
+	close(fd);
+	snprintf(path0, sizeof(path0), "blk0.path=%s", image);
+	snprintf(path1, sizeof(path1), "blk1.path=%s", image);
+	if (machine_load(&machine, "machines/rpi5.ini", sets, sizeof(sets) / sizeof(sets[0]),
+			 true)) {
+		fprintf(stderr, "fuzz_transport: run from the top of the tree\n");
+		abort();
+	}
+	devs[T_BLK_URING] = find("blk0");
+	devs[T_BLK_SYNC] = find("blk1");
+	devs[T_NET] = find("net0");
+	trace = getenv("MICROVM_FUZZ_TRACE");
+	if (getenv("MICROVM_FUZZ_SEEDS")) {
+		write_seeds(getenv("MICROVM_FUZZ_SEEDS"));
+		unlink(image);
+		exit(0);
+	}
+	atexit(unlink_image);
+	return 0;
+}
+
+/* The world one input runs in. */
+struct bench {
+	enum target target;
+	bool pci;
+	struct device *dev;
+	struct virtio_dev *vd;
+	struct loop loop;
+	uint8_t *ram;
+	struct guest_mem mem;
+	struct virtio_mmio mmio;
+	struct virtio_pci vpci;
+	struct pci_host host;
+	struct vm vm;
+	int irqfd;
+	int fds[2], peer[2];
+};
+
+/* virtio-mmio's interrupt, as the transport raises it (an irqfd): an eventfd here. */
+static void mmio_interrupt(struct virtio_dev *vd, int vq)
+{
+	uint64_t one = 1;
+
+	(void)vq;
+	if (write(((struct virtio_mmio *)vd->transport)->irqfd, &one, sizeof(one)) < 0)
+		abort();
+}
+
+static bool setup(struct bench *b, uint8_t choice)
+{
+	memset(b, 0, sizeof(*b));
+	b->target = (enum target)((choice & 0x7f) % T_NTARGETS);
+	b->pci = choice & 0x80;
+	b->dev = devs[b->target];
+	b->fds[0] = b->fds[1] = b->peer[0] = b->peer[1] = -1;
+	b->ram = malloc(RAM_SIZE);
+	memset(b->ram, 0, RAM_SIZE);
+	b->mem = (struct guest_mem){b->ram, GPA, RAM_SIZE};
+	b->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop_init(&b->loop))
+		return false;
+	if (b->target == T_NET) {
+		for (int i = 0; i < 2; i++) {
+			int sv[2];
+
+			if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+				return false;
+			b->fds[i] = sv[0];
+			b->peer[i] = sv[1];
+		}
+		if (net_start(b->dev, b->fds, &b->mem, &b->loop, &b->vd))
+			return false;
+	} else if (blk_start(b->dev, &b->mem, &b->loop, &b->vd)) {
+		return false;
+	}
+	if (virtio_kicks_open(b->vd, &b->loop))
+		return false;
+	if (!b->pci) {
+		b->mmio = (struct virtio_mmio){.vd = b->vd, .irqfd = b->irqfd};
+		b->vd->transport = &b->mmio;
+		b->vd->interrupt = mmio_interrupt;
+		return true;
+	}
+	/* A VM without KVM: BARs map onto its bus, MSI routes fail (nothing is delivered). */
+	b->vm.vm_fd = -1;
+	b->vm.m = &machine;
+	bus_init(&b->vm.bus);
+	pthread_mutex_init(&b->vm.routing_lock, NULL);
+	pci_host_init(&b->host, &machine);
+	if (virtio_pci_init(&b->vpci, b->vd, 1, true, 0x018000, "fuzz"))
+		return false;
+	b->vpci.vm = &b->vm;
+	b->vpci.intx_fd = b->irqfd;
+	b->vm.pci = &b->host;
+	return pci_host_attach(&b->host, &b->vpci.pdev) == 0;
+}
+
+static void teardown(struct bench *b)
+{
+	if (b->pci) {
+		b->vpci.intx_fd = -1; /* ours, closed below */
+		virtio_pci_detach(&b->vpci);
+		bus_free(&b->vm.bus);
+		free(b->vm.routes);
+		pthread_mutex_destroy(&b->vm.routing_lock);
+		pthread_mutex_destroy(&b->host.lock);
+	}
+	if (b->vd)
+		virtio_kicks_close(b->vd, &b->loop);
+	if (b->target == T_NET)
+		net_stop(b->dev);
+	else
+		blk_stop(b->dev);
+	loop_free(&b->loop);
+	for (int i = 0; i < 2; i++) {
+		if (b->fds[i] >= 0)
+			close(b->fds[i]);
+		if (b->peer[i] >= 0)
+			close(b->peer[i]);
+	}
+	close(b->irqfd);
+	free(b->ram);
+}
+
+/*
+ * Run the loop while events keep coming: the engines complete on tmpfs within microseconds
+ * (io_uring often at submission, the sync worker once scheduled), so a few idle rounds with
+ * a yield between them end it without sleeping.
+ */
+static void settle(struct loop *l)
+{
+	for (int idle = 0, rounds = 0; idle < 50 && rounds < 2000; rounds++) {
+		if (loop_poll(l, 0) > 0) {
+			idle = 0;
+			continue;
+		}
+		idle++;
+		sched_yield();
+	}
+}
+
+static void reg_access(struct bench *b, const struct op *o, bool is_write)
+{
+	uint8_t buf[8];
+	uint32_t len = 1u << (o->size & 3);
+	uint64_t v = htole64(o->val);
+
+	memcpy(buf, &v, 8);
+	if (b->pci)
+		virtio_pci_bar_access(&b->vpci, o->off % VPCI_BAR_SIZE, buf, len, is_write);
+	else
+		virtio_mmio_access(&b->mmio, o->off % 0x200, buf, len, is_write);
+}
+
+static void cfg_access(struct bench *b, const struct op *o, bool is_write)
+{
+	uint8_t buf[4];
+	uint32_t len = 1u << (o->size % 3);
+	uint32_t v = htole32(o->val);
+
+	memcpy(buf, &v, 4);
+	if (b->pci)
+		pci_ecam_access(&b->host, (1u << 15) | (o->off & 0xfff), buf, len, is_write);
+}
+
+static void drain(struct bench *b)
+{
+	uint8_t frame[2048];
+
+	for (int i = 0; i < 2; i++)
+		while (b->peer[i] >= 0 && recv(b->peer[i], frame, sizeof(frame), 0) > 0)
+			;
+}
+
+static void print_state(struct bench *b)
+{
+	fprintf(stderr, "fuzz_transport: %s on %s: status 0x%x", b->dev->name,
+		b->pci ? "pci" : "mmio", b->vd->status);
+	for (unsigned q = 0; q < b->vd->nvqs; q++) {
+		const struct virtq *vq = &b->vd->vqs[q];
+
+		if (vq->ready)
+			fprintf(stderr, ", queue %u used %u", q,
+				le16toh(((volatile uint16_t *)vq->used)[1]));
+	}
+	fprintf(stderr, "\n");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct bench b;
+	size_t pos = 1;
+	unsigned n = 0;
+
+	if (size < 1)
+		return 0;
+	if (!setup(&b, data[0])) {
+		teardown(&b);
+		return 0;
+	}
+	while (pos + sizeof(struct op) <= size && n++ < MAX_OPS) {
+		struct op o;
+		const uint8_t *payload;
+
+		memcpy(&o, data + pos, sizeof(o));
+		o.off = le16toh(o.off);
+		o.val = le32toh(o.val);
+		pos += sizeof(o);
+		payload = data + pos;
+		switch (o.kind % K_NKINDS) {
+		case K_WRITE:
+			reg_access(&b, &o, true);
+			break;
+		case K_READ:
+			reg_access(&b, &o, false);
+			break;
+		case K_CFG_WRITE:
+			cfg_access(&b, &o, true);
+			break;
+		case K_CFG_READ:
+			cfg_access(&b, &o, false);
+			break;
+		case K_MEM: {
+			size_t len = o.size;
+
+			if (len > size - pos)
+				len = size - pos;
+			if (len <= RAM_SIZE - o.off) /* RAM is the 64 KiB an offset reaches */
+				memcpy(b.ram + o.off, payload, len);
+			pos += len;
+			break;
+		}
+		case K_POLL:
+			loop_poll(&b.loop, 0);
+			break;
+		case K_WAIT:
+			settle(&b.loop);
+			break;
+		case K_KICK:
+			if (o.val < b.vd->nvqs) {
+				uint64_t one = 1;
+
+				if (write(b.vd->kicks[o.val].fd, &one, sizeof(one)) < 0)
+					abort();
+			}
+			break;
+		case K_FRAME: {
+			size_t len = o.size;
+
+			if (len > size - pos)
+				len = size - pos;
+			if (b.target == T_NET && send(b.peer[o.val & 1], payload, len, 0) < 0 &&
+			    errno != EAGAIN)
+				abort();
+			pos += len;
+			break;
+		}
+		case K_DRAIN:
+			drain(&b);
+			break;
+		}
+	}
+	/* Whatever the engines still do finishes now, as at a real shutdown. */
+	loop_poll(&b.loop, 0);
+	if (trace)
+		print_state(&b);
+	teardown(&b);
+	return 0;
+}
+
+/* --- a corpus that gets past DRIVER_OK on both transports ------------------------------- */
+
+struct seed {
+	uint8_t buf[4096];
+	size_t len;
+};
+
+static void put_op(struct seed *s, enum kind k, uint8_t size, uint16_t off, uint32_t val)
+{
+	struct op o = {k, size, htole16(off), htole32(val)};
+
+	memcpy(s->buf + s->len, &o, sizeof(o));
+	s->len += sizeof(o);
+}
+
+static void put_mem(struct seed *s, uint16_t off, const void *p, uint8_t len)
+{
+	put_op(s, K_MEM, len, off, 0);
+	memcpy(s->buf + s->len, p, len);
+	s->len += len;
+}
+
+/* Register writes by transport: virtio-mmio offsets, or common configuration fields. */
+static void reg(struct seed *s, bool pci, uint16_t mmio_off, uint16_t pci_off, uint8_t pci_len,
+		uint32_t v)
+{
+	if (pci)
+		put_op(s, K_WRITE, pci_len == 1 ? 0 : pci_len == 2 ? 1 : 2, pci_off, v);
+	else
+		put_op(s, K_WRITE, 2, mmio_off, v);
+}
+
+/* Where virtio_pci_init puts the MSI-X capability (found by building one). */
+static uint8_t msix_cap;
+
+/* Reset, features, queues 0..nq-1 (8 entries each, rings in RAM page q), DRIVER_OK. */
+static void bring_up(struct seed *s, bool pci, unsigned nq, uint32_t feat_lo, uint32_t feat_hi)
+{
+	if (pci) {
+		put_op(s, K_CFG_WRITE, 2, PCI_BASE_ADDRESS_0, 0x10000000);
+		put_op(s, K_CFG_WRITE, 1, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	}
+	reg(s, pci, 0x070, 0x14, 1, 0);
+	reg(s, pci, 0x070, 0x14, 1, 1 | 2);
+	reg(s, pci, 0x024, 0x08, 4, 0);
+	reg(s, pci, 0x020, 0x0c, 4, feat_lo);
+	reg(s, pci, 0x024, 0x08, 4, 1);
+	reg(s, pci, 0x020, 0x0c, 4, feat_hi);
+	reg(s, pci, 0x070, 0x14, 1, 1 | 2 | 8);
+	if (pci) {
+		/* MSI-X on, every vector unmasked; the configuration change vector is 0. */
+		put_op(s, K_CFG_WRITE, 1, msix_cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE);
+		for (unsigned v = 0; v <= nq; v++)
+			put_op(s, K_WRITE, 2, VPCI_MSIX_OFF + 16 * v + PCI_MSIX_ENTRY_VECTOR_CTRL,
+			       0);
+		reg(s, pci, 0, 0x10, 2, 0);
+	}
+	for (unsigned q = 0; q < nq; q++) {
+		uint32_t base = (uint32_t)GPA + 0x1000 * q;
+
+		reg(s, pci, 0x030, 0x16, 2, q);
+		reg(s, pci, 0x038, 0x18, 2, 8);
+		reg(s, pci, 0x080, 0x20, 4, base);
+		reg(s, pci, 0x090, 0x28, 4, base + 0x100);
+		reg(s, pci, 0x0a0, 0x30, 4, base + 0x200);
+		if (pci) {
+			reg(s, pci, 0, 0x24, 4, 0);
+			reg(s, pci, 0, 0x2c, 4, 0);
+			reg(s, pci, 0, 0x34, 4, 0);
+			reg(s, pci, 0, 0x1a, 2, q + 1); /* MSI-X vector */
+		}
+		reg(s, pci, 0x044, 0x1c, 2, 1);
+	}
+	reg(s, pci, 0x070, 0x14, 1, 1 | 2 | 4 | 8);
+}
+
+/* A descriptor at table index i of queue q's table. */
+static void desc(struct seed *s, unsigned q, unsigned i, uint64_t addr, uint32_t len,
+		 uint16_t flags, uint16_t next)
+{
+	uint8_t d[16];
+
+	addr = htole64(addr);
+	len = htole32(len);
+	flags = htole16(flags);
+	next = htole16(next);
+	memcpy(d, &addr, 8);
+	memcpy(d + 8, &len, 4);
+	memcpy(d + 12, &flags, 2);
+	memcpy(d + 14, &next, 2);
+	put_mem(s, (uint16_t)(0x1000 * q + 16 * i), d, 16);
+}
+
+/* Offer head on queue q as the driver's avail index idx. */
+static void avail(struct seed *s, unsigned q, uint16_t slot, uint16_t head, uint16_t idx)
+{
+	uint16_t v[2] = {htole16(head), htole16(idx)};
+
+	put_mem(s, (uint16_t)(0x1000 * q + 0x100 + 4 + 2 * slot), &v[0], 2);
+	put_mem(s, (uint16_t)(0x1000 * q + 0x100 + 2), &v[1], 2);
+}
+
+static void notify(struct seed *s, bool pci, unsigned q)
+{
+	if (pci)
+		put_op(s, K_WRITE, 1, VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, q);
+	else
+		put_op(s, K_KICK, 0, 0, q);
+}
+
+static void save(const char *dir, const char *name, const struct seed *s)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(s->buf, 1, s->len, f) != s->len || fclose(f))
+		fprintf(stderr, "fuzz_transport: cannot write %s\n", path);
+}
+
+static void write_seeds(const char *dir)
+{
+	struct bench b;
+
+	if (setup(&b, 0x80))
+		msix_cap = b.vpci.msix_cap;
+	teardown(&b);
+	for (int pci = 0; pci < 2; pci++) {
+		for (int t = 0; t < T_NTARGETS; t++) {
+			struct seed s = {.len = 1};
+			uint8_t hdr[16] = {0}, frame[60] = {0};
+			char name[64];
+
+			s.buf[0] = (uint8_t)(t | (pci ? 0x80 : 0));
+			if (t != T_NET) {
+				/* A read of sector 3, a write of sector 4, a flush; reaped. */
+				bring_up(&s, pci, 1, 1u << 28 | 1u << 29, 1);
+				hdr[0] = 0;
+				hdr[8] = 3;
+				put_mem(&s, 0x4000, hdr, 16);
+				hdr[0] = 1;
+				hdr[8] = 4;
+				put_mem(&s, 0x4010, hdr, 16);
+				hdr[0] = 4;
+				hdr[8] = 0;
+				put_mem(&s, 0x4020, hdr, 16);
+				desc(&s, 0, 0, GPA + 0x4000, 16, 1, 1);
+				desc(&s, 0, 1, GPA + 0x5000, 512, 1 | 2, 2);
+				desc(&s, 0, 2, GPA + 0x6000, 1, 2, 0);
+				desc(&s, 0, 3, GPA + 0x4010, 16, 1, 4);
+				desc(&s, 0, 4, GPA + 0x5200, 512, 1, 5);
+				desc(&s, 0, 5, GPA + 0x6001, 1, 2, 0);
+				desc(&s, 0, 6, GPA + 0x4020, 16, 1, 7);
+				desc(&s, 0, 7, GPA + 0x6002, 1, 2, 0);
+				avail(&s, 0, 0, 0, 1);
+				avail(&s, 0, 1, 3, 2);
+				avail(&s, 0, 2, 6, 3);
+				notify(&s, pci, 0);
+				put_op(&s, K_WAIT, 0, 0, 0); /* the kick */
+				put_op(&s, K_WAIT, 0, 0, 0); /* the completions */
+				put_op(&s, K_POLL, 0, 0, 0);
+			} else {
+				/* Receive buffers on queue 0, a frame in; a frame out on queue 1.
+				 */
+				bring_up(&s, pci, 3,
+					 1u << 5 | 1u << 15 | 1u << 16 | 1u << 17 | 1u << 22, 1);
+				desc(&s, 0, 0, GPA + 0x5000, 2048, 2, 0);
+				avail(&s, 0, 0, 0, 1);
+				notify(&s, pci, 0);
+				memset(frame + 12, 0xff, 6);
+				put_op(&s, K_FRAME, 12 + 60, 0, 0);
+				memcpy(s.buf + s.len, hdr, 12);
+				memcpy(s.buf + s.len + 12, frame, 60);
+				s.len += 72;
+				put_op(&s, K_WAIT, 0, 0, 0);
+				put_mem(&s, 0x6000, frame, 60);
+				desc(&s, 1, 0, GPA + 0x6000, 12 + 60, 0, 0);
+				avail(&s, 1, 0, 0, 1);
+				notify(&s, pci, 1);
+				put_op(&s, K_POLL, 0, 0, 0);
+				put_op(&s, K_DRAIN, 0, 0, 0);
+			}
+			snprintf(name, sizeof(name), "seed-%s-%s",
+				 t == T_NET	   ? "net"
+				 : t == T_BLK_SYNC ? "blk-sync"
+						   : "blk-uring",
+				 pci ? "pci" : "mmio");
+			save(dir, name, &s);
+		}
+	}
+}
