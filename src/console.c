@@ -174,7 +174,8 @@ void console_write(struct console *c, const uint8_t *buf, size_t n)
 	for (size_t i = 0; i < n; i++)
 		c->obuf[(c->ohead + c->olen + i) % CONSOLE_OUT_SIZE] = buf[i];
 	c->olen += n;
-	if (n)
+	/* Wake the writer only when it sleeps: a busy one takes these bytes with the rest. */
+	if (n && c->writer_idle)
 		pthread_cond_broadcast(&c->ocond);
 	pthread_mutex_unlock(&c->olock);
 }
@@ -209,7 +210,19 @@ static void *writer_main(void *opaque)
 		if (!c->olen) {
 			if (c->ostop)
 				break;
+			c->writer_idle = true;
 			pthread_cond_wait(&c->ocond, &c->olock);
+			c->writer_idle = false;
+			/*
+			 * The guest writes a byte per exit: let a millisecond's worth gather, so
+			 * that a boot log is a few hundred writes, not one wake-up and write per
+			 * byte.
+			 */
+			if (!c->ostop) {
+				pthread_mutex_unlock(&c->olock);
+				nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+				pthread_mutex_lock(&c->olock);
+			}
 			continue;
 		}
 		chunk = c->olen < CONSOLE_OUT_SIZE - c->ohead ? c->olen

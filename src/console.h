@@ -35,6 +35,7 @@ struct console {
 	pthread_cond_t ocond;
 	pthread_t writer;
 	bool writer_ok, ostop;
+	bool writer_idle; /* the writer waits for output: console_write wakes it */
 	bool out_waiting; /* the device was told there is no room: tell it when there is */
 	bool out_gone;	  /* the host side of the output is closed: drop guest output */
 	size_t ohead, olen;
