@@ -2,6 +2,7 @@
 #ifndef MICROVM_LOOP_H
 #define MICROVM_LOOP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +18,11 @@ struct loop_handler {
 struct loop {
 	int epfd;
 	bool stop;
+	/*
+	 * Guards the lists: loop_mod also comes from vCPU threads (a device changing what it
+	 * waits for), while the loop thread adds and deletes.
+	 */
+	pthread_mutex_t lock;
 	bool dispatching;	       /* inside a batch: deleted handlers wait in dead */
 	struct loop_handler *handlers; /* live ones, newest first; no fixed limit */
 	struct loop_handler *dead;     /* deleted during a batch, freed after it */
