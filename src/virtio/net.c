@@ -22,6 +22,7 @@
 #define RX_BUF_LEN     (NET_HDR_LEN + 65536 + 1024) /* a frame plus room to see truncation */
 #define RX_BUDGET      256			    /* frames per wake-up before yielding */
 #define TX_BUDGET      256			    /* chains per wake-up before yielding */
+#define CTRL_BUDGET    64			    /* control commands per wake-up */
 #define TX_IOV_MAX     1000			    /* writev takes at most 1024 */
 #define MAX_DROP_KINDS 16
 
@@ -498,6 +499,7 @@ static void ctrl_poll(struct net *n)
 	struct virtio_dev *vd = &n->vd;
 	struct virtq *vq = &vd->vqs[ctrl_vq(n)];
 	struct iovec iov[16];
+	unsigned budget = CTRL_BUDGET;
 	bool pushed = false;
 
 	do {
@@ -506,8 +508,13 @@ static void ctrl_poll(struct net *n)
 			struct virtio_net_ctrl_hdr hdr;
 			uint8_t ack = VIRTIO_NET_ERR;
 			uint16_t pairs;
-			int r = virtq_pop(vq, vd->mem, &c);
+			int r;
 
+			if (!budget--) {
+				virtio_queue_reschedule(vd, ctrl_vq(n));
+				goto out;
+			}
+			r = virtq_pop(vq, vd->mem, &c);
 			if (r < 0 || (r > 0 && (c.out_len < sizeof(hdr) || c.in_len < 1))) {
 				virtio_needs_reset(vd, "malformed control command");
 				return;
@@ -515,8 +522,10 @@ static void ctrl_poll(struct net *n)
 			if (r == 0)
 				break;
 			iov_to_buf(c.iov, c.nout, 0, &hdr, sizeof(hdr));
+			/* Without MQ the pair count is fixed (virtio 1.2 5.1.6.5.5). */
 			if (hdr.class == VIRTIO_NET_CTRL_MQ &&
 			    hdr.cmd == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET &&
+			    virtio_has_feature(vd, VIRTIO_NET_F_MQ) &&
 			    c.out_len >= sizeof(hdr) + sizeof(pairs)) {
 				iov_to_buf(c.iov, c.nout, sizeof(hdr), &pairs, sizeof(pairs));
 				pairs = le16toh(pairs);
@@ -532,6 +541,7 @@ static void ctrl_poll(struct net *n)
 			pushed = true;
 		}
 	} while (virtq_enable_notify(vq));
+out:
 	if (pushed)
 		virtio_queue_interrupt(vd, ctrl_vq(n));
 	for (unsigned i = 0; i < n->active; i++)

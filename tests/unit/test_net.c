@@ -264,6 +264,24 @@ static void test_dependencies(void)
 	nic_close(&k, 2);
 }
 
+/* Post a control command (class, cmd, a 16-bit argument) on queue q; *ack gets its answer. */
+static void ctrl_cmd(struct nic *k, unsigned q, uint8_t class, uint8_t cmd, uint16_t arg,
+		     uint64_t *ack)
+{
+	struct virtio_net_ctrl_hdr hdr = {class, cmd};
+	uint64_t at = vdrv_alloc(&k->d, sizeof(hdr) + sizeof(arg), 8);
+	struct vdrv_buf b[2];
+
+	arg = htole16(arg);
+	*ack = vdrv_alloc(&k->d, 1, 1);
+	memcpy(vdrv_ptr(&k->d, at), &hdr, sizeof(hdr));
+	memcpy((uint8_t *)vdrv_ptr(&k->d, at) + sizeof(hdr), &arg, sizeof(arg));
+	*(uint8_t *)vdrv_ptr(&k->d, *ack) = 0xee;
+	b[0] = (struct vdrv_buf){at, sizeof(hdr) + sizeof(arg), false};
+	b[1] = (struct vdrv_buf){*ack, 1, true};
+	vdrv_post(&k->d, q, vdrv_chain(&k->d, q, b, 2));
+}
+
 /* Without MQ the control queue is queue 2, whatever the number of pairs (virtio 1.2 5.1.2). */
 static void test_ctrl_without_mq(void)
 {
@@ -284,6 +302,34 @@ static void test_ctrl_without_mq(void)
 	vdrv_kick(&k.d, 2);
 	CHECK_EQ(vdrv_used(&k.d, 2), 1);
 	CHECK_EQ(*(uint8_t *)vdrv_ptr(&k.d, ack), VIRTIO_NET_ERR); /* answered: not supported */
+	/* Without MQ the number of pairs cannot be set, even when the device has several. */
+	ctrl_cmd(&k, 2, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2, &ack);
+	vdrv_kick(&k.d, 2);
+	CHECK_EQ(vdrv_used(&k.d, 2), 2);
+	CHECK_EQ(*(uint8_t *)vdrv_ptr(&k.d, ack), VIRTIO_NET_ERR);
+	nic_close(&k, 2);
+}
+
+/* A flood of control commands in one kick is answered in rounds, not in one go. */
+static void test_ctrl_budget(void)
+{
+	enum { CMDS = 200 };
+	uint64_t ack[CMDS];
+	unsigned ok = 0;
+	struct nic k;
+
+	CHECK(nic_open(&k, 2));
+	CHECK_EQ(vdrv_start(&k.d, NF(CTRL_VQ) | NF(MQ) | 1ull << VIRTIO_F_INDIRECT_DESC, 5, 256),
+		 15);
+	for (unsigned i = 0; i < CMDS; i++)
+		ctrl_cmd(&k, 4, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 1 + i % 2,
+			 &ack[i]);
+	vdrv_kick(&k.d, 4);
+	CHECK(vdrv_used(&k.d, 4) < CMDS); /* it yielded */
+	CHECK(vdrv_wait_used(&k.d, 4, CMDS));
+	for (unsigned i = 0; i < CMDS; i++)
+		ok += *(uint8_t *)vdrv_ptr(&k.d, ack[i]) == VIRTIO_NET_OK;
+	CHECK_EQ(ok, CMDS);
 	nic_close(&k, 2);
 }
 
@@ -333,5 +379,6 @@ void test_net(void)
 	test_mac();
 	test_dependencies();
 	test_ctrl_without_mq();
+	test_ctrl_budget();
 	test_tx_budget();
 }
