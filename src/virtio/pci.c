@@ -223,8 +223,9 @@ static void common_write(struct virtio_pci *t, uint32_t off, const uint8_t *data
 		t->msix_config = checked_vector(t, v);
 		break;
 	case 0x14:
-		virtio_set_status(vd, v);
-		if (v == 0)
+		/* device_status is one byte; a wider write also covers read-only fields. */
+		virtio_set_status(vd, (uint8_t)v);
+		if ((uint8_t)v == 0)
 			reset_transport(t);
 		break;
 	case 0x16:
@@ -367,10 +368,15 @@ static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 		t->msix_ctrl = cfg16(t, t->msix_cap + PCI_MSIX_FLAGS);
 	if ((old ^ t->cmd) & PCI_COMMAND_MASTER)
 		virtio_set_dma(t->vd, t->cmd & PCI_COMMAND_MASTER);
-	/* INTx enabled again while the function has one pending: it asserts now. */
-	if ((old & ~t->cmd & PCI_COMMAND_INTX_DISABLE) && atomic_load(&t->pdev.intx_status) &&
-	    !msix_on(t))
-		intx_assert(t);
+	if (msix_on(t) && atomic_load(&t->pdev.intx_status)) {
+		intx_deassert(t); /* a function using MSI-X does not use INTx */
+	} else if (t->cmd & ~old & PCI_COMMAND_INTX_DISABLE) {
+		if (t->intx_level)
+			vm_irq_line(t->vm, t->pdev.intx_irq, 0); /* the line, not the status */
+	} else if ((old & ~t->cmd & PCI_COMMAND_INTX_DISABLE) &&
+		   atomic_load(&t->pdev.intx_status) && !msix_on(t)) {
+		intx_assert(t); /* enabled again with one pending: it asserts now */
+	}
 	flush_pending(t);
 	virtio_unlock(t->vd);
 }

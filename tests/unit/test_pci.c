@@ -288,6 +288,18 @@ static void virtio_transport(void)
 	bar_wr(&t, 0x14, 1, 0);
 	CHECK_EQ(bar_rd(&t, 0x10, 2), 0xffff);
 	CHECK_EQ(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
+	/* A wider write of 0 to device_status is a reset too (the next byte is read-only). */
+	bar_wr(&t, 0x10, 2, 1);
+	bar_wr(&t, 0x14, 2, 0x0100);
+	CHECK_EQ(bar_rd(&t, 0x10, 2), 0xffff);
+	/* Turning MSI-X on ends an INTx the function had pending. */
+	atomic_store(&vd.isr, 1);
+	virtio_lock(&vd);
+	vd.interrupt(&vd, 0);
+	virtio_unlock(&vd);
+	CHECK(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+	cfg_wr(d, msix + 2, 2, 0x8000);
+	CHECK_EQ(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT, 0);
 	close(t.intx_fd);
 	t.intx_fd = -1;
 	t.vm = NULL;
