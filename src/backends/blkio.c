@@ -130,6 +130,7 @@ int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth
 	b->done = done;
 	b->ctx = ctx;
 	b->todo_tail = &b->todo;
+	b->waiting_tail = &b->waiting;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->work, NULL);
 	pthread_cond_init(&b->idle, NULL);
@@ -193,39 +194,46 @@ static bool misaligned(const struct blkio *b, const struct blkio_req *r)
 /* O_DIRECT with buffers the host cannot use as they are: go through an aligned copy. */
 static int bounce(struct blkio *b, struct blkio_req *r)
 {
-	if (r->len > BLKIO_BOUNCE_MAX)
-		return -EINVAL;
-	if (posix_memalign(&r->bounce, b->align, r->len ? r->len : b->align))
+	size_t align = b->align < sizeof(void *) ? sizeof(void *) : b->align;
+
+	if (posix_memalign(&r->bounce, align, r->len ? r->len : align))
 		return -ENOMEM;
+	b->bounce_bytes += r->len;
 	if (r->op == BLKIO_WRITE)
 		iov_to_buf(r->iov, r->niov, 0, r->bounce, r->len);
 	r->orig = r->iov;
 	r->orig_n = r->niov;
 	r->orig_len = r->len;
-	r->iov = malloc(sizeof(*r->iov));
-	if (!r->iov) {
-		r->iov = r->orig;
-		free(r->bounce);
-		r->bounce = NULL;
-		return -ENOMEM;
-	}
-	r->iov[0] = (struct iovec){r->bounce, r->len};
+	r->biov = (struct iovec){r->bounce, r->len};
+	r->iov = &r->biov;
 	r->niov = 1;
 	return 0;
 }
 
-void blkio_submit(struct blkio *b, struct blkio_req *r)
+/*
+ * Start r if the engine has room for it now: true when it is on its way (or failed, and
+ * will complete with the error), false when it must wait. Waiting is back-pressure: the
+ * bounce buffers in use are bounded, and a full submission ring (only failed submissions
+ * fill it) empties as requests complete.
+ */
+static bool start(struct blkio *b, struct blkio_req *r)
 {
-	int err = 0;
+	if ((r->op == BLKIO_READ || r->op == BLKIO_WRITE) && misaligned(b, r)) {
+		int err;
 
-	r->retried = false;
-	r->bounce = NULL;
-	b->inflight++;
-	if ((r->op == BLKIO_READ || r->op == BLKIO_WRITE) && misaligned(b, r))
+		if (r->len > BLKIO_BOUNCE_MAX) {
+			finish_later(b, r, -EINVAL);
+			return true;
+		}
+		if (b->bounce_bytes && b->bounce_bytes + r->len > BLKIO_BOUNCE_TOTAL)
+			return false;
 		err = bounce(b, r);
-	if (err) {
-		finish_later(b, r, err);
-		return;
+		if (err == -ENOMEM && b->bounce_bytes)
+			return false; /* memory comes back with the other bounced requests */
+		if (err) {
+			finish_later(b, r, err);
+			return true;
+		}
 	}
 	if (b->engine == BLKIO_SYNC) {
 		pthread_mutex_lock(&b->lock);
@@ -235,11 +243,37 @@ void blkio_submit(struct blkio *b, struct blkio_req *r)
 		b->busy++;
 		pthread_cond_signal(&b->work);
 		pthread_mutex_unlock(&b->lock);
-		return;
+		return true;
 	}
-	/* The ring holds every request in flight: only failed submissions can fill it. */
-	if (!queue_sqe(b, r))
-		finish_later(b, r, -EBUSY);
+	return queue_sqe(b, r);
+}
+
+/* Start what waited, in order, while there is room. */
+static void start_waiting(struct blkio *b)
+{
+	while (b->waiting) {
+		struct blkio_req *r = b->waiting, *next = r->next; /* start() reuses r->next */
+
+		if (!start(b, r)) {
+			r->next = next;
+			break;
+		}
+		b->waiting = next;
+		if (!next)
+			b->waiting_tail = &b->waiting;
+	}
+}
+
+void blkio_submit(struct blkio *b, struct blkio_req *r)
+{
+	r->retried = false;
+	r->bounce = NULL;
+	b->inflight++;
+	if (!b->waiting && start(b, r))
+		return;
+	r->next = NULL;
+	*b->waiting_tail = r;
+	b->waiting_tail = &r->next;
 }
 
 void blkio_kick(struct blkio *b)
@@ -264,7 +298,7 @@ static void complete(struct blkio *b, struct blkio_req *r, long res)
 	if (r->bounce) {
 		if (res == 0 && r->op == BLKIO_READ)
 			iov_from_buf(r->orig, r->orig_n, 0, r->bounce, r->orig_len);
-		free(r->iov);
+		b->bounce_bytes -= r->orig_len;
 		free(r->bounce);
 		r->iov = r->orig;
 		r->niov = r->orig_n;
@@ -280,20 +314,26 @@ static void uring_done(struct blkio *b, struct blkio_req *r, long res)
 	bool rw = r->op == BLKIO_READ || r->op == BLKIO_WRITE;
 
 	if (res == -EINTR || res == -EAGAIN) {
-		res = queue_sqe(b, r) ? 1 : -EBUSY;
+		res = 1;
 	} else if (rw && res == 0 && r->len) {
 		res = -EIO; /* end of file inside the disk */
 	} else if (rw && res > 0 && (size_t)res < r->len) {
 		advance(r, res);
-		res = queue_sqe(b, r) ? 1 : -EBUSY;
+		res = 1;
 	} else if (r->op == BLKIO_WRITE_ZEROES && res < 0 && !r->retried) {
 		r->retried = true;
-		res = queue_sqe(b, r) ? 1 : -EBUSY;
+		res = 1;
 	} else if (res > 0) {
 		res = 0;
 	}
-	if (res <= 0)
+	if (res <= 0) {
 		complete(b, r, res);
+	} else if (!queue_sqe(b, r)) {
+		/* Sent again for what is left, now or once the ring has room. */
+		r->next = NULL;
+		*b->waiting_tail = r;
+		b->waiting_tail = &r->next;
+	}
 }
 
 /* Complete what the io_uring completion ring holds now. */
@@ -342,6 +382,7 @@ void blkio_reap(struct blkio *b)
 		return;
 	reap_cqes(b);
 	reap_finished(b);
+	start_waiting(b);
 	blkio_kick(b); /* what was sent again, or could not be submitted before */
 }
 
@@ -350,6 +391,7 @@ void blkio_drain(struct blkio *b)
 	while (b->inflight) {
 		reap_finished(b);
 		reap_cqes(b);
+		start_waiting(b);
 		if (!b->inflight)
 			break;
 		if (b->ring_ok) {

@@ -14,6 +14,8 @@ enum blkio_op { BLKIO_READ, BLKIO_WRITE, BLKIO_FLUSH, BLKIO_DISCARD, BLKIO_WRITE
 
 /* Largest misaligned O_DIRECT transfer that is copied through an aligned buffer. */
 #define BLKIO_BOUNCE_MAX (4u << 20)
+/* Bounce buffers one engine holds at most; requests beyond it wait for them. */
+#define BLKIO_BOUNCE_TOTAL (16u << 20)
 
 struct blkio_req {
 	enum blkio_op op;
@@ -25,6 +27,7 @@ struct blkio_req {
 	/* Engine state. */
 	bool retried;	    /* write zeroes: the other fallocate mode was tried */
 	void *bounce;	    /* O_DIRECT: aligned copy of misaligned buffers */
+	struct iovec biov;  /* the one buffer iov points to while bounced */
 	struct iovec *orig; /* the caller's buffers while bounced */
 	unsigned orig_n;
 	size_t orig_len;
@@ -48,7 +51,10 @@ struct blkio {
 	blkio_done_fn done;
 	void *ctx;
 	int efd;	   /* signalled when requests complete */
-	unsigned inflight; /* submitted, not yet reaped */
+	unsigned inflight; /* submitted, not yet reaped (waiting ones included) */
+	/* Requests that could not start yet (bounce memory, ring room), in order. */
+	struct blkio_req *waiting, **waiting_tail;
+	size_t bounce_bytes;
 	/* io_uring */
 	struct io_uring ring;
 	bool ring_ok;
