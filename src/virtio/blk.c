@@ -72,6 +72,7 @@ struct blk {
 	unsigned iov_max;
 	struct loop *loop; /* set between blk_start and blk_stop */
 	bool io_ok, watched;
+	pthread_cond_t drained; /* broadcast when nothing is in flight (a reset waits) */
 	unsigned long requests; /* for --verbose */
 };
 
@@ -317,6 +318,8 @@ out:
 static void blk_reap(struct blk *b)
 {
 	blkio_reap(&b->io);
+	if (!b->io.inflight)
+		pthread_cond_broadcast(&b->drained); /* a reset may be waiting for this */
 	for (unsigned q = 0; q < b->nqueues; q++)
 		if (b->queues[q].starved && b->queues[q].free && b->vd.vqs[q].ready &&
 		    virtio_live(&b->vd))
@@ -347,13 +350,36 @@ static void reset_queues(struct blk *b)
 	}
 }
 
+/*
+ * In-flight I/O still points into guest memory: it finishes before the driver may reuse
+ * that memory (the queues are stopped, so it pushes nothing). This runs on the vCPU that
+ * wrote the reset, which waits with the device lock released: the event loop keeps serving
+ * everything else (and reaps), and a large discard cannot freeze the monitor. It reaps too,
+ * for when nothing else does; once the loop is stopping it simply drains.
+ */
 static void blk_reset(struct virtio_dev *vd)
 {
 	struct blk *b = vd->priv;
 
-	/* In-flight I/O still points into guest memory: let it finish (the queues are stopped,
-	 * so nothing is pushed). */
-	blkio_drain(&b->io);
+	blkio_kick(&b->io);
+	while (b->io.inflight) {
+		struct timespec until;
+
+		blkio_reap(&b->io);
+		if (!b->io.inflight)
+			break;
+		if (!b->loop || __atomic_load_n(&b->loop->stop, __ATOMIC_RELAXED)) {
+			blkio_drain(&b->io);
+			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 10 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&b->drained, &vd->lock, &until);
+	}
 	reset_queues(b);
 }
 
@@ -519,6 +545,7 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 	int err;
 
 	b->loop = loop;
+	pthread_cond_init(&b->drained, NULL);
 	b->iov_max = (b->qsize < MAX_SEG ? b->qsize : MAX_SEG) + 2;
 	b->queues = calloc(b->nqueues, sizeof(*b->queues));
 	if (!b->queues)
@@ -586,6 +613,7 @@ void blk_stop(struct device *dev)
 	}
 	free(b->queues);
 	b->queues = NULL;
+	pthread_cond_destroy(&b->drained);
 	b->loop = NULL;
 }
 

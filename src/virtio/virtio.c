@@ -64,7 +64,7 @@ uint32_t virtio_host_features(const struct virtio_dev *vd, uint32_t sel)
 
 void virtio_set_guest_features(struct virtio_dev *vd, uint32_t sel, uint32_t val)
 {
-	if (sel >= 2 || (vd->status & VIRTIO_STATUS_FEATURES_OK))
+	if (sel >= 2 || (vd->status & VIRTIO_STATUS_FEATURES_OK) || vd->resetting)
 		return;
 	vd->guest_features &= ~(0xffffffffull << (32 * sel));
 	vd->guest_features |= (uint64_t)val << (32 * sel);
@@ -78,7 +78,7 @@ bool virtio_has_feature(const struct virtio_dev *vd, unsigned bit)
 bool virtio_live(const struct virtio_dev *vd)
 {
 	return (vd->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(vd->status & VIRTIO_STATUS_NEEDS_RESET) && !vd->dma_off;
+	       !(vd->status & VIRTIO_STATUS_NEEDS_RESET) && !vd->dma_off && !vd->resetting;
 }
 
 void virtio_needs_reset(struct virtio_dev *vd, const char *fmt, ...)
@@ -107,8 +107,10 @@ void virtio_reset(struct virtio_dev *vd)
 	/* A new generation first: whatever completes from here on is dropped. */
 	for (unsigned i = 0; i < vd->nvqs; i++)
 		virtq_stop(&vd->vqs[i]);
+	vd->resetting = true;
 	if (vd->ops->reset)
 		vd->ops->reset(vd);
+	vd->resetting = false;
 	for (unsigned i = 0; i < vd->nvqs; i++)
 		virtq_reset(&vd->vqs[i]);
 	vd->status = 0;
@@ -129,6 +131,8 @@ void virtio_set_status(struct virtio_dev *vd, uint8_t status)
 {
 	uint8_t old = vd->status;
 
+	if (vd->resetting)
+		return; /* another vCPU is resetting the device */
 	if (status == 0) {
 		virtio_reset(vd);
 		return;
@@ -170,7 +174,8 @@ void virtio_set_status(struct virtio_dev *vd, uint8_t status)
 
 struct virtq *virtio_queue_layout(struct virtio_dev *vd, unsigned q)
 {
-	if (q >= vd->nvqs || vd->vqs[q].ready || (vd->status & VIRTIO_STATUS_DRIVER_OK))
+	if (q >= vd->nvqs || vd->vqs[q].ready || (vd->status & VIRTIO_STATUS_DRIVER_OK) ||
+	    vd->resetting)
 		return NULL;
 	return &vd->vqs[q];
 }
@@ -179,7 +184,7 @@ void virtio_queue_enable(struct virtio_dev *vd, unsigned q)
 {
 	struct virtq *vq;
 
-	if (q >= vd->nvqs || vd->vqs[q].ready)
+	if (q >= vd->nvqs || vd->vqs[q].ready || vd->resetting)
 		return;
 	vq = &vd->vqs[q];
 	if (vd->status & VIRTIO_STATUS_DRIVER_OK) {

@@ -38,7 +38,8 @@ struct virtio_ops {
 	void (*notify)(struct virtio_dev *vd, unsigned q);
 	/*
 	 * The queues are stopped (a new generation): finish or cancel every request in flight,
-	 * pushing nothing. The core then resets the queues.
+	 * pushing nothing. The core then resets the queues. It may wait with the device lock
+	 * released (vd->resetting keeps the driver's accesses out meanwhile).
 	 */
 	void (*reset)(struct virtio_dev *vd);
 	/* Optional: the driver's features are consistent (dependencies); false refuses them. */
@@ -64,6 +65,7 @@ struct virtio_dev {
 	void *transport;
 	struct virtio_kick *kicks; /* one eventfd per queue, from virtio_kicks_open */
 	bool dma_off;		   /* the transport forbids DMA (PCI bus mastering off) */
+	bool resetting;		   /* inside ops->reset: the driver's writes are ignored */
 	unsigned warnings;
 	unsigned long trapped; /* guest accesses to the transport's registers (each one an exit) */
 };
