@@ -29,9 +29,24 @@
 #define P_TABLES 6			   /* NUM indirect tables of 3 descriptors, 64 bytes each */
 #define P_HDRS	 (P_TABLES + NUM / 64 + 1) /* NUM headers of 16 bytes and statuses */
 #define P_DATA	 (P_HDRS + 3)		   /* NUM sectors of data */
-#define P_BIG	 (P_DATA + NUM / 8)	   /* 16 pages: larger reads for the in-flight cases */
+#define P_BIG	 (P_DATA + NUM / 8)	   /* 16 pages the in-flight reads land in */
 
 static struct vq q;
+static const char *volatile phase = "start";
+
+/* A crash of the tool itself says where it was (a monitor bug would show up as one too). */
+static void crashed(int sig, siginfo_t *si, void *ctx)
+{
+	char buf[160];
+	int n;
+
+	(void)ctx;
+	n = snprintf(buf, sizeof(buf), "BLKPOKE-CRASH signal %d at %p in %s\n", sig, si->si_addr,
+		     phase);
+	if (write(1, buf, n) < 0)
+		_exit(3);
+	_exit(3);
+}
 
 static uint8_t *status_of(unsigned i)
 {
@@ -108,11 +123,14 @@ static void full_ring(uint32_t type, const char *name)
 	       (rd(0x070) & 0x40) ? 1 : 0);
 }
 
-/* Post n reads of 64 KiB (sectors 0-127 over and over) and kick. */
+/*
+ * Post n reads of a page each into the 16 pages from P_BIG on, and kick. (A buffer is one
+ * page: the locked pages are not contiguous in guest-physical memory.)
+ */
 static void reads_in_flight(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		request(i, 0, (i * 128) % 256, pa(P_BIG * PAGE), 16 * PAGE);
+		request(i, 0, (i * 8) % 256, pa((P_BIG + i % 16) * PAGE), PAGE);
 	wr(0x050, 0);
 }
 
@@ -122,9 +140,12 @@ static void layout_change(void)
 	uint64_t d = pa(P_ALT * PAGE), u = pa((P_ALT + 2) * PAGE);
 	unsigned changed = 0;
 
+	phase = "layout change: start";
 	start(64, P_RING);
 	memset(scratch + P_ALT * PAGE, 0xa5, 3 * PAGE);
+	phase = "layout change: reads";
 	reads_in_flight(64);
+	phase = "layout change: rewrite";
 	wr(0x030, 0);
 	wr(0x044, 0);
 	wr(0x038, 0xffff);
@@ -192,6 +213,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: blkpoke MMIO_BASE\n");
 		return 2;
 	}
+	struct sigaction sa = {.sa_sigaction = crashed, .sa_flags = SA_SIGINFO};
+
+	sigaction(SIGSEGV, &sa, NULL);
 	if (lock_scratch(PAGES) < 0) {
 		perror("blkpoke: locked pages with known addresses");
 		return 1;
@@ -202,11 +226,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "blkpoke: FEATURES_OK refused\n");
 		return 1;
 	}
+	phase = "full ring of writes";
 	full_ring(1, "FULL-WRITE");
+	phase = "full ring of reads";
 	full_ring(0, "FULL-READ");
+	phase = "layout change";
 	layout_change();
+	phase = "QueueReady toggling";
 	toggle_ready();
+	phase = "buffer outside RAM";
 	outside_ram();
+	phase = "ldp";
 	no_syndrome();
 	wr(0x070, 0);
 	printf("BLKPOKE-DONE\n");
