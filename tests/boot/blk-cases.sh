@@ -9,7 +9,7 @@
 # transport and engine. The disks must keep working, the guest's kernel log must show no
 # virtio or I/O errors, and what the guest reads must be what the host holds.
 # Then blkpoke (tests/boot/blkpoke.c) drives a disk from the guest's user space.
-FIO_STRESS_SECONDS=${FIO_STRESS_SECONDS:-20}
+FIO_STRESS_SECONDS=${FIO_STRESS_SECONDS:-30}
 TOOLS_DISK=$MVDIR/build/guest/tools.ext4
 STRESS_COMBOS="mmio-io_uring mmio-sync pci-io_uring pci-sync"
 
