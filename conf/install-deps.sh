@@ -7,12 +7,12 @@ set -eu
 
 cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
 native="build-essential pkg-config clang lld libclang-rt-14-dev
-	libfdt-dev libinih-dev liburing-dev zlib1g-dev device-tree-compiler
+	libfdt-dev libinih-dev liburing-dev zlib1g-dev libseccomp-dev device-tree-compiler
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
 	linux-source-6.12 bc bison flex cpio xz-utils kmod e2fsprogs
 	libssl-dev libelf-dev clang-format gzip gnuplot-nox"
 cross="libfdt-dev libfdt1 libinih-dev libinih1 liburing-dev liburing2
-	zlib1g-dev zlib1g"
+	zlib1g-dev zlib1g libseccomp-dev libseccomp2"
 
 missing=""
 for p in $native; do
@@ -23,7 +23,10 @@ need_arm64=0
 dpkg --print-foreign-architectures | grep -qx arm64 || need_arm64=1
 
 sysroot="$cache/sysroot-arm64"
-if [ -n "$missing" ] || [ $need_arm64 = 1 ] || [ ! -f "$sysroot/.done" ]; then
+# The sysroot is keyed on its package list: a package added to it rebuilds it.
+want=$(echo $cross)
+have=$(cat "$sysroot/.done" 2>/dev/null || true)
+if [ -n "$missing" ] || [ $need_arm64 = 1 ] || [ "$have" != "$want" ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "install-deps: missing packages:$missing; run as root" >&2
 		exit 1
@@ -38,7 +41,8 @@ if [ -n "$missing" ] || [ $need_arm64 = 1 ] || [ ! -f "$sysroot/.done" ]; then
 	fi
 fi
 
-if [ ! -f "$sysroot/.done" ]; then
+if [ "$have" != "$want" ]; then
+	rm -rf "$sysroot"
 	tmp=$(mktemp -d)
 	chown _apt "$tmp" 2>/dev/null || true
 	mkdir -p "$sysroot"
@@ -47,5 +51,5 @@ if [ ! -f "$sysroot/.done" ]; then
 	(cd "$tmp" && apt-get download $pkgs)
 	for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$sysroot"; done
 	rm -rf "$tmp"
-	touch "$sysroot/.done"
+	echo "$want" >"$sysroot/.done"
 fi
