@@ -49,7 +49,7 @@ else
 endif
 
 LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console.c \
-	    src/device.c src/devtree.c src/log.c src/loop.c src/machine.c src/vm.c \
+	    src/device.c src/devtree.c src/log.c src/loop.c src/machine.c src/sanitize.c src/vm.c \
 	    src/devices/uart.c src/devices/boottimer.c src/timeline.c src/iov.c src/arch/arm64/machine.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/mmio.c src/virtio/transport.c \
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
@@ -77,9 +77,10 @@ $(OUT)/obj/%.o: %.c
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(OUT)/obj/src/main.d
 
 # libFuzzer targets (clang only): fuzz_virtq, the descriptor walker and blk request parser;
+# fuzz_console, the console's control-sequence filter;
 # fuzz_transport, both transports' state machines driving virtio-blk and virtio-net with
 # asynchronous completions (tests/fuzz/). Each is built from the sources, not the objects.
-FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport
+FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Wall -Wextra -Werror \
@@ -90,6 +91,12 @@ build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(LI
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c \
 		$(LIB_SRCS) $(LIBS)
+
+# fuzz_console: the console's control-sequence filter (guest output with sanitize = on).
+build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror \
+		-fsanitize=fuzzer,address,undefined -o $@ $< src/sanitize.c
 
 # make fuzz FUZZ_SECONDS=600 runs each target that long, side by side (FUZZ_JOBS at a time);
 # the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK.

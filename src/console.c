@@ -164,7 +164,18 @@ void console_room(struct console *c)
 
 void console_write(struct console *c, const uint8_t *buf, size_t n)
 {
+	uint8_t clean[64 + SANITIZE_SLACK];
+
+	if (c->sanitize && n > 64) {
+		for (size_t i = 0; i < n; i += 64)
+			console_write(c, buf + i, n - i < 64 ? n - i : 64);
+		return;
+	}
 	pthread_mutex_lock(&c->olock);
+	if (c->sanitize) {
+		n = sanitize(&c->filt, buf, n, clean);
+		buf = clean;
+	}
 	if (c->out_gone) {
 		n = 0; /* host output gone (closed pipe): drop guest output */
 	} else if (n > CONSOLE_OUT_SIZE - c->olen) {
@@ -193,14 +204,18 @@ bool console_can_write(struct console *c)
 }
 
 /*
- * The writer thread: the only place that blocks on the host's output. It can be cancelled
- * only inside write(), where it holds no lock.
+ * The writer thread: the only place that blocks on the host's output. At exit a write that
+ * does not return is interrupted with KICK_SIGNAL (no SA_RESTART) and what is left dropped.
  */
 static void *writer_main(void *opaque)
 {
 	struct console *c = opaque;
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	pthread_mutex_lock(&c->olock);
 	for (;;) {
 		size_t chunk;
@@ -228,11 +243,12 @@ static void *writer_main(void *opaque)
 		chunk = c->olen < CONSOLE_OUT_SIZE - c->ohead ? c->olen
 							      : CONSOLE_OUT_SIZE - c->ohead;
 		pthread_mutex_unlock(&c->olock);
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		w = write(c->out_fd, c->obuf + c->ohead, chunk);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		pthread_mutex_lock(&c->olock);
-		if (w > 0) {
+		if (c->abandon) {
+			c->out_gone = true;
+			c->olen = 0;
+		} else if (w > 0) {
 			c->ohead = (c->ohead + w) % CONSOLE_OUT_SIZE;
 			c->olen -= w;
 		} else if (w == 0 || (errno != EINTR && errno != EAGAIN)) {
@@ -254,11 +270,22 @@ static void *writer_main(void *opaque)
 	return NULL;
 }
 
+static void interrupt_only(int sig)
+{
+	(void)sig;
+}
+
 int console_attach(struct console *c, struct vm *vm, console_push_fn push, console_room_fn out_room,
 		   void *dev)
 {
 	int err;
 
+	struct sigaction old, sa = {.sa_handler = interrupt_only};
+
+	/* The writer's blocked write() is interrupted at exit; vm_run() installs the same. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(KICK_SIGNAL, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+		sigaction(KICK_SIGNAL, &sa, NULL);
 	c->vm = vm;
 	c->push = push;
 	c->out_room = out_room;
@@ -309,9 +336,20 @@ void console_detach(struct console *c)
 			log_warn("console: the host is not reading its output; %zu bytes of guest "
 				 "output dropped at exit",
 				 c->olen);
+		c->abandon = true;
 		pthread_mutex_unlock(&c->olock);
-		pthread_cancel(c->writer); /* only takes effect inside a blocked write() */
-		pthread_join(c->writer, NULL);
+		/* A write() still blocked returns EINTR; retried until the writer is gone. */
+		for (;;) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += 10 * 1000 * 1000;
+			if (until.tv_nsec >= 1000000000) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000;
+			}
+			if (pthread_timedjoin_np(c->writer, NULL, &until) != ETIMEDOUT)
+				break;
+			pthread_kill(c->writer, KICK_SIGNAL);
+		}
 		c->writer_ok = false;
 		if (c->dropped)
 			log_warn("console: %lu bytes of guest output dropped (no room)",

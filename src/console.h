@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sanitize.h"
+
 struct vm;
 
 /* Offer input bytes to the device; returns how many it accepted. Called on the loop thread. */
@@ -24,7 +26,9 @@ struct console {
 	struct vm *vm;
 	int in_fd, out_fd, room_fd;
 	bool tty, escape, in_eof;
-	atomic_bool waiting; /* device is full: wake us through room_fd */
+	bool sanitize;	      /* strip terminal control sequences from guest output */
+	struct sanitize filt; /* where the output stream is in a sequence (under olock) */
+	atomic_bool waiting;  /* device is full: wake us through room_fd */
 	console_push_fn push;
 	void *dev;
 	uint8_t buf[256];
@@ -35,6 +39,7 @@ struct console {
 	pthread_cond_t ocond;
 	pthread_t writer;
 	bool writer_ok, ostop;
+	bool abandon;	  /* exit: drop what is left once a blocked write() is interrupted */
 	bool writer_idle; /* the writer waits for output: console_write wakes it */
 	bool out_waiting; /* the device was told there is no room: tell it when there is */
 	bool out_gone;	  /* the host side of the output is closed: drop guest output */

@@ -22,7 +22,6 @@
 #include "pci/pci.h"
 #include "timeline.h"
 
-#define KICK_SIGNAL SIGUSR1
 
 double vm_clock(void)
 {

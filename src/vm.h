@@ -3,6 +3,7 @@
 #define MICROVM_VM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -10,6 +11,9 @@
 #include "bus.h"
 #include "loop.h"
 #include "mem.h"
+
+/* Interrupts a thread's blocking call (KVM_RUN, the console's write()); no SA_RESTART. */
+#define KICK_SIGNAL SIGUSR1
 
 struct boot_images;
 struct machine;

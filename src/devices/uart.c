@@ -288,6 +288,7 @@ static int uart_configure(struct device *dev, struct machine *m)
 	err |= cfg_u64(c, dev->name, "base", &d->base, 0, CFG_REQUIRED);
 	err |= cfg_u32(c, dev->name, "irq", &d->irq, 0, 0, 1019, CFG_REQUIRED);
 	err |= cfg_bool(c, dev->name, "console", &d->console, console_default);
+	err |= cfg_bool(c, dev->name, "sanitize", &d->con.sanitize, false);
 	if (err)
 		return -1;
 	err |= alloc_region(&m->alloc, dev->name, "registers", d->base, UART_REGION_SIZE,
@@ -305,7 +306,11 @@ static void uart_describe(const struct device *dev, FILE *out)
 	const struct uart_dev *d = dev->priv;
 
 	fprintf(out, "  %s: ns16550a at 0x%llx, irq %u%s\n", dev->name, (unsigned long long)d->base,
-		d->irq, d->console ? ", console (stdin/stdout)" : "");
+		d->irq,
+		d->console
+			? (d->con.sanitize ? ", console (stdin/stdout, control sequences stripped)"
+					   : ", console (stdin/stdout)")
+			: "");
 }
 
 static void uart_irq(void *opaque, int level)

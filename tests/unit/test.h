@@ -47,5 +47,6 @@ void test_pci(void);
 void test_net(void);
 void test_timeline(void);
 void test_loop(void);
+void test_sanitize(void);
 
 #endif
