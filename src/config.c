@@ -237,7 +237,7 @@ int cfg_load(struct cfg *c, const char *path)
 	tmp = xstrdup(path);
 	c->dir = xstrdup(dirname(tmp));
 	free(tmp);
-	f = fopen(path, "r");
+	f = fopen(path, "re");
 	if (!f)
 		return -errno;
 	c->stream = f;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sandbox.h"
 #include "vm.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, then 'x' quits, Ctrl-A again sends a literal Ctrl-A */
@@ -216,6 +217,7 @@ static void *writer_main(void *opaque)
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	sandbox_thread_enter(SANDBOX_CONSOLE_OUT);
 	pthread_mutex_lock(&c->olock);
 	for (;;) {
 		size_t chunk;

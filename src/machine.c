@@ -38,6 +38,8 @@ static const char *const *fixed_section_names(void)
 static int parse_machine(struct machine *m)
 {
 	static const char *const reboot[] = {"exit", "restart", NULL};
+	static const char *const seccomp[] = {"on", "off", "log", NULL};
+	char bad[64];
 	struct cfg *c = &m->cfg;
 	struct cfg_entry *e;
 	const char *base;
@@ -48,6 +50,21 @@ static int parse_machine(struct machine *m)
 	err |= cfg_str(c, "machine", "name", &m->name, base, 0);
 	err |= cfg_u32(c, "machine", "vcpus", &m->vcpus, 1, 1, 512, 0);
 	err |= cfg_enum(c, "machine", "on_reboot", reboot, &m->on_reboot, REBOOT_EXIT);
+	err |= cfg_enum(c, "machine", "seccomp", seccomp, &m->sandbox.mode, SANDBOX_ON);
+	err |= cfg_str(c, "machine", "seccomp_deny", &m->sandbox.deny, NULL, 0);
+	err |= cfg_str(c, "machine", "user", &m->user, NULL, 0);
+	if (m->user && sandbox_lookup_user(m->user, &m->sandbox.uid, &m->sandbox.gid)) {
+		cfg_error(c, cfg_get(c, "machine", "user"), "machine",
+			  "no user '%s' on this host (a name from /etc/passwd or a number)",
+			  m->user);
+		err = -1;
+	}
+	m->sandbox.drop = m->user != NULL;
+	if (sandbox_unknown_syscall(m->sandbox.deny, bad, sizeof(bad))) {
+		cfg_error(c, cfg_get(c, "machine", "seccomp_deny"), "machine",
+			  "'%s' is not a system call on this host", bad);
+		err = -1;
+	}
 	err |= cfg_u32(c, "machine", "ipa_bits", &m->ipa_bits, 40, 32, 52, 0);
 	err |= cfg_u64(c, "machine", "align", &m->align, 16 << 10, 0);
 	if (m->align < 4096 || (m->align & (m->align - 1))) {
@@ -333,6 +350,10 @@ void machine_print(const struct machine *m, FILE *out)
 		m->vcpus, (unsigned long long)(m->ram_size >> 20), (unsigned long long)m->ram_base,
 		m->ipa_bits, (unsigned long long)m->align,
 		m->on_reboot == REBOOT_EXIT ? "exit" : "restart");
+	fprintf(out, "  seccomp %s%s%s, user %s\n",
+		(const char *[]){"on", "off", "log"}[m->sandbox.mode],
+		m->sandbox.deny ? " without " : "", m->sandbox.deny ? m->sandbox.deny : "",
+		m->user ? m->user : "(unchanged)");
 	arch_describe(m, out);
 	for (size_t i = 0; i < m->ndevices; i++)
 		m->devices[i].ops->describe(&m->devices[i], out);

@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "config.h"
+#include "sandbox.h"
 
 struct device;
 
@@ -32,6 +33,8 @@ struct machine {
 	const char *name;
 	uint32_t vcpus;
 	int on_reboot;
+	struct sandbox_config sandbox; /* [machine] seccomp, user, seccomp_deny */
+	const char *user;	       /* as written, for messages */
 	uint32_t ipa_bits;
 	uint64_t align;
 	uint64_t ram_base, ram_size;

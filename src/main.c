@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -14,6 +16,7 @@
 #include "devtree.h"
 #include "log.h"
 #include "machine.h"
+#include "sandbox.h"
 #include "timeline.h"
 #include "vm.h"
 
@@ -29,6 +32,7 @@ static const char usage[] =
 	"  -k, --kernel PATH        kernel Image (same as --set boot.kernel=PATH)\n"
 	"  -i, --initrd PATH        initramfs (same as --set boot.initrd=PATH)\n"
 	"  -a, --append ARGS        append ARGS to the [boot] cmdline\n"
+	"  -u, --user NAME          run as NAME once set up (same as --set machine.user=NAME)\n"
 	"      --check              validate, print the resolved machine and exit\n"
 	"      --dump-dtb PATH      write the generated device tree to PATH and exit\n"
 	"  -v, --verbose            report start-up phases, timing and memory use\n"
@@ -77,6 +81,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"kernel", required_argument, NULL, 'k'},
 		{"initrd", required_argument, NULL, 'i'},
 		{"append", required_argument, NULL, 'a'},
+		{"user", required_argument, NULL, 'u'},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
 		{"boot-report", required_argument, NULL, OPT_BOOT_REPORT},
@@ -87,7 +92,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:s:k:i:a:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:k:i:a:u:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -103,6 +108,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'a':
 			o->append = optarg;
+			break;
+		case 'u':
+			add_set(o, dup_set("machine.user", optarg));
 			break;
 		case OPT_CHECK:
 			o->check = 1;
@@ -140,7 +148,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 static int write_file(const char *path, const void *buf, size_t len)
 {
-	FILE *f = fopen(path, "wb");
+	FILE *f = fopen(path, "wbe");
 
 	if (!f || fwrite(buf, 1, len, f) != len) {
 		log_error("%s: %s", path, strerror(errno));
@@ -151,10 +159,12 @@ static int write_file(const char *path, const void *buf, size_t len)
 	return fclose(f) ? -1 : 0;
 }
 
-/* Resident memory: the whole process, and the guest RAM mapping's share of it (KiB). */
-static void measure_memory(const struct vm *vm, long long *total, long long *guest)
+/*
+ * Resident memory: the whole process, and the guest RAM mapping's share of it (KiB), from
+ * /proc/self/smaps opened before the sandbox (it is read once, at exit).
+ */
+static void measure_memory(FILE *f, const struct vm *vm, long long *total, long long *guest)
 {
-	FILE *f = fopen("/proc/self/smaps", "r");
 	char line[256];
 	unsigned long long kb;
 	bool in_ram = false;
@@ -176,12 +186,11 @@ static void measure_memory(const struct vm *vm, long long *total, long long *gue
 				*guest += (long long)kb;
 		}
 	}
-	fclose(f);
 }
 
 /* --boot-report: the timeline, exits and memory of this run as JSON. */
 static void write_boot_report(FILE *f, const char *path, const struct machine *m,
-			      const struct vm *vm, int status)
+			      const struct vm *vm, int status, long long rss, long long guest_rss)
 {
 	struct boot_report r = {
 		.machine = m->name,
@@ -190,12 +199,10 @@ static void write_boot_report(FILE *f, const char *path, const struct machine *m
 		.exit_status = status,
 		.exits = atomic_load(&vm->exits),
 		.mmio_exits = atomic_load(&vm->mmio_exits),
-		.rss_kib = -1,
-		.guest_rss_kib = -1,
+		.rss_kib = rss,
+		.guest_rss_kib = guest_rss,
 	};
 
-	if (vm->ram)
-		measure_memory(vm, &r.rss_kib, &r.guest_rss_kib);
 	if (timeline_write_json(f, &r) < 0 || fclose(f) != 0)
 		log_error("--boot-report %s: %s", path, strerror(errno));
 }
@@ -214,10 +221,11 @@ static void on_sigfd(void *opaque, uint32_t events)
 	vm_stop(vm, VM_STOPPED);
 }
 
-static int run(struct machine *m, char **argv, const char *report_path)
+static int run(struct machine *m, const char *report_path)
 {
 	struct boot_images bi;
-	FILE *report = NULL;
+	FILE *report = NULL, *smaps = NULL;
+	long long rss = -1, guest_rss = -1;
 	struct vm vm;
 	sigset_t set;
 	void *dtb = NULL;
@@ -225,7 +233,7 @@ static int run(struct machine *m, char **argv, const char *report_path)
 	int status = VM_FAILURE, err;
 
 	/* An unwritable report path stops here, before anything is started. */
-	if (report_path && !(report = fopen(report_path, "w"))) {
+	if (report_path && !(report = fopen(report_path, "we"))) {
 		log_error("--boot-report %s: %s", report_path, strerror(errno));
 		return VM_USAGE;
 	}
@@ -244,6 +252,15 @@ static int run(struct machine *m, char **argv, const char *report_path)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	err = sandbox_prepare(&m->sandbox);
+	if (err) {
+		if (report)
+			fclose(report);
+		boot_free(&bi);
+		return VM_FAILURE;
+	}
+	if (report || log_verbose())
+		smaps = fopen("/proc/self/smaps", "re");
 	err = vm_create(&vm, m);
 	if (!err) {
 		sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -266,31 +283,80 @@ static int run(struct machine *m, char **argv, const char *report_path)
 	if (!err)
 		status = vm_run(&vm);
 	timeline_mark(TL_EXIT);
-	if (log_verbose() && vm.ram) {
-		long long total, guest;
-
-		measure_memory(&vm, &total, &guest);
-		log_info("RSS %lld KiB: guest RAM %lld KiB, monitor %lld KiB", total, guest,
-			 total - guest);
+	if (smaps && vm.ram) {
+		measure_memory(smaps, &vm, &rss, &guest_rss);
+		log_info("RSS %lld KiB: guest RAM %lld KiB, monitor %lld KiB", rss, guest_rss,
+			 rss - guest_rss);
 	}
+	if (smaps)
+		fclose(smaps);
 	if (report)
-		write_boot_report(report, report_path, m, &vm, status);
+		write_boot_report(report, report_path, m, &vm, status, rss, guest_rss);
 	vm_destroy(&vm);
 	if (sigfd >= 0)
 		close(sigfd);
 	console_restore_terminal();
-	if (status == VM_REBOOT && m->on_reboot == REBOOT_RESTART) {
-		/* A fresh process is the most complete reset: re-run with the same arguments. */
-		fprintf(stderr, "microvm: guest rebooted, restarting\n");
-		fflush(NULL);
-		machine_free(m);
-		execv("/proc/self/exe", argv);
-		log_error("restart: exec /proc/self/exe: %s", strerror(errno));
-		return VM_FAILURE;
-	}
-	if (status == VM_REBOOT)
+	if (status == VM_REBOOT && m->on_reboot == REBOOT_EXIT)
 		fprintf(stderr, "microvm: guest rebooted (on_reboot = exit)\n");
 	return status;
+}
+
+static volatile sig_atomic_t child_pid;
+
+static void forward_signal(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+/*
+ * on_reboot = restart: each boot runs in a child process, a complete reset. The child
+ * sandboxes itself (its filters outlive any exec, so it could not set up a VM again); this
+ * parent only waits, keeps the rights that set-up needs (root, to create TAP devices) and
+ * passes INT, TERM and HUP on. The child dies with it.
+ */
+static int supervise(struct machine *m, const char *report_path)
+{
+	struct sigaction sa = {.sa_handler = forward_signal};
+	pid_t parent = getpid();
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	for (;;) {
+		int ws, status;
+		pid_t pid;
+
+		fflush(NULL);
+		pid = fork();
+		if (pid < 0) {
+			log_error("restart: fork: %s", strerror(errno));
+			return VM_FAILURE;
+		}
+		if (pid == 0) {
+			signal(SIGINT, SIG_DFL);
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGHUP, SIG_DFL);
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+				_exit(VM_FAILURE);
+			exit(run(m, report_path));
+		}
+		child_pid = pid;
+		while (waitpid(pid, &ws, 0) < 0)
+			if (errno != EINTR) {
+				log_error("restart: waitpid: %s", strerror(errno));
+				return VM_FAILURE;
+			}
+		child_pid = 0;
+		status = WIFEXITED(ws) ? WEXITSTATUS(ws) : VM_FAILURE;
+		if (WIFSIGNALED(ws))
+			log_error("the VM process was killed by signal %d", WTERMSIG(ws));
+		if (status != VM_REBOOT)
+			return status;
+		fprintf(stderr, "microvm: guest rebooted, restarting\n");
+		timeline_reset();
+	}
 }
 
 int main(int argc, char **argv)
@@ -350,7 +416,8 @@ int main(int argc, char **argv)
 			boot_free(&bi);
 		}
 	} else {
-		status = run(&m, argv, o.boot_report);
+		status = m.on_reboot == REBOOT_RESTART ? supervise(&m, o.boot_report)
+						       : run(&m, o.boot_report);
 	}
 	machine_free(&m);
 	free(cmdline);

@@ -14,6 +14,7 @@ static const char *const names[TL_COUNT] = {
 	[TL_VM_BUILT] = "vm_built",	      [TL_IMAGES_LOADED] = "images_loaded",
 	[TL_FIRST_KVM_RUN] = "first_kvm_run", [TL_FIRST_CONSOLE_OUTPUT] = "first_console_output",
 	[TL_INIT_REACHED] = "init_reached",   [TL_EXIT] = "exit",
+	[TL_SANDBOXED] = "sandboxed",
 };
 
 __attribute__((constructor)) static void timeline_start(void)
@@ -67,6 +68,7 @@ const char *timeline_name(enum tl_event e)
 
 void timeline_reset(void)
 {
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	for (int i = 0; i < TL_COUNT; i++)
 		atomic_store(&marks[i], 0);
 	atomic_store(&exit_ns, 0);

@@ -11,6 +11,7 @@ enum tl_event {
 	TL_BOOT_FILES_READ,
 	TL_VM_BUILT,
 	TL_IMAGES_LOADED,
+	TL_SANDBOXED, /* every thread's seccomp filter in place, privileges dropped */
 	TL_FIRST_KVM_RUN,
 	TL_FIRST_CONSOLE_OUTPUT,
 	TL_INIT_REACHED, /* the guest's init wrote the boot timer */
@@ -42,7 +43,7 @@ double timeline_exit_time(void);
 const char *timeline_name(enum tl_event e);
 /* Write the boot report as one JSON object. 0 or -errno. */
 int timeline_write_json(FILE *f, const struct boot_report *r);
-/* Forget every mark and the exit time (for tests). */
+/* Start the clock again and forget every mark and the exit time (a restart, tests). */
 void timeline_reset(void);
 
 #endif

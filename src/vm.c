@@ -20,8 +20,8 @@
 #include "log.h"
 #include "machine.h"
 #include "pci/pci.h"
+#include "sandbox.h"
 #include "timeline.h"
-
 
 double vm_clock(void)
 {
@@ -210,6 +210,8 @@ static int kvm_open(struct vm *vm)
 	return 0;
 }
 
+#define RAM_GUARD (2ul << 20)
+
 static int ram_create(struct vm *vm)
 {
 	struct kvm_userspace_memory_region region;
@@ -217,8 +219,24 @@ static int ram_create(struct vm *vm)
 
 	vm->ram_base = vm->m->ram_base;
 	vm->ram_size = vm->m->ram_size;
-	p = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/*
+	 * RAM sits between two inaccessible guard regions (an access running off either end
+	 * faults instead of reaching other heap data), starts on a huge-page boundary, and
+	 * stays out of core dumps.
+	 */
+	vm->ram_resv_size = vm->ram_size + 3 * RAM_GUARD;
+	vm->ram_resv = mmap(NULL, vm->ram_resv_size, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	p = MAP_FAILED;
+	if (vm->ram_resv != MAP_FAILED) {
+		uintptr_t at =
+			((uintptr_t)vm->ram_resv + 2 * RAM_GUARD - 1) & ~(uintptr_t)(RAM_GUARD - 1);
+
+		p = mmap((void *)at, vm->ram_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	} else {
+		vm->ram_resv = NULL;
+	}
 	if (p == MAP_FAILED) {
 		log_error("guest RAM: cannot map %llu MiB: %s",
 			  (unsigned long long)(vm->ram_size >> 20), strerror(errno));
@@ -227,6 +245,7 @@ static int ram_create(struct vm *vm)
 	vm->ram = p;
 	vm->mem = (struct guest_mem){p, vm->ram_base, vm->ram_size};
 	madvise(p, vm->ram_size, MADV_HUGEPAGE);
+	madvise(p, vm->ram_size, MADV_DONTDUMP);
 	region = (struct kvm_userspace_memory_region){
 		.slot = 0,
 		.guest_phys_addr = vm->ram_base,
@@ -330,6 +349,11 @@ int vm_create(struct vm *vm, struct machine *m)
 		if (err)
 			log_error("%s: %s", dev->name, strerror(-err));
 	}
+	/* The VM exists: the /dev/kvm system descriptor is not needed any more. */
+	if (!err) {
+		close(vm->kvm_fd);
+		vm->kvm_fd = -1;
+	}
 	timeline_mark(TL_VM_BUILT);
 	log_info("VM built at %.1f ms", vm_clock() * 1e3);
 	return err;
@@ -410,6 +434,7 @@ static void *vcpu_thread(void *arg)
 	struct timespec exited = {0}; /* when KVM_RUN last returned: time in microvm */
 	sigset_t set;
 
+	sandbox_thread_enter(SANDBOX_VCPU); /* before the first KVM_RUN */
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -507,6 +532,15 @@ int vm_run(struct vm *vm)
 		}
 		v->started = true;
 	}
+	/* Every thread exists and set-up is over: confine them all, then run. */
+	err = sandbox_lock_down();
+	if (err) {
+		log_error("sandbox: %s; stopping", strerror(-err));
+		vm_stop(vm, VM_FAILURE);
+	} else {
+		timeline_mark(TL_SANDBOXED);
+		log_info("sandboxed at %.1f ms", vm_clock() * 1e3);
+	}
 	err = loop_run(&vm->loop);
 	if (err) {
 		log_error("event loop: %s", strerror(-err));
@@ -534,6 +568,7 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+	sandbox_cancel(); /* threads held for a lock-down that will not come */
 	/* Devices first (their ioeventfds, loop handlers and in-flight I/O use the VM). */
 	for (size_t i = vm->m ? vm->m->ndevices : 0; i-- > 0;) {
 		struct device *dev = &vm->m->devices[i];
@@ -552,8 +587,9 @@ void vm_destroy(struct vm *vm)
 		close(vm->msi_fd);
 	if (vm->irqchip_fd >= 0)
 		close(vm->irqchip_fd);
-	if (vm->ram)
-		munmap(vm->ram, vm->ram_size);
+	if (vm->ram_resv)
+		munmap(vm->ram_resv, vm->ram_resv_size);
+	vm->ram = NULL;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

@@ -52,6 +52,8 @@ struct vm {
 	int kvm_fd, vm_fd, irqchip_fd;
 	int msi_fd; /* in-kernel MSI controller device (GICv3 ITS), -1 if none */
 	uint8_t *ram;
+	void *ram_resv; /* RAM and its guard regions (PROT_NONE) */
+	size_t ram_resv_size;
 	uint64_t ram_base, ram_size;
 	struct guest_mem mem; /* the same RAM, for checked translation */
 	struct bus bus;

@@ -11,6 +11,7 @@
 
 #include "iov.h"
 #include "log.h"
+#include "sandbox.h"
 
 int blkio_falloc_mode(const struct blkio_req *r)
 {
@@ -92,6 +93,7 @@ static void *worker_main(void *opaque)
 {
 	struct blkio *b = opaque;
 
+	sandbox_thread_enter(SANDBOX_BLK_WORKER);
 	pthread_mutex_lock(&b->lock);
 	for (;;) {
 		struct blkio_req *r = b->todo;

@@ -27,7 +27,7 @@ const char *tap_check_name(const char *name)
 	if (access(path, F_OK) < 0)
 		return NULL;
 	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
-	f = fopen(path, "r");
+	f = fopen(path, "re");
 	if (!f) {
 		snprintf(why, sizeof(why), "'%s' is a network interface but not a TAP device",
 			 name);

@@ -47,6 +47,7 @@ void test_pci(void);
 void test_net(void);
 void test_timeline(void);
 void test_loop(void);
+void test_sandbox(void);
 void test_sanitize(void);
 
 #endif

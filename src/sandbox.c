@@ -1,0 +1,496 @@
+/* sandbox: per-thread seccomp allowlists, privilege drop and process hardening after set-up. */
+#include "sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <linux/kvm.h>
+#include <linux/if_tun.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "log.h"
+
+#define R_MAIN (1u << SANDBOX_MAIN)
+#define R_VCPU (1u << SANDBOX_VCPU)
+#define R_BLK  (1u << SANDBOX_BLK_WORKER)
+#define R_CONS (1u << SANDBOX_CONSOLE_OUT)
+#define R_ALL  (R_MAIN | R_VCPU | R_BLK | R_CONS)
+
+/* System calls a role may make with any arguments. */
+static const struct {
+	const char *name;
+	unsigned roles;
+} plain[] = {
+	/* threads, memory (malloc), time, signals, logging: every role */
+	{"futex", R_ALL},
+	{"exit", R_ALL},
+	{"exit_group", R_ALL},
+	{"rt_sigreturn", R_ALL},
+	{"rt_sigprocmask", R_ALL},
+	{"restart_syscall", R_ALL},
+	{"madvise", R_ALL},
+	{"munmap", R_ALL},
+	{"mremap", R_ALL},
+	{"brk", R_ALL},
+	{"clock_gettime", R_ALL},
+	{"clock_nanosleep", R_ALL},
+	{"nanosleep", R_ALL},
+	{"gettid", R_ALL},
+	{"getpid", R_ALL},
+	{"sched_yield", R_ALL},
+	{"getrandom", R_ALL},
+	{"sigaltstack", R_ALL}, /* the sanitizers' thread and exit hooks */
+	{"write", R_ALL},	/* eventfds, the console, log messages */
+	/* the event loop: epoll, eventfds, signalfd, TAP frames, io_uring, teardown */
+	{"read", R_MAIN | R_VCPU},
+	{"readv", R_MAIN},
+	{"writev", R_MAIN},
+	{"epoll_pwait", R_MAIN},
+	{"epoll_wait", R_MAIN},
+	{"epoll_ctl", R_MAIN | R_VCPU}, /* loop_mod() from a register write */
+	{"io_uring_enter", R_MAIN | R_VCPU},
+	{"close", R_MAIN},
+	{"fstat", R_MAIN},
+	{"newfstatat", R_MAIN},
+	{"lseek", R_MAIN},
+	/* a sync-engine disk */
+	{"preadv", R_BLK},
+	{"pwritev", R_BLK},
+	{"preadv2", R_BLK},
+	{"pwritev2", R_BLK},
+	{"fdatasync", R_BLK},
+	{"fsync", R_BLK},
+	{"fallocate", R_BLK},
+};
+
+/* ioctl request numbers, per role; the fd cannot be told apart, the request can. */
+static const struct {
+	unsigned long req;
+	unsigned roles;
+} ioctls[] = {
+	{KVM_RUN, R_VCPU},
+	{KVM_SET_VCPU_EVENTS, R_VCPU}, /* external data abort for an undecodable access */
+	{KVM_IRQ_LINE, R_MAIN | R_VCPU},
+	{KVM_IRQFD, R_MAIN | R_VCPU},
+	{KVM_IOEVENTFD, R_MAIN | R_VCPU},
+	{KVM_SET_GSI_ROUTING, R_MAIN | R_VCPU},
+	{KVM_SIGNAL_MSI, R_MAIN | R_VCPU},
+	{TUNSETOFFLOAD, R_MAIN | R_VCPU},
+	{TUNSETQUEUE, R_MAIN | R_VCPU},
+	{TCGETS, R_ALL}, /* the terminal is restored on any fatal exit */
+	{TCSETS, R_ALL},
+	{TCSETSW, R_ALL},
+	{TCSETSF, R_ALL},
+};
+
+static const char *const role_names[SANDBOX_NROLES] = {
+	[SANDBOX_MAIN] = "main",
+	[SANDBOX_VCPU] = "vcpu",
+	[SANDBOX_BLK_WORKER] = "blk-worker",
+	[SANDBOX_CONSOLE_OUT] = "console-writer",
+};
+
+enum gate { GATE_OPEN, GATE_HELD, GATE_LOCKED };
+
+static struct sandbox_config cfg;
+static struct sock_fprog progs[SANDBOX_NROLES];
+static unsigned counts[SANDBOX_NROLES];
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static enum gate gate = GATE_OPEN;
+static bool prepared;
+static __thread int my_role = -1;
+
+/* Names of system calls by number, resolved before any filter is in force. */
+#define NAMES_MAX 512
+static char *names[NAMES_MAX];
+
+const char *sandbox_role_name(enum sandbox_role role)
+{
+	return role < SANDBOX_NROLES ? role_names[role] : "?";
+}
+
+unsigned sandbox_allowed(enum sandbox_role role)
+{
+	return prepared && cfg.mode != SANDBOX_OFF && role < SANDBOX_NROLES ? counts[role] : 0;
+}
+
+static bool denied(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = cfg.deny; p && *p;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && !strncmp(p, name, n))
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
+/* Argument n compared with op (MASKED_EQ: (arg & a) == b; others: arg op a). */
+static struct scmp_arg_cmp cmp_arg(unsigned n, enum scmp_compare op, uint64_t a, uint64_t b)
+{
+	return (struct scmp_arg_cmp){.arg = n, .op = op, .datum_a = a, .datum_b = b};
+}
+
+/* Add name for this role with up to one argument comparison; returns 1 if added. */
+static int allow(scmp_filter_ctx ctx, const char *name, unsigned nargs, struct scmp_arg_cmp cmp)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+
+	if (nr == __NR_SCMP_ERROR || nr < 0 || denied(name))
+		return 0; /* not a system call on this architecture, or taken out */
+	if (nargs ? seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, cmp)
+		  : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0))
+		return -1;
+	return 1;
+}
+
+/* The BPF program libseccomp generates for ctx, copied out through a memfd. */
+static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog)
+{
+	int fd = memfd_create("microvm-seccomp", MFD_CLOEXEC), err;
+	struct stat st;
+	void *buf = NULL;
+
+	if (fd < 0)
+		return -errno;
+	err = seccomp_export_bpf(ctx, fd);
+	if (!err && fstat(fd, &st) < 0)
+		err = -errno;
+	if (!err && (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter)))
+		err = -EINVAL;
+	if (!err && !(buf = malloc(st.st_size)))
+		err = -ENOMEM;
+	if (!err && pread(fd, buf, st.st_size, 0) != st.st_size)
+		err = -EIO;
+	close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	prog->filter = buf;
+	prog->len = st.st_size / sizeof(struct sock_filter);
+	return 0;
+}
+
+static int build(enum sandbox_role role)
+{
+	unsigned bit = 1u << role;
+	uint32_t deflt = cfg.mode == SANDBOX_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP;
+	scmp_filter_ctx ctx = seccomp_init(deflt);
+	int err = 0, r;
+	bool any_ioctl = false;
+
+	if (!ctx)
+		return -ENOMEM;
+	counts[role] = 0;
+	for (size_t i = 0; !err && i < sizeof(plain) / sizeof(plain[0]); i++) {
+		if (!(plain[i].roles & bit))
+			continue;
+		r = allow(ctx, plain[i].name, 0, cmp_arg(0, SCMP_CMP_EQ, 0, 0));
+		err = r < 0 ? -EINVAL : 0;
+		counts[role] += r > 0;
+	}
+	/* No executable memory: guest data never becomes code. Signals only to this process
+	 * (abort(), vCPU kicks). */
+	const struct {
+		const char *name;
+		struct scmp_arg_cmp cmp;
+	} narrowed[] = {
+		{"mmap", cmp_arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)},
+		{"mprotect", cmp_arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)},
+		{"tgkill", cmp_arg(0, SCMP_CMP_EQ, (uint64_t)getpid(), 0)},
+	};
+	for (size_t i = 0; !err && i < sizeof(narrowed) / sizeof(narrowed[0]); i++) {
+		r = allow(ctx, narrowed[i].name, 1, narrowed[i].cmp);
+		err = r < 0 ? -EINVAL : 0;
+		counts[role] += r > 0;
+	}
+	for (size_t i = 0; !err && i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
+		if (!(ioctls[i].roles & bit))
+			continue;
+		r = allow(ctx, "ioctl", 1,
+			  cmp_arg(1, SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i].req));
+		err = r < 0 ? -EINVAL : 0;
+		any_ioctl |= r > 0;
+	}
+	counts[role] += any_ioctl;
+	err = err ?: export_bpf(ctx, &progs[role]);
+	seccomp_release(ctx);
+	return err;
+}
+
+int sandbox_unknown_syscall(const char *list, char *name, size_t size)
+{
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ",");
+
+		snprintf(name, size, "%.*s", (int)len, p);
+		if (len >= size || seccomp_syscall_resolve_name(name) < 0)
+			return 1;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+/*
+ * /etc/passwd read with fgetpwent(): the static build has no NSS modules to load. Returns
+ * true when found by name (name != NULL) or by uid.
+ */
+static bool passwd_find(const char *name, uid_t uid, uid_t *out_uid, gid_t *out_gid)
+{
+	FILE *f = fopen("/etc/passwd", "re");
+	struct passwd *pw;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && (pw = fgetpwent(f))) {
+		if (name ? !strcmp(pw->pw_name, name) : pw->pw_uid == uid) {
+			*out_uid = pw->pw_uid;
+			*out_gid = pw->pw_gid;
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int sandbox_lookup_user(const char *name, uid_t *uid, gid_t *gid)
+{
+	char *end;
+	unsigned long n;
+
+	if (passwd_find(name, 0, uid, gid))
+		return 0;
+	/* A number: that uid, and its group if it has one (else the same number). */
+	errno = 0;
+	n = strtoul(name, &end, 10);
+	if (!*name || *end || errno || n >= (uid_t)-1)
+		return -ENOENT;
+	if (!passwd_find(NULL, (uid_t)n, uid, gid)) {
+		*uid = (uid_t)n;
+		*gid = (gid_t)n;
+	}
+	return 0;
+}
+
+int sandbox_prepare(const struct sandbox_config *c)
+{
+	int err = 0;
+
+	cfg = *c;
+	prepared = true;
+	if (cfg.mode == SANDBOX_OFF)
+		return 0;
+	for (int r = 0; !err && r < SANDBOX_NROLES; r++)
+		err = build(r);
+	for (int nr = 0; !err && nr < NAMES_MAX; nr++)
+		names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+	if (err) {
+		log_error("seccomp: cannot build the filters: %s", strerror(-err));
+		return err;
+	}
+	pthread_mutex_lock(&gate_lock);
+	gate = GATE_HELD;
+	pthread_mutex_unlock(&gate_lock);
+	return 0;
+}
+
+static void put(const char *s)
+{
+	ssize_t r = write(STDERR_FILENO, s, strlen(s));
+
+	(void)r;
+}
+
+/* A system call outside the allowlist: name it, restore the terminal, stop the process. */
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	char num[24], *p = num + sizeof(num);
+	int nr = si->si_syscall;
+	unsigned v = nr < 0 ? 0 : (unsigned)nr;
+
+	(void)sig;
+	(void)uc;
+	*--p = 0;
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	put("\r\nmicrovm: seccomp: the ");
+	put(my_role >= 0 ? role_names[my_role] : "unknown");
+	put(" thread made a system call outside its allowlist: ");
+	put(nr >= 0 && nr < NAMES_MAX && names[nr] ? names[nr] : "?");
+	put(" (");
+	put(p);
+	put("); stopping (machine.seccomp = log reports without stopping)\r\n");
+	console_restore_terminal();
+	_exit(1);
+}
+
+static int install(enum sandbox_role role)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[role]) < 0)
+		return -errno;
+	return 0;
+}
+
+void sandbox_thread_enter(enum sandbox_role role)
+{
+	enum gate g;
+	int err;
+
+	pthread_mutex_lock(&gate_lock);
+	while (gate == GATE_HELD)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	g = gate;
+	pthread_mutex_unlock(&gate_lock);
+	my_role = role;
+	if (g != GATE_LOCKED)
+		return;
+	err = install(role);
+	if (err) {
+		/* Never run unconfined when confinement was asked for. */
+		log_error("seccomp: %s thread: cannot install its filter: %s", role_names[role],
+			  strerror(-err));
+		console_restore_terminal();
+		_exit(1);
+	}
+}
+
+void sandbox_cancel(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	if (gate == GATE_HELD)
+		gate = GATE_OPEN;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+/* The highest number in a /proc directory of numbers (open fds, threads) and how many. */
+static int scan_proc(const char *dir, int *count)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int max = 0;
+
+	*count = 0;
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		++*count;
+		if (atoi(e->d_name) > max)
+			max = atoi(e->d_name);
+	}
+	closedir(d);
+	return max;
+}
+
+static int limit(int res, rlim_t n, const char *what)
+{
+	struct rlimit rl = {n, n};
+
+	if (setrlimit(res, &rl) < 0) {
+		int err = -errno;
+
+		log_error("sandbox: cannot lower %s to %llu: %s", what, (unsigned long long)n,
+			  strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+static int drop_privileges(void)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	if (getuid() == cfg.uid && geteuid() == cfg.uid && getgid() == cfg.gid &&
+	    getegid() == cfg.gid)
+		return 0; /* started as that user already */
+	if (setgroups(0, NULL) < 0 && errno != EPERM) {
+		log_error("user: setgroups: %s", strerror(errno));
+		return -errno;
+	}
+	if (setresgid(cfg.gid, cfg.gid, cfg.gid) < 0 || setresuid(cfg.uid, cfg.uid, cfg.uid) < 0) {
+		int err = -errno;
+
+		log_error("user: cannot change to uid %u gid %u: %s", (unsigned)cfg.uid,
+			  (unsigned)cfg.gid, strerror(errno));
+		return err;
+	}
+	/* Verify: every id is the new one and root cannot be regained. */
+	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0 || r != cfg.uid ||
+	    e != cfg.uid || s != cfg.uid || rg != cfg.gid || eg != cfg.gid || sg != cfg.gid ||
+	    (cfg.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) ||
+	    (cfg.gid != 0 && (setgid(0) == 0 || setegid(0) == 0))) {
+		log_error("user: privileges were not dropped to uid %u gid %u", (unsigned)cfg.uid,
+			  (unsigned)cfg.gid);
+		return -EPERM;
+	}
+	return 0;
+}
+
+int sandbox_lock_down(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	int nfds, nthreads, fd = scan_proc("/proc/self/fd", &nfds), err;
+
+	/*
+	 * Set-up is over: nothing more is opened (a few descriptors of slack) and no thread of
+	 * microvm is started. RLIMIT_NPROC counts the user's processes and io_uring's kernel
+	 * workers, which start on demand: it keeps room for those.
+	 */
+	err = fd < 0 ? fd : limit(RLIMIT_NOFILE, (rlim_t)fd + 1 + 16, "RLIMIT_NOFILE");
+	err = err ?: scan_proc("/proc/self/task", &nthreads) < 0 ? -errno : 0;
+	err = err ?: cfg.drop ? drop_privileges() : 0;
+	err = err
+		      ?: limit(RLIMIT_NPROC, (rlim_t)nthreads + 16 * sysconf(_SC_NPROCESSORS_ONLN),
+			       "RLIMIT_NPROC");
+	if (!err && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		err = -errno;
+	if (err || cfg.mode == SANDBOX_OFF) {
+		sandbox_cancel();
+		return err;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSYS, &sa, NULL);
+	pthread_mutex_lock(&gate_lock);
+	gate = GATE_LOCKED;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+	my_role = SANDBOX_MAIN;
+	err = install(SANDBOX_MAIN);
+	if (err)
+		log_error("seccomp: main thread: cannot install its filter: %s", strerror(-err));
+	else
+		log_info("seccomp %s: system calls allowed: main %u, vcpu %u, blk-worker %u, "
+			 "console-writer %u",
+			 cfg.mode == SANDBOX_LOG ? "log" : "on", counts[SANDBOX_MAIN],
+			 counts[SANDBOX_VCPU], counts[SANDBOX_BLK_WORKER],
+			 counts[SANDBOX_CONSOLE_OUT]);
+	return err;
+}

@@ -1,0 +1,52 @@
+/* sandbox: per-thread seccomp allowlists, privilege drop and process hardening after set-up. */
+#ifndef MICROVM_SANDBOX_H
+#define MICROVM_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* What a thread does decides which system calls it may make. */
+enum sandbox_role {
+	SANDBOX_MAIN,	     /* the event loop, then teardown */
+	SANDBOX_VCPU,	     /* KVM_RUN and the MMIO exits it handles */
+	SANDBOX_BLK_WORKER,  /* a sync-engine disk's I/O thread */
+	SANDBOX_CONSOLE_OUT, /* the console writer */
+	SANDBOX_NROLES,
+};
+
+enum sandbox_mode { SANDBOX_ON, SANDBOX_OFF, SANDBOX_LOG };
+
+struct sandbox_config {
+	int mode;	  /* enum sandbox_mode */
+	bool drop;	  /* change to uid/gid at lock-down */
+	uid_t uid;	  /* the [machine] user's */
+	gid_t gid;	  /* its primary group */
+	const char *deny; /* comma-separated system calls taken out of every allowlist (tests) */
+};
+
+/*
+ * Build every role's filter (nothing is installed yet) and hold back threads that call
+ * sandbox_thread_enter() until sandbox_lock_down() or sandbox_cancel(). -errno.
+ */
+int sandbox_prepare(const struct sandbox_config *c);
+/*
+ * Main thread, once set-up is done and every thread exists: lower the resource limits, make
+ * the process undumpable, drop privileges (verified), let the other threads install their
+ * filters, then install the main thread's. -errno; on failure nothing runs sandboxed.
+ */
+int sandbox_lock_down(void);
+/* Set-up failed or is over: release held threads without filters. Idempotent. */
+void sandbox_cancel(void);
+/* Thread start: wait for lock-down, then install this role's filter (no-op when off). */
+void sandbox_thread_enter(enum sandbox_role role);
+/* The number of system calls role may make (0 before sandbox_prepare or when off). */
+unsigned sandbox_allowed(enum sandbox_role role);
+/* The role's name, for messages ("vcpu", "main", ...). */
+const char *sandbox_role_name(enum sandbox_role role);
+/* The first name in a comma-separated list that is not a system call here (copied), or 0. */
+int sandbox_unknown_syscall(const char *list, char *name, size_t size);
+/* Resolve a user name or numeric uid into uid and primary gid. -ENOENT if unknown. */
+int sandbox_lookup_user(const char *name, uid_t *uid, gid_t *gid);
+
+#endif
