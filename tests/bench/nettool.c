@@ -2,12 +2,16 @@
  * nettool: one TCP transfer, timed. Runs in the guest and on the (emulated) host.
  *   nettool recv PORT             accept one connection, copy it to stdout until EOF
  *   nettool send HOST PORT [MIB]  send stdin (or MIB MiB of "microvm-pattern\n"), then close
- *   nettool mktap NAME [mq]       create a persistent TAP (multi-queue with "mq")
+ *   nettool mktap NAME [mq [UID]] create a persistent TAP (multi-queue with "mq", owned by
+ *                                 UID, who may then open it without privileges)
  *   nettool deltap NAME [mq]      delete it again
+ *   nettool runas UID GID CMD...  run CMD as that user and group, without groups (root only)
  * Both print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -159,14 +163,16 @@ static int do_send(const char *host, int port, long mib)
 	return 0;
 }
 
-static int do_tap(const char *name, bool mq, int persist)
+static int do_tap(const char *name, bool mq, int persist, long owner)
 {
 	struct ifreq ifr = {0};
 	int fd = open("/dev/net/tun", O_RDWR);
 
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (mq ? IFF_MULTI_QUEUE : 0);
-	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, persist) < 0) {
+	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+	    (owner >= 0 && ioctl(fd, TUNSETOWNER, owner) < 0) ||
+	    ioctl(fd, TUNSETPERSIST, persist) < 0) {
 		perror("nettool: tap");
 		return 1;
 	}
@@ -174,17 +180,31 @@ static int do_tap(const char *name, bool mq, int persist)
 	return 0;
 }
 
+static int do_runas(uid_t uid, gid_t gid, char **cmd)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
+		perror("nettool: runas");
+		return 1;
+	}
+	execvp(cmd[0], cmd);
+	perror(cmd[0]);
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
-	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "mktap"))
-		return do_tap(argv[2], argc == 4, 1);
+	if (argc >= 5 && !strcmp(argv[1], "runas"))
+		return do_runas((uid_t)atol(argv[2]), (gid_t)atol(argv[3]), argv + 4);
+	if (argc >= 3 && argc <= 5 && !strcmp(argv[1], "mktap"))
+		return do_tap(argv[2], argc >= 4, 1, argc == 5 ? atol(argv[4]) : -1);
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "deltap"))
-		return do_tap(argv[2], argc == 4, 0);
+		return do_tap(argv[2], argc == 4, 0, -1);
 	if (argc == 3 && !strcmp(argv[1], "recv"))
 		return do_recv(atoi(argv[2]));
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "send"))
 		return do_send(argv[2], atoi(argv[3]), argc == 5 ? atol(argv[4]) : -1);
-	fprintf(stderr,
-		"usage: nettool recv PORT | send HOST PORT [MIB] | mktap|deltap NAME [mq]\n");
+	fprintf(stderr, "usage: nettool recv PORT | send HOST PORT [MIB] | mktap NAME [mq [UID]] | "
+			"deltap NAME [mq] | runas UID GID CMD...\n");
 	return 2;
 }

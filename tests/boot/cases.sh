@@ -4,7 +4,8 @@
 # the output and the exit status. Prints "MVTEST <case> PASS|FAIL <why>" and a summary.
 # Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
 # HOSTKIND (rpi5 or gicv3), DISTRO_KERNEL (optional path to a distro Image), MVONLY=net
-# (only the network tests) or MVONLY=blk (only tests/boot/blk-cases.sh), NETTOOL
+# (only the network tests), MVONLY=blk (only tests/boot/blk-cases.sh) or MVONLY=sandbox
+# (only tests/boot/sandbox-cases.sh), NETTOOL
 # (tests/bench/nettool built for this host), FIO_STRESS_SECONDS (the depth-256 fio runs).
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
@@ -25,7 +26,8 @@ result() { # case status message
 }
 
 # start NAME ARGS...: start microvm with a FIFO on stdin; output goes to $TMP/NAME.out
-# (its stderr to $ERR instead, when ERR is set)
+# (its stderr to $ERR instead, when ERR is set); MVWRAP is a command to start it through
+# (e.g. setpriv to another user), which must exec it (so that $pid is microvm's)
 start() {
 	name=$1
 	shift
@@ -36,9 +38,11 @@ start() {
 	echo "MVCASE $name started at $t0 s (host uptime)"
 	if [ -n "${ERR:-}" ]; then
 		# The monitor's messages apart from the guest's console (they would interleave).
-		"$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>"$ERR" &
+		# shellcheck disable=SC2086
+		${MVWRAP:-} "$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>"$ERR" &
 	else
-		"$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>&1 &
+		# shellcheck disable=SC2086
+		${MVWRAP:-} "$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>&1 &
 	fi
 	pid=$!
 	exec 3>"$TMP/in"
@@ -143,6 +147,10 @@ boot_report_checks() {
 		prev=$v
 	done
 	expect "$1" "boot report: every phase present and in order: $ordered" test "$ordered" = yes
+	# The sandbox is in place between the images' loading and the guest's user space.
+	expect "$1" "boot report: sandboxed at $(report_ms sandboxed) ms" \
+		awk -v a="$(report_ms images_loaded)" -v s="$(report_ms sandboxed)" \
+		-v b="$(report_ms init_reached)" 'BEGIN { exit !(s != "" && a <= s && s <= b) }'
 	expect "$1" "boot report: vCPUs, memory, exit status" sh -c "
 		grep -q '\"vcpus\": $2,' '$TMP/report.json' &&
 		grep -q '\"memory_mib\": $3,' '$TMP/report.json' &&
@@ -170,7 +178,14 @@ net_cases() {
 }
 # The block stress and misbehaving-driver group (tests/boot/blk-cases.sh).
 . "$(dirname "$0")/blk-cases.sh"
+# Seccomp, privilege drop, unprivileged start (tests/boot/sandbox-cases.sh).
+. "$(dirname "$0")/sandbox-cases.sh"
 case "${MVONLY:-}" in
+sandbox)
+	sandbox_cases
+	summary
+	exit 0
+	;;
 net)
 	net_cases
 	summary
@@ -244,6 +259,9 @@ if [ "$HOSTKIND" = rpi5 ]; then
 		sh -c "[ '$status' = 4 ] && awk -v t='$took' 'BEGIN { exit !(t < 3) }'"
 	expect console-blocked "and it says why it stopped" has "stopped by signal 15"
 fi
+
+# The sandbox's own cases; the interrupt controller plays no part: on the RPi5 host only.
+[ "$HOSTKIND" = rpi5 ] && sandbox_cases
 
 # gic version = auto takes what the host offers; the kernel here is the gzip-compressed
 # Image (microvm inflates it), which must boot like the plain one.

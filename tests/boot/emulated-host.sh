@@ -27,6 +27,7 @@ l1kernel=$(ls "$kdir"/boot/vmlinuz-* | head -n 1)
 
 # The L1 initramfs: busybox, this project's microvm, guest images and tests.
 root=$(mktemp -d)
+chmod 755 "$root" # its / : an ordinary user must reach /microvm and the images
 trap 'rm -rf "$root"' EXIT
 trap 'exit 143' TERM # stopped from outside (make check's timeout): still clean up
 bb=$("$top/guest-images/fetch-deb.sh" busybox-static:arm64)/bin/busybox
@@ -41,7 +42,17 @@ cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
 cp "$top/tests/bench/boot.sh" "$root/tests/bench-boot.sh"
 echo "BOOTBENCH=/tests/bench-boot.sh" >>"$root/tests/env"
 cp "$top/build/guest/nettool" "$root/bin/nettool"
-cp "$here/net-cases.sh" "$here/blk-cases.sh" "$root/tests/"
+cp "$here/net-cases.sh" "$here/blk-cases.sh" "$here/sandbox-cases.sh" "$root/tests/"
+# An ordinary user for the sandbox tests (microvm drops to it, or starts as it).
+mkdir -p "$root/etc"
+printf 'root:x:0:0:root:/:/bin/sh
+mvuser:x:1000:1000:microvm test user:/tmp:/bin/sh
+' \
+	>"$root/etc/passwd"
+printf 'root:x:0:
+kvm:x:1001:mvuser
+mvuser:x:1000:
+' >"$root/etc/group"
 # TAP devices need tun.ko from the same kernel package (loaded by l1-init).
 mkdir -p "$root/lib"
 xz -dc "$kdir"/lib/modules/*/kernel/drivers/net/tun.ko.xz >"$root/lib/tun.ko"
@@ -61,8 +72,8 @@ echo "HOSTKIND=$kind" >>"$root/tests/env"
 echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
 # Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
-for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS FIO_SECONDS \
-	IPERF_SECONDS FIO_STRESS_SECONDS FIO_STRESS_SEPARATE; do
+for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SECCOMP \
+	BENCH_SECCOMP FIO_SECONDS IPERF_SECONDS FIO_STRESS_SECONDS FIO_STRESS_SEPARATE; do
 	eval "val=\${$v:-}"
 	[ -z "$val" ] || echo "$v='$val'" >>"$root/tests/env"
 done
