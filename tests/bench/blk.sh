@@ -7,6 +7,8 @@
 # fio comes from TOOLS (tools tree of guest-images/build-tools.sh) or PATH; the guest mounts
 # the tools disk. Prints "MVBENCH WHERE CASE JOB MB/s IOPS" and
 # "MVEXITS CASE EXITS MMIO-EXITS REQUESTS TRAPPED" (TRAPPED: exits on the disk's own registers).
+# BENCH_SECCOMP="on off" runs each guest case with and without the sandbox's filters, one
+# after the other (cases without them are named CASE-seccomp-off).
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
 HOSTKIND=${HOSTKIND:-rpi5}
@@ -49,11 +51,13 @@ for job in $JOBS; do
 done
 
 idx=0
-for case in mmio-io_uring mmio-sync pci-io_uring pci-sync; do
+for combo in mmio-io_uring mmio-sync pci-io_uring pci-sync; do for sc in ${BENCH_SECCOMP:-on}; do
 	idx=$((idx + 1))
-	echo "bench-blk: case $idx/4 (guest, $case)" >&2
-	transport=${case%-*}
-	engine=${case#*-}
+	transport=${combo%-*}
+	engine=${combo#*-}
+	case=$combo
+	[ "$sc" = on ] || case=$combo-seccomp-$sc
+	echo "bench-blk: guest case $idx ($case)" >&2
 	rm -f "$TMP/in" "$TMP/out"
 	mkfifo "$TMP/in"
 	"$MV" -v --config "$machine" --set machine.vcpus=2 --set memory.size=512M \
@@ -61,7 +65,7 @@ for case in mmio-io_uring mmio-sync pci-io_uring pci-sync; do
 		--set tools.readonly=on \
 		--set blk1.type=virtio-blk --set blk1.path="$TMP/disk.img" \
 		--set blk1.engine="$engine" --set blk1.transport="$transport" \
-		<"$TMP/in" >"$TMP/out" 2>&1 &
+		--set machine.seccomp="$sc" <"$TMP/in" >"$TMP/out" 2>&1 &
 	pid=$!
 	exec 3>"$TMP/in"
 	n=0
@@ -97,6 +101,6 @@ for case in mmio-io_uring mmio-sync pci-io_uring pci-sync; do
 		echo "MVBENCH-ERROR guest $case"
 		tail -n 30 "$TMP/out"
 	fi
-done
+done; done
 rm -rf "$TMP"
 echo "MVBENCH-DONE $HOSTKIND"

@@ -17,11 +17,21 @@ for f in "$@"; do
 	tail -n +2 "$f" >>"$csv"
 done
 [ -s "$csv" ] || { echo "boot-report: no rows in $*" >&2; exit 1; }
+# Derived: sandbox_ms, from the images in RAM to the sandbox in place (vCPU threads started,
+# limits, privilege drop, every thread's filter).
+awk -F, -v OFS=, 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "images_loaded") a = i
+		if ($i == "sandboxed") b = i }; print $0, "sandbox_ms"; next }
+	{ print $0, (a && b && $a != "" && $b != "") ? $b - $a : "" }' "$csv" >"$csv.tmp"
+mv "$csv.tmp" "$csv"
 
-# stats COLUMN: "case,n,min,median,p95,max" per case (host kernel transport vcpus memory)
+# stats COLUMN: "case,n,min,median,p95,max" per case (host kernel transport vcpus memory,
+# and "seccomp-off" for boots without the sandbox's filters)
 stats() {
-	awk -F, -v want="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == want) col = i; next }
-		col && $col != "" { key = $1 " " $2 " " $3 " " $4 "vcpu " $5 "MiB"; v[key] = v[key] " " $col }
+	awk -F, -v want="$1" 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == want) col = i
+			if ($i == "seccomp") sc = i }; next }
+		col && $col != "" { key = $1 " " $2 " " $3 " " $4 "vcpu " $5 "MiB"
+			if (sc && $sc != "on" && $sc != "") key = key " seccomp-" $sc
+			v[key] = v[key] " " $col }
 		END { for (k in v) print k "|" v[k] }' "$csv" | sort | while IFS='|' read -r key vals; do
 		echo "$vals" | tr ' ' '\n' | grep . | sort -n | awk -v key="$key" '
 			{ x[NR] = $1 }
@@ -41,9 +51,11 @@ stats() {
 	echo "Numbers from an emulated host (QEMU TCG) measure the emulation as much as microvm;"
 	echo "they are not Raspberry Pi 5 figures. Times in ms from microvm's process start."
 	echo
-	for col in first_kvm_run first_console_output init_reached exit monitor_ms monitor_rss_kib; do
+	for col in first_kvm_run sandbox_ms first_console_output init_reached exit monitor_ms \
+		monitor_rss_kib; do
 		case $col in
 		first_kvm_run) title="set-up: first KVM_RUN (ms)" ;;
+		sandbox_ms) title="images loaded to sandboxed: vCPU threads, limits, filters (ms)" ;;
 		first_console_output) title="first console output (ms)" ;;
 		init_reached) title="guest user space started: boot timer (ms)" ;;
 		exit) title="process exit after poweroff (ms)" ;;

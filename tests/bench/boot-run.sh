@@ -2,7 +2,8 @@
 # make bench-boot: runs tests/bench/boot.sh in each emulated host (or natively on an arm64
 # board with KVM) and writes build/bench/boot/: boot.csv (every boot), boot.md (min, median,
 # p95 and max per phase and case) and plots (PNG and SVG). The matrix and the iteration count
-# come from BOOT_ITER, BOOT_TRANSPORTS, BOOT_VCPUS, BOOT_MEM_MIB, BOOT_KERNELS (see boot.sh).
+# come from BOOT_ITER, BOOT_TRANSPORTS, BOOT_VCPUS, BOOT_MEM_MIB, BOOT_KERNELS, BOOT_SECCOMP
+# (see boot.sh).
 # BENCH_REPORT_ONLY=1 rewrites the report from the logs of the last run.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)

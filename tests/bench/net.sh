@@ -40,14 +40,18 @@ for r in $(seq "$RUNS"); do
 done
 
 idx=0
-for case in mmio pci-msix pci-intx; do
+# BENCH_SECCOMP="on off": each case with and without the sandbox's filters, one after the
+# other (those without are named CASE-seccomp-off).
+for combo in mmio pci-msix pci-intx; do for sc in ${BENCH_SECCOMP:-on}; do
 	idx=$((idx + 1))
-	echo "bench-net: case $idx/3 ($case)" >&2
+	case=$combo
+	[ "$sc" = on ] || case=$combo-seccomp-$sc
+	echo "bench-net: case $idx ($case)" >&2
 	transport=mmio
-	extra=""
-	case $case in
+	extra="--set machine.seccomp=$sc"
+	case $combo in
 	pci-msix) transport=pci ;;
-	pci-intx) transport=pci extra="--set pci.msi=off" ;;
+	pci-intx) transport=pci extra="$extra --set pci.msi=off" ;;
 	esac
 	rm -f "$TMP/in" "$TMP/out"
 	mkfifo "$TMP/in"
@@ -98,6 +102,6 @@ for case in mmio pci-msix pci-intx; do
 	trapped=$(sed -n 's/^microvm: net0: \([0-9]*\) trapped register accesses.*/\1/p' "$TMP/out")
 	echo "MVEXITS $case $exits $frames $trapped"
 	grep -q "^UP-2" "$TMP/out" || { echo "MVBENCH-ERROR guest $case"; tail -n 20 "$TMP/out"; }
-done
+done; done
 rm -rf "$TMP"
 echo "MVBENCH-DONE $HOSTKIND"
