@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "iov.h"
@@ -93,7 +94,8 @@ static void *worker_main(void *opaque)
 {
 	struct blkio *b = opaque;
 
-	sandbox_thread_enter(SANDBOX_BLK_WORKER);
+	if (!sandbox_thread_enter(SANDBOX_BLK_WORKER))
+		return NULL; /* set-up failed: no request will come */
 	pthread_mutex_lock(&b->lock);
 	for (;;) {
 		struct blkio_req *r = b->todo;
@@ -118,6 +120,35 @@ static void *worker_main(void *opaque)
 	}
 	pthread_mutex_unlock(&b->lock);
 	return NULL;
+}
+
+/*
+ * The ring takes only what blkio submits, with no SQE flags: the sandbox's seccomp filters
+ * cannot see io_uring operations, so a ring that allowed them would be a way around them
+ * (IORING_OP_OPENAT, SOCKET, ...). Registered while the ring is disabled, then enabled; from
+ * then on no register call may change it (and none is allowed after set-up anyway).
+ */
+static int restrict_ring(struct io_uring *ring)
+{
+	static const uint8_t ops[] = {IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC,
+				      IORING_OP_FALLOCATE, IORING_OP_TIMEOUT};
+	struct io_uring_restriction res[sizeof(ops) + 1];
+
+	memset(res, 0, sizeof(res));
+	for (size_t i = 0; i < sizeof(ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = ops[i];
+	}
+	res[sizeof(ops)].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[sizeof(ops)].sqe_flags = 0;
+	/* io_uring_register() itself: Debian 12's liburing.so (2.3) does not export
+	 * io_uring_register_restrictions() and io_uring_enable_rings(). */
+	if (syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res,
+		    sizeof(ops) + 1) < 0 ||
+	    syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) <
+		    0)
+		return -errno;
+	return 0;
 }
 
 int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth, size_t align,
@@ -146,11 +177,12 @@ int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth
 		b->worker_ok = true;
 		return 0;
 	}
-	err = io_uring_queue_init(depth, &b->ring, 0);
+	err = io_uring_queue_init(depth, &b->ring, IORING_SETUP_R_DISABLED);
 	if (err < 0)
 		return err;
 	b->ring_ok = true;
 	err = io_uring_register_eventfd(&b->ring, b->efd);
+	err = err < 0 ? err : restrict_ring(&b->ring);
 	return err < 0 ? err : 0;
 }
 
