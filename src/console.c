@@ -217,7 +217,8 @@ static void *writer_main(void *opaque)
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	sandbox_thread_enter(SANDBOX_CONSOLE_OUT);
+	if (!sandbox_thread_enter(SANDBOX_CONSOLE_OUT))
+		return NULL; /* set-up failed: no output will come */
 	pthread_mutex_lock(&c->olock);
 	for (;;) {
 		size_t chunk;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch.h"
 #include "device.h"
@@ -60,6 +61,14 @@ static int parse_machine(struct machine *m)
 		err = -1;
 	}
 	m->sandbox.drop = m->user != NULL;
+	/* Only root can become someone else: for a run, say so now, before anything starts. */
+	if (m->user && m->run && geteuid() != 0 &&
+	    (m->sandbox.uid != geteuid() || m->sandbox.gid != getegid())) {
+		cfg_error(c, cfg_get(c, "machine", "user"), "machine",
+			  "becoming '%s' needs root (microvm runs as uid %u)", m->user,
+			  (unsigned)geteuid());
+		err = -1;
+	}
 	if (sandbox_unknown_syscall(m->sandbox.deny, bad, sizeof(bad))) {
 		cfg_error(c, cfg_get(c, "machine", "seccomp_deny"), "machine",
 			  "'%s' is not a system call on this host", bad);

@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -301,10 +302,11 @@ static int run(struct machine *m, const char *report_path)
 	return status;
 }
 
-static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t child_pid, stop_signal;
 
 static void forward_signal(int sig)
 {
+	stop_signal = sig;
 	if (child_pid > 0)
 		kill(child_pid, sig);
 }
@@ -313,36 +315,48 @@ static void forward_signal(int sig)
  * on_reboot = restart: each boot runs in a child process, a complete reset. The child
  * sandboxes itself (its filters outlive any exec, so it could not set up a VM again); this
  * parent only waits, keeps the rights that set-up needs (root, to create TAP devices) and
- * passes INT, TERM and HUP on. The child dies with it.
+ * passes INT, TERM and HUP on; after one of those there is no next boot. The child dies
+ * with the parent.
  */
 static int supervise(struct machine *m, const char *report_path)
 {
 	struct sigaction sa = {.sa_handler = forward_signal};
-	pid_t parent = getpid();
+	struct termios tio;
+	bool tty = tcgetattr(STDIN_FILENO, &tio) == 0;
+	sigset_t stops, old;
 
 	sigemptyset(&sa.sa_mask);
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGHUP);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	m->sandbox.parent = getpid();
 	for (;;) {
 		int ws, status;
 		pid_t pid;
 
 		fflush(NULL);
+		/* Until the child has its signalfd, its stop signals wait (blocked), not vanish. */
+		pthread_sigmask(SIG_BLOCK, &stops, &old);
 		pid = fork();
-		if (pid < 0) {
-			log_error("restart: fork: %s", strerror(errno));
-			return VM_FAILURE;
-		}
 		if (pid == 0) {
 			signal(SIGINT, SIG_DFL);
 			signal(SIGTERM, SIG_DFL);
 			signal(SIGHUP, SIG_DFL);
-			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != m->sandbox.parent)
 				_exit(VM_FAILURE);
-			exit(run(m, report_path));
+			exit(run(m, report_path)); /* run() keeps them blocked, for its signalfd */
 		}
-		child_pid = pid;
+		if (pid > 0)
+			child_pid = pid;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (pid < 0) {
+			log_error("restart: fork: %s", strerror(errno));
+			return VM_FAILURE;
+		}
 		while (waitpid(pid, &ws, 0) < 0)
 			if (errno != EINTR) {
 				log_error("restart: waitpid: %s", strerror(errno));
@@ -350,12 +364,21 @@ static int supervise(struct machine *m, const char *report_path)
 			}
 		child_pid = 0;
 		status = WIFEXITED(ws) ? WEXITSTATUS(ws) : VM_FAILURE;
-		if (WIFSIGNALED(ws))
+		if (WIFSIGNALED(ws)) {
+			/* It could not restore the terminal itself. */
+			if (tty)
+				tcsetattr(STDIN_FILENO, TCSANOW, &tio);
 			log_error("the VM process was killed by signal %d", WTERMSIG(ws));
+		}
+		if (status == VM_REBOOT && stop_signal) {
+			fprintf(stderr, "microvm: stopped by signal %d\n", (int)stop_signal);
+			return VM_STOPPED;
+		}
 		if (status != VM_REBOOT)
 			return status;
 		fprintf(stderr, "microvm: guest rebooted, restarting\n");
 		timeline_reset();
+		timeline_mark(TL_CONFIG_PARSED); /* the same configuration, already parsed */
 	}
 }
 

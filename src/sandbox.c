@@ -4,9 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <seccomp.h>
@@ -59,8 +61,8 @@ static const struct {
 	{"write", R_ALL},	/* eventfds, the console, log messages */
 	/* the event loop: epoll, eventfds, signalfd, TAP frames, io_uring, teardown */
 	{"read", R_MAIN | R_VCPU},
-	{"readv", R_MAIN},
-	{"writev", R_MAIN},
+	{"readv", R_MAIN | R_VCPU}, /* a vCPU serves a queue too (a trapped notify, DRIVER_OK) */
+	{"writev", R_MAIN | R_VCPU},
 	{"epoll_pwait", R_MAIN},
 	{"epoll_wait", R_MAIN},
 	{"epoll_ctl", R_MAIN | R_VCPU}, /* loop_mod() from a register write */
@@ -86,7 +88,7 @@ static const struct {
 } ioctls[] = {
 	{KVM_RUN, R_VCPU},
 	{KVM_SET_VCPU_EVENTS, R_VCPU}, /* external data abort for an undecodable access */
-	{KVM_IRQ_LINE, R_MAIN | R_VCPU},
+	{KVM_IRQ_LINE, R_MAIN | R_VCPU | R_CONS}, /* the UART's, when output room returns */
 	{KVM_IRQFD, R_MAIN | R_VCPU},
 	{KVM_IOEVENTFD, R_MAIN | R_VCPU},
 	{KVM_SET_GSI_ROUTING, R_MAIN | R_VCPU},
@@ -106,7 +108,11 @@ static const char *const role_names[SANDBOX_NROLES] = {
 	[SANDBOX_CONSOLE_OUT] = "console-writer",
 };
 
-enum gate { GATE_OPEN, GATE_HELD, GATE_LOCKED };
+/*
+ * OPEN: nothing to wait for (no sandbox asked for); HELD: until lock-down; RUN: go on (with
+ * the role's filter unless seccomp = off); CANCELLED: set-up or lock-down failed, do nothing.
+ */
+enum gate { GATE_OPEN, GATE_HELD, GATE_RUN, GATE_CANCELLED };
 
 static struct sandbox_config cfg;
 static struct sock_fprog progs[SANDBOX_NROLES];
@@ -114,6 +120,7 @@ static unsigned counts[SANDBOX_NROLES];
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static enum gate gate = GATE_OPEN;
+static unsigned entered, settled; /* threads at the gate, and those past it with a filter */
 static bool prepared;
 static __thread int my_role = -1;
 
@@ -300,6 +307,14 @@ int sandbox_prepare(const struct sandbox_config *c)
 
 	cfg = *c;
 	prepared = true;
+	/*
+	 * One malloc arena: a new arena makes glibc read /sys/devices/system/cpu/online and a
+	 * shrinking one /proc/sys/vm/overcommit_memory, opens no thread may make later.
+	 */
+	mallopt(M_ARENA_MAX, 1);
+	pthread_mutex_lock(&gate_lock);
+	gate = GATE_HELD; /* threads wait for the drop and their filters */
+	pthread_mutex_unlock(&gate_lock);
 	if (cfg.mode == SANDBOX_OFF)
 		return 0;
 	for (int r = 0; !err && r < SANDBOX_NROLES; r++)
@@ -308,27 +323,30 @@ int sandbox_prepare(const struct sandbox_config *c)
 		names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 	if (err) {
 		log_error("seccomp: cannot build the filters: %s", strerror(-err));
+		sandbox_cancel();
 		return err;
 	}
-	pthread_mutex_lock(&gate_lock);
-	gate = GATE_HELD;
-	pthread_mutex_unlock(&gate_lock);
 	return 0;
 }
 
-static void put(const char *s)
+static size_t append(char *buf, size_t len, size_t size, const char *s)
 {
-	ssize_t r = write(STDERR_FILENO, s, strlen(s));
-
-	(void)r;
+	while (*s && len < size)
+		buf[len++] = *s++;
+	return len;
 }
 
-/* A system call outside the allowlist: name it, restore the terminal, stop the process. */
+/*
+ * A system call outside the allowlist: name it (one write, so that two threads trapping at
+ * once do not mix their lines), restore the terminal, stop the process.
+ */
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
-	char num[24], *p = num + sizeof(num);
+	char msg[256], num[24], *p = num + sizeof(num);
 	int nr = si->si_syscall;
 	unsigned v = nr < 0 ? 0 : (unsigned)nr;
+	size_t n = 0;
+	ssize_t w;
 
 	(void)sig;
 	(void)uc;
@@ -336,13 +354,16 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	do
 		*--p = (char)('0' + v % 10);
 	while (v /= 10);
-	put("\r\nmicrovm: seccomp: the ");
-	put(my_role >= 0 ? role_names[my_role] : "unknown");
-	put(" thread made a system call outside its allowlist: ");
-	put(nr >= 0 && nr < NAMES_MAX && names[nr] ? names[nr] : "?");
-	put(" (");
-	put(p);
-	put("); stopping (machine.seccomp = log reports without stopping)\r\n");
+	n = append(msg, n, sizeof(msg), "\r\nmicrovm: seccomp: the ");
+	n = append(msg, n, sizeof(msg), my_role >= 0 ? role_names[my_role] : "unknown");
+	n = append(msg, n, sizeof(msg), " thread made a system call outside its allowlist: ");
+	n = append(msg, n, sizeof(msg), nr >= 0 && nr < NAMES_MAX && names[nr] ? names[nr] : "?");
+	n = append(msg, n, sizeof(msg), " (");
+	n = append(msg, n, sizeof(msg), p);
+	n = append(msg, n, sizeof(msg),
+		   "); stopping (machine.seccomp = log reports without stopping)\r\n");
+	w = write(STDERR_FILENO, msg, n);
+	(void)w;
 	console_restore_terminal();
 	_exit(1);
 }
@@ -356,36 +377,86 @@ static int install(enum sandbox_role role)
 	return 0;
 }
 
-void sandbox_thread_enter(enum sandbox_role role)
+/* No capabilities left in any set, none to regain (bounding set), none ambient. */
+static int drop_capabilities(void)
 {
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {{0}};
+
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM)
+			return -errno;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -errno;
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	if (d[0].effective | d[0].permitted | d[0].inheritable | d[1].effective | d[1].permitted |
+	    d[1].inheritable) {
+		log_error("sandbox: capabilities remain after dropping them all");
+		return -EPERM;
+	}
+	return 0;
+}
+
+bool sandbox_thread_enter(enum sandbox_role role)
+{
+	bool counted;
 	enum gate g;
 	int err;
 
 	pthread_mutex_lock(&gate_lock);
+	counted = gate == GATE_HELD;
+	entered += counted;
 	while (gate == GATE_HELD)
 		pthread_cond_wait(&gate_cond, &gate_lock);
 	g = gate;
 	pthread_mutex_unlock(&gate_lock);
 	my_role = role;
-	if (g != GATE_LOCKED)
-		return;
-	err = install(role);
+	if (g == GATE_CANCELLED)
+		return false;
+	if (g == GATE_OPEN)
+		return true;
+	/* Capabilities are per thread: each drops its own (ids changed in all of them). */
+	err = drop_capabilities();
+	err = err ?: cfg.mode == SANDBOX_OFF ? 0 : install(role);
 	if (err) {
 		/* Never run unconfined when confinement was asked for. */
-		log_error("seccomp: %s thread: cannot install its filter: %s", role_names[role],
-			  strerror(-err));
+		log_error("sandbox: %s thread: cannot drop its capabilities or install its filter: "
+			  "%s",
+			  role_names[role], strerror(-err));
 		console_restore_terminal();
 		_exit(1);
 	}
+	pthread_mutex_lock(&gate_lock);
+	settled += counted;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+	return true;
+}
+
+/* Lock-down: wait until every thread that reached the gate has its filter (later ones
+ * install theirs on arrival, before any work). */
+static void wait_settled(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	while (settled < entered)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void open_gate(enum gate to)
+{
+	pthread_mutex_lock(&gate_lock);
+	if (gate == GATE_HELD)
+		gate = to;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
 }
 
 void sandbox_cancel(void)
 {
-	pthread_mutex_lock(&gate_lock);
-	if (gate == GATE_HELD)
-		gate = GATE_OPEN;
-	pthread_cond_broadcast(&gate_cond);
-	pthread_mutex_unlock(&gate_lock);
+	open_gate(GATE_CANCELLED);
 }
 
 /* The highest number in a /proc directory of numbers (open fds, threads) and how many. */
@@ -428,12 +499,10 @@ static int drop_privileges(void)
 	uid_t r, e, s;
 	gid_t rg, eg, sg;
 
-	if (getuid() == cfg.uid && geteuid() == cfg.uid && getgid() == cfg.gid &&
-	    getegid() == cfg.gid)
-		return 0; /* started as that user already */
-	if (setgroups(0, NULL) < 0 && errno != EPERM) {
-		log_error("user: setgroups: %s", strerror(errno));
-		return -errno;
+	if (setgroups(0, NULL) < 0 && getgroups(0, NULL) != 0 &&
+	    !(getuid() == cfg.uid && geteuid() == cfg.uid)) {
+		log_error("user: cannot drop supplementary groups: %s", strerror(errno));
+		return -EPERM;
 	}
 	if (setresgid(cfg.gid, cfg.gid, cfg.gid) < 0 || setresuid(cfg.uid, cfg.uid, cfg.uid) < 0) {
 		int err = -errno;
@@ -444,12 +513,18 @@ static int drop_privileges(void)
 	}
 	/* Verify: every id is the new one and root cannot be regained. */
 	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0 || r != cfg.uid ||
-	    e != cfg.uid || s != cfg.uid || rg != cfg.gid || eg != cfg.gid || sg != cfg.gid ||
-	    (cfg.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) ||
-	    (cfg.gid != 0 && (setgid(0) == 0 || setegid(0) == 0))) {
+	    e != cfg.uid || s != cfg.uid || rg != cfg.gid || eg != cfg.gid || sg != cfg.gid) {
 		log_error("user: privileges were not dropped to uid %u gid %u", (unsigned)cfg.uid,
 			  (unsigned)cfg.gid);
 		return -EPERM;
+	}
+	if ((cfg.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) ||
+	    (cfg.gid != 0 && (setgid(0) == 0 || setegid(0) == 0))) {
+		/* It got root back: stop here, as root, before anything else runs. */
+		log_error("user: root could be regained after dropping to uid %u",
+			  (unsigned)cfg.uid);
+		console_restore_terminal();
+		_exit(1);
 	}
 	return 0;
 }
@@ -457,40 +532,45 @@ static int drop_privileges(void)
 int sandbox_lock_down(void)
 {
 	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
-	int nfds, nthreads, fd = scan_proc("/proc/self/fd", &nfds), err;
+	int nfds, fd = scan_proc("/proc/self/fd", &nfds), err;
 
 	/*
-	 * Set-up is over: nothing more is opened (a few descriptors of slack) and no thread of
-	 * microvm is started. RLIMIT_NPROC counts the user's processes and io_uring's kernel
-	 * workers, which start on demand: it keeps room for those.
+	 * Set-up is over: nothing more is opened (a few descriptors of slack). RLIMIT_NPROC is
+	 * left alone: it counts every task of the user, io_uring's on-demand kernel workers
+	 * included (a lowered one fails their I/O with ECANCELED), and no thread may fork or
+	 * clone past its filter anyway.
 	 */
 	err = fd < 0 ? fd : limit(RLIMIT_NOFILE, (rlim_t)fd + 1 + 16, "RLIMIT_NOFILE");
-	err = err ?: scan_proc("/proc/self/task", &nthreads) < 0 ? -errno : 0;
 	err = err ?: cfg.drop ? drop_privileges() : 0;
-	err = err
-		      ?: limit(RLIMIT_NPROC, (rlim_t)nthreads + 16 * sysconf(_SC_NPROCESSORS_ONLN),
-			       "RLIMIT_NPROC");
+	err = err ?: drop_capabilities();
+	/* Changing credentials cleared the parent-death signal: set it again, then check. */
+	if (!err && cfg.parent &&
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != cfg.parent))
+		err = -ESRCH;
 	if (!err && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		err = -errno;
-	if (err || cfg.mode == SANDBOX_OFF) {
+	if (err) {
 		sandbox_cancel();
 		return err;
 	}
+	if (cfg.mode == SANDBOX_OFF) {
+		open_gate(GATE_RUN);
+		wait_settled();
+		return 0;
+	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSYS, &sa, NULL);
-	pthread_mutex_lock(&gate_lock);
-	gate = GATE_LOCKED;
-	pthread_cond_broadcast(&gate_cond);
-	pthread_mutex_unlock(&gate_lock);
+	open_gate(GATE_RUN);
+	wait_settled();
 	my_role = SANDBOX_MAIN;
 	err = install(SANDBOX_MAIN);
-	if (err)
+	if (err) {
 		log_error("seccomp: main thread: cannot install its filter: %s", strerror(-err));
-	else
-		log_info("seccomp %s: system calls allowed: main %u, vcpu %u, blk-worker %u, "
-			 "console-writer %u",
-			 cfg.mode == SANDBOX_LOG ? "log" : "on", counts[SANDBOX_MAIN],
-			 counts[SANDBOX_VCPU], counts[SANDBOX_BLK_WORKER],
-			 counts[SANDBOX_CONSOLE_OUT]);
-	return err;
+		return err;
+	}
+	log_info("seccomp %s: system calls allowed: main %u, vcpu %u, blk-worker %u, "
+		 "console-writer %u",
+		 cfg.mode == SANDBOX_LOG ? "log" : "on", counts[SANDBOX_MAIN], counts[SANDBOX_VCPU],
+		 counts[SANDBOX_BLK_WORKER], counts[SANDBOX_CONSOLE_OUT]);
+	return 0;
 }

@@ -23,6 +23,7 @@ struct sandbox_config {
 	uid_t uid;	  /* the [machine] user's */
 	gid_t gid;	  /* its primary group */
 	const char *deny; /* comma-separated system calls taken out of every allowlist (tests) */
+	pid_t parent;	  /* a supervising parent this process must die with, 0 if none */
 };
 
 /*
@@ -31,15 +32,19 @@ struct sandbox_config {
  */
 int sandbox_prepare(const struct sandbox_config *c);
 /*
- * Main thread, once set-up is done and every thread exists: lower the resource limits, make
- * the process undumpable, drop privileges (verified), let the other threads install their
- * filters, then install the main thread's. -errno; on failure nothing runs sandboxed.
+ * Main thread, once set-up is done and every thread exists: lower RLIMIT_NOFILE, drop to the
+ * user (verified) and every capability, make the process undumpable, let the other threads
+ * install their filters, then install the main thread's. -errno; on failure the held
+ * threads are told to do nothing (sandbox_thread_enter() returns false).
  */
 int sandbox_lock_down(void);
-/* Set-up failed or is over: release held threads without filters. Idempotent. */
+/* Set-up failed: release held threads, telling them to do nothing. Idempotent. */
 void sandbox_cancel(void);
-/* Thread start: wait for lock-down, then install this role's filter (no-op when off). */
-void sandbox_thread_enter(enum sandbox_role role);
+/*
+ * Thread start: wait for lock-down, then install this role's filter (none when seccomp is
+ * off or no sandbox was prepared). False: set-up failed, the thread must end without work.
+ */
+bool sandbox_thread_enter(enum sandbox_role role);
 /* The number of system calls role may make (0 before sandbox_prepare or when off). */
 unsigned sandbox_allowed(enum sandbox_role role);
 /* The role's name, for messages ("vcpu", "main", ...). */

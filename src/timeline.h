@@ -11,7 +11,8 @@ enum tl_event {
 	TL_BOOT_FILES_READ,
 	TL_VM_BUILT,
 	TL_IMAGES_LOADED,
-	TL_SANDBOXED, /* every thread's seccomp filter in place, privileges dropped */
+	TL_SANDBOXED, /* privileges dropped; the filters of the main thread and of every thread
+		       * that was waiting at the gate are in place */
 	TL_FIRST_KVM_RUN,
 	TL_FIRST_CONSOLE_OUTPUT,
 	TL_INIT_REACHED, /* the guest's init wrote the boot timer */

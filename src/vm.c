@@ -434,7 +434,8 @@ static void *vcpu_thread(void *arg)
 	struct timespec exited = {0}; /* when KVM_RUN last returned: time in microvm */
 	sigset_t set;
 
-	sandbox_thread_enter(SANDBOX_VCPU); /* before the first KVM_RUN */
+	if (!sandbox_thread_enter(SANDBOX_VCPU)) /* before the first KVM_RUN */
+		return NULL;
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -535,6 +536,7 @@ int vm_run(struct vm *vm)
 	/* Every thread exists and set-up is over: confine them all, then run. */
 	err = sandbox_lock_down();
 	if (err) {
+		/* The held threads were told to do nothing: none ran unconfined. */
 		log_error("sandbox: %s; stopping", strerror(-err));
 		vm_stop(vm, VM_FAILURE);
 	} else {
@@ -568,7 +570,7 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
-	sandbox_cancel(); /* threads held for a lock-down that will not come */
+	sandbox_cancel(); /* threads held for a lock-down that will not come end at once */
 	/* Devices first (their ioeventfds, loop handlers and in-flight I/O use the VM). */
 	for (size_t i = vm->m ? vm->m->ndevices : 0; i-- > 0;) {
 		struct device *dev = &vm->m->devices[i];

@@ -133,6 +133,14 @@ $as_user "$ro/$(basename "$mv")" --config "$ro/rpi5.ini" $disk </dev/null >/dev/
 st=$?
 if [ $st -eq 2 ] && grep -qF -- "--set blk0.path: cannot open '$ro/ro.img' for writing" "$tmp/err"; then ok; else
 	bad "running a read-only image without readonly = on: exit $st"; sed 's/^/    /' "$tmp/err"; fi
+# Becoming another user needs root: a run says so before anything starts.
+if [ -n "$as_user" ]; then
+	$as_user "$ro/$(basename "$mv")" --config "$ro/rpi5.ini" --user root --kernel "$ro/Image" \
+		--initrd= </dev/null >/dev/null 2>"$tmp/err"
+	st=$?
+	if [ $st -eq 2 ] && grep -qF -- "--set machine.user: becoming 'root' needs root" "$tmp/err"; then
+		ok; else bad "--user root as nobody: exit $st"; sed 's/^/    /' "$tmp/err"; fi
+fi
 rm -rf "$ro"
 
 # An unwritable --boot-report path stops microvm before anything starts.
