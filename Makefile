@@ -59,7 +59,8 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
-.PHONY: all deps guest check run bench-blk bench-net bench-boot fuzz format format-check clean
+.PHONY: all deps guest check run bench-blk bench-net bench-boot bench-sandbox fuzz format \
+	format-check clean
 all: $(OUT)/microvm
 
 $(OUT)/microvm: $(OUT)/obj/src/main.o $(LIB_OBJS)
@@ -153,6 +154,13 @@ bench-net: deps guest build/guest/tools.ext4
 # Boot benchmark: BOOT_ITER boots per case of the matrix, CSV + Markdown + plots.
 bench-boot: deps guest
 	@./tests/bench/boot-run.sh
+
+# The sandbox's set-up cost natively on this host (no KVM): filters built, lock-down.
+$(OUT)/sandbox-cost: $(OUT)/obj/tests/bench/sandbox-cost.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+SANDBOX_RUNS ?= 200
+bench-sandbox: $(OUT)/sandbox-cost
+	@$(OUT)/sandbox-cost $(SANDBOX_RUNS)
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -103,7 +103,7 @@ step() { # NAME COMMAND...: a build step counts as one test
 	fi
 }
 
-step build-gcc make -j"$jobs" CC=gcc
+step build-gcc make -j"$jobs" CC=gcc all build/sandbox-cost
 step build-clang make -j"$jobs" CC=clang OUT=build/clang
 step build-asan make -j"$jobs" SANITIZE=1 build/asan/microvm build/asan/unit-tests
 step build-aarch64 make -j"$jobs" CROSS_COMPILE=aarch64-linux-gnu-
