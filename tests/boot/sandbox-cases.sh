@@ -54,6 +54,7 @@ sandbox_cases() {
 	wait_for "^SB-SYNCED" 1 120 && wait_for "^LINK=" 1 30
 	type_line 'poweroff -f'
 	finish 60
+	sed -n 's/^microvm: \(seccomp on: .*\)/MVTIME sandbox-on \1/p' "$out" | tr -d '\r'
 	expect sandbox-on "every thread (main, 2 vCPUs, console, blk worker) has a filter: $threads" \
 		test "$threads" = 5/5
 	expect sandbox-on "no new privileges in every thread: $nnp" test "$nnp" = 5/5
