@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -126,7 +128,8 @@ static __thread int my_role = -1;
 
 /* Names of system calls by number, resolved before any filter is in force. */
 #define NAMES_MAX 512
-static char *names[NAMES_MAX];
+static _Atomic(char *) names[NAMES_MAX]; /* filled after lock-down, read by the handler */
+static atomic_bool names_ready;
 
 const char *sandbox_role_name(enum sandbox_role role)
 {
@@ -319,8 +322,6 @@ int sandbox_prepare(const struct sandbox_config *c)
 		return 0;
 	for (int r = 0; !err && r < SANDBOX_NROLES; r++)
 		err = build(r);
-	for (int nr = 0; !err && nr < NAMES_MAX; nr++)
-		names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 	if (err) {
 		log_error("seccomp: cannot build the filters: %s", strerror(-err));
 		sandbox_cancel();
@@ -342,7 +343,7 @@ static size_t append(char *buf, size_t len, size_t size, const char *s)
  */
 static void on_sigsys(int sig, siginfo_t *si, void *uc)
 {
-	char msg[256], num[24], *p = num + sizeof(num);
+	char msg[256], num[24], *p = num + sizeof(num), *name;
 	int nr = si->si_syscall;
 	unsigned v = nr < 0 ? 0 : (unsigned)nr;
 	size_t n = 0;
@@ -357,7 +358,12 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	n = append(msg, n, sizeof(msg), "\r\nmicrovm: seccomp: the ");
 	n = append(msg, n, sizeof(msg), my_role >= 0 ? role_names[my_role] : "unknown");
 	n = append(msg, n, sizeof(msg), " thread made a system call outside its allowlist: ");
-	n = append(msg, n, sizeof(msg), nr >= 0 && nr < NAMES_MAX && names[nr] ? names[nr] : "?");
+	/* Another thread trapping just after lock-down: the main thread is naming the calls. */
+	for (int i = 0; i < 100 && my_role != SANDBOX_MAIN && !atomic_load(&names_ready); i++)
+		nanosleep(&(struct timespec){.tv_nsec = 1000 * 1000}, NULL);
+	name = nr >= 0 && nr < NAMES_MAX ? atomic_load_explicit(&names[nr], memory_order_relaxed)
+					 : NULL;
+	n = append(msg, n, sizeof(msg), name ? name : "?");
 	n = append(msg, n, sizeof(msg), " (");
 	n = append(msg, n, sizeof(msg), p);
 	n = append(msg, n, sizeof(msg),
@@ -568,6 +574,15 @@ int sandbox_lock_down(void)
 		log_error("seccomp: main thread: cannot install its filter: %s", strerror(-err));
 		return err;
 	}
+	/*
+	 * The names the SIGSYS handler prints, resolved now that the guest may run (not on the
+	 * way to its first KVM_RUN): a thread that traps meanwhile waits for them.
+	 */
+	for (int nr = 0; nr < NAMES_MAX; nr++)
+		atomic_store_explicit(&names[nr],
+				      seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr),
+				      memory_order_relaxed);
+	atomic_store(&names_ready, true);
 	log_info("seccomp %s: system calls allowed: main %u, vcpu %u, blk-worker %u, "
 		 "console-writer %u",
 		 cfg.mode == SANDBOX_LOG ? "log" : "on", counts[SANDBOX_MAIN], counts[SANDBOX_VCPU],
