@@ -8,7 +8,8 @@
 # the tools disk. Prints "MVBENCH WHERE CASE JOB MB/s IOPS" and
 # "MVEXITS CASE EXITS MMIO-EXITS REQUESTS TRAPPED" (TRAPPED: exits on the disk's own registers).
 # BENCH_SECCOMP="on off" runs each guest case with and without the sandbox's filters, one
-# after the other (cases without them are named CASE-seccomp-off).
+# after the other (cases without them are named CASE-seccomp-off; "on off off on" repeats
+# them in ABBA order). BLK_COMBOS picks the guest cases (TRANSPORT-ENGINE).
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
 HOSTKIND=${HOSTKIND:-rpi5}
@@ -51,7 +52,7 @@ for job in $JOBS; do
 done
 
 idx=0
-for combo in mmio-io_uring mmio-sync pci-io_uring pci-sync; do for sc in ${BENCH_SECCOMP:-on}; do
+for combo in ${BLK_COMBOS:-mmio-io_uring mmio-sync pci-io_uring pci-sync}; do for sc in ${BENCH_SECCOMP:-on}; do
 	idx=$((idx + 1))
 	transport=${combo%-*}
 	engine=${combo#*-}

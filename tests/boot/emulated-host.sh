@@ -73,7 +73,7 @@ echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
 # Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
 for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SECCOMP \
-	BENCH_SECCOMP FIO_SECONDS IPERF_SECONDS FIO_STRESS_SECONDS FIO_STRESS_SEPARATE; do
+	BENCH_SECCOMP BLK_COMBOS FIO_SECONDS IPERF_SECONDS FIO_STRESS_SECONDS FIO_STRESS_SEPARATE; do
 	eval "val=\${$v:-}"
 	[ -z "$val" ] || echo "$v='$val'" >>"$root/tests/env"
 done
