@@ -8,10 +8,11 @@
 #include "blob.h"
 #include "log.h"
 #include "machine.h"
+#include "mem.h"
 
-static int read_one(const char *what, const char *path, size_t max, uint8_t **buf, size_t *len)
+static int open_one(const char *what, const char *path, uint64_t max, bool inflate, struct blob *b)
 {
-	int err = blob_read(path, max, buf, len);
+	int err = blob_open(b, path, max, inflate);
 
 	if (err == -EFBIG)
 		log_error("%s %s: larger than guest RAM", what, path);
@@ -28,24 +29,30 @@ int boot_prepare(const struct machine *m, struct boot_images *bi, int need_kerne
 	int err;
 
 	memset(bi, 0, sizeof(*bi));
+	bi->kernel.fd = bi->initrd.fd = -1;
 	if (!m->kernel && need_kernel) {
 		log_error("%s: no kernel: set [boot] kernel or pass --kernel", m->cfg.path);
 		return -EINVAL;
 	}
+	bi->kernel_path = m->kernel;
+	bi->initrd_path = m->initrd;
+	/* A gzip kernel is inflated on its way into RAM; an initrd goes as it is (the kernel
+	 * unpacks compressed initramfs archives itself). */
 	if (m->kernel) {
-		err = read_one("kernel", m->kernel, m->ram_size, &bi->kernel, &bi->kernel_len);
+		err = open_one("kernel", m->kernel, m->ram_size, true, &bi->kernel);
 		if (err)
 			return err;
 	}
 	if (m->initrd) {
-		err = read_one("initrd", m->initrd, m->ram_size, &bi->initrd, &bi->initrd_len);
+		err = open_one("initrd", m->initrd, m->ram_size, false, &bi->initrd);
 		if (err)
 			goto fail;
 	}
-	err = arch_boot_layout(m->ram_base, m->ram_size, bi->kernel, bi->kernel_len, bi->initrd_len,
+	err = arch_boot_layout(m->ram_base, m->ram_size, m->kernel ? bi->kernel.head : NULL,
+			       m->kernel ? bi->kernel.size : 0, m->initrd ? bi->initrd.size : 0,
 			       &bi->layout, why, sizeof(why));
 	if (err) {
-		log_error("%s: %s", bi->kernel && strstr(why, "kernel") ? m->kernel : m->cfg.path,
+		log_error("%s: %s", m->kernel && strstr(why, "kernel") ? m->kernel : m->cfg.path,
 			  why);
 		goto fail;
 	}
@@ -55,9 +62,37 @@ fail:
 	return err;
 }
 
+static int load_one(const char *what, const char *path, const struct blob *b,
+		    const struct guest_mem *mem, uint64_t gpa)
+{
+	void *dst = gm_ptr(mem, gpa, b->size);
+	int err = dst ? blob_load(b, dst, b->size) : -EINVAL;
+
+	if (err == -EFBIG)
+		log_error("%s %s: inflates to more than its gzip trailer says", what, path);
+	else if (err == -EIO)
+		log_error("%s %s: shorter than when it was opened (changed meanwhile?)", what,
+			  path);
+	else if (err == -EINVAL)
+		log_error("%s %s: corrupt gzip data", what, path);
+	else if (err)
+		log_error("%s %s: %s", what, path, strerror(-err));
+	return err;
+}
+
+int boot_load(const struct boot_images *bi, const struct guest_mem *mem)
+{
+	int err = 0;
+
+	if (bi->kernel.fd >= 0)
+		err = load_one("kernel", bi->kernel_path, &bi->kernel, mem, bi->layout.kernel_addr);
+	if (!err && bi->initrd.fd >= 0 && bi->initrd.size)
+		err = load_one("initrd", bi->initrd_path, &bi->initrd, mem, bi->layout.initrd_addr);
+	return err;
+}
+
 void boot_free(struct boot_images *bi)
 {
-	free(bi->kernel);
-	free(bi->initrd);
-	memset(bi, 0, sizeof(*bi));
+	blob_close(&bi->kernel);
+	blob_close(&bi->initrd);
 }

@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blob.h"
+
+struct guest_mem;
 struct machine;
 
 struct boot_layout {
@@ -15,21 +18,30 @@ struct boot_layout {
 	uint64_t dtb_addr, dtb_max;
 };
 
+/* The boot files, open, with their sizes and heads; their data is read by boot_load. */
 struct boot_images {
-	uint8_t *kernel, *initrd;
-	size_t kernel_len, initrd_len;
+	const char *kernel_path, *initrd_path;
+	struct blob kernel, initrd; /* fd -1 when absent */
 	struct boot_layout layout;
 };
 
 /*
- * Read the machine's kernel and initrd (either may be absent for --dump-dtb) and compute
- * their placement. Errors name the file and reason; returns -errno.
+ * Open the machine's kernel and initrd (either may be absent for --dump-dtb), read their
+ * headers and compute their placement. Errors name the file and reason; returns -errno.
  */
 int boot_prepare(const struct machine *m, struct boot_images *bi, int need_kernel);
-/* Free the images read by boot_prepare. */
+/*
+ * Read (and inflate) the kernel and initrd straight into their places in guest RAM, with
+ * no copy in between. Errors name the file; returns -errno.
+ */
+int boot_load(const struct boot_images *bi, const struct guest_mem *mem);
+/* Close the files opened by boot_prepare. */
 void boot_free(struct boot_images *bi);
 
-/* Architecture hook: place kernel (may be NULL), initrd and DTB; fills why on error. -EINVAL. */
+/*
+ * Architecture hook: place the kernel (its first min(klen, BLOB_HEAD_MAX) bytes, or NULL),
+ * the initrd and the DTB; fills why on error. -EINVAL.
+ */
 int arch_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
 		     size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen);
 

@@ -166,7 +166,7 @@ static int write_file(const char *path, const void *buf, size_t len)
  */
 static void measure_memory(FILE *f, const struct vm *vm, long long *total, long long *guest)
 {
-	char line[256];
+	char line[512], name[256] = "", perms[8] = "";
 	unsigned long long kb;
 	bool in_ram = false;
 
@@ -176,15 +176,21 @@ static void measure_memory(FILE *f, const struct vm *vm, long long *total, long 
 	*total = *guest = 0;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long start, end;
+		int at = 0;
 
-		if (sscanf(line, "%llx-%llx ", &start, &end) == 2) {
+		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &start, &end, perms, &at) == 3) {
 			in_ram = start == (uintptr_t)vm->ram;
+			snprintf(name, sizeof(name), "%s", at ? line + at : "");
+			name[strcspn(name, "\n")] = 0;
 			continue;
 		}
 		if (sscanf(line, "Rss: %llu kB", &kb) == 1) {
 			*total += (long long)kb;
 			if (in_ram)
 				*guest += (long long)kb;
+			else if (kb >= 64) /* where the monitor's own memory is (--verbose) */
+				log_info("  %llu KiB resident in %s %s", kb, perms,
+					 name[0] ? name : "(anonymous)");
 		}
 	}
 }
@@ -271,9 +277,7 @@ static int run(struct machine *m, const char *report_path)
 	err = err ?: fdt_build(m, &bi.layout, &dtb, &dtb_len);
 	if (!err) {
 		err = vm_load(&vm, &bi, dtb, dtb_len);
-		if (err) {
-			log_error("cannot load the boot images into guest RAM: %s", strerror(-err));
-		} else {
+		if (!err) {
 			timeline_mark(TL_IMAGES_LOADED);
 			log_info("kernel, initrd and device tree loaded at %.1f ms",
 				 vm_clock() * 1e3);

@@ -362,20 +362,18 @@ int vm_create(struct vm *vm, struct machine *m)
 int vm_load(struct vm *vm, const struct boot_images *bi, const void *dtb, size_t dtb_len)
 {
 	const struct boot_layout *bl = &bi->layout;
-	void *k = gpa_to_hva(vm, bl->kernel_addr, bi->kernel_len);
 	void *d = gpa_to_hva(vm, bl->dtb_addr, dtb_len);
+	int err;
 
-	if (!k || !d || dtb_len > bl->dtb_max)
+	if (!d || dtb_len > bl->dtb_max) {
+		log_error("the device tree (%zu bytes) does not fit its place in guest RAM",
+			  dtb_len);
 		return -EINVAL;
-	memcpy(k, bi->kernel, bi->kernel_len);
-	memcpy(d, dtb, dtb_len);
-	if (bi->initrd_len) {
-		void *i = gpa_to_hva(vm, bl->initrd_addr, bi->initrd_len);
-
-		if (!i)
-			return -EINVAL;
-		memcpy(i, bi->initrd, bi->initrd_len);
 	}
+	err = boot_load(bi, &vm->mem);
+	if (err)
+		return err;
+	memcpy(d, dtb, dtb_len);
 	return kvm_arch_vcpu_boot(&vm->vcpus[0], bl->entry, bl->dtb_addr);
 }
 

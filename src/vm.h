@@ -75,7 +75,7 @@ struct vm {
 
 /* Create the VM: RAM, irqchip, vCPUs, irqchip initialisation, devices, in that order. -errno. */
 int vm_create(struct vm *vm, struct machine *m);
-/* Copy kernel, initrd and dtb into guest RAM and point the boot vCPU at the kernel. -errno. */
+/* Load kernel, initrd and dtb into guest RAM and aim the boot vCPU at the kernel. -errno. */
 int vm_load(struct vm *vm, const struct boot_images *bi, const void *dtb, size_t dtb_len);
 /* Run until the guest or the host stops the VM; returns an enum vm_status. */
 int vm_run(struct vm *vm);

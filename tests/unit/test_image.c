@@ -1,6 +1,7 @@
 /* Unit tests: arm64 Image header checks, boot placement, gzip decompression. */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "blob.h"
@@ -82,11 +83,40 @@ static void layout(void)
 	CHECK_EQ(bl.initrd_size, 0x1000);
 }
 
+/* Write len bytes to a new temporary file; its path goes to path (a mkstemp template). */
+static void write_tmp(char *path, const void *data, size_t len)
+{
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	CHECK(fd >= 0 && write(fd, data, len) == (ssize_t)len);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* One gzip file, opened and loaded: 0, or the first error. */
+static int gz_load(const uint8_t *gz, size_t len, uint8_t *out, uint64_t room, struct blob *b)
+{
+	char path[] = "/tmp/microvm-blob-XXXXXX";
+	int err;
+
+	write_tmp(path, gz, len);
+	err = blob_open(b, path, 1 << 20, true);
+	unlink(path);
+	if (!err) {
+		err = blob_load(b, out, room);
+		blob_close(b);
+	}
+	return err;
+}
+
+/* gzip data inflates straight into the destination; its trailer's size is held to. */
 static void gzip(void)
 {
-	uint8_t plain[100000], packed[120000], *out = NULL;
-	size_t outlen = 0;
+	static uint8_t plain[100000], packed[120000], out[200000];
 	z_stream zs = {0};
+	struct blob b;
+	size_t n;
 
 	for (size_t i = 0; i < sizeof(plain); i++)
 		plain[i] = (uint8_t)(i * 7 + (i >> 9));
@@ -97,25 +127,56 @@ static void gzip(void)
 	zs.avail_out = sizeof(packed);
 	CHECK(deflate(&zs, Z_FINISH) == Z_STREAM_END);
 	deflateEnd(&zs);
-	CHECK(blob_gunzip(packed, zs.total_out, 1 << 20, &out, &outlen) == 0);
-	CHECK_EQ(outlen, sizeof(plain));
-	CHECK(out && memcmp(out, plain, sizeof(plain)) == 0);
-	free(out);
-	CHECK(blob_gunzip(packed, zs.total_out, 50000, &out, &outlen) == -EFBIG);
-	CHECK(blob_gunzip(packed, zs.total_out / 2, 1 << 20, &out, &outlen) == -EINVAL);
-	packed[20] ^= 0xff;
-	CHECK(blob_gunzip(packed, zs.total_out, 1 << 20, &out, &outlen) == -EINVAL);
+	n = zs.total_out;
+	memset(out, 0xaa, sizeof(out));
+	CHECK_EQ(gz_load(packed, n, out, sizeof(out), &b), 0);
+	CHECK(b.gzip);
+	CHECK_EQ(b.size, sizeof(plain));
+	CHECK_EQ(b.head_len, BLOB_HEAD_MAX);
+	CHECK(memcmp(b.head, plain, BLOB_HEAD_MAX) == 0);
+	CHECK(memcmp(out, plain, sizeof(plain)) == 0);
+	CHECK_EQ(out[sizeof(plain)], 0xaa);		      /* nothing past its size */
+	CHECK_EQ(gz_load(packed, n, out, 50000, &b), -EFBIG); /* no room */
+	packed[n - 4] = 0x50; /* trailer: 0x18650, less than the data */
+	CHECK_EQ(gz_load(packed, n, out, sizeof(out), &b), -EFBIG);
+	packed[n - 4] = 0xa0;					/* trailer: 0x186a0 again */
+	packed[n - 2] = 0x11;					/* 0x1186a0: more than the data */
+	CHECK_EQ(gz_load(packed, n, out, 1 << 21, &b), -EFBIG); /* over max at open */
+	packed[n - 2] = 0x01;
+	packed[n - 3] = 0x87; /* 0x187a0: a little more than the data (zlib checks it) */
+	CHECK_EQ(gz_load(packed, n, out, sizeof(out), &b), -EINVAL);
+	packed[n - 3] = 0x86;
+	CHECK_EQ(gz_load(packed, n, out, sizeof(out), &b), 0);
+	packed[n / 2] ^= 0xff; /* corrupt in the middle */
+	CHECK_EQ(gz_load(packed, n, out, sizeof(out), &b), -EINVAL);
 }
 
-/* blob_read refuses what is not a regular file, with the right error. */
+/* blob_open refuses what is not a regular file, with the right error; plain data as is. */
 static void blob_kinds(void)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
+	char path[] = "/tmp/microvm-blob-XXXXXX";
+	uint8_t data[100], out[100];
+	struct blob b;
 
-	CHECK_EQ(blob_read("/tmp", 1 << 20, &buf, &len), -EISDIR);
-	CHECK_EQ(blob_read("/dev/null", 1 << 20, &buf, &len), -EINVAL);
-	CHECK_EQ(blob_read("/nonexistent/kernel", 1 << 20, &buf, &len), -ENOENT);
+	CHECK_EQ(blob_open(&b, "/tmp", 1 << 20, true), -EISDIR);
+	CHECK_EQ(blob_open(&b, "/dev/null", 1 << 20, true), -EINVAL);
+	CHECK_EQ(blob_open(&b, "/nonexistent/kernel", 1 << 20, true), -ENOENT);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = i ^ 0x5a;
+	data[0] = 0x1f; /* a gzip magic, but not inflated when not asked */
+	data[1] = 0x8b;
+	write_tmp(path, data, sizeof(data));
+	CHECK_EQ(blob_open(&b, path, 99, false), -EFBIG);
+	CHECK_EQ(blob_open(&b, path, 1 << 20, false), 0);
+	CHECK(!b.gzip);
+	CHECK_EQ(b.size, sizeof(data));
+	CHECK_EQ(b.head_len, sizeof(data));
+	CHECK_EQ(blob_load(&b, out, sizeof(out) - 1), -EFBIG);
+	CHECK_EQ(blob_load(&b, out, sizeof(out)), 0);
+	CHECK(memcmp(out, data, sizeof(data)) == 0);
+	blob_close(&b);
+	CHECK_EQ(blob_open(&b, path, 1ull << 40, true), -EINVAL); /* a corrupt gzip */
+	unlink(path);
 }
 
 void test_image(void)
