@@ -213,8 +213,11 @@ static int build(enum sandbox_role role)
 	if (!ctx)
 		return -ENOMEM;
 	counts[role] = 0;
+	/* An inline-engine disk does the blk worker's file I/O where its queue is served. */
+	bool file_io = cfg.inline_io && (role == SANDBOX_MAIN || role == SANDBOX_VCPU);
+
 	for (size_t i = 0; !err && i < sizeof(plain) / sizeof(plain[0]); i++) {
-		if (!(plain[i].roles & bit))
+		if (!(plain[i].roles & bit) && !(file_io && plain[i].roles == R_BLK))
 			continue;
 		r = allow(ctx, plain[i].name, 0, cmp_arg(0, SCMP_CMP_EQ, 0, 0));
 		err = r < 0 ? -EINVAL : 0;

@@ -170,6 +170,8 @@ int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth
 	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->efd < 0)
 		return -errno;
+	if (engine == BLKIO_INLINE)
+		return 0;
 	if (engine == BLKIO_SYNC) {
 		err = pthread_create(&b->worker, NULL, worker_main, b);
 		if (err)
@@ -269,6 +271,15 @@ static bool start(struct blkio *b, struct blkio_req *r)
 			return true;
 		}
 	}
+	if (b->engine == BLKIO_INLINE) {
+		/* Done now; completed by the caller's next blkio_poll (no efd wake-up). */
+		r->res = do_sync(b->fd, r);
+		pthread_mutex_lock(&b->lock);
+		r->next = b->finished;
+		b->finished = r;
+		pthread_mutex_unlock(&b->lock);
+		return true;
+	}
 	if (b->engine == BLKIO_SYNC) {
 		pthread_mutex_lock(&b->lock);
 		r->next = NULL;
@@ -317,6 +328,7 @@ void blkio_kick(struct blkio *b)
 	if (!b->ring_ok || !b->queued)
 		return;
 	n = io_uring_submit(&b->ring);
+	b->enters++;
 	if (n > 0) {
 		b->queued -= (unsigned)n < b->queued ? (unsigned)n : b->queued;
 		return;
@@ -370,10 +382,11 @@ static void uring_done(struct blkio *b, struct blkio_req *r, long res)
 	}
 }
 
-/* Complete what the io_uring completion ring holds now. */
-static void reap_cqes(struct blkio *b)
+/* Complete what the io_uring completion ring holds now: how many CQEs there were. */
+static unsigned reap_cqes(struct blkio *b)
 {
 	struct io_uring_cqe *cqe;
+	unsigned n = 0;
 
 	while (b->ring_ok && io_uring_peek_cqe(&b->ring, &cqe) == 0) {
 		struct blkio_req *r = io_uring_cqe_get_data(cqe);
@@ -381,7 +394,9 @@ static void reap_cqes(struct blkio *b)
 
 		io_uring_cqe_seen(&b->ring, cqe);
 		uring_done(b, r, res);
+		n++;
 	}
+	return n;
 }
 
 /* Complete what the worker (or an early failure) finished, in the order they finished. */
@@ -412,12 +427,38 @@ void blkio_reap(struct blkio *b)
 {
 	uint64_t v;
 
-	if (read(b->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
+	if (read(b->efd, &v, sizeof(v)) < 0) {
+		if (errno != EAGAIN)
+			return;
+	} else {
+		b->wakeups++;
+	}
 	reap_cqes(b);
 	reap_finished(b);
 	start_waiting(b);
 	blkio_kick(b); /* what was sent again, or could not be submitted before */
+}
+
+unsigned blkio_poll(struct blkio *b)
+{
+	unsigned n, before = b->inflight;
+
+	if (b->engine == BLKIO_INLINE) {
+		/* What waited for room runs now, and completes too. */
+		do {
+			reap_finished(b);
+			start_waiting(b);
+		} while (b->finished);
+		return before - b->inflight;
+	}
+	if (!b->ring_ok)
+		return 0; /* the sync worker always signals efd */
+	n = reap_cqes(b);
+	if (n) {
+		start_waiting(b);
+		blkio_kick(b);
+	}
+	return n;
 }
 
 void blkio_drain(struct blkio *b)

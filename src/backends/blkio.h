@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-enum blkio_engine { BLKIO_URING, BLKIO_SYNC };
+enum blkio_engine { BLKIO_URING, BLKIO_SYNC, BLKIO_INLINE };
 enum blkio_op { BLKIO_READ, BLKIO_WRITE, BLKIO_FLUSH, BLKIO_DISCARD, BLKIO_WRITE_ZEROES };
 
 /* Largest misaligned O_DIRECT transfer that is copied through an aligned buffer. */
@@ -39,10 +39,13 @@ struct blkio_req {
 typedef void (*blkio_done_fn)(void *ctx, struct blkio_req *r, long res);
 
 /*
- * Both engines complete asynchronously: efd becomes readable, and blkio_reap (from the
- * event loop, under the owner's lock) calls done. Nothing slow ever runs in the caller:
- * io_uring does the work in the kernel; the sync engine in a worker thread that takes
- * requests in order (kvmtool's model), one at a time.
+ * io_uring and the sync engine complete asynchronously: efd becomes readable, and blkio_reap
+ * (from the event loop, under the owner's lock) calls done; blkio_poll reaps what io_uring
+ * finished while it was submitted. io_uring does the work in the kernel; the sync engine in
+ * a worker thread that takes requests in order (kvmtool's model), one at a time. The inline
+ * engine does each request with plain system calls in blkio_submit itself, on the caller's
+ * thread, and completes it at the next blkio_poll: no thread is woken, but the caller waits
+ * for the I/O (for images whose data is in memory, or when latency is all that matters).
  */
 struct blkio {
 	enum blkio_engine engine;
@@ -67,6 +70,8 @@ struct blkio {
 	pthread_cond_t work, idle;
 	struct blkio_req *todo, **todo_tail, *finished;
 	unsigned busy; /* taken by the worker or waiting in todo */
+	/* Counters (owner's lock): io_uring_enter calls, efd wake-ups that found work. */
+	unsigned long enters, wakeups;
 };
 
 /*
@@ -83,6 +88,12 @@ void blkio_submit(struct blkio *b, struct blkio_req *r);
 void blkio_kick(struct blkio *b);
 /* Complete every finished request (call when efd is readable). */
 void blkio_reap(struct blkio *b);
+/*
+ * Complete what has finished by now without reading efd (e.g. requests io_uring served
+ * while they were submitted; efd stays signalled for them, a wake-up that finds nothing).
+ * Returns how many completed.
+ */
+unsigned blkio_poll(struct blkio *b);
 /* Wait for everything in flight and complete it (device reset). */
 void blkio_drain(struct blkio *b);
 /* Wait for everything in flight, then release the engine. */

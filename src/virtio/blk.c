@@ -13,6 +13,8 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "backends/blkio.h"
@@ -74,6 +76,8 @@ struct blk {
 	bool io_ok, watched;
 	pthread_cond_t drained; /* broadcast when nothing is in flight (a reset waits) */
 	unsigned long requests; /* for --verbose */
+	bool auto_engine;	/* engine = auto chose b->engine */
+	bool defer_reap;	/* tests: completions only from the event loop */
 };
 
 int blk_parse(struct virtq_chain *c, struct blk_request *r)
@@ -311,6 +315,11 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 	} while (virtq_enable_notify(vq));
 out:
 	blkio_kick(&b->io);
+	/* What the kernel served during submission completes now, not after a wake-up. */
+	if (!b->defer_reap || b->engine == BLKIO_INLINE)
+		blkio_poll(&b->io);
+	if (bq->starved && bq->free)
+		virtio_queue_reschedule(vd, q); /* slots came back after it stopped */
 	send_interrupts(b);
 }
 
@@ -420,6 +429,10 @@ static int direct_alignment(struct blk *b, struct cfg *c, struct cfg_entry *e, b
 	return 0;
 }
 
+/* The engine key's values, in enum blkio_engine order, then auto. */
+static const char *const engine_names[] = {"io_uring", "sync", "inline", "auto", NULL};
+#define ENGINE_AUTO 3
+
 /* Open the image: read-write for a run of a writable disk, else read-only. */
 static int open_image(struct blk *b, struct cfg *c, bool run)
 {
@@ -460,12 +473,25 @@ static int open_image(struct blk *b, struct cfg *c, bool run)
 			  (unsigned long long)b->size);
 		return -1;
 	}
+	if (b->engine == ENGINE_AUTO) {
+		/*
+		 * Data that lives in memory (tmpfs, ramfs) is copied, never waited for: served
+		 * where the queue is. io_uring cannot even try such a read without blocking
+		 * (no FMODE_NOWAIT): every request would take a trip through its worker threads.
+		 */
+		struct statfs sf;
+
+		b->auto_engine = true;
+		b->engine = S_ISREG(st.st_mode) && fstatfs(b->fd, &sf) == 0 &&
+					    (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC)
+				    ? BLKIO_INLINE
+				    : BLKIO_URING;
+	}
 	return b->cache == CACHE_DIRECT ? direct_alignment(b, c, e, S_ISBLK(st.st_mode)) : 0;
 }
 
 static int blk_configure(struct device *dev, struct machine *m)
 {
-	static const char *const engines[] = {"io_uring", "sync", NULL};
 	static const char *const caches[] = {"writeback", "direct", NULL};
 	struct cfg *c = &m->cfg;
 	struct blk *b = calloc(1, sizeof(*b));
@@ -480,7 +506,7 @@ static int blk_configure(struct device *dev, struct machine *m)
 	err |= cfg_path(c, dev->name, "path", &b->path, CFG_REQUIRED);
 	err |= cfg_bool(c, dev->name, "readonly", &b->ro, false);
 	err |= cfg_str(c, dev->name, "serial", &serial, dev->name, 0);
-	err |= cfg_enum(c, dev->name, "engine", engines, &b->engine, BLKIO_URING);
+	err |= cfg_enum(c, dev->name, "engine", engine_names, &b->engine, ENGINE_AUTO);
 	err |= cfg_enum(c, dev->name, "cache", caches, &b->cache, CACHE_WRITEBACK);
 	err |= cfg_u32(c, dev->name, "queues", &b->nqueues, 1, 1, m->vcpus, 0);
 	err |= cfg_u32(c, dev->name, "queue_size", &b->qsize, 256, 2, VIRTQ_MAX_SIZE, 0);
@@ -500,18 +526,21 @@ static int blk_configure(struct device *dev, struct machine *m)
 	snprintf(b->serial, sizeof(b->serial), "%s", serial);
 	if (!m->run && !b->ro && access(b->path, W_OK) != 0)
 		log_warn("%s: '%s' is not writable: a run needs readonly = on", dev->name, b->path);
-	return open_image(b, c, m->run);
+	if (open_image(b, c, m->run))
+		return -1;
+	if (b->engine == BLKIO_INLINE)
+		m->sandbox.inline_io = true; /* its I/O runs where the queue is served */
+	return 0;
 }
 
 static void blk_describe(const struct device *dev, FILE *out)
 {
 	const struct blk *b = dev->priv;
 
-	fprintf(out, "  %s: virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s, %s, ", dev->name,
+	fprintf(out, "  %s: virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s%s, %s, ", dev->name,
 		b->path, (unsigned long long)(b->size >> 20), b->ro ? ", read-only" : "",
-		b->nqueues, b->nqueues > 1 ? "s" : "", b->qsize,
-		b->engine == BLKIO_URING ? "io_uring" : "sync",
-		b->cache == CACHE_DIRECT ? "direct" : "writeback");
+		b->nqueues, b->nqueues > 1 ? "s" : "", b->qsize, engine_names[b->engine],
+		b->auto_engine ? " (auto)" : "", b->cache == CACHE_DIRECT ? "direct" : "writeback");
 	if (b->cache == CACHE_DIRECT)
 		fprintf(out, " (%u-byte blocks)", b->block_size);
 	virtio_transport_describe(&b->tr, out);
@@ -567,8 +596,7 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 	err = blkio_init(&b->io, b->engine, b->fd, b->nqueues * b->qsize, b->dio_align, io_done, b);
 	b->io_ok = true;
 	if (err) {
-		log_error("%s: %s engine: %s%s", dev->name,
-			  b->engine == BLKIO_URING ? "io_uring" : "sync", strerror(-err),
+		log_error("%s: %s engine: %s%s", dev->name, engine_names[b->engine], strerror(-err),
 			  b->engine == BLKIO_URING ? "; use engine = sync" : "");
 		return err;
 	}
@@ -588,6 +616,15 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 	if (vd)
 		*vd = &b->vd;
 	return err;
+}
+
+void blk_defer_completions(struct device *dev, bool defer)
+{
+	struct blk *b = dev->priv;
+
+	virtio_lock(&b->vd);
+	b->defer_reap = defer;
+	virtio_unlock(&b->vd);
 }
 
 void blk_stop(struct device *dev)
@@ -637,8 +674,10 @@ static void blk_unrealize(struct device *dev)
 
 	if (!b->loop)
 		return;
-	log_info("%s: %lu requests, %lu trapped register accesses", dev->name, b->requests,
-		 b->vd.trapped);
+	log_info("%s: %lu requests, %lu trapped register accesses, %lu kick wake-ups, %lu "
+		 "completion wake-ups, %lu io_uring_enter, %lu interrupts",
+		 dev->name, b->requests, b->vd.trapped, b->vd.kick_wakeups, b->io.wakeups,
+		 b->io.enters, b->vd.interrupts);
 	virtio_transport_unrealize(&b->tr);
 	blk_stop(dev);
 }

@@ -219,7 +219,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 	err = virtio_kicks_open(vd, &vm->loop);
 	if (err)
 		return err;
-	for (unsigned q = 0; q < vd->nvqs; q++) {
+	for (unsigned q = 0; q < vd->nvqs && !vd->trap_kicks; q++) {
 		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, true, q, vd->kicks[q].fd, true);
 		if (err) {
 			log_error("%s: KVM_IOEVENTFD for queue %u: %s", name, q, strerror(-err));

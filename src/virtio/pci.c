@@ -327,7 +327,7 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 	if (bar != 0 || !t->vm || !t->vd->kicks)
 		return -EINVAL;
 	if (!map) {
-		for (unsigned q = 0; q < t->vd->nvqs; q++)
+		for (unsigned q = 0; q < t->vd->nvqs && !t->vd->trap_kicks; q++)
 			vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false,
 				     0, t->vd->kicks[q].fd, false);
 		bus_unregister(&t->vm->bus, addr);
@@ -341,7 +341,7 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 				 d->name, (unsigned long long)addr);
 		return err;
 	}
-	for (unsigned q = 0; q < t->vd->nvqs; q++)
+	for (unsigned q = 0; q < t->vd->nvqs && !t->vd->trap_kicks; q++)
 		vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false, 0,
 			     t->vd->kicks[q].fd, true);
 	t->bar_base = addr;

@@ -5,6 +5,7 @@
 #include "device.h"
 #include "arch.h"
 #include "machine.h"
+#include "virtio/virtio.h"
 
 int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m,
 			       uint32_t pci_class)
@@ -15,6 +16,8 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 	if (cfg_enum(&m->cfg, dev->name, "transport", kinds, &kind, VIRTIO_TRANSPORT_MMIO))
 		return -1;
 	t->kind = kind;
+	if (cfg_bool(&m->cfg, dev->name, "ioeventfd", &t->ioeventfd, true))
+		return -1;
 	t->mmio.irqfd = -1;
 	t->pci.intx_fd = t->pci.resample_fd = -1;
 	if (kind == VIRTIO_TRANSPORT_PCI) {
@@ -36,6 +39,7 @@ int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct v
 {
 	int err;
 
+	vd->trap_kicks = !t->ioeventfd;
 	if (t->kind == VIRTIO_TRANSPORT_MMIO)
 		return virtio_mmio_attach(&t->mmio, vm, vd, t->base, t->irq, name);
 	/* Decided now: with gic version = auto the controller is known only after KVM chose. */

@@ -22,11 +22,13 @@ struct virtio_transport {
 	uint8_t pci_slot; /* pci: device number on bus 0 */
 	bool msix;	  /* pci: MSI-X offered (the machine has an MSI controller) */
 	uint32_t pci_class;
+	bool ioeventfd; /* queue kicks wake the event loop (else: served on the trapping vCPU) */
 	struct virtio_mmio mmio;
 	struct virtio_pci pci;
 };
 
-/* Read the section's "transport" key and claim the transport's resources. 0 or -1 (reported). */
+/* Read the section's "transport" and "ioeventfd" keys and claim the transport's resources. 0 or -1
+ * (reported). */
 int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m,
 			       uint32_t pci_class);
 /* Attach vd to the running VM on the chosen transport. -errno. */

@@ -252,6 +252,7 @@ void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
 	if (!virtq_should_notify(&vd->vqs[q]))
 		return;
 	atomic_fetch_or(&vd->isr, VIRTIO_ISR_QUEUE);
+	vd->interrupts++;
 	vd->interrupt(vd, (int)q);
 }
 
@@ -261,8 +262,10 @@ static void on_kick(void *opaque, uint32_t events)
 	uint64_t v;
 
 	(void)events;
-	if (read(k->fd, &v, sizeof(v)) == sizeof(v))
+	if (read(k->fd, &v, sizeof(v)) == sizeof(v)) {
+		k->vd->kick_wakeups++;
 		virtio_queue_notify(k->vd, k->q);
+	}
 }
 
 int virtio_kicks_open(struct virtio_dev *vd, struct loop *loop)

@@ -68,6 +68,9 @@ struct virtio_dev {
 	bool resetting;		   /* inside ops->reset: the driver's writes are ignored */
 	unsigned warnings;
 	unsigned long trapped; /* guest accesses to the transport's registers (each one an exit) */
+	bool trap_kicks;       /* no ioeventfds: a queue kick is served on the vCPU that made it */
+	unsigned long kick_wakeups; /* kicks the event loop woke up for (loop thread only) */
+	unsigned long interrupts;   /* queue interrupts sent (lock held) */
 };
 
 /* Set up the core: features offered besides VERSION_1/EVENT_IDX/INDIRECT, queues, config. */

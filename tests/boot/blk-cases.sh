@@ -11,7 +11,7 @@
 # Then blkpoke (tests/boot/blkpoke.c) drives a disk from the guest's user space.
 FIO_STRESS_SECONDS=${FIO_STRESS_SECONDS:-30}
 TOOLS_DISK=$MVDIR/build/guest/tools.ext4
-STRESS_COMBOS="mmio-io_uring mmio-sync pci-io_uring pci-sync"
+STRESS_COMBOS="mmio-io_uring mmio-sync pci-io_uring pci-sync mmio-inline"
 
 # fio_iops JOB FIELD: IOPS of the read (8) or write (49) side of JOB's terse line
 fio_iops() { grep "^FIO=3;[^;]*;$1;" "$out" | tr -d '\r' | cut -d';' -f"$2" | head -n 1; }

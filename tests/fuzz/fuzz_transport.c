@@ -1,13 +1,14 @@
 /*
  * libFuzzer target: the transport state machines (virtio-mmio registers; virtio-pci common
  * configuration, notify, ISR and MSI-X table behind ECAM configuration space) driving
- * virtio-blk (io_uring and sync engines, on a real image file) and virtio-net (its TAP queues
- * socket pairs), with asynchronous completions, kicks and received frames arriving between
+ * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
+ * queues socket pairs), with asynchronous completions, kicks and received frames arriving between
  * any two guest accesses. Guest RAM is exactly RAM_SIZE bytes of heap, so ASan sees any
  * access the device makes outside it.
  *
- * Input: one byte choosing the device and transport, then operations of an 8-byte header
- * (kind, size, offset, value) and, for RAM writes and frames, size bytes of payload.
+ * Input: one byte choosing the device, the transport and whether block completions are
+ * reaped only by the event loop (else also while they are submitted), then operations of an 8-byte
+ * header (kind, size, offset, value) and, for RAM writes and frames, size bytes of payload.
  * MICROVM_FUZZ_SEEDS=DIR writes a corpus that reaches DRIVER_OK with I/O on both
  * transports into DIR and exits.
  */
@@ -61,7 +62,7 @@ struct op {
 	uint32_t val;
 };
 
-enum target { T_BLK_URING, T_BLK_SYNC, T_NET, T_NTARGETS };
+enum target { T_BLK_URING, T_BLK_SYNC, T_BLK_INLINE, T_NET, T_NTARGETS };
 
 static struct machine machine;
 static struct device *devs[T_NTARGETS];
@@ -86,7 +87,7 @@ static void unlink_image(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char path0[64], path1[64];
+	char path0[64], path1[64], path2[64];
 	char *sets[] = {
 		"machine.vcpus=2",
 		"blk0.type=virtio-blk",
@@ -97,6 +98,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		path1,
 		"blk1.queue_size=8",
 		"blk1.engine=sync",
+		"blk2.type=virtio-blk",
+		path2,
+		"blk2.queue_size=8",
+		"blk2.engine=inline",
 		"net0.type=virtio-net",
 		"net0.tap=mvfuzz%d",
 		"net0.queues=2",
@@ -115,6 +120,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	close(fd);
 	snprintf(path0, sizeof(path0), "blk0.path=%s", image);
 	snprintf(path1, sizeof(path1), "blk1.path=%s", image);
+	snprintf(path2, sizeof(path2), "blk2.path=%s", image);
 	if (machine_load(&machine, "machines/rpi5.ini", sets, sizeof(sets) / sizeof(sets[0]),
 			 true)) {
 		fprintf(stderr, "fuzz_transport: run from the top of the tree\n");
@@ -122,6 +128,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	devs[T_BLK_URING] = find("blk0");
 	devs[T_BLK_SYNC] = find("blk1");
+	devs[T_BLK_INLINE] = find("blk2");
 	devs[T_NET] = find("net0");
 	trace = getenv("MICROVM_FUZZ_TRACE");
 	if (getenv("MICROVM_FUZZ_SEEDS")) {
@@ -148,6 +155,7 @@ struct bench {
 	struct vm vm;
 	int irqfd;
 	int fds[2], peer[2];
+	bool defer; /* blk: completions only from the event loop, never during submission */
 };
 
 /* virtio-mmio's interrupt, as the transport raises it (an irqfd): an eventfd here. */
@@ -163,8 +171,9 @@ static void mmio_interrupt(struct virtio_dev *vd, int vq)
 static bool setup(struct bench *b, uint8_t choice)
 {
 	memset(b, 0, sizeof(*b));
-	b->target = (enum target)((choice & 0x7f) % T_NTARGETS);
+	b->target = (enum target)((choice & 0x3f) % T_NTARGETS);
 	b->pci = choice & 0x80;
+	b->defer = choice & 0x40;
 	b->dev = devs[b->target];
 	b->fds[0] = b->fds[1] = b->peer[0] = b->peer[1] = -1;
 	b->ram = malloc(RAM_SIZE);
@@ -186,6 +195,8 @@ static bool setup(struct bench *b, uint8_t choice)
 			return false;
 	} else if (blk_start(b->dev, &b->mem, &b->loop, &b->vd)) {
 		return false;
+	} else {
+		blk_defer_completions(b->dev, b->defer);
 	}
 	if (virtio_kicks_open(b->vd, &b->loop))
 		return false;
@@ -566,11 +577,19 @@ static void write_seeds(const char *dir)
 				put_op(&s, K_DRAIN, 0, 0, 0);
 			}
 			snprintf(name, sizeof(name), "seed-%s-%s",
-				 t == T_NET	   ? "net"
-				 : t == T_BLK_SYNC ? "blk-sync"
-						   : "blk-uring",
+				 t == T_NET	     ? "net"
+				 : t == T_BLK_SYNC   ? "blk-sync"
+				 : t == T_BLK_INLINE ? "blk-inline"
+						     : "blk-uring",
 				 pci ? "pci" : "mmio");
 			save(dir, name, &s);
+			if (t == T_BLK_URING) {
+				/* The same, its completions reaped by the event loop only. */
+				s.buf[0] |= 0x40;
+				snprintf(name, sizeof(name), "seed-blk-uring-deferred-%s",
+					 pci ? "pci" : "mmio");
+				save(dir, name, &s);
+			}
 		}
 	}
 }
