@@ -59,7 +59,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
-.PHONY: all deps guest check run bench-blk bench-net bench-boot bench-sandbox fuzz format \
+.PHONY: all deps guest check run bench-blk bench-net bench-boot bench-peers bench-sandbox fuzz format \
 	format-check clean
 all: $(OUT)/microvm
 
@@ -122,6 +122,11 @@ build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-time
 	rm -rf build/guest/extra && mkdir -p build/guest/extra/bin
 	cp build/guest/nettool build/guest/vnetpoke build/guest/blkpoke build/guest/extra/bin/
 	./guest-images/build-initramfs.sh $@ build/guest/extra
+# The same, powering off as soon as init is reached whatever the command line (bench-peers).
+build/guest/initramfs-poweroff.cpio.gz: build/guest/initramfs.cpio.gz
+	mkdir -p build/guest/extra/etc && touch build/guest/extra/etc/microvm.poweroff
+	./guest-images/build-initramfs.sh $@ build/guest/extra
+	rm build/guest/extra/etc/microvm.poweroff
 build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs.sh
 	./guest-images/build-rootfs.sh $< $@ 32M
 # The TCP transfer tool, for the guest and the emulated host (static arm64).
@@ -150,6 +155,11 @@ bench-blk: deps guest build/guest/tools.ext4
 # Network benchmark: TCP guest <-> host per transport (root natively: it creates a TAP).
 bench-net: deps guest build/guest/tools.ext4
 	@./tests/bench/net-run.sh
+
+# Peer comparison: microvm, kvmtool and kvm-host (built from KVMTOOL_SRC and KVM_HOST_SRC,
+# source trees or tarballs) on the same workloads, interleaved in one run.
+bench-peers: deps guest build/guest/tools.ext4 build/guest/initramfs-poweroff.cpio.gz
+	@./tests/bench/peers-run.sh
 
 # Boot benchmark: BOOT_ITER boots per case of the matrix, CSV + Markdown + plots.
 bench-boot: deps guest

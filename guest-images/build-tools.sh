@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the benchmark tools disk: Debian's fio and iperf3 for arm64 with exactly the shared
+# Builds the benchmark tools disk: Debian's fio, iperf3 and strace for arm64 with exactly the shared
 # libraries they load (the ELF NEEDED closure, found with readelf), the dynamic loader, and a
 # wrapper per tool, in an ext4 image. The guest mounts it (read-only) and runs
 # /mnt/bin/fio or /mnt/bin/iperf3; OUT.tar.gz holds the same tree for an emulated host.
@@ -9,7 +9,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
 out=$1
-tools="fio iperf3"
+tools="fio iperf3 strace"
 # Packages: the tools, and every library package of their dependency closure.
 pkgs=$(for t in $tools; do
 	apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \

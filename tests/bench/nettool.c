@@ -6,10 +6,18 @@
  *                                 UID, who may then open it without privileges)
  *   nettool deltap NAME [mq]      delete it again
  *   nettool runas UID GID CMD...  run CMD as that user and group, without groups (root only)
+ *   nettool measure FILE CMD...   run CMD on a new pseudo-terminal (stdin and stdout relayed:
+ *                                 every monitor sees a terminal; its pid in FILE.pid), then
+ *                                 write "ms MS maxrss_kib KIB status STATUS" to FILE: exec
+ *                                 to exit, and CMD's peak resident set
  * Both print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/if_tun.h>
@@ -192,8 +200,74 @@ static int do_runas(uid_t uid, gid_t gid, char **cmd)
 	return 127;
 }
 
+static int do_measure(const char *file, char **cmd)
+{
+	static char buf[4096];
+	double t0 = now();
+	int master, status = 0;
+	bool in_open = true;
+	struct rusage ru;
+	FILE *f;
+	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+
+	if (pid < 0) {
+		perror("nettool: forkpty");
+		return 1;
+	}
+	if (pid == 0) {
+		execvp(cmd[0], cmd);
+		perror(cmd[0]);
+		_exit(127);
+	}
+	snprintf(buf, sizeof(buf), "%s.pid", file);
+	f = fopen(buf, "w");
+	if (f) {
+		fprintf(f, "%d\n", (int)pid);
+		fclose(f);
+	}
+	for (;;) {
+		struct pollfd p[2] = {{master, POLLIN, 0}, {in_open ? 0 : -1, POLLIN, 0}};
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents) {
+			n = read(master, buf, sizeof(buf));
+			if (n <= 0)
+				break; /* EIO: the terminal's last user is gone */
+			if (write_all(1, buf, (size_t)n))
+				break;
+		}
+		if (p[1].revents) {
+			n = read(0, buf, sizeof(buf));
+			if (n <= 0)
+				in_open = false;
+			else if (write_all(master, buf, (size_t)n))
+				in_open = false;
+		}
+	}
+	if (wait4(pid, &status, 0, &ru) < 0) {
+		perror("nettool: wait4");
+		return 1;
+	}
+	f = fopen(file, "w");
+	if (!f) {
+		perror(file);
+		return 1;
+	}
+	fprintf(f, "ms %.1f maxrss_kib %ld status %d\n", (now() - t0) * 1e3, ru.ru_maxrss,
+		WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	fclose(f);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && !strcmp(argv[1], "measure"))
+		return do_measure(argv[2], argv + 3);
 	if (argc >= 5 && !strcmp(argv[1], "runas"))
 		return do_runas((uid_t)atol(argv[2]), (gid_t)atol(argv[3]), argv + 4);
 	if (argc >= 3 && argc <= 5 && !strcmp(argv[1], "mktap"))
@@ -205,6 +279,6 @@ int main(int argc, char **argv)
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "send"))
 		return do_send(argv[2], atoi(argv[3]), argc == 5 ? atol(argv[4]) : -1);
 	fprintf(stderr, "usage: nettool recv PORT | send HOST PORT [MIB] | mktap NAME [mq [UID]] | "
-			"deltap NAME [mq] | runas UID GID CMD...\n");
+			"deltap NAME [mq] | runas UID GID CMD... | measure FILE CMD...\n");
 	return 2;
 }

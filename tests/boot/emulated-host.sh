@@ -3,8 +3,8 @@
 # Usage: emulated-host.sh rpi5|gicv3 tests|run [MICROVM ARGS...]
 #   rpi5:  virt,gic-version=2, Cortex-A76, Debian's 16 KiB-page 6.12 kernel (a Pi 5 stand-in)
 #   gicv3: virt,gic-version=3, Cortex-A76, Debian's 4 KiB-page 6.12 kernel
-#   tests: run tests/boot/cases.sh inside and power off; bench-blk, bench-net, bench-boot:
-#   tests/bench/blk.sh, net.sh, boot.sh;
+#   tests: run tests/boot/cases.sh inside and power off; bench-blk, bench-net, bench-boot,
+#   bench-peers: tests/bench/blk.sh, net.sh, boot.sh, peers.sh;
 #   run: boot machines/rpi5.ini interactively
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +40,7 @@ cp "$here/cases.sh" "$root/tests/cases.sh"
 cp "$top/tests/bench/blk.sh" "$root/tests/bench-blk.sh"
 cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
 cp "$top/tests/bench/boot.sh" "$root/tests/bench-boot.sh"
+cp "$top/tests/bench/peers.sh" "$root/tests/bench-peers.sh"
 echo "BOOTBENCH=/tests/bench-boot.sh" >>"$root/tests/env"
 cp "$top/build/guest/nettool" "$root/bin/nettool"
 cp "$here/net-cases.sh" "$here/blk-cases.sh" "$here/sandbox-cases.sh" "$root/tests/"
@@ -62,7 +63,8 @@ cp "$top"/machines/*.ini "$root/machines/"
 cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$top/build/guest/rootfs.ext4" \
 	"$root/build/guest/"
 gzip -1 -c "$top/build/guest/Image" >"$root/build/guest/Image.gz"
-if { [ "$kind" = gicv3 ] && [ "$mode" = tests ]; } || [ "$mode" = bench-boot ]; then
+if { [ "$kind" = gicv3 ] && [ "$mode" = tests ]; } || [ "$mode" = bench-boot ] ||
+	[ "$mode" = bench-peers ]; then
 	# The L1 kernel is also Debian's distro kernel: boot it as a guest too.
 	cp "$l1kernel" "$root/build/guest/distro-Image"
 	echo "DISTRO_KERNEL=/build/guest/distro-Image" >>"$root/tests/env"
@@ -73,14 +75,24 @@ echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
 # Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
 for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SECCOMP \
-	BENCH_SECCOMP BLK_COMBOS FIO_SECONDS IPERF_SECONDS FIO_STRESS_SECONDS FIO_STRESS_SEPARATE; do
+	BENCH_SECCOMP BLK_COMBOS FIO_SECONDS IPERF_SECONDS FIO_STRESS_SECONDS FIO_STRESS_SEPARATE \
+	PEER_CASES PEER_WORK; do
 	eval "val=\${$v:-}"
 	[ -z "$val" ] || echo "$v='$val'" >>"$root/tests/env"
 done
 # The boot tests' fio stress cases mount the tools disk in the guest.
 [ "$mode" = tests ] && cp "$top/build/guest/tools.ext4" "$root/build/guest/"
 case "$mode" in
-bench-blk | bench-net)
+bench-peers)
+	# The peers (PEERS_DIR: lkvm, kvm-host, microvm-base, those built) and a guest whose
+	# init powers off at once.
+	mkdir -p "$root/peers"
+	[ -z "${PEERS_DIR:-}" ] || cp -a "$PEERS_DIR"/. "$root/peers/"
+	cp "$top/build/guest/initramfs-poweroff.cpio.gz" "$root/build/guest/"
+	;;
+esac
+case "$mode" in
+bench-blk | bench-net | bench-peers)
 	# fio and iperf3 for this host (a tree) and for the guest (a disk it mounts)
 	mkdir -p "$root/opt/tools"
 	tar -xzf "$top/build/guest/tools.tar.gz" -C "$root/opt/tools"

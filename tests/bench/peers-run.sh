@@ -1,0 +1,195 @@
+#!/bin/sh
+# make bench-peers: builds kvmtool and kvm-host for arm64 (tests/bench/build-peers.sh, from
+# KVMTOOL_SRC and KVM_HOST_SRC) and runs tests/bench/peers.sh in the emulated RPi5 host (or
+# natively on an arm64 board with KVM; BENCH_KINDS picks hosts), writing build/bench/peers.md,
+# peers-KIND.csv and plots. MICROVM_BASE=REV adds microvm built at git revision REV as more
+# cases (microvm_base-mmio, microvm_base-pci): a before/after in the same run.
+# BENCH_REPORT_ONLY=1 rewrites the report from the logs of the last run.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+out=build/bench
+. tests/bench/hosts.sh
+BENCH_KINDS=${BENCH_KINDS:-rpi5}
+bench_setup "$out"
+bins=$out/peers-bin
+cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
+if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
+	tests/bench/build-peers.sh "$bins"
+	rm -f "$bins/microvm-base" "$bins/microvm-base.version"
+	if [ -n "${MICROVM_BASE:-}" ]; then
+		rev=$(git rev-parse --short "$MICROVM_BASE")
+		base=$cache/microvm-base-$rev
+		if [ ! -x "$base/microvm" ]; then
+			echo "bench-peers: building microvm $rev" >&2
+			wt=$(mktemp -d)
+			git worktree add -q --detach "$wt" "$rev"
+			make -s -C "$wt" -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu- >/dev/null
+			mkdir -p "$base"
+			cp "$wt/build/aarch64/microvm" "$base/microvm"
+			git worktree remove --force "$wt"
+		fi
+		cp "$base/microvm" "$bins/microvm-base"
+		echo "$rev" >"$bins/microvm-base.version"
+	fi
+	export PEERS_DIR="$top/$bins"
+fi
+
+# stats: per group key (all fields but the last), the median and min-max of the last field
+stats() {
+	sort | awk '{
+		k = $1; for (i = 2; i < NF; i++) k = k " " $i
+		if (k != last && n) { out(); n = 0 }
+		last = k; v[++n] = $NF
+	}
+	function out(   m) {
+		m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		printf "%s %s %s %s\n", last, m, v[1], v[n]
+	}
+	END { if (n) out() }' | sort -k1,1 -s
+}
+
+for kind in $BENCH_KINDS; do
+	log=$out/peers-$kind.log
+	[ -n "${BENCH_REPORT_ONLY:-}" ] || bench_in_host peers "$kind" "$log"
+	where=$(bench_where "$log")
+	tr -d '\r' <"$log" | grep '^MVPEER ' >"$out/peers-$kind.raw" || true
+	csv=$out/peers-$kind.csv
+	{
+		echo "host,workload,case,item,run,value1,value2,value3"
+		awk -v k="$kind" '$2 ~ /^(boot|blk|net)$/ {
+			printf "%s,%s,%s,%s,%s,%s,%s,%s\n", k, $2, $3, $4, $5, $6, $7, $8 }' \
+			"$out/peers-$kind.raw"
+	} >"$csv"
+	raw=$out/peers-$kind.raw
+	# case order: as they ran in round 1
+	order=$(awk '$2 ~ /^(boot|blk|net)$/ && $5 == 1 && !seen[$3]++ { print $3 }' "$raw")
+	# row LABEL FILE: one Markdown row, a cell per case ("median (min-max)" or -)
+	row() {
+		printf "| %s |" "$1"
+		for c in $order; do
+			cell=$(awk -v c="$c" '$1 == c { if ($3 == $4) printf "%s", $2; else printf "%s (%s-%s)", $2, $3, $4 }' "$2")
+			printf " %s |" "${cell:--}"
+		done
+		echo
+	}
+	# header LABEL: a table's first two rows, a column per case
+	header() {
+		printf "| %s |" "$1"
+		for c in $order; do printf " %s |" "$c"; done
+		printf "\n| --- |"
+		for c in $order; do printf " --- |"; done
+		echo
+	}
+	t=$(mktemp)
+	{
+		echo "## $kind: $where"
+		echo
+		for v in lkvm kvm-host microvm-base; do
+			awk -v v=$v '$2 == "version" && $3 == v { print "- " v ": " $4 }' "$raw"
+		done
+		echo
+		header "measure (median, min-max over runs)"
+		for job in randread-qd1 read-1m randread-qd32 randread-qd256; do
+			awk -v j=$job '$2 == "blk" && $4 == j { print $3, $7 }' "$raw" | stats >"$t"
+			row "blk $job IOPS" "$t"
+			if [ $job = randread-qd1 ]; then
+				awk '$2 == "blk" && $4 == "randread-qd1" && $7 { printf "%s %.0f\n", $3, 1e6 / $7 }' "$raw" | stats >"$t"
+				row "blk $job time per request, 1/IOPS (us)" "$t"
+			fi
+			if [ $job = read-1m ]; then
+				awk '$2 == "blk" && $4 == "read-1m" { print $3, $6 }' "$raw" | stats >"$t"
+				row "blk $job MB/s" "$t"
+			fi
+		done
+		for dir in host-to-guest guest-to-host; do
+			awk -v d=$dir '$2 == "net" && $4 == d { print $3, $6 }' "$raw" | stats >"$t"
+			row "net TCP $dir MB/s" "$t"
+		done
+		for k in minimal distro; do
+			awk -v k=$k '$2 == "boot" && $4 == k { print $3, $6 }' "$raw" | stats >"$t"
+			[ -s "$t" ] && row "boot $k kernel, exec to exit (ms)" "$t"
+			awk -v k=$k '$2 == "boot" && $4 == k { printf "%s %.1f\n", $3, $7 / 1024 }' "$raw" | stats >"$t"
+			[ -s "$t" ] && row "boot $k kernel, peak RSS (MiB)" "$t"
+		done
+		echo
+		echo "Per request of the QD1 random read job (one counted run: KVM's exits from debugfs,"
+		echo "the monitor's system calls from strace -c -f, each divided by the requests fio made):"
+		echo
+		header "per request"
+		awk '$2 == "requests" { req[$3] = $4 }
+			$2 == "kvmstat" && ($4 == "exits" || $4 == "mmio_exit_user" || $4 == "mmio_exit_kernel" ||
+				$4 == "wfi_exit_stat" || $4 == "halt_wakeup") { print "kvm:" $4, $3, (req[$3] ? $5 / req[$3] : 0) }
+			$2 == "syscall" { print $4, $3, (req[$3] ? $5 / req[$3] : 0); tot[$3] += $5 }
+			END { for (c in tot) print "all-syscalls", c, (req[c] ? tot[c] / req[c] : 0) }' "$raw" >"$t.pr"
+		# the rows: KVM's figures, all system calls, then each call made at least 0.05 times
+		for name in kvm:exits kvm:mmio_exit_user kvm:mmio_exit_kernel kvm:wfi_exit_stat \
+			kvm:halt_wakeup all-syscalls $(awk '$1 !~ /^(kvm:|all-)/ && $3 >= 0.05 { print $1 }' "$t.pr" | sort -u); do
+			printf "| %s |" "$name"
+			for c in $order; do
+				printf " %s |" "$(awk -v n="$name" -v c="$c" '$1 == n && $2 == c { printf "%.2f", $3 }' "$t.pr")"
+			done
+			echo
+		done
+		echo
+		if grep -q " setup " "$raw"; then
+			echo "microvm's set-up (--boot-report of the boot runs, medians): the phases in ms"
+			echo "from exec, and the resident memory at exit in KiB (the monitor's own: all of it"
+			echo "less guest RAM):"
+			echo
+			echo "| case | kernel | boot files opened | VM built | images loaded | first KVM_RUN | RSS | guest RAM RSS | monitor RSS |"
+			echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+			for i in 1 2 3 4 5 6 7; do
+				awk -v i=$i '$2 == "setup" { print $3 "|" $4, $(5 + i) }' "$raw" | stats |
+					awk -v i=$i '{ print $1, i, $2 }'
+			done | sort -k1,1 -k2n,2 | awk '{
+				if ($1 != k) { if (k != "") print line " |"; k = $1; split($1, p, "|"); line = "| " p[1] " | " p[2] }
+				line = line " | " $3 } END { if (k != "") print line " |" }'
+			echo
+		fi
+		if grep -q "counters" "$raw"; then
+			echo "microvm's own counters over the whole blk session (requests, register exits,"
+			echo "event-loop wake-ups for kicks and completions, io_uring_enter calls, interrupts):"
+			echo
+			awk '$2 == "counters" { $1 = ""; $2 = ""; print "-" $0 }' "$raw" | sort | uniq
+			echo
+		fi
+		if grep -q " memory " "$raw"; then
+			echo "microvm's resident memory at the end of the blk session (--verbose), and the"
+			echo "mappings of its own that hold 64 KiB or more:"
+			echo
+			awk '$2 == "memory" { $1 = ""; $2 = ""; print "-" $0 }' "$raw" | uniq
+			echo
+		fi
+		grep -q "MVPEER-ERROR" "$log" && {
+			echo "Errors:"
+			echo
+			tr -d '\r' <"$log" | grep "^MVPEER-ERROR" | sed 's/^/- /'
+			echo
+		}
+	} >"$out/peers-$kind.md"
+	# Plots: the block IOPS and the boot times, per case.
+	for what in randread-qd1 randread-qd32 randread-qd256; do
+		awk -v j=$what '$2 == "blk" && $4 == j { print $3, $7 }' "$raw" | stats |
+			awk -v j=$what '{ printf "\"%s\\n%s\" %s %s %s\n", $1, j, $2, $3, $4 }'
+	done >"$t"
+	[ -s "$t" ] && tests/bench/plot-bars.sh "$t" "$out/peers-$kind-blk" \
+		"virtio-blk 4 KiB random read IOPS, per monitor and queue depth — $where" "IOPS"
+	awk '$2 == "boot" { print $3 "\\n" $4, $6 }' "$raw" | stats |
+		awk '{ printf "\"%s\" %s %s %s\n", $1, $2, $3, $4 }' >"$t"
+	[ -s "$t" ] && tests/bench/plot-bars.sh "$t" "$out/peers-$kind-boot" \
+		"boot to init and power off (exec to exit), per monitor and kernel — $where" "ms"
+	rm -f "$t" "$t.pr"
+done
+{
+	echo "# Peer comparison ($(date -u +%Y-%m-%d), $(uname -m) host $(uname -r))"
+	echo
+	echo "microvm against kvmtool and kvm-host: the same kernel, initramfs, disk and workloads,"
+	echo "each monitor in turn in every round (odd rounds in order, even rounds reversed). A"
+	echo "256 MiB guest with 1 vCPU (kvm-host: its fixed 1 GiB). Cells: median (min-max)."
+	echo "Numbers from an emulated host measure the emulation as much as the monitors: compare"
+	echo "the monitors with each other, not with other hosts. CSV next to this file."
+	echo
+	for kind in $BENCH_KINDS; do cat "$out/peers-$kind.md"; done
+} >"$out/peers.md"
+cat "$out/peers.md"

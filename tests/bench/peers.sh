@@ -1,0 +1,300 @@
+#!/bin/sh
+# Peer comparison, run as root inside an emulated host (or natively on an arm64 board with
+# KVM): microvm on each transport against kvmtool (lkvm, mmio and pci) and kvm-host (pci only,
+# a fixed 1 GiB guest), the same guest kernel, initramfs, disk and workloads, the monitors
+# interleaved: every round runs every case once, odd rounds in order and even rounds in
+# reverse. Cases whose binary is missing are skipped with a message.
+# Workloads (PEER_WORK, default "boot blk net"), a 256 MiB guest with 1 vCPU:
+#   boot: exec to exit of a guest whose init powers off at once (the project's minimal
+#         kernel, then DISTRO_KERNEL when set); the peak RSS of the monitor process.
+#   blk:  one disk (the tools file system, then a 256 MiB region at 128 MiB that fio uses):
+#         O_DIRECT 4 KiB random read at QD1 (libaio), 1 MiB sequential read at QD4 (libaio),
+#         4 KiB random read at QD32 and QD256 (io_uring), FIO_SECONDS each; then the QD1 job
+#         again to count, per request, KVM's exits (debugfs) and the monitor's system calls
+#         (strace -c -f; counts only, that run is not timed).
+#   net:  a TAP, iperf3 one TCP stream each way for IPERF_SECONDS.
+# Prints "MVPEER ..." lines (see tests/bench/peers-run.sh, which makes the report).
+MV=${MV:-/microvm}
+MVDIR=${MVDIR:-/}
+PEERS=${PEERS:-/peers}
+NETTOOL=${NETTOOL:-nettool}
+HOSTKIND=${HOSTKIND:-rpi5}
+RUNS=${BENCH_RUNS:-3}
+SECS=${FIO_SECONDS:-5}
+ISECS=${IPERF_SECONDS:-5}
+WORK=${PEER_WORK:-boot blk net}
+TOOLS=${TOOLS:-}
+FIO=fio IPERF=iperf3 STRACE=strace
+[ -n "$TOOLS" ] && FIO=$TOOLS/bin/fio IPERF=$TOOLS/bin/iperf3 STRACE=$TOOLS/bin/strace
+G=$MVDIR/build/guest
+TMP=${TMPDIR:-/tmp}/mvpeers.$$
+mkdir -p "$TMP/lkvm-home"
+machine=$MVDIR/machines/rpi5.ini
+[ "$HOSTKIND" = gicv3 ] && machine=$MVDIR/machines/virt-gicv3.ini
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+
+# The cases: MONITOR-TRANSPORT[:KEY=VALUE...] (microvm: more [blk0] settings), those whose
+# monitor is here.
+cases=""
+for c in ${PEER_CASES:-microvm-mmio microvm-pci lkvm-mmio lkvm-pci kvm-host-pci microvm_base-mmio microvm_base-pci}; do
+	case $c in
+	microvm-*) bin=$MV ;;
+	microvm_base-*) bin=$PEERS/microvm-base ;;
+	lkvm-*) bin=$PEERS/lkvm ;;
+	kvm-host-*) bin=$PEERS/kvm-host ;;
+	esac
+	if [ -x "$bin" ]; then
+		cases="$cases $c"
+	elif [ -z "${PEER_CASES:-}" ] && [ "${c#microvm_base}" = "$c" ]; then
+		echo "bench-peers: $c skipped: no $bin" >&2
+	fi
+done
+for m in lkvm kvm-host microvm-base; do
+	[ -f "$PEERS/$m.version" ] && echo "MVPEER version $m $(cat "$PEERS/$m.version")"
+done
+
+# The disk: the tools file system (fio, iperf3, strace for the guest), then fio's region.
+dd if="$G/tools.ext4" of="$TMP/disk.img" bs=1M 2>/dev/null
+dd if=/dev/zero of="$TMP/disk.img" bs=1M count=0 seek=384 2>/dev/null
+
+# monitor CASE KERNEL INITRD [DISK [TAP]]: the command line of one run (a 256 MiB guest,
+# 1 vCPU, the console on the terminal; kvm-host has none of these options)
+monitor() {
+	c=${1%%:*} k=$2 i=$3 d=${4:-} t=${5:-}
+	tr=${c##*-}
+	case $c in
+	microvm*)
+		bin=$MV
+		[ "${c%%-*}" = microvm_base ] && bin=$PEERS/microvm-base
+		# microvm-pci:engine=inline:ioeventfd=off: more settings of the disk
+		sets=""
+		for o in $(echo "${1#"$c"}" | tr ':' ' '); do sets="$sets --set blk0.$o"; done
+		echo "$bin${d:+ -v}${report:+ --boot-report $report} --config $machine --kernel $k --initrd $i --set machine.vcpus=1" \
+			"--set memory.size=256M${d:+ --set blk0.type=virtio-blk --set blk0.path=$d}" \
+			"${d:+--set blk0.transport=$tr$sets}${t:+ --set net0.type=virtio-net}" \
+			"${t:+--set net0.tap=$t --set net0.transport=$tr}"
+		;;
+	lkvm-*)
+		net=mode=none
+		[ -z "$t" ] || net=mode=tap,tapif=$t
+		echo "env HOME=$TMP/lkvm-home $PEERS/lkvm run -k $k -i $i -c 1 -m 256" \
+			"--console serial --virtio-transport $tr${d:+ -d $d} -n $net"
+		;;
+	kvm-host-*)
+		echo "$PEERS/kvm-host -k $k -i $i${d:+ -d $d}"
+		;;
+	esac
+}
+
+# say LINE: send a command line to the guest's shell 32 bytes at a time (kvmtool's UART
+# drops what does not fit its 64-byte receive buffer)
+say() {
+	echo "$1" | awk '{ for (i = 1; i <= length($0); i += 32) print substr($0, i, 32) }' |
+		while IFS= read -r part; do
+			printf '%s' "$part" >&3
+			sleep 0.1
+		done
+	echo >&3
+}
+
+# until_seen PATTERN [SECONDS]: wait for PATTERN in the guest's output; false on timeout.
+# Polled twice a second: each poll is a process in the emulated host, competing with the
+# monitor under test for its two CPUs.
+until_seen() {
+	n=0
+	while ! grep -aq -- "$1" "$TMP/out"; do
+		[ $n -lt $((${2:-180} * 2)) ] || return 1
+		sleep 0.5
+		n=$((n + 1))
+	done
+}
+
+# measured FIELD: a figure of the last run from nettool measure
+measured() { sed -n "s/.*$1 \([0-9.-]*\).*/\1/p" "$TMP/m.txt"; }
+
+# --boot-report fields kept per microvm boot: phases (ms) and memory (KiB)
+phases="boot_files_read vm_built images_loaded first_kvm_run rss_kib guest_ram_rss_kib monitor_rss_kib"
+
+boot() {
+	c=$1 r=$2
+	for k in minimal ${DISTRO_KERNEL:+distro}; do
+		kernel=$G/Image
+		[ $k = distro ] && kernel=$DISTRO_KERNEL
+		echo "bench-peers: round $r, $c, boot ($k kernel)" >&2
+		rm -f "$TMP/m.txt" "$TMP/r.json"
+		# microvm reports its phases and memory (--boot-report)
+		report=$TMP/r.json
+		# shellcheck disable=SC2046
+		"$NETTOOL" measure "$TMP/m.txt" $(monitor "$c" "$kernel" "$G/initramfs-poweroff.cpio.gz") \
+			</dev/null >"$TMP/out" 2>&1
+		report=""
+		if ! tr -d '\r' <"$TMP/out" | grep -q "microvm-guest: init reached"; then
+			echo "MVPEER-ERROR boot $c $k"
+			tail -n 15 "$TMP/out"
+			continue
+		fi
+		echo "MVPEER boot $c $k $r $(measured ms) $(measured maxrss_kib) $(measured status)"
+		if [ -s "$TMP/r.json" ]; then
+			row=""
+			for key in $phases; do
+				row="$row $(sed -n "s/^ *\"$key\": \([0-9.-]*\),*$/\1/p" "$TMP/r.json" | head -n 1)"
+			done
+			echo "MVPEER setup $c $k $r$row"
+		fi
+	done
+}
+
+# session_start CASE [TAP]: boot CASE with the disk (and NIC) to a shell, driven through fd 3
+session_start() {
+	rm -f "$TMP/in" "$TMP/out" "$TMP/m.txt" "$TMP/m.txt.pid"
+	mkfifo "$TMP/in"
+	# shellcheck disable=SC2046
+	"$NETTOOL" measure "$TMP/m.txt" $(monitor "$1" "$G/Image" "$G/initramfs.cpio.gz" \
+		"$TMP/disk.img" "${2:-}") <"$TMP/in" >"$TMP/out" 2>&1 &
+	mpid=$!
+	exec 3>"$TMP/in"
+	until_seen "microvm:/#" || return 1
+	say 'stty cols 500; mkdir -p /mnt; mount -o ro /dev/vda /mnt; echo MOUNTED-$((1+1))'
+	until_seen "MOUNTED-2"
+}
+
+session_end() {
+	(trap '' PIPE; echo "poweroff -f" >&3) 2>/dev/null
+	exec 3>&-
+	wait "$mpid"
+}
+
+# kvmstats: every KVM statistic of the monitor's VM, "name value" (debugfs, summed over vCPUs)
+kvmstats() {
+	for f in /sys/kernel/debug/kvm/"$(cat "$TMP/m.txt.pid")"-*/*; do
+		[ -f "$f" ] && echo "${f##*/} $(cat "$f" 2>/dev/null)"
+	done
+}
+
+fio_job() {
+	case $1 in
+	randread-qd1) a="--rw=randread --bs=4k --iodepth=1 --ioengine=libaio" ;;
+	read-1m) a="--rw=read --bs=1m --iodepth=4 --ioengine=libaio" ;;
+	randread-qd32) a="--rw=randread --bs=4k --iodepth=32 --ioengine=io_uring" ;;
+	randread-qd256) a="--rw=randread --bs=4k --iodepth=256 --ioengine=io_uring" ;;
+	esac
+	echo "/mnt/bin/fio --name=$1 --filename=/dev/vda --offset=128m --size=256m --direct=1 $a" \
+		"--runtime=$SECS --time_based --output-format=terse | sed 's/^/FIO-$2=/'"
+}
+
+# fio_result TAG: "MB/s IOPS" of a job's terse line (reads: fields 7 and 8)
+fio_result() {
+	tr -d '\r' <"$TMP/out" | sed -n "s/^FIO-$1=//p" |
+		awk -F';' '$1 == 3 { printf "%.1f %.0f\n", $7 * 1024 / 1e6, $8 }'
+}
+
+blk() {
+	c=$1 r=$2
+	echo "bench-peers: round $r, $c, blk" >&2
+	if ! session_start "$c"; then
+		echo "MVPEER-ERROR blk $c boot"
+		tail -n 15 "$TMP/out"
+		session_end
+		return
+	fi
+	for job in randread-qd1 read-1m randread-qd32 randread-qd256; do
+		say "$(fio_job $job $job-$r)"
+		if until_seen "^FIO-$job-$r=" $((SECS + 60)); then
+			echo "MVPEER blk $c $job $r $(fio_result "$job-$r")"
+		else
+			echo "MVPEER-ERROR blk $c $job"
+			tail -n 15 "$TMP/out"
+		fi
+	done
+	# Per request: the same QD1 job once more, counted (round 1 only; counts do not vary).
+	if [ "$r" = 1 ]; then
+		# The guest waits, so that the counts cover the job and not the typing (console).
+		say "sleep 4; $(fio_job randread-qd1 traced) >/tmp/traced; echo TRACED-\$((3+3))"
+		sleep 0.5
+		kvmstats >"$TMP/k0"
+		"$STRACE" -c -f -p "$(cat "$TMP/m.txt.pid")" -o "$TMP/strace" 2>/dev/null &
+		spid=$!
+		until_seen "^TRACED-6" $((SECS + 120))
+		kill -INT $spid
+		wait $spid
+		kvmstats >"$TMP/k1"
+		say "cat /tmp/traced"
+		until_seen "^FIO-traced="
+		ios=$(tr -d '\r' <"$TMP/out" | sed -n "s/^FIO-traced=//p" | awk -F';' '{ print $6 * 1024 / 4096 }')
+		echo "MVPEER requests $c $ios"
+		awk 'NR == FNR { a[$1] = $2; next } $2 - a[$1] > 0 { print "MVPEER kvmstat '"$c"'", $1, $2 - a[$1] }' \
+			"$TMP/k0" "$TMP/k1"
+		# strace -c: "% time seconds usecs/call calls [errors] syscall" rows
+		awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print "MVPEER syscall '"$c"'", $NF, $4 }' \
+			"$TMP/strace"
+	fi
+	session_end
+	case $c in
+	microvm*)
+		tr -d '\r' <"$TMP/out" | grep -a "^microvm: blk0: " | sed "s/^/MVPEER counters $c /"
+		# where the monitor's own memory is, at exit (--verbose)
+		tr -d '\r' <"$TMP/out" | grep -a "^microvm: \(  [0-9]* KiB resident\|RSS \)" |
+			sed "s/^microvm: */MVPEER memory $c /"
+		;;
+	esac
+}
+
+net() {
+	c=$1 r=$2 tap=mvpeer0
+	echo "bench-peers: round $r, $c, net" >&2
+	case $c in kvm-host-*) tap="" ;; esac # it makes its own tapN
+	ls /sys/class/net >"$TMP/nets0"
+	# A persistent TAP the monitor attaches to, up before the guest sends anything (kvmtool
+	# stops serving its transmit queue after a write to a TAP that is down fails)
+	if [ -n "$tap" ]; then
+		"$NETTOOL" mktap "$tap"
+		ip addr add 10.0.9.1/24 dev "$tap"
+		ip link set "$tap" up
+	fi
+	if ! session_start "$c" "$tap"; then
+		echo "MVPEER-ERROR net $c boot"
+		tail -n 15 "$TMP/out"
+		session_end
+		return
+	fi
+	if [ -z "$tap" ]; then
+		tap=$(ls /sys/class/net | grep -vxF -f "$TMP/nets0" | head -n 1)
+		ip addr add 10.0.9.1/24 dev "$tap"
+		ip link set "$tap" up
+	fi
+	say 'ip link set eth0 up; ip addr add 10.0.9.2/24 dev eth0; echo NET-$((2+2))'
+	until_seen "NET-4"
+	for dir in host-to-guest guest-to-host; do
+		rev=""
+		[ $dir = host-to-guest ] && rev=-R
+		"$IPERF" -s -1 -p 5201 >/dev/null 2>&1 &
+		ipid=$!
+		sleep 1
+		say "/mnt/bin/iperf3 -c 10.0.9.1 -p 5201 -t $ISECS -f m $rev | sed -n 's/.* \([0-9.]*\) Mbits.sec.*receiver.*/IPERF-$dir-$r=\1/p'"
+		if until_seen "^IPERF-$dir-$r=" $((ISECS + 60)); then
+			mbit=$(tr -d '\r' <"$TMP/out" | sed -n "s/^IPERF-$dir-$r=\([0-9.]*\).*/\1/p")
+			echo "MVPEER net $c $dir $r $(echo "$mbit" | awk '{ printf "%.1f", $1 / 8 }')"
+		else
+			echo "MVPEER-ERROR net $c $dir"
+			grep -ai "warn\|error\|fatal\|fail" "$TMP/out" | head -n 8
+			tail -n 8 "$TMP/out"
+			kill $ipid 2>/dev/null
+		fi
+		wait $ipid
+	done
+	session_end
+	case $c in
+	kvm-host-*) ip link del "$tap" 2>/dev/null ;;
+	*) "$NETTOOL" deltap "$tap" ;;
+	esac
+}
+
+for r in $(seq "$RUNS"); do
+	order=$cases
+	[ $((r % 2)) = 0 ] && order=$(echo "$cases" | tr ' ' '\n' | sed '/^$/d' | sed -n '1!G;h;$p')
+	for c in $order; do
+		for w in $WORK; do "$w" "$c" "$r"; done
+	done
+done
+rm -rf "$TMP"
+echo "MVBENCH-DONE $HOSTKIND"
