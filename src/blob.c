@@ -92,7 +92,7 @@ static int inflate_fd(int fd, uint64_t file_size, uint8_t *dst, uint64_t room, b
 
 int blob_open(struct blob *b, const char *path, uint64_t max, bool inflate)
 {
-	uint8_t magic[2], trailer[4];
+	uint8_t magic[2];
 	struct stat st;
 	int err = 0;
 
@@ -110,27 +110,21 @@ int blob_open(struct blob *b, const char *path, uint64_t max, bool inflate)
 	b->gzip = inflate && b->file_size >= 18 && !pread_all(b->fd, magic, 2, 0) &&
 		  magic[0] == 0x1f && magic[1] == 0x8b;
 	if (b->gzip) {
-		/* ISIZE: the plain size modulo 2^32, checked against what inflates. */
-		err = pread_all(b->fd, trailer, 4, b->file_size - 4);
-		if (err)
-			goto fail;
-		b->size = (uint32_t)trailer[0] | trailer[1] << 8 | trailer[2] << 16 |
-			  (uint32_t)trailer[3] << 24;
+		/*
+		 * Its size is known once it is inflated: its first gzip stream, whatever follows
+		 * (an appended DTB, padding), so the last four bytes of the file do not tell.
+		 */
+		b->size = 0;
+		err = inflate_fd(b->fd, b->file_size, b->head, BLOB_HEAD_MAX, true, &b->head_len);
+		goto out;
 	}
 	if (b->size > max) {
 		err = -EFBIG;
 		goto fail;
 	}
 	b->head_len = b->size < BLOB_HEAD_MAX ? b->size : BLOB_HEAD_MAX;
-	if (b->gzip) {
-		uint64_t got;
-
-		err = inflate_fd(b->fd, b->file_size, b->head, b->head_len, true, &got);
-		if (!err && got != b->head_len)
-			err = -EINVAL; /* shorter than its trailer says */
-	} else {
-		err = pread_all(b->fd, b->head, b->head_len, 0);
-	}
+	err = pread_all(b->fd, b->head, b->head_len, 0);
+out:
 	if (!err)
 		return 0;
 fail:
@@ -138,19 +132,20 @@ fail:
 	return err;
 }
 
-int blob_load(const struct blob *b, void *dst, uint64_t room)
+int blob_load(const struct blob *b, void *dst, uint64_t room, uint64_t *len)
 {
-	uint64_t got;
 	int err;
 
-	if (b->size > room)
-		return -EFBIG;
-	if (!b->gzip)
-		return pread_all(b->fd, dst, b->size, 0);
-	err = inflate_fd(b->fd, b->file_size, dst, b->size, false, &got);
-	if (!err && got != b->size)
-		err = -EIO;
-	return err;
+	*len = 0;
+	if (!b->gzip) {
+		if (b->size > room)
+			return -EFBIG;
+		err = pread_all(b->fd, dst, b->size, 0);
+		if (!err)
+			*len = b->size;
+		return err;
+	}
+	return inflate_fd(b->fd, b->file_size, dst, room, false, len);
 }
 
 void blob_close(struct blob *b)

@@ -48,9 +48,12 @@ int boot_prepare(const struct machine *m, struct boot_images *bi, int need_kerne
 		if (err)
 			goto fail;
 	}
+	/* A gzip kernel's length is known once inflated: its header's footprint bounds it. */
 	err = arch_boot_layout(m->ram_base, m->ram_size, m->kernel ? bi->kernel.head : NULL,
-			       m->kernel ? bi->kernel.size : 0, m->initrd ? bi->initrd.size : 0,
-			       &bi->layout, why, sizeof(why));
+			       !m->kernel	 ? 0
+			       : bi->kernel.gzip ? bi->kernel.head_len
+						 : bi->kernel.size,
+			       m->initrd ? bi->initrd.size : 0, &bi->layout, why, sizeof(why));
 	if (err) {
 		log_error("%s: %s", m->kernel && strstr(why, "kernel") ? m->kernel : m->cfg.path,
 			  why);
@@ -62,14 +65,23 @@ fail:
 	return err;
 }
 
+/* Load b at gpa, into at most room bytes of guest RAM. */
 static int load_one(const char *what, const char *path, const struct blob *b,
-		    const struct guest_mem *mem, uint64_t gpa)
+		    const struct guest_mem *mem, uint64_t gpa, uint64_t room)
 {
-	void *dst = gm_ptr(mem, gpa, b->size);
-	int err = dst ? blob_load(b, dst, b->size) : -EINVAL;
+	void *dst = gm_ptr(mem, gpa, room);
+	uint64_t len;
+	int err;
 
+	if (!dst) {
+		log_error("%s %s: its place in guest RAM (0x%llx, %llu bytes) is not RAM", what,
+			  path, (unsigned long long)gpa, (unsigned long long)room);
+		return -EINVAL;
+	}
+	err = blob_load(b, dst, room, &len);
 	if (err == -EFBIG)
-		log_error("%s %s: inflates to more than its gzip trailer says", what, path);
+		log_error("%s %s: more than the %llu bytes its header says it needs", what, path,
+			  (unsigned long long)room);
 	else if (err == -EIO)
 		log_error("%s %s: shorter than when it was opened (changed meanwhile?)", what,
 			  path);
@@ -82,12 +94,15 @@ static int load_one(const char *what, const char *path, const struct blob *b,
 
 int boot_load(const struct boot_images *bi, const struct guest_mem *mem)
 {
+	const struct boot_layout *bl = &bi->layout;
 	int err = 0;
 
 	if (bi->kernel.fd >= 0)
-		err = load_one("kernel", bi->kernel_path, &bi->kernel, mem, bi->layout.kernel_addr);
+		err = load_one("kernel", bi->kernel_path, &bi->kernel, mem, bl->kernel_addr,
+			       bl->kernel_end - bl->kernel_addr);
 	if (!err && bi->initrd.fd >= 0 && bi->initrd.size)
-		err = load_one("initrd", bi->initrd_path, &bi->initrd, mem, bi->layout.initrd_addr);
+		err = load_one("initrd", bi->initrd_path, &bi->initrd, mem, bl->initrd_addr,
+			       bi->initrd.size);
 	return err;
 }
 

@@ -251,7 +251,7 @@ static int run(struct machine *m, const char *report_path)
 		return VM_USAGE;
 	}
 	timeline_mark(TL_BOOT_FILES_READ);
-	log_info("boot files read at %.1f ms", vm_clock() * 1e3);
+	log_info("boot files opened, headers read at %.1f ms", vm_clock() * 1e3);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
