@@ -1,4 +1,4 @@
-/* blkio: asynchronous block I/O on an image file through io_uring or a synchronous worker. */
+/* blkio: block I/O on an image file: io_uring, a synchronous worker, or done inline. */
 #include "backends/blkio.h"
 
 #include <errno.h>
@@ -33,7 +33,7 @@ static void advance(struct blkio_req *r, size_t done)
 	r->len -= done;
 }
 
-/* Do r with plain system calls (the sync worker). 0 or -errno. */
+/* Do r with plain system calls (the sync worker, the inline engine). 0 or -errno. */
 static long do_sync(int fd, struct blkio_req *r)
 {
 	ssize_t got;
@@ -170,8 +170,6 @@ int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth
 	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->efd < 0)
 		return -errno;
-	if (engine == BLKIO_INLINE)
-		return 0;
 	if (engine == BLKIO_SYNC) {
 		err = pthread_create(&b->worker, NULL, worker_main, b);
 		if (err)
@@ -271,7 +269,8 @@ static bool start(struct blkio *b, struct blkio_req *r)
 			return true;
 		}
 	}
-	if (b->engine == BLKIO_INLINE) {
+	if (b->engine == BLKIO_INLINE && (r->op == BLKIO_READ || r->op == BLKIO_WRITE) &&
+	    r->len <= BLKIO_INLINE_MAX) {
 		/* Done now; completed by the caller's next blkio_poll (no efd wake-up). */
 		r->res = do_sync(b->fd, r);
 		pthread_mutex_lock(&b->lock);
@@ -443,22 +442,19 @@ unsigned blkio_poll(struct blkio *b)
 {
 	unsigned n, before = b->inflight;
 
-	if (b->engine == BLKIO_INLINE) {
-		/* What waited for room runs now, and completes too. */
-		do {
-			reap_finished(b);
-			start_waiting(b);
-		} while (b->finished);
-		return before - b->inflight;
-	}
 	if (!b->ring_ok)
 		return 0; /* the sync worker always signals efd */
-	n = reap_cqes(b);
-	if (n) {
-		start_waiting(b);
-		blkio_kick(b);
-	}
-	return n;
+	/* What waited for room starts now; inline requests complete too, as they are done. */
+	do {
+		n = reap_cqes(b);
+		if (b->engine == BLKIO_INLINE)
+			reap_finished(b);
+		if (n || b->engine == BLKIO_INLINE) {
+			start_waiting(b);
+			blkio_kick(b);
+		}
+	} while (b->engine == BLKIO_INLINE && b->finished);
+	return before - b->inflight;
 }
 
 void blkio_drain(struct blkio *b)

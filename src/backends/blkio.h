@@ -1,4 +1,4 @@
-/* blkio: asynchronous block I/O on an image file through io_uring or a synchronous worker. */
+/* blkio: block I/O on an image file: io_uring, a synchronous worker, or done inline. */
 #ifndef MICROVM_BLKIO_H
 #define MICROVM_BLKIO_H
 
@@ -16,6 +16,9 @@ enum blkio_op { BLKIO_READ, BLKIO_WRITE, BLKIO_FLUSH, BLKIO_DISCARD, BLKIO_WRITE
 #define BLKIO_BOUNCE_MAX (4u << 20)
 /* Bounce buffers one engine holds at most; requests beyond it wait for them. */
 #define BLKIO_BOUNCE_TOTAL (16u << 20)
+/* Largest read or write the inline engine does itself; larger ones, flushes, discards and
+ * write zeroes go through its io_uring ring, so one request cannot hold up its caller long. */
+#define BLKIO_INLINE_MAX (256u << 10)
 
 struct blkio_req {
 	enum blkio_op op;
@@ -43,9 +46,10 @@ typedef void (*blkio_done_fn)(void *ctx, struct blkio_req *r, long res);
  * (from the event loop, under the owner's lock) calls done; blkio_poll reaps what io_uring
  * finished while it was submitted. io_uring does the work in the kernel; the sync engine in
  * a worker thread that takes requests in order (kvmtool's model), one at a time. The inline
- * engine does each request with plain system calls in blkio_submit itself, on the caller's
- * thread, and completes it at the next blkio_poll: no thread is woken, but the caller waits
- * for the I/O (for images whose data is in memory, or when latency is all that matters).
+ * engine does each read and write of up to BLKIO_INLINE_MAX bytes with plain system calls in
+ * blkio_submit itself, on the caller's thread, and completes it at the next blkio_poll: no
+ * thread is woken, but the caller waits for the copy (for images whose data is in memory);
+ * everything else goes through an io_uring ring as with the io_uring engine.
  */
 struct blkio {
 	enum blkio_engine engine;
@@ -70,7 +74,7 @@ struct blkio {
 	pthread_cond_t work, idle;
 	struct blkio_req *todo, **todo_tail, *finished;
 	unsigned busy; /* taken by the worker or waiting in todo */
-	/* Counters (owner's lock): io_uring_enter calls, efd wake-ups that found work. */
+	/* Counters (owner's lock): io_uring_enter calls, efd reads that found it signalled. */
 	unsigned long enters, wakeups;
 };
 

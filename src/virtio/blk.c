@@ -1,4 +1,4 @@
-/* virtio-blk: a block device backed by an image file (io_uring or sync engine), any transport. */
+/* virtio-blk: a block device backed by an image file (io_uring, sync, inline), any transport. */
 #include "virtio/blk.h"
 
 #include <endian.h>
@@ -597,7 +597,7 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 	b->io_ok = true;
 	if (err) {
 		log_error("%s: %s engine: %s%s", dev->name, engine_names[b->engine], strerror(-err),
-			  b->engine == BLKIO_URING ? "; use engine = sync" : "");
+			  b->engine != BLKIO_SYNC ? "; use engine = sync" : "");
 		return err;
 	}
 	err = loop_add(loop, b->io.efd, EPOLLIN, on_completion, b);
