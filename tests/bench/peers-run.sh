@@ -35,9 +35,9 @@ if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 	export PEERS_DIR="$top/$bins"
 fi
 
-# stats: per group key (all fields but the last), the median and min-max of the last field
+# stats: per group key (the first field), the median and min-max of the second
 stats() {
-	sort | awk '{
+	sort -k1,1 -k2,2g | awk '{
 		k = $1; for (i = 2; i < NF; i++) k = k " " $i
 		if (k != last && n) { out(); n = 0 }
 		last = k; v[++n] = $NF

@@ -182,10 +182,11 @@ fio_job() {
 		"--runtime=$SECS --time_based --output-format=terse | sed 's/^/FIO-$2=/'"
 }
 
-# fio_result TAG: "MB/s IOPS" of a job's terse line (reads: fields 7 and 8)
+# fio_result TAG: "MB/s IOPS" of a job's terse line (reads: fields 7 and 8), nothing when the
+# line is not a whole one without errors (fio terse version 3 has 130 fields)
 fio_result() {
 	tr -d '\r' <"$TMP/out" | sed -n "s/^FIO-$1=//p" |
-		awk -F';' '$1 == 3 { printf "%.1f %.0f\n", $7 * 1024 / 1e6, $8 }'
+		awk -F';' '$1 == 3 && $5 == 0 && NF >= 130 { printf "%.1f %.0f\n", $7 * 1024 / 1e6, $8 }'
 }
 
 blk() {
@@ -199,10 +200,11 @@ blk() {
 	fi
 	for job in randread-qd1 read-1m randread-qd32 randread-qd256; do
 		say "$(fio_job $job $job-$r)"
-		if until_seen "^FIO-$job-$r=" $((SECS + 60)); then
+		if until_seen "^FIO-$job-$r=" $((SECS + 60)) && [ -n "$(fio_result "$job-$r")" ]; then
 			echo "MVPEER blk $c $job $r $(fio_result "$job-$r")"
 		else
 			echo "MVPEER-ERROR blk $c $job"
+			tr -d '\r' <"$TMP/out" | grep -a "FIO-$job-$r=" | tail -n 1 | cut -c1-600
 			tail -n 15 "$TMP/out"
 		fi
 	done
