@@ -144,7 +144,7 @@ for kind in $BENCH_KINDS; do
 					awk -v i=$i '{ print $1, i, $2 }'
 			done | sort -k1,1 -k2n,2 | awk '{
 				if ($1 != k) { if (k != "") print line " |"; k = $1; split($1, p, "|"); line = "| " p[1] " | " p[2] }
-				line = line " | " $3 } END { if (k != "") print line " |" }'
+				line = line " | " sprintf($2 <= 4 ? "%.1f" : "%.0f", $3) } END { if (k != "") print line " |" }'
 			echo
 		fi
 		if grep -q "counters" "$raw"; then
