@@ -80,13 +80,19 @@ static void signal_efd(struct blkio *b)
 }
 
 /* Complete r from the reaping thread later, with res (no I/O was started for it). */
-static void finish_later(struct blkio *b, struct blkio_req *r, long res)
+/* Put r, done with res, on the list that blkio_reap and blkio_poll complete. */
+static void add_finished(struct blkio *b, struct blkio_req *r, long res)
 {
 	r->res = res;
 	pthread_mutex_lock(&b->lock);
 	r->next = b->finished;
 	b->finished = r;
 	pthread_mutex_unlock(&b->lock);
+}
+
+static void finish_later(struct blkio *b, struct blkio_req *r, long res)
+{
+	add_finished(b, r, res);
 	signal_efd(b);
 }
 
@@ -272,11 +278,7 @@ static bool start(struct blkio *b, struct blkio_req *r)
 	if (b->engine == BLKIO_INLINE && (r->op == BLKIO_READ || r->op == BLKIO_WRITE) &&
 	    r->len <= BLKIO_INLINE_MAX) {
 		/* Done now; completed by the caller's next blkio_poll (no efd wake-up). */
-		r->res = do_sync(b->fd, r);
-		pthread_mutex_lock(&b->lock);
-		r->next = b->finished;
-		b->finished = r;
-		pthread_mutex_unlock(&b->lock);
+		add_finished(b, r, do_sync(b->fd, r));
 		return true;
 	}
 	if (b->engine == BLKIO_SYNC) {
@@ -381,11 +383,10 @@ static void uring_done(struct blkio *b, struct blkio_req *r, long res)
 	}
 }
 
-/* Complete what the io_uring completion ring holds now: how many CQEs there were. */
-static unsigned reap_cqes(struct blkio *b)
+/* Complete what the io_uring completion ring holds now. */
+static void reap_cqes(struct blkio *b)
 {
 	struct io_uring_cqe *cqe;
-	unsigned n = 0;
 
 	while (b->ring_ok && io_uring_peek_cqe(&b->ring, &cqe) == 0) {
 		struct blkio_req *r = io_uring_cqe_get_data(cqe);
@@ -393,9 +394,7 @@ static unsigned reap_cqes(struct blkio *b)
 
 		io_uring_cqe_seen(&b->ring, cqe);
 		uring_done(b, r, res);
-		n++;
 	}
-	return n;
 }
 
 /* Complete what the worker (or an early failure) finished, in the order they finished. */
@@ -422,6 +421,20 @@ static void reap_finished(struct blkio *b)
 	}
 }
 
+/*
+ * Complete what has finished (CQEs, the worker's or the inline engine's requests), then start
+ * what waited for room; the inline engine's waiting requests run now and complete too.
+ */
+static void complete_ready(struct blkio *b)
+{
+	do {
+		reap_cqes(b);
+		reap_finished(b);
+		start_waiting(b);
+		blkio_kick(b); /* what was sent again, or could not be submitted before */
+	} while (b->engine == BLKIO_INLINE && b->finished);
+}
+
 void blkio_reap(struct blkio *b)
 {
 	uint64_t v;
@@ -432,29 +445,13 @@ void blkio_reap(struct blkio *b)
 	} else {
 		b->wakeups++;
 	}
-	reap_cqes(b);
-	reap_finished(b);
-	start_waiting(b);
-	blkio_kick(b); /* what was sent again, or could not be submitted before */
+	complete_ready(b);
 }
 
-unsigned blkio_poll(struct blkio *b)
+void blkio_poll(struct blkio *b)
 {
-	unsigned n, before = b->inflight;
-
-	if (!b->ring_ok)
-		return 0; /* the sync worker always signals efd */
-	/* What waited for room starts now; inline requests complete too, as they are done. */
-	do {
-		n = reap_cqes(b);
-		if (b->engine == BLKIO_INLINE)
-			reap_finished(b);
-		if (n || b->engine == BLKIO_INLINE) {
-			start_waiting(b);
-			blkio_kick(b);
-		}
-	} while (b->engine == BLKIO_INLINE && b->finished);
-	return before - b->inflight;
+	if (b->ring_ok) /* the sync worker always signals efd */
+		complete_ready(b);
 }
 
 void blkio_drain(struct blkio *b)

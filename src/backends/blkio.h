@@ -95,9 +95,8 @@ void blkio_reap(struct blkio *b);
 /*
  * Complete what has finished by now without reading efd (e.g. requests io_uring served
  * while they were submitted; efd stays signalled for them, a wake-up that finds nothing).
- * Returns how many completed.
  */
-unsigned blkio_poll(struct blkio *b);
+void blkio_poll(struct blkio *b);
 /* Wait for everything in flight and complete it (device reset). */
 void blkio_drain(struct blkio *b);
 /* Wait for everything in flight, then release the engine. */
