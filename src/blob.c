@@ -116,15 +116,12 @@ int blob_open(struct blob *b, const char *path, uint64_t max, bool inflate)
 		 */
 		b->size = 0;
 		err = inflate_fd(b->fd, b->file_size, b->head, BLOB_HEAD_MAX, true, &b->head_len);
-		goto out;
-	}
-	if (b->size > max) {
+	} else if (b->size > max) {
 		err = -EFBIG;
-		goto fail;
+	} else {
+		b->head_len = b->size < BLOB_HEAD_MAX ? b->size : BLOB_HEAD_MAX;
+		err = pread_all(b->fd, b->head, b->head_len, 0);
 	}
-	b->head_len = b->size < BLOB_HEAD_MAX ? b->size : BLOB_HEAD_MAX;
-	err = pread_all(b->fd, b->head, b->head_len, 0);
-out:
 	if (!err)
 		return 0;
 fail:

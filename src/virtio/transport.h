@@ -27,8 +27,8 @@ struct virtio_transport {
 	struct virtio_pci pci;
 };
 
-/* Read the section's "transport" and "ioeventfd" keys and claim the transport's resources. 0 or -1
- * (reported). */
+/* Read the "transport" and "ioeventfd" keys, claim the transport's resources. 0 or -1 (reported).
+ */
 int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m,
 			       uint32_t pci_class);
 /* Attach vd to the running VM on the chosen transport. -errno. */

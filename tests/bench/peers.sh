@@ -24,8 +24,8 @@ SECS=${FIO_SECONDS:-5}
 ISECS=${IPERF_SECONDS:-5}
 WORK=${PEER_WORK:-boot blk net}
 TOOLS=${TOOLS:-}
-FIO=fio IPERF=iperf3 STRACE=strace
-[ -n "$TOOLS" ] && FIO=$TOOLS/bin/fio IPERF=$TOOLS/bin/iperf3 STRACE=$TOOLS/bin/strace
+IPERF=iperf3 STRACE=strace
+[ -n "$TOOLS" ] && IPERF=$TOOLS/bin/iperf3 STRACE=$TOOLS/bin/strace
 G=$MVDIR/build/guest
 TMP=${TMPDIR:-/tmp}/mvpeers.$$
 mkdir -p "$TMP/lkvm-home"
