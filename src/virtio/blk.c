@@ -510,6 +510,7 @@ static int blk_configure(struct device *dev, struct machine *m)
 	err |= cfg_enum(c, dev->name, "cache", caches, &b->cache, CACHE_WRITEBACK);
 	err |= cfg_u32(c, dev->name, "queues", &b->nqueues, 1, 1, m->vcpus, 0);
 	err |= cfg_u32(c, dev->name, "queue_size", &b->qsize, 256, 2, VIRTQ_MAX_SIZE, 0);
+	b->tr.kicks_auto = true; /* ioeventfd = auto unless the section says */
 	err |= virtio_transport_configure(&b->tr, dev, m, 0x018000 /* mass storage */);
 	if (err)
 		return -1;
@@ -678,6 +679,11 @@ static void blk_unrealize(struct device *dev)
 		 "completion wake-ups, %lu io_uring_enter, %lu interrupts",
 		 dev->name, b->requests, b->vd.trapped, b->vd.kick_wakeups, b->io.wakeups,
 		 b->io.enters, b->vd.interrupts);
+	if (b->vd.kicks_adaptive || b->vd.kick_moves)
+		log_info("%s: kicks served by the %s at exit; %lu trials of the other path, %lu "
+			 "kept, %lu moves",
+			 dev->name, b->vd.trap_kicks ? "vCPUs" : "event loop", b->vd.kickctl.trials,
+			 b->vd.kickctl.kept, b->vd.kick_moves);
 	virtio_transport_unrealize(&b->tr);
 	blk_stop(dev);
 }

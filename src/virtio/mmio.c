@@ -197,6 +197,26 @@ static void interrupt(struct virtio_dev *vd, int vq)
 		log_warn("%s: irqfd: %s", vd->name, strerror(errno));
 }
 
+/* vd->set_trap_kicks: every queue's ioeventfd on QueueNotify, or none. */
+static int set_trap_kicks(struct virtio_dev *vd, bool trap)
+{
+	struct virtio_mmio *t = vd->transport;
+
+	for (unsigned q = 0; q < vd->nvqs; q++) {
+		int err = vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q, vd->kicks[q].fd,
+				       !trap);
+
+		if (err) {
+			while (q--)
+				vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
+					     vd->kicks[q].fd, trap);
+			return err;
+		}
+	}
+	t->nassigned = trap ? 0 : vd->nvqs;
+	return 0;
+}
+
 int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *vd, uint64_t base,
 		       uint32_t irq, const char *name)
 {
@@ -208,6 +228,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 	t->irq = irq;
 	vd->transport = t;
 	vd->interrupt = interrupt;
+	vd->set_trap_kicks = set_trap_kicks;
 	t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->irqfd < 0)
 		return -errno;

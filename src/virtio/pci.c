@@ -50,29 +50,45 @@ static bool vector_masked(const struct virtio_pci *t, unsigned v)
 	       (rd32(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL) & 1);
 }
 
-/* Deliver vector v now (route it first if its message changed). */
-static void fire(struct virtio_pci *t, unsigned v)
+/* Point vector v's irqfd at the message in its table entry (when that changed). -errno. */
+static int route(struct virtio_pci *t, unsigned v)
 {
 	struct msi_route *r = &t->routes[v];
 	const uint8_t *e = t->table + v * MSIX_ENTRY;
 	uint64_t addr = rd32(e) | (uint64_t)rd32(e + 4) << 32;
 	uint32_t data = rd32(e + 8);
-	uint64_t one = 1;
+	int err = 0;
 
 	if (r->gsi < 0 || r->addr != addr || r->data != data) {
-		int err = vm_msi_route(t->vm, r, addr, data, t->pdev.slot << 3);
-
-		if (err) {
-			if (t->warnings++ < 5)
-				log_warn("%s: MSI-X vector %u: message 0x%llx/0x%x not "
-					 "deliverable: %s",
-					 t->pdev.name, v, (unsigned long long)addr, data,
-					 strerror(-err));
-			return;
-		}
+		err = vm_msi_route(t->vm, r, addr, data, t->pdev.slot << 3);
+		if (err && t->warnings++ < 5)
+			log_warn("%s: MSI-X vector %u: message 0x%llx/0x%x not deliverable: %s",
+				 t->pdev.name, v, (unsigned long long)addr, data, strerror(-err));
 	}
-	if (write(r->fd, &one, sizeof(one)) < 0 && t->warnings++ < 5)
+	return err;
+}
+
+/* Deliver vector v now. */
+static void fire(struct virtio_pci *t, unsigned v)
+{
+	uint64_t one = 1;
+
+	if (route(t, v) == 0 && write(t->routes[v].fd, &one, sizeof(one)) < 0 && t->warnings++ < 5)
 		log_warn("%s: irqfd: %s", t->pdev.name, strerror(errno));
+}
+
+/* vd->queue_irqfd: queue q's vector's irqfd while MSI-X delivers it unmasked. */
+static int queue_irqfd(struct virtio_dev *vd, unsigned q)
+{
+	struct virtio_pci *t = vd->transport;
+	unsigned v;
+
+	if (!msix_on(t) || q >= vd->nvqs)
+		return -1;
+	v = t->queue_vector[q];
+	if (v >= t->nvec || vector_masked(t, v) || route(t, v))
+		return -1;
+	return t->routes[v].fd;
 }
 
 /* Raise INTx: Interrupt Status follows the ISR; the line only while INTx is enabled. */
@@ -236,8 +252,10 @@ static void common_write(struct virtio_pci *t, uint32_t off, const uint8_t *data
 			setup->num = v;
 		break;
 	case 0x1a:
-		if (q)
+		if (q) {
 			t->queue_vector[t->queue_sel] = checked_vector(t, v);
+			virtio_changed(t->vd);
+		}
 		break;
 	case 0x1c:
 		if (v == 1)
@@ -296,6 +314,7 @@ void virtio_pci_bar_access(struct virtio_pci *t, uint64_t off, uint8_t *data, ui
 		if (is_write) {
 			memcpy(e, data, len);
 			flush_pending(t);
+			virtio_changed(t->vd);
 		} else {
 			memcpy(data, e, len);
 		}
@@ -318,7 +337,35 @@ static void bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 	virtio_pci_bar_access(opaque, off, data, len, is_write);
 }
 
-/* BAR 0 moved: the bus region and one ioeventfd per queue follow it. */
+/* Register (assign) or remove the queues' ioeventfds on BAR 0 at addr. -errno (undone). */
+static int notify_eventfds(struct virtio_pci *t, uint64_t addr, bool assign)
+{
+	for (unsigned q = 0; q < t->vd->nvqs; q++) {
+		int err = vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2,
+				       false, 0, t->vd->kicks[q].fd, assign);
+
+		if (err && assign) {
+			while (q--)
+				vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2,
+					     false, 0, t->vd->kicks[q].fd, false);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* vd->set_trap_kicks: the ioeventfds follow BAR 0 while it is mapped. */
+static int set_trap_kicks(struct virtio_dev *vd, bool trap)
+{
+	struct virtio_pci *t = vd->transport;
+
+	return t->bar_mapped ? notify_eventfds(t, t->bar_base, !trap) : 0;
+}
+
+/*
+ * BAR 0 moved: the bus region and one ioeventfd per queue follow it. The device lock keeps
+ * set_trap_kicks (ioeventfd = auto) from changing them meanwhile.
+ */
 static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 {
 	struct virtio_pci *t = d->opaque;
@@ -326,12 +373,13 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 
 	if (bar != 0 || !t->vm || !t->vd->kicks)
 		return -EINVAL;
+	virtio_lock(t->vd);
 	if (!map) {
-		for (unsigned q = 0; q < t->vd->nvqs && !t->vd->trap_kicks; q++)
-			vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false,
-				     0, t->vd->kicks[q].fd, false);
+		if (!t->vd->trap_kicks)
+			notify_eventfds(t, addr, false);
 		bus_unregister(&t->vm->bus, addr);
 		t->bar_mapped = false;
+		virtio_unlock(t->vd);
 		return 0;
 	}
 	err = bus_register(&t->vm->bus, addr, VPCI_BAR_SIZE, bar_access, t, d->name);
@@ -339,13 +387,14 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 		if (t->warnings++ < 5)
 			log_warn("%s: BAR 0 at 0x%llx overlaps another region; not decoded",
 				 d->name, (unsigned long long)addr);
+		virtio_unlock(t->vd);
 		return err;
 	}
-	for (unsigned q = 0; q < t->vd->nvqs && !t->vd->trap_kicks; q++)
-		vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2, false, 0,
-			     t->vd->kicks[q].fd, true);
+	if (!t->vd->trap_kicks)
+		notify_eventfds(t, addr, true);
 	t->bar_base = addr;
 	t->bar_mapped = true;
+	virtio_unlock(t->vd);
 	return 0;
 }
 
@@ -378,6 +427,7 @@ static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 		intx_assert(t); /* enabled again with one pending: it asserts now */
 	}
 	flush_pending(t);
+	virtio_changed(t->vd);
 	virtio_unlock(t->vd);
 }
 
@@ -405,6 +455,8 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 	t->intx_fd = t->resample_fd = -1;
 	vd->transport = t;
 	vd->interrupt = interrupt;
+	vd->queue_irqfd = queue_irqfd;
+	vd->set_trap_kicks = set_trap_kicks;
 	vd->dma_off = true; /* until the driver sets Bus Master Enable */
 	pci_dev_init(d, name, VIRTIO_VENDOR_ID, 0x1040 + vd->ops->device_id, class, 1,
 		     VIRTIO_VENDOR_ID, 0x1040 + vd->ops->device_id, 1);

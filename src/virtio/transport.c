@@ -1,6 +1,9 @@
 /* transport: puts a virtio device on the transport its INI section names (mmio or pci). */
 #include "virtio/transport.h"
 
+#include <string.h>
+#include <strings.h>
+
 #include "config.h"
 #include "device.h"
 #include "arch.h"
@@ -11,13 +14,21 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 			       uint32_t pci_class)
 {
 	static const char *const kinds[] = {"mmio", "pci", NULL};
+	struct cfg_entry *e;
 	int kind;
 
 	if (cfg_enum(&m->cfg, dev->name, "transport", kinds, &kind, VIRTIO_TRANSPORT_MMIO))
 		return -1;
 	t->kind = kind;
-	if (cfg_bool(&m->cfg, dev->name, "ioeventfd", &t->ioeventfd, true))
-		return -1;
+	t->ioeventfd = true;
+	e = cfg_get(&m->cfg, dev->name, "ioeventfd");
+	if (e && !strcasecmp(e->value, "auto")) {
+		t->kicks_auto = true;
+	} else if (e) {
+		if (cfg_bool(&m->cfg, dev->name, "ioeventfd", &t->ioeventfd, true))
+			return -1;
+		t->kicks_auto = false;
+	}
 	t->mmio.irqfd = -1;
 	t->pci.intx_fd = t->pci.resample_fd = -1;
 	if (kind == VIRTIO_TRANSPORT_PCI) {
@@ -39,13 +50,19 @@ int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct v
 {
 	int err;
 
-	vd->trap_kicks = !t->ioeventfd;
-	if (t->kind == VIRTIO_TRANSPORT_MMIO)
-		return virtio_mmio_attach(&t->mmio, vm, vd, t->base, t->irq, name);
-	/* Decided now: with gic version = auto the controller is known only after KVM chose. */
-	t->msix = arch_pci_msi(vm->m);
-	err = virtio_pci_init(&t->pci, vd, t->pci_slot, t->msix, t->pci_class, name);
-	return err ?: virtio_pci_attach(&t->pci, vm);
+	vd->trap_kicks = !t->ioeventfd && !t->kicks_auto;
+	if (t->kind == VIRTIO_TRANSPORT_MMIO) {
+		err = virtio_mmio_attach(&t->mmio, vm, vd, t->base, t->irq, name);
+	} else {
+		/* Decided now: with gic version = auto the controller is known only after KVM
+		 * chose. */
+		t->msix = arch_pci_msi(vm->m);
+		err = virtio_pci_init(&t->pci, vd, t->pci_slot, t->msix, t->pci_class, name);
+		err = err ?: virtio_pci_attach(&t->pci, vm);
+	}
+	if (!err && t->kicks_auto)
+		virtio_kicks_adapt(vd);
+	return err;
 }
 
 void virtio_transport_unrealize(struct virtio_transport *t)

@@ -23,11 +23,16 @@ struct virtio_transport {
 	bool msix;	  /* pci: MSI-X offered (the machine has an MSI controller) */
 	uint32_t pci_class;
 	bool ioeventfd; /* queue kicks wake the event loop (else: served on the trapping vCPU) */
+	/* ioeventfd = auto: kicks move between both by measurement (set before configure for a
+	 * device whose default it is) */
+	bool kicks_auto;
 	struct virtio_mmio mmio;
 	struct virtio_pci pci;
 };
 
-/* Read the "transport" and "ioeventfd" keys, claim the transport's resources. 0 or -1 (reported).
+/*
+ * Read the "transport" and "ioeventfd" keys (true, false or auto; absent: t->kicks_auto as
+ * set, else true), claim the transport's resources. 0 or -1 (reported).
  */
 int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m,
 			       uint32_t pci_class);

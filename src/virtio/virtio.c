@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -100,6 +101,13 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *fmt, ...)
 		atomic_fetch_or(&vd->isr, VIRTIO_ISR_CONFIG);
 		vd->interrupt(vd, -1);
 	}
+	virtio_changed(vd);
+}
+
+void virtio_changed(struct virtio_dev *vd)
+{
+	if (vd->ops->changed)
+		vd->ops->changed(vd);
 }
 
 void virtio_reset(struct virtio_dev *vd)
@@ -203,8 +211,10 @@ void virtio_queue_enable(struct virtio_dev *vd, unsigned q)
 
 void virtio_queue_disable(struct virtio_dev *vd, unsigned q)
 {
-	if (q < vd->nvqs && vd->vqs[q].ready)
+	if (q < vd->nvqs && vd->vqs[q].ready) {
 		virtq_stop(&vd->vqs[q]);
+		virtio_changed(vd);
+	}
 }
 
 void virtio_set_dma(struct virtio_dev *vd, bool enabled)
@@ -212,6 +222,8 @@ void virtio_set_dma(struct virtio_dev *vd, bool enabled)
 	bool was = !vd->dma_off;
 
 	vd->dma_off = !enabled;
+	if (enabled != was)
+		virtio_changed(vd);
 	/* Kicks that arrived while DMA was off were not served. */
 	if (enabled && !was && virtio_live(vd))
 		serve_all(vd);
@@ -230,9 +242,51 @@ void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, ui
 	/* Writable fields (e.g. blk writeback) are not offered: writes are ignored. */
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void virtio_kicks_adapt(struct virtio_dev *vd)
+{
+	if (!vd->set_trap_kicks)
+		return;
+	vd->kicks_adaptive = true;
+	kickctl_init(&vd->kickctl, vd->trap_kicks ? KICK_VCPU : KICK_LOOP, now_ns());
+}
+
+/* ioeventfd = auto: at a kick, serve the next ones where the controller says. Lock held. */
+static void kick_adapt(struct virtio_dev *vd)
+{
+	uint64_t done = 0;
+	bool trap;
+	int err;
+
+	if (!vd->kicks_adaptive)
+		return;
+	for (unsigned i = 0; i < vd->nvqs; i++)
+		done += vd->vqs[i].used_total;
+	trap = kickctl_tick(&vd->kickctl, now_ns(), done) == KICK_VCPU;
+	if (trap == vd->trap_kicks)
+		return;
+	err = vd->set_trap_kicks(vd, trap);
+	if (err) {
+		log_warn("%s: cannot move queue kicks to the %s: %s; they stay where they are",
+			 vd->name, trap ? "vCPUs" : "event loop", strerror(-err));
+		vd->kicks_adaptive = false;
+		return;
+	}
+	vd->trap_kicks = trap;
+	vd->kick_moves++;
+}
+
 void virtio_queue_notify(struct virtio_dev *vd, unsigned q)
 {
 	virtio_lock(vd);
+	kick_adapt(vd);
 	if (q < vd->nvqs && vd->vqs[q].ready && virtio_live(vd))
 		vd->ops->notify(vd, q);
 	virtio_unlock(vd);
@@ -249,8 +303,12 @@ void virtio_queue_reschedule(struct virtio_dev *vd, unsigned q)
 
 void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
 {
-	if (!virtq_should_notify(&vd->vqs[q]))
-		return;
+	if (virtq_should_notify(&vd->vqs[q]))
+		virtio_queue_interrupt_now(vd, q);
+}
+
+void virtio_queue_interrupt_now(struct virtio_dev *vd, unsigned q)
+{
 	atomic_fetch_or(&vd->isr, VIRTIO_ISR_QUEUE);
 	vd->interrupts++;
 	vd->interrupt(vd, (int)q);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "mem.h"
+#include "virtio/kickctl.h"
 #include "virtio/virtq.h"
 
 #define VIRTIO_F_INDIRECT_DESC 28
@@ -44,6 +45,12 @@ struct virtio_ops {
 	void (*reset)(struct virtio_dev *vd);
 	/* Optional: the driver's features are consistent (dependencies); false refuses them. */
 	bool (*features_ok)(const struct virtio_dev *vd);
+	/*
+	 * Optional: what a data path outside the device lock depends on may have changed:
+	 * DEVICE_NEEDS_RESET, a queue disabled, DMA allowed or not, or how interrupts reach the
+	 * driver (MSI-X enable, masks, messages, vectors; vd->queue_irqfd may answer otherwise).
+	 */
+	void (*changed)(struct virtio_dev *vd);
 };
 
 struct virtio_dev {
@@ -62,6 +69,11 @@ struct virtio_dev {
 	atomic_uint isr;
 	/* Set by the transport: deliver an interrupt for queue vq, or the config (vq < 0). */
 	void (*interrupt)(struct virtio_dev *vd, int vq);
+	/*
+	 * Set by a transport that can (else NULL): an irqfd that delivers queue q's interrupt
+	 * as it stands now (vector enabled, unmasked, routed), or -1. Lock held.
+	 */
+	int (*queue_irqfd)(struct virtio_dev *vd, unsigned q);
 	void *transport;
 	struct virtio_kick *kicks; /* one eventfd per queue, from virtio_kicks_open */
 	bool dma_off;		   /* the transport forbids DMA (PCI bus mastering off) */
@@ -69,6 +81,14 @@ struct virtio_dev {
 	unsigned warnings;
 	unsigned long trapped; /* guest accesses to the transport's registers (each one an exit) */
 	bool trap_kicks;       /* no ioeventfds: a queue kick is served on the vCPU that made it */
+	/*
+	 * Set by the transport: register (trap = false) or remove every queue's ioeventfd.
+	 * -errno (nothing changed). Lock held.
+	 */
+	int (*set_trap_kicks)(struct virtio_dev *vd, bool trap);
+	bool kicks_adaptive;	  /* trap_kicks follows kickctl (ioeventfd = auto) */
+	unsigned long kick_moves; /* times trap_kicks changed (ioeventfd = auto) */
+	struct kickctl kickctl;
 	unsigned long kick_wakeups; /* kicks the event loop woke up for (loop thread only) */
 	unsigned long interrupts;   /* queue interrupts sent (lock held) */
 };
@@ -108,6 +128,11 @@ void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, ui
 void virtio_queue_notify(struct virtio_dev *vd, unsigned q);
 /* Reset the whole device to its power-on state (status 0, queues torn down). */
 void virtio_reset(struct virtio_dev *vd);
+/*
+ * ioeventfd = auto: from now on (transport attached, trap_kicks as it starts) choose where
+ * kicks are served by measuring both ways (virtio/kickctl.h).
+ */
+void virtio_kicks_adapt(struct virtio_dev *vd);
 
 /* A queue's kick eventfd: the transport has KVM signal it on the driver's notify write. */
 struct virtio_kick {
@@ -129,9 +154,13 @@ void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop);
 void virtio_queue_reschedule(struct virtio_dev *vd, unsigned q);
 /* Interrupt the driver for queue q if its suppression settings allow. */
 void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q);
+/* Interrupt the driver for queue q now (whoever pushed applied the suppression rules). */
+void virtio_queue_interrupt_now(struct virtio_dev *vd, unsigned q);
 /* The driver broke the protocol: set DEVICE_NEEDS_RESET, tell it, warn the host (rate-limited). */
 void virtio_needs_reset(struct virtio_dev *vd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Tell the device that vd->ops->changed lists may have changed (lock held). */
+void virtio_changed(struct virtio_dev *vd);
 /* True between DRIVER_OK and reset, while the device is not broken and may use DMA. */
 bool virtio_live(const struct virtio_dev *vd);
 /* Has the driver negotiated feature bit? */

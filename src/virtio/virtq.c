@@ -49,8 +49,10 @@ void virtq_reset(struct virtq *q)
 {
 	uint16_t max = q->num_max;
 	uint32_t gen = q->gen + 1;
+	uint64_t total = q->used_total;
 
 	memset(q, 0, sizeof(*q));
+	q->used_total = total;
 	q->num_max = max;
 	q->num = max;
 	q->gen = gen;
@@ -175,6 +177,7 @@ void virtq_add_used(struct virtq *q, uint16_t head, uint32_t len)
 	elem[0] = htole32(head);
 	elem[1] = htole32(len);
 	q->used_idx++;
+	q->used_total++;
 }
 
 void virtq_publish(struct virtq *q)

@@ -34,6 +34,7 @@ struct virtq {
 	 * gone, and its size and addresses may be different now).
 	 */
 	uint32_t gen;
+	uint64_t used_total; /* used entries ever added (kept across resets; for rates) */
 };
 
 /* One popped descriptor chain: readable segments first, then writable ones. */

@@ -8,11 +8,12 @@ static const struct {
 	const char *name;
 	void (*fn)(void);
 } suites[] = {
-	{"config", test_config}, {"alloc", test_alloc},	    {"fdt", test_fdt},
-	{"image", test_image},	 {"uart", test_uart},	    {"bus", test_bus},
-	{"virtq", test_virtq},	 {"mmio", test_mmio},	    {"blk", test_blk},
-	{"pci", test_pci},	 {"net", test_net},	    {"timeline", test_timeline},
-	{"loop", test_loop},	 {"sandbox", test_sandbox}, {"sanitize", test_sanitize},
+	{"config", test_config},     {"alloc", test_alloc},	{"fdt", test_fdt},
+	{"image", test_image},	     {"uart", test_uart},	{"bus", test_bus},
+	{"virtq", test_virtq},	     {"mmio", test_mmio},	{"blk", test_blk},
+	{"pci", test_pci},	     {"net", test_net},		{"timeline", test_timeline},
+	{"loop", test_loop},	     {"kickctl", test_kickctl}, {"sandbox", test_sandbox},
+	{"sanitize", test_sanitize},
 };
 
 int main(void)

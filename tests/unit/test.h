@@ -35,6 +35,7 @@ extern const char *test_current;
 
 /* Each test file defines one suite function, listed in tests/unit/main.c. */
 void test_config(void);
+void test_kickctl(void);
 void test_fdt(void);
 void test_image(void);
 void test_alloc(void);
