@@ -53,7 +53,7 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/devices/uart.c src/devices/boottimer.c src/timeline.c src/iov.c src/arch/arm64/machine.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/kickctl.c src/virtio/mmio.c src/virtio/transport.c \
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
-	    src/virtio/net.c src/backends/tap.c \
+	    src/virtio/net.c src/backends/tap.c src/backends/vhost.c \
 	    src/arch/arm64/gicv2m.c $(KVM_SRC)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
@@ -66,8 +66,9 @@ all: $(OUT)/microvm
 $(OUT)/microvm: $(OUT)/obj/src/main.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# Tests back NICs with socket pairs: the TAP ioctls go to tests/unit/tapwrap.c.
-TAPWRAP := -Wl,--wrap=tap_set_offload,--wrap=tap_set_queue_enabled
+# Tests back NICs with socket pairs, without /dev/vhost-net: the TAP and vhost calls go to
+# tests/unit/tapwrap.c.
+TAPWRAP := -Wl,--wrap=tap_set_offload,--wrap=tap_set_queue_enabled,--wrap=vhost_net_open,--wrap=vhost_net_close,--wrap=vhost_net_set_features,--wrap=vhost_net_start,--wrap=vhost_net_set_call,--wrap=vhost_net_stop
 $(OUT)/unit-tests: $(TEST_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) $(TAPWRAP) -o $@ $^ $(LIBS)
 

@@ -7,6 +7,7 @@
 #include <linux/capability.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
+#include <linux/vhost.h>
 #include <linux/seccomp.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -97,6 +98,16 @@ static const struct {
 	{KVM_SIGNAL_MSI, R_MAIN | R_VCPU},
 	{TUNSETOFFLOAD, R_MAIN | R_VCPU},
 	{TUNSETQUEUE, R_MAIN | R_VCPU},
+	/* vhost = on: rings handed to the kernel and taken back (DRIVER_OK, reset, masks) */
+	{VHOST_SET_FEATURES, R_MAIN | R_VCPU},
+	{VHOST_SET_VRING_NUM, R_MAIN | R_VCPU},
+	{VHOST_SET_VRING_BASE, R_MAIN | R_VCPU},
+	{VHOST_GET_VRING_BASE, R_MAIN | R_VCPU},
+	{VHOST_SET_VRING_ADDR, R_MAIN | R_VCPU},
+	{VHOST_SET_VRING_KICK, R_MAIN | R_VCPU},
+	{VHOST_SET_VRING_CALL, R_MAIN | R_VCPU},
+	{VHOST_SET_VRING_ERR, R_MAIN | R_VCPU},
+	{VHOST_NET_SET_BACKEND, R_MAIN | R_VCPU},
 	{TCGETS, R_ALL}, /* the terminal is restored on any fatal exit */
 	{TCSETS, R_ALL},
 	{TCSETSW, R_ALL},

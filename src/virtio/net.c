@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "backends/tap.h"
+#include "backends/vhost.h"
 #include "config.h"
 #include "log.h"
 #include "machine.h"
@@ -32,6 +34,18 @@
 	 F(HOST_TSO6) | F(HOST_ECN))
 
 struct net;
+struct net_queue;
+
+/* A ring of a pair served by the kernel (vhost): the eventfds it signals. */
+struct vhost_ring {
+	struct net_queue *nq;
+	unsigned idx;	/* 0 receive, 1 transmit */
+	int call;	/* interrupt requests, relayed by the event loop */
+	int err;	/* the kernel could not use the ring */
+	int call_given; /* the fd the kernel signals now (call, or the transport's irqfd), or
+			 * -1 while the ring is not the kernel's */
+	bool watched;	/* call and err are on the event loop */
+};
 
 /* One queue pair: its TAP queue, RX staging and TX scratch. */
 struct net_queue {
@@ -53,6 +67,12 @@ struct net_queue {
 	bool tx_blocked;
 	struct iovec *txiov;
 	unsigned long rx_frames, rx_bytes, rx_dropped, tx_frames, tx_bytes, tx_dropped;
+	/* vhost = on: the kernel moves this pair's frames while vh_on. */
+	struct vhost_net vh;
+	struct vhost_ring ring[2];
+	bool vh_on;
+	bool vh_lost; /* the kernel did not say where a ring stopped: not again until a reset */
+	unsigned long relayed, call_switches;
 };
 
 struct net {
@@ -63,6 +83,7 @@ struct net {
 	uint8_t mac[6];
 	uint32_t pairs, qsize, mtu;
 	bool offload;
+	bool vhost; /* the data queues are served by the kernel (/dev/vhost-net) */
 	struct tap tap;
 	bool tap_open;
 	struct net_queue *qs;
@@ -256,9 +277,11 @@ static unsigned ctrl_vq(const struct net *n)
 	return virtio_has_feature(&n->vd, VIRTIO_NET_F_MQ) ? 2 * n->pairs : 2;
 }
 
+/* Is this pair's data moved by microvm now (not by the kernel, not stopped)? */
 static bool pair_live(const struct net_queue *nq)
 {
-	return nq->n->running && nq->idx < nq->n->active && virtio_live(&nq->n->vd);
+	return nq->n->running && !nq->n->vhost && nq->idx < nq->n->active &&
+	       virtio_live(&nq->n->vd);
 }
 
 /* Watch the TAP queue for what this pair is waiting for (nothing while it is idle). */
@@ -548,6 +571,214 @@ out:
 		rx_poll(&n->qs[i]);
 }
 
+/* --- vhost = on: the kernel moves the frames, microvm keeps the protocol ----------------- */
+
+static unsigned ring_vq(const struct vhost_ring *r)
+{
+	return 2 * r->nq->idx + r->idx;
+}
+
+/* What the kernel should signal for ring r: the transport's irqfd if it has one now. */
+static int ring_call(struct net *n, const struct vhost_ring *r)
+{
+	int fd = n->vd.queue_irqfd ? n->vd.queue_irqfd(&n->vd, ring_vq(r)) : -1;
+
+	return fd >= 0 ? fd : r->call;
+}
+
+/* Read an eventfd's count away (non-blocking). */
+static void drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("eventfd read: %s", strerror(errno));
+}
+
+/* Take pair nq's rings back from the kernel; its kicks wake the event loop again. */
+static void vhost_pair_stop(struct net_queue *nq)
+{
+	struct virtio_dev *vd = &nq->n->vd;
+
+	for (unsigned i = 0; i < 2; i++) {
+		struct vhost_ring *r = &nq->ring[i];
+		int base;
+
+		if (r->call_given < 0)
+			continue;
+		base = vhost_net_stop(&nq->vh, i);
+		/* Where the kernel stopped: a pause (DMA off) resumes there. */
+		if (base >= 0)
+			vd->vqs[ring_vq(r)].last_avail = (uint16_t)base;
+		else
+			nq->vh_lost = true;
+		r->call_given = -1;
+		/* What it signalled before it stopped belongs to the session that ended. */
+		drain(r->call);
+		drain(r->err);
+		loop_mod(nq->n->loop, vd->kicks[ring_vq(r)].fd, EPOLLIN);
+	}
+	nq->vh_on = false;
+}
+
+static int vhost_pair_start(struct net_queue *nq)
+{
+	struct net *n = nq->n;
+	struct virtio_dev *vd = &n->vd;
+	int err = vhost_net_set_features(&nq->vh, vd->guest_features & nq->vh.features);
+
+	for (unsigned i = 0; !err && i < 2; i++) {
+		struct vhost_ring *r = &nq->ring[i];
+		int call = ring_call(n, r);
+
+		err = vhost_net_start(&nq->vh, i, &vd->vqs[ring_vq(r)], vd->kicks[ring_vq(r)].fd,
+				      call, r->err, nq->fd);
+		r->call_given = call; /* also when it failed: the stop below undoes it */
+		if (!err)
+			loop_mod(n->loop, vd->kicks[ring_vq(r)].fd, 0); /* the kernel's now */
+	}
+	nq->vh_on = true;
+	if (err)
+		vhost_pair_stop(nq);
+	return err;
+}
+
+/*
+ * Make the kernel's rings follow the device: handed over while the device runs (and may use
+ * DMA) with both queues of a pair ready, taken back otherwise; interrupts straight to the
+ * transport's irqfd while it has one, else relayed through the event loop. Lock held.
+ */
+static int vhost_sync(struct net *n)
+{
+	struct virtio_dev *vd = &n->vd;
+
+	for (unsigned i = 0; n->vhost && i < n->pairs; i++) {
+		struct net_queue *nq = &n->qs[i];
+		bool want = n->running && virtio_live(vd) && i < n->active && !nq->vh_lost &&
+			    vd->vqs[2 * i].ready && vd->vqs[2 * i + 1].ready;
+		int err;
+
+		if (!want) {
+			vhost_pair_stop(nq);
+			continue;
+		}
+		if (!nq->vh_on) {
+			err = vhost_pair_start(nq);
+			if (err) {
+				log_warn("%s: queue pair %u: vhost refused the rings: %s", n->name,
+					 i, strerror(-err));
+				for (unsigned k = 0; k < n->pairs; k++)
+					vhost_pair_stop(&n->qs[k]);
+				return err;
+			}
+			continue;
+		}
+		for (unsigned k = 0; k < 2; k++) {
+			struct vhost_ring *r = &nq->ring[k];
+			int call = ring_call(n, r);
+
+			if (call != r->call_given && vhost_net_set_call(&nq->vh, k, call) == 0) {
+				r->call_given = call;
+				nq->call_switches++;
+			}
+		}
+	}
+	return 0;
+}
+
+/* A data path nobody serves is no use: the driver must start over. */
+static void vhost_sync_or_reset(struct net *n)
+{
+	if (vhost_sync(n))
+		virtio_needs_reset(&n->vd, "the kernel's data path refused the rings");
+}
+
+static void net_changed(struct virtio_dev *vd)
+{
+	vhost_sync_or_reset(vd->priv);
+}
+
+/* The kernel asks for an interrupt it could not send itself (no irqfd for it). */
+static void on_vhost_call(void *opaque, uint32_t events)
+{
+	struct vhost_ring *r = opaque;
+	struct net *n = r->nq->n;
+	uint64_t v;
+
+	(void)events;
+	if (read(r->call, &v, sizeof(v)) != sizeof(v))
+		return;
+	virtio_lock(&n->vd);
+	if (r->call_given >= 0) {
+		r->nq->relayed++;
+		virtio_queue_interrupt_now(&n->vd, ring_vq(r));
+	}
+	virtio_unlock(&n->vd);
+}
+
+/* The kernel could not use a ring: the driver broke it (e.g. a buffer outside RAM). */
+static void on_vhost_err(void *opaque, uint32_t events)
+{
+	struct vhost_ring *r = opaque;
+	struct net *n = r->nq->n;
+	uint64_t v;
+
+	(void)events;
+	if (read(r->err, &v, sizeof(v)) != sizeof(v))
+		return;
+	virtio_lock(&n->vd);
+	if (r->call_given >= 0) {
+		virtio_needs_reset(&n->vd,
+				   "queue %u: the kernel's data path (vhost) cannot use the ring: "
+				   "a malformed chain or a buffer outside RAM",
+				   ring_vq(r));
+		vhost_sync(n);
+	}
+	virtio_unlock(&n->vd);
+}
+
+/* Open the kernel's data path for every pair and offer only what it supports. -errno. */
+static int vhost_open(struct net *n, const struct guest_mem *mem)
+{
+	const uint64_t ring_bits =
+		1ull << VIRTIO_F_INDIRECT_DESC | 1ull << VIRTIO_F_EVENT_IDX | F(MRG_RXBUF);
+
+	for (unsigned i = 0; i < n->pairs; i++) {
+		struct net_queue *nq = &n->qs[i];
+		int err = vhost_net_open(&nq->vh, mem);
+
+		if (err) {
+			log_error("%s: vhost = on but /dev/vhost-net cannot be used: %s%s", n->name,
+				  strerror(-err),
+				  err == -ENOENT ? " (load the vhost_net module)" : "");
+			return err;
+		}
+		if (!(nq->vh.features & (1ull << VIRTIO_F_VERSION_1))) {
+			log_error("%s: the kernel's vhost-net lacks VIRTIO_F_VERSION_1", n->name);
+			return -EOPNOTSUPP;
+		}
+		n->vd.host_features &= ~(ring_bits & ~nq->vh.features);
+		for (unsigned k = 0; k < 2; k++) {
+			struct vhost_ring *r = &nq->ring[k];
+
+			r->call = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+			r->err = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+			if (r->call < 0 || r->err < 0)
+				return -errno;
+			err = loop_add(n->loop, r->call, EPOLLIN, on_vhost_call, r);
+			if (err)
+				return err;
+			err = loop_add(n->loop, r->err, EPOLLIN, on_vhost_err, r);
+			if (err) {
+				loop_del(n->loop, r->call);
+				return err;
+			}
+			r->watched = true;
+		}
+	}
+	return 0;
+}
+
 static void net_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct net *n = vd->priv;
@@ -555,11 +786,21 @@ static void net_notify(struct virtio_dev *vd, unsigned q)
 
 	if (virtio_has_feature(vd, VIRTIO_NET_F_CTRL_VQ) && q == ctrl_vq(n)) {
 		ctrl_poll(n);
+		vhost_sync_or_reset(n);
 		return;
 	}
 	if (q >= 2 * n->pairs)
 		return; /* the control queue's place, with no control queue negotiated */
 	nq = &n->qs[q / 2];
+	if (n->vhost) {
+		uint64_t one = 1;
+
+		/* A trapped kick (or buffers posted before DRIVER_OK): pass it on. */
+		if (nq->ring[q % 2].call_given >= 0 &&
+		    write(vd->kicks[q].fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_warn("%s: queue %u: kick: %s", n->name, q, strerror(errno));
+		return;
+	}
 	if (q % 2) {
 		tx_poll(nq);
 	} else {
@@ -584,7 +825,7 @@ static int net_activate(struct virtio_dev *vd)
 	}
 	n->running = true;
 	set_pairs(n, 1);
-	return 0;
+	return vhost_sync(n);
 }
 
 static void net_reset(struct virtio_dev *vd)
@@ -592,6 +833,9 @@ static void net_reset(struct virtio_dev *vd)
 	struct net *n = vd->priv;
 
 	n->running = false;
+	vhost_sync(n);
+	for (unsigned i = 0; i < n->pairs; i++)
+		n->qs[i].vh_lost = false;
 	for (unsigned i = 0; i < n->pairs; i++) {
 		struct net_queue *nq = &n->qs[i];
 
@@ -620,6 +864,7 @@ static const struct virtio_ops net_virtio_ops = {
 	.notify = net_notify,
 	.reset = net_reset,
 	.features_ok = net_features_ok,
+	.changed = net_changed,
 };
 
 static void on_tap(void *opaque, uint32_t events)
@@ -657,6 +902,7 @@ static int net_configure(struct device *dev, struct machine *m)
 	err |= cfg_u32(c, dev->name, "queues", &n->pairs, 1, 1, m->vcpus, 0);
 	err |= cfg_u32(c, dev->name, "queue_size", &n->qsize, 256, 2, VIRTQ_MAX_SIZE, 0);
 	err |= cfg_bool(c, dev->name, "offload", &n->offload, true);
+	err |= cfg_bool(c, dev->name, "vhost", &n->vhost, false);
 	err |= virtio_transport_configure(&n->tr, dev, m, 0x020000 /* Ethernet controller */);
 	if (err)
 		return -1;
@@ -697,9 +943,10 @@ static void net_describe(const struct device *dev, FILE *out)
 
 	fprintf(out,
 		"  %s: virtio-net TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %u queue "
-		"pair%s of %u, offloads %s, ",
+		"pair%s of %u, offloads %s, data path %s, ",
 		dev->name, n->ifname, a[0], a[1], a[2], a[3], a[4], a[5], n->mtu, n->pairs,
-		n->pairs > 1 ? "s" : "", n->qsize, n->offload ? "on" : "off");
+		n->pairs > 1 ? "s" : "", n->qsize, n->offload ? "on" : "off",
+		n->vhost ? "vhost" : "microvm");
 	virtio_transport_describe(&n->tr, out);
 	fputc('\n', out);
 }
@@ -712,6 +959,10 @@ static int alloc_queue(struct net *n, struct net_queue *nq, unsigned i, int fd)
 	nq->idx = i;
 	nq->fd = fd;
 	nq->attached = true;
+	nq->vh.fd = -1;
+	for (unsigned k = 0; k < 2; k++)
+		nq->ring[k] = (struct vhost_ring){
+			.nq = nq, .idx = k, .call = -1, .err = -1, .call_given = -1};
 	nq->rxiov_max = 2 * n->qsize + VIRTQ_MAX_INDIRECT;
 	nq->rxbuf = malloc(RX_BUF_LEN);
 	nq->chains = calloc(n->qsize, sizeof(*nq->chains));
@@ -753,7 +1004,7 @@ int net_start(struct device *dev, const int *fds, const struct guest_mem *mem, s
 			  2 * n->pairs + (n->pairs > 1), n->qsize, &n->cfg, sizeof(n->cfg), mem);
 	if (vd)
 		*vd = &n->vd;
-	return err;
+	return err ?: n->vhost ? vhost_open(n, mem) : 0;
 }
 
 void net_stop(struct device *dev)
@@ -765,13 +1016,31 @@ void net_stop(struct device *dev)
 	for (unsigned i = 0; n->qs && i < n->pairs; i++) {
 		struct net_queue *nq = &n->qs[i];
 
-		if (nq->n) {
+		if (nq->n && n->vhost) {
+			log_info("%s: queue pair %u: data in the kernel (vhost), %lu interrupts "
+				 "relayed, %lu switches of their path",
+				 dev->name, i, nq->relayed, nq->call_switches);
+		} else if (nq->n) {
 			log_info("%s: queue pair %u: rx %lu frames %lu bytes %lu dropped, tx %lu "
 				 "frames %lu bytes %lu dropped",
 				 dev->name, i, nq->rx_frames, nq->rx_bytes, nq->rx_dropped,
 				 nq->tx_frames, nq->tx_bytes, nq->tx_dropped);
-			if (nq->watched)
-				loop_del(n->loop, nq->fd);
+		}
+		if (nq->n && nq->watched)
+			loop_del(n->loop, nq->fd);
+		if (nq->n)
+			vhost_net_close(&nq->vh);
+		for (unsigned k = 0; nq->n && k < 2; k++) {
+			struct vhost_ring *r = &nq->ring[k];
+
+			if (r->watched) {
+				loop_del(n->loop, r->call);
+				loop_del(n->loop, r->err);
+			}
+			if (r->call >= 0)
+				close(r->call);
+			if (r->err >= 0)
+				close(r->err);
 		}
 		free(nq->rxbuf);
 		free(nq->chains);
@@ -812,6 +1081,10 @@ static void net_unrealize(struct device *dev)
 
 	if (!n->tap_open)
 		return;
+	/* The kernel lets go of the rings and the transport's eventfds first. */
+	for (unsigned i = 0; n->qs && i < n->pairs; i++)
+		if (n->qs[i].n)
+			vhost_net_close(&n->qs[i].vh);
 	virtio_transport_unrealize(&n->tr);
 	net_stop(dev);
 	tap_close(&n->tap);

@@ -54,9 +54,12 @@ printf 'root:x:0:
 kvm:x:1001:mvuser
 mvuser:x:1000:
 ' >"$root/etc/group"
-# TAP devices need tun.ko from the same kernel package (loaded by l1-init).
+# TAP devices need tun.ko from the same kernel package, vhost = on the vhost-net modules
+# (loaded by l1-init in this order).
 mkdir -p "$root/lib"
-xz -dc "$kdir"/lib/modules/*/kernel/drivers/net/tun.ko.xz >"$root/lib/tun.ko"
+for m in net/tun net/tap vhost/vhost_iotlb vhost/vhost vhost/vhost_net; do
+	xz -dc "$kdir"/lib/modules/*/kernel/drivers/$m.ko.xz >"$root/lib/${m#*/}.ko"
+done
 # MICROVM_BIN: another static arm64 build to test (e.g. an older commit's, for comparison).
 cp "${MICROVM_BIN:-$top/build/aarch64/microvm}" "$root/microvm"
 cp "$top"/machines/*.ini "$root/machines/"

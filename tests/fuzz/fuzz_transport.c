@@ -2,9 +2,10 @@
  * libFuzzer target: the transport state machines (virtio-mmio registers; virtio-pci common
  * configuration, notify, ISR and MSI-X table behind ECAM configuration space) driving
  * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
- * queues socket pairs), with asynchronous completions, kicks and received frames arriving between
- * any two guest accesses. Guest RAM is exactly RAM_SIZE bytes of heap, so ASan sees any
- * access the device makes outside it.
+ * queues socket pairs; once more with vhost = on, the kernel's data path modelled by
+ * tests/unit/tapwrap.c), with asynchronous completions, kicks, received frames and the
+ * kernel's interrupt and ring-error signals arriving between any two guest accesses. Guest RAM is
+ * exactly RAM_SIZE bytes of heap, so ASan sees any access the device makes outside it.
  *
  * Input: one byte choosing the device, the transport and whether block completions are
  * reaped only by the event loop (else also while they are submitted), then operations of an 8-byte
@@ -35,6 +36,8 @@
 #include "virtio/virtio.h"
 #include "vm.h"
 
+#include "../unit/tapwrap.h"
+
 #define GPA	 0x40000000ull
 #define RAM_SIZE 0x10000u
 #define MAX_OPS	 256
@@ -53,6 +56,8 @@ enum kind {
 	K_KICK,	 /* signal queue value's kick eventfd (the ioeventfd path) */
 	K_FRAME, /* the host sends a frame of size payload bytes to queue pair value */
 	K_DRAIN, /* the host reads what the guest transmitted */
+	K_VHOST, /* vhost: pair value & 1, ring (value >> 1) & 1 signals call, or err if value & 4
+		  */
 	K_NKINDS,
 };
 
@@ -62,7 +67,7 @@ struct op {
 	uint32_t val;
 };
 
-enum target { T_BLK_URING, T_BLK_SYNC, T_BLK_INLINE, T_NET, T_NTARGETS };
+enum target { T_BLK_URING, T_BLK_SYNC, T_BLK_INLINE, T_NET, T_NET_VHOST, T_NTARGETS };
 
 static struct machine machine;
 static struct device *devs[T_NTARGETS];
@@ -106,6 +111,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		"net0.tap=mvfuzz%d",
 		"net0.queues=2",
 		"net0.queue_size=16",
+		"net1.type=virtio-net",
+		"net1.tap=mvfuzz%d",
+		"net1.queues=2",
+		"net1.queue_size=16",
+		"net1.vhost=on",
 	};
 	int fd;
 
@@ -130,6 +140,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	devs[T_BLK_SYNC] = find("blk1");
 	devs[T_BLK_INLINE] = find("blk2");
 	devs[T_NET] = find("net0");
+	devs[T_NET_VHOST] = find("net1");
 	trace = getenv("MICROVM_FUZZ_TRACE");
 	if (getenv("MICROVM_FUZZ_SEEDS")) {
 		write_seeds(getenv("MICROVM_FUZZ_SEEDS"));
@@ -158,6 +169,11 @@ struct bench {
 	bool defer; /* blk: completions only from the event loop, never during submission */
 };
 
+static bool is_net(enum target t)
+{
+	return t == T_NET || t == T_NET_VHOST;
+}
+
 /* virtio-mmio's interrupt, as the transport raises it (an irqfd): an eventfd here. */
 static void mmio_interrupt(struct virtio_dev *vd, int vq)
 {
@@ -182,7 +198,7 @@ static bool setup(struct bench *b, uint8_t choice)
 	b->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (loop_init(&b->loop))
 		return false;
-	if (b->target == T_NET) {
+	if (is_net(b->target)) {
 		for (int i = 0; i < 2; i++) {
 			int sv[2];
 
@@ -232,7 +248,7 @@ static void teardown(struct bench *b)
 	}
 	if (b->vd)
 		virtio_kicks_close(b->vd, &b->loop);
-	if (b->target == T_NET)
+	if (is_net(b->target))
 		net_stop(b->dev);
 	else
 		blk_stop(b->dev);
@@ -374,7 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (len > size - pos)
 				len = size - pos;
-			if (b.target == T_NET && send(b.peer[o.val & 1], payload, len, 0) < 0 &&
+			if (is_net(b.target) && send(b.peer[o.val & 1], payload, len, 0) < 0 &&
 			    errno != EAGAIN)
 				abort();
 			pos += len;
@@ -382,6 +398,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case K_DRAIN:
 			drain(&b);
+			break;
+		case K_VHOST:
+			vhostwrap_signal(o.val & 1, (o.val >> 1) & 1, o.val & 4);
 			break;
 		}
 	}
@@ -528,7 +547,7 @@ static void write_seeds(const char *dir)
 			char name[64];
 
 			s.buf[0] = (uint8_t)(t | (pci ? 0x80 : 0));
-			if (t != T_NET) {
+			if (!is_net(t)) {
 				/* A read of sector 3, a write of sector 4, a flush; reaped. */
 				bring_up(&s, pci, 1, 1u << 28 | 1u << 29, 1);
 				hdr[0] = 0;
@@ -575,9 +594,15 @@ static void write_seeds(const char *dir)
 				notify(&s, pci, 1);
 				put_op(&s, K_POLL, 0, 0, 0);
 				put_op(&s, K_DRAIN, 0, 0, 0);
+				/* vhost: the kernel asks for an interrupt, then reports a ring. */
+				put_op(&s, K_VHOST, 0, 0, 2);
+				put_op(&s, K_POLL, 0, 0, 0);
+				put_op(&s, K_VHOST, 0, 0, 4);
+				put_op(&s, K_POLL, 0, 0, 0);
 			}
 			snprintf(name, sizeof(name), "seed-%s-%s",
 				 t == T_NET	     ? "net"
+				 : t == T_NET_VHOST  ? "net-vhost"
 				 : t == T_BLK_SYNC   ? "blk-sync"
 				 : t == T_BLK_INLINE ? "blk-inline"
 						     : "blk-uring",

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "tapwrap.h"
 #include "test.h"
 #include "vdrv.h"
 #include "virtio/net.h"
@@ -194,15 +195,20 @@ struct nic {
 	int fds[2], peer[2];
 };
 
-static bool nic_open(struct nic *k, unsigned pairs)
+/* A NIC of pairs queue pairs, with one more setting (extra) if given. */
+static bool nic_open_with(struct nic *k, unsigned pairs, const char *extra)
 {
 	char queues[32];
-	char *sets[] = {"machine.vcpus=2", "net0.type=virtio-net", "net0.tap=mvunit%d",
-			"net0.queue_size=512", queues};
+	char *sets[] = {"machine.vcpus=2",
+			"net0.type=virtio-net",
+			"net0.tap=mvunit%d",
+			"net0.queue_size=512",
+			queues,
+			(char *)extra};
 
 	memset(k, 0, sizeof(*k));
 	snprintf(queues, sizeof(queues), "net0.queues=%u", pairs);
-	if (machine_load(&k->m, "machines/rpi5.ini", sets, 5, true))
+	if (machine_load(&k->m, "machines/rpi5.ini", sets, extra ? 6 : 5, true))
 		return false;
 	for (size_t i = 0; i < k->m.ndevices; i++)
 		if (!strcmp(k->m.devices[i].name, "net0"))
@@ -232,6 +238,11 @@ static void nic_close(struct nic *k, unsigned pairs)
 		close(k->fds[i]);
 		close(k->peer[i]);
 	}
+}
+
+static bool nic_open(struct nic *k, unsigned pairs)
+{
+	return nic_open_with(k, pairs, NULL);
 }
 
 /* FEATURES_OK only sticks when the features' dependencies (virtio 1.2 5.1.3.1) hold. */
@@ -371,6 +382,73 @@ static void test_tx_budget(void)
 	nic_close(&k, 1);
 }
 
+/*
+ * vhost = on (tests/unit/tapwrap.c's model of the kernel): the rings are handed over at
+ * DRIVER_OK with the queues' kick eventfds, interrupts the kernel asks for are relayed, a ring
+ * the kernel cannot use makes the device need a reset and comes back, as on a reset.
+ */
+static void test_vhost(void)
+{
+	const uint64_t ring =
+		1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_EVENT_IDX | NF(MRG_RXBUF);
+	uint8_t frame[NET_HDR_LEN + 60] = {0};
+	struct vhostwrap *f = &vhostwrap[0];
+	uint64_t v = 1;
+	unsigned irqs;
+	struct nic k;
+
+	CHECK(nic_open_with(&k, 1, "net0.vhost=on"));
+	CHECK(f->open && !f->ring[0].on && !f->ring[1].on);
+	CHECK_EQ(vdrv_start(&k.d, ring | NF(MAC) | NF(CSUM), 2, 256), 15);
+	CHECK(f->ring[0].on && f->ring[1].on);
+	CHECK_EQ(f->features, ring); /* the ring and header features, not the device's */
+	CHECK(f->ring[0].kick == k.vd->kicks[0].fd && f->ring[1].kick == k.vd->kicks[1].fd);
+	/* A kick is the kernel's: the event loop leaves the eventfd alone (DRIVER_OK sent one). */
+	CHECK(read(k.vd->kicks[1].fd, &v, sizeof(v)) == sizeof(v) && v == 1);
+	CHECK(write(k.vd->kicks[1].fd, &v, sizeof(v)) == sizeof(v));
+	loop_poll(&k.d.loop, 0);
+	CHECK(read(k.vd->kicks[1].fd, &v, sizeof(v)) == sizeof(v) && v == 1);
+	/* Nor does microvm read the TAP: the frame waits for the kernel. */
+	CHECK(send(k.peer[0], frame, sizeof(frame), 0) == (ssize_t)sizeof(frame));
+	loop_poll(&k.d.loop, 0);
+	CHECK(recv(k.fds[0], frame, sizeof(frame), 0) == (ssize_t)sizeof(frame));
+	/* An interrupt the kernel asks for reaches the driver, with the ISR bit. */
+	irqs = k.d.interrupts;
+	CHECK(vhostwrap_signal(0, 0, false));
+	loop_poll(&k.d.loop, 0);
+	CHECK_EQ(k.d.interrupts, irqs + 1);
+	CHECK(vdrv_rd(&k.d, 0x060) & 1);
+	/* A ring the kernel reports broken: DEVICE_NEEDS_RESET, both rings taken back. */
+	CHECK(vhostwrap_signal(0, 1, true));
+	loop_poll(&k.d.loop, 0);
+	CHECK(vdrv_rd(&k.d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	CHECK(!f->ring[0].on && !f->ring[1].on);
+	CHECK(!vhostwrap_signal(0, 0, false));
+	/* The driver starts over: handed over again; a reset takes them back. */
+	CHECK_EQ(vdrv_start(&k.d, ring, 2, 64), 15);
+	CHECK(f->ring[0].on && f->ring[1].on && f->starts == 4);
+	vdrv_wr(&k.d, 0x070, 0);
+	CHECK(!f->ring[0].on && !f->ring[1].on);
+	/* A queue disabled after DRIVER_OK: the kernel lets go of its pair at once. */
+	CHECK_EQ(vdrv_start(&k.d, ring, 2, 64), 15);
+	CHECK(f->ring[0].on && f->ring[1].on);
+	vdrv_wr(&k.d, 0x030, 1);
+	vdrv_wr(&k.d, 0x044, 0);
+	CHECK(!f->ring[0].on && !f->ring[1].on);
+	nic_close(&k, 1);
+	CHECK(!f->open);
+
+	/*
+	 * Two pairs, a control queue but no MQ: only pair 0 is in use, and queue 2 is the
+	 * control queue (pair 1's receive queue otherwise); the kernel never gets pair 1.
+	 */
+	CHECK(nic_open_with(&k, 2, "net0.vhost=on"));
+	CHECK_EQ(vdrv_start(&k.d, ring | NF(CTRL_VQ), 4, 64), 15);
+	CHECK(vhostwrap[0].ring[0].on && vhostwrap[0].ring[1].on);
+	CHECK(!vhostwrap[1].ring[0].on && !vhostwrap[1].ring[1].on);
+	nic_close(&k, 2);
+}
+
 void test_net(void)
 {
 	test_tx_headers();
@@ -381,4 +459,5 @@ void test_net(void)
 	test_ctrl_without_mq();
 	test_ctrl_budget();
 	test_tx_budget();
+	test_vhost();
 }
