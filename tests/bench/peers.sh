@@ -33,8 +33,9 @@ machine=$MVDIR/machines/rpi5.ini
 [ "$HOSTKIND" = gicv3 ] && machine=$MVDIR/machines/virt-gicv3.ini
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
-# The cases: MONITOR-TRANSPORT[:KEY=VALUE...] (microvm: more [blk0] settings), those whose
-# monitor is here.
+# The cases: MONITOR-TRANSPORT[:KEY=VALUE...] (microvm: more [blk0] settings, net.KEY=VALUE
+# for [net0], SECTION.KEY=VALUE for others; kvmtool: vhost=1 for its vhost-net; any:
+# only=WORKLOAD, the last option, to run one workload of it), those whose monitor is here.
 cases=""
 for c in ${PEER_CASES:-microvm-mmio microvm-pci lkvm-mmio lkvm-pci kvm-host-pci microvm_base-mmio microvm_base-pci}; do
 	case $c in
@@ -66,17 +67,26 @@ monitor() {
 	microvm*)
 		bin=$MV
 		[ "${c%%-*}" = microvm_base ] && bin=$PEERS/microvm-base
-		# microvm-pci:engine=inline:ioeventfd=off: more settings of the disk
-		sets=""
-		for o in $(echo "${1#"$c"}" | tr ':' ' '); do sets="$sets --set blk0.$o"; done
-		echo "$bin${d:+ -v}${report:+ --boot-report $report} --config $machine --kernel $k --initrd $i --set machine.vcpus=1" \
+		# microvm-pci:engine=inline:ioeventfd=off: more settings of the disk; net.vhost=on
+		# one of the NIC; memory.hugepages=off (SECTION.KEY) one of the machine
+		sets="" nsets="" msets=""
+		for o in $(echo "${1#"$c"}" | tr ':' ' '); do
+			case $o in
+			only=*) ;;
+			net.*) nsets="$nsets --set net0.${o#net.}" ;;
+			*.*=*) msets="$msets --set $o" ;;
+			*) sets="$sets --set blk0.$o" ;;
+			esac
+		done
+		echo "$bin${d:+ -v}${report:+ --boot-report $report} --config $machine --kernel $k --initrd $i --set machine.vcpus=1$msets" \
 			"--set memory.size=256M${d:+ --set blk0.type=virtio-blk --set blk0.path=$d}" \
 			"${d:+--set blk0.transport=$tr$sets}${t:+ --set net0.type=virtio-net}" \
-			"${t:+--set net0.tap=$t --set net0.transport=$tr}"
+			"${t:+--set net0.tap=$t --set net0.transport=$tr$nsets}"
 		;;
 	lkvm-*)
 		net=mode=none
 		[ -z "$t" ] || net=mode=tap,tapif=$t
+		case $1 in *:vhost=1*) [ -z "$t" ] || net=$net,vhost=1 ;; esac
 		echo "env HOME=$TMP/lkvm-home $PEERS/lkvm run -k $k -i $i -c 1 -m 256" \
 			"--console serial --virtio-transport $tr${d:+ -d $d} -n $net"
 		;;
@@ -179,11 +189,12 @@ fio_job() {
 	randread-qd256) a="--rw=randread --bs=4k --iodepth=256 --ioengine=io_uring" ;;
 	esac
 	echo "/mnt/bin/fio --name=$1 --filename=/dev/vda --offset=128m --size=256m --direct=1 $a" \
-		"--runtime=$SECS --time_based --output-format=terse | sed 's/^/FIO-$2=/'"
+		"--runtime=$SECS --time_based --output-format=terse | sed 's/^/FIO-$2=/; s/\$/;FIO-END/'"
 }
 
 # fio_result TAG: "MB/s IOPS" of a job's terse line (reads: fields 7 and 8), nothing when the
-# line is not a whole one without errors (fio terse version 3 has 130 fields)
+# line is not a whole one without errors (fio terse version 3 has 130 fields; the console
+# shows a long line in pieces, so a job is over when its FIO-END marker is there)
 fio_result() {
 	tr -d '\r' <"$TMP/out" | sed -n "s/^FIO-$1=//p" |
 		awk -F';' '$1 == 3 && $5 == 0 && NF >= 130 { printf "%.1f %.0f\n", $7 * 1024 / 1e6, $8 }'
@@ -200,7 +211,8 @@ blk() {
 	fi
 	for job in randread-qd1 read-1m randread-qd32 randread-qd256; do
 		say "$(fio_job $job $job-$r)"
-		if until_seen "^FIO-$job-$r=" $((SECS + 60)) && [ -n "$(fio_result "$job-$r")" ]; then
+		if until_seen "^FIO-$job-$r=.*;FIO-END" $((SECS + 60)) &&
+			[ -n "$(fio_result "$job-$r")" ]; then
 			echo "MVPEER blk $c $job $r $(fio_result "$job-$r")"
 		else
 			echo "MVPEER-ERROR blk $c $job"
@@ -221,7 +233,7 @@ blk() {
 		wait $spid
 		kvmstats >"$TMP/k1"
 		say "cat /tmp/traced"
-		until_seen "^FIO-traced="
+		until_seen "^FIO-traced=.*;FIO-END"
 		ios=$(tr -d '\r' <"$TMP/out" | sed -n "s/^FIO-traced=//p" | awk -F';' '{ print $6 * 1024 / 4096 }')
 		echo "MVPEER requests $c $ios"
 		awk 'NR == FNR { a[$1] = $2; next } $2 - a[$1] > 0 { print "MVPEER kvmstat '"$c"'", $1, $2 - a[$1] }' \
@@ -295,7 +307,11 @@ for r in $(seq "$RUNS"); do
 	order=$cases
 	[ $((r % 2)) = 0 ] && order=$(echo "$cases" | tr ' ' '\n' | sed '/^$/d' | sed -n '1!G;h;$p')
 	for c in $order; do
-		for w in $WORK; do "$w" "$c" "$r"; done
+		for w in $WORK; do
+			# CASE:only=net runs that case's net workload alone
+			case $c in *:only=*) [ "${c##*:only=}" = "$w" ] || continue ;; esac
+			"$w" "$c" "$r"
+		done
 	done
 done
 rm -rf "$TMP"
