@@ -698,36 +698,22 @@ static void net_changed(struct virtio_dev *vd)
 	vhost_sync_or_reset(vd->priv);
 }
 
-/* The kernel asks for an interrupt it could not send itself (no irqfd for it). */
-static void on_vhost_call(void *opaque, uint32_t events)
+/*
+ * The kernel signalled ring r: an interrupt it could not send itself (no irqfd for it), or
+ * (err) a ring it cannot use because the driver broke it (e.g. a buffer outside RAM).
+ */
+static void vhost_signalled(struct vhost_ring *r, bool err)
 {
-	struct vhost_ring *r = opaque;
 	struct net *n = r->nq->n;
 	uint64_t v;
 
-	(void)events;
-	if (read(r->call, &v, sizeof(v)) != sizeof(v))
+	if (read(err ? r->err : r->call, &v, sizeof(v)) != sizeof(v))
 		return;
 	virtio_lock(&n->vd);
-	if (r->call_given >= 0) {
+	if (r->call_given >= 0 && !err) {
 		r->nq->relayed++;
 		virtio_queue_interrupt_now(&n->vd, ring_vq(r));
-	}
-	virtio_unlock(&n->vd);
-}
-
-/* The kernel could not use a ring: the driver broke it (e.g. a buffer outside RAM). */
-static void on_vhost_err(void *opaque, uint32_t events)
-{
-	struct vhost_ring *r = opaque;
-	struct net *n = r->nq->n;
-	uint64_t v;
-
-	(void)events;
-	if (read(r->err, &v, sizeof(v)) != sizeof(v))
-		return;
-	virtio_lock(&n->vd);
-	if (r->call_given >= 0) {
+	} else if (r->call_given >= 0) {
 		virtio_needs_reset(&n->vd,
 				   "queue %u: the kernel's data path (vhost) cannot use the ring: "
 				   "a malformed chain or a buffer outside RAM",
@@ -735,6 +721,18 @@ static void on_vhost_err(void *opaque, uint32_t events)
 		vhost_sync(n);
 	}
 	virtio_unlock(&n->vd);
+}
+
+static void on_vhost_call(void *opaque, uint32_t events)
+{
+	(void)events;
+	vhost_signalled(opaque, false);
+}
+
+static void on_vhost_err(void *opaque, uint32_t events)
+{
+	(void)events;
+	vhost_signalled(opaque, true);
 }
 
 /* Open the kernel's data path for every pair and offer only what it supports. -errno. */
