@@ -91,7 +91,7 @@ static int parse_memory(struct machine *m)
 
 	err |= cfg_u64(c, "memory", "base", &m->ram_base, 0x40000000, 0);
 	err |= cfg_u64(c, "memory", "size", &m->ram_size, 512ull << 20, 0);
-	err |= cfg_bool(c, "memory", "hugepages", &m->ram_hugepages, true);
+	err |= cfg_bool(c, "memory", "hugepages", &m->ram_hugepages, false);
 	if (err)
 		return -1;
 	if (m->ram_size < (16ull << 20)) {
