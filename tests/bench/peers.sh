@@ -298,6 +298,12 @@ net() {
 	done
 	session_end
 	case $c in
+	microvm*)
+		# the monitor's own memory with one disk and one NIC, at exit (--verbose)
+		tr -d '\r' <"$TMP/out" | grep -a "^microvm: RSS " | sed "s/^microvm: */MVPEER memory $c (disk + NIC) /"
+		;;
+	esac
+	case $c in
 	kvm-host-*) ip link del "$tap" 2>/dev/null ;;
 	*) "$NETTOOL" deltap "$tap" ;;
 	esac
