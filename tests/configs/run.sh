@@ -68,9 +68,23 @@ for f in "$top"/machines/*.ini "$here"/good/*.ini; do
 done
 
 # Every machine with a disk and a NIC on each transport (and PCI with MSI-X and with INTx):
-# the device tree must decompile without warnings.
+# the device tree must decompile without warnings and, for an arm64 machine, come out
+# byte-identical to the one recorded in dtb.sha256.
+same_dtb() { # DTB NAME
+	want=$(sed -n "s/^\([0-9a-f]*\) $2\$/\1/p" "$here/dtb.sha256")
+	have=$(sha256sum <"$1" | cut -c1-64)
+	if [ -z "$want" ]; then
+		bad "$2: no device tree recorded in tests/configs/dtb.sha256 (sha256 $have)"
+	elif [ "$want" != "$have" ]; then
+		bad "$2: the device tree changed (sha256 $have, recorded $want)"
+	else
+		ok
+	fi
+}
 for f in "$top"/machines/*.ini; do
 	name=$(basename "$f" .ini)
+	grep -q '^arch *= *x86_64' "$f" && continue
+	same_dtb "$tmp/$name.dtb" "$name"
 	for variant in mmio pci pci-intx; do
 		tr=${variant%-intx}
 		msi=on
@@ -88,6 +102,7 @@ for f in "$top"/machines/*.ini; do
 			sed 's/^/    /' "$tmp/dtc"
 		else
 			ok
+			same_dtb "$tmp/$name-$variant.dtb" "$name-$variant"
 		fi
 	done
 done
