@@ -19,6 +19,12 @@ ifneq ($(CROSS_COMPILE),)
 	 PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/$(TARGET_ARCH)-linux-gnu/pkgconfig pkg-config --static
   DEP_CFLAGS := -isystem $(SYSROOT)/usr/include
   LDSTATIC := -static-pie -L$(SYSROOT)/usr/lib/$(TARGET_ARCH)-linux-gnu
+else ifeq ($(STATIC),1)
+  # make STATIC=1: a static build for this host (for the emulated x86-64 KVM host)
+  TARGET_ARCH := $(HOST_ARCH)
+  OUT := build/$(HOST_ARCH)
+  PKG := pkg-config --static
+  LDSTATIC := -static-pie
 else ifeq ($(SANITIZE),1)
   TARGET_ARCH := $(HOST_ARCH)
   OUT := build/asan
@@ -36,17 +42,20 @@ CFLAGS ?= -O2 -g
 # those calls), position-independent executables, read-only relocations bound at start.
 HARDEN := -fstack-protector-strong -fPIE $(if $(SAN),,-D_FORTIFY_SOURCE=2)
 CFLAGS += $(HARDEN) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc -Isrc/arch/arm64 \
+	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc -Isrc/arch/arm64 -Isrc/arch/x86 \
 	  $(DEP_CFLAGS) $(SAN) -MMD -MP
 LIBS := -lfdt $(shell $(PKG) --libs inih liburing zlib libseccomp) -lpthread
 LDFLAGS += $(if $(LDSTATIC),$(LDSTATIC),-pie) -Wl,-z,relro,-z,now $(SAN)
 
-# The guest architecture is arm64; the KVM backend exists only on arm64 hosts.
+# Every build describes both guest architectures; the KVM backend is the target host's.
 ifeq ($(TARGET_ARCH),aarch64)
   KVM_SRC := src/arch/arm64/kvm.c
+else ifeq ($(TARGET_ARCH),x86_64)
+  KVM_SRC := src/arch/x86/kvm.c
 else
   KVM_SRC := src/kvm_none.c
 endif
+X86_SRCS := src/arch/x86/machine.c src/arch/x86/boot.c src/arch/x86/acpi.c src/arch/x86/platform.c
 
 LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console.c \
 	    src/device.c src/devtree.c src/log.c src/loop.c src/machine.c src/sandbox.c src/sanitize.c src/vm.c \
@@ -54,12 +63,13 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/kickctl.c src/virtio/mmio.c src/virtio/transport.c \
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
 	    src/virtio/net.c src/backends/tap.c src/backends/vhost.c \
-	    src/arch/arm64/gicv2m.c $(KVM_SRC)
+	    src/arch/arm64/gicv2m.c src/arch.c $(X86_SRCS) $(KVM_SRC)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
-.PHONY: all deps guest check run bench-blk bench-net bench-boot bench-peers bench-sandbox fuzz format \
+
+.PHONY: all deps guest guest-x86_64 check run bench-blk bench-net bench-boot bench-peers bench-sandbox fuzz format \
 	format-check clean
 all: $(OUT)/microvm
 
@@ -85,12 +95,12 @@ $(OUT)/obj/%.o: %.c
 FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Wall -Wextra -Werror \
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Isrc/arch/x86 -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LIBS)
 build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(LIB_SRCS) \
 		$(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Wall -Wextra -Werror \
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Isrc/arch/x86 -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c \
 		$(LIB_SRCS) $(LIBS)
 
@@ -138,6 +148,17 @@ build/guest/nettool: tests/bench/nettool.c
 build/guest/vnetpoke build/guest/blkpoke: build/guest/%: tests/boot/%.c tests/boot/poke.h
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
+
+# The x86-64 guest: the minimal bzImage, a busybox initramfs and a root disk made of it.
+guest-x86_64: build/guest-x86_64/bzImage build/guest-x86_64/initramfs.cpio.gz \
+	build/guest-x86_64/rootfs.ext4
+build/guest-x86_64/bzImage: conf/guest-kernel-x86_64.config guest-images/build-kernel.sh
+	GUEST_ARCH=x86_64 ./guest-images/build-kernel.sh $@
+build/guest-x86_64/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
+		guest-images/build-initramfs.sh
+	GUEST_ARCH=x86_64 ./guest-images/build-initramfs.sh $@
+build/guest-x86_64/rootfs.ext4: build/guest-x86_64/initramfs.cpio.gz guest-images/build-rootfs.sh
+	./guest-images/build-rootfs.sh $< $@ 32M
 
 check: deps
 	@./tests/run.sh

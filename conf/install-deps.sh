@@ -10,7 +10,8 @@ native="build-essential pkg-config clang lld libclang-rt-14-dev
 	libfdt-dev libinih-dev liburing-dev zlib1g-dev libseccomp-dev device-tree-compiler
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
 	linux-source-6.12 bc bison flex cpio xz-utils kmod e2fsprogs
-	libssl-dev libelf-dev clang-format gzip gnuplot-nox"
+	libssl-dev libelf-dev clang-format gzip gnuplot-nox
+	qemu-system-x86 acpica-tools"
 cross="libfdt-dev libfdt1 libinih-dev libinih1 liburing-dev liburing2
 	zlib1g-dev zlib1g libseccomp-dev libseccomp2"
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "blob.h"
 #include "log.h"
 #include "machine.h"
@@ -49,11 +50,11 @@ int boot_prepare(const struct machine *m, struct boot_images *bi, int need_kerne
 			goto fail;
 	}
 	/* A gzip kernel's length is known once inflated: its header's footprint bounds it. */
-	err = arch_boot_layout(m->ram_base, m->ram_size, m->kernel ? bi->kernel.head : NULL,
-			       !m->kernel	 ? 0
-			       : bi->kernel.gzip ? bi->kernel.head_len
-						 : bi->kernel.size,
-			       m->initrd ? bi->initrd.size : 0, &bi->layout, why, sizeof(why));
+	err = m->arch->boot_layout(m, m->kernel ? bi->kernel.head : NULL,
+				   !m->kernel	     ? 0
+				   : bi->kernel.gzip ? bi->kernel.head_len
+						     : bi->kernel.size,
+				   m->initrd ? bi->initrd.size : 0, &bi->layout, why, sizeof(why));
 	if (err) {
 		log_error("%s: %s", m->kernel && strstr(why, "kernel") ? m->kernel : m->cfg.path,
 			  why);

@@ -16,6 +16,9 @@ struct boot_layout {
 	uint64_t entry;
 	uint64_t initrd_addr, initrd_size;
 	uint64_t dtb_addr, dtb_max;
+	/* x86: the bzImage setup header, repeated in boot_params ([0x1f1, 0x1f1 + setup_len)) */
+	uint8_t setup[160];
+	uint32_t setup_len;
 };
 
 /* The boot files, open, with their sizes and heads; their data is read by boot_load. */
@@ -37,12 +40,5 @@ int boot_prepare(const struct machine *m, struct boot_images *bi, int need_kerne
 int boot_load(const struct boot_images *bi, const struct guest_mem *mem);
 /* Close the files opened by boot_prepare. */
 void boot_free(struct boot_images *bi);
-
-/*
- * Architecture hook: place the kernel (its first min(klen, BLOB_HEAD_MAX) bytes, or NULL),
- * the initrd and the DTB; fills why on error. -EINVAL.
- */
-int arch_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
-		     size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen);
 
 #endif

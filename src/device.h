@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct hw_desc;
 struct machine;
 struct vm;
 
@@ -24,8 +25,8 @@ struct device_ops {
 	int (*realize)(struct device *dev, struct vm *vm);
 	/* Release what realize created, before the VM (loop, RAM, KVM) goes away. */
 	void (*unrealize)(struct device *dev);
-	/* Add the device's node(s) to the device tree. Returns 0 or a libfdt error. */
-	int (*fdt_node)(const struct device *dev, void *fdt);
+	/* Say what the guest must be told of the device (region, interrupt); d is zeroed. */
+	void (*hw)(const struct device *dev, struct hw_desc *d);
 	/* Release what configure acquired. */
 	void (*destroy)(struct device *dev);
 };

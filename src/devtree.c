@@ -1,4 +1,4 @@
-/* devtree: builds the guest's flattened device tree (libfdt) by walking the device registry. */
+/* devtree: the arm64 guest's flattened device tree (libfdt), from the devices' descriptions. */
 #include "devtree.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "arm64.h"
 #include "boot.h"
 #include "device.h"
 #include "log.h"
@@ -15,7 +16,8 @@
 
 #define FDT_BUF_SIZE (1 << 20)
 
-int fdt_add_mmio_node(void *fdt, const char *name, uint64_t base, uint64_t size)
+/* Add "NAME@BASE" under the root with reg = <BASE SIZE>; its offset or a libfdt error. */
+static int add_mmio_node(void *fdt, const char *name, uint64_t base, uint64_t size)
 {
 	char full[64];
 	int node, err;
@@ -29,7 +31,8 @@ int fdt_add_mmio_node(void *fdt, const char *name, uint64_t base, uint64_t size)
 	return err ?: node;
 }
 
-int fdt_set_console(void *fdt, int node)
+/* Make node the console: /aliases serial0 and /chosen stdout-path. */
+static int set_console(void *fdt, int node)
 {
 	char path[128];
 	int err = fdt_get_path(fdt, node, path, sizeof(path));
@@ -39,6 +42,38 @@ int fdt_set_console(void *fdt, int node)
 	return err
 		       ?: fdt_setprop_string(fdt, fdt_path_offset(fdt, "/chosen"), "stdout-path",
 					     "serial0");
+}
+
+/* The node of one device, from its description. */
+static int device_node(void *fdt, const struct hw_desc *d)
+{
+	int node, err;
+
+	switch (d->kind) {
+	case HW_SERIAL:
+		node = add_mmio_node(fdt, "serial", d->base, d->size);
+		if (node < 0)
+			return node;
+		err = fdt_setprop_string(fdt, node, "compatible", "ns16550a");
+		err = err ?: fdt_setprop_u32(fdt, node, "clock-frequency", d->clock);
+		err = err ?: fdt_setprop_u32(fdt, node, "reg-io-width", 1);
+		err = err ?: arm64_fdt_irq(fdt, node, d->irq, d->level);
+		return err ?: d->console ? set_console(fdt, node) : 0;
+	case HW_VIRTIO_MMIO:
+		node = add_mmio_node(fdt, "virtio_mmio", d->base, d->size);
+		if (node < 0)
+			return node;
+		err = fdt_setprop_string(fdt, node, "compatible", "virtio,mmio");
+		err = err ?: fdt_setprop_empty(fdt, node, "dma-coherent");
+		return err ?: arm64_fdt_irq(fdt, node, d->irq, d->level);
+	case HW_BOOT_TIMER:
+		node = add_mmio_node(fdt, "boot-timer", d->base, d->size);
+		return node < 0 ? node
+				: fdt_setprop_string(fdt, node, "compatible", "microvm,boot-timer");
+	case HW_NONE:
+		break;
+	}
+	return 0;
 }
 
 static int build(const struct machine *m, const struct boot_layout *bl, void *fdt)
@@ -72,20 +107,21 @@ static int build(const struct machine *m, const struct boot_layout *bl, void *fd
 
 	/* Each device adds its own node; the console one also fills stdout-path. */
 	for (size_t i = m->ndevices; i-- > 0;) {
-		const struct device *dev = &m->devices[i];
+		struct hw_desc d;
 
-		if (dev->ops->fdt_node && (err = dev->ops->fdt_node(dev, fdt)))
+		arch_device_hw(&m->devices[i], &d);
+		if ((err = device_node(fdt, &d)))
 			return err;
 	}
 	if (m->has_pci) {
 		bool msi_map;
-		uint32_t msi = arch_pci_msi_phandle(m, &msi_map);
+		uint32_t msi = arm64_pci_msi_phandle(m, &msi_map);
 
-		err = pci_host_fdt(m, fdt, ARCH_IRQCHIP_PHANDLE, msi, msi_map);
+		err = pci_host_fdt(m, fdt, ARM64_GIC_PHANDLE, msi, msi_map);
 		if (err)
 			return err;
 	}
-	err = arch_fdt(m, fdt);
+	err = arm64_fdt(m, fdt);
 	if (err)
 		return err;
 

@@ -12,8 +12,10 @@
 
 static const char *const core_sections[] = {"machine", "memory", "boot", "virtio-mmio", "pci"};
 
-static bool is_fixed_section(const char *name)
+static bool is_fixed_section(const struct machine *m, const char *name)
 {
+	const char *const *arch_sections = m->arch->sections;
+
 	for (size_t i = 0; i < sizeof(core_sections) / sizeof(core_sections[0]); i++)
 		if (!strcmp(name, core_sections[i]))
 			return true;
@@ -23,8 +25,9 @@ static bool is_fixed_section(const char *name)
 	return false;
 }
 
-static const char *const *fixed_section_names(void)
+static const char *const *fixed_section_names(const struct machine *m)
 {
+	const char *const *arch_sections = m->arch->sections;
 	static const char *names[32];
 	size_t n = 0;
 
@@ -40,7 +43,9 @@ static int parse_machine(struct machine *m)
 {
 	static const char *const reboot[] = {"exit", "restart", NULL};
 	static const char *const seccomp[] = {"on", "off", "log", NULL};
+	static const char *const arches[] = {"arm64", "x86_64", NULL};
 	char bad[64];
+	int arch, aerr;
 	struct cfg *c = &m->cfg;
 	struct cfg_entry *e;
 	const char *base;
@@ -49,6 +54,10 @@ static int parse_machine(struct machine *m)
 	base = strrchr(c->path, '/');
 	base = base ? base + 1 : c->path;
 	err |= cfg_str(c, "machine", "name", &m->name, base, 0);
+	/* The guest architecture: which machine model reads the rest of the file. */
+	aerr = cfg_enum(c, "machine", "arch", arches, &arch, 0);
+	m->arch = arch_by_name(arches[aerr ? 0 : arch]);
+	err |= aerr;
 	err |= cfg_u32(c, "machine", "vcpus", &m->vcpus, 1, 1, 512, 0);
 	err |= cfg_enum(c, "machine", "on_reboot", reboot, &m->on_reboot, REBOOT_EXIT);
 	err |= cfg_enum(c, "machine", "seccomp", seccomp, &m->sandbox.mode, SANDBOX_ON);
@@ -284,11 +293,11 @@ static int create_devices(struct machine *m)
 		const struct device_ops *ops;
 		struct device *dev;
 
-		if (is_fixed_section(sec))
+		if (is_fixed_section(m, sec))
 			continue;
 		type = cfg_get(c, sec, "type");
 		if (!type) {
-			const char *hint = closest_name(sec, fixed_section_names(), 0);
+			const char *hint = closest_name(sec, fixed_section_names(m), 0);
 
 			if (hint)
 				cfg_error(c, NULL, sec, "unknown section (did you mean [%s]?)",
@@ -340,20 +349,22 @@ int machine_load(struct machine *m, const char *path, char *const *sets, size_t 
 	m->alloc.align = m->align;
 	m->alloc.ipa_limit = 1ull << m->ipa_bits;
 	/* The architecture sets alloc.nr_irqs from the interrupt controller. */
-	if (arch_configure(m))
+	if (m->arch->configure(m))
 		return -EINVAL;
 	parse_memory(m);
 	parse_boot(m);
 	parse_virtio_mmio(m);
 	parse_pci(m);
 	create_devices(m);
-	cfg_check_unused(&m->cfg, fixed_section_names());
+	if (!m->cfg.nerrors && m->arch->configure_late)
+		m->arch->configure_late(m);
+	cfg_check_unused(&m->cfg, fixed_section_names(m));
 	return m->cfg.nerrors ? -EINVAL : 0;
 }
 
 void machine_print(const struct machine *m, FILE *out)
 {
-	fprintf(out, "machine %s (%s)\n", m->name, m->cfg.path);
+	fprintf(out, "machine %s (%s), %s\n", m->name, m->cfg.path, m->arch->name);
 	fprintf(out,
 		"  vcpus %u, memory %llu MiB at 0x%llx, ipa %u bits, align 0x%llx, "
 		"on_reboot %s\n",
@@ -364,7 +375,7 @@ void machine_print(const struct machine *m, FILE *out)
 		(const char *[]){"on", "off", "log"}[m->sandbox.mode],
 		m->sandbox.deny ? " without " : "", m->sandbox.deny ? m->sandbox.deny : "",
 		m->user ? m->user : "(unchanged)");
-	arch_describe(m, out);
+	m->arch->describe(m, out);
 	for (size_t i = 0; i < m->ndevices; i++)
 		m->devices[i].ops->describe(&m->devices[i], out);
 	if (m->has_virtio_mmio)

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "sandbox.h"
 
+struct arch;
 struct device;
 
 enum reboot_action { REBOOT_EXIT, REBOOT_RESTART };
@@ -31,6 +32,7 @@ struct machine {
 	struct cfg cfg;
 	struct alloc alloc;
 	const char *name;
+	const struct arch *arch; /* [machine] arch: the guest architecture's model */
 	uint32_t vcpus;
 	int on_reboot;
 	struct sandbox_config sandbox; /* [machine] seccomp, user, seccomp_deny */

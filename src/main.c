@@ -14,7 +14,7 @@
 
 #include "boot.h"
 #include "console.h"
-#include "devtree.h"
+#include "arch.h"
 #include "log.h"
 #include "machine.h"
 #include "sandbox.h"
@@ -35,7 +35,8 @@ static const char usage[] =
 	"  -a, --append ARGS        append ARGS to the [boot] cmdline\n"
 	"  -u, --user NAME          run as NAME once set up (same as --set machine.user=NAME)\n"
 	"      --check              validate, print the resolved machine and exit\n"
-	"      --dump-dtb PATH      write the generated device tree to PATH and exit\n"
+	"      --dump-dtb PATH      write the generated device tree to PATH and exit (arm64)\n"
+	"      --dump-acpi DIR      write the ACPI tables to DIR/SIG.dat and exit (x86_64)\n"
 	"  -v, --verbose            report start-up phases, timing and memory use\n"
 	"      --boot-report FILE   write the boot timeline, exits and memory use as JSON\n"
 	"  -h, --help               this text\n"
@@ -46,7 +47,7 @@ static const char usage[] =
 	"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n";
 
 struct options {
-	const char *config, *dump_dtb, *append, *boot_report;
+	const char *config, *dump_dtb, *dump_acpi, *append, *boot_report;
 	char **sets;
 	size_t nsets;
 	int check;
@@ -75,7 +76,7 @@ static int add_set(struct options *o, char *s)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_DUMP_DTB, OPT_BOOT_REPORT };
+	enum { OPT_CHECK = 256, OPT_DUMP_DTB, OPT_DUMP_ACPI, OPT_BOOT_REPORT };
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"set", required_argument, NULL, 's'},
@@ -85,6 +86,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"user", required_argument, NULL, 'u'},
 		{"check", no_argument, NULL, OPT_CHECK},
 		{"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
+		{"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
 		{"boot-report", required_argument, NULL, OPT_BOOT_REPORT},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -115,6 +117,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_CHECK:
 			o->check = 1;
+			break;
+		case OPT_DUMP_ACPI:
+			o->dump_acpi = optarg;
 			break;
 		case OPT_DUMP_DTB:
 			o->dump_dtb = optarg;
@@ -228,6 +233,37 @@ static void on_sigfd(void *opaque, uint32_t events)
 	vm_stop(vm, VM_STOPPED);
 }
 
+/* --dump-acpi: every ACPI table the guest would be given, one file per table. */
+static int dump_acpi(struct machine *m, const char *dir)
+{
+	struct boot_layout none = {0}; /* the tables do not depend on the boot files */
+	struct boot_info info = {0};
+	int status = VM_USAGE;
+
+	if (m->arch != &arch_x86_64) {
+		log_error(
+			"%s: an %s machine has no ACPI tables (--dump-dtb writes its device tree)",
+			m->cfg.path, m->arch->name);
+		return VM_USAGE;
+	}
+	if (!m->arch->boot_info(m, &none, &info)) {
+		status = 0;
+		for (unsigned i = 0; !status && i < info.n; i++) {
+			const struct boot_chunk *c = &info.chunk[i];
+			char path[4096];
+
+			if (strncmp(c->name, "acpi/", 5))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s.dat", dir, c->name + 5);
+			status = write_file(path, c->data, c->len) ? VM_FAILURE : 0;
+		}
+	} else {
+		log_error("%s: cannot build the boot information", m->cfg.path);
+	}
+	boot_info_free(&info);
+	return status;
+}
+
 static int run(struct machine *m, const char *report_path)
 {
 	struct boot_images bi;
@@ -235,8 +271,7 @@ static int run(struct machine *m, const char *report_path)
 	long long rss = -1, guest_rss = -1;
 	struct vm vm;
 	sigset_t set;
-	void *dtb = NULL;
-	size_t dtb_len;
+	struct boot_info info = {0};
 	int status = VM_FAILURE, err;
 
 	/* An unwritable report path stops here, before anything is started. */
@@ -273,18 +308,18 @@ static int run(struct machine *m, const char *report_path)
 		sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 		err = sigfd < 0 ? -errno : loop_add(&vm.loop, sigfd, EPOLLIN, on_sigfd, &vm);
 	}
-	/* The device tree is built last, once the irqchip version is known. */
-	err = err ?: fdt_build(m, &bi.layout, &dtb, &dtb_len);
+	/* The guest's description is built last, once the irqchip version is known. */
+	err = err ?: m->arch->boot_info(m, &bi.layout, &info);
 	if (!err) {
-		err = vm_load(&vm, &bi, dtb, dtb_len);
+		err = vm_load(&vm, &bi, &info);
 		if (!err) {
 			timeline_mark(TL_IMAGES_LOADED);
-			log_info("kernel, initrd and device tree loaded at %.1f ms",
+			log_info("kernel, initrd and boot information loaded at %.1f ms",
 				 vm_clock() * 1e3);
 		}
 	}
 	boot_free(&bi);
-	free(dtb);
+	boot_info_free(&info);
 	if (!err)
 		status = vm_run(&vm);
 	timeline_mark(TL_EXIT);
@@ -395,7 +430,7 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return VM_USAGE;
-	err = machine_load(&m, o.config, o.sets, o.nsets, !o.check && !o.dump_dtb);
+	err = machine_load(&m, o.config, o.sets, o.nsets, !o.check && !o.dump_dtb && !o.dump_acpi);
 	for (size_t i = 0; i < o.nsets; i++)
 		free(o.sets[i]);
 	free(o.sets);
@@ -424,22 +459,29 @@ int main(int argc, char **argv)
 	if (o.check) {
 		machine_print(&m, stdout);
 		status = 0;
+	} else if (o.dump_acpi) {
+		status = dump_acpi(&m, o.dump_acpi);
 	} else if (o.dump_dtb) {
 		struct boot_images bi;
-		void *dtb;
-		size_t len;
+		struct boot_info info = {0};
+		const struct boot_chunk *dtb;
 
 		status = VM_USAGE;
-		if (m.gic.version == 0)
+		if (m.arch != &arch_arm64)
+			log_error("%s: an %s machine has no device tree (the guest learns it from "
+				  "boot_params and ACPI tables: --dump-acpi DIR writes the tables)",
+				  o.config, m.arch->name);
+		else if (m.gic.version == 0)
 			log_error("%s: [gic] version = auto is decided by the host's KVM at run "
 				  "time; "
 				  "pass --set gic.version=2 or 3 to dump a device tree",
 				  o.config);
 		else if (!boot_prepare(&m, &bi, 0)) {
-			if (!fdt_build(&m, &bi.layout, &dtb, &len)) {
-				status = write_file(o.dump_dtb, dtb, len) ? VM_FAILURE : 0;
-				free(dtb);
-			}
+			if (!m.arch->boot_info(&m, &bi.layout, &info) &&
+			    (dtb = boot_info_find(&info, "dtb")))
+				status = write_file(o.dump_dtb, dtb->data, dtb->len) ? VM_FAILURE
+										     : 0;
+			boot_info_free(&info);
 			boot_free(&bi);
 		}
 	} else {

@@ -16,6 +16,7 @@
 
 #include "boot.h"
 #include "device.h"
+#include "arch.h"
 #include "kvm_arch.h"
 #include "log.h"
 #include "machine.h"
@@ -333,6 +334,7 @@ int vm_create(struct vm *vm, struct machine *m)
 	vm->kvm_fd = vm->vm_fd = vm->irqchip_fd = vm->stop_fd = vm->msi_fd = -1;
 	vm->loop.epfd = -1;
 	bus_init(&vm->bus);
+	bus_init(&vm->pio);
 	pthread_mutex_init(&vm->routing_lock, NULL);
 	atomic_init(&vm->status, -1);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -347,6 +349,7 @@ int vm_create(struct vm *vm, struct machine *m)
 	/* The irqchip is initialised before devices: KVM accepts irqfds only after that. */
 	err = err ?: kvm_arch_irqchip_finalize(vm);
 	err = err ?: pci_create(vm);
+	err = err ?: m->arch->realize(vm);
 	for (size_t i = 0; !err && i < m->ndevices; i++) {
 		struct device *dev = &m->devices[i];
 
@@ -364,22 +367,22 @@ int vm_create(struct vm *vm, struct machine *m)
 	return err;
 }
 
-int vm_load(struct vm *vm, const struct boot_images *bi, const void *dtb, size_t dtb_len)
+int vm_load(struct vm *vm, const struct boot_images *bi, const struct boot_info *info)
 {
-	const struct boot_layout *bl = &bi->layout;
-	void *d = gpa_to_hva(vm, bl->dtb_addr, dtb_len);
-	int err;
+	int err = boot_load(bi, &vm->mem);
 
-	if (!d || dtb_len > bl->dtb_max) {
-		log_error("the device tree (%zu bytes) does not fit its place in guest RAM",
-			  dtb_len);
-		return -EINVAL;
+	for (unsigned i = 0; !err && i < info->n; i++) {
+		const struct boot_chunk *c = &info->chunk[i];
+		void *d = gpa_to_hva(vm, c->gpa, c->len);
+
+		if (!d) {
+			log_error("boot information %s (%zu bytes at 0x%llx) is not in guest RAM",
+				  c->name, c->len, (unsigned long long)c->gpa);
+			return -EINVAL;
+		}
+		memcpy(d, c->data, c->len);
 	}
-	err = boot_load(bi, &vm->mem);
-	if (err)
-		return err;
-	memcpy(d, dtb, dtb_len);
-	return kvm_arch_vcpu_boot(&vm->vcpus[0], bl->entry, bl->dtb_addr);
+	return err ?: kvm_arch_vcpu_boot(&vm->vcpus[0], bi->layout.entry, info->arg);
 }
 
 static void handle_mmio(struct vcpu *v)
@@ -601,6 +604,9 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	loop_free(&vm->loop);
 	bus_free(&vm->bus);
+	bus_free(&vm->pio);
+	free(vm->arch_priv);
+	vm->arch_priv = NULL;
 	free(vm->routes);
 	vm->routes = NULL;
 	free(vm->pci);

@@ -16,6 +16,7 @@
 #define KICK_SIGNAL SIGUSR1
 
 struct boot_images;
+struct boot_info;
 struct machine;
 struct pci_host;
 struct kvm_irq_routing_entry;
@@ -57,6 +58,8 @@ struct vm {
 	uint64_t ram_base, ram_size;
 	struct guest_mem mem; /* the same RAM, for checked translation */
 	struct bus bus;
+	struct bus pio;	 /* I/O ports (x86) */
+	void *arch_priv; /* the architecture's platform state (arch->realize), freed with the VM */
 	struct loop loop;
 	struct vcpu *vcpus;
 	unsigned nvcpus;
@@ -75,8 +78,8 @@ struct vm {
 
 /* Create the VM: RAM, irqchip, vCPUs, irqchip initialisation, devices, in that order. -errno. */
 int vm_create(struct vm *vm, struct machine *m);
-/* Load kernel, initrd and dtb into guest RAM and aim the boot vCPU at the kernel. -errno. */
-int vm_load(struct vm *vm, const struct boot_images *bi, const void *dtb, size_t dtb_len);
+/* Load kernel, initrd and boot information into guest RAM, aim the boot vCPU at the kernel. */
+int vm_load(struct vm *vm, const struct boot_images *bi, const struct boot_info *info);
 /* Run until the guest or the host stops the VM; returns an enum vm_status. */
 int vm_run(struct vm *vm);
 /* Tear everything down in reverse order of creation. */

@@ -1,13 +1,12 @@
 /* boot-timer: an MMIO register the guest's init writes when user space starts. */
 #include "devices/boottimer.h"
 
-#include <libfdt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "arch.h"
 #include "config.h"
-#include "devtree.h"
 #include "log.h"
 #include "machine.h"
 #include "timeline.h"
@@ -69,12 +68,11 @@ static int timer_realize(struct device *dev, struct vm *vm)
 	return bus_register(&vm->bus, t->base, t->size, boot_timer_access, t, dev->name);
 }
 
-static int timer_fdt(const struct device *dev, void *fdt)
+static void timer_hw(const struct device *dev, struct hw_desc *d)
 {
 	const struct boot_timer *t = dev->priv;
-	int node = fdt_add_mmio_node(fdt, "boot-timer", t->base, t->size);
 
-	return node < 0 ? node : fdt_setprop_string(fdt, node, "compatible", "microvm,boot-timer");
+	*d = (struct hw_desc){.kind = HW_BOOT_TIMER, .base = t->base, .size = t->size};
 }
 
 const struct device_ops boot_timer_ops = {
@@ -82,6 +80,6 @@ const struct device_ops boot_timer_ops = {
 	.configure = timer_configure,
 	.describe = timer_describe,
 	.realize = timer_realize,
-	.fdt_node = timer_fdt,
+	.hw = timer_hw,
 	.destroy = device_free_priv,
 };

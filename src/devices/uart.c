@@ -2,7 +2,6 @@
 #include "devices/uart.h"
 
 #include <errno.h>
-#include <libfdt.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +10,13 @@
 #include "arch.h"
 #include "config.h"
 #include "console.h"
-#include "devtree.h"
 #include "log.h"
 #include "machine.h"
 #include "timeline.h"
 #include "vm.h"
 
 #define UART_REGION_SIZE 0x1000
+#define UART_PORTS	 8
 #define UART_CLOCK	 1843200
 #define FIFO_SIZE	 64
 
@@ -72,7 +71,8 @@ struct uart {
 
 /* Per-instance configuration and run-time state of the device. */
 struct uart_dev {
-	uint64_t base;
+	uint64_t base, size;
+	bool io_port; /* base is an I/O port (x86), not an address */
 	uint32_t irq;
 	bool console;
 	struct uart *uart;
@@ -291,10 +291,20 @@ static int uart_configure(struct device *dev, struct machine *m)
 	err |= cfg_bool(c, dev->name, "sanitize", &d->con.sanitize, false);
 	if (err)
 		return -1;
-	err |= alloc_region(&m->alloc, dev->name, "registers", d->base, UART_REGION_SIZE,
-			    cfg_get(c, dev->name, "base"));
-	if (!err)
-		alloc_region_irqs(&m->alloc, dev->name, d->irq, 1);
+	/* Where the architecture has I/O ports (x86), the 8 registers are ports there. */
+	d->io_port = m->arch->ioports != 0;
+	d->size = d->io_port ? UART_PORTS : UART_REGION_SIZE;
+	if (d->io_port && d->base > m->arch->ioports - d->size) {
+		cfg_error(c, cfg_get(c, dev->name, "base"), dev->name,
+			  "I/O port 0x%llx: ports end at 0x%x", (unsigned long long)d->base,
+			  m->arch->ioports - 1);
+		err = -1;
+	} else if (!d->io_port) {
+		err |= alloc_region(&m->alloc, dev->name, "registers", d->base, d->size,
+				    cfg_get(c, dev->name, "base"));
+		if (!err)
+			alloc_region_irqs(&m->alloc, dev->name, d->irq, 1);
+	}
 	err |= alloc_irqs(&m->alloc, dev->name, d->irq, 1, cfg_get(c, dev->name, "irq"));
 	if (d->console)
 		err |= machine_set_console(m, dev);
@@ -305,8 +315,8 @@ static void uart_describe(const struct device *dev, FILE *out)
 {
 	const struct uart_dev *d = dev->priv;
 
-	fprintf(out, "  %s: ns16550a at 0x%llx, irq %u%s\n", dev->name, (unsigned long long)d->base,
-		d->irq,
+	fprintf(out, "  %s: ns16550a at %s0x%llx, irq %u%s\n", dev->name,
+		d->io_port ? "I/O port " : "", (unsigned long long)d->base, d->irq,
 		d->console
 			? (d->con.sanitize ? ", console (stdin/stdout, control sequences stripped)"
 					   : ", console (stdin/stdout)")
@@ -371,27 +381,26 @@ static int uart_realize(struct device *dev, struct vm *vm)
 	d->uart = uart_new(uart_irq, uart_out, uart_tx_room, d);
 	if (!d->uart)
 		return -ENOMEM;
-	err = bus_register(&vm->bus, d->base, UART_REGION_SIZE, uart_mmio, d, dev->name);
+	err = bus_register(d->io_port ? &vm->pio : &vm->bus, d->base, d->size, uart_mmio, d,
+			   dev->name);
 	if (err)
 		return err;
 	return d->console ? console_attach(&d->con, vm, uart_push, uart_out_room, d) : 0;
 }
 
-static int uart_fdt(const struct device *dev, void *fdt)
+static void uart_hw(const struct device *dev, struct hw_desc *hw)
 {
 	const struct uart_dev *d = dev->priv;
-	int node = fdt_add_mmio_node(fdt, "serial", d->base, UART_REGION_SIZE);
-	int err;
 
-	if (node < 0)
-		return node;
-	err = fdt_setprop_string(fdt, node, "compatible", "ns16550a");
-	err = err ?: fdt_setprop_u32(fdt, node, "clock-frequency", UART_CLOCK);
-	err = err ?: fdt_setprop_u32(fdt, node, "reg-io-width", 1);
-	err = err ?: arch_fdt_irq(fdt, node, d->irq, true);
-	if (!err && d->console)
-		err = fdt_set_console(fdt, node);
-	return err;
+	*hw = (struct hw_desc){.kind = HW_SERIAL,
+			       .base = d->base,
+			       .size = d->size,
+			       .io_port = d->io_port,
+			       .has_irq = true,
+			       .level = true,
+			       .irq = d->irq,
+			       .clock = UART_CLOCK,
+			       .console = d->console};
 }
 
 static void uart_unrealize(struct device *dev)
@@ -411,6 +420,6 @@ const struct device_ops uart_ops = {
 	.describe = uart_describe,
 	.realize = uart_realize,
 	.unrealize = uart_unrealize,
-	.fdt_node = uart_fdt,
+	.hw = uart_hw,
 	.destroy = device_free_priv,
 };

@@ -688,11 +688,11 @@ static void blk_unrealize(struct device *dev)
 	blk_stop(dev);
 }
 
-static int blk_fdt(const struct device *dev, void *fdt)
+static void blk_hw(const struct device *dev, struct hw_desc *d)
 {
 	const struct blk *b = dev->priv;
 
-	return virtio_transport_fdt(&b->tr, fdt);
+	virtio_transport_hw(&b->tr, d);
 }
 
 static void blk_destroy(struct device *dev)
@@ -714,6 +714,6 @@ const struct device_ops virtio_blk_ops = {
 	.describe = blk_describe,
 	.realize = blk_realize,
 	.unrealize = blk_unrealize,
-	.fdt_node = blk_fdt,
+	.hw = blk_hw,
 	.destroy = blk_destroy,
 };

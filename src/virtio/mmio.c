@@ -3,14 +3,12 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <libfdt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "arch.h"
-#include "devtree.h"
 #include "log.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -265,16 +263,4 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 	}
 	t->irqfd = -1;
 	t->vm = NULL;
-}
-
-int virtio_mmio_fdt(void *fdt, uint64_t base, uint32_t irq)
-{
-	int node = fdt_add_mmio_node(fdt, "virtio_mmio", base, VIRTIO_MMIO_SIZE);
-	int err;
-
-	if (node < 0)
-		return node;
-	err = fdt_setprop_string(fdt, node, "compatible", "virtio,mmio");
-	err = err ?: fdt_setprop_empty(fdt, node, "dma-coherent");
-	return err ?: arch_fdt_irq(fdt, node, irq, false);
 }

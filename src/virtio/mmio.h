@@ -29,7 +29,5 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 		       uint32_t irq, const char *name);
 /* Remove the ioeventfds and irqfd and close them. */
 void virtio_mmio_detach(struct virtio_mmio *t);
-/* Add the "virtio,mmio" node for a device at base with interrupt line irq. */
-int virtio_mmio_fdt(void *fdt, uint64_t base, uint32_t irq);
 
 #endif

@@ -1089,11 +1089,11 @@ static void net_unrealize(struct device *dev)
 	n->tap_open = false;
 }
 
-static int net_fdt(const struct device *dev, void *fdt)
+static void net_hw(const struct device *dev, struct hw_desc *d)
 {
 	const struct net *n = dev->priv;
 
-	return virtio_transport_fdt(&n->tr, fdt);
+	virtio_transport_hw(&n->tr, d);
 }
 
 const struct device_ops virtio_net_ops = {
@@ -1102,6 +1102,6 @@ const struct device_ops virtio_net_ops = {
 	.describe = net_describe,
 	.realize = net_realize,
 	.unrealize = net_unrealize,
-	.fdt_node = net_fdt,
+	.hw = net_hw,
 	.destroy = device_free_priv,
 };

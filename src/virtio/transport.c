@@ -33,13 +33,13 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 	t->pci.intx_fd = t->pci.resample_fd = -1;
 	if (kind == VIRTIO_TRANSPORT_PCI) {
 		t->pci_class = pci_class;
-		if (m->has_pci && m->pci_msi && !arch_pci_msi(m)) {
+		if (m->has_pci && m->pci_msi && !m->arch->pci_msi(m)) {
 			cfg_error(&m->cfg, cfg_get(&m->cfg, dev->name, "transport"), dev->name,
 				  "[pci] msi = on needs an MSI controller in [gic] (its for GICv3, "
 				  "v2m for GICv2, both for version = auto), or set msi = off");
 			return -1;
 		}
-		t->msix = arch_pci_msi(m); /* for --check; realize decides */
+		t->msix = m->arch->pci_msi(m); /* for --check; realize decides */
 		return machine_pci_slot(m, dev->name, &t->pci_slot);
 	}
 	return machine_virtio_mmio_slot(m, dev->name, &t->base, &t->irq);
@@ -56,7 +56,7 @@ int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct v
 	} else {
 		/* Decided now: with gic version = auto the controller is known only after KVM
 		 * chose. */
-		t->msix = arch_pci_msi(vm->m);
+		t->msix = vm->m->arch->pci_msi(vm->m);
 		err = virtio_pci_init(&t->pci, vd, t->pci_slot, t->msix, t->pci_class, name);
 		err = err ?: virtio_pci_attach(&t->pci, vm);
 	}
@@ -73,10 +73,16 @@ void virtio_transport_unrealize(struct virtio_transport *t)
 		virtio_pci_detach(&t->pci);
 }
 
-int virtio_transport_fdt(const struct virtio_transport *t, void *fdt)
+void virtio_transport_hw(const struct virtio_transport *t, struct hw_desc *d)
 {
-	/* PCI functions are found by enumeration: the host bridge node covers them. */
-	return t->kind == VIRTIO_TRANSPORT_MMIO ? virtio_mmio_fdt(fdt, t->base, t->irq) : 0;
+	/* PCI functions are found by enumeration: the host bridge covers them. */
+	if (t->kind != VIRTIO_TRANSPORT_MMIO)
+		return;
+	*d = (struct hw_desc){.kind = HW_VIRTIO_MMIO,
+			      .base = t->base,
+			      .size = VIRTIO_MMIO_SIZE,
+			      .has_irq = true,
+			      .irq = t->irq};
 }
 
 void virtio_transport_describe(const struct virtio_transport *t, FILE *out)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "arch.h"
 #include "virtio/mmio.h"
 #include "virtio/pci.h"
 
@@ -41,8 +42,8 @@ int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct v
 			     const char *name);
 /* Detach from the VM (ioeventfds, irqfds, handlers). */
 void virtio_transport_unrealize(struct virtio_transport *t);
-/* Add the transport's device-tree node for the device. */
-int virtio_transport_fdt(const struct virtio_transport *t, void *fdt);
+/* Say how the guest learns of the device: its virtio-mmio slot (nothing for PCI). */
+void virtio_transport_hw(const struct virtio_transport *t, struct hw_desc *d);
 /* Describe where the device sits, for --check. */
 void virtio_transport_describe(const struct virtio_transport *t, FILE *out);
 

@@ -13,7 +13,7 @@ static const struct {
 	{"virtq", test_virtq},	     {"mmio", test_mmio},	{"blk", test_blk},
 	{"pci", test_pci},	     {"net", test_net},		{"timeline", test_timeline},
 	{"loop", test_loop},	     {"kickctl", test_kickctl}, {"sandbox", test_sandbox},
-	{"sanitize", test_sanitize},
+	{"sanitize", test_sanitize}, {"x86", test_x86},
 };
 
 int main(void)

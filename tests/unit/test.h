@@ -50,5 +50,6 @@ void test_timeline(void);
 void test_loop(void);
 void test_sandbox(void);
 void test_sanitize(void);
+void test_x86(void);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "blob.h"
 #include "boot.h"
+#include "arm64.h"
 #include "image.h"
 #include "test.h"
 
@@ -59,7 +60,7 @@ static void layout(void)
 	const uint64_t base = 0x40000000, size = 256 << 20;
 
 	make_header(h, 0, 0x1200000, 0);
-	CHECK(arch_boot_layout(base, size, h, sizeof(h), 0x300000, &bl, why, sizeof(why)) == 0);
+	CHECK(arm64_boot_layout(base, size, h, sizeof(h), 0x300000, &bl, why, sizeof(why)) == 0);
 	CHECK_EQ(bl.kernel_addr, base);
 	CHECK_EQ(bl.entry, base);
 	CHECK_EQ(bl.dtb_addr, base + size - (2 << 20));
@@ -68,18 +69,18 @@ static void layout(void)
 	CHECK_EQ(bl.initrd_addr % 0x10000, 0);
 	CHECK(bl.initrd_addr >= bl.kernel_end);
 	/* RAM that cannot hold kernel + initrd + DTB is refused with a reason. */
-	CHECK(arch_boot_layout(base, 32 << 20, h, sizeof(h), 20 << 20, &bl, why, sizeof(why)) ==
+	CHECK(arm64_boot_layout(base, 32 << 20, h, sizeof(h), 20 << 20, &bl, why, sizeof(why)) ==
 	      -EINVAL);
 	CHECK(strstr(why, "do not fit") != NULL);
-	CHECK(arch_boot_layout(base, 16 << 20, h, sizeof(h), 64 << 20, &bl, why, sizeof(why)) ==
+	CHECK(arm64_boot_layout(base, 16 << 20, h, sizeof(h), 64 << 20, &bl, why, sizeof(why)) ==
 	      -EINVAL);
 	/* An image_size that would wrap the end address around is refused, not placed. */
 	make_header(h, 0, 0xffffffffffe00000ull, 0);
-	CHECK(arch_boot_layout(base, size, h, sizeof(h), 0x300000, &bl, why, sizeof(why)) ==
+	CHECK(arm64_boot_layout(base, size, h, sizeof(h), 0x300000, &bl, why, sizeof(why)) ==
 	      -EINVAL);
 	CHECK(strstr(why, "more than the") != NULL);
 	/* No kernel (device-tree dump): placement still computed. */
-	CHECK(arch_boot_layout(base, size, NULL, 0, 0x1000, &bl, why, sizeof(why)) == 0);
+	CHECK(arm64_boot_layout(base, size, NULL, 0, 0x1000, &bl, why, sizeof(why)) == 0);
 	CHECK_EQ(bl.initrd_size, 0x1000);
 }
 

@@ -2,6 +2,8 @@
 #ifndef MICROVM_ARM64_H
 #define MICROVM_ARM64_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "arch.h"
@@ -20,10 +22,24 @@
 
 enum { ARM64_MSI_NONE, ARM64_MSI_ITS, ARM64_MSI_V2M };
 
-#define ARM64_GIC_PHANDLE ARCH_IRQCHIP_PHANDLE
+#define ARM64_GIC_PHANDLE 1 /* the parent of every device interrupt */
 
+struct boot_layout;
 struct machine;
 struct vm;
+
+/*
+ * Place the kernel (its first min(klen, BLOB_HEAD_MAX) bytes, or NULL), the initrd and the
+ * DTB in RAM; fills why on error. -EINVAL.
+ */
+int arm64_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
+		      size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen);
+/* Add cpus, interrupt controller, timer and PSCI nodes; set the root interrupt-parent. */
+int arm64_fdt(const struct machine *m, void *fdt);
+/* Set "interrupts" on node for device interrupt line irq (level- or edge-triggered). */
+int arm64_fdt_irq(void *fdt, int node, uint32_t irq, bool level);
+/* phandle of the PCI MSI controller (0 if none); *msi_map says whether it takes msi-map. */
+uint32_t arm64_pci_msi_phandle(const struct machine *m, bool *msi_map);
 
 /* The MPIDR affinity value KVM assigns to vCPU id (also the cpu node's reg). */
 uint64_t arm64_mpidr(unsigned id);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arm64.h"
 #include "image.h"
 
 #define SZ_2M	    (2ull << 20)
@@ -61,8 +62,8 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 	return 0;
 }
 
-int arch_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
-		     size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen)
+int arm64_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
+		      size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen)
 {
 	uint64_t ram_end = ram_base + ram_size, low;
 	struct arm64_image img = {0};

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "arch.h"
 #include "arm64.h"
 #include "log.h"
 #include "machine.h"
@@ -17,6 +18,12 @@
 
 int kvm_arch_vm_type(struct vm *vm)
 {
+	if (vm->m->arch != &arch_arm64) {
+		log_error("%s is an %s machine; this host's KVM runs arm64 guests (use --check "
+			  "here)",
+			  vm->m->cfg.path, vm->m->arch->name);
+		return -ENOTSUP;
+	}
 	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
 	unsigned bits = vm->m->ipa_bits;
 

@@ -1,15 +1,21 @@
 /* arm64 machine model: GIC configuration, cpus/psci/timer/GIC device-tree nodes. */
 #include "arch.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
 #include <libfdt.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "boot.h"
 #include "arm64.h"
 #include "config.h"
+#include "devtree.h"
+#include "log.h"
 #include "machine.h"
 
-const char *const arch_sections[] = {"gic", NULL};
+static const char *const sections[] = {"gic", NULL};
 
 /* GIC_SPI / GIC_PPI and IRQ_TYPE_* as in the kernel's dt-bindings. */
 #define FDT_GIC_SPI	     0
@@ -17,7 +23,7 @@ const char *const arch_sections[] = {"gic", NULL};
 #define IRQ_TYPE_EDGE_RISING 1
 #define IRQ_TYPE_LEVEL_HIGH  4
 
-int arch_configure(struct machine *m)
+static int configure(struct machine *m)
 {
 	static const char *const versions[] = {"auto", "2", "3", NULL};
 	struct cfg *c = &m->cfg;
@@ -85,7 +91,7 @@ int arch_configure(struct machine *m)
 	return err;
 }
 
-void arch_describe(const struct machine *m, FILE *out)
+static void describe(const struct machine *m, FILE *out)
 {
 	const struct gic_config *g = &m->gic;
 
@@ -109,7 +115,7 @@ int arm64_msi_kind(const struct machine *m)
 	return ARM64_MSI_NONE;
 }
 
-bool arch_pci_msi(const struct machine *m)
+static bool pci_msi(const struct machine *m)
 {
 	/* Before KVM picks a version for "auto", both controllers must be described. */
 	if (m->gic.version == 0)
@@ -117,10 +123,10 @@ bool arch_pci_msi(const struct machine *m)
 	return arm64_msi_kind(m) != ARM64_MSI_NONE;
 }
 
-uint32_t arch_pci_msi_phandle(const struct machine *m, bool *msi_map)
+uint32_t arm64_pci_msi_phandle(const struct machine *m, bool *msi_map)
 {
 	*msi_map = arm64_msi_kind(m) == ARM64_MSI_ITS;
-	return arch_pci_msi(m) ? ARM64_MSI_PHANDLE : 0;
+	return pci_msi(m) ? ARM64_MSI_PHANDLE : 0;
 }
 
 uint64_t arm64_mpidr(unsigned id)
@@ -250,7 +256,7 @@ static int fdt_timer_psci(const struct machine *m, void *fdt)
 	return err ?: fdt_setprop_string(fdt, node, "method", "hvc");
 }
 
-int arch_fdt(const struct machine *m, void *fdt)
+int arm64_fdt(const struct machine *m, void *fdt)
 {
 	int err = fdt_gic(m, fdt);
 
@@ -258,7 +264,7 @@ int arch_fdt(const struct machine *m, void *fdt)
 	return err ?: fdt_cpus(m, fdt);
 }
 
-int arch_fdt_irq(void *fdt, int node, uint32_t irq, bool level)
+int arm64_fdt_irq(void *fdt, int node, uint32_t irq, bool level)
 {
 	int err = fdt_setprop_u32(fdt, node, "interrupts", FDT_GIC_SPI);
 
@@ -267,3 +273,45 @@ int arch_fdt_irq(void *fdt, int node, uint32_t irq, bool level)
 		       ?: fdt_appendprop_u32(fdt, node, "interrupts",
 					     level ? IRQ_TYPE_LEVEL_HIGH : IRQ_TYPE_EDGE_RISING);
 }
+
+static int layout(const struct machine *m, const uint8_t *kernel, size_t klen, size_t initrd_len,
+		  struct boot_layout *bl, char *why, size_t whylen)
+{
+	return arm64_boot_layout(m->ram_base, m->ram_size, kernel, klen, initrd_len, bl, why,
+				 whylen);
+}
+
+/* The device tree, at the place the layout keeps for it. */
+static int boot_info(const struct machine *m, const struct boot_layout *bl, struct boot_info *bi)
+{
+	void *dtb;
+	size_t len;
+	int err = fdt_build(m, bl, &dtb, &len);
+
+	if (err)
+		return err;
+	if (bl->dtb_max && len > bl->dtb_max) {
+		log_error("the device tree (%zu bytes) does not fit its place in guest RAM", len);
+		free(dtb);
+		return -EINVAL;
+	}
+	bi->arg = bl->dtb_addr;
+	return boot_info_add(bi, "dtb", bl->dtb_addr, dtb, len);
+}
+
+static int realize(struct vm *vm)
+{
+	(void)vm;
+	return 0;
+}
+
+const struct arch arch_arm64 = {
+	.name = "arm64",
+	.sections = sections,
+	.configure = configure,
+	.describe = describe,
+	.pci_msi = pci_msi,
+	.boot_layout = layout,
+	.boot_info = boot_info,
+	.realize = realize,
+};
