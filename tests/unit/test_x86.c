@@ -123,6 +123,9 @@ static void test_layout(void)
 	wr32(k + 0x22c, 0x0fffffff);
 	CHECK(x86_boot_layout(&m, k, sizeof(k), 0x100000, &bl, why, sizeof(why)) == 0);
 	CHECK_EQ(bl.initrd_addr + bl.initrd_size, 0x10000000);
+	/* An initrd_addr_max below the kernel's footprint leaves the initrd no place. */
+	wr32(k + 0x22c, 0xfff);
+	CHECK(x86_boot_layout(&m, k, sizeof(k), 0x1000, &bl, why, sizeof(why)) == -EINVAL);
 	machine_free(&m);
 }
 

@@ -146,7 +146,7 @@ int x86_boot_layout(const struct machine *m, const uint8_t *kernel, size_t klen,
 	if (initrd_len) {
 		max = (uint64_t)img.initrd_addr_max + 1;
 		top = low_ram_end(m) < max ? low_ram_end(m) : max;
-		if (initrd_len > top - bl->kernel_end) {
+		if (top < bl->kernel_end || initrd_len > top - bl->kernel_end) {
 			snprintf(why, whylen,
 				 "initrd of %zu KiB does not fit between the kernel (to 0x%llx) "
 				 "and 0x%llx",

@@ -122,6 +122,11 @@ static int configure_late(struct machine *m)
 	struct cfg *c = &m->cfg;
 	int err = 0;
 
+	if (m->vcpus > 255) {
+		cfg_error(c, cfg_get(c, "machine", "vcpus"), "machine",
+			  "%u vCPUs: an x86_64 machine has at most 255 (8-bit APIC IDs)", m->vcpus);
+		err = -1;
+	}
 	if (m->ram_base != 0) {
 		cfg_error(c, cfg_get(c, "memory", "base"), "memory",
 			  "base must be 0 on x86_64 (boot_params, the page tables and the "
