@@ -69,7 +69,7 @@ TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
 
-.PHONY: all deps guest guest-x86_64 check run bench-blk bench-net bench-boot bench-peers bench-sandbox fuzz format \
+.PHONY: all deps guest guest-x86_64 check run bench-blk bench-net bench-boot bench-peers bench-x86 bench-sandbox fuzz format \
 	format-check clean
 all: $(OUT)/microvm
 
@@ -151,14 +151,25 @@ build/guest/vnetpoke build/guest/blkpoke: build/guest/%: tests/boot/%.c tests/bo
 
 # The x86-64 guest: the minimal bzImage, a busybox initramfs and a root disk made of it.
 guest-x86_64: build/guest-x86_64/bzImage build/guest-x86_64/initramfs.cpio.gz \
-	build/guest-x86_64/rootfs.ext4
+	build/guest-x86_64/rootfs.ext4 build/guest-x86_64/nettool
 build/guest-x86_64/bzImage: conf/guest-kernel-x86_64.config guest-images/build-kernel.sh
 	GUEST_ARCH=x86_64 ./guest-images/build-kernel.sh $@
 build/guest-x86_64/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
-		guest-images/build-initramfs.sh
-	GUEST_ARCH=x86_64 ./guest-images/build-initramfs.sh $@
+		guest-images/build-initramfs.sh build/guest-x86_64/nettool
+	rm -rf build/guest-x86_64/extra && mkdir -p build/guest-x86_64/extra/bin
+	cp build/guest-x86_64/nettool build/guest-x86_64/extra/bin/
+	GUEST_ARCH=x86_64 ./guest-images/build-initramfs.sh $@ build/guest-x86_64/extra
 build/guest-x86_64/rootfs.ext4: build/guest-x86_64/initramfs.cpio.gz guest-images/build-rootfs.sh
 	./guest-images/build-rootfs.sh $< $@ 32M
+# The same, powering off as soon as init is reached (make bench-x86).
+build/guest-x86_64/initramfs-poweroff.cpio.gz: build/guest-x86_64/initramfs.cpio.gz
+	mkdir -p build/guest-x86_64/extra/etc && touch build/guest-x86_64/extra/etc/microvm.poweroff
+	GUEST_ARCH=x86_64 ./guest-images/build-initramfs.sh $@ build/guest-x86_64/extra
+	rm build/guest-x86_64/extra/etc/microvm.poweroff
+# nettool for the emulated x86-64 host (and its guests): static, for this x86-64 machine.
+build/guest-x86_64/nettool: tests/bench/nettool.c
+	@mkdir -p $(dir $@)
+	gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
 
 check: deps
 	@./tests/run.sh
@@ -182,6 +193,10 @@ bench-net: deps guest build/guest/tools.ext4
 # source trees or tarballs) on the same workloads, interleaved in one run.
 bench-peers: deps guest build/guest/tools.ext4 build/guest/initramfs-poweroff.cpio.gz
 	@./tests/bench/peers-run.sh
+
+# x86-64 boot: microvm against QEMU -M microvm, side by side in the emulated x86-64 host.
+bench-x86: deps
+	@./tests/bench/x86-run.sh
 
 # Boot benchmark: BOOT_ITER boots per case of the matrix, CSV + Markdown + plots.
 bench-boot: deps guest

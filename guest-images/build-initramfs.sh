@@ -1,12 +1,17 @@
 #!/bin/sh
-# Builds the busybox (busybox-static:arm64) initramfs whose init is conf/guest-init.
+# Builds the busybox (busybox-static of GUEST_ARCH: arm64, or x86_64) initramfs whose init
+# is conf/guest-init.
 # Usage: build-initramfs.sh OUT.cpio.gz [EXTRA_DIR]   (EXTRA_DIR is copied over the root)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 out=$1
 extra=${2:-}
-bb=$("$here/fetch-deb.sh" busybox-static:arm64)/bin/busybox
+case "${GUEST_ARCH:-arm64}" in
+x86_64) debarch=amd64 ;;
+*) debarch=arm64 ;;
+esac
+bb=$("$here/fetch-deb.sh" "busybox-static:$debarch")/bin/busybox
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/proc" "$root/sys" \

@@ -6,7 +6,8 @@
 #   3. configuration tests (ASan+UBSan build of microvm), and a bounded run of every
 #      libFuzzer target
 #   4. boot tests: natively on an arm64 host with a working /dev/kvm, otherwise inside
-#      both emulated KVM hosts (RPi5 stand-in with GICv2, GICv3 server), run in parallel
+#      the emulated KVM hosts (RPi5 stand-in with GICv2, GICv3 server; on an x86-64 machine
+#      also an x86-64 host with nested SVM), run in parallel
 # Set MICROVM_BOOT_TESTS=0 to skip layer 4.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -107,6 +108,11 @@ step build-gcc make -j"$jobs" CC=gcc all build/sandbox-cost
 step build-clang make -j"$jobs" CC=clang OUT=build/clang
 step build-asan make -j"$jobs" SANITIZE=1 build/asan/microvm build/asan/unit-tests
 step build-aarch64 make -j"$jobs" CROSS_COMPILE=aarch64-linux-gnu-
+# The x86-64 emulated host runs a static build of this machine's microvm.
+x86=""
+if [ "$(uname -m)" = x86_64 ]; then
+	step build-x86_64 make -j"$jobs" STATIC=1 build/x86_64/microvm && x86=x86
+fi
 step format make format-check
 
 if [ -x build/asan/unit-tests ]; then
@@ -124,23 +130,23 @@ fi
 step fuzz make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}" && grep '^fuzz:' "$logs/fuzz.log"
 
 if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
-	if step guest-images make guest; then
+	if step guest-images make guest ${x86:+guest-x86_64}; then
 		if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ] && [ -z "${MICROVM_EMULATED:-}" ]; then
 			echo "check: boot tests run natively on this arm64 host"
 			MV=build/microvm MVDIR=. NETTOOL=build/guest/nettool sh tests/boot/cases.sh >"$logs/boot-native.log" 2>&1
 			grep -E '^MVTEST .* FAIL' "$logs/boot-native.log"
 			tally boot-native "$(grep MVTEST-SUMMARY "$logs/boot-native.log")"
 		else
-			echo "check: boot tests run inside emulated KVM hosts (QEMU TCG with EL2)"
-			for kind in rpi5 gicv3; do
+			echo "check: boot tests run inside emulated KVM hosts (QEMU TCG with EL2${x86:+, and with nested SVM})"
+			for kind in rpi5 gicv3 $x86; do
 				boot_host "$kind" &
 			done
 			wait
 			# Figures first, failures last: the end of the output is what gets read.
-			for kind in rpi5 gicv3; do
+			for kind in rpi5 gicv3 $x86; do
 				grep '^MVTIME' "$logs/boot-$kind.log"
 			done
-			for kind in rpi5 gicv3; do
+			for kind in rpi5 gicv3 $x86; do
 				[ ! -s "$logs/boot-$kind.stalls" ] || cat "$logs/boot-$kind.stalls"
 				grep -E '^MVTEST .* FAIL' "$logs/boot-$kind.log" && first_output "boot-$kind"
 				summary=$(grep MVTEST-SUMMARY "$logs/boot-$kind.log")
@@ -154,7 +160,8 @@ fi
 # The boot benchmark's report and plots from the boot tests' one-boot smoke run.
 if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ] && ls "$logs"/boot-*.log >/dev/null 2>&1; then
 	csvs=""
-	for log in "$logs"/boot-*.log; do
+	for log in "$logs"/boot-rpi5.log "$logs"/boot-gicv3.log "$logs"/boot-native.log; do
+		[ -f "$log" ] || continue
 		sed -n 's/^MVCSV //p' "$log" | tr -d '\r' >"${log%.log}.csv"
 		csvs="$csvs ${log%.log}.csv"
 	done

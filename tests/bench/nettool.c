@@ -8,8 +8,10 @@
  *   nettool runas UID GID CMD...  run CMD as that user and group, without groups (root only)
  *   nettool measure FILE CMD...   run CMD on a new pseudo-terminal (stdin and stdout relayed:
  *                                 every monitor sees a terminal; its pid in FILE.pid), then
- *                                 write "ms MS maxrss_kib KIB status STATUS" to FILE: exec
- *                                 to exit, and CMD's peak resident set
+ *                                 write "ms MS maxrss_kib KIB status STATUS first_output MS
+ *                                 mark MS" to FILE: exec to exit, CMD's peak resident
+ *                                 set, exec to its first output and to the first time the
+ *                                 output holds $MEASURE_MARK (-1: never)
  * Both print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
  */
 #define _GNU_SOURCE
@@ -203,7 +205,9 @@ static int do_runas(uid_t uid, gid_t gid, char **cmd)
 static int do_measure(const char *file, char **cmd)
 {
 	static char buf[4096];
-	double t0 = now();
+	const char *mark = getenv("MEASURE_MARK");
+	size_t marklen = mark ? strlen(mark) : 0, matched = 0;
+	double t0 = now(), first = -1, marked = -1;
 	int master, status = 0;
 	bool in_open = true;
 	struct rusage ru;
@@ -238,6 +242,14 @@ static int do_measure(const char *file, char **cmd)
 			n = read(master, buf, sizeof(buf));
 			if (n <= 0)
 				break; /* EIO: the terminal's last user is gone */
+			if (first < 0)
+				first = now();
+			/* The mark may straddle reads: match it byte by byte. */
+			for (ssize_t i = 0; marklen && marked < 0 && i < n; i++) {
+				matched = buf[i] == mark[matched] ? matched + 1 : buf[i] == mark[0];
+				if (matched == marklen)
+					marked = now();
+			}
 			if (write_all(1, buf, (size_t)n))
 				break;
 		}
@@ -258,8 +270,10 @@ static int do_measure(const char *file, char **cmd)
 		perror(file);
 		return 1;
 	}
-	fprintf(f, "ms %.1f maxrss_kib %ld status %d\n", (now() - t0) * 1e3, ru.ru_maxrss,
-		WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	fprintf(f, "ms %.1f maxrss_kib %ld status %d first_output %.1f mark %.1f\n",
+		(now() - t0) * 1e3, ru.ru_maxrss,
+		WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+		first < 0 ? -1 : (first - t0) * 1e3, marked < 0 ? -1 : (marked - t0) * 1e3);
 	fclose(f);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }

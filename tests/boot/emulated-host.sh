@@ -1,8 +1,9 @@
 #!/bin/sh
-# Boots an emulated KVM host (QEMU TCG with EL2) and runs microvm inside it.
-# Usage: emulated-host.sh rpi5|gicv3 tests|run [MICROVM ARGS...]
+# Boots an emulated KVM host (QEMU TCG with EL2, or with nested SVM) and runs microvm inside.
+# Usage: emulated-host.sh rpi5|gicv3|x86 tests|run [MICROVM ARGS...]
 #   rpi5:  virt,gic-version=2, Cortex-A76, Debian's 16 KiB-page 6.12 kernel (a Pi 5 stand-in)
 #   gicv3: virt,gic-version=3, Cortex-A76, Debian's 4 KiB-page 6.12 kernel
+#   x86:   q35, EPYC with SVM and nested paging, Debian's amd64 6.12 kernel (kvm-amd)
 #   tests: run tests/boot/cases.sh inside and power off; bench-blk, bench-net, bench-boot,
 #   bench-peers: tests/bench/blk.sh, net.sh, boot.sh, peers.sh;
 #   run: boot machines/rpi5.ini interactively
@@ -12,16 +13,18 @@ top=$(cd "$here/../.." && pwd)
 kind=$1
 mode=$2
 shift 2
+guest=guest debarch=arm64
 case "$kind" in
 rpi5) gic=2 flavour=arm64-16k ;;
 gicv3) gic=3 flavour=arm64 ;;
+x86) flavour=amd64 debarch=amd64 guest=guest-x86_64 ;;
 *) echo "emulated-host: unknown host kind '$kind'" >&2; exit 2 ;;
 esac
 
-pkg=$(apt-cache depends "linux-image-6.12-$flavour:arm64" 2>/dev/null |
+pkg=$(apt-cache depends "linux-image-6.12-$flavour:$debarch" 2>/dev/null |
 	sed -n 's/^ *Depends: \(linux-image-6\.12\.[^ ]*\)$/\1/p' | head -n 1)
-[ -n "$pkg" ] || { echo "emulated-host: cannot resolve linux-image-6.12-$flavour:arm64" >&2; exit 1; }
-case "$pkg" in *:arm64) ;; *) pkg="$pkg:arm64" ;; esac
+[ -n "$pkg" ] || { echo "emulated-host: cannot resolve linux-image-6.12-$flavour:$debarch" >&2; exit 1; }
+case "$pkg" in *:"$debarch") ;; *) pkg="$pkg:$debarch" ;; esac
 kdir=$("$top/guest-images/fetch-deb.sh" "$pkg")
 l1kernel=$(ls "$kdir"/boot/vmlinuz-* | head -n 1)
 
@@ -30,7 +33,7 @@ root=$(mktemp -d)
 chmod 755 "$root" # its / : an ordinary user must reach /microvm and the images
 trap 'rm -rf "$root"' EXIT
 trap 'exit 143' TERM # stopped from outside (make check's timeout): still clean up
-bb=$("$top/guest-images/fetch-deb.sh" busybox-static:arm64)/bin/busybox
+bb=$("$top/guest-images/fetch-deb.sh" "busybox-static:$debarch")/bin/busybox
 mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/dev" "$root/proc" \
 	"$root/sys" "$root/tmp" "$root/machines" "$root/build/guest" "$root/tests"
 cp "$bb" "$root/bin/busybox"
@@ -41,8 +44,9 @@ cp "$top/tests/bench/blk.sh" "$root/tests/bench-blk.sh"
 cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
 cp "$top/tests/bench/boot.sh" "$root/tests/bench-boot.sh"
 cp "$top/tests/bench/peers.sh" "$root/tests/bench-peers.sh"
+cp "$top/tests/bench/x86-qemu.sh" "$root/tests/bench-x86.sh"
 echo "BOOTBENCH=/tests/bench-boot.sh" >>"$root/tests/env"
-cp "$top/build/guest/nettool" "$root/bin/nettool"
+cp "$top/build/$guest/nettool" "$root/bin/nettool"
 cp "$here/net-cases.sh" "$here/blk-cases.sh" "$here/sandbox-cases.sh" "$root/tests/"
 # An ordinary user for the sandbox tests (microvm drops to it, or starts as it).
 mkdir -p "$root/etc"
@@ -56,21 +60,33 @@ mvuser:x:1000:
 ' >"$root/etc/group"
 # TAP devices need tun.ko from the same kernel package, vhost = on the vhost-net modules
 # (loaded by l1-init in this order).
+# On x86 KVM itself is modules too (kvm-amd needs ccp), loaded in this order.
 mkdir -p "$root/lib"
-for m in net/tun net/tap vhost/vhost_iotlb vhost/vhost vhost/vhost_net; do
-	xz -dc "$kdir"/lib/modules/*/kernel/drivers/$m.ko.xz >"$root/lib/${m#*/}.ko"
+mods="drivers/net/tun drivers/net/tap drivers/vhost/vhost_iotlb drivers/vhost/vhost drivers/vhost/vhost_net"
+[ "$kind" = x86 ] && mods="virt/lib/irqbypass arch/x86/kvm/kvm drivers/crypto/ccp/ccp
+	arch/x86/kvm/kvm-amd $mods"
+for m in $mods; do
+	xz -dc "$kdir"/lib/modules/*/kernel/$m.ko.xz >"$root/lib/${m##*/}.ko"
+	echo "${m##*/}" >>"$root/lib/modules.list"
 done
-# MICROVM_BIN: another static arm64 build to test (e.g. an older commit's, for comparison).
-cp "${MICROVM_BIN:-$top/build/aarch64/microvm}" "$root/microvm"
+# MICROVM_BIN: another static build to test (e.g. an older commit's, for comparison).
+if [ "$kind" = x86 ]; then
+	cp "${MICROVM_BIN:-$top/build/x86_64/microvm}" "$root/microvm"
+	mkdir -p "$root/build/guest-x86_64"
+	cp "$top/build/guest-x86_64/bzImage" "$top/build/guest-x86_64/initramfs.cpio.gz" \
+		"$top/build/guest-x86_64/rootfs.ext4" "$root/build/guest-x86_64/"
+else
+	cp "${MICROVM_BIN:-$top/build/aarch64/microvm}" "$root/microvm"
+	cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" \
+		"$top/build/guest/rootfs.ext4" "$root/build/guest/"
+	gzip -1 -c "$top/build/guest/Image" >"$root/build/guest/Image.gz"
+fi
 cp "$top"/machines/*.ini "$root/machines/"
-cp "$top/build/guest/Image" "$top/build/guest/initramfs.cpio.gz" "$top/build/guest/rootfs.ext4" \
-	"$root/build/guest/"
-gzip -1 -c "$top/build/guest/Image" >"$root/build/guest/Image.gz"
-if { [ "$kind" = gicv3 ] && [ "$mode" = tests ]; } || [ "$mode" = bench-boot ] ||
-	[ "$mode" = bench-peers ]; then
+if { [ "$kind" != rpi5 ] && [ "$mode" = tests ]; } || [ "$mode" = bench-boot ] ||
+	[ "$mode" = bench-peers ] || [ "$mode" = bench-x86 ]; then
 	# The L1 kernel is also Debian's distro kernel: boot it as a guest too.
-	cp "$l1kernel" "$root/build/guest/distro-Image"
-	echo "DISTRO_KERNEL=/build/guest/distro-Image" >>"$root/tests/env"
+	cp "$l1kernel" "$root/build/$guest/distro-kernel"
+	echo "DISTRO_KERNEL=/build/$guest/distro-kernel" >>"$root/tests/env"
 fi
 echo "HOSTKIND=$kind" >>"$root/tests/env"
 # MVONLY=net runs one group of boot tests (see tests/boot/cases.sh).
@@ -84,8 +100,14 @@ for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SEC
 	[ -z "$val" ] || echo "$v='$val'" >>"$root/tests/env"
 done
 # The boot tests' fio stress cases mount the tools disk in the guest.
-[ "$mode" = tests ] && cp "$top/build/guest/tools.ext4" "$root/build/guest/"
+[ "$mode" = tests ] && [ "$kind" != x86 ] && cp "$top/build/guest/tools.ext4" "$root/build/guest/"
 case "$mode" in
+bench-x86)
+	# QEMU (QEMU_TREE: its binary, libraries and firmware, at their paths) and the guest
+	# whose init powers off at once.
+	cp -a "$QEMU_TREE"/. "$root/"
+	cp "$top/build/guest-x86_64/initramfs-poweroff.cpio.gz" "$root/build/guest-x86_64/"
+	;;
 bench-peers)
 	# The peers (PEERS_DIR: lkvm, kvm-host, microvm-base, those built) and a guest whose
 	# init powers off at once.
@@ -112,13 +134,23 @@ trap 'rm -rf "$root" "$cpio"' EXIT
 
 mvargs=$(echo "$*" | tr ' ' ',')
 # panic=-1: a panicking emulated host reboots, which -no-reboot turns into QEMU's exit.
-l1args="console=ttyAMA0 quiet panic=-1"
-set -- qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$gic" -cpu cortex-a76 \
-	-smp 2 -m 3G -nic none -display none -no-reboot -kernel "$l1kernel" -initrd "$cpio" \
-	-append "$l1args mvl1=$mode${mvargs:+ mvargs=$mvargs}"
+# The machine to run follows the host kind (mvl1=run).
+if [ "$kind" = x86 ]; then
+	l1args="console=ttyS0 quiet panic=-1 mvmachine=x86_64"
+	# TCG emulates SVM with nested paging; the EPYC model's other missing features only warn.
+	# One CPU: with two, the host kernel's own text patching (an int3 over a static branch
+	# that KVM flips as VMs come and go) was seen to race under TCG and oops the host; with
+	# one TCG thread for two CPUs (thread=single) a guest took minutes to boot.
+	set -- qemu-system-x86_64 -M q35 -accel tcg -cpu EPYC,+svm,+npt -smp 1
+else
+	l1args="console=ttyAMA0 quiet panic=-1"
+	[ "$kind" = gicv3 ] && l1args="$l1args mvmachine=virt-gicv3"
+	set -- qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$gic" -cpu cortex-a76
+fi
+[ "$kind" = x86 ] || set -- "$@" -smp 2
+set -- "$@" -m 3G -nic none -display none -no-reboot -kernel "$l1kernel" \
+	-initrd "$cpio" -append "$l1args mvl1=$mode${mvargs:+ mvargs=$mvargs}"
 if [ "$mode" = run ]; then
-	# The console follows the host kind: machines/virt-gicv3.ini on the GICv3 host.
-	[ "$kind" = gicv3 ] && set -- "$@" -append "$l1args mvl1=run mvmachine=virt-gicv3${mvargs:+ mvargs=$mvargs}"
 	exec "$@" -chardev stdio,id=con,signal=off -serial chardev:con
 fi
 "$@" -serial stdio </dev/null

@@ -193,8 +193,8 @@ fi
 
 # vhost = on over PCI with MSI-X (GICv2m), 2 queue pairs: the kernel moves the frames, its
 # interrupts go straight to the vectors' irqfds (microvm relays only those sent while a
-# vector was masked or not yet routed). On the RPi5 host only.
-if [ "$HOSTKIND" = rpi5 ]; then
+# vector was masked or not yet routed). On the RPi5 host (GICv2m) and the x86-64 host (LAPIC).
+if [ "$HOSTKIND" = rpi5 ] || [ "$HOSTKIND" = x86 ]; then
 	start net-vhost --set machine.vcpus=2 --set memory.size=256M --set net0.type=virtio-net \
 		--set net0.tap=mvvh%d --set net0.transport=pci --set net0.queues=2 --set net0.vhost=on
 	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
