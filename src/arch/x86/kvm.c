@@ -160,7 +160,7 @@ out:
 static int set_msrs(struct vcpu *v)
 {
 	static const struct kvm_msr_entry e[] = {
-		{.index = MSR_IA32_MISC_ENABLE, .data = 1},		/* fast strings */
+		{.index = MSR_IA32_MISC_ENABLE, .data = 1},	    /* fast strings */
 		{.index = MSR_MTRR_DEF_TYPE, .data = 1u << 11 | 6}, /* MTRRs on, WB */
 	};
 	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(e)) / 8 + 1] = {0};
