@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: the transport state machines (virtio-mmio registers; virtio-pci common
- * configuration, notify, ISR and MSI-X table behind ECAM configuration space) driving
+ * configuration, notify, ISR and MSI-X table behind ECAM configuration space, which the x86
+ * platform's ports 0xcf8/0xcfc reach too) driving
  * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
  * queues socket pairs; once more with vhost = on, the kernel's data path modelled by
  * tests/unit/tapwrap.c), with asynchronous completions, kicks, received frames and the
@@ -35,6 +36,7 @@
 #include "virtio/pci.h"
 #include "virtio/virtio.h"
 #include "vm.h"
+#include "x86.h"
 
 #include "../unit/tapwrap.h"
 
@@ -58,6 +60,8 @@ enum kind {
 	K_DRAIN, /* the host reads what the guest transmitted */
 	K_VHOST, /* vhost: pair value & 1, ring (value >> 1) & 1 signals call, or err if value & 4
 		  */
+	K_PIO,	 /* x86 I/O port offset (CF8/CFC, ACPI, i8042): 1 << (size % 3) bytes, write if
+		  * size & 4 */
 	K_NKINDS,
 };
 
@@ -233,6 +237,11 @@ static bool setup(struct bench *b, uint8_t choice)
 	b->vpci.vm = &b->vm;
 	b->vpci.intx_fd = b->irqfd;
 	b->vm.pci = &b->host;
+	/* The x86 platform's ports onto the same host bridge (the VM never runs: a power-off
+	 * or reset only records a status). */
+	bus_init(&b->vm.pio);
+	if (x86_platform_realize(&b->vm))
+		return false;
 	return pci_host_attach(&b->host, &b->vpci.pdev) == 0;
 }
 
@@ -242,6 +251,8 @@ static void teardown(struct bench *b)
 		b->vpci.intx_fd = -1; /* ours, closed below */
 		virtio_pci_detach(&b->vpci);
 		bus_free(&b->vm.bus);
+		bus_free(&b->vm.pio);
+		free(b->vm.arch_priv);
 		free(b->vm.routes);
 		pthread_mutex_destroy(&b->vm.routing_lock);
 		pthread_mutex_destroy(&b->host.lock);
@@ -402,6 +413,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case K_VHOST:
 			vhostwrap_signal(o.val & 1, (o.val >> 1) & 1, o.val & 4);
 			break;
+		case K_PIO:
+			if (b.pci) {
+				uint8_t buf[4];
+				uint32_t v = htole32(o.val);
+
+				memcpy(buf, &v, 4);
+				bus_access(&b.vm.pio, o.off, buf, 1u << (o.size % 3), o.size & 4);
+			}
+			break;
 		}
 	}
 	/* Whatever the engines still do finishes now, as at a real shutdown. */
@@ -533,10 +553,30 @@ static void save(const char *dir, const char *name, const struct seed *s)
 		fprintf(stderr, "fuzz_transport: cannot write %s\n", path);
 }
 
+/* The x86 ports: BAR 0 and the command register of 00:01.0 through CF8/CFC, reads back, the
+ * ACPI sleep and reset registers and the i8042. */
+static void pio_seed(const char *dir)
+{
+	struct seed s = {.len = 1, .buf = {T_BLK_URING | 0x80}};
+	const uint32_t dev = 0x80000000u | 1u << 11;
+
+	put_op(&s, K_PIO, 2 | 4, 0xcf8, dev | PCI_BASE_ADDRESS_0);
+	put_op(&s, K_PIO, 2 | 4, 0xcfc, 0x10000000);
+	put_op(&s, K_PIO, 2 | 4, 0xcf8, dev | PCI_COMMAND);
+	put_op(&s, K_PIO, 1 | 4, 0xcfc, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	put_op(&s, K_PIO, 2, 0xcf8, 0);
+	put_op(&s, K_PIO, 1, 0xcfe, 0);
+	put_op(&s, K_PIO, 0 | 4, 0x64, 0x01);
+	put_op(&s, K_PIO, 0 | 4, 0x600, 5 << 2 | 0x20);
+	put_op(&s, K_PIO, 0 | 4, 0x602, 0x0f);
+	save(dir, "seed-x86-ports", &s);
+}
+
 static void write_seeds(const char *dir)
 {
 	struct bench b;
 
+	pio_seed(dir);
 	if (setup(&b, 0x80))
 		msix_cap = b.vpci.msix_cap;
 	teardown(&b);
