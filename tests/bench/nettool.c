@@ -9,9 +9,10 @@
  *   nettool measure FILE CMD...   run CMD on a new pseudo-terminal (stdin and stdout relayed:
  *                                 every monitor sees a terminal; its pid in FILE.pid), then
  *                                 write "ms MS maxrss_kib KIB status STATUS first_output MS
- *                                 mark MS" to FILE: exec to exit, CMD's peak resident
- *                                 set, exec to its first output and to the first time the
- *                                 output holds $MEASURE_MARK (-1: never)
+ *                                 mark MS mark2 MS" to FILE: exec to exit, CMD's peak
+ *                                 resident set, exec to its first output and to the first
+ *                                 time the output holds $MEASURE_MARK, $MEASURE_MARK2
+ *                                 (-1: never)
  * Both print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
  */
 #define _GNU_SOURCE
@@ -202,17 +203,44 @@ static int do_runas(uid_t uid, gid_t gid, char **cmd)
 	return 127;
 }
 
+/* A string looked for in a stream read piece by piece; at is when it was first seen. */
+struct mark {
+	const char *s;
+	size_t len, matched;
+	double at;
+};
+
+static void mark_init(struct mark *m, const char *env)
+{
+	m->s = getenv(env);
+	m->len = m->s ? strlen(m->s) : 0;
+	m->matched = 0;
+	m->at = -1;
+}
+
+static void mark_scan(struct mark *m, const char *buf, size_t n)
+{
+	for (size_t i = 0; m->len && m->at < 0 && i < n; i++) {
+		m->matched = buf[i] == m->s[m->matched] ? m->matched + 1 : buf[i] == m->s[0];
+		if (m->matched == m->len)
+			m->at = now();
+	}
+}
+
 static int do_measure(const char *file, char **cmd)
 {
 	static char buf[4096];
-	const char *mark = getenv("MEASURE_MARK");
-	size_t marklen = mark ? strlen(mark) : 0, matched = 0;
-	double t0 = now(), first = -1, marked = -1;
+	struct mark mark[2];
+	double t0 = now(), first = -1;
 	int master, status = 0;
 	bool in_open = true;
 	struct rusage ru;
 	FILE *f;
-	pid_t pid = forkpty(&master, NULL, NULL, NULL);
+	pid_t pid;
+
+	mark_init(&mark[0], "MEASURE_MARK");
+	mark_init(&mark[1], "MEASURE_MARK2");
+	pid = forkpty(&master, NULL, NULL, NULL);
 
 	if (pid < 0) {
 		perror("nettool: forkpty");
@@ -244,12 +272,9 @@ static int do_measure(const char *file, char **cmd)
 				break; /* EIO: the terminal's last user is gone */
 			if (first < 0)
 				first = now();
-			/* The mark may straddle reads: match it byte by byte. */
-			for (ssize_t i = 0; marklen && marked < 0 && i < n; i++) {
-				matched = buf[i] == mark[matched] ? matched + 1 : buf[i] == mark[0];
-				if (matched == marklen)
-					marked = now();
-			}
+			/* A mark may straddle reads: match byte by byte. */
+			mark_scan(&mark[0], buf, (size_t)n);
+			mark_scan(&mark[1], buf, (size_t)n);
 			if (write_all(1, buf, (size_t)n))
 				break;
 		}
@@ -270,10 +295,11 @@ static int do_measure(const char *file, char **cmd)
 		perror(file);
 		return 1;
 	}
-	fprintf(f, "ms %.1f maxrss_kib %ld status %d first_output %.1f mark %.1f\n",
+	fprintf(f, "ms %.1f maxrss_kib %ld status %d first_output %.1f mark %.1f mark2 %.1f\n",
 		(now() - t0) * 1e3, ru.ru_maxrss,
 		WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-		first < 0 ? -1 : (first - t0) * 1e3, marked < 0 ? -1 : (marked - t0) * 1e3);
+		first < 0 ? -1 : (first - t0) * 1e3, mark[0].at < 0 ? -1 : (mark[0].at - t0) * 1e3,
+		mark[1].at < 0 ? -1 : (mark[1].at - t0) * 1e3);
 	fclose(f);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
