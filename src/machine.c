@@ -119,8 +119,17 @@ static int parse_memory(struct machine *m)
 			  (unsigned long long)m->ram_size, (unsigned long long)m->align);
 		return -1;
 	}
-	return alloc_region(&m->alloc, "memory", "ram", m->ram_base, m->ram_size,
-			    cfg_get(c, "memory", "size"));
+	/* Where the architecture has a hole below 4 GiB (x86), RAM that would reach into it
+	 * continues at 4 GiB instead. */
+	m->ram_low_size = m->ram_size;
+	if (m->arch->ram_hole && m->ram_base < m->arch->ram_hole &&
+	    m->ram_size > m->arch->ram_hole - m->ram_base) {
+		m->ram_low_size = m->arch->ram_hole - m->ram_base;
+		err |= alloc_region(&m->alloc, "memory", "ram above 4G", 1ull << 32,
+				    m->ram_size - m->ram_low_size, cfg_get(c, "memory", "size"));
+	}
+	return err | alloc_region(&m->alloc, "memory", "ram", m->ram_base, m->ram_low_size,
+				  cfg_get(c, "memory", "size"));
 }
 
 static int parse_boot(struct machine *m)

@@ -40,7 +40,8 @@ struct machine {
 	uint32_t ipa_bits;
 	uint64_t align;
 	uint64_t ram_base, ram_size;
-	bool ram_hugepages; /* [memory] hugepages: back RAM with transparent huge pages */
+	uint64_t ram_low_size; /* RAM at ram_base; the rest (ram_size - this) is at 4 GiB */
+	bool ram_hugepages;    /* [memory] hugepages: back RAM with transparent huge pages */
 	struct gic_config gic;
 	char *kernel, *initrd;
 	const char *cmdline;

@@ -244,7 +244,11 @@ static int ram_create(struct vm *vm)
 		return -ENOMEM;
 	}
 	vm->ram = p;
-	vm->mem = (struct guest_mem){p, vm->ram_base, vm->ram_size};
+	vm->mem = (struct guest_mem){.hva = p, .gpa = vm->ram_base, .size = vm->m->ram_low_size};
+	if (vm->m->ram_low_size < vm->ram_size) {
+		vm->mem.hi_gpa = 1ull << 32;
+		vm->mem.hi_size = vm->ram_size - vm->m->ram_low_size;
+	}
 	/*
 	 * Huge pages: fewer faults and TLB misses, but a touched byte costs a whole one (32 MiB
 	 * on a 16 KiB-page host); without them a minimal guest boots faster and in half the
@@ -252,18 +256,21 @@ static int ram_create(struct vm *vm)
 	 */
 	madvise(p, vm->ram_size, vm->m->ram_hugepages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	madvise(p, vm->ram_size, MADV_DONTDUMP);
-	region = (struct kvm_userspace_memory_region){
-		.slot = 0,
-		.guest_phys_addr = vm->ram_base,
-		.memory_size = vm->ram_size,
-		.userspace_addr = (uintptr_t)p,
-	};
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-		int err = -errno;
+	/* One memory slot per RAM region: below the hole, and above 4 GiB when RAM goes on. */
+	for (unsigned slot = 0; slot < (vm->mem.hi_size ? 2u : 1u); slot++) {
+		region = (struct kvm_userspace_memory_region){
+			.slot = slot,
+			.guest_phys_addr = slot ? vm->mem.hi_gpa : vm->mem.gpa,
+			.memory_size = slot ? vm->mem.hi_size : vm->mem.size,
+			.userspace_addr = (uintptr_t)p + (slot ? vm->mem.size : 0),
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+			int err = -errno;
 
-		log_error("guest RAM at 0x%llx: KVM_SET_USER_MEMORY_REGION: %s",
-			  (unsigned long long)vm->ram_base, strerror(errno));
-		return err;
+			log_error("guest RAM at 0x%llx: KVM_SET_USER_MEMORY_REGION: %s",
+				  (unsigned long long)region.guest_phys_addr, strerror(errno));
+			return err;
+		}
 	}
 	return 0;
 }

@@ -25,15 +25,21 @@ int vhost_net_open(struct vhost_net *v, const struct guest_mem *mem)
 	v->fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
 	if (v->fd < 0)
 		return -errno;
-	table = calloc(1, sizeof(*table) + sizeof(table->regions[0]));
+	table = calloc(1, sizeof(*table) + 2 * sizeof(table->regions[0]));
 	if (!table) {
 		err = -ENOMEM;
 	} else {
-		table->nregions = 1;
+		/* Guest RAM, and its part above the hole when it has one. */
+		table->nregions = mem->hi_size ? 2 : 1;
 		table->regions[0] = (struct vhost_memory_region){
 			.guest_phys_addr = mem->gpa,
 			.memory_size = mem->size,
 			.userspace_addr = (uintptr_t)mem->hva,
+		};
+		table->regions[1] = (struct vhost_memory_region){
+			.guest_phys_addr = mem->hi_gpa,
+			.memory_size = mem->hi_size,
+			.userspace_addr = (uintptr_t)(mem->hva + mem->size),
 		};
 		if (ioctl(v->fd, VHOST_SET_OWNER) < 0 ||
 		    ioctl(v->fd, VHOST_GET_FEATURES, &v->features) < 0 ||

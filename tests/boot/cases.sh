@@ -192,6 +192,23 @@ x86_cases() {
 			has "^VDEV=0x0002,.*,0000:00:01.0"
 		expect distro-pci "exit 0 (got $status)" test "$status" = 0
 	fi
+	# 4608 MiB: 3 GiB below the PCI hole, the rest at 4 GiB (a second memory slot): the
+	# guest sees all of it, as a Normal zone above 4 GiB (which allocations take first),
+	# and fills 256 MiB of a tmpfs.
+	start split-ram --set memory.size=4608M
+	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+	type_line 'grep -q "zone *Normal" /proc/zoneinfo && echo HIGH-ZONE'
+	type_line "echo MEM=\$(sed -n 's/MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+	type_line 'mount -t tmpfs -o size=3G t /mnt && dd if=/dev/zero of=/mnt/f bs=1M count=256 2>/dev/null && echo FILLED-$(($(wc -c </mnt/f) >> 20))'
+	wait_for "^FILLED-\|^MEM=" 2 60
+	type_line 'poweroff -f'
+	finish 60
+	memkb=$(sed -n 's/^MEM=\([0-9]*\).*/\1/p' "$out" | head -n 1)
+	expect split-ram "guest sees ~4608 MiB (MemTotal ${memkb:-?} kB)" \
+		test "${memkb:-0}" -gt $((4608 * 1024 * 85 / 100))
+	expect split-ram "a memory zone above 4 GiB" has "^HIGH-ZONE"
+	expect split-ram "256 MiB written to a tmpfs" has "^FILLED-256"
+	expect split-ram "exit 0 (got $status)" test "$status" = 0
 	# reboot: the kernel's default order tries the ACPI reset register first.
 	for how in acpi k; do
 		start "reboot-$how" --set memory.size=256M --append "reboot=$how"

@@ -198,7 +198,7 @@ static bool setup(struct bench *b, uint8_t choice)
 	b->fds[0] = b->fds[1] = b->peer[0] = b->peer[1] = -1;
 	b->ram = malloc(RAM_SIZE);
 	memset(b->ram, 0, RAM_SIZE);
-	b->mem = (struct guest_mem){b->ram, GPA, RAM_SIZE};
+	b->mem = (struct guest_mem){.hva = b->ram, .gpa = GPA, .size = RAM_SIZE};
 	b->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (loop_init(&b->loop))
 		return false;

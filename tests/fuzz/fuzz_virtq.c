@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* Guest RAM is exactly SIZE bytes of heap: ASan sees any overrun. */
 	uint8_t *ram = malloc(SIZE);
-	struct guest_mem mem = {ram, GPA, SIZE};
+	struct guest_mem mem = {.hva = ram, .gpa = GPA, .size = SIZE};
 	struct virtq q = {.num_max = NUM};
 	struct iovec iov[NUM + 2];
 	volatile uint8_t sink = 0;

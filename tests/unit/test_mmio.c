@@ -72,7 +72,7 @@ static void setup_queue(struct virtio_mmio *t, unsigned q, uint16_t num)
 void test_mmio(void)
 {
 	uint8_t *ram = calloc(1, SIZE);
-	struct guest_mem mem = {ram, GPA, SIZE};
+	struct guest_mem mem = {.hva = ram, .gpa = GPA, .size = SIZE};
 	uint8_t config[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[2];
 	struct virtio_dev vd;
 	struct virtio_mmio t = {.vd = &vd};

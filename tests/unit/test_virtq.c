@@ -354,7 +354,7 @@ static void iov_copy(void)
 void test_virtq(void)
 {
 	ram = aligned_alloc(4096, SIZE);
-	mem = (struct guest_mem){ram, GPA, SIZE};
+	mem = (struct guest_mem){.hva = ram, .gpa = GPA, .size = SIZE};
 	valid_chains();
 	malformed();
 	start_checks();

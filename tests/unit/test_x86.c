@@ -5,6 +5,7 @@
 #include "arch.h"
 #include "boot.h"
 #include "machine.h"
+#include "mem.h"
 #include "test.h"
 #include "x86.h"
 
@@ -191,6 +192,43 @@ static void test_e820_boot_params(void)
 	machine_free(&m);
 }
 
+/* 5 GiB of RAM: 3 GiB below the PCI hole, 2 GiB at 4 GiB; e820, memory slots, placement. */
+static void test_split_ram(void)
+{
+	static const char *const sets[] = {"memory.size=5G"};
+	static uint8_t host[64];
+	uint8_t k[0x3800 + 0x1000];
+	struct x86_e820 e[X86_E820_MAX];
+	struct boot_layout bl;
+	struct machine m;
+	struct guest_mem mem;
+	char why[256];
+	unsigned n;
+
+	CHECK(load(&m, sets, 1) == 0);
+	CHECK_EQ(m.ram_low_size, 3ull << 30);
+	n = x86_e820(&m, e, X86_E820_MAX);
+	CHECK_EQ(n, 5);
+	CHECK(e[2].addr == 0x100000 && e[2].addr + e[2].size == 3ull << 30);
+	CHECK(e[3].addr == 4ull << 30 && e[3].size == 2ull << 30 && e[3].type == X86_E820_RAM);
+	/* The initrd stays below the hole (and initrd_addr_max). */
+	bzimage(k, sizeof(k));
+	CHECK(x86_boot_layout(&m, k, sizeof(k), 0x100000, &bl, why, sizeof(why)) == 0);
+	CHECK_EQ(bl.initrd_addr + bl.initrd_size, 0x80000000);
+	machine_free(&m);
+	/* Translation over two regions in one host mapping: 32 bytes low at 0, 32 high at 4G. */
+	mem = (struct guest_mem){
+		.hva = host, .gpa = 0, .size = 32, .hi_gpa = 1ull << 32, .hi_size = 32};
+	CHECK(gm_ptr(&mem, 0, 32) == host);
+	CHECK(gm_ptr(&mem, 1ull << 32, 32) == host + 32);
+	CHECK(gm_ptr(&mem, (1ull << 32) + 31, 1) == host + 63);
+	CHECK(gm_ptr(&mem, 16, 32) == NULL);		  /* runs past the low region */
+	CHECK(gm_ptr(&mem, 32, 1) == NULL);		  /* the hole */
+	CHECK(gm_ptr(&mem, (1ull << 32) - 1, 2) == NULL); /* straddles the hole's end */
+	CHECK(gm_ptr(&mem, (1ull << 32) + 16, 32) == NULL);
+	CHECK(gm_ptr(&mem, UINT64_MAX, 2) == NULL);
+}
+
 static uint8_t sum(const uint8_t *p, size_t len)
 {
 	uint8_t s = 0;
@@ -327,6 +365,7 @@ void test_x86(void)
 	test_bzimage();
 	test_layout();
 	test_e820_boot_params();
+	test_split_ram();
 	test_acpi();
 	test_cmdline();
 	test_cf8();

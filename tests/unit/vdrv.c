@@ -19,7 +19,7 @@ void vdrv_init(struct vdrv *d, size_t size)
 	memset(d, 0, sizeof(*d));
 	d->ram = aligned_alloc(4096, size);
 	memset(d->ram, 0, size);
-	d->mem = (struct guest_mem){d->ram, VDRV_GPA, size};
+	d->mem = (struct guest_mem){.hva = d->ram, .gpa = VDRV_GPA, .size = size};
 	d->heap = VDRV_GPA;
 	d->t.irqfd = -1;
 	loop_init(&d->loop);

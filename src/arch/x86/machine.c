@@ -132,13 +132,6 @@ static int configure_late(struct machine *m)
 			  "base must be 0 on x86_64 (boot_params, the page tables and the "
 			  "kernel's real-mode trampoline live in the first MiB)");
 		err = -1;
-	} else if (m->ram_size > X86_PCI_HOLE) {
-		cfg_error(c, cfg_get(c, "memory", "size"), "memory",
-			  "%llu MiB crosses the 32-bit PCI hole at 0x%llx: at most %llu MiB on "
-			  "x86_64",
-			  (unsigned long long)(m->ram_size >> 20), X86_PCI_HOLE,
-			  X86_PCI_HOLE >> 20);
-		err = -1;
 	}
 	for (size_t i = 0; i < m->ndevices; i++) {
 		struct hw_desc d;
@@ -165,6 +158,7 @@ const struct arch arch_x86_64 = {
 	.name = "x86_64",
 	.sections = sections,
 	.ioports = X86_IOPORTS,
+	.ram_hole = X86_PCI_HOLE,
 	.configure = configure,
 	.configure_late = configure_late,
 	.describe = describe,
