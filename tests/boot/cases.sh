@@ -199,7 +199,7 @@ x86_cases() {
 	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
 	type_line 'grep -q "zone *Normal" /proc/zoneinfo && echo HIGH-ZONE'
 	type_line "echo MEM=\$(sed -n 's/MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
-	type_line 'mount -t tmpfs -o size=3G t /mnt && dd if=/dev/zero of=/mnt/f bs=1M count=256 2>/dev/null && echo FILLED-$(($(wc -c </mnt/f) >> 20))'
+	type_line 'mkdir -p /mnt && mount -t tmpfs -o size=3G t /mnt && dd if=/dev/zero of=/mnt/f bs=1M count=256 2>/dev/null && echo FILLED-$(($(wc -c </mnt/f) >> 20))'
 	wait_for "^FILLED-\|^MEM=" 2 60
 	type_line 'poweroff -f'
 	finish 60

@@ -138,9 +138,11 @@ mvargs=$(echo "$*" | tr ' ' ',')
 if [ "$kind" = x86 ]; then
 	l1args="console=ttyS0 quiet panic=-1 mvmachine=x86_64"
 	# TCG emulates SVM with nested paging; the EPYC model's other missing features only warn.
-	# One CPU: with two, the host kernel's own text patching (an int3 over a static branch
-	# that KVM flips as VMs come and go) was seen to race under TCG and oops the host; with
-	# one TCG thread for two CPUs (thread=single) a guest took minutes to boot.
+	# One CPU: with two, TCG was seen to run a stale int3 of the host kernel's own text
+	# patching (a static branch KVM flips as VMs come and go) and oops the host, and a
+	# guest's kernel to triple-fault; with one TCG thread for two CPUs (thread=single) a
+	# guest took minutes to boot. (With one CPU the host was seen to stop answering twice in
+	# about a dozen runs: make check reruns a silent host once.)
 	set -- qemu-system-x86_64 -M q35 -accel tcg -cpu EPYC,+svm,+npt -smp 1
 else
 	l1args="console=ttyAMA0 quiet panic=-1"
