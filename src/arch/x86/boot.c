@@ -11,7 +11,6 @@
 #include "device.h"
 #include "machine.h"
 
-#define SZ_2M	      0x200000ull
 #define SZ_4K	      0x1000ull
 #define HDR_START     0x1f1
 #define LOADED_HIGH   0x01
@@ -105,12 +104,10 @@ int x86_bzimage_parse(const uint8_t *k, size_t len, struct x86_bzimage *img, cha
 	return 0;
 }
 
-/* Where RAM below the PCI hole ends (the initrd stays below it). */
+/* Where RAM below the PCI hole ends (the initrd stays below it); the machine split it. */
 static uint64_t low_ram_end(const struct machine *m)
 {
-	uint64_t end = m->ram_base + m->ram_size;
-
-	return end < X86_PCI_HOLE ? end : X86_PCI_HOLE;
+	return m->ram_base + m->ram_low_size;
 }
 
 int x86_boot_layout(const struct machine *m, const uint8_t *kernel, size_t klen, size_t initrd_len,
@@ -175,15 +172,13 @@ static unsigned e820_add(struct x86_e820 *e, unsigned n, unsigned max, uint64_t 
 
 unsigned x86_e820(const struct machine *m, struct x86_e820 *e, unsigned max)
 {
-	uint64_t end = m->ram_base + m->ram_size;
 	unsigned n = 0;
 
 	/* Conventional memory up to the EBDA, the BIOS area (ACPI tables), then the rest. */
 	n = e820_add(e, n, max, 0, X86_EBDA_START, X86_E820_RAM);
 	n = e820_add(e, n, max, X86_ACPI_ADDR, X86_HIGH_RAM - X86_ACPI_ADDR, X86_E820_RESERVED);
 	n = e820_add(e, n, max, X86_HIGH_RAM, low_ram_end(m) - X86_HIGH_RAM, X86_E820_RAM);
-	if (end > X86_PCI_HOLE)
-		n = e820_add(e, n, max, 1ull << 32, end - X86_PCI_HOLE, X86_E820_RAM);
+	n = e820_add(e, n, max, 1ull << 32, m->ram_size - m->ram_low_size, X86_E820_RAM);
 	/* The ECAM window: the kernel uses MCFG only where firmware reserved it. */
 	if (m->has_pci)
 		n = e820_add(e, n, max, m->ecam.base, m->ecam.size, X86_E820_RESERVED);
