@@ -556,6 +556,12 @@ const char *closest_name(const char *s, const char *const *cands, size_t n)
 	return NULL;
 }
 
+void cfg_print_known(const struct cfg *c, FILE *f)
+{
+	for (size_t i = 0; i < c->nknown; i++)
+		fprintf(f, "%s.%s\n", c->known[i], c->known[i] + strlen(c->known[i]) + 1);
+}
+
 void cfg_check_unused(struct cfg *c, const char *const *fixed_sections)
 {
 	for (size_t i = 0; i < c->nentries; i++) {

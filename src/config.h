@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* One "key = value" line of the file, or one --set override. */
 struct cfg_entry {
@@ -70,6 +71,9 @@ int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsign
 /* Enumerated value: names is NULL-terminated; *out gets the index. */
 int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const *names, int *out,
 	     int def);
+
+/* Print "section.key" for every key a getter asked for, one per line, in the order asked. */
+void cfg_print_known(const struct cfg *c, FILE *f);
 
 /* Report every entry no getter consumed (unknown keys/sections) with a closest-name hint. */
 void cfg_check_unused(struct cfg *c, const char *const *fixed_sections);

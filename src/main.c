@@ -22,7 +22,7 @@
 #include "vm.h"
 
 #ifndef MICROVM_VERSION
-#define MICROVM_VERSION "0.1.0"
+#error "MICROVM_VERSION comes from the VERSION file (see the Makefile)"
 #endif
 
 static const char usage[] =
@@ -35,6 +35,7 @@ static const char usage[] =
 	"  -a, --append ARGS        append ARGS to the [boot] cmdline\n"
 	"  -u, --user NAME          run as NAME once set up (same as --set machine.user=NAME)\n"
 	"      --check              validate, print the resolved machine and exit\n"
+	"      --list-keys          print every SECTION.KEY the machine's sections accept\n"
 	"      --dump-dtb PATH      write the generated device tree to PATH and exit (arm64)\n"
 	"      --dump-acpi DIR      write the ACPI tables to DIR/SIG.dat and exit (x86_64)\n"
 	"  -v, --verbose            report start-up phases, timing and memory use\n"
@@ -50,7 +51,7 @@ struct options {
 	const char *config, *dump_dtb, *dump_acpi, *append, *boot_report;
 	char **sets;
 	size_t nsets;
-	int check;
+	int check, list_keys;
 };
 
 static char *dup_set(const char *key, const char *val)
@@ -76,7 +77,7 @@ static int add_set(struct options *o, char *s)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_DUMP_DTB, OPT_DUMP_ACPI, OPT_BOOT_REPORT };
+	enum { OPT_CHECK = 256, OPT_LIST_KEYS, OPT_DUMP_DTB, OPT_DUMP_ACPI, OPT_BOOT_REPORT };
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"set", required_argument, NULL, 's'},
@@ -85,6 +86,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"append", required_argument, NULL, 'a'},
 		{"user", required_argument, NULL, 'u'},
 		{"check", no_argument, NULL, OPT_CHECK},
+		{"list-keys", no_argument, NULL, OPT_LIST_KEYS},
 		{"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
 		{"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
 		{"boot-report", required_argument, NULL, OPT_BOOT_REPORT},
@@ -117,6 +119,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_CHECK:
 			o->check = 1;
+			break;
+		case OPT_LIST_KEYS:
+			o->list_keys = 1;
 			break;
 		case OPT_DUMP_ACPI:
 			o->dump_acpi = optarg;
@@ -430,7 +435,8 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &o))
 		return VM_USAGE;
-	err = machine_load(&m, o.config, o.sets, o.nsets, !o.check && !o.dump_dtb && !o.dump_acpi);
+	err = machine_load(&m, o.config, o.sets, o.nsets,
+			   !o.check && !o.list_keys && !o.dump_dtb && !o.dump_acpi);
 	for (size_t i = 0; i < o.nsets; i++)
 		free(o.sets[i]);
 	free(o.sets);
@@ -458,6 +464,9 @@ int main(int argc, char **argv)
 	log_info("configuration parsed at %.1f ms", vm_clock() * 1e3);
 	if (o.check) {
 		machine_print(&m, stdout);
+		status = 0;
+	} else if (o.list_keys) {
+		cfg_print_known(&m.cfg, stdout);
 		status = 0;
 	} else if (o.dump_acpi) {
 		status = dump_acpi(&m, o.dump_acpi);

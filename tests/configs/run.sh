@@ -213,5 +213,15 @@ rm -rf "$ro"
 	--boot-report "$tmp/no/such/dir/report.json" </dev/null >/dev/null 2>"$tmp/err"
 if [ $? -eq 2 ] && grep -qF -- "--boot-report $tmp/no/such/dir/report.json: No such file" "$tmp/err"; then ok; else bad "unwritable --boot-report"; fi
 
+# --list-keys: the keys each section accepts, a device's included; a bad file lists nothing.
+truncate -s 1M "$tmp/list.img"
+"$mv" --config "$top/machines/rpi5.ini" --set blk0.type=virtio-blk --set blk0.path="$tmp/list.img" \
+	--list-keys >"$tmp/out" 2>"$tmp/err"
+if [ $? -eq 0 ] && [ ! -s "$tmp/err" ] && grep -qx gic.v2m_irq_base "$tmp/out" &&
+	grep -qx blk0.ioeventfd "$tmp/out" && grep -qx pci.mmio64_size "$tmp/out" &&
+	[ "$(sort "$tmp/out" | uniq -d)" = "" ]; then ok; else bad "--list-keys on rpi5.ini + blk0"; fi
+"$mv" --config "$here/bad/bad-align.ini" --list-keys >"$tmp/out" 2>/dev/null
+if [ $? -eq 2 ] && [ ! -s "$tmp/out" ]; then ok; else bad "--list-keys on a bad file"; fi
+
 echo "config: $pass passed, $fail failed"
 [ $fail -eq 0 ]
