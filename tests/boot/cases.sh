@@ -248,6 +248,24 @@ net_cases() {
 . "$(dirname "$0")/blk-cases.sh"
 # Seccomp, privilege drop, unprivileged start (tests/boot/sandbox-cases.sh).
 . "$(dirname "$0")/sandbox-cases.sh"
+# make run's machine (tests/boot/run-devices.sh): the guest's greeting names each virtio
+# device and its transport: a disk on virtio-mmio, one on PCI with MSI-X, and as root a NIC.
+in_line() { echo "$line" | grep -q -- "$1"; }
+first_run_case() {
+	# shellcheck disable=SC2046
+	start first-run $(sh "$(dirname "$0")/run-devices.sh" "$GUEST" 2>/dev/null)
+	wait_for "virtio:" 1 120 && wait_for "microvm:/#" 1 10
+	type_line 'poweroff -f'
+	finish 60
+	line=$(grep -a -o 'microvm-guest: virtio: .*' "$out" | tr -d '\r' | head -n 1)
+	expect first-run "greeting names a disk on virtio-mmio ($line)" in_line 'vd[ab] on virtio-mmio'
+	expect first-run "greeting names a disk on PCI (MSI-X)" in_line 'vd[ab] on PCI (MSI-X)'
+	if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ]; then
+		expect first-run "greeting names eth0 on PCI (MSI-X)" in_line 'eth0 on PCI (MSI-X)'
+	fi
+	expect first-run "exit 0 (got $status)" test "$status" = 0
+}
+
 case "${MVONLY:-}" in
 sandbox)
 	sandbox_cases
@@ -268,6 +286,7 @@ esac
 
 boot_case 1 256
 boot_case 4 512
+first_run_case
 
 # A kernel panic with panic=-1 resets the guest: microvm exits with 3 (on_reboot = exit).
 start panic --set machine.vcpus=2 --set memory.size=256M
