@@ -1,0 +1,77 @@
+# bash completion for microvm(1): options (from microvm --help), file names for the options
+# that take them, user names for --user, and for --set the SECTION.KEY names that the
+# machine given with --config accepts (microvm --config FILE --list-keys), then file names
+# after the = of a path key.
+
+_microvm()
+{
+	local line=${COMP_LINE:0:COMP_POINT}
+	local cur=${line##*[[:space:]]}
+	local -a words
+	read -r -a words <<<"${line% *}"
+	[[ $line == *[[:space:]] ]] && read -r -a words <<<"$line"
+	local prev=
+	((${#words[@]} > 1)) && prev=${words[${#words[@]} - 1]}
+	[[ $cur == "$prev" && $line != *[[:space:]] ]] && prev=${words[${#words[@]} - 2]:-}
+	local bin=${words[0]:-microvm} cfg= i
+	[[ -x $bin ]] || bin=microvm
+	for ((i = 1; i < ${#words[@]}; i++)); do
+		case ${words[i]} in
+		-c | --config) cfg=${words[i + 1]:-} ;;
+		--config=*) cfg=${words[i]#--config=} ;;
+		esac
+	done
+	cfg=${cfg/#\~/$HOME}
+	# bash replaces only what follows the last = or : of the word; strip that much.
+	local pre=${cur%"${cur##*[=:]}"}
+
+	COMPREPLY=()
+	case $prev in
+	-c | --config)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -X '!*.ini' -- "$cur") $(compgen -d -- "$cur"))
+		return
+		;;
+	-k | --kernel | -i | --initrd | --dump-dtb | --boot-report)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
+	--dump-acpi)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -d -- "$cur"))
+		return
+		;;
+	-u | --user)
+		COMPREPLY=($(compgen -u -- "$cur"))
+		return
+		;;
+	-a | --append)
+		return
+		;;
+	-s | --set)
+		if [[ $cur == *=* ]]; then
+			case ${cur%%=*} in
+			*.path | boot.kernel | boot.initrd)
+				compopt -o filenames 2>/dev/null
+				COMPREPLY=($(compgen -f -- "${cur#*=}"))
+				;;
+			esac
+			return
+		fi
+		[[ -n $cfg && -r $cfg ]] || return
+		local keys
+		keys=$("$bin" --config "$cfg" --list-keys 2>/dev/null) || return
+		compopt -o nospace 2>/dev/null
+		COMPREPLY=($(compgen -W "$(printf '%s= ' $keys)" -- "$cur"))
+		COMPREPLY=("${COMPREPLY[@]#"$pre"}")
+		return
+		;;
+	esac
+	if [[ $cur == -* ]]; then
+		local opts
+		opts=$("$bin" --help 2>/dev/null | grep -o -- '--[a-z-]*' | sort -u)
+		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+	fi
+}
+complete -F _microvm microvm
