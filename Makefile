@@ -6,7 +6,8 @@
 #   make run                              boot machines/rpi5.ini to a shell
 #   make SANITIZE=1                       ASan+UBSan build in build/asan/
 
-VERSION := 0.1.0
+# The one place the version is kept: microvm --version, the man pages and the .deb read it.
+VERSION := $(shell cat VERSION)
 CACHE ?= $(or $(MICROVM_CACHE),$(HOME)/.cache/microvm)
 HOST_ARCH := $(shell uname -m)
 
@@ -69,7 +70,7 @@ TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
 
-.PHONY: all deps guest guest-x86_64 check run bench-blk bench-net bench-boot bench-peers bench-x86 bench-sandbox fuzz format \
+.PHONY: all deps guest guest-x86_64 check run install uninstall man deb bench-blk bench-net bench-boot bench-peers bench-x86 bench-sandbox fuzz format \
 	format-check clean
 all: $(OUT)/microvm
 
@@ -82,6 +83,7 @@ TAPWRAP := -Wl,--wrap=tap_set_offload,--wrap=tap_set_queue_enabled,--wrap=vhost_
 $(OUT)/unit-tests: $(TEST_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) $(TAPWRAP) -o $@ $^ $(LIBS)
 
+$(OUT)/obj/src/main.o: VERSION
 $(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -208,6 +210,64 @@ $(OUT)/sandbox-cost: $(OUT)/obj/tests/bench/sandbox-cost.o $(LIB_OBJS)
 SANDBOX_RUNS ?= 200
 bench-sandbox: $(OUT)/sandbox-cost
 	@$(OUT)/sandbox-cost $(SANDBOX_RUNS)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, the machines (their kernel and
+# initrd paths pointing at share/microvm/guest*/, where the guest images go when they have
+# been built), the manual pages, bash completion and the documentation. make uninstall
+# removes them again.
+PREFIX ?= /usr/local
+BINDIR := $(PREFIX)/bin
+DATADIR := $(PREFIX)/share/microvm
+MANDIR := $(PREFIX)/share/man
+DOCDIR := $(PREFIX)/share/doc/microvm
+COMPDIR := $(PREFIX)/share/bash-completion/completions
+MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
+GUESTS ?= build/guest build/guest-x86_64
+DOCS := README.md docs/architecture.md docs/benchmarks.md docs/config.md docs/networking.md
+
+# The manual pages: microvm(1) as written, microvm.ini(5) made from docs/config.md.
+man: build/man/microvm.1 build/man/microvm.ini.5
+build/man/microvm.1: man/microvm.1 VERSION
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(VERSION)/; s|@PREFIX@|$(PREFIX)|g' $< >$@
+build/man/microvm.ini.5: docs/config.md man/md2man.awk VERSION
+	@mkdir -p $(dir $@)
+	awk -v version=$(VERSION) -v date=$(MAN_DATE) -f man/md2man.awk $< >$@
+
+install: $(OUT)/microvm man/microvm.1 build/man/microvm.ini.5
+	install -D -m 755 $(OUT)/microvm $(DESTDIR)$(BINDIR)/microvm
+	install -d $(DESTDIR)$(DATADIR)/machines $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR)/docs/img $(DESTDIR)$(COMPDIR)
+	for f in machines/*.ini; do \
+		sed 's|= *\.\./build/guest|= ../guest|' $$f >$(DESTDIR)$(DATADIR)/$$f || exit 1; \
+		chmod 644 $(DESTDIR)$(DATADIR)/$$f; \
+	done
+	for g in $(GUESTS); do \
+		[ -f $$g/initramfs.cpio.gz ] || continue; \
+		d=$(DESTDIR)$(DATADIR)/$${g#build/}; install -d $$d || exit 1; \
+		for f in Image bzImage initramfs.cpio.gz; do \
+			[ ! -f $$g/$$f ] || install -m 644 $$g/$$f $$d/ || exit 1; \
+		done; \
+	done
+	[ -n "$(wildcard $(GUESTS:%=%/initramfs.cpio.gz))" ] || echo "install: no guest images" \
+		"were built (make guest, make guest-x86_64): the machines' kernel and initrd are missing"
+	sed 's/@VERSION@/$(VERSION)/; s|@PREFIX@|$(PREFIX)|g' man/microvm.1 \
+		>$(DESTDIR)$(MANDIR)/man1/microvm.1
+	install -m 644 build/man/microvm.ini.5 $(DESTDIR)$(MANDIR)/man5/microvm.ini.5
+	install -m 644 dist/microvm.bash $(DESTDIR)$(COMPDIR)/microvm
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(filter docs/%,$(DOCS)) $(DESTDIR)$(DOCDIR)/docs/
+	install -m 644 docs/img/*.png $(DESTDIR)$(DOCDIR)/docs/img/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/microvm $(DESTDIR)$(MANDIR)/man1/microvm.1 \
+		$(DESTDIR)$(MANDIR)/man5/microvm.ini.5 $(DESTDIR)$(COMPDIR)/microvm
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+
+# make deb: build/deb/microvm_VERSION_arm64.deb, and _amd64.deb on an x86-64 host; lintian
+# checks each where it is installed.
+deb: deps
+	@./dist/deb.sh
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

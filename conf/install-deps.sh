@@ -11,7 +11,8 @@ native="build-essential pkg-config clang lld libclang-rt-14-dev
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
 	linux-source-6.12 bc bison flex cpio xz-utils kmod e2fsprogs
 	libssl-dev libelf-dev clang-format gzip gnuplot-nox
-	qemu-system-x86 acpica-tools"
+	qemu-system-x86 acpica-tools
+	lintian man-db groff-base"
 cross="libfdt-dev libfdt1 libinih-dev libinih1 liburing-dev liburing2
 	zlib1g-dev zlib1g libseccomp-dev libseccomp2"
 

@@ -4,7 +4,7 @@
 #   1. builds: gcc, clang (both -Werror), ASan+UBSan, static aarch64 cross build
 #   2. unit tests (ASan+UBSan build)
 #   3. configuration tests (ASan+UBSan build of microvm), and a bounded run of every
-#      libFuzzer target
+#      libFuzzer target; make install, the manual pages and make deb (tests/install/run.sh)
 #   4. boot tests: natively on an arm64 host with a working /dev/kvm, otherwise inside
 #      the emulated KVM hosts (RPi5 stand-in with GICv2, GICv3 server; on an x86-64 machine
 #      also an x86-64 host with nested SVM), two at a time
@@ -129,8 +129,18 @@ fi
 # Every libFuzzer target for a bounded time, side by side (longer: make fuzz FUZZ_SECONDS=N).
 step fuzz make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-30}" && grep '^fuzz:' "$logs/fuzz.log"
 
+# make install into a staging directory, the manual pages, the keys, the completion and
+# make deb (its packages hold the guest images: without boot tests it is left out).
+install_layer() { # [DEB=0]
+	env "$@" tests/install/run.sh >"$logs/install.log" 2>&1
+	grep -A3 '^FAIL' "$logs/install.log"
+	tally install "$(tail -n 1 "$logs/install.log")"
+}
+[ "${MICROVM_BOOT_TESTS:-1}" != 0 ] || install_layer DEB=0
+
 if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 	if step guest-images make guest ${x86:+guest-x86_64}; then
+		install_layer
 		if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ] && [ -z "${MICROVM_EMULATED:-}" ]; then
 			echo "check: boot tests run natively on this arm64 host"
 			MV=build/microvm MVDIR=. NETTOOL=build/guest/nettool sh tests/boot/cases.sh >"$logs/boot-native.log" 2>&1

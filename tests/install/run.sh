@@ -1,0 +1,166 @@
+#!/bin/sh
+# The installed microvm: make install into a staging directory, every installed machine
+# checked from another directory, both manual pages rendered without warnings, the
+# configuration keys the code asks for against the keys microvm.ini(5) and docs/config.md
+# describe (both ways), the options of --help against microvm(1), one version everywhere,
+# the bash completion (syntax, and what it offers for --set), make uninstall, and make deb:
+# the packages' file lists and lintian. Ends with "N passed, N failed".
+# Usage: tests/install/run.sh [MAKE ARGS...] (e.g. CC=clang); DEB=0 skips make deb.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok: $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+check() { # NAME COMMAND...: passes when COMMAND succeeds
+	what=$1
+	shift
+	if "$@" >"$tmp/out" 2>&1; then ok "$what"; else bad "$what"; sed 's/^/    /' "$tmp/out" | tail -n 20; fi
+}
+version=$(cat VERSION)
+stage=$tmp/stage
+prefix=/opt/mv
+root=$stage$prefix
+
+check "make install DESTDIR PREFIX" make -s install DESTDIR="$stage" PREFIX="$prefix" "$@"
+for f in bin/microvm share/man/man1/microvm.1 share/man/man5/microvm.ini.5 \
+	share/bash-completion/completions/microvm share/doc/microvm/README.md \
+	share/doc/microvm/docs/config.md share/microvm/machines/rpi5.ini \
+	share/microvm/machines/virt-gicv3.ini share/microvm/machines/x86_64.ini; do
+	check "installed: $f" test -s "$root/$f"
+done
+check "installed binary is executable, others are not" sh -c \
+	"[ -x '$root/bin/microvm' ] && [ -z \"\$(find '$root/share' -type f -perm /111)\" ]"
+mv=$root/bin/microvm
+check "microvm --version is VERSION ($version)" test "$($mv --version)" = "microvm $version"
+
+# Every installed machine passes --check from another directory; its kernel and initrd
+# paths point into the installed tree (present when the guest images were built).
+for ini in "$root"/share/microvm/machines/*.ini; do
+	name=${ini##*/}
+	check "--check of the installed $name from /" sh -c "cd / && '$mv' --config '$ini' --check"
+	(cd / && "$mv" --config "$ini" --check) >"$tmp/check.txt" 2>&1
+	kernel=$(realpath -m "$(sed -n 's/^  kernel //p' "$tmp/check.txt")")
+	initrd=$(realpath -m "$(sed -n 's/^  initrd //p' "$tmp/check.txt")")
+	check "$name: kernel and initrd paths inside the installed tree ($kernel, $initrd)" sh -c \
+		"case '$kernel' in '$root'/share/microvm/guest*) ;; *) exit 1 ;; esac &&
+		 case '$initrd' in '$root'/share/microvm/guest*) ;; *) exit 1 ;; esac"
+done
+for g in guest guest-x86_64; do
+	[ -f "build/$g/initramfs.cpio.gz" ] || continue
+	check "the built $g images are installed" sh -c "cmp build/$g/initramfs.cpio.gz \
+		'$root/share/microvm/$g/initramfs.cpio.gz' && test -s '$root/share/microvm/$g/'*Image"
+done
+
+# The manual pages render without a warning.
+for page in man1/microvm.1 man5/microvm.ini.5; do
+	check "groff -ww renders $page without warnings" sh -c \
+		"groff -ww -z -man -k '$root/share/man/$page' 2>&1 | tee /dev/stderr | grep -q . && exit 1; exit 0"
+	check "man -l $page" sh -c "MANWIDTH=80 man -l '$root/share/man/$page' >'$tmp/page.txt' &&
+		test \$(wc -l <'$tmp/page.txt') -gt 40 && ! grep -q '@PREFIX@\|@VERSION@' '$tmp/page.txt'"
+done
+check "the pages carry version $version" sh -c \
+	"grep -q '\"microvm $version\"' '$root/share/man/man1/microvm.1' &&
+	 grep -q '\"microvm $version\"' '$root/share/man/man5/microvm.ini.5'"
+check "microvm(1) names the installed machines' directory" \
+	grep -q "$prefix/share/microvm/machines" "$root/share/man/man1/microvm.1"
+
+# Keys: what the code asks for (--list-keys over machines with every section and device
+# type) must be in microvm.ini(5); what docs/config.md's tables name must be asked for.
+truncate -s 1M "$tmp/disk.img"
+all="--set blk0.type=virtio-blk --set blk0.path=$tmp/disk.img --set net0.type=virtio-net
+	--set uart1.type=ns16550a --set uart1.base=0x9020000 --set uart1.irq=5"
+{
+	# shellcheck disable=SC2086
+	$mv --config machines/rpi5.ini --list-keys $all
+	$mv --config machines/virt-gicv3.ini --list-keys
+	$mv --config machines/x86_64.ini --list-keys
+} >"$tmp/keys" 2>"$tmp/keys.err"
+check "--list-keys works on every machine" sh -c "test ! -s '$tmp/keys.err' && test \$(wc -l <'$tmp/keys') -gt 40"
+cut -d. -f2 "$tmp/keys" | sort -u >"$tmp/code-keys"
+missing=""
+for k in $(cat "$tmp/code-keys"); do
+	grep -q "fB$k\\\\fR" "$root/share/man/man5/microvm.ini.5" || missing="$missing $k"
+done
+check "every key the code knows is in microvm.ini(5)${missing:+ (missing:$missing)}" test -z "$missing"
+sed -n 's/^| `\([a-z0-9_]*\)`\(, `\([a-z0-9_]*\)`\)\{0,1\} |.*/\1 \3/p' docs/config.md |
+	tr ' ' '\n' | grep . | sort -u >"$tmp/doc-keys"
+stale=$(comm -23 "$tmp/doc-keys" "$tmp/code-keys" | tr '\n' ' ')
+check "every key docs/config.md describes is one the code knows${stale:+ (unknown: $stale)}" test -z "$stale"
+check "docs/config.md describes some keys" test "$(wc -l <"$tmp/doc-keys")" -gt 40
+undocumented=$(comm -13 "$tmp/doc-keys" "$tmp/code-keys" | tr '\n' ' ')
+check "every key the code knows has a row in docs/config.md${undocumented:+ (no row: $undocumented)}" \
+	test -z "$undocumented"
+
+# Options: each long option of --help is in microvm(1).
+missing=""
+for o in $($mv --help | grep -o -- '--[a-z-]*' | sort -u); do
+	grep -q -- "$(echo "$o" | sed 's/-/\\\\-/g')" "$root/share/man/man1/microvm.1" ||
+		missing="$missing $o"
+done
+check "every option of --help is in microvm(1)${missing:+ (missing:$missing)}" test -z "$missing"
+
+# The completion: valid bash, and it offers the machine's keys after --set.
+comp=$root/share/bash-completion/completions/microvm
+check "completion script parses (bash -n)" bash -n "$comp"
+complete_line() { # LINE: what the completion offers at the end of LINE
+	PATH=$root/bin:$PATH bash -c '. "$1"; COMP_LINE=$2; COMP_POINT=${#2}; _microvm
+		printf "%s\n" "${COMPREPLY[@]}"' sh "$comp" "$1"
+}
+m=$root/share/microvm/machines
+out=$(complete_line "microvm --config $m/rpi5.ini --set gic.v2m_irq_" | tr '\n' ' ')
+check "completion offers gic.v2m_irq_base= and gic.v2m_irq_count= (got '$out')" \
+	test "$out" = "gic.v2m_irq_base= gic.v2m_irq_count= "
+out=$(complete_line "microvm --config $m/x86_64.ini -s uart0.con" | tr '\n' ' ')
+check "completion offers uart0.console= on x86_64.ini (got '$out')" test "$out" = "uart0.console= "
+out=$(complete_line "microvm --dump-" | tr '\n' ' ')
+check "completion offers --dump-acpi --dump-dtb (got '$out')" test "$out" = "--dump-acpi --dump-dtb "
+
+check "make uninstall" make -s uninstall DESTDIR="$stage" PREFIX="$prefix" "$@"
+left=$(find "$stage" -type f | sed "s|^$stage||" | tr '\n' ' ')
+check "nothing left after make uninstall${left:+ (left: $left)}" test -z "$left"
+
+# The packages: built, named by VERSION, with the expected files; lintian (in dist/deb.sh)
+# finds no error.
+if [ "${DEB:-1}" != 0 ]; then
+	check "make deb (lintian: no errors)" make -s deb
+	cat "$tmp/out"
+	arches=arm64
+	[ "$(dpkg --print-architecture)" = amd64 ] && arches="arm64 amd64"
+	for a in $arches; do
+		deb=build/deb/microvm_${version}_$a.deb
+		check "$deb exists" test -s "$deb"
+		[ -s "$deb" ] || continue
+		check "$a package: version $version, architecture $a" sh -c \
+			"[ \"\$(dpkg-deb -f '$deb' Version Architecture | tr '\n' ' ')\" = \
+				'Version: $version Architecture: $a ' ]"
+		dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./||' >"$tmp/contents"
+		kernel=Image
+		[ "$a" = amd64 ] && kernel=bzImage
+		g=guest
+		[ "$a" = amd64 ] && g=guest-x86_64
+		for f in usr/bin/microvm usr/share/man/man1/microvm.1.gz usr/share/man/man5/microvm.ini.5.gz \
+			usr/share/bash-completion/completions/microvm usr/share/microvm/machines/rpi5.ini \
+			usr/share/microvm/machines/x86_64.ini usr/share/microvm/machines/virt-gicv3.ini \
+			usr/share/microvm/$g/$kernel usr/share/microvm/$g/initramfs.cpio.gz \
+			usr/share/doc/microvm/copyright usr/share/doc/microvm/changelog.gz; do
+			check "$a package holds $f" grep -qx "$f" "$tmp/contents"
+		done
+		other=guest-x86_64
+		[ "$a" = amd64 ] && other=guest
+		check "$a package holds no $other images" sh -c "! grep -q 'usr/share/microvm/$other/' '$tmp/contents'"
+		dpkg-deb -x "$deb" "$tmp/x-$a"
+		check "$a package: the machines' kernel is the packaged one" sh -c \
+			"grep -qx 'kernel = ../$g/$kernel' '$tmp/x-$a/usr/share/microvm/machines/$([ $a = amd64 ] && echo x86_64 || echo rpi5).ini'"
+		if [ "$a" = "$(dpkg --print-architecture)" ]; then
+			check "$a package: its microvm runs and says $version" sh -c \
+				"[ \"\$('$tmp/x-$a/usr/bin/microvm' --version)\" = 'microvm $version' ]"
+		fi
+	done
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
