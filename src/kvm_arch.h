@@ -4,9 +4,13 @@
 
 #include <stdint.h>
 
+struct arch;
 struct kvm_irq_routing_entry;
 struct vm;
 struct vcpu;
+
+/* The guest architecture this host's KVM runs; NULL when this build runs none here. */
+extern const struct arch *const kvm_guest_arch;
 
 /* KVM_CREATE_VM type for the machine (IPA size); -errno when the host cannot provide it. */
 int kvm_arch_vm_type(struct vm *vm);

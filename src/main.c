@@ -284,6 +284,11 @@ static int run(struct machine *m, const char *report_path)
 		log_error("--boot-report %s: %s", report_path, strerror(errno));
 		return VM_USAGE;
 	}
+	if (vm_host_check(m)) {
+		if (report)
+			fclose(report);
+		return VM_FAILURE;
+	}
 	err = boot_prepare(m, &bi, 1);
 	if (err) {
 		if (report)

@@ -178,6 +178,21 @@ void vm_stop(struct vm *vm, int status)
 			log_warn("stop eventfd: %s", strerror(errno));
 }
 
+int vm_host_check(const struct machine *m)
+{
+	if (m->arch == kvm_guest_arch)
+		return 0;
+	if (kvm_guest_arch)
+		log_error("%s is an %s machine, and this host's KVM runs %s guests (use --check "
+			  "here, or the emulated hosts: make run)",
+			  m->cfg.path, m->arch->name, kvm_guest_arch->name);
+	else
+		log_error("%s is an %s machine, and this build runs no guests on this host (use "
+			  "--check here, or the emulated hosts: make run)",
+			  m->cfg.path, m->arch->name);
+	return -ENOTSUP;
+}
+
 static int kvm_open(struct vm *vm)
 {
 	int ret;

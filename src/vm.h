@@ -76,6 +76,8 @@ struct vm {
 	unsigned nroutes, next_msi_gsi;
 };
 
+/* Whether this host's KVM runs the machine's guest architecture: 0, or -ENOTSUP (said). */
+int vm_host_check(const struct machine *m);
 /* Create the VM: RAM, irqchip, vCPUs, irqchip initialisation, devices, in that order. -errno. */
 int vm_create(struct vm *vm, struct machine *m);
 /* Load kernel, initrd and boot information into guest RAM, aim the boot vCPU at the kernel. */

@@ -223,5 +223,13 @@ if [ $? -eq 0 ] && [ ! -s "$tmp/err" ] && grep -qx gic.v2m_irq_base "$tmp/out" &
 "$mv" --config "$here/bad/bad-align.ini" --list-keys >"$tmp/out" 2>/dev/null
 if [ $? -eq 2 ] && [ ! -s "$tmp/out" ]; then ok; else bad "--list-keys on a bad file"; fi
 
+# A machine of the other architecture than this host's KVM: exit 1 and why, before anything
+# is read or opened (the kernel here is not even a kernel).
+other=$top/machines/rpi5.ini
+[ "$(uname -m)" = aarch64 ] && other=$top/machines/x86_64.ini
+"$mv" --config "$other" --kernel "$tmp/list.img" --initrd= </dev/null >/dev/null 2>"$tmp/err"
+if [ $? -eq 1 ] && grep -qE "is an (arm64|x86_64) machine, and this (host's KVM runs|build runs no)" \
+	"$tmp/err"; then ok; else bad "a machine of another architecture"; sed 's/^/    /' "$tmp/err"; fi
+
 echo "config: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -16,14 +16,10 @@
 
 #define CORE_REG(x) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
 
+const struct arch *const kvm_guest_arch = &arch_arm64;
+
 int kvm_arch_vm_type(struct vm *vm)
 {
-	if (vm->m->arch != &arch_arm64) {
-		log_error("%s is an %s machine; this host's KVM runs arm64 guests (use --check "
-			  "here)",
-			  vm->m->cfg.path, vm->m->arch->name);
-		return -ENOTSUP;
-	}
 	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
 	unsigned bits = vm->m->ipa_bits;
 
