@@ -371,7 +371,7 @@ int vm_create(struct vm *vm, struct machine *m)
 	/* The irqchip is initialised before devices: KVM accepts irqfds only after that. */
 	err = err ?: kvm_arch_irqchip_finalize(vm);
 	err = err ?: pci_create(vm);
-	err = err ?: m->arch->realize(vm);
+	err = err ?: (m->arch->realize ? m->arch->realize(vm) : 0);
 	for (size_t i = 0; !err && i < m->ndevices; i++) {
 		struct device *dev = &m->devices[i];
 

@@ -299,12 +299,6 @@ static int boot_info(const struct machine *m, const struct boot_layout *bl, stru
 	return boot_info_add(bi, "dtb", bl->dtb_addr, dtb, len);
 }
 
-static int realize(struct vm *vm)
-{
-	(void)vm;
-	return 0;
-}
-
 const struct arch arch_arm64 = {
 	.name = "arm64",
 	.sections = sections,
@@ -313,5 +307,4 @@ const struct arch arch_arm64 = {
 	.pci_msi = pci_msi,
 	.boot_layout = layout,
 	.boot_info = boot_info,
-	.realize = realize,
 };
