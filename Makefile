@@ -43,7 +43,7 @@ CFLAGS ?= -O2 -g
 # those calls), position-independent executables, read-only relocations bound at start.
 HARDEN := -fstack-protector-strong -fPIE $(if $(SAN),,-D_FORTIFY_SOURCE=2)
 CFLAGS += $(HARDEN) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc -Isrc/arch/arm64 -Isrc/arch/x86 \
+	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -ffile-prefix-map=$(CURDIR)=. -Isrc -Isrc/arch/arm64 -Isrc/arch/x86 \
 	  $(DEP_CFLAGS) $(SAN) -MMD -MP
 LIBS := -lfdt $(shell $(PKG) --libs inih liburing zlib libseccomp) -lpthread
 LDFLAGS += $(if $(LDSTATIC),$(LDSTATIC),-pie) -Wl,-z,relro,-z,now $(SAN)
@@ -212,57 +212,67 @@ bench-sandbox: $(OUT)/sandbox-cost
 	@$(OUT)/sandbox-cost $(SANDBOX_RUNS)
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, the machines (their kernel and
-# initrd paths pointing at share/microvm/guest*/, where the guest images go when they have
-# been built), the manual pages, bash completion and the documentation. make uninstall
-# removes them again.
+# initrd paths pointing at lib/microvm/guest*/, where the guest images that have been built
+# go), the manual pages, bash completion and the documentation. make uninstall removes those
+# files (and the directories they leave empty), nothing else.
 PREFIX ?= /usr/local
 BINDIR := $(PREFIX)/bin
 DATADIR := $(PREFIX)/share/microvm
+GUESTLIB := $(PREFIX)/lib/microvm
 MANDIR := $(PREFIX)/share/man
 DOCDIR := $(PREFIX)/share/doc/microvm
 COMPDIR := $(PREFIX)/share/bash-completion/completions
 MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 GUESTS ?= build/guest build/guest-x86_64
+MACHINES := $(notdir $(wildcard machines/*.ini))
 DOCS := README.md docs/architecture.md docs/benchmarks.md docs/config.md docs/networking.md
+DOC_IMGS := $(notdir $(wildcard docs/img/*.png))
+D := $(DESTDIR)
+# The manual pages for PREFIX: microvm(1) as written, microvm.ini(5) made from docs/config.md.
+MAN1 = sed 's/@VERSION@/$(VERSION)/; s/@DATE@/$(MAN_DATE)/; s|@PREFIX@|$(PREFIX)|g' man/microvm.1
+MAN5 = awk -v version=$(VERSION) -v date=$(MAN_DATE) -v docdir='$(DOCDIR)/docs/' \
+	-f man/md2man.awk docs/config.md
 
-# The manual pages: microvm(1) as written, microvm.ini(5) made from docs/config.md.
-man: build/man/microvm.1 build/man/microvm.ini.5
-build/man/microvm.1: man/microvm.1 VERSION
-	@mkdir -p $(dir $@)
-	sed 's/@VERSION@/$(VERSION)/; s|@PREFIX@|$(PREFIX)|g' $< >$@
-build/man/microvm.ini.5: docs/config.md man/md2man.awk VERSION
-	@mkdir -p $(dir $@)
-	awk -v version=$(VERSION) -v date=$(MAN_DATE) -f man/md2man.awk $< >$@
+man:
+	@mkdir -p build/man
+	$(MAN1) >build/man/microvm.1
+	$(MAN5) >build/man/microvm.ini.5
 
-install: $(OUT)/microvm man/microvm.1 build/man/microvm.ini.5
-	install -D -m 755 $(OUT)/microvm $(DESTDIR)$(BINDIR)/microvm
-	install -d $(DESTDIR)$(DATADIR)/machines $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(DOCDIR)/docs/img $(DESTDIR)$(COMPDIR)
-	for f in machines/*.ini; do \
-		sed 's|= *\.\./build/guest|= ../guest|' $$f >$(DESTDIR)$(DATADIR)/$$f || exit 1; \
-		chmod 644 $(DESTDIR)$(DATADIR)/$$f; \
+install: $(OUT)/microvm
+	install -D -m 755 $(OUT)/microvm "$(D)$(BINDIR)/microvm"
+	install -d "$(D)$(DATADIR)/machines" "$(D)$(MANDIR)/man1" "$(D)$(MANDIR)/man5" \
+		"$(D)$(DOCDIR)/docs/img" "$(D)$(COMPDIR)"
+	for f in $(MACHINES); do \
+		sed 's|= *\.\./build/\(guest[a-z0-9_-]*\)/|= $(GUESTLIB)/\1/|' machines/$$f \
+			>"$(D)$(DATADIR)/machines/$$f" && chmod 644 "$(D)$(DATADIR)/machines/$$f" || exit 1; \
 	done
 	for g in $(GUESTS); do \
 		[ -f $$g/initramfs.cpio.gz ] || continue; \
-		d=$(DESTDIR)$(DATADIR)/$${g#build/}; install -d $$d || exit 1; \
+		d="$(D)$(GUESTLIB)/$${g#build/}"; install -d "$$d" || exit 1; \
 		for f in Image bzImage initramfs.cpio.gz; do \
-			[ ! -f $$g/$$f ] || install -m 644 $$g/$$f $$d/ || exit 1; \
+			[ ! -f $$g/$$f ] || install -m 644 $$g/$$f "$$d/" || exit 1; \
 		done; \
 	done
 	[ -n "$(wildcard $(GUESTS:%=%/initramfs.cpio.gz))" ] || echo "install: no guest images" \
 		"were built (make guest, make guest-x86_64): the machines' kernel and initrd are missing"
-	sed 's/@VERSION@/$(VERSION)/; s|@PREFIX@|$(PREFIX)|g' man/microvm.1 \
-		>$(DESTDIR)$(MANDIR)/man1/microvm.1
-	install -m 644 build/man/microvm.ini.5 $(DESTDIR)$(MANDIR)/man5/microvm.ini.5
-	install -m 644 dist/microvm.bash $(DESTDIR)$(COMPDIR)/microvm
-	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
-	install -m 644 $(filter docs/%,$(DOCS)) $(DESTDIR)$(DOCDIR)/docs/
-	install -m 644 docs/img/*.png $(DESTDIR)$(DOCDIR)/docs/img/
+	$(MAN1) >"$(D)$(MANDIR)/man1/microvm.1" && chmod 644 "$(D)$(MANDIR)/man1/microvm.1"
+	$(MAN5) >"$(D)$(MANDIR)/man5/microvm.ini.5" && chmod 644 "$(D)$(MANDIR)/man5/microvm.ini.5"
+	install -m 644 dist/microvm.bash "$(D)$(COMPDIR)/microvm"
+	install -m 644 README.md "$(D)$(DOCDIR)/"
+	install -m 644 $(filter docs/%,$(DOCS)) "$(D)$(DOCDIR)/docs/"
+	install -m 644 $(DOC_IMGS:%=docs/img/%) "$(D)$(DOCDIR)/docs/img/"
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/microvm $(DESTDIR)$(MANDIR)/man1/microvm.1 \
-		$(DESTDIR)$(MANDIR)/man5/microvm.ini.5 $(DESTDIR)$(COMPDIR)/microvm
-	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -f "$(D)$(BINDIR)/microvm" "$(D)$(MANDIR)/man1/microvm.1" \
+		"$(D)$(MANDIR)/man5/microvm.ini.5" "$(D)$(COMPDIR)/microvm"
+	for f in $(MACHINES); do rm -f "$(D)$(DATADIR)/machines/$$f"; done
+	for g in $(GUESTS); do for f in Image bzImage initramfs.cpio.gz; do \
+		rm -f "$(D)$(GUESTLIB)/$${g#build/}/$$f"; done; \
+		rmdir "$(D)$(GUESTLIB)/$${g#build/}" 2>/dev/null || true; done
+	for f in $(DOCS) $(DOC_IMGS:%=docs/img/%); do rm -f "$(D)$(DOCDIR)/$$f"; done
+	for d in "$(D)$(DATADIR)/machines" "$(D)$(DATADIR)" "$(D)$(GUESTLIB)" \
+		"$(D)$(DOCDIR)/docs/img" "$(D)$(DOCDIR)/docs" "$(D)$(DOCDIR)"; do \
+		rmdir "$$d" 2>/dev/null || true; done
 
 # make deb: build/deb/microvm_VERSION_arm64.deb, and _amd64.deb on an x86-64 host; lintian
 # checks each where it is installed.

@@ -22,7 +22,8 @@ for p in $native; do
 		missing="$missing $p"
 done
 need_arm64=0
-dpkg --print-foreign-architectures | grep -qx arm64 || need_arm64=1
+[ "$(dpkg --print-architecture)" = arm64 ] || dpkg --print-foreign-architectures | grep -qx arm64 ||
+	need_arm64=1
 
 sysroot="$cache/sysroot-arm64"
 # The sysroot is keyed on its package list: a package added to it rebuilds it.

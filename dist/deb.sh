@@ -7,8 +7,12 @@
 # dpkg-shlibdeps; the arm64 package built on another host carries the static cross build
 # (no shared libraries of another architecture are needed), and says so to lintian.
 # lintian, where it is installed, checks each package; an error fails the build.
+# The maintainer is DEB_MAINTAINER ("Name <address>"), else the last commit's author; file
+# times and the changelog's date are the last commit's (SOURCE_DATE_EPOCH), so a clean tree
+# gives the same package again.
 # Usage: dist/deb.sh [arm64|amd64]...
 set -eu
+umask 022
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 version=$(cat VERSION)
@@ -16,9 +20,15 @@ host=$(dpkg --print-architecture)
 jobs=$(nproc 2>/dev/null || echo 2)
 arches=${*:-arm64}
 [ $# -gt 0 ] || [ "$host" != amd64 ] || arches="arm64 amd64"
-maintainer=$(git log -1 --format='%an <%ae>' 2>/dev/null || echo "microvm developers <root@localhost>")
-when=$(git log -1 --format=%cD 2>/dev/null || date -R)
-rev=$(git describe --always --dirty 2>/dev/null || echo unknown)
+maintainer=${DEB_MAINTAINER:-$(git log -1 --format='%an <%ae>' 2>/dev/null || true)}
+if [ -z "$maintainer" ]; then
+	echo "deb: no git history to take the maintainer from: set DEB_MAINTAINER='Name <address>'" >&2
+	exit 2
+fi
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH
+when=$(date -R -u -d "@$SOURCE_DATE_EPOCH")
+rev=$(git describe --always --dirty 2>/dev/null || echo "an unversioned tree")
 mkdir -p build/deb
 
 for arch in $arches; do
@@ -38,8 +48,13 @@ for arch in $arches; do
 		exit 2
 	fi
 	make -s "build/$guest/$kernel" "build/$guest/initramfs.cpio.gz"
-	stage=build/deb/microvm_${version}_$arch
-	rm -rf "$stage"
+	# Staged as debhelper would, in debian/microvm of a directory with a debian/control
+	# (which dpkg-shlibdeps wants).
+	work=build/deb/$arch
+	stage=$work/debian/microvm
+	rm -rf "$work"
+	mkdir -p "$work/debian"
+	printf 'Source: microvm\n\nPackage: microvm\nArchitecture: any\n' >"$work/debian/control"
 	$mk install DESTDIR="$top/$stage" PREFIX=/usr GUESTS="build/$guest" >/dev/null
 	# As Debian's dh_strip does: no debugging symbols, comments or notes in the package.
 	${static:+aarch64-linux-gnu-}strip --strip-unneeded --remove-section=.comment \
@@ -56,41 +71,47 @@ for arch in $arches; do
 	cat >"$doc/copyright" <<-COPY
 		Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 		Upstream-Name: microvm
-		Comment: The guest kernel in /usr/share/microvm/$guest/ is built from Debian's
-		 linux-source-6.12 (GPL-2), and its initramfs holds Debian's busybox-static
-		 (GPL-2); their sources are those Debian packages.
 
 		Files: *
 		Copyright: 2026 the microvm developers
 		License: other
 		 No licence has been chosen for microvm yet: the developers keep all rights.
+
+		Files: usr/lib/microvm/$guest/*
+		Copyright: Linus Torvalds and the Linux kernel developers; Erik Andersen, Rob
+		 Landley, Denys Vlasenko and the BusyBox developers
+		License: GPL-2
+		 The guest kernel is built from Debian's linux-source-6.12 and the initramfs
+		 holds Debian's busybox-static; their sources are those Debian packages. On
+		 Debian systems the GNU General Public License version 2 is in
+		 /usr/share/common-licenses/GPL-2.
 	COPY
 	chmod 644 "$doc/copyright"
+	mkdir -p "$stage/DEBIAN" # (dpkg-shlibdeps finds the package's root by it)
 	if [ -n "$static" ]; then
 		mkdir -p "$stage/usr/share/lintian/overrides"
 		cat >"$stage/usr/share/lintian/overrides/microvm" <<-OVERRIDES
 			# Cross-built on a host without arm64 shared libraries: a static-pie binary
 			# with its libraries (libfdt, inih, liburing, zlib, libseccomp) linked in.
-			microvm: statically-linked-binary [usr/bin/microvm]
 			microvm: embedded-library zlib [usr/bin/microvm]
 			microvm: shared-library-lacks-prerequisites [usr/bin/microvm]
 		OVERRIDES
 		depends=""
 	else
-		tmp=$(mktemp -d)
-		mkdir "$tmp/debian"
-		printf 'Source: microvm\n\nPackage: microvm\nArchitecture: any\n' >"$tmp/debian/control"
-		depends=$(cd "$tmp" && dpkg-shlibdeps -O -e "$top/$stage/usr/bin/microvm" 2>/dev/null |
-			sed -n 's/^shlibs:Depends=//p')
-		rm -rf "$tmp"
+		(cd "$work" && dpkg-shlibdeps -O -e debian/microvm/usr/bin/microvm) >"$work/shlibs" ||
+			{ echo "deb: dpkg-shlibdeps failed" >&2; exit 1; }
+		depends=$(sed -n 's/^shlibs:Depends=//p' "$work/shlibs")
+		[ -n "$depends" ] || { echo "deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 	fi
-	mkdir -p "$stage/DEBIAN"
+	(cd "$stage" && find usr -type f | LC_ALL=C sort | xargs md5sum) >"$stage/DEBIAN/md5sums"
 	{
 		echo "Package: microvm"
 		echo "Version: $version"
 		echo "Architecture: $arch"
 		echo "Maintainer: $maintainer"
-		echo "Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
+		# As dpkg-gencontrol counts it: KiB per file, rounded up, and one per directory.
+		echo "Installed-Size: $(find "$stage" -path "$stage/DEBIAN" -prune -o -type f -printf '%s\n' \
+			-o -type d -printf '1024\n' | awk '{ k += int(($1 + 1023) / 1024) } END { print k }')"
 		[ -z "$depends" ] || echo "Depends: $depends"
 		echo "Section: admin"
 		echo "Priority: optional"

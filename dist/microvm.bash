@@ -3,43 +3,59 @@
 # machine given with --config accepts (microvm --config FILE --list-keys), then file names
 # after the = of a path key.
 
+# _microvm_files [-d] WORD: file (or directory) names starting with WORD, one per reply entry
+# even when they hold spaces
+_microvm_files()
+{
+	local IFS=$'\n' kind=-f
+	[[ $1 == -d ]] && kind=-d && shift
+	compopt -o filenames 2>/dev/null
+	COMPREPLY=($(compgen "$kind" -- "$1"))
+}
+
 _microvm()
 {
 	local line=${COMP_LINE:0:COMP_POINT}
 	local cur=${line##*[[:space:]]}
 	local -a words
-	read -r -a words <<<"${line% *}"
-	[[ $line == *[[:space:]] ]] && read -r -a words <<<"$line"
-	local prev=
-	((${#words[@]} > 1)) && prev=${words[${#words[@]} - 1]}
-	[[ $cur == "$prev" && $line != *[[:space:]] ]] && prev=${words[${#words[@]} - 2]:-}
+	read -r -a words <<<"$line"
+	[[ $line == *[[:space:]] ]] || unset 'words[${#words[@]}-1]'
+	local prev=${words[${#words[@]} - 1]:-}
 	local bin=${words[0]:-microvm} cfg= i
 	[[ -x $bin ]] || bin=microvm
 	for ((i = 1; i < ${#words[@]}; i++)); do
 		case ${words[i]} in
 		-c | --config) cfg=${words[i + 1]:-} ;;
 		--config=*) cfg=${words[i]#--config=} ;;
+		-c?*) cfg=${words[i]#-c} ;;
 		esac
 	done
+	# The file name as the shell will see it: quotes and backslashes of the line removed.
+	cfg=${cfg//\\/}
+	cfg=${cfg//\"/}
+	cfg=${cfg//\'/}
 	cfg=${cfg/#\~/$HOME}
 	# bash replaces only what follows the last = or : of the word; strip that much.
 	local pre=${cur%"${cur##*[=:]}"}
 
 	COMPREPLY=()
-	case $prev in
-	-c | --config)
-		compopt -o filenames 2>/dev/null
-		COMPREPLY=($(compgen -f -X '!*.ini' -- "$cur") $(compgen -d -- "$cur"))
+	case $cur in
+	--config=* | --kernel=* | --initrd=* | --dump-dtb=* | --boot-report=*)
+		_microvm_files "${cur#*=}"
 		return
 		;;
-	-k | --kernel | -i | --initrd | --dump-dtb | --boot-report)
-		compopt -o filenames 2>/dev/null
-		COMPREPLY=($(compgen -f -- "$cur"))
+	--dump-acpi=*)
+		_microvm_files -d "${cur#*=}"
+		return
+		;;
+	esac
+	case $prev in
+	-c | --config | -k | --kernel | -i | --initrd | --dump-dtb | --boot-report)
+		_microvm_files "$cur"
 		return
 		;;
 	--dump-acpi)
-		compopt -o filenames 2>/dev/null
-		COMPREPLY=($(compgen -d -- "$cur"))
+		_microvm_files -d "$cur"
 		return
 		;;
 	-u | --user)
@@ -52,10 +68,7 @@ _microvm()
 	-s | --set)
 		if [[ $cur == *=* ]]; then
 			case ${cur%%=*} in
-			*.path | boot.kernel | boot.initrd)
-				compopt -o filenames 2>/dev/null
-				COMPREPLY=($(compgen -f -- "${cur#*=}"))
-				;;
+			*.path | boot.kernel | boot.initrd) _microvm_files "${cur#*=}" ;;
 			esac
 			return
 		fi

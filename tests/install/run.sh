@@ -35,24 +35,28 @@ done
 check "installed binary is executable, others are not" sh -c \
 	"[ -x '$root/bin/microvm' ] && [ -z \"\$(find '$root/share' -type f -perm /111)\" ]"
 mv=$root/bin/microvm
-check "microvm --version is VERSION ($version)" test "$($mv --version)" = "microvm $version"
+check "microvm --version is VERSION ($version)" test "$("$mv" --version)" = "microvm $version"
 
-# Every installed machine passes --check from another directory; its kernel and initrd
-# paths point into the installed tree (present when the guest images were built).
+# Every installed machine passes --check from another directory; its kernel and initrd are
+# the installed guest images' final paths (PREFIX/lib/microvm/guest*/).
 for ini in "$root"/share/microvm/machines/*.ini; do
-	name=${ini##*/}
-	check "--check of the installed $name from /" sh -c "cd / && '$mv' --config '$ini' --check"
+	base=${ini##*/}
+	check "--check of the installed $base from /" sh -c "cd / && '$mv' --config '$ini' --check"
 	(cd / && "$mv" --config "$ini" --check) >"$tmp/check.txt" 2>&1
-	kernel=$(realpath -m "$(sed -n 's/^  kernel //p' "$tmp/check.txt")")
-	initrd=$(realpath -m "$(sed -n 's/^  initrd //p' "$tmp/check.txt")")
-	check "$name: kernel and initrd paths inside the installed tree ($kernel, $initrd)" sh -c \
-		"case '$kernel' in '$root'/share/microvm/guest*) ;; *) exit 1 ;; esac &&
-		 case '$initrd' in '$root'/share/microvm/guest*) ;; *) exit 1 ;; esac"
+	kernel=$(sed -n 's/^  kernel //p' "$tmp/check.txt")
+	initrd=$(sed -n 's/^  initrd //p' "$tmp/check.txt")
+	check "$base: kernel and initrd are PREFIX/lib/microvm/guest*/ ($kernel, $initrd)" sh -c \
+		"case '$kernel' in $prefix/lib/microvm/guest*/*Image) ;; *) exit 1 ;; esac &&
+		 case '$initrd' in $prefix/lib/microvm/guest*/initramfs.cpio.gz) ;; *) exit 1 ;; esac"
+	g=${kernel%/*}
+	if [ -f "build/${g##*/}/initramfs.cpio.gz" ]; then
+		check "$base: its kernel and initrd are installed" test -s "$stage$kernel" -a -s "$stage$initrd"
+	fi
 done
 for g in guest guest-x86_64; do
 	[ -f "build/$g/initramfs.cpio.gz" ] || continue
-	check "the built $g images are installed" sh -c "cmp build/$g/initramfs.cpio.gz \
-		'$root/share/microvm/$g/initramfs.cpio.gz' && test -s '$root/share/microvm/$g/'*Image"
+	check "the built $g images are installed" cmp "build/$g/initramfs.cpio.gz" \
+		"$root/lib/microvm/$g/initramfs.cpio.gz"
 done
 
 # The manual pages render without a warning.
@@ -75,9 +79,9 @@ all="--set blk0.type=virtio-blk --set blk0.path=$tmp/disk.img --set net0.type=vi
 	--set uart1.type=ns16550a --set uart1.base=0x9020000 --set uart1.irq=5"
 {
 	# shellcheck disable=SC2086
-	$mv --config machines/rpi5.ini --list-keys $all
-	$mv --config machines/virt-gicv3.ini --list-keys
-	$mv --config machines/x86_64.ini --list-keys
+	"$mv" --config machines/rpi5.ini --list-keys $all
+	"$mv" --config machines/virt-gicv3.ini --list-keys
+	"$mv" --config machines/x86_64.ini --list-keys
 } >"$tmp/keys" 2>"$tmp/keys.err"
 check "--list-keys works on every machine" sh -c "test ! -s '$tmp/keys.err' && test \$(wc -l <'$tmp/keys') -gt 40"
 cut -d. -f2 "$tmp/keys" | sort -u >"$tmp/code-keys"
@@ -97,7 +101,7 @@ check "every key the code knows has a row in docs/config.md${undocumented:+ (no 
 
 # Options: each long option of --help is in microvm(1).
 missing=""
-for o in $($mv --help | grep -o -- '--[a-z-]*' | sort -u); do
+for o in $("$mv" --help | grep -o -- '--[a-z-]*' | sort -u); do
 	grep -q -- "$(echo "$o" | sed 's/-/\\\\-/g')" "$root/share/man/man1/microvm.1" ||
 		missing="$missing $o"
 done
@@ -119,9 +123,12 @@ check "completion offers uart0.console= on x86_64.ini (got '$out')" test "$out" 
 out=$(complete_line "microvm --dump-" | tr '\n' ' ')
 check "completion offers --dump-acpi --dump-dtb (got '$out')" test "$out" = "--dump-acpi --dump-dtb "
 
+# uninstall removes what install put there, not a machine the user added beside them.
+echo "; mine" >"$root/share/microvm/machines/mine.ini"
 check "make uninstall" make -s uninstall DESTDIR="$stage" PREFIX="$prefix" "$@"
 left=$(find "$stage" -type f | sed "s|^$stage||" | tr '\n' ' ')
-check "nothing left after make uninstall${left:+ (left: $left)}" test -z "$left"
+check "only the user's own machine is left after make uninstall (left: $left)" \
+	test "$left" = "$prefix/share/microvm/machines/mine.ini "
 
 # The packages: built, named by VERSION, with the expected files; lintian (in dist/deb.sh)
 # finds no error.
@@ -145,16 +152,16 @@ if [ "${DEB:-1}" != 0 ]; then
 		for f in usr/bin/microvm usr/share/man/man1/microvm.1.gz usr/share/man/man5/microvm.ini.5.gz \
 			usr/share/bash-completion/completions/microvm usr/share/microvm/machines/rpi5.ini \
 			usr/share/microvm/machines/x86_64.ini usr/share/microvm/machines/virt-gicv3.ini \
-			usr/share/microvm/$g/$kernel usr/share/microvm/$g/initramfs.cpio.gz \
+			usr/lib/microvm/$g/$kernel usr/lib/microvm/$g/initramfs.cpio.gz \
 			usr/share/doc/microvm/copyright usr/share/doc/microvm/changelog.gz; do
 			check "$a package holds $f" grep -qx "$f" "$tmp/contents"
 		done
 		other=guest-x86_64
 		[ "$a" = amd64 ] && other=guest
-		check "$a package holds no $other images" sh -c "! grep -q 'usr/share/microvm/$other/' '$tmp/contents'"
+		check "$a package holds no $other images" sh -c "! grep -q 'usr/lib/microvm/$other/' '$tmp/contents'"
 		dpkg-deb -x "$deb" "$tmp/x-$a"
 		check "$a package: the machines' kernel is the packaged one" sh -c \
-			"grep -qx 'kernel = ../$g/$kernel' '$tmp/x-$a/usr/share/microvm/machines/$([ $a = amd64 ] && echo x86_64 || echo rpi5).ini'"
+			"grep -qx 'kernel = /usr/lib/microvm/$g/$kernel' '$tmp/x-$a/usr/share/microvm/machines/$([ $a = amd64 ] && echo x86_64 || echo rpi5).ini'"
 		if [ "$a" = "$(dpkg --print-architecture)" ]; then
 			check "$a package: its microvm runs and says $version" sh -c \
 				"[ \"\$('$tmp/x-$a/usr/bin/microvm' --version)\" = 'microvm $version' ]"
