@@ -195,24 +195,31 @@ static void interrupt(struct virtio_dev *vd, int vq)
 		log_warn("%s: irqfd: %s", vd->name, strerror(errno));
 }
 
-/* vd->set_trap_kicks: every queue's ioeventfd on QueueNotify, or none. */
-static int set_trap_kicks(struct virtio_dev *vd, bool trap)
+/*
+ * Register every queue's kick eventfd on QueueNotify (matching its index), or remove them;
+ * a registration that fails undoes the ones before it.
+ */
+static int notify_eventfds(struct virtio_mmio *t, bool assign)
 {
-	struct virtio_mmio *t = vd->transport;
+	for (unsigned q = 0; q < t->vd->nvqs; q++) {
+		int err = vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
+				       t->vd->kicks[q].fd, assign);
 
-	for (unsigned q = 0; q < vd->nvqs; q++) {
-		int err = vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q, vd->kicks[q].fd,
-				       !trap);
-
-		if (err) {
+		if (err && assign) {
 			while (q--)
 				vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
-					     vd->kicks[q].fd, trap);
+					     t->vd->kicks[q].fd, false);
 			return err;
 		}
 	}
-	t->nassigned = trap ? 0 : vd->nvqs;
+	t->assigned = assign;
 	return 0;
+}
+
+/* vd->set_trap_kicks: every queue's ioeventfd on QueueNotify, or none. */
+static int set_trap_kicks(struct virtio_dev *vd, bool trap)
+{
+	return notify_eventfds(vd->transport, !trap);
 }
 
 int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *vd, uint64_t base,
@@ -238,13 +245,11 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 	err = virtio_kicks_open(vd, &vm->loop);
 	if (err)
 		return err;
-	for (unsigned q = 0; q < vd->nvqs && !vd->trap_kicks; q++) {
-		err = vm_ioeventfd(vm, base + QUEUE_NOTIFY, 4, true, q, vd->kicks[q].fd, true);
-		if (err) {
-			log_error("%s: KVM_IOEVENTFD for queue %u: %s", name, q, strerror(-err));
-			return err;
-		}
-		t->nassigned = q + 1;
+	err = vd->trap_kicks ? 0 : notify_eventfds(t, true);
+	if (err) {
+		log_error("%s: KVM_IOEVENTFD for the queue notifications: %s", name,
+			  strerror(-err));
+		return err;
 	}
 	return bus_register(&vm->bus, base, VIRTIO_MMIO_SIZE, mmio_bus_access, t, name);
 }
@@ -253,9 +258,8 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 {
 	if (!t->vm)
 		return;
-	for (unsigned q = 0; q < t->nassigned; q++)
-		vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q, t->vd->kicks[q].fd, false);
-	t->nassigned = 0;
+	if (t->assigned)
+		notify_eventfds(t, false);
 	virtio_kicks_close(t->vd, &t->vm->loop);
 	if (t->irqfd >= 0) {
 		vm_irqfd(t->vm, t->irq, t->irqfd, false);

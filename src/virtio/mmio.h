@@ -17,7 +17,7 @@ struct virtio_mmio {
 	uint32_t irq;
 	int irqfd;
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
-	unsigned nassigned; /* queue kick eventfds registered with KVM as ioeventfds */
+	bool assigned; /* the queue kick eventfds are registered with KVM as ioeventfds */
 	unsigned warnings;
 };
 
