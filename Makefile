@@ -224,6 +224,7 @@ DOCDIR := $(PREFIX)/share/doc/microvm
 COMPDIR := $(PREFIX)/share/bash-completion/completions
 MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 GUESTS ?= build/guest build/guest-x86_64
+GUEST_FILES := Image bzImage initramfs.cpio.gz
 MACHINES := $(notdir $(wildcard machines/*.ini))
 DOCS := README.md docs/architecture.md docs/benchmarks.md docs/config.md docs/networking.md
 DOC_IMGS := $(notdir $(wildcard docs/img/*.png))
@@ -249,7 +250,7 @@ install: $(OUT)/microvm
 	for g in $(GUESTS); do \
 		[ -f $$g/initramfs.cpio.gz ] || continue; \
 		d="$(D)$(GUESTLIB)/$${g#build/}"; install -d "$$d" || exit 1; \
-		for f in Image bzImage initramfs.cpio.gz; do \
+		for f in $(GUEST_FILES); do \
 			[ ! -f $$g/$$f ] || install -m 644 $$g/$$f "$$d/" || exit 1; \
 		done; \
 	done
@@ -266,7 +267,7 @@ uninstall:
 	rm -f "$(D)$(BINDIR)/microvm" "$(D)$(MANDIR)/man1/microvm.1" \
 		"$(D)$(MANDIR)/man5/microvm.ini.5" "$(D)$(COMPDIR)/microvm"
 	for f in $(MACHINES); do rm -f "$(D)$(DATADIR)/machines/$$f"; done
-	for g in $(GUESTS); do for f in Image bzImage initramfs.cpio.gz; do \
+	for g in $(GUESTS); do for f in $(GUEST_FILES); do \
 		rm -f "$(D)$(GUESTLIB)/$${g#build/}/$$f"; done; \
 		rmdir "$(D)$(GUESTLIB)/$${g#build/}" 2>/dev/null || true; done
 	for f in $(DOCS) $(DOC_IMGS:%=docs/img/%); do rm -f "$(D)$(DOCDIR)/$$f"; done
