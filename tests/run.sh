@@ -106,7 +106,7 @@ step() { # NAME COMMAND...: a build step counts as one test
 }
 
 step build-gcc make -j"$jobs" CC=gcc all build/sandbox-cost
-step build-clang make -j"$jobs" CC=clang OUT=build/clang
+step build-clang make -j"$jobs" CC=clang OUT=build/clang all build/clang/unit-tests
 step build-asan make -j"$jobs" SANITIZE=1 build/asan/microvm build/asan/unit-tests
 step build-aarch64 make -j"$jobs" CROSS_COMPILE=aarch64-linux-gnu-
 # The x86-64 emulated host runs a static build of this machine's microvm.
@@ -117,9 +117,10 @@ fi
 step format make format-check
 
 if [ -x build/asan/unit-tests ]; then
-	build/asan/unit-tests >"$logs/unit.log" 2>"$logs/unit.stderr"
-	grep '^FAIL' "$logs/unit.log"
-	tally unit "$(tail -n 1 "$logs/unit.log")"
+	# Its failures, a crash or hang with the case it was in, and the counts (so far).
+	tests/unit/run.sh build/asan/unit-tests "$logs" >"$logs/unit.result"
+	grep -v 'passed, [0-9]* failed$' "$logs/unit.result"
+	tally unit "$(tail -n 1 "$logs/unit.result")"
 fi
 if [ -x build/asan/microvm ]; then
 	tests/configs/run.sh build/asan/microvm >"$logs/config.log" 2>&1

@@ -628,6 +628,17 @@ void blk_defer_completions(struct device *dev, bool defer)
 	virtio_unlock(&b->vd);
 }
 
+unsigned blk_inflight(struct device *dev)
+{
+	struct blk *b = dev->priv;
+	unsigned n;
+
+	virtio_lock(&b->vd);
+	n = b->io.inflight;
+	virtio_unlock(&b->vd);
+	return n;
+}
+
 void blk_stop(struct device *dev)
 {
 	struct blk *b = dev->priv;

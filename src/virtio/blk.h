@@ -26,6 +26,8 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 void blk_stop(struct device *dev);
 /* Tests: reap completions only from the event loop (requests stay in flight past a kick). */
 void blk_defer_completions(struct device *dev, bool defer);
+/* Tests: requests handed to the engine and not yet completed. */
+unsigned blk_inflight(struct device *dev);
 
 /* A request as laid out in its descriptor chain (virtio 1.x, 5.2.6). */
 struct blk_request {

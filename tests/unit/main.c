@@ -1,8 +1,17 @@
-/* Unit test runner: runs every suite and prints "N passed, N failed". */
+/*
+ * Unit test runner: runs every suite and prints "N passed, N failed". Its output is line
+ * buffered and names each case before it runs, with the counts so far, so a crash (a
+ * sanitizer's abort) still leaves what had passed and where it stopped.
+ */
+#include <stdarg.h>
+#include <time.h>
+
 #include "test.h"
 
 int test_passed, test_failed;
 const char *test_current;
+static const char *suite;
+static char case_name[160];
 
 static const struct {
 	const char *name;
@@ -16,14 +25,37 @@ static const struct {
 	{"sanitize", test_sanitize}, {"x86", test_x86},
 };
 
+double test_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+void test_case(const char *fmt, ...)
+{
+	int n = snprintf(case_name, sizeof(case_name), "%s/", suite);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(case_name + n, sizeof(case_name) - n, fmt, ap);
+	va_end(ap);
+	test_current = case_name;
+	printf("case %s (%d passed, %d failed so far)\n", case_name, test_passed, test_failed);
+}
+
 int main(void)
 {
+	/* Each line reaches the log as it is printed: an abort loses nothing before it. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
 		int before = test_failed;
 
-		test_current = suites[i].name;
+		suite = test_current = suites[i].name;
+		printf("case %s (%d passed, %d failed so far)\n", suite, test_passed, test_failed);
 		suites[i].fn();
-		printf("%s %s\n", test_failed == before ? "ok  " : "FAIL", suites[i].name);
+		printf("%s %s\n", test_failed == before ? "ok  " : "FAIL", suite);
 	}
 	printf("%d passed, %d failed\n", test_passed, test_failed);
 	return test_failed != 0;

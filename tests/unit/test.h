@@ -2,11 +2,47 @@
 #ifndef MICROVM_TEST_H
 #define MICROVM_TEST_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 extern int test_passed, test_failed;
 extern const char *test_current;
+
+/*
+ * How long a wait for an event may take before it is called a hang: generous, since a
+ * machine that is busy with other work is slow, but never this slow.
+ */
+#define TEST_HANG_SECONDS 60
+
+/* Seconds on CLOCK_MONOTONIC, for hang guards only (never for what a test asserts). */
+double test_now(void);
+/*
+ * Name the case that starts now ("suite/name"), for failure lines and for a crash report:
+ * the runner's output names it, with the counts so far, before the case runs.
+ */
+void test_case(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Run the case fn(), named after it. */
+#define TEST_RUN(fn) (test_case("%s", #fn), fn())
+
+/*
+ * Evaluate to whether cond came true, running step (which must wait for an event, for a
+ * bounded time) until it does or TEST_HANG_SECONDS pass; a hang is reported with the
+ * condition and where it was awaited.
+ */
+#define TEST_WAIT(cond, step)                                                                      \
+	({                                                                                         \
+		double until_ = test_now() + TEST_HANG_SECONDS;                                    \
+		bool ok_;                                                                          \
+		while (!(ok_ = (cond)) && test_now() < until_) {                                   \
+			step;                                                                      \
+		}                                                                                  \
+		if (!ok_)                                                                          \
+			printf("HANG %s: waited %d s for %s (%s:%d)\n", test_current,              \
+			       TEST_HANG_SECONDS, #cond, __FILE__, __LINE__);                      \
+		ok_;                                                                               \
+	})
 
 /* Record one assertion; prints the failing expression with its location. */
 #define CHECK(cond)                                                                                \

@@ -272,13 +272,10 @@ static void test_every_thread(void)
 		_exit(held_child(&h));
 	CHECK(read(h.ready[0], &c, 1) == 1);
 	/* Threads that reached the gate before lock-down are filtered when it returns; one
-	 * that arrives later installs its filter on arrival: allow them a moment. */
-	for (int i = 0; i < 200; i++) {
-		seccomp_threads(pid, &threads, &filtered, &nocaps);
-		if (filtered == 4 && nocaps == 4)
-			break;
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-	}
+	 * that arrives later installs its filter on arrival: wait until each has. */
+	TEST_WAIT(
+		(seccomp_threads(pid, &threads, &filtered, &nocaps), filtered == 4 && nocaps == 4),
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL));
 	CHECK_EQ(threads, 4);
 	CHECK_EQ(filtered, 4);
 	CHECK_EQ(nocaps, 4); /* root's capabilities dropped in every thread, not only main */

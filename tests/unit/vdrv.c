@@ -34,10 +34,17 @@ void vdrv_attach(struct vdrv *d, struct virtio_dev *vd)
 	virtio_kicks_open(vd, &d->loop);
 }
 
-void vdrv_free(struct vdrv *d)
+void vdrv_detach(struct vdrv *d)
 {
 	if (d->vd)
 		virtio_kicks_close(d->vd, &d->loop);
+	d->vd = NULL;
+}
+
+void vdrv_free(struct vdrv *d)
+{
+	if (d->vd)
+		abort(); /* the device may still write into RAM: detach and stop it first */
 	loop_free(&d->loop);
 	free(d->ram);
 	d->ram = NULL;
@@ -161,7 +168,5 @@ uint16_t vdrv_used(struct vdrv *d, unsigned q)
 
 bool vdrv_wait_used(struct vdrv *d, unsigned q, uint16_t want)
 {
-	for (int i = 0; i < 200 && vdrv_used(d, q) != want; i++)
-		loop_poll(&d->loop, 10);
-	return vdrv_used(d, q) == want;
+	return VDRV_WAIT(d, vdrv_used(d, q) == want);
 }

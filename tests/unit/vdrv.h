@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "loop.h"
+#include "test.h"
 #include "mem.h"
 #include "virtio/mmio.h"
 
@@ -43,7 +44,12 @@ struct vdrv {
 void vdrv_init(struct vdrv *d, size_t size);
 /* Drive vd through its virtio-mmio registers; its queue kicks are watched by d->loop. */
 void vdrv_attach(struct vdrv *d, struct virtio_dev *vd);
-/* Undo vdrv_attach and vdrv_init. */
+/*
+ * Undo vdrv_attach: the queues' kicks are no longer watched. Teardown goes as in the
+ * product: detach, stop the device (its in-flight I/O finishes), then vdrv_free.
+ */
+void vdrv_detach(struct vdrv *d);
+/* Undo vdrv_init: the event loop and guest RAM go (after the device has stopped). */
 void vdrv_free(struct vdrv *d);
 /* Register access. */
 uint32_t vdrv_rd(struct vdrv *d, uint64_t off);
@@ -65,7 +71,12 @@ void vdrv_post(struct vdrv *d, unsigned q, uint16_t head);
 void vdrv_kick(struct vdrv *d, unsigned q);
 /* The device's used->idx of queue q. */
 uint16_t vdrv_used(struct vdrv *d, unsigned q);
-/* Run the event loop until used->idx of q reaches want or ~2 s pass. True if it did. */
+/*
+ * Run the event loop until cond holds (each pass waits for events, 100 ms at most); false,
+ * with a HANG line, if TEST_HANG_SECONDS pass first.
+ */
+#define VDRV_WAIT(d, cond) TEST_WAIT(cond, loop_poll(&(d)->loop, 100))
+/* VDRV_WAIT until used->idx of q reaches want. True if it did. */
 bool vdrv_wait_used(struct vdrv *d, unsigned q, uint16_t want);
 
 #endif
