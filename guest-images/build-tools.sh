@@ -3,28 +3,42 @@
 # libraries they load (the ELF NEEDED closure, found with readelf), the dynamic loader, and a
 # wrapper per tool, in an ext4 image. The guest mounts it (read-only) and runs
 # /mnt/bin/fio or /mnt/bin/iperf3; OUT.tar.gz holds the same tree for an emulated host.
-# Cached under $MICROVM_CACHE, keyed on the package versions.
+# Cached under $MICROVM_CACHE, keyed on the package versions. Asking apt for those takes
+# seconds per call on a busy machine, so they are asked only when the package indexes
+# changed: the InRelease files apt last fetched (they carry every index's checksum) and this
+# script make a cheap key that names the versions' key once it is known.
 # Usage: build-tools.sh OUT.ext4
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
 out=$1
 tools="fio iperf3 strace"
-# Packages: the tools, and every library package of their dependency closure.
-pkgs=$(for t in $tools; do
-	apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
-		--no-replaces --no-enhances "$t:arm64" 2>/dev/null
-done | grep -v '^ ' | sed -n 's/:arm64$//p' |
-	grep -E "^($(echo $tools | tr ' ' '|')|lib.*|zlib1g)$" | sort -u)
-key=$(for p in $pkgs; do echo "$p $(apt-cache policy "$p:arm64" | sed -n 's/ *Candidate: //p')"; done |
-	cat - "$0" | sha256sum | cut -c1-16)
+mkdir -p "$cache"
+quick=$(cat "$0" /var/lib/apt/lists/*InRelease 2>/dev/null | sha256sum | cut -c1-16)
+index=$cache/tools-index-$quick
+key=$(cat "$index" 2>/dev/null || true)
 cached=$cache/tools-$key.ext4
+if [ -z "$key" ] || [ ! -f "$cached" ]; then
+	# The tools and every library package of their dependency closure, in one query;
+	# their candidate versions in another.
+	# shellcheck disable=SC2046
+	pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
+		--no-breaks --no-replaces --no-enhances $(for t in $tools; do echo "$t:arm64"; done) \
+		2>/dev/null | grep -v '^ ' | sed -n 's/:arm64$//p' |
+		grep -E "^($(echo $tools | tr ' ' '|')|lib.*|zlib1g)$" | sort -u)
+	[ -n "$pkgs" ] || { echo "build-tools: apt knows no $tools for arm64" >&2; exit 1; }
+	# shellcheck disable=SC2046
+	key=$(apt-cache policy $(for p in $pkgs; do echo "$p:arm64"; done) |
+		awk '/^[^ ].*:$/ { p = $0; sub(/:arm64:$/, "", p) } /^  Candidate:/ { print p, $2 }' |
+		cat - "$0" | sha256sum | cut -c1-16)
+	cached=$cache/tools-$key.ext4
+fi
 if [ ! -f "$cached" ]; then
 	stage=$(mktemp -d)
 	trap 'rm -rf "$stage"' EXIT
 	mkdir -p "$stage/all" "$stage/img/bin" "$stage/img/lib"
-	for p in $pkgs; do
-		d=$("$here/fetch-deb.sh" "$p:arm64")
+	# shellcheck disable=SC2046
+	for d in $("$here/fetch-deb.sh" $(for p in $pkgs; do echo "$p:arm64"; done)); do
 		cp -a "$d"/. "$stage/all/" 2>/dev/null || true
 	done
 	# Resolve NEEDED from the tools outwards; copy each library once.
@@ -63,6 +77,7 @@ if [ ! -f "$cached" ]; then
 	mv "${cached%.ext4}.tar.gz.tmp" "${cached%.ext4}.tar.gz"
 	mv "$cached.tmp" "$cached"
 fi
+echo "$key" >"$index"
 mkdir -p "$(dirname "$out")"
 cp "$cached" "$out"
 cp "${cached%.ext4}.tar.gz" "${out%.ext4}.tar.gz"
