@@ -12,7 +12,7 @@ native="build-essential pkg-config clang lld libclang-rt-14-dev
 	linux-source-6.12 bc bison flex cpio xz-utils kmod e2fsprogs
 	libssl-dev libelf-dev clang-format gzip gnuplot-nox
 	qemu-system-x86 acpica-tools
-	lintian man-db groff-base"
+	lintian man-db groff-base socat"
 cross="libfdt-dev libfdt1 libinih-dev libinih1 liburing-dev liburing2
 	zlib1g-dev zlib1g libseccomp-dev libseccomp2"
 

@@ -18,7 +18,7 @@ total_pass=0
 total_fail=0
 jobs=$(nproc 2>/dev/null || echo 2)
 boot_limit=${BOOT_TEST_SECONDS:-3600}  # each emulated host's boot tests
-stall_limit=${BOOT_STALL_SECONDS:-420} # an emulated host's console silent this long: stalled
+stall_limit=${BOOT_STALL_SECONDS:-150} # an emulated host's console silent this long: stalled
 
 # add NAME "N passed, N failed"-line
 tally() {
@@ -35,61 +35,9 @@ tally() {
 	total_fail=$((total_fail + f))
 }
 
-# unfinished NAME STATUS: say how a boot-test host ended without its summary, with the
-# last lines it printed (the emulated host's heartbeat, a kernel oops, the last case started)
-unfinished() {
-	case "$2" in
-	124) echo "check: $1: stopped after ${boot_limit} s (timeout); the log ends with:" ;;
-	*) echo "check: $1: ended (status $2) without a summary; the log ends with:" ;;
-	esac
-	tr -d '\r' <"$logs/$1.log" | grep -v '^ *$' | tail -n 12 | sed 's/^/    /'
-}
-
-# boot_host KIND: the boot tests in emulated host KIND, their console in boot-KIND.log and
-# how the host ended in boot-KIND.status (124: timeout). The host prints a heartbeat every
-# 120 s, so a console silent for BOOT_STALL_SECONDS means the emulated machine itself stopped
-# (its kernel or QEMU), not a test: it is stopped, reported in boot-KIND.stalls with the
-# last case it started and its log kept as boot-KIND.log.stalled, and run again, at most
-# three times in all (the one-CPU x86-64 host was seen to stop twice in one make check).
-boot_host() {
-	log=$logs/boot-$1.log
-	: >"$logs/boot-$1.stalls"
-	for attempt in 1 2 3; do
-		timeout "$boot_limit" tests/boot/emulated-host.sh "$1" tests >"$log" 2>&1 &
-		tpid=$!
-		size=0
-		quiet=0
-		while kill -0 $tpid 2>/dev/null; do
-			sleep 10
-			now=$(wc -c <"$log")
-			if [ "$now" != "$size" ]; then
-				size=$now
-				quiet=0
-			elif [ $((quiet += 10)) -ge "$stall_limit" ]; then
-				kill $tpid # timeout passes it on to QEMU
-				break
-			fi
-		done
-		wait $tpid
-		echo $? >"$logs/boot-$1.status"
-		[ "$quiet" -ge "$stall_limit" ] || return 0
-		mv "$log" "$log.stalled"
-		echo "check: boot-$1: the emulated host stalled (console silent for ${stall_limit} s," \
-			"last case started: $(grep -a '^MVCASE' "$log.stalled" | tail -n 1 | cut -d' ' -f2 |
-				tr -d '\r')); log kept in $log.stalled" >>"$logs/boot-$1.stalls"
-		tr -d '\r' <"$log.stalled" | grep -v '^ *$' | tail -n 6 | sed 's/^/    /' \
-			>>"$logs/boot-$1.stalls"
-	done
-	echo "check: boot-$1: stalled three times; not run again" >>"$logs/boot-$1.stalls"
-	mv "$log.stalled" "$log"
-}
-
-# first_output NAME: the end of the guest output that the first failed case showed
-first_output() {
-	tr -d '\r' <"$logs/$1.log" | awk '/^---- .* output \(last/ && !n { print; n = 1; next }
-		n && /^----$/ { exit } n { l[n++ % 10] = $0 }
-		END { for (i = (n > 10 ? n - 10 : 1); i < n; i++) print l[i % 10] }' | sed 's/^/    /'
-}
+# unfinished, host_state, boot_host, boot_counts and first_output: emulated hosts that are
+# watched for stalls and resumed after one (shared with tests/stress.sh).
+. tests/boot/hosts.sh
 
 step() { # NAME COMMAND...: a build step counts as one test
 	name=$1
@@ -147,7 +95,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 			echo "check: boot tests run natively on this arm64 host"
 			MV=build/microvm MVDIR=. NETTOOL=build/guest/nettool sh tests/boot/cases.sh >"$logs/boot-native.log" 2>&1
 			grep -E '^MVTEST .* FAIL' "$logs/boot-native.log"
-			tally boot-native "$(grep MVTEST-SUMMARY "$logs/boot-native.log")"
+			tally boot-native "$(boot_counts "$logs/boot-native.log")"
 		else
 			echo "check: boot tests run inside emulated KVM hosts (QEMU TCG with EL2${x86:+, and with nested SVM})"
 			# Two emulated hosts at a time on 2 cores: the RPi5 one beside the GICv3 one,
@@ -168,7 +116,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 				grep -E '^MVTEST .* FAIL' "$logs/boot-$kind.log" && first_output "boot-$kind"
 				summary=$(grep MVTEST-SUMMARY "$logs/boot-$kind.log")
 				[ -n "$summary" ] || unfinished "boot-$kind" "$(cat "$logs/boot-$kind.status")"
-				tally "boot-$kind" "$summary"
+				tally "boot-$kind" "$(boot_counts "$logs/boot-$kind.log")"
 			done
 		fi
 	fi

@@ -1,5 +1,6 @@
 # Block device stress and misbehaving-driver cases, sourced by tests/boot/cases.sh (which
-# has start, wait_for, type_line, finish, expect, has and TMP). MVONLY=blk runs them alone.
+# has start, wait_for, type_line, finish, expect, has and TMP). MVONLY=blk-poke,fio-qd256
+# runs them alone.
 #
 # fio at queue depth 256 (Linux keeps as many requests in flight as the ring holds): random
 # writes with sha256 verification, then random reads, FIO_STRESS_SECONDS each, on a disk on
@@ -136,11 +137,4 @@ blk_poke_case() {
 		test "$(tail -c +$((256 * 512 + 1)) "$TMP/poke.img" | sha256sum | cut -d' ' -f1)" = "$rest_sum"
 	expect blk-poke "microvm kept running: exit 0 (got $status)" test "$status" = 0
 	rm -f "$TMP/poke.img"
-}
-
-# blkpoke drives virtio-mmio, where the interrupt controller plays no part: on the RPi5 host
-# only. fio runs on both.
-blk_cases() {
-	[ "$HOSTKIND" = rpi5 ] && blk_poke_case
-	blk_stress_cases
 }

@@ -6,7 +6,7 @@
 #   x86:   q35, EPYC with SVM and nested paging, Debian's amd64 6.12 kernel (kvm-amd)
 #   tests: run tests/boot/cases.sh inside and power off; bench-blk, bench-net, bench-boot,
 #   bench-peers: tests/bench/blk.sh, net.sh, boot.sh, peers.sh;
-#   run: boot machines/rpi5.ini interactively
+#   run: boot machines/rpi5.ini interactively; kallsyms: print the host kernel's code symbols
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -90,8 +90,10 @@ if { [ "$kind" != rpi5 ] && [ "$mode" = tests ]; } || [ "$mode" = bench-boot ] |
 	echo "DISTRO_KERNEL=/build/$guest/distro-kernel" >>"$root/tests/env"
 fi
 echo "HOSTKIND=$kind" >>"$root/tests/env"
-# MVONLY=net runs one group of boot tests (see tests/boot/cases.sh).
+# MVONLY=net runs one group of boot tests, MVFROM=UNIT the units from UNIT on (a host that
+# stalled, started again; see tests/boot/cases.sh).
 echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
+echo "MVFROM=${MVFROM:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
 # Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
 for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SECCOMP \
@@ -137,22 +139,31 @@ mvargs=$(echo "$*" | tr ' ' ',')
 # panic=-1: a panicking emulated host reboots, which -no-reboot turns into QEMU's exit.
 # The machine to run follows the host kind (mvl1=run).
 if [ "$kind" = x86 ]; then
-	l1args="console=ttyS0 quiet panic=-1 mvmachine=x86_64"
+	l1args="console=ttyS0 quiet panic=-1 nokaslr mvmachine=x86_64"
 	# TCG emulates SVM with nested paging; the EPYC model's other missing features only warn.
 	# One CPU: with two, TCG was seen to run a stale int3 of the host kernel's own text
 	# patching (a static branch KVM flips as VMs come and go) and oops the host, and a
 	# guest's kernel to triple-fault; with one TCG thread for two CPUs (thread=single) a
 	# guest took minutes to boot. (With one CPU the host was seen to stop answering twice in
-	# about a dozen runs: make check reruns a silent host once.)
+	# about a dozen runs: make check asks QEMU what its CPU was doing, then starts the host
+	# again from the unit of tests it stopped in.)
 	set -- qemu-system-x86_64 -M q35 -accel tcg -cpu EPYC,+svm,+npt -smp 1
 else
-	l1args="console=ttyAMA0 quiet panic=-1"
+	l1args="console=ttyAMA0 quiet panic=-1 nokaslr"
 	[ "$kind" = gicv3 ] && l1args="$l1args mvmachine=virt-gicv3"
 	set -- qemu-system-aarch64 -M "virt,virtualization=on,gic-version=$gic" -cpu cortex-a76
 fi
 [ "$kind" = x86 ] || set -- "$@" -smp 2
 set -- "$@" -m 3G -nic none -display none -no-reboot -kernel "$l1kernel" \
 	-initrd "$cpio" -append "$l1args mvl1=$mode${mvargs:+ mvargs=$mvargs}"
+# MONITOR=PATH: QEMU's monitor on a Unix socket at PATH, and the host kernel's package in
+# PATH.kernel. make check asks the monitor what the emulated CPUs were doing when a host's
+# console went silent (and names their code from a kallsyms run of that kernel).
+if [ -n "${MONITOR:-}" ]; then
+	rm -f "$MONITOR"
+	echo "$pkg $(basename "$kdir")" >"$MONITOR.kernel"
+	set -- "$@" -monitor "unix:$MONITOR,server=on,wait=off"
+fi
 if [ "$mode" = run ]; then
 	exec "$@" -chardev stdio,id=con,signal=off -serial chardev:con
 fi
