@@ -70,7 +70,7 @@ TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
 
-.PHONY: all deps guest guest-x86_64 check run install uninstall man deb bench-blk bench-net bench-boot bench-peers bench-x86 bench-sandbox fuzz format \
+.PHONY: all deps guest guest-x86_64 check check-stress run install uninstall man deb bench-blk bench-net bench-boot bench-peers bench-x86 bench-sandbox fuzz format \
 	format-check clean
 all: $(OUT)/microvm
 
@@ -175,6 +175,11 @@ build/guest-x86_64/nettool: tests/bench/nettool.c
 
 check: deps
 	@./tests/run.sh
+
+# The tests that could fail by chance, beside a CPU hog: the unit tests 20 times, one
+# emulated host's boot group (tests/stress.sh). Not part of make check.
+check-stress: deps
+	@./tests/stress.sh
 
 run: deps
 	@./tests/boot/run.sh
