@@ -12,10 +12,12 @@ unfinished() {
 	tr -d '\r' <"$logs/$1.log" | grep -v '^ *$' | tail -n 12 | sed 's/^/    /'
 }
 
-# host_state KIND: what the emulated CPUs of a stalled host were doing, asked of QEMU's
-# monitor (registers; on x86 the local APIC and its timer), into boot-KIND.state.
+# host_state KIND NAME: what the emulated CPUs of stalled host NAME were doing, asked of
+# QEMU's monitor three times a second apart (registers; on x86 the local APIC and its
+# timer), into boot-NAME.state: the same place each time is a CPU stuck there, different
+# places a livelock.
 host_state() {
-	sock=$logs/boot-$1.monitor
+	sock=$logs/boot-$2.monitor
 	if [ ! -S "$sock" ] || ! command -v socat >/dev/null 2>&1; then
 		echo "(no QEMU monitor to ask)"
 		return
@@ -24,21 +26,28 @@ host_state() {
 info registers -a"
 	[ "$1" != x86 ] || cmds="$cmds
 info lapic"
-	echo "$cmds" | timeout 30 socat -t 5 - "UNIX-CONNECT:$sock" 2>&1 |
-		sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | tr -d '\r' | grep -v '^(qemu)\|^QEMU .* monitor' \
-		>"$logs/boot-$1.state"
-	[ -s "$logs/boot-$1.state" ] || echo "QEMU's monitor did not answer: QEMU itself is stuck"
+	: >"$logs/boot-$2.state"
+	for i in 1 2 3; do
+		echo "sample $i"
+		echo "$cmds" | timeout 30 socat -t 2 - "UNIX-CONNECT:$sock" 2>&1 |
+			sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | tr -d '\r' | grep -v '^(qemu)\|^QEMU .* monitor'
+		sleep 1
+	done >>"$logs/boot-$2.state"
+	grep -q '^VM status' "$logs/boot-$2.state" ||
+		echo "QEMU's monitor did not answer: QEMU itself is stuck"
 	# The registers that say where and in what state each CPU was; the rest is in the file.
-	grep -E '^CPU#|RIP=|EFL=|^ ?PC=|PSTATE=|^CR0=|^EFER=|^VM status|^LVTT|^Timer|^IRR|^ISR' \
-		"$logs/boot-$1.state"
+	grep -E '^sample|^CPU#|RIP=|EFL=|^ ?PC=|PSTATE=|^CR0=|^EFER=|^VM status|^LVTT|^Timer|^IRR|^ISR|^APR' \
+		"$logs/boot-$2.state"
 }
 
-# name_code KIND: the kernel function (or module's) each CPU of the stalled host was in,
-# from the code symbols of the same host kernel (a short kallsyms run, cached per kernel).
+# name_code KIND NAME: the kernel function (or module's) each CPU of stalled host NAME was
+# in, from the code symbols of the same host kernel (a short kallsyms run, cached per
+# kernel). A CPU in guest mode shows the guest's registers, whose addresses mean nothing
+# here: on arm64 its PSTATE says EL1 (the host runs at EL2); on x86 its CR3 is the guest's.
 name_code() {
-	[ -s "$logs/boot-$1.state" ] && [ -s "$logs/boot-$1.monitor.kernel" ] || return 0
+	[ -s "$logs/boot-$2.state" ] && [ -s "$logs/boot-$2.monitor.kernel" ] || return 0
 	syms=${MICROVM_CACHE:-$HOME/.cache/microvm}/kallsyms-$1-$(cut -d' ' -f2 \
-		"$logs/boot-$1.monitor.kernel")
+		"$logs/boot-$2.monitor.kernel")
 	if [ ! -s "$syms" ]; then
 		mkdir -p "$(dirname "$syms")"
 		timeout 300 tests/boot/emulated-host.sh "$1" kallsyms 2>/dev/null | tr -d '\r' |
@@ -47,28 +56,30 @@ name_code() {
 		rm -f "$syms.tmp"
 	fi
 	[ -s "$syms" ] || { echo "(the host kernel's symbols could not be read)"; return; }
-	for ip in $(sed -n 's/.*\(RIP\|PC\)=\([0-9a-f]\{16\}\).*/\2/p' "$logs/boot-$1.state"); do
+	for ip in $(sed -n 's/.*\(RIP\|PC\)=\([0-9a-f]\{16\}\).*/\2/p' "$logs/boot-$2.state"); do
 		# Fixed-width hexadecimal compares as text; the list is sorted.
 		awk -v a="$ip" '$1 > a { exit } { at = $1; s = $3 " " $4 }
 			END { print a ": " (at ? s " (at " at ")" : "below the kernel") }' "$syms"
 	done
 }
 
-# boot_host KIND: the boot tests in emulated host KIND, their console in boot-KIND.log and
-# how the host ended in boot-KIND.status (124: timeout). The host prints a heartbeat every
+# boot_host KIND [NAME ONLY]: the boot tests in emulated host KIND (only the groups or units
+# ONLY, as MVONLY), their console in boot-NAME.log (NAME defaults to KIND) and how the host
+# ended in boot-NAME.status (124: timeout). The host prints a heartbeat every
 # 30 s, so a console silent for BOOT_STALL_SECONDS means the emulated machine itself stopped
 # (its kernel or QEMU), not a test. It is then asked what its CPUs were doing, stopped, and
 # started again from the unit of tests it stopped in (MVFROM): the units it had finished
-# keep their results. boot-KIND.stalls says what was seen; the stalled console stays in
-# boot-KIND.log.stalled-N. A host is started again three times at most.
+# keep their results. boot-NAME.stalls says what was seen; the stalled console stays in
+# boot-NAME.log.stalled-N. A host is started again three times at most.
 boot_host() {
-	log=$logs/boot-$1.log
-	: >"$logs/boot-$1.stalls"
+	name=${2:-$1}
+	log=$logs/boot-$name.log
+	: >"$logs/boot-$name.stalls"
 	: >"$log"
 	from=""
 	for attempt in 1 2 3 4; do
 		part=$log.part
-		MONITOR=$logs/boot-$1.monitor MVFROM=$from \
+		MONITOR=$logs/boot-$name.monitor MVFROM=$from MVONLY=${3:-${MVONLY:-}} \
 			timeout "$boot_limit" tests/boot/emulated-host.sh "$1" tests >"$part" 2>&1 &
 		tpid=$!
 		size=0
@@ -85,7 +96,7 @@ boot_host() {
 		done
 		if [ "$quiet" -lt "$stall_limit" ]; then
 			wait $tpid
-			echo $? >"$logs/boot-$1.status"
+			echo $? >"$logs/boot-$name.status"
 			cat "$part" >>"$log"
 			rm -f "$part"
 			return 0
@@ -93,19 +104,19 @@ boot_host() {
 		# Stalled: the unit it stopped in is run again; what came before it counts.
 		unit=$(grep -a '^MVUNIT' "$part" | tail -n 1 | cut -d' ' -f2 | tr -d '\r')
 		{
-			echo "check: boot-$1: the emulated host stalled (console silent for" \
+			echo "check: boot-$name: the emulated host stalled (console silent for" \
 				"${stall_limit} s, in unit ${unit:-none} of attempt $attempt); its console" \
 				"ends with:"
 			tr -d '\r' <"$part" | grep -v '^ *$' | tail -n 8 | sed 's/^/    /'
-			echo "  what QEMU says its CPUs were doing (all of it in boot-$1.state):"
-			host_state "$1" | sed 's/^/    /'
-		} >>"$logs/boot-$1.stalls" 2>&1
+			echo "  what QEMU says its CPUs were doing (all of it in boot-$name.state):"
+			host_state "$1" "$name" | sed 's/^/    /'
+		} >>"$logs/boot-$name.stalls" 2>&1
 		kill $tpid # timeout passes it on to QEMU
 		wait $tpid
 		{
-			echo "  the code they were in:"
-			name_code "$1" | sed 's/^/    /'
-		} >>"$logs/boot-$1.stalls" 2>&1
+			echo "  the code they were in (by the host kernel's symbols):"
+			name_code "$1" "$name" | sed 's/^/    /'
+		} >>"$logs/boot-$name.stalls" 2>&1
 		cp "$part" "$log.stalled-$attempt"
 		if [ -n "$unit" ]; then
 			# Keep the finished units' lines (everything before the stalled unit began).
@@ -113,10 +124,11 @@ boot_host() {
 		fi
 		from=$unit
 		[ "$attempt" -lt 4 ] || break
-		echo "check: boot-$1: started again from unit ${unit:-its start}" >>"$logs/boot-$1.stalls"
+		echo "check: boot-$name: started again from unit ${unit:-its start}" \
+			>>"$logs/boot-$name.stalls"
 	done
-	echo "check: boot-$1: stalled four times; not run again" >>"$logs/boot-$1.stalls"
-	echo 124 >"$logs/boot-$1.status"
+	echo "check: boot-$name: stalled four times; not run again" >>"$logs/boot-$name.stalls"
+	echo 124 >"$logs/boot-$name.status"
 }
 
 # boot_counts LOG: "N passed, N failed" from the MVTEST lines of a host's console (a host
