@@ -121,7 +121,9 @@ boot_case() {
 	type_line 'echo typed-$((6*7))'
 	type_line 'echo CPUS=$(nproc)'
 	type_line "echo MEM=\$(sed -n 's/MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+	[ "$HOSTKIND" != x86 ] || type_line 'echo PVSPIN=$(dmesg | grep -c "PV spinlocks enabled")'
 	wait_for "MEM=[0-9]" 1 30
+	[ "$HOSTKIND" != x86 ] || wait_for "^PVSPIN=" 1 30
 	type_line 'poweroff -f'
 	finish 60
 	sed -n 's/^microvm: \(RSS .*\)/MVTIME monitor \1/p' "$out"
@@ -132,6 +134,12 @@ boot_case() {
 	expect "boot-${cpus}cpu" "guest sees ~${mem} MiB (MemTotal ${memkb:-?} kB)" \
 		test "${memkb:-0}" -gt $((mem * 1024 * 85 / 100)) -a "${memkb:-0}" -le $((mem * 1024))
 	expect "boot-${cpus}cpu" "poweroff gives exit 0 (got $status)" test "$status" = 0
+	# An x86-64 guest with more than one vCPU takes paravirtual spinlocks (PV_UNHALT).
+	if [ "$HOSTKIND" = x86 ]; then
+		pv=$([ "$cpus" -gt 1 ] && echo 1 || echo 0)
+		expect "boot-${cpus}cpu" "paravirtual spinlocks: $([ "$pv" = 1 ] && echo on || echo off with one vCPU)" \
+			has "^PVSPIN=$pv"
+	fi
 	boot_report_checks "boot-${cpus}cpu" "$cpus" "$mem"
 }
 
