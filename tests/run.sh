@@ -18,7 +18,7 @@ total_pass=0
 total_fail=0
 jobs=$(nproc 2>/dev/null || echo 2)
 boot_limit=${BOOT_TEST_SECONDS:-3600}  # each emulated host's boot tests
-stall_limit=${BOOT_STALL_SECONDS:-150} # an emulated host's console silent this long: stalled
+stall_limit=${BOOT_STALL_SECONDS:-90} # an emulated host's console silent this long: stalled
 
 # add NAME "N passed, N failed"-line
 tally() {

@@ -15,7 +15,7 @@ mkdir -p "$logs"
 runs=${STRESS_UNIT_RUNS:-20}
 hostkind=${STRESS_HOST:-rpi5}
 boot_limit=${BOOT_TEST_SECONDS:-3600}
-stall_limit=${BOOT_STALL_SECONDS:-150}
+stall_limit=${BOOT_STALL_SECONDS:-90}
 . tests/boot/hosts.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -66,7 +66,7 @@ name_code() {
 # boot_host KIND [NAME ONLY]: the boot tests in emulated host KIND (only the groups or units
 # ONLY, as MVONLY), their console in boot-NAME.log (NAME defaults to KIND) and how the host
 # ended in boot-NAME.status (124: timeout). The host prints a heartbeat every
-# 30 s, so a console silent for BOOT_STALL_SECONDS means the emulated machine itself stopped
+# 20 s, so a console silent for BOOT_STALL_SECONDS means the emulated machine itself stopped
 # (its kernel or QEMU), not a test. It is then asked what its CPUs were doing, stopped, and
 # started again from the unit of tests it stopped in (MVFROM): the units it had finished
 # keep their results. boot-NAME.stalls says what was seen; the stalled console stays in
