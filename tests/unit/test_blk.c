@@ -291,19 +291,25 @@ static void layout_change_in_flight(const char *engine)
 	disk_close(&k);
 }
 
+/* Open a disk with 16 reads of 64 KiB in flight on r, not reaped until the event loop runs. */
+static void reads_in_flight(struct disk *k, const char *engine, struct req *r)
+{
+	CHECK(disk_open(k, "/tmp", engine, "writeback", 16, 2u << 20));
+	blk_defer_completions(k->dev, true);
+	CHECK_EQ(vdrv_start(&k->d, FEAT_INDIRECT, 1, 16), 15);
+	for (unsigned i = 0; i < 16; i++)
+		post_req(k, 0, VIRTIO_BLK_T_IN, 128 * i, 64 * 1024, &r[i], 0);
+	vdrv_kick(&k->d, 0);
+	CHECK(blk_inflight(k->dev) > 0);
+}
+
 /* A reset while requests are in flight: they finish, and nothing reaches the old rings. */
 static void reset_in_flight(const char *engine)
 {
 	struct disk k;
 	struct req r[16];
 
-	CHECK(disk_open(&k, "/tmp", engine, "writeback", 16, 2u << 20));
-	blk_defer_completions(k.dev, true);
-	CHECK_EQ(vdrv_start(&k.d, FEAT_INDIRECT, 1, 16), 15);
-	for (unsigned i = 0; i < 16; i++)
-		post_req(&k, 0, VIRTIO_BLK_T_IN, i, 64 * 1024, &r[i], 0);
-	vdrv_kick(&k.d, 0);
-	CHECK(blk_inflight(k.dev) > 0);
+	reads_in_flight(&k, engine, r);
 	vdrv_wr(&k.d, 0x070, 0);
 	CHECK_EQ(vdrv_rd(&k.d, 0x070), 0);
 	/* The reset returned once everything in flight had finished. */
@@ -323,13 +329,7 @@ static void close_in_flight(const char *engine)
 	struct disk k;
 	struct req r[16];
 
-	CHECK(disk_open(&k, "/tmp", engine, "writeback", 16, 2u << 20));
-	blk_defer_completions(k.dev, true);
-	CHECK_EQ(vdrv_start(&k.d, FEAT_INDIRECT, 1, 16), 15);
-	for (unsigned i = 0; i < 16; i++)
-		post_req(&k, 0, VIRTIO_BLK_T_IN, 128 * i, 64 * 1024, &r[i], 0);
-	vdrv_kick(&k.d, 0);
-	CHECK(blk_inflight(k.dev) > 0);
+	reads_in_flight(&k, engine, r);
 	disk_close(&k);
 }
 
