@@ -5,13 +5,14 @@
 # packages not yet in the cache (each call takes seconds on a busy machine).
 set -eu
 cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
+native=$(dpkg --print-architecture)
 vers=$(apt-cache policy "$@" | awk '/^[^ ].*:$/ { p = $0; sub(/:$/, "", p) }
 	/^  Candidate:/ { print p, $2 }')
 dirs=""
 want=""
 for pkg in "$@"; do
 	# apt-cache names a package of the native architecture without its suffix.
-	ver=$(echo "$vers" | awk -v p="$pkg" -v n="${pkg%:"$(dpkg --print-architecture)"}" \
+	ver=$(echo "$vers" | awk -v p="$pkg" -v n="${pkg%:"$native"}" \
 		'$1 == p || $1 == n { print $2; exit }')
 	if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
 		echo "fetch-deb: no candidate for $pkg (run apt-get update; dpkg --add-architecture arm64)" >&2
@@ -31,12 +32,12 @@ if [ -n "$want" ]; then
 		pkg=${pv%%=*}
 		ver=${pv#*=}
 		dir="$cache/deb/$(echo "$pkg" | tr ':' '_')-$ver"
-		arch=$(dpkg --print-architecture)
+		arch=$native
 		case "$pkg" in *:*) arch=${pkg#*:} ;; esac
 		# apt-get download names a file NAME_VERSION_ARCH.deb (an epoch's colon as %3a);
 		# an architecture-independent package's ARCH is all.
-		deb=$(ls "$tmp/${pkg%%:*}_$(echo "$ver" | sed 's/:/%3a/')_$arch.deb" \
-			"$tmp/${pkg%%:*}_$(echo "$ver" | sed 's/:/%3a/')_all.deb" 2>/dev/null | head -n 1)
+		base=$tmp/${pkg%%:*}_$(echo "$ver" | sed 's/:/%3a/')
+		deb=$(ls "${base}_$arch.deb" "${base}_all.deb" 2>/dev/null | head -n 1)
 		rm -rf "$dir"
 		mkdir -p "$dir"
 		dpkg -x "$deb" "$dir"
