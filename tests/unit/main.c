@@ -33,6 +33,12 @@ double test_now(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/* Say which case runs now, with the counts so far (the crash report's last word). */
+static void announce(void)
+{
+	printf("case %s (%d passed, %d failed so far)\n", test_current, test_passed, test_failed);
+}
+
 void test_case(const char *fmt, ...)
 {
 	int n = snprintf(case_name, sizeof(case_name), "%s/", suite);
@@ -42,7 +48,7 @@ void test_case(const char *fmt, ...)
 	vsnprintf(case_name + n, sizeof(case_name) - n, fmt, ap);
 	va_end(ap);
 	test_current = case_name;
-	printf("case %s (%d passed, %d failed so far)\n", case_name, test_passed, test_failed);
+	announce();
 }
 
 int main(void)
@@ -53,7 +59,7 @@ int main(void)
 		int before = test_failed;
 
 		suite = test_current = suites[i].name;
-		printf("case %s (%d passed, %d failed so far)\n", suite, test_passed, test_failed);
+		announce();
 		suites[i].fn();
 		printf("%s %s\n", test_failed == before ? "ok  " : "FAIL", suite);
 	}
