@@ -35,7 +35,7 @@ tally() {
 	total_fail=$((total_fail + f))
 }
 
-# unfinished, host_state, boot_host, boot_counts and first_output: emulated hosts that are
+# boot_host, boot_counts, host_report and the helpers they use: emulated hosts that are
 # watched for stalls and resumed after one (shared with tests/stress.sh).
 . tests/boot/hosts.sh
 
@@ -116,10 +116,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 				grep '^MVTIME' "$logs/boot-$kind.log"
 			done
 			for kind in $hosts; do
-				[ ! -s "$logs/boot-$kind.stalls" ] || cat "$logs/boot-$kind.stalls"
-				grep -E '^MVTEST .* FAIL' "$logs/boot-$kind.log" && first_output "boot-$kind"
-				summary=$(grep MVTEST-SUMMARY "$logs/boot-$kind.log")
-				[ -n "$summary" ] || unfinished "boot-$kind" "$(cat "$logs/boot-$kind.status")"
+				host_report "$kind"
 				tally "boot-$kind" "$(boot_counts "$logs/boot-$kind.log")"
 			done
 		fi

@@ -68,10 +68,7 @@ if [ "$hostkind" != none ]; then
 	counts=$(boot_counts "$logs/boot-$hostkind.log")
 	echo "check-stress: boot-$hostkind (MVONLY=${STRESS_ONLY:-boot}) in" \
 		"$(($(date +%s) - t0)) s beside the hog: $counts"
-	[ ! -s "$logs/boot-$hostkind.stalls" ] || cat "$logs/boot-$hostkind.stalls"
-	grep -E '^MVTEST .* FAIL' "$logs/boot-$hostkind.log" && first_output "boot-$hostkind"
-	grep -q MVTEST-SUMMARY "$logs/boot-$hostkind.log" ||
-		unfinished "boot-$hostkind" "$(cat "$logs/boot-$hostkind.status")"
+	host_report "$hostkind"
 	passed=$((passed + $(echo "$counts" | cut -d' ' -f1)))
 	failed=$((failed + $(echo "$counts" | cut -d' ' -f3)))
 fi

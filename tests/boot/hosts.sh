@@ -28,10 +28,10 @@ info registers -a"
 info lapic"
 	: >"$logs/boot-$2.state"
 	for i in 1 2 3; do
+		[ "$i" = 1 ] || sleep 1
 		echo "sample $i"
 		echo "$cmds" | timeout 30 socat -t 2 - "UNIX-CONNECT:$sock" 2>&1 |
 			sed 's/\x1b\[[0-9;]*[A-Za-z]//g' | tr -d '\r' | grep -v '^(qemu)\|^QEMU .* monitor'
-		sleep 1
 	done >>"$logs/boot-$2.state"
 	grep -q '^VM status' "$logs/boot-$2.state" ||
 		echo "QEMU's monitor did not answer: QEMU itself is stuck"
@@ -56,7 +56,9 @@ name_code() {
 		rm -f "$syms.tmp"
 	fi
 	[ -s "$syms" ] || { echo "(the host kernel's symbols could not be read)"; return; }
-	for ip in $(sed -n 's/.*\(RIP\|PC\)=\([0-9a-f]\{16\}\).*/\2/p' "$logs/boot-$2.state"); do
+	# Each address once: a stuck CPU shows the same one in every sample.
+	for ip in $(sed -n 's/.*\(RIP\|PC\)=\([0-9a-f]\{16\}\).*/\2/p' "$logs/boot-$2.state" |
+		awk '!seen[$0]++'); do
 		# Fixed-width hexadecimal compares as text; the list is sorted.
 		awk -v a="$ip" '$1 > a { exit } { at = $1; s = $3 " " $4 }
 			END { print a ": " (at ? s " (at " at ")" : "below the kernel") }' "$syms"
@@ -137,6 +139,15 @@ boot_host() {
 boot_counts() {
 	tr -d '\r' <"$1" | awk '$1 == "MVTEST" && $3 == "PASS" { p++ } $1 == "MVTEST" && $3 == "FAIL" { f++ }
 		$1 == "MVTEST-SUMMARY" { done = 1 } END { printf "%d passed, %d failed\n", p, f + !done }'
+}
+
+# host_report NAME: what a reader of host NAME's run needs: its stalls, its failed checks
+# with the end of the first failed case's guest output, and how it ended without its summary
+host_report() {
+	[ ! -s "$logs/boot-$1.stalls" ] || cat "$logs/boot-$1.stalls"
+	grep -E '^MVTEST .* FAIL' "$logs/boot-$1.log" && first_output "boot-$1"
+	grep -q MVTEST-SUMMARY "$logs/boot-$1.log" ||
+		unfinished "boot-$1" "$(cat "$logs/boot-$1.status")"
 }
 
 # first_output NAME: the end of the guest output that the first failed case showed
