@@ -7,69 +7,16 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "kick.h"
 #include "log.h"
+#include "loop.h"
 #include "sandbox.h"
-#include "vm.h"
+#include "term.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, then 'x' quits, Ctrl-A again sends a literal Ctrl-A */
-
-static struct termios saved_termios;
-static volatile int termios_saved;
-
-void console_restore_terminal(void)
-{
-	if (termios_saved) {
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
-		termios_saved = 0;
-	}
-}
-
-/* A crash must not leave the user's terminal in raw mode: restore it, then die as before. */
-static void fatal_signal(int sig)
-{
-	console_restore_terminal();
-	raise(sig); /* SA_RESETHAND: the default action now */
-}
-
-/*
- * Every signal whose default action ends the process, except those microvm handles itself:
- * INT, TERM and HUP (a signalfd), USR1 (vCPU kicks), PIPE (ignored). KILL and STOP cannot
- * be caught: after kill -9 the terminal needs `reset`.
- */
-static void catch_fatal_signals(void)
-{
-	static const int fatal[] = {SIGSEGV, SIGBUS,  SIGFPE,  SIGILL,	  SIGABRT, SIGQUIT,
-				    SIGTRAP, SIGSYS,  SIGXCPU, SIGXFSZ,	  SIGALRM, SIGVTALRM,
-				    SIGPROF, SIGUSR2, SIGPWR,  SIGSTKFLT, SIGPOLL};
-	struct sigaction sa = {.sa_handler = fatal_signal, .sa_flags = SA_RESETHAND};
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		sigaction(fatal[i], &sa, NULL);
-	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
-		sigaction(sig, &sa, NULL);
-}
-
-static int terminal_raw(void)
-{
-	struct termios t;
-
-	if (tcgetattr(STDIN_FILENO, &saved_termios) < 0)
-		return -errno;
-	t = saved_termios;
-	cfmakeraw(&t);
-	t.c_oflag |= OPOST | ONLCR; /* keep host-side newline handling for our own messages */
-	if (tcsetattr(STDIN_FILENO, TCSANOW, &t) < 0)
-		return -errno;
-	termios_saved = 1;
-	atexit(console_restore_terminal);
-	catch_fatal_signals();
-	return 0;
-}
 
 /* Handle the escape prefix on terminal input in place; returns the new length. */
 static size_t filter_escape(struct console *c, uint8_t *b, size_t n)
@@ -82,7 +29,7 @@ static size_t filter_escape(struct console *c, uint8_t *b, size_t n)
 			if (b[i] == 'x' || b[i] == 'X') {
 				fprintf(stderr,
 					"\r\nmicrovm: terminated from the console (Ctrl-A x)\r\n");
-				vm_stop(c->vm, VM_STOPPED);
+				c->quit(c->dev);
 				return o;
 			}
 			if (b[i] != ESCAPE_CHAR)
@@ -108,7 +55,7 @@ static void drain(struct console *c)
 			/* Re-check: room may have appeared before the flag was visible. */
 			n = c->push(c->dev, c->buf + c->off, c->len - c->off);
 			if (n == 0) {
-				loop_mod(&c->vm->loop, c->in_fd, 0);
+				loop_mod(c->loop, c->in_fd, 0);
 				return;
 			}
 			atomic_store(&c->waiting, false);
@@ -117,7 +64,7 @@ static void drain(struct console *c)
 	}
 	c->len = c->off = 0;
 	if (!c->in_eof)
-		loop_mod(&c->vm->loop, c->in_fd, EPOLLIN);
+		loop_mod(c->loop, c->in_fd, EPOLLIN);
 }
 
 static void on_input(void *opaque, uint32_t events)
@@ -134,7 +81,7 @@ static void on_input(void *opaque, uint32_t events)
 	if (n <= 0) {
 		/* End of input (or a closed pipe): the guest keeps running without input. */
 		c->in_eof = true;
-		loop_del(&c->vm->loop, c->in_fd);
+		loop_del(c->loop, c->in_fd);
 		return;
 	}
 	c->len = c->tty ? filter_escape(c, c->buf, n) : (size_t)n;
@@ -273,25 +220,17 @@ static void *writer_main(void *opaque)
 	return NULL;
 }
 
-static void interrupt_only(int sig)
-{
-	(void)sig;
-}
-
-int console_attach(struct console *c, struct vm *vm, console_push_fn push, console_room_fn out_room,
-		   void *dev)
+int console_attach(struct console *c, struct loop *loop, console_push_fn push,
+		   console_room_fn out_room, console_quit_fn quit, void *dev)
 {
 	int err;
 
-	struct sigaction old, sa = {.sa_handler = interrupt_only};
-
 	/* The writer's blocked write() is interrupted at exit; vm_run() installs the same. */
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(KICK_SIGNAL, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-		sigaction(KICK_SIGNAL, &sa, NULL);
-	c->vm = vm;
+	kick_signal_install();
+	c->loop = loop;
 	c->push = push;
 	c->out_room = out_room;
+	c->quit = quit;
 	c->dev = dev;
 	pthread_mutex_init(&c->olock, NULL);
 	pthread_cond_init(&c->ocond, NULL);
@@ -305,17 +244,17 @@ int console_attach(struct console *c, struct vm *vm, console_push_fn push, conso
 	c->room_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->room_fd < 0)
 		return -errno;
-	err = loop_add(&vm->loop, c->room_fd, EPOLLIN, on_room, c);
+	err = loop_add(loop, c->room_fd, EPOLLIN, on_room, c);
 	if (err)
 		return err;
 	/* Regular files and /dev/null cannot be polled: treat them as no input. */
-	err = loop_add(&vm->loop, c->in_fd, EPOLLIN, on_input, c);
+	err = loop_add(loop, c->in_fd, EPOLLIN, on_input, c);
 	if (err == -EPERM)
 		c->in_eof = true;
 	else if (err)
 		return err;
 	if (c->tty) {
-		err = terminal_raw();
+		err = term_raw();
 		if (err)
 			return err;
 	}
@@ -358,7 +297,7 @@ void console_detach(struct console *c)
 			log_warn("console: %lu bytes of guest output dropped (no room)",
 				 c->dropped);
 	}
-	console_restore_terminal();
+	term_restore();
 	if (c->room_fd > 0)
 		close(c->room_fd);
 	c->room_fd = -1;

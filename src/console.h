@@ -10,12 +10,14 @@
 
 #include "sanitize.h"
 
-struct vm;
+struct loop;
 
 /* Offer input bytes to the device; returns how many it accepted. Called on the loop thread. */
 typedef size_t (*console_push_fn)(void *dev, const uint8_t *buf, size_t n);
 /* The output buffer has room again after console_can_write said no (writer thread). */
 typedef void (*console_room_fn)(void *dev);
+/* The user asked to end the VM from the console (Ctrl-A x). Called on the loop thread. */
+typedef void (*console_quit_fn)(void *dev);
 
 /* Guest output waiting for the host; only the writer thread ever blocks in write(). */
 #define CONSOLE_OUT_SIZE 65536
@@ -23,13 +25,14 @@ typedef void (*console_room_fn)(void *dev);
 #define CONSOLE_OUT_SLACK 64
 
 struct console {
-	struct vm *vm;
+	struct loop *loop;
 	int in_fd, out_fd, room_fd;
 	bool tty, escape, in_eof;
 	bool sanitize;	      /* strip terminal control sequences from guest output */
 	struct sanitize filt; /* where the output stream is in a sequence (under olock) */
 	atomic_bool waiting;  /* device is full: wake us through room_fd */
 	console_push_fn push;
+	console_quit_fn quit;
 	void *dev;
 	uint8_t buf[256];
 	size_t len, off;
@@ -49,11 +52,11 @@ struct console {
 };
 
 /*
- * Attach stdin/stdout to a device; puts a terminal in raw mode (restored at exit), starts the
- * output writer thread. -errno.
+ * Attach stdin/stdout to a device, watching input on loop; puts a terminal in raw mode
+ * (restored at exit), starts the output writer thread. -errno.
  */
-int console_attach(struct console *c, struct vm *vm, console_push_fn push, console_room_fn out_room,
-		   void *dev);
+int console_attach(struct console *c, struct loop *loop, console_push_fn push,
+		   console_room_fn out_room, console_quit_fn quit, void *dev);
 /*
  * Queue guest output for the host; never blocks. Bytes beyond the buffer are dropped and
  * counted: a device should ask console_can_write first.
@@ -68,7 +71,5 @@ void console_room(struct console *c);
  * nobody reads cannot hold the exit up), stop the writer and close internal fds.
  */
 void console_detach(struct console *c);
-/* Restore the terminal mode saved by console_attach (idempotent, async-signal-safe). */
-void console_restore_terminal(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* device: one instance per INI device section, created through a type-name -> ops table. */
+/* device: one instance per INI device section, created through the type table (registry.c). */
 #ifndef MICROVM_DEVICE_H
 #define MICROVM_DEVICE_H
 
@@ -31,7 +31,7 @@ struct device_ops {
 	void (*destroy)(struct device *dev);
 };
 
-/* Look up a device type by its INI name; NULL when unknown. */
+/* Look up a device type by its INI name (devices/registry.c); NULL when unknown. */
 const struct device_ops *device_type(const char *type);
 /* NULL-terminated list of every device type name (for error hints). */
 const char *const *device_type_names(void);

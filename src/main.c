@@ -13,11 +13,11 @@
 #include <unistd.h>
 
 #include "boot.h"
-#include "console.h"
 #include "arch.h"
 #include "log.h"
 #include "machine.h"
 #include "sandbox.h"
+#include "term.h"
 #include "timeline.h"
 #include "vm.h"
 
@@ -345,7 +345,7 @@ static int run(struct machine *m, const char *report_path)
 	vm_destroy(&vm);
 	if (sigfd >= 0)
 		close(sigfd);
-	console_restore_terminal();
+	term_restore();
 	if (status == VM_REBOOT && m->on_reboot == REBOOT_EXIT)
 		fprintf(stderr, "microvm: guest rebooted (on_reboot = exit)\n");
 	return status;

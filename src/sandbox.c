@@ -1,5 +1,6 @@
 /* sandbox: per-thread seccomp allowlists, privilege drop and process hardening after set-up. */
 #include "sandbox.h"
+#include "term.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "console.h"
 #include "log.h"
 
 #define R_MAIN (1u << SANDBOX_MAIN)
@@ -384,7 +384,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 		   "); stopping (machine.seccomp = log reports without stopping)\r\n");
 	w = write(STDERR_FILENO, msg, n);
 	(void)w;
-	console_restore_terminal();
+	term_restore();
 	_exit(1);
 }
 
@@ -445,7 +445,7 @@ bool sandbox_thread_enter(enum sandbox_role role)
 		log_error("sandbox: %s thread: cannot drop its capabilities or install its filter: "
 			  "%s",
 			  role_names[role], strerror(-err));
-		console_restore_terminal();
+		term_restore();
 		_exit(1);
 	}
 	pthread_mutex_lock(&gate_lock);
@@ -543,7 +543,7 @@ static int drop_privileges(void)
 		/* It got root back: stop here, as root, before anything else runs. */
 		log_error("user: root could be regained after dropping to uid %u",
 			  (unsigned)cfg.uid);
-		console_restore_terminal();
+		term_restore();
 		_exit(1);
 	}
 	return 0;

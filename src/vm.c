@@ -17,6 +17,7 @@
 #include "boot.h"
 #include "device.h"
 #include "arch.h"
+#include "kick.h"
 #include "kvm_arch.h"
 #include "log.h"
 #include "machine.h"
@@ -518,11 +519,6 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-static void kick_handler(int sig)
-{
-	(void)sig;
-}
-
 static void on_stop(void *opaque, uint32_t events)
 {
 	struct vm *vm = opaque;
@@ -536,12 +532,10 @@ static void on_stop(void *opaque, uint32_t events)
 
 int vm_run(struct vm *vm)
 {
-	struct sigaction sa = {.sa_handler = kick_handler};
 	sigset_t set;
 	int err;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(KICK_SIGNAL, &sa, NULL);
+	kick_signal_install();
 	/* vCPU threads unblock the kick signal themselves; the main thread never takes it. */
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);

@@ -12,9 +12,6 @@
 #include "loop.h"
 #include "mem.h"
 
-/* Interrupts a thread's blocking call (KVM_RUN, the console's write()); no SA_RESTART. */
-#define KICK_SIGNAL SIGUSR1
-
 struct boot_images;
 struct boot_info;
 struct machine;

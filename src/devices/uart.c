@@ -371,6 +371,14 @@ static size_t uart_push(void *opaque, const uint8_t *buf, size_t n)
 	return uart_receive(d->uart, buf, n);
 }
 
+/* Ctrl-A x on the console: stop the VM as a signal from the host would. */
+static void uart_quit(void *opaque)
+{
+	struct uart_dev *d = opaque;
+
+	vm_stop(d->vm, VM_STOPPED);
+}
+
 static int uart_realize(struct device *dev, struct vm *vm)
 {
 	struct uart_dev *d = dev->priv;
@@ -385,7 +393,9 @@ static int uart_realize(struct device *dev, struct vm *vm)
 			   dev->name);
 	if (err)
 		return err;
-	return d->console ? console_attach(&d->con, vm, uart_push, uart_out_room, d) : 0;
+	return d->console
+		       ? console_attach(&d->con, &vm->loop, uart_push, uart_out_room, uart_quit, d)
+		       : 0;
 }
 
 static void uart_hw(const struct device *dev, struct hw_desc *hw)

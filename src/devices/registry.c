@@ -1,0 +1,34 @@
+/* registry: every device type, one line each (the INI section's `type = ...`). */
+#include <string.h>
+
+#include "device.h"
+#include "devices/boottimer.h"
+#include "devices/uart.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
+
+static const struct device_ops *const types[] = {
+	&uart_ops,
+	&boot_timer_ops,
+	&virtio_blk_ops,
+	&virtio_net_ops,
+};
+
+#define NTYPES (sizeof(types) / sizeof(types[0]))
+
+const struct device_ops *device_type(const char *type)
+{
+	for (size_t i = 0; i < NTYPES; i++)
+		if (!strcmp(types[i]->type, type))
+			return types[i];
+	return NULL;
+}
+
+const char *const *device_type_names(void)
+{
+	static const char *names[NTYPES + 1];
+
+	for (size_t i = 0; i < NTYPES; i++)
+		names[i] = types[i]->type;
+	return names;
+}
