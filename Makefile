@@ -43,7 +43,7 @@ CFLAGS ?= -O2 -g
 # those calls), position-independent executables, read-only relocations bound at start.
 HARDEN := -fstack-protector-strong -fPIE $(if $(SAN),,-D_FORTIFY_SOURCE=2)
 CFLAGS += $(HARDEN) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -ffile-prefix-map=$(CURDIR)=. -Isrc -Isrc/arch/arm64 -Isrc/arch/x86 \
+	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -ffile-prefix-map=$(CURDIR)=. -Isrc \
 	  $(DEP_CFLAGS) $(SAN) -MMD -MP
 LIBS := -lfdt $(shell $(PKG) --libs inih liburing zlib libseccomp) -lpthread
 LDFLAGS += $(if $(LDSTATIC),$(LDSTATIC),-pie) -Wl,-z,relro,-z,now $(SAN)
@@ -59,8 +59,8 @@ endif
 X86_SRCS := src/arch/x86/machine.c src/arch/x86/boot.c src/arch/x86/acpi.c src/arch/x86/platform.c
 
 LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console.c src/term.c \
-	    src/device.c src/devtree.c src/log.c src/loop.c src/machine.c src/sandbox.c src/sanitize.c src/vm.c \
-	    src/devices/uart.c src/devices/boottimer.c src/devices/registry.c src/timeline.c src/iov.c src/arch/arm64/machine.c src/arch/arm64/image.c \
+	    src/device.c src/log.c src/loop.c src/machine.c src/sandbox.c src/sanitize.c src/vm.c \
+	    src/devices/uart.c src/devices/boottimer.c src/devices/registry.c src/timeline.c src/iov.c src/arch/arm64/arch.c src/arch/arm64/gic.c src/arch/arm64/fdt.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/kickctl.c src/virtio/mmio.c src/virtio/transport.c \
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
 	    src/virtio/net.c src/backends/tap.c src/backends/vhost.c \
@@ -97,12 +97,12 @@ $(OUT)/obj/%.o: %.c
 FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Isrc/arch/x86 -Wall -Wextra -Werror \
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LIBS)
 build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(LIB_SRCS) \
 		$(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Isrc/arch/arm64 -Isrc/arch/x86 -Wall -Wextra -Werror \
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror \
 		-fsanitize=fuzzer,address,undefined $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c \
 		$(LIB_SRCS) $(LIBS)
 

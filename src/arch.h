@@ -46,11 +46,16 @@ struct boot_info {
 	uint64_t arg; /* the boot vCPU's argument: the DTB (x0) or boot_params (rsi) address */
 };
 
+/* How the guest learns the machine: which --dump option shows it. */
+enum arch_boot_info { ARCH_DTB, ARCH_ACPI };
+
 struct arch {
-	const char *name;	     /* [machine] arch value */
-	const char *const *sections; /* INI sections the architecture reads (NULL-ended) */
-	uint32_t ioports;	     /* I/O port space size (0: none) */
-	uint64_t ram_hole;	     /* RAM stops here and goes on at 4 GiB (0: no hole) */
+	const char *name;		    /* [machine] arch value */
+	enum arch_boot_info boot_info_kind; /* a device tree (--dump-dtb) or ACPI (--dump-acpi) */
+	const char *boot_info_hint;	    /* for messages: how to see what the guest is told */
+	const char *const *sections;	    /* INI sections the architecture reads (NULL-ended) */
+	uint32_t ioports;		    /* I/O port space size (0: none) */
+	uint64_t ram_hole;		    /* RAM stops here and goes on at 4 GiB (0: no hole) */
 	/* Read the architecture's sections and claim their regions and lines. 0 or -1. */
 	int (*configure)(struct machine *m);
 	/* Check what only the whole machine shows (after every section), or NULL. 0 or -1. */
@@ -68,6 +73,8 @@ struct arch {
 	/* Build what tells the guest about the machine (bl may lack a kernel). -errno. */
 	int (*boot_info)(const struct machine *m, const struct boot_layout *bl,
 			 struct boot_info *bi);
+	/* Can boot_info run before KVM made its choices (--dump-*)? NULL: yes. 0 or -1 (said). */
+	int (*boot_info_ready)(const struct machine *m);
 	/* Create the architecture's platform devices in a VM being built (or NULL). -errno. */
 	int (*realize)(struct vm *vm);
 };

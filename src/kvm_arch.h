@@ -16,6 +16,8 @@ extern const struct arch *const kvm_guest_arch;
 int kvm_arch_vm_type(struct vm *vm);
 /* Right after KVM_CREATE_VM: enable the VM capabilities microvm relies on. -errno. */
 int kvm_arch_vm_init(struct vm *vm);
+/* Release what the hooks created, before the VM's own descriptors close (any time). */
+void kvm_arch_vm_destroy(struct vm *vm);
 /*
  * An exit reason vm.c does not handle itself: 1 handled (the vCPU runs on), 0 not one of
  * this architecture's, -errno when the VM cannot go on.

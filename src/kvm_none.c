@@ -17,6 +17,11 @@ int kvm_arch_vm_init(struct vm *vm)
 	return -ENOTSUP;
 }
 
+void kvm_arch_vm_destroy(struct vm *vm)
+{
+	(void)vm;
+}
+
 int kvm_arch_vcpu_exit(struct vcpu *v)
 {
 	(void)v;

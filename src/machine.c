@@ -412,6 +412,7 @@ void machine_free(struct machine *m)
 	free(m->devices);
 	free(m->kernel);
 	free(m->initrd);
+	free(m->arch_priv);
 	alloc_free(&m->alloc);
 	cfg_free(&m->cfg);
 	memset(m, 0, sizeof(*m));

@@ -15,15 +15,6 @@ struct device;
 
 enum reboot_action { REBOOT_EXIT, REBOOT_RESTART };
 
-struct gic_config {
-	int version; /* 0 = auto, 2 or 3 */
-	uint64_t dist, cpuif, redist, redist_size;
-	uint32_t spis;
-	uint64_t its;			      /* GICv3 ITS (MSI controller), 0 = none */
-	uint64_t v2m;			      /* GICv2m MSI frame, 0 = none */
-	uint32_t v2m_irq_base, v2m_irq_count; /* device lines the v2m frame raises */
-};
-
 struct window {
 	uint64_t base, size;
 };
@@ -33,6 +24,7 @@ struct machine {
 	struct alloc alloc;
 	const char *name;
 	const struct arch *arch; /* [machine] arch: the guest architecture's model */
+	void *arch_priv;	 /* its own part of the machine (arch->configure), freed with it */
 	uint32_t vcpus;
 	int on_reboot;
 	struct sandbox_config sandbox; /* [machine] seccomp, user, seccomp_deny */
@@ -42,7 +34,6 @@ struct machine {
 	uint64_t ram_base, ram_size;
 	uint64_t ram_low_size; /* RAM at ram_base; the rest (ram_size - this) is at 4 GiB */
 	bool ram_hugepages;    /* [memory] hugepages: back RAM with transparent huge pages */
-	struct gic_config gic;
 	char *kernel, *initrd;
 	const char *cmdline;
 	bool has_virtio_mmio;

@@ -245,12 +245,13 @@ static int dump_acpi(struct machine *m, const char *dir)
 	struct boot_info info = {0};
 	int status = VM_USAGE;
 
-	if (m->arch != &arch_x86_64) {
-		log_error(
-			"%s: an %s machine has no ACPI tables (--dump-dtb writes its device tree)",
-			m->cfg.path, m->arch->name);
+	if (m->arch->boot_info_kind != ARCH_ACPI) {
+		log_error("%s: an %s machine has no ACPI tables (%s)", m->cfg.path, m->arch->name,
+			  m->arch->boot_info_hint);
 		return VM_USAGE;
 	}
+	if (m->arch->boot_info_ready && m->arch->boot_info_ready(m))
+		return VM_USAGE;
 	if (!m->arch->boot_info(m, &none, &info)) {
 		status = 0;
 		for (unsigned i = 0; !status && i < info.n; i++) {
@@ -481,15 +482,11 @@ int main(int argc, char **argv)
 		const struct boot_chunk *dtb;
 
 		status = VM_USAGE;
-		if (m.arch != &arch_arm64)
-			log_error("%s: an %s machine has no device tree (the guest learns it from "
-				  "boot_params and ACPI tables: --dump-acpi DIR writes the tables)",
-				  o.config, m.arch->name);
-		else if (m.gic.version == 0)
-			log_error("%s: [gic] version = auto is decided by the host's KVM at run "
-				  "time; "
-				  "pass --set gic.version=2 or 3 to dump a device tree",
-				  o.config);
+		if (m.arch->boot_info_kind != ARCH_DTB)
+			log_error("%s: an %s machine has no device tree (%s)", o.config,
+				  m.arch->name, m.arch->boot_info_hint);
+		else if (m.arch->boot_info_ready && m.arch->boot_info_ready(&m))
+			;
 		else if (!boot_prepare(&m, &bi, 0)) {
 			if (!m.arch->boot_info(&m, &bi.layout, &info) &&
 			    (dtb = boot_info_find(&info, "dtb")))

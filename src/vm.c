@@ -354,7 +354,7 @@ int vm_create(struct vm *vm, struct machine *m)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->m = m;
-	vm->kvm_fd = vm->vm_fd = vm->irqchip_fd = vm->stop_fd = vm->msi_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
 	vm->loop.epfd = -1;
 	bus_init(&vm->bus);
 	bus_init(&vm->pio);
@@ -607,10 +607,7 @@ void vm_destroy(struct vm *vm)
 			close(vm->vcpus[i].fd);
 	}
 	free(vm->vcpus);
-	if (vm->msi_fd >= 0)
-		close(vm->msi_fd);
-	if (vm->irqchip_fd >= 0)
-		close(vm->irqchip_fd);
+	kvm_arch_vm_destroy(vm);
 	if (vm->ram_resv)
 		munmap(vm->ram_resv, vm->ram_resv_size);
 	vm->ram = NULL;

@@ -47,8 +47,7 @@ struct vcpu {
 
 struct vm {
 	struct machine *m;
-	int kvm_fd, vm_fd, irqchip_fd;
-	int msi_fd; /* in-kernel MSI controller device (GICv3 ITS), -1 if none */
+	int kvm_fd, vm_fd;
 	uint8_t *ram;
 	void *ram_resv; /* RAM and its guard regions (PROT_NONE) */
 	size_t ram_resv_size;
@@ -56,7 +55,8 @@ struct vm {
 	struct guest_mem mem; /* the same RAM, for checked translation */
 	struct bus bus;
 	struct bus pio;	 /* I/O ports (x86) */
-	void *arch_priv; /* the architecture's platform state (arch->realize), freed with the VM */
+	void *arch_priv; /* the architecture's state (arm64: kvm_arch_vm_init; x86: arch->realize)
+			  */
 	struct loop loop;
 	struct vcpu *vcpus;
 	unsigned nvcpus;
@@ -65,7 +65,6 @@ struct vm {
 	atomic_int status; /* -1 while running, else enum vm_status */
 	atomic_bool ran;   /* first KVM_RUN has been issued */
 	atomic_uint mmio_warnings;
-	bool ext_dabt; /* KVM can inject external data aborts (KVM_CAP_ARM_INJECT_EXT_DABT) */
 	atomic_ulong exits, mmio_exits; /* returns from KVM_RUN to microvm (for --verbose) */
 	struct pci_host *pci;		/* the ECAM host bridge, when the machine has [pci] */
 	pthread_mutex_t routing_lock;

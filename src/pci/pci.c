@@ -2,7 +2,6 @@
 #include "pci/pci.h"
 
 #include <errno.h>
-#include <libfdt.h>
 #include <linux/pci_regs.h>
 #include <string.h>
 
@@ -218,85 +217,4 @@ void pci_ecam_access(struct pci_host *h, uint64_t off, uint8_t *data, uint32_t l
 	pthread_mutex_lock(&h->lock);
 	pci_cfg_access(d, off & 0xfff, data, len, is_write);
 	pthread_mutex_unlock(&h->lock);
-}
-
-int pci_host_fdt(const struct machine *m, void *fdt, uint32_t gic_phandle, uint32_t msi_phandle,
-		 bool msi_map)
-{
-	char name[48];
-	int node, err;
-	uint32_t buses = m->ecam.size >> 20;
-
-	snprintf(name, sizeof(name), "pcie@%llx", (unsigned long long)m->ecam.base);
-	node = fdt_add_subnode(fdt, 0, name);
-	if (node < 0)
-		return node;
-	err = fdt_setprop_string(fdt, node, "compatible", "pci-host-ecam-generic");
-	err = err ?: fdt_setprop_string(fdt, node, "device_type", "pci");
-	err = err ?: fdt_setprop_u32(fdt, node, "#address-cells", 3);
-	err = err ?: fdt_setprop_u32(fdt, node, "#size-cells", 2);
-	err = err ?: fdt_setprop_u32(fdt, node, "#interrupt-cells", 1);
-	err = err ?: fdt_setprop_u64(fdt, node, "reg", m->ecam.base);
-	err = err ?: fdt_appendprop_u64(fdt, node, "reg", m->ecam.size);
-	err = err ?: fdt_setprop_u32(fdt, node, "bus-range", 0);
-	err = err ?: fdt_appendprop_u32(fdt, node, "bus-range", buses - 1);
-	err = err ?: fdt_setprop_u32(fdt, node, "linux,pci-domain", 0);
-	err = err ?: fdt_setprop_empty(fdt, node, "dma-coherent");
-	/* ranges: <pci space, pci address (2 cells), cpu address (2), size (2)> */
-	err = err ?: fdt_setprop_empty(fdt, node, "ranges");
-	if (!err && m->pio.size) {
-		err = fdt_appendprop_u32(fdt, node, "ranges", 0x01000000);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", 0);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", m->pio.base);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", m->pio.size);
-	}
-	if (!err) {
-		err = fdt_appendprop_u32(fdt, node, "ranges", 0x02000000);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", m->mmio32.base);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", m->mmio32.base);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", m->mmio32.size);
-	}
-	if (!err && m->mmio64.size) {
-		err = fdt_appendprop_u32(fdt, node, "ranges", 0x43000000);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", m->mmio64.base);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", m->mmio64.base);
-		err = err ?: fdt_appendprop_u64(fdt, node, "ranges", m->mmio64.size);
-	}
-	/* INTx: level-triggered SPIs, swizzled over 4 slots x 4 pins. */
-	err = err ?: fdt_setprop_u32(fdt, node, "interrupt-map-mask", 0x1800);
-	err = err ?: fdt_appendprop_u32(fdt, node, "interrupt-map-mask", 0);
-	err = err ?: fdt_appendprop_u32(fdt, node, "interrupt-map-mask", 0);
-	err = err ?: fdt_appendprop_u32(fdt, node, "interrupt-map-mask", 7);
-	err = err ?: fdt_setprop_empty(fdt, node, "interrupt-map");
-	for (unsigned slot = 0; slot < 4 && !err; slot++) {
-		for (unsigned pin = 1; pin <= 4 && !err; pin++) {
-			uint32_t cells[] = {
-				slot << 11,
-				0,
-				0,
-				pin,
-				gic_phandle,
-				0,
-				0,
-				0 /* GIC_SPI */,
-				pci_swizzle(m->pci_intx_irq, slot, pin),
-				4 /* level-high */,
-			};
-
-			for (unsigned i = 0; i < sizeof(cells) / sizeof(cells[0]) && !err; i++)
-				err = fdt_appendprop_u32(fdt, node, "interrupt-map", cells[i]);
-		}
-	}
-	if (!err && msi_phandle) {
-		if (msi_map) {
-			/* All requester IDs map 1:1 to ITS device IDs. */
-			err = fdt_setprop_u32(fdt, node, "msi-map", 0);
-			err = err ?: fdt_appendprop_u32(fdt, node, "msi-map", msi_phandle);
-			err = err ?: fdt_appendprop_u32(fdt, node, "msi-map", 0);
-			err = err ?: fdt_appendprop_u32(fdt, node, "msi-map", 0x10000);
-		} else {
-			err = fdt_setprop_u32(fdt, node, "msi-parent", msi_phandle);
-		}
-	}
-	return err;
 }

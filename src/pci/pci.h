@@ -75,8 +75,5 @@ void pci_host_init(struct pci_host *h, const struct machine *m);
 int pci_host_attach(struct pci_host *h, struct pci_dev *d);
 /* ECAM access at offset into the window (bus/device/function/register decode). */
 void pci_ecam_access(struct pci_host *h, uint64_t off, uint8_t *data, uint32_t len, bool is_write);
-/* Add the pci-host-ecam-generic node; msi_phandle 0 = no MSI controller. */
-int pci_host_fdt(const struct machine *m, void *fdt, uint32_t gic_phandle, uint32_t msi_phandle,
-		 bool msi_map);
 
 #endif

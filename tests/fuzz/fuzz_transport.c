@@ -36,7 +36,7 @@
 #include "virtio/pci.h"
 #include "virtio/virtio.h"
 #include "vm.h"
-#include "x86.h"
+#include "arch/x86/x86.h"
 
 #include "../unit/tapwrap.h"
 

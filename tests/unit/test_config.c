@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "device.h"
+#include "arch/arm64/arm64.h"
 #include "machine.h"
 #include "test.h"
 
@@ -114,7 +115,7 @@ static void machines(void)
 
 	CHECK(machine_load(&m, "machines/rpi5.ini", NULL, 0, false) == 0);
 	CHECK_EQ(m.vcpus, 4);
-	CHECK_EQ(m.gic.version, 2);
+	CHECK_EQ(arm64_gic(&m)->version, 2);
 	CHECK_EQ(m.ram_base, 0x40000000);
 	CHECK_EQ(m.ram_size, 1ull << 30);
 	CHECK_EQ(m.ndevices, 2); /* uart0, boot-timer */
@@ -124,7 +125,7 @@ static void machines(void)
 
 	CHECK(machine_load(&m, "machines/virt-gicv3.ini", sets, 2, false) == 0);
 	CHECK_EQ(m.vcpus, 2);
-	CHECK_EQ(m.gic.version, 3);
+	CHECK_EQ(arm64_gic(&m)->version, 3);
 	CHECK_EQ(m.alloc.irqs[m.alloc.nirqs - 1].irq, 5);
 	machine_free(&m);
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "boot.h"
-#include "devtree.h"
+#include "arch/arm64/arm64.h"
 #include "machine.h"
 #include "test.h"
 
@@ -33,7 +33,7 @@ static void check_machine(const char *path, int version, unsigned ncpus)
 	uint32_t gic_phandle;
 
 	CHECK(machine_load(&m, path, NULL, 0, false) == 0);
-	CHECK(fdt_build(&m, &bl, &fdt, &len) == 0);
+	CHECK(arm64_fdt_build(&m, &bl, &fdt, &len) == 0);
 	if (!fdt) {
 		machine_free(&m);
 		return;
@@ -124,7 +124,7 @@ static void no_initrd(void)
 	char *sets[] = {"machine.vcpus=1"};
 
 	CHECK(machine_load(&m, "machines/rpi5.ini", sets, 1, false) == 0);
-	CHECK(fdt_build(&m, NULL, &fdt, &len) == 0);
+	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
 	CHECK(fdt && prop(fdt, "/chosen", "linux,initrd-start", &n) == NULL);
 	CHECK(fdt && prop(fdt, "/cpus/cpu@1", "reg", &n) == NULL);
 	free(fdt);

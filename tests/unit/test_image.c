@@ -6,8 +6,8 @@
 
 #include "blob.h"
 #include "boot.h"
-#include "arm64.h"
-#include "image.h"
+#include "arch/arm64/arm64.h"
+#include "arch/arm64/image.h"
 #include "test.h"
 
 static void put64(uint8_t *p, uint64_t v)

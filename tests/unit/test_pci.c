@@ -6,7 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "devtree.h"
+#include "arch/arm64/arm64.h"
 #include "machine.h"
 #include "pci/pci.h"
 #include "test.h"
@@ -318,7 +318,7 @@ static void interrupt_map(void)
 	int n, node;
 
 	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0, false) == 0);
-	CHECK(fdt_build(&m, NULL, &fdt, &len) == 0);
+	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
 	node = fdt ? fdt_path_offset(fdt, "/pcie@30000000") : -1;
 	CHECK(node >= 0);
 	if (node >= 0) {

@@ -7,7 +7,7 @@
 #include "machine.h"
 #include "mem.h"
 #include "test.h"
-#include "x86.h"
+#include "arch/x86/x86.h"
 
 static uint32_t rd32(const uint8_t *p)
 {

@@ -1,12 +1,14 @@
-/* arm64: constants and helpers shared by the arm64 machine model, loader and KVM code. */
+/* arm64: the arm64 machine model's private header (gic.c, fdt.c, arch.c, image.c, kvm.c). */
 #ifndef MICROVM_ARM64_H
 #define MICROVM_ARM64_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "arch.h"
+#include "machine.h"
 
 #define GICV2_DIST_SIZE	  0x1000ull
 #define GICV2_CPU_SIZE	  0x2000ull
@@ -25,8 +27,35 @@ enum { ARM64_MSI_NONE, ARM64_MSI_ITS, ARM64_MSI_V2M };
 #define ARM64_GIC_PHANDLE 1 /* the parent of every device interrupt */
 
 struct boot_layout;
-struct machine;
 struct vm;
+
+/* [gic]: the interrupt controller the machine describes. */
+struct gic_config {
+	int version; /* 0 = auto, 2 or 3 */
+	uint64_t dist, cpuif, redist, redist_size;
+	uint32_t spis;
+	uint64_t its;			      /* GICv3 ITS (MSI controller), 0 = none */
+	uint64_t v2m;			      /* GICv2m MSI frame, 0 = none */
+	uint32_t v2m_irq_base, v2m_irq_count; /* device lines the v2m frame raises */
+};
+
+/* The arm64 part of a machine (machine->arch_priv, from arm64_gic_configure). */
+struct arm64_machine {
+	struct gic_config gic;
+};
+
+/* The arm64 part of a VM (vm->arch_priv, from kvm_arch_vm_init). */
+struct arm64_vm {
+	int gic_fd;    /* the in-kernel vGIC device */
+	int its_fd;    /* the in-kernel GICv3 ITS device (PCI MSI), -1 if none */
+	bool ext_dabt; /* KVM can inject external data aborts (KVM_CAP_ARM_INJECT_EXT_DABT) */
+};
+
+/* The machine's [gic] (version resolved by KVM for "auto" once the VM exists). */
+static inline struct gic_config *arm64_gic(const struct machine *m)
+{
+	return &((struct arm64_machine *)m->arch_priv)->gic;
+}
 
 /*
  * Place the kernel (its first min(klen, BLOB_HEAD_MAX) bytes, or NULL), the initrd and the
@@ -34,12 +63,15 @@ struct vm;
  */
 int arm64_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
 		      size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen);
-/* Add cpus, interrupt controller, timer and PSCI nodes; set the root interrupt-parent. */
-int arm64_fdt(const struct machine *m, void *fdt);
-/* Set "interrupts" on node for device interrupt line irq (level- or edge-triggered). */
-int arm64_fdt_irq(void *fdt, int node, uint32_t irq, bool level);
-/* phandle of the PCI MSI controller (0 if none); *msi_map says whether it takes msi-map. */
-uint32_t arm64_pci_msi_phandle(const struct machine *m, bool *msi_map);
+/* Build the DTB for m (initrd range from bl, may be NULL). -errno; the caller frees *blob. */
+int arm64_fdt_build(const struct machine *m, const struct boot_layout *bl, void **blob,
+		    size_t *len);
+/* Read [gic], claim its regions and lines (m->arch_priv holds it from here). 0 or -1. */
+int arm64_gic_configure(struct machine *m);
+/* Print the [gic] line for --check. */
+void arm64_gic_describe(const struct machine *m, FILE *out);
+/* Does the machine give PCI devices an MSI controller (so MSI-X can be offered)? */
+bool arm64_pci_msi(const struct machine *m);
 
 /* The MPIDR affinity value KVM assigns to vCPU id (also the cpu node's reg). */
 uint64_t arm64_mpidr(unsigned id);

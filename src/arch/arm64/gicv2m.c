@@ -14,7 +14,7 @@
 static void v2m_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)
 {
 	struct vm *vm = opaque;
-	const struct gic_config *g = &vm->m->gic;
+	const struct gic_config *g = arm64_gic(vm->m);
 	uint32_t v = 0;
 
 	if (len != 4) {
@@ -43,7 +43,8 @@ static void v2m_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 
 int gicv2m_realize(struct vm *vm)
 {
-	int err = bus_register(&vm->bus, vm->m->gic.v2m, GICV2M_SIZE, v2m_access, vm, "gic-v2m");
+	int err = bus_register(&vm->bus, arm64_gic(vm->m)->v2m, GICV2M_SIZE, v2m_access, vm,
+			       "gic-v2m");
 
 	if (err)
 		log_error("[gic] v2m: cannot place the frame: %s", strerror(-err));

@@ -5,8 +5,10 @@
 #include <linux/kvm.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "arch.h"
 #include "arm64.h"
@@ -17,6 +19,11 @@
 #define CORE_REG(x) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(x))
 
 const struct arch *const kvm_guest_arch = &arch_arm64;
+
+static struct arm64_vm *arm64_vm(const struct vm *vm)
+{
+	return vm->arch_priv;
+}
 
 int kvm_arch_vm_type(struct vm *vm)
 {
@@ -36,6 +43,12 @@ int kvm_arch_vm_type(struct vm *vm)
 int kvm_arch_vm_init(struct vm *vm)
 {
 	struct kvm_enable_cap cap = {.cap = KVM_CAP_ARM_NISV_TO_USER};
+	struct arm64_vm *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	a->gic_fd = a->its_fd = -1;
+	vm->arch_priv = a;
 
 	/*
 	 * A load or store KVM cannot decode (no valid syndrome: ldp/stp, writeback, ...) to a
@@ -46,8 +59,21 @@ int kvm_arch_vm_init(struct vm *vm)
 		log_warn("KVM_CAP_ARM_NISV_TO_USER: %s (an undecodable device access will stop "
 			 "the VM)",
 			 strerror(errno));
-	vm->ext_dabt = vm_has_cap(vm, KVM_CAP_ARM_INJECT_EXT_DABT);
+	a->ext_dabt = vm_has_cap(vm, KVM_CAP_ARM_INJECT_EXT_DABT);
 	return 0;
+}
+
+void kvm_arch_vm_destroy(struct vm *vm)
+{
+	struct arm64_vm *a = arm64_vm(vm);
+
+	if (!a)
+		return;
+	if (a->its_fd >= 0)
+		close(a->its_fd);
+	if (a->gic_fd >= 0)
+		close(a->gic_fd);
+	a->its_fd = a->gic_fd = -1;
 }
 
 /* The guest made an access KVM could not decode: it gets an external data abort. */
@@ -63,9 +89,10 @@ static int nisv(struct vcpu *v)
 			 v->id, ipa, (unsigned long long)v->run->arm_nisv.esr_iss);
 	memset(&ev, 0, sizeof(ev));
 	ev.exception.ext_dabt_pending = 1;
-	if (!v->vm->ext_dabt || ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0) {
+	if (!arm64_vm(v->vm)->ext_dabt || ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0) {
 		log_error("vcpu%u: cannot inject an external abort for the access at 0x%llx: %s",
-			  v->id, ipa, v->vm->ext_dabt ? strerror(errno) : "host KVM cannot");
+			  v->id, ipa,
+			  arm64_vm(v->vm)->ext_dabt ? strerror(errno) : "host KVM cannot");
 		return -EINVAL;
 	}
 	return 1;
@@ -89,13 +116,13 @@ static int create_gic(struct vm *vm, uint32_t type)
 
 	if (ioctl(vm->vm_fd, KVM_CREATE_DEVICE, &cd) < 0)
 		return -errno;
-	vm->irqchip_fd = cd.fd;
+	arm64_vm(vm)->gic_fd = cd.fd;
 	return 0;
 }
 
 int kvm_arch_irqchip_create(struct vm *vm)
 {
-	struct gic_config *g = &vm->m->gic;
+	struct gic_config *g = arm64_gic(vm->m);
 	uint32_t nr_irqs = g->spis + GIC_SPI_BASE;
 	int err = -ENODEV;
 
@@ -132,16 +159,16 @@ int kvm_arch_irqchip_create(struct vm *vm)
 		return -EINVAL;
 	}
 	if (g->version == 2) {
-		err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+		err = set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
 			       KVM_VGIC_V2_ADDR_TYPE_DIST, &g->dist);
 		err = err
-			      ?: set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+			      ?: set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
 					  KVM_VGIC_V2_ADDR_TYPE_CPU, &g->cpuif);
 	} else {
-		err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+		err = set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
 			       KVM_VGIC_V3_ADDR_TYPE_DIST, &g->dist);
 		err = err
-			      ?: set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+			      ?: set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
 					  KVM_VGIC_V3_ADDR_TYPE_REDIST, &g->redist);
 	}
 	if (err) {
@@ -150,7 +177,7 @@ int kvm_arch_irqchip_create(struct vm *vm)
 			  g->version, strerror(-err));
 		return err;
 	}
-	err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
+	err = set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
 	if (err) {
 		log_error("[gic] spis = %u rejected by KVM: %s", g->spis, strerror(-err));
 		return err;
@@ -166,9 +193,9 @@ int kvm_arch_irqchip_create(struct vm *vm)
 				  strerror(errno));
 			return err;
 		}
-		vm->msi_fd = cd.fd;
-		err = set_attr(vm->msi_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE,
-			       &g->its);
+		arm64_vm(vm)->its_fd = cd.fd;
+		err = set_attr(arm64_vm(vm)->its_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+			       KVM_VGIC_ITS_ADDR_TYPE, &g->its);
 		if (err)
 			log_error("[gic] its at 0x%llx rejected by KVM: %s",
 				  (unsigned long long)g->its, strerror(-err));
@@ -199,16 +226,17 @@ int kvm_arch_vcpu_init(struct vm *vm, struct vcpu *v)
 
 int kvm_arch_irqchip_finalize(struct vm *vm)
 {
-	int err = set_attr(vm->irqchip_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
-			   NULL);
+	int err = set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
+			   KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 
 	if (err) {
-		log_error("GICv%d initialisation failed: %s", vm->m->gic.version, strerror(-err));
+		log_error("GICv%d initialisation failed: %s", arm64_gic(vm->m)->version,
+			  strerror(-err));
 		return err;
 	}
-	if (vm->msi_fd >= 0) {
-		err = set_attr(vm->msi_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
-			       NULL);
+	if (arm64_vm(vm)->its_fd >= 0) {
+		err = set_attr(arm64_vm(vm)->its_fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
+			       KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 		if (err)
 			log_error("GICv3 ITS initialisation failed: %s", strerror(-err));
 	}
@@ -219,7 +247,7 @@ int kvm_arch_irqchip_finalize(struct vm *vm)
 
 unsigned kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e, unsigned max)
 {
-	unsigned n = vm->m->gic.spis < max ? vm->m->gic.spis : max;
+	unsigned n = arm64_gic(vm->m)->spis < max ? arm64_gic(vm->m)->spis : max;
 
 	for (unsigned i = 0; i < n; i++) {
 		e[i] = (struct kvm_irq_routing_entry){.gsi = i, .type = KVM_IRQ_ROUTING_IRQCHIP};
@@ -232,7 +260,7 @@ unsigned kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e,
 int kvm_arch_msi(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid,
 		 struct kvm_irq_routing_entry *e, uint32_t *line)
 {
-	const struct gic_config *g = &vm->m->gic;
+	const struct gic_config *g = arm64_gic(vm->m);
 
 	switch (arm64_msi_kind(vm->m)) {
 	case ARM64_MSI_V2M:

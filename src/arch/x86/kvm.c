@@ -76,6 +76,11 @@ static int port_io(struct vcpu *v)
 	return 1;
 }
 
+void kvm_arch_vm_destroy(struct vm *vm)
+{
+	(void)vm; /* the platform state (vm->arch_priv) is plain memory, freed by vm.c */
+}
+
 int kvm_arch_vcpu_exit(struct vcpu *v)
 {
 	switch (v->run->exit_reason) {

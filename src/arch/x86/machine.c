@@ -157,6 +157,9 @@ static int configure_late(struct machine *m)
 const struct arch arch_x86_64 = {
 	.name = "x86_64",
 	.sections = sections,
+	.boot_info_kind = ARCH_ACPI,
+	.boot_info_hint = "the guest learns it from boot_params and ACPI tables: --dump-acpi DIR "
+			  "writes the tables",
 	.ioports = X86_IOPORTS,
 	.ram_hole = X86_PCI_HOLE,
 	.configure = configure,
