@@ -1,4 +1,4 @@
-/* virtio-net internals: the device's structs, shared by net.c and net_vhost.c only. */
+/* virtio-net internals: the device's structs and the vhost calls, for net.c and net_vhost.c. */
 #ifndef MICROVM_VIRTIO_NET_PRIV_H
 #define MICROVM_VIRTIO_NET_PRIV_H
 
@@ -83,5 +83,22 @@ struct net {
 	unsigned ndrops;
 	unsigned long other_drops;
 };
+
+/*
+ * Make the kernel's rings follow the device: handed over while the device runs (and may use
+ * DMA) with both queues of a pair ready, taken back otherwise; interrupts straight to the
+ * transport's irqfd while it has one, else relayed through the event loop. Lock held.
+ */
+int net_vhost_sync(struct net *n);
+/*
+ * net_vhost_sync, and when it fails the device needs a reset: a data path nobody serves is no
+ * use, the driver must start over. Lock held.
+ */
+void net_vhost_sync_or_reset(struct net *n);
+/*
+ * Open the kernel's data path for every pair and offer only what it supports. -errno;
+ * net_stop undoes a partial open.
+ */
+int net_vhost_open(struct net *n, const struct guest_mem *mem);
 
 #endif
