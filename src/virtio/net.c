@@ -3,12 +3,10 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -17,228 +15,21 @@
 #include "config.h"
 #include "log.h"
 #include "machine.h"
+#include "virtio/net_frame.h"
+#include "virtio/net_priv.h"
 #include "virtio/transport.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
-#define RX_BUF_LEN     (NET_HDR_LEN + 65536 + 1024) /* a frame plus room to see truncation */
-#define RX_BUDGET      256			    /* frames per wake-up before yielding */
-#define TX_BUDGET      256			    /* chains per wake-up before yielding */
-#define CTRL_BUDGET    64			    /* control commands per wake-up */
-#define TX_IOV_MAX     1000			    /* writev takes at most 1024 */
-#define MAX_DROP_KINDS 16
+#define RX_BUF_LEN  (NET_HDR_LEN + 65536 + 1024) /* a frame plus room to see truncation */
+#define RX_BUDGET   256				 /* frames per wake-up before yielding */
+#define TX_BUDGET   256				 /* chains per wake-up before yielding */
+#define CTRL_BUDGET 64				 /* control commands per wake-up */
+#define TX_IOV_MAX  1000			 /* writev takes at most 1024 */
 
-#define F(bit) (1ull << VIRTIO_NET_F_##bit)
 #define OFFLOAD_FEATURES                                                                           \
 	(F(CSUM) | F(GUEST_CSUM) | F(GUEST_TSO4) | F(GUEST_TSO6) | F(GUEST_ECN) | F(HOST_TSO4) |   \
 	 F(HOST_TSO6) | F(HOST_ECN))
-
-struct net;
-struct net_queue;
-
-/* A ring of a pair served by the kernel (vhost): the eventfds it signals. */
-struct vhost_ring {
-	struct net_queue *nq;
-	unsigned idx;	/* 0 receive, 1 transmit */
-	int call;	/* interrupt requests, relayed by the event loop */
-	int err;	/* the kernel could not use the ring */
-	int call_given; /* the fd the kernel signals now (call, or the transport's irqfd), or
-			 * -1 while the ring is not the kernel's */
-	bool watched;	/* call and err are on the event loop */
-};
-
-/* One queue pair: its TAP queue, RX staging and TX scratch. */
-struct net_queue {
-	struct net *n;
-	unsigned idx;
-	int fd;
-	bool attached;	 /* the TAP queue delivers frames to this fd */
-	bool watched;	 /* fd is on the event loop */
-	uint32_t events; /* what the loop watches on fd */
-	/* RX: one frame read from the TAP waits here until the guest has room for it. */
-	uint8_t *rxbuf;
-	size_t rxlen;
-	bool rx_waiting; /* no guest buffers: EPOLLIN off until the driver adds some */
-	struct virtq_chain *chains;
-	struct iovec *rxiov;
-	uint32_t *used;
-	unsigned rxiov_max;
-	/* TX: the TAP refused a frame (EAGAIN); wait for EPOLLOUT before taking more. */
-	bool tx_blocked;
-	struct iovec *txiov;
-	unsigned long rx_frames, rx_bytes, rx_dropped, tx_frames, tx_bytes, tx_dropped;
-	/* vhost = on: the kernel moves this pair's frames while vh_on. */
-	struct vhost_net vh;
-	struct vhost_ring ring[2];
-	bool vh_on;
-	bool vh_lost; /* the kernel did not say where a ring stopped: not again until a reset */
-	unsigned long relayed, call_switches;
-};
-
-struct net {
-	struct virtio_dev vd;
-	struct virtio_transport tr;
-	const char *name;
-	const char *ifname;
-	uint8_t mac[6];
-	uint32_t pairs, qsize, mtu;
-	bool offload;
-	bool vhost; /* the data queues are served by the kernel (/dev/vhost-net) */
-	struct tap tap;
-	bool tap_open;
-	struct net_queue *qs;
-	uint32_t active; /* queue pairs the driver uses */
-	bool running;	 /* between activate and reset */
-	struct virtio_net_config cfg;
-	struct loop *loop; /* set between net_start and net_stop */
-	/* Dropped frames by reason: the first of each kind is reported, all are counted. */
-	struct {
-		const char *what, *why;
-		unsigned long count;
-	} drops[MAX_DROP_KINDS];
-	unsigned ndrops;
-	unsigned long other_drops;
-};
-
-/* --- header checks and RX placement (no device state; unit-tested) -------------------- */
-
-int net_tx_header(struct virtio_net_hdr_v1 *h, uint64_t features, size_t frame_len, uint32_t mtu,
-		  const char **why)
-{
-	uint8_t gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
-	uint16_t start = le16toh(h->csum_start), off = le16toh(h->csum_offset);
-
-	*why = NULL;
-	if (frame_len < NET_ETH_HLEN)
-		*why = "frame shorter than an Ethernet header";
-	else if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
-		*why = "unknown header flags";
-	else if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(features & F(CSUM)))
-		*why = "checksum offload was not negotiated";
-	else if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && (size_t)start + off + 2 > frame_len)
-		*why = "checksum position outside the frame";
-	else if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(features & F(HOST_ECN)))
-		*why = "ECN segmentation was not negotiated";
-	else if (gso == VIRTIO_NET_HDR_GSO_NONE && (h->gso_type & VIRTIO_NET_HDR_GSO_ECN))
-		*why = "ECN flag without segmentation";
-	else if (gso == VIRTIO_NET_HDR_GSO_NONE &&
-		 frame_len > (size_t)mtu + NET_ETH_HLEN + NET_VLAN_HLEN)
-		*why = "frame larger than the MTU";
-	else if (gso != VIRTIO_NET_HDR_GSO_NONE && gso != VIRTIO_NET_HDR_GSO_TCPV4 &&
-		 gso != VIRTIO_NET_HDR_GSO_TCPV6)
-		*why = "unsupported segmentation type";
-	else if ((gso == VIRTIO_NET_HDR_GSO_TCPV4 && !(features & F(HOST_TSO4))) ||
-		 (gso == VIRTIO_NET_HDR_GSO_TCPV6 && !(features & F(HOST_TSO6))))
-		*why = "segmentation offload was not negotiated";
-	else if (gso != VIRTIO_NET_HDR_GSO_NONE && !(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
-		*why = "segmentation without a partial checksum";
-	else if (gso != VIRTIO_NET_HDR_GSO_NONE && !h->gso_size)
-		*why = "segmentation with segment size 0";
-	else if (gso != VIRTIO_NET_HDR_GSO_NONE && frame_len > NET_MAX_GSO_FRAME)
-		*why = "segmentation frame larger than 64 KiB";
-	if (*why)
-		return -EINVAL;
-	h->num_buffers = 0;
-	return 0;
-}
-
-int net_rx_header(struct virtio_net_hdr_v1 *h, uint64_t features)
-{
-	uint8_t gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
-
-	if (!(features & F(GUEST_CSUM))) {
-		if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-			return -EINVAL;
-		h->flags &= ~VIRTIO_NET_HDR_F_DATA_VALID;
-	}
-	if (h->flags & ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID))
-		return -EINVAL;
-	if ((gso == VIRTIO_NET_HDR_GSO_TCPV4 && !(features & F(GUEST_TSO4))) ||
-	    (gso == VIRTIO_NET_HDR_GSO_TCPV6 && !(features & F(GUEST_TSO6))) ||
-	    (gso != VIRTIO_NET_HDR_GSO_NONE && gso != VIRTIO_NET_HDR_GSO_TCPV4 &&
-	     gso != VIRTIO_NET_HDR_GSO_TCPV6) ||
-	    ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !(features & F(GUEST_ECN))))
-		return -EINVAL;
-	h->num_buffers = htole16(1);
-	return 0;
-}
-
-unsigned net_tap_offloads(uint64_t features)
-{
-	unsigned fl = 0;
-
-	if (!(features & F(GUEST_CSUM)))
-		return 0;
-	fl |= TUN_F_CSUM;
-	if (features & F(GUEST_TSO4))
-		fl |= TUN_F_TSO4;
-	if (features & F(GUEST_TSO6))
-		fl |= TUN_F_TSO6;
-	if ((fl & (TUN_F_TSO4 | TUN_F_TSO6)) && (features & F(GUEST_ECN)))
-		fl |= TUN_F_TSO_ECN;
-	return fl;
-}
-
-int net_rx_scatter(const struct virtq_chain *chains, unsigned n, uint8_t *frame, size_t len,
-		   bool mergeable, uint32_t *used)
-{
-	struct virtio_net_hdr_v1 *h = (struct virtio_net_hdr_v1 *)frame;
-	size_t room = 0, done = 0;
-	unsigned k = 0;
-
-	if (!n)
-		return -ENOBUFS;
-	if (!mergeable) {
-		if (chains[0].in_len < len)
-			return -EMSGSIZE;
-		k = 1;
-	} else {
-		while (k < n && room < len)
-			room += chains[k++].in_len;
-		if (room < len)
-			return -ENOBUFS;
-	}
-	h->num_buffers = htole16(k);
-	for (unsigned i = 0; i < k; i++) {
-		const struct virtq_chain *c = &chains[i];
-
-		used[i] = iov_from_buf(c->iov + c->nout, c->nin, 0, frame + done, len - done);
-		done += used[i];
-	}
-	return (int)k;
-}
-
-int net_parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &end) != 6 ||
-	    strlen(s) != 17)
-		return -1;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)v[i];
-	if (mac[0] & 1)
-		return -1; /* multicast */
-	return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) ? 0 : -1;
-}
-
-void net_default_mac(const char *machine, const char *nic, uint8_t mac[6])
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-
-	for (const char *p = machine;; p++) {
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-		if (!*p)
-			break;
-	}
-	for (const char *p = nic; *p; p++)
-		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)(h >> (8 * i));
-	mac[0] = (mac[0] & 0xfc) | 0x02; /* locally administered, unicast */
-}
 
 /* --- the device --------------------------------------------------------------------------- */
 
@@ -571,210 +362,9 @@ out:
 		rx_poll(&n->qs[i]);
 }
 
-/* --- vhost = on: the kernel moves the frames, microvm keeps the protocol ----------------- */
-
-static unsigned ring_vq(const struct vhost_ring *r)
-{
-	return 2 * r->nq->idx + r->idx;
-}
-
-/* What the kernel should signal for ring r: the transport's irqfd if it has one now. */
-static int ring_call(struct net *n, const struct vhost_ring *r)
-{
-	int fd = n->vd.queue_irqfd ? n->vd.queue_irqfd(&n->vd, ring_vq(r)) : -1;
-
-	return fd >= 0 ? fd : r->call;
-}
-
-/* Read an eventfd's count away (non-blocking). */
-static void drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_warn("eventfd read: %s", strerror(errno));
-}
-
-/* Take pair nq's rings back from the kernel; its kicks wake the event loop again. */
-static void vhost_pair_stop(struct net_queue *nq)
-{
-	struct virtio_dev *vd = &nq->n->vd;
-
-	for (unsigned i = 0; i < 2; i++) {
-		struct vhost_ring *r = &nq->ring[i];
-		int base;
-
-		if (r->call_given < 0)
-			continue;
-		base = vhost_net_stop(&nq->vh, i);
-		/* Where the kernel stopped: a pause (DMA off) resumes there. */
-		if (base >= 0)
-			vd->vqs[ring_vq(r)].last_avail = (uint16_t)base;
-		else
-			nq->vh_lost = true;
-		r->call_given = -1;
-		/* What it signalled before it stopped belongs to the session that ended. */
-		drain(r->call);
-		drain(r->err);
-		loop_mod(nq->n->loop, vd->kicks[ring_vq(r)].fd, EPOLLIN);
-	}
-	nq->vh_on = false;
-}
-
-static int vhost_pair_start(struct net_queue *nq)
-{
-	struct net *n = nq->n;
-	struct virtio_dev *vd = &n->vd;
-	int err = vhost_net_set_features(&nq->vh, vd->guest_features & nq->vh.features);
-
-	for (unsigned i = 0; !err && i < 2; i++) {
-		struct vhost_ring *r = &nq->ring[i];
-		int call = ring_call(n, r);
-
-		err = vhost_net_start(&nq->vh, i, &vd->vqs[ring_vq(r)], vd->kicks[ring_vq(r)].fd,
-				      call, r->err, nq->fd);
-		r->call_given = call; /* also when it failed: the stop below undoes it */
-		if (!err)
-			loop_mod(n->loop, vd->kicks[ring_vq(r)].fd, 0); /* the kernel's now */
-	}
-	nq->vh_on = true;
-	if (err)
-		vhost_pair_stop(nq);
-	return err;
-}
-
-/*
- * Make the kernel's rings follow the device: handed over while the device runs (and may use
- * DMA) with both queues of a pair ready, taken back otherwise; interrupts straight to the
- * transport's irqfd while it has one, else relayed through the event loop. Lock held.
- */
-static int vhost_sync(struct net *n)
-{
-	struct virtio_dev *vd = &n->vd;
-
-	for (unsigned i = 0; n->vhost && i < n->pairs; i++) {
-		struct net_queue *nq = &n->qs[i];
-		bool want = n->running && virtio_live(vd) && i < n->active && !nq->vh_lost &&
-			    vd->vqs[2 * i].ready && vd->vqs[2 * i + 1].ready;
-		int err;
-
-		if (!want) {
-			vhost_pair_stop(nq);
-			continue;
-		}
-		if (!nq->vh_on) {
-			err = vhost_pair_start(nq);
-			if (err) {
-				log_warn("%s: queue pair %u: vhost refused the rings: %s", n->name,
-					 i, strerror(-err));
-				for (unsigned k = 0; k < n->pairs; k++)
-					vhost_pair_stop(&n->qs[k]);
-				return err;
-			}
-			continue;
-		}
-		for (unsigned k = 0; k < 2; k++) {
-			struct vhost_ring *r = &nq->ring[k];
-			int call = ring_call(n, r);
-
-			if (call != r->call_given && vhost_net_set_call(&nq->vh, k, call) == 0) {
-				r->call_given = call;
-				nq->call_switches++;
-			}
-		}
-	}
-	return 0;
-}
-
-/* A data path nobody serves is no use: the driver must start over. */
-static void vhost_sync_or_reset(struct net *n)
-{
-	if (vhost_sync(n))
-		virtio_needs_reset(&n->vd, "the kernel's data path refused the rings");
-}
-
 static void net_changed(struct virtio_dev *vd)
 {
-	vhost_sync_or_reset(vd->priv);
-}
-
-/*
- * The kernel signalled ring r: an interrupt it could not send itself (no irqfd for it), or
- * (err) a ring it cannot use because the driver broke it (e.g. a buffer outside RAM).
- */
-static void vhost_signalled(struct vhost_ring *r, bool err)
-{
-	struct net *n = r->nq->n;
-	uint64_t v;
-
-	if (read(err ? r->err : r->call, &v, sizeof(v)) != sizeof(v))
-		return;
-	virtio_lock(&n->vd);
-	if (r->call_given >= 0 && !err) {
-		r->nq->relayed++;
-		virtio_queue_interrupt_now(&n->vd, ring_vq(r));
-	} else if (r->call_given >= 0) {
-		virtio_needs_reset(&n->vd,
-				   "queue %u: the kernel's data path (vhost) cannot use the ring: "
-				   "a malformed chain or a buffer outside RAM",
-				   ring_vq(r));
-		vhost_sync(n);
-	}
-	virtio_unlock(&n->vd);
-}
-
-static void on_vhost_call(void *opaque, uint32_t events)
-{
-	(void)events;
-	vhost_signalled(opaque, false);
-}
-
-static void on_vhost_err(void *opaque, uint32_t events)
-{
-	(void)events;
-	vhost_signalled(opaque, true);
-}
-
-/* Open the kernel's data path for every pair and offer only what it supports. -errno. */
-static int vhost_open(struct net *n, const struct guest_mem *mem)
-{
-	const uint64_t ring_bits =
-		1ull << VIRTIO_F_INDIRECT_DESC | 1ull << VIRTIO_F_EVENT_IDX | F(MRG_RXBUF);
-
-	for (unsigned i = 0; i < n->pairs; i++) {
-		struct net_queue *nq = &n->qs[i];
-		int err = vhost_net_open(&nq->vh, mem);
-
-		if (err) {
-			log_error("%s: vhost = on but /dev/vhost-net cannot be used: %s%s", n->name,
-				  strerror(-err),
-				  err == -ENOENT ? " (load the vhost_net module)" : "");
-			return err;
-		}
-		if (!(nq->vh.features & (1ull << VIRTIO_F_VERSION_1))) {
-			log_error("%s: the kernel's vhost-net lacks VIRTIO_F_VERSION_1", n->name);
-			return -EOPNOTSUPP;
-		}
-		n->vd.host_features &= ~(ring_bits & ~nq->vh.features);
-		for (unsigned k = 0; k < 2; k++) {
-			struct vhost_ring *r = &nq->ring[k];
-
-			r->call = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-			r->err = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-			if (r->call < 0 || r->err < 0)
-				return -errno;
-			err = loop_add(n->loop, r->call, EPOLLIN, on_vhost_call, r);
-			if (err)
-				return err;
-			err = loop_add(n->loop, r->err, EPOLLIN, on_vhost_err, r);
-			if (err) {
-				loop_del(n->loop, r->call);
-				return err;
-			}
-			r->watched = true;
-		}
-	}
-	return 0;
+	net_vhost_sync_or_reset(vd->priv);
 }
 
 static void net_notify(struct virtio_dev *vd, unsigned q)
@@ -784,7 +374,7 @@ static void net_notify(struct virtio_dev *vd, unsigned q)
 
 	if (virtio_has_feature(vd, VIRTIO_NET_F_CTRL_VQ) && q == ctrl_vq(n)) {
 		ctrl_poll(n);
-		vhost_sync_or_reset(n);
+		net_vhost_sync_or_reset(n);
 		return;
 	}
 	if (q >= 2 * n->pairs)
@@ -823,7 +413,7 @@ static int net_activate(struct virtio_dev *vd)
 	}
 	n->running = true;
 	set_pairs(n, 1);
-	return vhost_sync(n);
+	return net_vhost_sync(n);
 }
 
 static void net_reset(struct virtio_dev *vd)
@@ -831,7 +421,7 @@ static void net_reset(struct virtio_dev *vd)
 	struct net *n = vd->priv;
 
 	n->running = false;
-	vhost_sync(n);
+	net_vhost_sync(n);
 	for (unsigned i = 0; i < n->pairs; i++)
 		n->qs[i].vh_lost = false;
 	for (unsigned i = 0; i < n->pairs; i++) {
@@ -1002,7 +592,7 @@ int net_start(struct device *dev, const int *fds, const struct guest_mem *mem, s
 			  2 * n->pairs + (n->pairs > 1), n->qsize, &n->cfg, sizeof(n->cfg), mem);
 	if (vd)
 		*vd = &n->vd;
-	return err ?: n->vhost ? vhost_open(n, mem) : 0;
+	return err ?: n->vhost ? net_vhost_open(n, mem) : 0;
 }
 
 void net_stop(struct device *dev)

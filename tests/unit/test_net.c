@@ -12,6 +12,7 @@
 #include "test.h"
 #include "vdrv.h"
 #include "virtio/net.h"
+#include "virtio/net_frame.h"
 #include "virtio/virtio.h"
 
 #define NF(bit) (1ull << VIRTIO_NET_F_##bit)
