@@ -29,6 +29,8 @@ struct device_ops {
 	void (*hw)(const struct device *dev, struct hw_desc *d);
 	/* Release what configure acquired. */
 	void (*destroy)(struct device *dev);
+	/* A type built on a shared adapter: the type's own ops for it (virtio/adapter.h). */
+	const void *impl;
 };
 
 /* Look up a device type by its INI name (devices/registry.c); NULL when unknown. */

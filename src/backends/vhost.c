@@ -8,8 +8,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "virtio/virtq.h"
-
 static int ring_file(const struct vhost_net *v, unsigned long req, unsigned idx, int fd)
 {
 	struct vhost_vring_file f = {.index = idx, .fd = fd};
@@ -71,20 +69,20 @@ int vhost_net_set_features(struct vhost_net *v, uint64_t features)
 	return ioctl(v->fd, VHOST_SET_FEATURES, &features) < 0 ? -errno : 0;
 }
 
-int vhost_net_start(struct vhost_net *v, unsigned idx, const struct virtq *vq, int kick, int call,
-		    int err, int tap)
+int vhost_net_start(struct vhost_net *v, unsigned idx, const struct vhost_vring *ring, int kick,
+		    int call, int err, int tap)
 {
-	struct vhost_vring_state num = {.index = idx, .num = vq->num};
-	struct vhost_vring_state base = {.index = idx, .num = vq->last_avail};
+	struct vhost_vring_state num = {.index = idx, .num = ring->num};
+	struct vhost_vring_state base = {.index = idx, .num = ring->next_avail};
 	struct vhost_vring_addr addr = {
 		.index = idx,
-		.desc_user_addr = (uintptr_t)vq->desc,
-		.avail_user_addr = (uintptr_t)vq->avail,
-		.used_user_addr = (uintptr_t)vq->used,
+		.desc_user_addr = (uintptr_t)ring->desc,
+		.avail_user_addr = (uintptr_t)ring->avail,
+		.used_user_addr = (uintptr_t)ring->used,
 	};
 	int r = 0;
 
-	if (!vq->ready || !vq->desc)
+	if (!ring->desc)
 		return -EINVAL;
 	if (ioctl(v->fd, VHOST_SET_VRING_NUM, &num) < 0 ||
 	    ioctl(v->fd, VHOST_SET_VRING_BASE, &base) < 0 ||

@@ -6,7 +6,12 @@
 
 #include "mem.h"
 
-struct virtq;
+/* A split virtqueue as the kernel's data path takes it over. */
+struct vhost_vring {
+	unsigned num;				  /* entries */
+	uint16_t next_avail;			  /* the first available entry the kernel takes */
+	const volatile void *desc, *avail, *used; /* the rings in guest RAM, as mapped here */
+};
 
 struct vhost_net {
 	int fd;		   /* /dev/vhost-net, -1 when closed */
@@ -23,12 +28,12 @@ void vhost_net_close(struct vhost_net *v);
 /* The ring and header features the driver negotiated (a subset of v->features). -errno. */
 int vhost_net_set_features(struct vhost_net *v, uint64_t features);
 /*
- * Hand ring idx (0 receive, 1 transmit) of started queue vq to the kernel from entry
- * vq->last_avail on: kick is the driver's notify eventfd, call is signalled for an interrupt, err
- * when the kernel cannot use the ring; tap is the TAP queue the frames go through. -errno.
+ * Hand ring idx (0 receive, 1 transmit) to the kernel from entry ring->next_avail on: kick is
+ * the driver's notify eventfd, call is signalled for an interrupt, err when the kernel cannot
+ * use the ring; tap is the TAP queue the frames go through. -errno.
  */
-int vhost_net_start(struct vhost_net *v, unsigned idx, const struct virtq *vq, int kick, int call,
-		    int err, int tap);
+int vhost_net_start(struct vhost_net *v, unsigned idx, const struct vhost_vring *ring, int kick,
+		    int call, int err, int tap);
 /* Signal call instead for ring idx's interrupts from now on. -errno. */
 int vhost_net_set_call(struct vhost_net *v, unsigned idx, int call);
 /*

@@ -1,4 +1,5 @@
 /* virtio-blk: a block device backed by an image file (io_uring, sync, inline), any transport. */
+#include "virtio/adapter.h"
 #include "virtio/blk.h"
 
 #include <endian.h>
@@ -21,7 +22,6 @@
 #include "config.h"
 #include "log.h"
 #include "machine.h"
-#include "virtio/transport.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
@@ -56,14 +56,13 @@ struct blk_queue {
 };
 
 struct blk {
-	struct virtio_dev vd;
-	struct virtio_transport tr;
+	struct virtio_adapter va; /* first: queues, queue_size, the core and the transport */
 	char *name;
 	char *path;
 	bool ro;
+	const char *serial_key; /* as written (configure_late checks its length) */
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
 	int engine, cache;
-	uint32_t nqueues, qsize;
 	int fd;
 	uint64_t size;
 	uint32_t block_size; /* logical block size offered (cache = direct: the host's) */
@@ -79,6 +78,7 @@ struct blk {
 	bool auto_engine;	/* engine = auto chose b->engine */
 	bool defer_reap;	/* tests: completions only from the event loop */
 };
+_Static_assert(offsetof(struct blk, va) == 0, "the adapter's part comes first");
 
 int blk_parse(struct virtq_chain *c, struct blk_request *r)
 {
@@ -125,9 +125,9 @@ static void req_free(struct blk *b, struct blk_req *req)
  */
 static void complete(struct blk *b, struct blk_req *req, uint8_t status)
 {
-	struct virtq *vq = &b->vd.vqs[req->q];
+	struct virtq *vq = &b->va.vd.vqs[req->q];
 
-	if (req->gen == vq->gen && vq->ready && virtio_live(&b->vd)) {
+	if (req->gen == vq->gen && vq->ready && virtio_live(&b->va.vd)) {
 		*req->status = status;
 		virtq_push(vq, req->head, req->used_len);
 		b->queues[req->q].pushed = true;
@@ -137,12 +137,12 @@ static void complete(struct blk *b, struct blk_req *req, uint8_t status)
 
 static void send_interrupts(struct blk *b)
 {
-	for (unsigned q = 0; q < b->nqueues; q++) {
+	for (unsigned q = 0; q < b->va.queues; q++) {
 		if (!b->queues[q].pushed)
 			continue;
 		b->queues[q].pushed = false;
-		if (virtio_live(&b->vd))
-			virtio_queue_interrupt(&b->vd, q);
+		if (virtio_live(&b->va.vd))
+			virtio_queue_interrupt(&b->va.vd, q);
 	}
 }
 
@@ -213,7 +213,7 @@ static int handle(struct blk *b, struct blk_req *req, struct virtq_chain *c)
 
 	if (blk_parse(c, &r) < 0) {
 		req_free(b, req);
-		virtio_needs_reset(&b->vd, "request without header or status byte");
+		virtio_needs_reset(&b->va.vd, "request without header or status byte");
 		return -1;
 	}
 	req->status = r.status;
@@ -329,10 +329,10 @@ static void blk_reap(struct blk *b)
 	blkio_reap(&b->io);
 	if (!b->io.inflight)
 		pthread_cond_broadcast(&b->drained); /* a reset may be waiting for this */
-	for (unsigned q = 0; q < b->nqueues; q++)
-		if (b->queues[q].starved && b->queues[q].free && b->vd.vqs[q].ready &&
-		    virtio_live(&b->vd))
-			blk_notify(&b->vd, q);
+	for (unsigned q = 0; q < b->va.queues; q++)
+		if (b->queues[q].starved && b->queues[q].free && b->va.vd.vqs[q].ready &&
+		    virtio_live(&b->va.vd))
+			blk_notify(&b->va.vd, q);
 	send_interrupts(b);
 }
 
@@ -341,20 +341,20 @@ static void on_completion(void *opaque, uint32_t events)
 	struct blk *b = opaque;
 
 	(void)events;
-	virtio_lock(&b->vd);
+	virtio_lock(&b->va.vd);
 	blk_reap(b);
-	virtio_unlock(&b->vd);
+	virtio_unlock(&b->va.vd);
 }
 
 static void reset_queues(struct blk *b)
 {
-	for (unsigned q = 0; q < b->nqueues; q++) {
+	for (unsigned q = 0; q < b->va.queues; q++) {
 		struct blk_queue *bq = &b->queues[q];
 
 		bq->free = NULL;
 		bq->pushed = false;
 		bq->starved = false;
-		for (unsigned i = b->qsize; i-- > 0;)
+		for (unsigned i = b->va.queue_size; i-- > 0;)
 			req_free(b, &bq->reqs[i]);
 	}
 }
@@ -494,31 +494,25 @@ static int blk_configure(struct device *dev, struct machine *m)
 {
 	static const char *const caches[] = {"writeback", "direct", NULL};
 	struct cfg *c = &m->cfg;
-	struct blk *b = calloc(1, sizeof(*b));
-	const char *serial;
+	struct blk *b = dev->priv;
 	int err = 0;
 
-	if (!b)
-		return -1;
-	dev->priv = b;
 	b->fd = -1;
 	b->name = dev->name;
 	err |= cfg_path(c, dev->name, "path", &b->path, CFG_REQUIRED);
 	err |= cfg_bool(c, dev->name, "readonly", &b->ro, false);
-	err |= cfg_str(c, dev->name, "serial", &serial, dev->name, 0);
+	err |= cfg_str(c, dev->name, "serial", &b->serial_key, dev->name, 0);
 	err |= cfg_enum(c, dev->name, "engine", engine_names, &b->engine, ENGINE_AUTO);
 	err |= cfg_enum(c, dev->name, "cache", caches, &b->cache, CACHE_WRITEBACK);
-	err |= cfg_u32(c, dev->name, "queues", &b->nqueues, 1, 1, m->vcpus, 0);
-	err |= cfg_u32(c, dev->name, "queue_size", &b->qsize, 256, 2, VIRTQ_MAX_SIZE, 0);
-	b->tr.kicks_auto = true; /* ioeventfd = auto unless the section says */
-	err |= virtio_transport_configure(&b->tr, dev, m, 0x018000 /* mass storage */);
-	if (err)
-		return -1;
-	if (b->qsize & (b->qsize - 1)) {
-		cfg_error(c, cfg_get(c, dev->name, "queue_size"), NULL, "%u is not a power of two",
-			  b->qsize);
-		return -1;
-	}
+	return err ? -1 : 0;
+}
+
+static int blk_configure_late(struct device *dev, struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	struct blk *b = dev->priv;
+	const char *serial = b->serial_key;
+
 	if (strlen(serial) > VIRTIO_BLK_ID_BYTES) {
 		cfg_error(c, cfg_get(c, dev->name, "serial"), NULL, "longer than %d bytes",
 			  VIRTIO_BLK_ID_BYTES);
@@ -538,14 +532,12 @@ static void blk_describe(const struct device *dev, FILE *out)
 {
 	const struct blk *b = dev->priv;
 
-	fprintf(out, "  %s: virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s%s, %s, ", dev->name,
-		b->path, (unsigned long long)(b->size >> 20), b->ro ? ", read-only" : "",
-		b->nqueues, b->nqueues > 1 ? "s" : "", b->qsize, engine_names[b->engine],
+	fprintf(out, "virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s%s, %s, ", b->path,
+		(unsigned long long)(b->size >> 20), b->ro ? ", read-only" : "", b->va.queues,
+		b->va.queues > 1 ? "s" : "", b->va.queue_size, engine_names[b->engine],
 		b->auto_engine ? " (auto)" : "", b->cache == CACHE_DIRECT ? "direct" : "writeback");
 	if (b->cache == CACHE_DIRECT)
 		fprintf(out, " (%u-byte blocks)", b->block_size);
-	virtio_transport_describe(&b->tr, out);
-	fputc('\n', out);
 }
 
 static void fill_config(struct blk *b)
@@ -557,7 +549,7 @@ static void fill_config(struct blk *b)
 	cfg->seg_max = htole32(b->iov_max - 2);
 	cfg->blk_size = htole32(b->block_size);
 	cfg->min_io_size = htole16(1);
-	cfg->num_queues = htole16(b->nqueues);
+	cfg->num_queues = htole16(b->va.queues);
 	cfg->max_discard_sectors = htole32(UINT32_MAX);
 	cfg->max_discard_seg = htole32(MAX_DISCARD_SEG);
 	cfg->discard_sector_alignment = htole32(b->block_size / SECTOR);
@@ -576,17 +568,17 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 
 	b->loop = loop;
 	pthread_cond_init(&b->drained, NULL);
-	b->iov_max = (b->qsize < MAX_SEG ? b->qsize : MAX_SEG) + 2;
-	b->queues = calloc(b->nqueues, sizeof(*b->queues));
+	b->iov_max = (b->va.queue_size < MAX_SEG ? b->va.queue_size : MAX_SEG) + 2;
+	b->queues = calloc(b->va.queues, sizeof(*b->queues));
 	if (!b->queues)
 		return -ENOMEM;
-	for (unsigned q = 0; q < b->nqueues; q++) {
+	for (unsigned q = 0; q < b->va.queues; q++) {
 		struct blk_queue *bq = &b->queues[q];
 
-		bq->reqs = calloc(b->qsize, sizeof(*bq->reqs));
+		bq->reqs = calloc(b->va.queue_size, sizeof(*bq->reqs));
 		if (!bq->reqs)
 			return -ENOMEM;
-		for (unsigned i = 0; i < b->qsize; i++) {
+		for (unsigned i = 0; i < b->va.queue_size; i++) {
 			bq->reqs[i] = (struct blk_req){.b = b, .q = q};
 			bq->reqs[i].iov = calloc(b->iov_max, sizeof(struct iovec));
 			if (!bq->reqs[i].iov)
@@ -594,7 +586,8 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 		}
 	}
 	reset_queues(b);
-	err = blkio_init(&b->io, b->engine, b->fd, b->nqueues * b->qsize, b->dio_align, io_done, b);
+	err = blkio_init(&b->io, b->engine, b->fd, b->va.queues * b->va.queue_size, b->dio_align,
+			 io_done, b);
 	b->io_ok = true;
 	if (err) {
 		log_error("%s: %s engine: %s%s", dev->name, engine_names[b->engine], strerror(-err),
@@ -609,13 +602,13 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 		features |= 1ull << VIRTIO_BLK_F_RO;
 	else
 		features |= 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
-	if (b->nqueues > 1)
+	if (b->va.queues > 1)
 		features |= 1ull << VIRTIO_BLK_F_MQ;
 	fill_config(b);
-	err = virtio_init(&b->vd, dev->name, &blk_virtio_ops, b, features, b->nqueues, b->qsize,
-			  &b->cfg, sizeof(b->cfg), mem);
+	err = virtio_init(&b->va.vd, dev->name, &blk_virtio_ops, b, features, b->va.queues,
+			  b->va.queue_size, &b->cfg, sizeof(b->cfg), mem);
 	if (vd)
-		*vd = &b->vd;
+		*vd = &b->va.vd;
 	return err;
 }
 
@@ -623,9 +616,9 @@ void blk_defer_completions(struct device *dev, bool defer)
 {
 	struct blk *b = dev->priv;
 
-	virtio_lock(&b->vd);
+	virtio_lock(&b->va.vd);
 	b->defer_reap = defer;
-	virtio_unlock(&b->vd);
+	virtio_unlock(&b->va.vd);
 }
 
 unsigned blk_inflight(struct device *dev)
@@ -633,9 +626,9 @@ unsigned blk_inflight(struct device *dev)
 	struct blk *b = dev->priv;
 	unsigned n;
 
-	virtio_lock(&b->vd);
+	virtio_lock(&b->va.vd);
 	n = b->io.inflight;
-	virtio_unlock(&b->vd);
+	virtio_unlock(&b->va.vd);
 	return n;
 }
 
@@ -646,17 +639,17 @@ void blk_stop(struct device *dev)
 	if (!b->loop)
 		return;
 	/* The guest is gone: in-flight I/O finishes, its queues (stopped) see nothing. */
-	for (unsigned q = 0; b->vd.vqs && q < b->nqueues; q++)
-		virtq_stop(&b->vd.vqs[q]);
+	for (unsigned q = 0; b->va.vd.vqs && q < b->va.queues; q++)
+		virtq_stop(&b->va.vd.vqs[q]);
 	if (b->watched)
 		loop_del(b->loop, b->io.efd);
 	b->watched = false;
 	if (b->io_ok)
 		blkio_exit(&b->io);
 	b->io_ok = false;
-	virtio_free(&b->vd);
-	for (unsigned q = 0; b->queues && q < b->nqueues; q++) {
-		for (unsigned i = 0; b->queues[q].reqs && i < b->qsize; i++)
+	virtio_free(&b->va.vd);
+	for (unsigned q = 0; b->queues && q < b->va.queues; q++) {
+		for (unsigned i = 0; b->queues[q].reqs && i < b->va.queue_size; i++)
 			free(b->queues[q].reqs[i].iov);
 		free(b->queues[q].reqs);
 	}
@@ -666,65 +659,60 @@ void blk_stop(struct device *dev)
 	b->loop = NULL;
 }
 
-static int blk_realize(struct device *dev, struct vm *vm)
+/* A run holds a lock on the image: two monitors never write one disk. */
+static int blk_open(struct device *dev)
 {
 	struct blk *b = dev->priv;
-	int err;
 
 	if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		log_error("%s: '%s' is in use by another process (it holds a lock on it)",
 			  dev->name, b->path);
 		return -EBUSY;
 	}
-	err = blk_start(dev, &vm->mem, &vm->loop, NULL);
-	return err ?: virtio_transport_realize(&b->tr, vm, &b->vd, dev->name);
+	return 0;
 }
 
-static void blk_unrealize(struct device *dev)
+static int blk_start_on(struct device *dev, const struct guest_mem *mem, struct loop *loop)
 {
-	struct blk *b = dev->priv;
-
-	if (!b->loop)
-		return;
-	log_info("%s: %lu requests, %lu trapped register accesses, %lu kick wake-ups, %lu "
-		 "completion wake-ups, %lu io_uring_enter, %lu interrupts",
-		 dev->name, b->requests, b->vd.trapped, b->vd.kick_wakeups, b->io.wakeups,
-		 b->io.enters, b->vd.interrupts);
-	if (b->vd.kicks_adaptive || b->vd.kick_moves)
-		log_info("%s: kicks served by the %s at exit; %lu trials of the other path, %lu "
-			 "kept, %lu moves",
-			 dev->name, b->vd.trap_kicks ? "vCPUs" : "event loop", b->vd.kickctl.trials,
-			 b->vd.kickctl.kept, b->vd.kick_moves);
-	virtio_transport_unrealize(&b->tr);
-	blk_stop(dev);
+	return blk_start(dev, mem, loop, NULL);
 }
 
-static void blk_hw(const struct device *dev, struct hw_desc *d)
+static void blk_report(const struct device *dev)
 {
 	const struct blk *b = dev->priv;
 
-	virtio_transport_hw(&b->tr, d);
+	log_info("%s: %lu requests, %lu trapped register accesses, %lu kick wake-ups, %lu "
+		 "completion wake-ups, %lu io_uring_enter, %lu interrupts",
+		 dev->name, b->requests, b->va.vd.stats.trapped, b->va.vd.stats.kick_wakeups,
+		 b->io.wakeups, b->io.enters, b->va.vd.stats.interrupts);
+	if (b->va.vd.kick.adaptive || b->va.vd.kick.moves)
+		log_info("%s: kicks served by the %s at exit; %lu trials of the other path, %lu "
+			 "kept, %lu moves",
+			 dev->name, b->va.vd.kick.trap ? "vCPUs" : "event loop",
+			 b->va.vd.kick.ctl.trials, b->va.vd.kick.ctl.kept, b->va.vd.kick.moves);
 }
 
 static void blk_destroy(struct device *dev)
 {
 	struct blk *b = dev->priv;
 
-	if (!b)
-		return;
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->path);
-	free(b);
-	dev->priv = NULL;
 }
 
-const struct device_ops virtio_blk_ops = {
-	.type = "virtio-blk",
+static const struct virtio_device_ops blk_device_ops = {
+	.size = sizeof(struct blk),
+	.pci_class = 0x018000, /* mass storage */
+	.kicks_auto = true,
 	.configure = blk_configure,
+	.configure_late = blk_configure_late,
 	.describe = blk_describe,
-	.realize = blk_realize,
-	.unrealize = blk_unrealize,
-	.hw = blk_hw,
+	.open = blk_open,
+	.start = blk_start_on,
+	.report = blk_report,
+	.stop = blk_stop,
 	.destroy = blk_destroy,
 };
+
+const struct device_ops virtio_blk_ops = VIRTIO_DEVICE("virtio-blk", blk_device_ops);

@@ -158,7 +158,7 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
 	uint32_t v;
 
 	virtio_lock(vd);
-	vd->trapped++;
+	vd->stats.trapped++;
 	if (off >= CONFIG) {
 		virtio_config_access(vd, off - CONFIG, data, len, is_write);
 	} else if (len != 4 || off % 4) {
@@ -222,6 +222,11 @@ static int set_trap_kicks(struct virtio_dev *vd, bool trap)
 	return notify_eventfds(vd->transport, !trap);
 }
 
+static const struct virtio_transport_ops mmio_ops = {
+	.interrupt = interrupt,
+	.set_trap_kicks = set_trap_kicks,
+};
+
 int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *vd, uint64_t base,
 		       uint32_t irq, const char *name)
 {
@@ -232,8 +237,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 	t->base = base;
 	t->irq = irq;
 	vd->transport = t;
-	vd->interrupt = interrupt;
-	vd->set_trap_kicks = set_trap_kicks;
+	vd->tops = &mmio_ops;
 	t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->irqfd < 0)
 		return -errno;
@@ -245,7 +249,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 	err = virtio_kicks_open(vd, &vm->loop);
 	if (err)
 		return err;
-	err = vd->trap_kicks ? 0 : notify_eventfds(t, true);
+	err = vd->kick.trap ? 0 : notify_eventfds(t, true);
 	if (err) {
 		log_error("%s: KVM_IOEVENTFD for the queue notifications: %s", name,
 			  strerror(-err));

@@ -17,8 +17,6 @@
 #include "machine.h"
 #include "virtio/net_frame.h"
 #include "virtio/net_priv.h"
-#include "virtio/transport.h"
-#include "virtio/virtio.h"
 #include "vm.h"
 
 #define RX_BUF_LEN  (NET_HDR_LEN + 65536 + 1024) /* a frame plus room to see truncation */
@@ -65,14 +63,14 @@ static unsigned tx_vq(const struct net_queue *nq)
 /* The control queue follows the data queues of every pair, or of the first alone without MQ. */
 static unsigned ctrl_vq(const struct net *n)
 {
-	return virtio_has_feature(&n->vd, VIRTIO_NET_F_MQ) ? 2 * n->pairs : 2;
+	return virtio_has_feature(&n->va.vd, VIRTIO_NET_F_MQ) ? 2 * n->va.queues : 2;
 }
 
 /* Is this pair's data moved by microvm now (not by the kernel, not stopped)? */
 static bool pair_live(const struct net_queue *nq)
 {
 	return nq->n->running && !nq->n->vhost && nq->idx < nq->n->active &&
-	       virtio_live(&nq->n->vd);
+	       virtio_live(&nq->n->va.vd);
 }
 
 /* Watch the TAP queue for what this pair is waiting for (nothing while it is idle). */
@@ -96,7 +94,7 @@ enum { RX_DONE, RX_NOBUFS, RX_BROKEN };
 static int rx_deliver(struct net_queue *nq)
 {
 	struct net *n = nq->n;
-	struct virtio_dev *vd = &n->vd;
+	struct virtio_dev *vd = &n->va.vd;
 	struct virtq *vq = &vd->vqs[rx_vq(nq)];
 	bool mergeable = virtio_has_feature(vd, VIRTIO_NET_F_MRG_RXBUF);
 	unsigned nc = 0, iov_used = 0;
@@ -152,7 +150,7 @@ static int rx_deliver(struct net_queue *nq)
 static void rx_poll(struct net_queue *nq)
 {
 	struct net *n = nq->n;
-	struct virtio_dev *vd = &n->vd;
+	struct virtio_dev *vd = &n->va.vd;
 	struct virtq *vq = &vd->vqs[rx_vq(nq)];
 	bool pushed = false;
 
@@ -208,7 +206,7 @@ static int tx_one(struct net_queue *nq, struct virtq_chain *c)
 
 	if (!c->nin && c->out_len >= (uint32_t)NET_HDR_LEN) {
 		iov_to_buf(c->iov, c->nout, 0, &h, sizeof(h));
-		if (net_tx_header(&h, n->vd.guest_features, c->out_len - NET_HDR_LEN, n->mtu,
+		if (net_tx_header(&h, n->va.vd.guest_features, c->out_len - NET_HDR_LEN, n->mtu,
 				  &why) == 0)
 			why = NULL;
 	}
@@ -240,7 +238,7 @@ static int tx_one(struct net_queue *nq, struct virtq_chain *c)
  */
 static void tx_poll(struct net_queue *nq)
 {
-	struct virtio_dev *vd = &nq->n->vd;
+	struct virtio_dev *vd = &nq->n->va.vd;
 	struct virtq *vq = &vd->vqs[tx_vq(nq)];
 	unsigned budget = TX_BUDGET;
 	bool pushed = false;
@@ -285,11 +283,11 @@ out:
 static void set_pairs(struct net *n, uint32_t count)
 {
 	n->active = count;
-	for (unsigned i = 0; i < n->pairs; i++) {
+	for (unsigned i = 0; i < n->va.queues; i++) {
 		struct net_queue *nq = &n->qs[i];
 		bool want = i < count;
 
-		if (n->pairs > 1 && want != nq->attached) {
+		if (n->va.queues > 1 && want != nq->attached) {
 			int err = tap_set_queue_enabled(nq->fd, want);
 
 			if (err)
@@ -310,7 +308,7 @@ static void set_pairs(struct net *n, uint32_t count)
 /* Serve the control queue: only the number of queue pairs can be set. */
 static void ctrl_poll(struct net *n)
 {
-	struct virtio_dev *vd = &n->vd;
+	struct virtio_dev *vd = &n->va.vd;
 	struct virtq *vq = &vd->vqs[ctrl_vq(n)];
 	struct iovec iov[16];
 	unsigned budget = CTRL_BUDGET;
@@ -343,7 +341,7 @@ static void ctrl_poll(struct net *n)
 			    c.out_len >= sizeof(hdr) + sizeof(pairs)) {
 				iov_to_buf(c.iov, c.nout, sizeof(hdr), &pairs, sizeof(pairs));
 				pairs = le16toh(pairs);
-				if (pairs >= 1 && pairs <= n->pairs) {
+				if (pairs >= 1 && pairs <= n->va.queues) {
 					set_pairs(n, pairs);
 					log_info("%s: %u queue pair%s in use", n->name, pairs,
 						 pairs > 1 ? "s" : "");
@@ -377,7 +375,7 @@ static void net_notify(struct virtio_dev *vd, unsigned q)
 		net_vhost_sync_or_reset(n);
 		return;
 	}
-	if (q >= 2 * n->pairs)
+	if (q >= 2 * n->va.queues)
 		return; /* the control queue's place, with no control queue negotiated */
 	nq = &n->qs[q / 2];
 	if (n->vhost) {
@@ -402,7 +400,7 @@ static int net_activate(struct virtio_dev *vd)
 	struct net *n = vd->priv;
 	unsigned offloads = net_tap_offloads(vd->guest_features);
 
-	for (unsigned i = 0; i < n->pairs; i++) {
+	for (unsigned i = 0; i < n->va.queues; i++) {
 		int err = tap_set_offload(n->qs[i].fd, offloads);
 
 		if (err) {
@@ -422,9 +420,9 @@ static void net_reset(struct virtio_dev *vd)
 
 	n->running = false;
 	net_vhost_sync(n);
-	for (unsigned i = 0; i < n->pairs; i++)
+	for (unsigned i = 0; i < n->va.queues; i++)
 		n->qs[i].vh_lost = false;
-	for (unsigned i = 0; i < n->pairs; i++) {
+	for (unsigned i = 0; i < n->va.queues; i++) {
 		struct net_queue *nq = &n->qs[i];
 
 		nq->rxlen = 0;
@@ -459,7 +457,7 @@ static void on_tap(void *opaque, uint32_t events)
 {
 	struct net_queue *nq = opaque;
 
-	virtio_lock(&nq->n->vd);
+	virtio_lock(&nq->n->va.vd);
 	if (events & (EPOLLOUT | EPOLLERR)) {
 		nq->tx_blocked = false;
 		tx_poll(nq);
@@ -467,7 +465,7 @@ static void on_tap(void *opaque, uint32_t events)
 	if (events & (EPOLLIN | EPOLLERR))
 		rx_poll(nq);
 	update_events(nq);
-	virtio_unlock(&nq->n->vd);
+	virtio_unlock(&nq->n->va.vd);
 }
 
 /* --- configuration and life cycle ---------------------------------------------------------- */
@@ -475,31 +473,25 @@ static void on_tap(void *opaque, uint32_t events)
 static int net_configure(struct device *dev, struct machine *m)
 {
 	struct cfg *c = &m->cfg;
-	struct net *n = calloc(1, sizeof(*n));
-	struct cfg_entry *e;
-	const char *mac, *why;
+	struct net *n = dev->priv;
 	int err = 0;
 
-	if (!n)
-		return -1;
-	dev->priv = n;
 	n->name = dev->name;
 	err |= cfg_str(c, dev->name, "tap", &n->ifname, "tap%d", 0);
-	err |= cfg_str(c, dev->name, "mac", &mac, NULL, 0);
+	err |= cfg_str(c, dev->name, "mac", &n->mac_key, NULL, 0);
 	err |= cfg_u32(c, dev->name, "mtu", &n->mtu, 1500, 68, 65535, 0);
-	err |= cfg_u32(c, dev->name, "queues", &n->pairs, 1, 1, m->vcpus, 0);
-	err |= cfg_u32(c, dev->name, "queue_size", &n->qsize, 256, 2, VIRTQ_MAX_SIZE, 0);
 	err |= cfg_bool(c, dev->name, "offload", &n->offload, true);
 	err |= cfg_bool(c, dev->name, "vhost", &n->vhost, false);
-	err |= virtio_transport_configure(&n->tr, dev, m, 0x020000 /* Ethernet controller */);
-	if (err)
-		return -1;
-	if (n->qsize & (n->qsize - 1)) {
-		cfg_error(c, cfg_get(c, dev->name, "queue_size"), NULL, "%u is not a power of two",
-			  n->qsize);
-		return -1;
-	}
-	e = cfg_get(c, dev->name, "tap");
+	return err ? -1 : 0;
+}
+
+static int net_configure_late(struct device *dev, struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	struct net *n = dev->priv;
+	struct cfg_entry *e = cfg_get(c, dev->name, "tap");
+	const char *mac = n->mac_key, *why;
+
 	if (!*n->ifname || strlen(n->ifname) >= IFNAMSIZ || strchr(n->ifname, '/') ||
 	    strchr(n->ifname, ' ') || (strchr(n->ifname, '%') && !strstr(n->ifname, "%d")) ||
 	    (strstr(n->ifname, "%d") && strchr(strstr(n->ifname, "%d") + 1, '%'))) {
@@ -530,13 +522,11 @@ static void net_describe(const struct device *dev, FILE *out)
 	const uint8_t *a = n->mac;
 
 	fprintf(out,
-		"  %s: virtio-net TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %u queue "
+		"virtio-net TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, %u queue "
 		"pair%s of %u, offloads %s, data path %s, ",
-		dev->name, n->ifname, a[0], a[1], a[2], a[3], a[4], a[5], n->mtu, n->pairs,
-		n->pairs > 1 ? "s" : "", n->qsize, n->offload ? "on" : "off",
+		n->ifname, a[0], a[1], a[2], a[3], a[4], a[5], n->mtu, n->va.queues,
+		n->va.queues > 1 ? "s" : "", n->va.queue_size, n->offload ? "on" : "off",
 		n->vhost ? "vhost" : "microvm");
-	virtio_transport_describe(&n->tr, out);
-	fputc('\n', out);
 }
 
 static int alloc_queue(struct net *n, struct net_queue *nq, unsigned i, int fd)
@@ -551,10 +541,10 @@ static int alloc_queue(struct net *n, struct net_queue *nq, unsigned i, int fd)
 	for (unsigned k = 0; k < 2; k++)
 		nq->ring[k] = (struct vhost_ring){
 			.nq = nq, .idx = k, .call = -1, .err = -1, .call_given = -1};
-	nq->rxiov_max = 2 * n->qsize + VIRTQ_MAX_INDIRECT;
+	nq->rxiov_max = 2 * n->va.queue_size + VIRTQ_MAX_INDIRECT;
 	nq->rxbuf = malloc(RX_BUF_LEN);
-	nq->chains = calloc(n->qsize, sizeof(*nq->chains));
-	nq->used = calloc(n->qsize, sizeof(*nq->used));
+	nq->chains = calloc(n->va.queue_size, sizeof(*nq->chains));
+	nq->used = calloc(n->va.queue_size, sizeof(*nq->used));
 	nq->rxiov = calloc(nq->rxiov_max, sizeof(*nq->rxiov));
 	nq->txiov = calloc(TX_IOV_MAX + 1, sizeof(*nq->txiov));
 	if (!nq->rxbuf || !nq->chains || !nq->used || !nq->rxiov || !nq->txiov)
@@ -572,26 +562,27 @@ int net_start(struct device *dev, const int *fds, const struct guest_mem *mem, s
 	int err;
 
 	n->loop = loop;
-	n->qs = calloc(n->pairs, sizeof(*n->qs));
+	n->qs = calloc(n->va.queues, sizeof(*n->qs));
 	if (!n->qs)
 		return -ENOMEM;
-	for (unsigned i = 0; i < n->pairs; i++) {
+	for (unsigned i = 0; i < n->va.queues; i++) {
 		err = alloc_queue(n, &n->qs[i], i, fds[i]);
 		if (err)
 			return err;
 	}
 	if (n->offload)
 		features |= OFFLOAD_FEATURES;
-	if (n->pairs > 1)
+	if (n->va.queues > 1)
 		features |= F(CTRL_VQ) | F(MQ);
 	memcpy(n->cfg.mac, n->mac, sizeof(n->mac));
 	n->cfg.status = htole16(VIRTIO_NET_S_LINK_UP);
-	n->cfg.max_virtqueue_pairs = htole16(n->pairs);
+	n->cfg.max_virtqueue_pairs = htole16(n->va.queues);
 	n->cfg.mtu = htole16(n->mtu);
-	err = virtio_init(&n->vd, dev->name, &net_virtio_ops, n, features,
-			  2 * n->pairs + (n->pairs > 1), n->qsize, &n->cfg, sizeof(n->cfg), mem);
+	err = virtio_init(&n->va.vd, dev->name, &net_virtio_ops, n, features,
+			  2 * n->va.queues + (n->va.queues > 1), n->va.queue_size, &n->cfg,
+			  sizeof(n->cfg), mem);
 	if (vd)
-		*vd = &n->vd;
+		*vd = &n->va.vd;
 	return err ?: n->vhost ? net_vhost_open(n, mem) : 0;
 }
 
@@ -601,7 +592,7 @@ void net_stop(struct device *dev)
 
 	if (!n->loop)
 		return;
-	for (unsigned i = 0; n->qs && i < n->pairs; i++) {
+	for (unsigned i = 0; n->qs && i < n->va.queues; i++) {
 		struct net_queue *nq = &n->qs[i];
 
 		if (nq->n && n->vhost) {
@@ -641,57 +632,61 @@ void net_stop(struct device *dev)
 			 n->drops[i].why);
 	if (n->other_drops)
 		log_info("%s: %lu frames dropped for other reasons", dev->name, n->other_drops);
-	log_info("%s: %lu trapped register accesses", dev->name, n->vd.trapped);
+	log_info("%s: %lu trapped register accesses", dev->name, n->va.vd.stats.trapped);
 	free(n->qs);
 	n->qs = NULL;
-	virtio_free(&n->vd);
+	virtio_free(&n->va.vd);
 	n->loop = NULL;
 }
 
-static int net_realize(struct device *dev, struct vm *vm)
+/* The TAP device: one file descriptor per queue pair. */
+static int net_open(struct device *dev)
 {
 	struct net *n = dev->priv;
-	int err;
+	int err = tap_open(&n->tap, dev->name, n->ifname, n->va.queues, NET_HDR_LEN, n->mtu);
 
-	err = tap_open(&n->tap, dev->name, n->ifname, n->pairs, NET_HDR_LEN, n->mtu);
 	if (err)
 		return err;
-	n->tap_open = true;
 	log_info("%s: TAP '%s'%s, %u queue pair%s", dev->name, n->tap.name,
-		 n->tap.created ? " (created)" : "", n->pairs, n->pairs > 1 ? "s" : "");
-	err = net_start(dev, n->tap.fds, &vm->mem, &vm->loop, NULL);
-	return err ?: virtio_transport_realize(&n->tr, vm, &n->vd, dev->name);
+		 n->tap.created ? " (created)" : "", n->va.queues, n->va.queues > 1 ? "s" : "");
+	return 0;
 }
 
-static void net_unrealize(struct device *dev)
+static int net_start_on(struct device *dev, const struct guest_mem *mem, struct loop *loop)
 {
 	struct net *n = dev->priv;
 
-	if (!n->tap_open)
-		return;
-	/* The kernel lets go of the rings and the transport's eventfds first. */
-	for (unsigned i = 0; n->qs && i < n->pairs; i++)
+	return net_start(dev, n->tap.fds, mem, loop, NULL);
+}
+
+/* The kernel lets go of the rings and the transport's eventfds first. */
+static void net_quiesce(struct device *dev)
+{
+	struct net *n = dev->priv;
+
+	for (unsigned i = 0; n->qs && i < n->va.queues; i++)
 		if (n->qs[i].n)
 			vhost_net_close(&n->qs[i].vh);
-	virtio_transport_unrealize(&n->tr);
-	net_stop(dev);
-	tap_close(&n->tap);
-	n->tap_open = false;
 }
 
-static void net_hw(const struct device *dev, struct hw_desc *d)
+static void net_close(struct device *dev)
 {
-	const struct net *n = dev->priv;
+	struct net *n = dev->priv;
 
-	virtio_transport_hw(&n->tr, d);
+	tap_close(&n->tap);
 }
 
-const struct device_ops virtio_net_ops = {
-	.type = "virtio-net",
+static const struct virtio_device_ops net_device_ops = {
+	.size = sizeof(struct net),
+	.pci_class = 0x020000, /* Ethernet controller */
 	.configure = net_configure,
+	.configure_late = net_configure_late,
 	.describe = net_describe,
-	.realize = net_realize,
-	.unrealize = net_unrealize,
-	.hw = net_hw,
-	.destroy = device_free_priv,
+	.open = net_open,
+	.start = net_start_on,
+	.quiesce = net_quiesce,
+	.stop = net_stop,
+	.close = net_close,
 };
+
+const struct device_ops virtio_net_ops = VIRTIO_DEVICE("virtio-net", net_device_ops);

@@ -4,13 +4,13 @@
 
 #include <linux/virtio_net.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 #include "backends/tap.h"
 #include "backends/vhost.h"
-#include "virtio/transport.h"
-#include "virtio/virtio.h"
+#include "virtio/adapter.h"
 
 #define MAX_DROP_KINDS 16
 
@@ -60,16 +60,15 @@ struct net_queue {
 };
 
 struct net {
-	struct virtio_dev vd;
-	struct virtio_transport tr;
+	struct virtio_adapter va; /* first: queue pairs, queue_size, the core and the transport */
 	const char *name;
 	const char *ifname;
+	const char *mac_key; /* [DEV] mac as written, NULL if absent */
 	uint8_t mac[6];
-	uint32_t pairs, qsize, mtu;
+	uint32_t mtu;
 	bool offload;
 	bool vhost; /* the data queues are served by the kernel (/dev/vhost-net) */
 	struct tap tap;
-	bool tap_open;
 	struct net_queue *qs;
 	uint32_t active; /* queue pairs the driver uses */
 	bool running;	 /* between activate and reset */
@@ -83,6 +82,7 @@ struct net {
 	unsigned ndrops;
 	unsigned long other_drops;
 };
+_Static_assert(offsetof(struct net, va) == 0, "the adapter's part comes first");
 
 /*
  * Make the kernel's rings follow the device: handed over while the device runs (and may use

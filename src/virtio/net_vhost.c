@@ -20,7 +20,8 @@ static unsigned ring_vq(const struct vhost_ring *r)
 /* What the kernel should signal for ring r: the transport's irqfd if it has one now. */
 static int ring_call(struct net *n, const struct vhost_ring *r)
 {
-	int fd = n->vd.queue_irqfd ? n->vd.queue_irqfd(&n->vd, ring_vq(r)) : -1;
+	int fd =
+		n->va.vd.tops->queue_irqfd ? n->va.vd.tops->queue_irqfd(&n->va.vd, ring_vq(r)) : -1;
 
 	return fd >= 0 ? fd : r->call;
 }
@@ -37,7 +38,7 @@ static void drain(int fd)
 /* Take pair nq's rings back from the kernel; its kicks wake the event loop again. */
 static void vhost_pair_stop(struct net_queue *nq)
 {
-	struct virtio_dev *vd = &nq->n->vd;
+	struct virtio_dev *vd = &nq->n->va.vd;
 
 	for (unsigned i = 0; i < 2; i++) {
 		struct vhost_ring *r = &nq->ring[i];
@@ -63,15 +64,22 @@ static void vhost_pair_stop(struct net_queue *nq)
 static int vhost_pair_start(struct net_queue *nq)
 {
 	struct net *n = nq->n;
-	struct virtio_dev *vd = &n->vd;
+	struct virtio_dev *vd = &n->va.vd;
 	int err = vhost_net_set_features(&nq->vh, vd->guest_features & nq->vh.features);
 
 	for (unsigned i = 0; !err && i < 2; i++) {
 		struct vhost_ring *r = &nq->ring[i];
+		const struct virtq *vq = &vd->vqs[ring_vq(r)];
+		struct vhost_vring ring = {.num = vq->num,
+					   .next_avail = vq->last_avail,
+					   .desc = vq->desc,
+					   .avail = vq->avail,
+					   .used = vq->used};
 		int call = ring_call(n, r);
 
-		err = vhost_net_start(&nq->vh, i, &vd->vqs[ring_vq(r)], vd->kicks[ring_vq(r)].fd,
-				      call, r->err, nq->fd);
+		err = vq->ready ? vhost_net_start(&nq->vh, i, &ring, vd->kicks[ring_vq(r)].fd, call,
+						  r->err, nq->fd)
+				: -EINVAL;
 		r->call_given = call; /* also when it failed: the stop below undoes it */
 		if (!err)
 			loop_mod(n->loop, vd->kicks[ring_vq(r)].fd, 0); /* the kernel's now */
@@ -84,9 +92,9 @@ static int vhost_pair_start(struct net_queue *nq)
 
 int net_vhost_sync(struct net *n)
 {
-	struct virtio_dev *vd = &n->vd;
+	struct virtio_dev *vd = &n->va.vd;
 
-	for (unsigned i = 0; n->vhost && i < n->pairs; i++) {
+	for (unsigned i = 0; n->vhost && i < n->va.queues; i++) {
 		struct net_queue *nq = &n->qs[i];
 		bool want = n->running && virtio_live(vd) && i < n->active && !nq->vh_lost &&
 			    vd->vqs[2 * i].ready && vd->vqs[2 * i + 1].ready;
@@ -101,7 +109,7 @@ int net_vhost_sync(struct net *n)
 			if (err) {
 				log_warn("%s: queue pair %u: vhost refused the rings: %s", n->name,
 					 i, strerror(-err));
-				for (unsigned k = 0; k < n->pairs; k++)
+				for (unsigned k = 0; k < n->va.queues; k++)
 					vhost_pair_stop(&n->qs[k]);
 				return err;
 			}
@@ -123,7 +131,7 @@ int net_vhost_sync(struct net *n)
 void net_vhost_sync_or_reset(struct net *n)
 {
 	if (net_vhost_sync(n))
-		virtio_needs_reset(&n->vd, "the kernel's data path refused the rings");
+		virtio_needs_reset(&n->va.vd, "the kernel's data path refused the rings");
 }
 
 /*
@@ -137,18 +145,18 @@ static void vhost_signalled(struct vhost_ring *r, bool err)
 
 	if (read(err ? r->err : r->call, &v, sizeof(v)) != sizeof(v))
 		return;
-	virtio_lock(&n->vd);
+	virtio_lock(&n->va.vd);
 	if (r->call_given >= 0 && !err) {
 		r->nq->relayed++;
-		virtio_queue_interrupt_now(&n->vd, ring_vq(r));
+		virtio_queue_interrupt_now(&n->va.vd, ring_vq(r));
 	} else if (r->call_given >= 0) {
-		virtio_needs_reset(&n->vd,
+		virtio_needs_reset(&n->va.vd,
 				   "queue %u: the kernel's data path (vhost) cannot use the ring: "
 				   "a malformed chain or a buffer outside RAM",
 				   ring_vq(r));
 		net_vhost_sync(n);
 	}
-	virtio_unlock(&n->vd);
+	virtio_unlock(&n->va.vd);
 }
 
 static void on_vhost_call(void *opaque, uint32_t events)
@@ -168,7 +176,7 @@ int net_vhost_open(struct net *n, const struct guest_mem *mem)
 	const uint64_t ring_bits =
 		1ull << VIRTIO_F_INDIRECT_DESC | 1ull << VIRTIO_F_EVENT_IDX | F(MRG_RXBUF);
 
-	for (unsigned i = 0; i < n->pairs; i++) {
+	for (unsigned i = 0; i < n->va.queues; i++) {
 		struct net_queue *nq = &n->qs[i];
 		int err = vhost_net_open(&nq->vh, mem);
 
@@ -182,7 +190,7 @@ int net_vhost_open(struct net *n, const struct guest_mem *mem)
 			log_error("%s: the kernel's vhost-net lacks VIRTIO_F_VERSION_1", n->name);
 			return -EOPNOTSUPP;
 		}
-		n->vd.host_features &= ~(ring_bits & ~nq->vh.features);
+		n->va.vd.host_features &= ~(ring_bits & ~nq->vh.features);
 		for (unsigned k = 0; k < 2; k++) {
 			struct vhost_ring *r = &nq->ring[k];
 

@@ -285,7 +285,7 @@ void virtio_pci_bar_access(struct virtio_pci *t, uint64_t off, uint8_t *data, ui
 		return;
 	}
 	virtio_lock(vd);
-	vd->trapped++;
+	vd->stats.trapped++;
 	if (off < VPCI_COMMON_OFF + 0x38) {
 		if (is_write)
 			common_write(t, off, data, len);
@@ -375,7 +375,7 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 		return -EINVAL;
 	virtio_lock(t->vd);
 	if (!map) {
-		if (!t->vd->trap_kicks)
+		if (!t->vd->kick.trap)
 			notify_eventfds(t, addr, false);
 		bus_unregister(&t->vm->bus, addr);
 		t->bar_mapped = false;
@@ -390,7 +390,7 @@ static int bar_map(struct pci_dev *d, int bar, uint64_t addr, bool map)
 		virtio_unlock(t->vd);
 		return err;
 	}
-	if (!t->vd->trap_kicks)
+	if (!t->vd->kick.trap)
 		notify_eventfds(t, addr, true);
 	t->bar_base = addr;
 	t->bar_mapped = true;
@@ -443,6 +443,12 @@ static uint8_t add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t 
 	return at;
 }
 
+static const struct virtio_transport_ops pci_ops = {
+	.interrupt = interrupt,
+	.queue_irqfd = queue_irqfd,
+	.set_trap_kicks = set_trap_kicks,
+};
+
 int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, bool msix,
 		    uint32_t class, const char *name)
 {
@@ -454,9 +460,7 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 	t->nvec = vd->nvqs + 1;
 	t->intx_fd = t->resample_fd = -1;
 	vd->transport = t;
-	vd->interrupt = interrupt;
-	vd->queue_irqfd = queue_irqfd;
-	vd->set_trap_kicks = set_trap_kicks;
+	vd->tops = &pci_ops;
 	vd->dma_off = true; /* until the driver sets Bus Master Enable */
 	pci_dev_init(d, name, VIRTIO_VENDOR_ID, 0x1040 + vd->ops->device_id, class, 1,
 		     VIRTIO_VENDOR_ID, 0x1040 + vd->ops->device_id, 1);

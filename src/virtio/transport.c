@@ -29,8 +29,10 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 			return -1;
 		t->kicks_auto = false;
 	}
-	t->mmio.irqfd = -1;
-	t->pci.intx_fd = t->pci.resample_fd = -1;
+	if (kind == VIRTIO_TRANSPORT_MMIO)
+		t->mmio.irqfd = -1;
+	else
+		t->pci.intx_fd = t->pci.resample_fd = -1;
 	if (kind == VIRTIO_TRANSPORT_PCI) {
 		t->pci_class = pci_class;
 		if (m->has_pci && m->pci_msi && !m->arch->pci_msi(m)) {
@@ -50,7 +52,7 @@ int virtio_transport_realize(struct virtio_transport *t, struct vm *vm, struct v
 {
 	int err;
 
-	vd->trap_kicks = !t->ioeventfd && !t->kicks_auto;
+	vd->kick.trap = !t->ioeventfd && !t->kicks_auto;
 	if (t->kind == VIRTIO_TRANSPORT_MMIO) {
 		err = virtio_mmio_attach(&t->mmio, vm, vd, t->base, t->irq, name);
 	} else {

@@ -27,8 +27,10 @@ struct virtio_transport {
 	/* ioeventfd = auto: kicks move between both by measurement (set before configure for a
 	 * device whose default it is) */
 	bool kicks_auto;
-	struct virtio_mmio mmio;
-	struct virtio_pci pci;
+	union { /* the chosen one's state (kind) */
+		struct virtio_mmio mmio;
+		struct virtio_pci pci;
+	};
 };
 
 /*

@@ -99,7 +99,7 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *fmt, ...)
 	if (vd->status & VIRTIO_STATUS_DRIVER_OK) {
 		vd->config_gen++;
 		atomic_fetch_or(&vd->isr, VIRTIO_ISR_CONFIG);
-		vd->interrupt(vd, -1);
+		vd->tops->interrupt(vd, -1);
 	}
 	virtio_changed(vd);
 }
@@ -252,10 +252,10 @@ static uint64_t now_ns(void)
 
 void virtio_kicks_adapt(struct virtio_dev *vd)
 {
-	if (!vd->set_trap_kicks)
+	if (!vd->tops || !vd->tops->set_trap_kicks)
 		return;
-	vd->kicks_adaptive = true;
-	kickctl_init(&vd->kickctl, vd->trap_kicks ? KICK_VCPU : KICK_LOOP, now_ns());
+	vd->kick.adaptive = true;
+	kickctl_init(&vd->kick.ctl, vd->kick.trap ? KICK_VCPU : KICK_LOOP, now_ns());
 }
 
 /* ioeventfd = auto: at a kick, serve the next ones where the controller says. Lock held. */
@@ -265,22 +265,22 @@ static void kick_adapt(struct virtio_dev *vd)
 	bool trap;
 	int err;
 
-	if (!vd->kicks_adaptive)
+	if (!vd->kick.adaptive)
 		return;
 	for (unsigned i = 0; i < vd->nvqs; i++)
 		done += vd->vqs[i].used_total;
-	trap = kickctl_tick(&vd->kickctl, now_ns(), done) == KICK_VCPU;
-	if (trap == vd->trap_kicks)
+	trap = kickctl_tick(&vd->kick.ctl, now_ns(), done) == KICK_VCPU;
+	if (trap == vd->kick.trap)
 		return;
-	err = vd->set_trap_kicks(vd, trap);
+	err = vd->tops->set_trap_kicks(vd, trap);
 	if (err) {
 		log_warn("%s: cannot move queue kicks to the %s: %s; they stay where they are",
 			 vd->name, trap ? "vCPUs" : "event loop", strerror(-err));
-		vd->kicks_adaptive = false;
+		vd->kick.adaptive = false;
 		return;
 	}
-	vd->trap_kicks = trap;
-	vd->kick_moves++;
+	vd->kick.trap = trap;
+	vd->kick.moves++;
 }
 
 void virtio_queue_notify(struct virtio_dev *vd, unsigned q)
@@ -310,8 +310,8 @@ void virtio_queue_interrupt(struct virtio_dev *vd, unsigned q)
 void virtio_queue_interrupt_now(struct virtio_dev *vd, unsigned q)
 {
 	atomic_fetch_or(&vd->isr, VIRTIO_ISR_QUEUE);
-	vd->interrupts++;
-	vd->interrupt(vd, (int)q);
+	vd->stats.interrupts++;
+	vd->tops->interrupt(vd, (int)q);
 }
 
 static void on_kick(void *opaque, uint32_t events)
@@ -321,7 +321,7 @@ static void on_kick(void *opaque, uint32_t events)
 
 	(void)events;
 	if (read(k->fd, &v, sizeof(v)) == sizeof(v)) {
-		k->vd->kick_wakeups++;
+		k->vd->stats.kick_wakeups++;
 		virtio_queue_notify(k->vd, k->q);
 	}
 }

@@ -53,6 +53,35 @@ struct virtio_ops {
 	void (*changed)(struct virtio_dev *vd);
 };
 
+/* What a transport does for the core (set when it attaches a device). Lock held in each. */
+struct virtio_transport_ops {
+	/* Deliver an interrupt for queue vq, or the configuration change (vq < 0). */
+	void (*interrupt)(struct virtio_dev *vd, int vq);
+	/*
+	 * Optional: an irqfd that delivers queue q's interrupt as it stands now (vector
+	 * enabled, unmasked, routed), or -1.
+	 */
+	int (*queue_irqfd)(struct virtio_dev *vd, unsigned q);
+	/* Optional: register (trap = false) or remove every queue's ioeventfd. -errno (nothing
+	 * changed). */
+	int (*set_trap_kicks)(struct virtio_dev *vd, bool trap);
+};
+
+/* Where queue kicks are served: the event loop (ioeventfds) or the vCPU that trapped them. */
+struct virtio_kick_path {
+	bool trap;	     /* no ioeventfds: a queue kick is served on the vCPU that made it */
+	bool adaptive;	     /* trap follows ctl (ioeventfd = auto) */
+	unsigned long moves; /* times trap changed (ioeventfd = auto) */
+	struct kickctl ctl;
+};
+
+/* A device's counters, for --verbose at exit. */
+struct virtio_stats {
+	unsigned long trapped;	    /* guest accesses to the transport's registers (each an exit) */
+	unsigned long kick_wakeups; /* kicks the event loop woke up for (loop thread only) */
+	unsigned long interrupts;   /* queue interrupts sent (lock held) */
+};
+
 struct virtio_dev {
 	const char *name;
 	const struct virtio_ops *ops;
@@ -67,30 +96,14 @@ struct virtio_dev {
 	unsigned nvqs;
 	const struct guest_mem *mem;
 	atomic_uint isr;
-	/* Set by the transport: deliver an interrupt for queue vq, or the config (vq < 0). */
-	void (*interrupt)(struct virtio_dev *vd, int vq);
-	/*
-	 * Set by a transport that can (else NULL): an irqfd that delivers queue q's interrupt
-	 * as it stands now (vector enabled, unmasked, routed), or -1. Lock held.
-	 */
-	int (*queue_irqfd)(struct virtio_dev *vd, unsigned q);
-	void *transport;
-	struct virtio_kick *kicks; /* one eventfd per queue, from virtio_kicks_open */
-	bool dma_off;		   /* the transport forbids DMA (PCI bus mastering off) */
-	bool resetting;		   /* inside ops->reset: the driver's writes are ignored */
+	const struct virtio_transport_ops *tops; /* set by the transport */
+	void *transport;			 /* the transport's own state */
+	struct virtio_kick *kicks;		 /* one eventfd per queue, from virtio_kicks_open */
+	bool dma_off;	/* the transport forbids DMA (PCI bus mastering off) */
+	bool resetting; /* inside ops->reset: the driver's writes are ignored */
 	unsigned warnings;
-	unsigned long trapped; /* guest accesses to the transport's registers (each one an exit) */
-	bool trap_kicks;       /* no ioeventfds: a queue kick is served on the vCPU that made it */
-	/*
-	 * Set by the transport: register (trap = false) or remove every queue's ioeventfd.
-	 * -errno (nothing changed). Lock held.
-	 */
-	int (*set_trap_kicks)(struct virtio_dev *vd, bool trap);
-	bool kicks_adaptive;	  /* trap_kicks follows kickctl (ioeventfd = auto) */
-	unsigned long kick_moves; /* times trap_kicks changed (ioeventfd = auto) */
-	struct kickctl kickctl;
-	unsigned long kick_wakeups; /* kicks the event loop woke up for (loop thread only) */
-	unsigned long interrupts;   /* queue interrupts sent (lock held) */
+	struct virtio_kick_path kick;
+	struct virtio_stats stats;
 };
 
 /* Set up the core: features offered besides VERSION_1/EVENT_IDX/INDIRECT, queues, config. */

@@ -188,6 +188,8 @@ static void mmio_interrupt(struct virtio_dev *vd, int vq)
 		abort();
 }
 
+static const struct virtio_transport_ops mmio_tops = {.interrupt = mmio_interrupt};
+
 static bool setup(struct bench *b, uint8_t choice)
 {
 	memset(b, 0, sizeof(*b));
@@ -223,7 +225,7 @@ static bool setup(struct bench *b, uint8_t choice)
 	if (!b->pci) {
 		b->mmio = (struct virtio_mmio){.vd = b->vd, .irqfd = b->irqfd};
 		b->vd->transport = &b->mmio;
-		b->vd->interrupt = mmio_interrupt;
+		b->vd->tops = &mmio_tops;
 		return true;
 	}
 	/* A VM without KVM: BARs map onto its bus, MSI routes fail (nothing is delivered). */

@@ -21,8 +21,8 @@ int __wrap_tap_set_queue_enabled(int fd, bool enabled);
 int __wrap_vhost_net_open(struct vhost_net *v, const struct guest_mem *mem);
 void __wrap_vhost_net_close(struct vhost_net *v);
 int __wrap_vhost_net_set_features(struct vhost_net *v, uint64_t features);
-int __wrap_vhost_net_start(struct vhost_net *v, unsigned idx, const struct virtq *vq, int kick,
-			   int call, int err, int tap);
+int __wrap_vhost_net_start(struct vhost_net *v, unsigned idx, const struct vhost_vring *vq,
+			   int kick, int call, int err, int tap);
 int __wrap_vhost_net_set_call(struct vhost_net *v, unsigned idx, int call);
 int __wrap_vhost_net_stop(struct vhost_net *v, unsigned idx);
 
@@ -92,20 +92,20 @@ int __wrap_vhost_net_set_features(struct vhost_net *v, uint64_t features)
 	return 0;
 }
 
-int __wrap_vhost_net_start(struct vhost_net *v, unsigned idx, const struct virtq *vq, int kick,
-			   int call, int err, int tap)
+int __wrap_vhost_net_start(struct vhost_net *v, unsigned idx, const struct vhost_vring *vq,
+			   int kick, int call, int err, int tap)
 {
 	struct vhostwrap *f = fake(v);
 	struct vhostwrap_ring *r = &f->ring[idx & 1];
 
-	if (idx > 1 || r->on || !vq->ready || !vq->desc || !vq->avail || !vq->used)
+	if (idx > 1 || r->on || !vq->desc || !vq->avail || !vq->used)
 		abort(); /* the kernel says EBUSY/EINVAL; microvm must never ask */
 	live_fd(kick);
 	live_fd(call);
 	live_fd(err);
 	live_fd(tap);
 	*r = (struct vhostwrap_ring){
-		.on = true, .kick = kick, .call = call, .err = err, .base = vq->last_avail};
+		.on = true, .kick = kick, .call = call, .err = err, .base = vq->next_avail};
 	f->starts++;
 	return 0;
 }

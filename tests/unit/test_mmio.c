@@ -36,6 +36,8 @@ static void dummy_interrupt(struct virtio_dev *vd, int vq)
 	interrupts++;
 }
 
+static const struct virtio_transport_ops dummy_tops = {.interrupt = dummy_interrupt};
+
 static const struct virtio_ops dummy_ops = {
 	.device_id = 42,
 	.activate = dummy_activate,
@@ -80,7 +82,7 @@ void test_mmio(void)
 	uint32_t gen;
 
 	CHECK(virtio_init(&vd, "dummy", &dummy_ops, NULL, 1ull << 3, 2, 64, config, 8, &mem) == 0);
-	vd.interrupt = dummy_interrupt;
+	vd.tops = &dummy_tops;
 	vd.transport = &t;
 
 	CHECK_EQ(rd(&t, 0x000), 0x74726976);

@@ -231,7 +231,7 @@ static void virtio_transport(void)
 	CHECK_EQ(cfg_rd(d, msix + 2, 2) & 0x7ff, 2);
 	cfg_wr(d, msix + 2, 2, 0x8000);
 	virtio_lock(&vd);
-	vd.interrupt(&vd, 0); /* queue 0 -> vector 1, still masked */
+	vd.tops->interrupt(&vd, 0); /* queue 0 -> vector 1, still masked */
 	virtio_unlock(&vd);
 	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 4), 1u << 1);
 	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 1), 1u << 1);
@@ -255,7 +255,7 @@ static void virtio_transport(void)
 	cfg_wr(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 	CHECK(vd.dma_off && !virtio_live(&vd));
 	virtio_lock(&vd);
-	vd.interrupt(&vd, 0);
+	vd.tops->interrupt(&vd, 0);
 	virtio_unlock(&vd);
 	CHECK_EQ(bar_rd(&t, VPCI_PBA_OFF, 4), 1u << 1);
 	/* A device reset drops what the old driver had pending. */
@@ -269,7 +269,7 @@ static void virtio_transport(void)
 	cfg_wr(d, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE);
 	atomic_store(&vd.isr, 1);
 	virtio_lock(&vd);
-	vd.interrupt(&vd, 0);
+	vd.tops->interrupt(&vd, 0);
 	virtio_unlock(&vd);
 	CHECK(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
 	CHECK_EQ(cfg_rd(d, PCI_STATUS, 1) & PCI_STATUS_INTERRUPT, PCI_STATUS_INTERRUPT);
@@ -283,7 +283,7 @@ static void virtio_transport(void)
 	/* Device reset clears the vector assignments and INTx. */
 	atomic_store(&vd.isr, 1);
 	virtio_lock(&vd);
-	vd.interrupt(&vd, 0);
+	vd.tops->interrupt(&vd, 0);
 	virtio_unlock(&vd);
 	bar_wr(&t, 0x14, 1, 0);
 	CHECK_EQ(bar_rd(&t, 0x10, 2), 0xffff);
@@ -295,7 +295,7 @@ static void virtio_transport(void)
 	/* Turning MSI-X on ends an INTx the function had pending. */
 	atomic_store(&vd.isr, 1);
 	virtio_lock(&vd);
-	vd.interrupt(&vd, 0);
+	vd.tops->interrupt(&vd, 0);
 	virtio_unlock(&vd);
 	CHECK(cfg_rd(d, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
 	cfg_wr(d, msix + 2, 2, 0x8000);

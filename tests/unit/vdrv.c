@@ -14,6 +14,8 @@ static void count_interrupt(struct virtio_dev *vd, int vq)
 	d->interrupts++;
 }
 
+static const struct virtio_transport_ops vdrv_tops = {.interrupt = count_interrupt};
+
 void vdrv_init(struct vdrv *d, size_t size)
 {
 	memset(d, 0, sizeof(*d));
@@ -30,7 +32,7 @@ void vdrv_attach(struct vdrv *d, struct virtio_dev *vd)
 	d->vd = vd;
 	d->t.vd = vd;
 	vd->transport = &d->t;
-	vd->interrupt = count_interrupt;
+	vd->tops = &vdrv_tops;
 	virtio_kicks_open(vd, &d->loop);
 }
 

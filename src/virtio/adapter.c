@@ -1,0 +1,96 @@
+/* adapter: what every virtio device type shares (keys, transport, life cycle order). */
+#include "virtio/adapter.h"
+
+#include <stdlib.h>
+
+#include "config.h"
+#include "machine.h"
+#include "vm.h"
+
+static const struct virtio_device_ops *vops(const struct device *dev)
+{
+	return dev->ops->impl;
+}
+
+int virtio_adapter_configure(struct device *dev, struct machine *m)
+{
+	const struct virtio_device_ops *ops = vops(dev);
+	struct cfg *c = &m->cfg;
+	struct virtio_adapter *a = calloc(1, ops->size);
+	int err = 0;
+
+	if (!a)
+		return -1;
+	dev->priv = a;
+	err |= ops->configure(dev, m);
+	err |= cfg_u32(c, dev->name, "queues", &a->queues, 1, 1, m->vcpus, 0);
+	err |= cfg_u32(c, dev->name, "queue_size", &a->queue_size, 256, 2, VIRTQ_MAX_SIZE, 0);
+	a->tr.kicks_auto = ops->kicks_auto;
+	err |= virtio_transport_configure(&a->tr, dev, m, ops->pci_class);
+	if (err)
+		return -1;
+	if (a->queue_size & (a->queue_size - 1)) {
+		cfg_error(c, cfg_get(c, dev->name, "queue_size"), NULL, "%u is not a power of two",
+			  a->queue_size);
+		return -1;
+	}
+	return ops->configure_late ? ops->configure_late(dev, m) : 0;
+}
+
+void virtio_adapter_describe(const struct device *dev, FILE *out)
+{
+	const struct virtio_adapter *a = dev->priv;
+
+	fprintf(out, "  %s: ", dev->name);
+	vops(dev)->describe(dev, out);
+	virtio_transport_describe(&a->tr, out);
+	fputc('\n', out);
+}
+
+int virtio_adapter_realize(struct device *dev, struct vm *vm)
+{
+	const struct virtio_device_ops *ops = vops(dev);
+	struct virtio_adapter *a = dev->priv;
+	int err = ops->open ? ops->open(dev) : 0;
+
+	if (err)
+		return err;
+	a->opened = true;
+	err = ops->start(dev, &vm->mem, &vm->loop);
+	return err ?: virtio_transport_realize(&a->tr, vm, &a->vd, dev->name);
+}
+
+void virtio_adapter_unrealize(struct device *dev)
+{
+	const struct virtio_device_ops *ops = vops(dev);
+	struct virtio_adapter *a = dev->priv;
+
+	if (!a->opened)
+		return;
+	if (ops->report)
+		ops->report(dev);
+	if (ops->quiesce)
+		ops->quiesce(dev);
+	virtio_transport_unrealize(&a->tr);
+	ops->stop(dev);
+	if (ops->close)
+		ops->close(dev);
+	a->opened = false;
+}
+
+void virtio_adapter_hw(const struct device *dev, struct hw_desc *d)
+{
+	const struct virtio_adapter *a = dev->priv;
+
+	virtio_transport_hw(&a->tr, d);
+}
+
+void virtio_adapter_destroy(struct device *dev)
+{
+	if (!dev->priv)
+		return;
+	if (vops(dev)->destroy)
+		vops(dev)->destroy(dev);
+	free(dev->priv);
+	dev->priv = NULL;
+}

@@ -1,0 +1,86 @@
+/*
+ * adapter: what every virtio device type shares, so that a type writes only its own
+ * behaviour: the queues, queue_size, transport and ioeventfd keys and their checks, placement
+ * on the chosen transport, what the guest is told (hw) and the --check line, and the order in
+ * which realize and unrealize start and stop the host side, the virtio side and the transport.
+ */
+#ifndef MICROVM_VIRTIO_ADAPTER_H
+#define MICROVM_VIRTIO_ADAPTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "device.h"
+#include "virtio/transport.h"
+#include "virtio/virtio.h"
+
+struct guest_mem;
+struct hw_desc;
+struct loop;
+struct machine;
+struct vm;
+
+/* The shared part of a virtio device: the first member of the type's own struct. */
+struct virtio_adapter {
+	struct virtio_dev vd;	    /* the device core: features, status, queues, config */
+	struct virtio_transport tr; /* where the device sits: a virtio-mmio slot or a PCI slot */
+	uint32_t queues;     /* [DEV] queues: queues (virtio-blk) or queue pairs (virtio-net) */
+	uint32_t queue_size; /* [DEV] queue_size: a power of two */
+	bool opened;	     /* the host side is open (realize got past ops->open) */
+};
+
+/*
+ * What a virtio device type writes. dev->priv is its struct (ops->size bytes, zeroed), which
+ * begins with its struct virtio_adapter.
+ */
+struct virtio_device_ops {
+	size_t size;
+	uint32_t pci_class; /* its class code on PCI */
+	bool kicks_auto;    /* ioeventfd = auto unless the section says */
+	/* Read the type's own keys (before the shared ones); no host side effects. 0 or -1. */
+	int (*configure)(struct device *dev, struct machine *m);
+	/* Optional: checks that need every key, and what --check must see opened. 0 or -1. */
+	int (*configure_late)(struct device *dev, struct machine *m);
+	/* Print the --check line's words about the device itself, ending in ", ". */
+	void (*describe)(const struct device *dev, FILE *out);
+	/* Optional: take the host side for a run (the image's lock, a TAP device). -errno. */
+	int (*open)(struct device *dev);
+	/* Build the virtio side over guest memory and the event loop (virtio_init). -errno. */
+	int (*start)(struct device *dev, const struct guest_mem *mem, struct loop *loop);
+	/* Optional: the device's counters for --verbose, before it stops. */
+	void (*report)(const struct device *dev);
+	/* Optional: let go of what uses the transport's eventfds, before the transport does. */
+	void (*quiesce)(struct device *dev);
+	/* Finish in-flight work pushing nothing; free what start made (a partial start too). */
+	void (*stop)(struct device *dev);
+	/* Optional: release what open took. */
+	void (*close)(struct device *dev);
+	/* Optional: release what configure took (the adapter frees the struct). */
+	void (*destroy)(struct device *dev);
+};
+
+/* Read the shared keys around ops->configure, claim the transport's slot. 0 or -1 (said). */
+int virtio_adapter_configure(struct device *dev, struct machine *m);
+/* The --check line: name, the type's words, where the transport put it. */
+void virtio_adapter_describe(const struct device *dev, FILE *out);
+/* Open the host side, start the virtio side, place it on the transport, in that order. */
+int virtio_adapter_realize(struct device *dev, struct vm *vm);
+/* Report, quiesce, take it off the transport, stop, close: realize undone in reverse. */
+void virtio_adapter_unrealize(struct device *dev);
+/* What the guest is told: a virtio-mmio slot (a PCI function is found by enumeration). */
+void virtio_adapter_hw(const struct device *dev, struct hw_desc *d);
+/* Release what configure took and the device's struct. */
+void virtio_adapter_destroy(struct device *dev);
+
+/* The device_ops of a virtio device type called name, whose own ops are vops. */
+#define VIRTIO_DEVICE(name, vops)                                                                  \
+	{                                                                                          \
+		.type = (name), .configure = virtio_adapter_configure,                             \
+		.describe = virtio_adapter_describe, .realize = virtio_adapter_realize,            \
+		.unrealize = virtio_adapter_unrealize, .hw = virtio_adapter_hw,                    \
+		.destroy = virtio_adapter_destroy, .impl = &(vops),                                \
+	}
+
+#endif
