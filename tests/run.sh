@@ -63,6 +63,8 @@ if [ "$(uname -m)" = x86_64 ]; then
 	step build-x86_64 make -j"$jobs" STATIC=1 build/x86_64/microvm && x86=x86
 fi
 step format make format-check
+# No include circles in src/, and no include from a lower layer to a higher one.
+step include-graph sh tests/include-graph.sh
 
 if [ -x build/asan/unit-tests ]; then
 	# Its failures, a crash or hang with the case it was in, and the counts (so far).
