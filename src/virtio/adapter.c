@@ -22,7 +22,7 @@ int virtio_adapter_configure(struct device *dev, struct machine *m)
 	if (!a)
 		return -1;
 	dev->priv = a;
-	err |= ops->configure(dev, m);
+	err |= ops->configure ? ops->configure(dev, m) : 0;
 	err |= cfg_u32(c, dev->name, "queues", &a->queues, 1, 1, m->vcpus, 0);
 	err |= cfg_u32(c, dev->name, "queue_size", &a->queue_size, 256, 2, VIRTQ_MAX_SIZE, 0);
 	a->tr.kicks_auto = ops->kicks_auto;
@@ -42,7 +42,10 @@ void virtio_adapter_describe(const struct device *dev, FILE *out)
 	const struct virtio_adapter *a = dev->priv;
 
 	fprintf(out, "  %s: ", dev->name);
-	vops(dev)->describe(dev, out);
+	if (vops(dev)->describe)
+		vops(dev)->describe(dev, out);
+	else
+		fprintf(out, "%s, ", dev->ops->type);
 	virtio_transport_describe(&a->tr, out);
 	fputc('\n', out);
 }

@@ -39,11 +39,11 @@ struct virtio_device_ops {
 	size_t size;
 	uint32_t pci_class; /* its class code on PCI */
 	bool kicks_auto;    /* ioeventfd = auto unless the section says */
-	/* Read the type's own keys (before the shared ones); no host side effects. 0 or -1. */
+	/* Optional: read the type's own keys (before the shared ones); no host side effects. */
 	int (*configure)(struct device *dev, struct machine *m);
 	/* Optional: checks that need every key, and what --check must see opened. 0 or -1. */
 	int (*configure_late)(struct device *dev, struct machine *m);
-	/* Print the --check line's words about the device itself, ending in ", ". */
+	/* Optional: the --check line's words about the device itself ending in ", " (else "TYPE, "). */
 	void (*describe)(const struct device *dev, FILE *out);
 	/* Optional: take the host side for a run (the image's lock, a TAP device). -errno. */
 	int (*open)(struct device *dev);
