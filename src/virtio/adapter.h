@@ -43,7 +43,7 @@ struct virtio_device_ops {
 	int (*configure)(struct device *dev, struct machine *m);
 	/* Optional: checks that need every key, and what --check must see opened. 0 or -1. */
 	int (*configure_late)(struct device *dev, struct machine *m);
-	/* Optional: the --check line's words about the device itself ending in ", " (else "TYPE, "). */
+	/* Optional: the --check line's words on the device itself, ending in ", " (or "TYPE, "). */
 	void (*describe)(const struct device *dev, FILE *out);
 	/* Optional: take the host side for a run (the image's lock, a TAP device). -errno. */
 	int (*open)(struct device *dev);
