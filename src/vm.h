@@ -55,8 +55,7 @@ struct vm {
 	struct guest_mem mem; /* the same RAM, for checked translation */
 	struct bus bus;
 	struct bus pio;	 /* I/O ports (x86) */
-	void *arch_priv; /* the architecture's state (arm64: kvm_arch_vm_init; x86: arch->realize)
-			  */
+	void *arch_priv; /* the arch's state: arm64 kvm_arch_vm_init, x86 arch->realize */
 	struct loop loop;
 	struct vcpu *vcpus;
 	unsigned nvcpus;
