@@ -34,138 +34,9 @@ void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
 	return gm_ptr(&vm->mem, gpa, len);
 }
 
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool match, uint64_t datamatch, int fd,
-		 bool assign)
-{
-	struct kvm_ioeventfd io = {
-		.datamatch = datamatch,
-		.addr = addr,
-		.len = len,
-		.fd = fd,
-		.flags = (match ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
-			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
-	};
-
-	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
-}
-
-int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, bool assign)
-{
-	struct kvm_irqfd req = {
-		.fd = fd,
-		.gsi = gsi, /* arm64: the default routing maps GSI n to SPI n */
-		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
-	};
-
-	return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
-}
-
-int vm_irqfd_resample(struct vm *vm, uint32_t irq, int fd, int resamplefd, bool assign)
-{
-	struct kvm_irqfd req = {
-		.fd = fd,
-		.gsi = irq,
-		.flags = assign ? KVM_IRQFD_FLAG_RESAMPLE : KVM_IRQFD_FLAG_DEASSIGN,
-		.resamplefd = resamplefd,
-	};
-
-	return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
-}
-
 bool vm_has_cap(struct vm *vm, long cap)
 {
 	return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap) > 0;
-}
-
-/* Hand the whole routing table to KVM (routing_lock held). */
-static int commit_routes(struct vm *vm)
-{
-	struct kvm_irq_routing *r =
-		calloc(1, sizeof(*r) + vm->nroutes * sizeof(struct kvm_irq_routing_entry));
-	int err = 0;
-
-	if (!r)
-		return -ENOMEM;
-	r->nr = vm->nroutes;
-	memcpy(r->entries, vm->routes, vm->nroutes * sizeof(struct kvm_irq_routing_entry));
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
-		err = -errno;
-	free(r);
-	return err;
-}
-
-int vm_msi_route(struct vm *vm, struct msi_route *r, uint64_t addr, uint32_t data, uint32_t devid)
-{
-	struct kvm_irq_routing_entry e = {0};
-	uint32_t line = 0;
-	int kind, gsi, err = 0;
-
-	kind = kvm_arch_msi(vm, addr, data, devid, &e, &line);
-	if (kind < 0)
-		return kind;
-	pthread_mutex_lock(&vm->routing_lock);
-	if (kind == 1) {
-		gsi = line; /* a device line: the default route already reaches it */
-	} else {
-		unsigned i;
-
-		if (!vm->routes) {
-			unsigned max = 1024 + 2048;
-
-			vm->routes = calloc(max, sizeof(*vm->routes));
-			if (!vm->routes) {
-				pthread_mutex_unlock(&vm->routing_lock);
-				return -ENOMEM;
-			}
-			vm->nroutes = kvm_arch_default_routes(vm, vm->routes, 1024);
-			vm->next_msi_gsi = 1024;
-		}
-		if (r->msi_gsi < 0) {
-			if (vm->next_msi_gsi >= 1024 + 2048) {
-				pthread_mutex_unlock(&vm->routing_lock);
-				return -ENOSPC;
-			}
-			r->msi_gsi = vm->next_msi_gsi++;
-		}
-		gsi = r->msi_gsi;
-		e.gsi = gsi;
-		for (i = 0; i < vm->nroutes && vm->routes[i].gsi != (uint32_t)gsi; i++)
-			;
-		vm->routes[i] = e;
-		if (i == vm->nroutes)
-			vm->nroutes++;
-		err = commit_routes(vm);
-	}
-	pthread_mutex_unlock(&vm->routing_lock);
-	if (err)
-		return err;
-	if (r->gsi != gsi) {
-		if (r->gsi >= 0)
-			vm_irqfd(vm, r->gsi, r->fd, false);
-		r->gsi = -1;
-		err = vm_irqfd(vm, gsi, r->fd, true);
-		if (err)
-			return err;
-		r->gsi = gsi;
-	}
-	r->addr = addr;
-	r->data = data;
-	return 0;
-}
-
-void vm_msi_unroute(struct vm *vm, struct msi_route *r)
-{
-	if (r->gsi >= 0)
-		vm_irqfd(vm, r->gsi, r->fd, false);
-	r->gsi = -1;
-}
-
-void vm_irq_line(struct vm *vm, uint32_t irq, int level)
-{
-	int err = kvm_arch_irq_line(vm, irq, level);
-
-	if (err)
-		log_warn("irq %u: KVM_IRQ_LINE failed: %s", irq, strerror(-err));
 }
 
 void vm_stop(struct vm *vm, int status)
@@ -357,7 +228,7 @@ int vm_create(struct vm *vm, struct machine *m)
 	vm->loop.epfd = -1;
 	bus_init(&vm->bus);
 	bus_init(&vm->pio);
-	pthread_mutex_init(&vm->routing_lock, NULL);
+	irq_routing_init(&vm->routing);
 	atomic_init(&vm->status, -1);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
@@ -629,8 +500,7 @@ void vm_destroy(struct vm *vm)
 	bus_free(&vm->pio);
 	free(vm->arch_priv);
 	vm->arch_priv = NULL;
-	free(vm->routes);
-	vm->routes = NULL;
+	irq_routing_free(&vm->routing);
 	free(vm->pci);
 	vm->pci = NULL;
 	if (vm->stop_fd >= 0)

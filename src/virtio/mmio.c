@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "irq.h"
 #include "log.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -202,13 +203,13 @@ static void interrupt(struct virtio_dev *vd, int vq)
 static int notify_eventfds(struct virtio_mmio *t, bool assign)
 {
 	for (unsigned q = 0; q < t->vd->nvqs; q++) {
-		int err = vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
-				       t->vd->kicks[q].fd, assign);
+		int err = irq_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
+					t->vd->kicks[q].fd, assign);
 
 		if (err && assign) {
 			while (q--)
-				vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
-					     t->vd->kicks[q].fd, false);
+				irq_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
+					      t->vd->kicks[q].fd, false);
 			return err;
 		}
 	}
@@ -237,7 +238,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 	t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->irqfd < 0)
 		return -errno;
-	err = vm_irqfd(vm, irq, t->irqfd, true);
+	err = irq_fd(vm, irq, t->irqfd, true);
 	if (err) {
 		log_error("%s: KVM_IRQFD for interrupt line %u: %s", name, irq, strerror(-err));
 		return err;
@@ -262,7 +263,7 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 		notify_eventfds(t, false);
 	virtio_kicks_close(t->vd, &t->vm->loop);
 	if (t->irqfd >= 0) {
-		vm_irqfd(t->vm, t->irq, t->irqfd, false);
+		irq_fd(t->vm, t->irq, t->irqfd, false);
 		close(t->irqfd);
 	}
 	t->irqfd = -1;

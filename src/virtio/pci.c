@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "irq.h"
 #include "log.h"
 #include "virtio/virtio.h"
 
@@ -60,7 +61,7 @@ static int route(struct virtio_pci *t, unsigned v)
 	int err = 0;
 
 	if (r->gsi < 0 || r->addr != addr || r->data != data) {
-		err = vm_msi_route(t->vm, r, addr, data, t->pdev.slot << 3);
+		err = irq_msi_route(t->vm, r, addr, data, t->pdev.slot << 3);
 		if (err && t->warnings++ < 5)
 			log_warn("%s: MSI-X vector %u: message 0x%llx/0x%x not deliverable: %s",
 				 t->pdev.name, v, (unsigned long long)addr, data, strerror(-err));
@@ -100,7 +101,7 @@ static void intx_assert(struct virtio_pci *t)
 	if (t->cmd & PCI_COMMAND_INTX_DISABLE)
 		return;
 	if (t->intx_level) {
-		vm_irq_line(t->vm, t->pdev.intx_irq, 1);
+		irq_line(t->vm, t->pdev.intx_irq, 1);
 		return;
 	}
 	if (write(t->intx_fd, &one, sizeof(one)) < 0 && t->warnings++ < 5)
@@ -145,7 +146,7 @@ static void intx_deassert(struct virtio_pci *t)
 {
 	atomic_store(&t->pdev.intx_status, false);
 	if (t->intx_level)
-		vm_irq_line(t->vm, t->pdev.intx_irq, 0);
+		irq_line(t->vm, t->pdev.intx_irq, 0);
 }
 
 static void reset_transport(struct virtio_pci *t)
@@ -341,13 +342,13 @@ static void bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 static int notify_eventfds(struct virtio_pci *t, uint64_t addr, bool assign)
 {
 	for (unsigned q = 0; q < t->vd->nvqs; q++) {
-		int err = vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2,
-				       false, 0, t->vd->kicks[q].fd, assign);
+		int err = irq_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2,
+					false, 0, t->vd->kicks[q].fd, assign);
 
 		if (err && assign) {
 			while (q--)
-				vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2,
-					     false, 0, t->vd->kicks[q].fd, false);
+				irq_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q,
+					      2, false, 0, t->vd->kicks[q].fd, false);
 			return err;
 		}
 	}
@@ -421,7 +422,7 @@ static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 		intx_deassert(t); /* a function using MSI-X does not use INTx */
 	} else if (t->cmd & ~old & PCI_COMMAND_INTX_DISABLE) {
 		if (t->intx_level)
-			vm_irq_line(t->vm, t->pdev.intx_irq, 0); /* the line, not the status */
+			irq_line(t->vm, t->pdev.intx_irq, 0); /* the line, not the status */
 	} else if ((old & ~t->cmd & PCI_COMMAND_INTX_DISABLE) &&
 		   atomic_load(&t->pdev.intx_status) && !msix_on(t)) {
 		intx_assert(t); /* enabled again with one pending: it asserts now */
@@ -533,7 +534,7 @@ int virtio_pci_attach(struct virtio_pci *t, struct vm *vm)
 	if (t->intx_fd < 0 || t->resample_fd < 0)
 		return -errno;
 	if (vm_has_cap(vm, KVM_CAP_IRQFD_RESAMPLE) &&
-	    vm_irqfd_resample(vm, t->pdev.intx_irq, t->intx_fd, t->resample_fd, true) == 0)
+	    irq_fd_resample(vm, t->pdev.intx_irq, t->intx_fd, t->resample_fd, true) == 0)
 		return loop_add(&vm->loop, t->resample_fd, EPOLLIN, on_resample, t);
 	t->intx_level = true;
 	log_info("%s: INTx through KVM_IRQ_LINE (no irqfd resampling on this host)", t->pdev.name);
@@ -552,13 +553,13 @@ void virtio_pci_detach(struct virtio_pci *t)
 		if (t->routes[v].fd < 0)
 			continue;
 		if (vm)
-			vm_msi_unroute(vm, &t->routes[v]);
+			irq_msi_unroute(vm, &t->routes[v]);
 		close(t->routes[v].fd);
 	}
 	if (t->resample_fd >= 0) {
 		if (vm && !t->intx_level) {
 			loop_del(&vm->loop, t->resample_fd);
-			vm_irqfd_resample(vm, t->pdev.intx_irq, t->intx_fd, t->resample_fd, false);
+			irq_fd_resample(vm, t->pdev.intx_irq, t->intx_fd, t->resample_fd, false);
 		}
 		close(t->resample_fd);
 	}

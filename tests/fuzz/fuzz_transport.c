@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "irq.h"
 #include "loop.h"
 #include "machine.h"
 #include "pci/pci.h"
@@ -230,7 +231,7 @@ static bool setup(struct bench *b, uint8_t choice)
 	b->vm.vm_fd = -1;
 	b->vm.m = &machine;
 	bus_init(&b->vm.bus);
-	pthread_mutex_init(&b->vm.routing_lock, NULL);
+	irq_routing_init(&b->vm.routing);
 	pci_host_init(&b->host, &machine);
 	if (virtio_pci_init(&b->vpci, b->vd, 1, true, 0x018000, "fuzz"))
 		return false;
@@ -253,8 +254,7 @@ static void teardown(struct bench *b)
 		bus_free(&b->vm.bus);
 		bus_free(&b->vm.pio);
 		free(b->vm.arch_priv);
-		free(b->vm.routes);
-		pthread_mutex_destroy(&b->vm.routing_lock);
+		irq_routing_free(&b->vm.routing);
 		pthread_mutex_destroy(&b->host.lock);
 	}
 	if (b->vd)
