@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "devices/boottimer.h"
 #include "devices/uart.h"
 #include "virtio/blk.h"
@@ -16,11 +17,9 @@ static const struct device_ops *const types[] = {
 	&virtio_net_ops,
 };
 
-#define NTYPES (sizeof(types) / sizeof(types[0]))
-
 const struct device_ops *device_type(const char *type)
 {
-	for (size_t i = 0; i < NTYPES; i++)
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
 		if (!strcmp(types[i]->type, type))
 			return types[i];
 	return NULL;
@@ -28,9 +27,9 @@ const struct device_ops *device_type(const char *type)
 
 const char *const *device_type_names(void)
 {
-	static const char *names[NTYPES + 1];
+	static const char *names[ARRAY_SIZE(types) + 1];
 
-	for (size_t i = 0; i < NTYPES; i++)
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
 		names[i] = types[i]->type;
 	return names;
 }

@@ -6,6 +6,7 @@
 #include <linux/pci_regs.h>
 #include <string.h>
 
+#include "array.h"
 #include "log.h"
 #include "machine.h"
 
@@ -283,7 +284,7 @@ int pci_host_fdt(const struct machine *m, void *fdt, uint32_t gic_phandle, uint3
 				4 /* level-high */,
 			};
 
-			for (unsigned i = 0; i < sizeof(cells) / sizeof(cells[0]) && !err; i++)
+			for (unsigned i = 0; i < ARRAY_SIZE(cells) && !err; i++)
 				err = fdt_appendprop_u32(fdt, node, "interrupt-map", cells[i]);
 		}
 	}

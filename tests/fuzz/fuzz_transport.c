@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "irq.h"
 #include "loop.h"
 #include "machine.h"
@@ -136,8 +137,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(path0, sizeof(path0), "blk0.path=%s", image);
 	snprintf(path1, sizeof(path1), "blk1.path=%s", image);
 	snprintf(path2, sizeof(path2), "blk2.path=%s", image);
-	if (machine_load(&machine, "machines/rpi5.ini", sets, sizeof(sets) / sizeof(sets[0]),
-			 true)) {
+	if (machine_load(&machine, "machines/rpi5.ini", sets, ARRAY_SIZE(sets), true)) {
 		fprintf(stderr, "fuzz_transport: run from the top of the tree\n");
 		abort();
 	}

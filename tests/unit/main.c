@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <time.h>
 
+#include "array.h"
 #include "test.h"
 
 int test_passed, test_failed;
@@ -55,7 +56,7 @@ int main(void)
 {
 	/* Each line reaches the log as it is printed: an abort loses nothing before it. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(suites); i++) {
 		int before = test_failed;
 
 		suite = test_current = suites[i].name;

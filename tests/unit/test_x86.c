@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "arch.h"
+#include "array.h"
 #include "boot.h"
 #include "machine.h"
 #include "mem.h"
@@ -264,7 +265,7 @@ static void test_acpi(void)
 		CHECK(boot_info_find(&bi, "acpi/XSDT") &&
 		      rd64(r + 24) == boot_info_find(&bi, "acpi/XSDT")->gpa);
 	}
-	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
 		c = boot_info_find(&bi, tables[i]);
 		CHECK(c != NULL);
 		if (!c)
