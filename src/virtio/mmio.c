@@ -1,7 +1,6 @@
 /* virtio-mmio: the version 2 register interface, ioeventfd queue kicks and irqfd interrupts. */
 #include "virtio/mmio.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "arch.h"
 #include "irq.h"
+#include "le.h"
 #include "log.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -156,7 +156,6 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
 {
 	struct virtio_dev *vd = t->vd;
 	int notify = -1;
-	uint32_t v;
 
 	virtio_lock(vd);
 	vd->trapped++;
@@ -170,11 +169,9 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
 			log_warn("%s: %u-byte guest access at register 0x%llx ignored", vd->name,
 				 len, (unsigned long long)off);
 	} else if (is_write) {
-		memcpy(&v, data, 4);
-		notify = reg_write(t, off, le32toh(v));
+		notify = reg_write(t, off, le32_get(data));
 	} else {
-		v = htole32(reg_read(t, off));
-		memcpy(data, &v, 4);
+		le32_put(data, reg_read(t, off));
 	}
 	virtio_unlock(vd);
 	if (notify >= 0)

@@ -29,6 +29,7 @@
 
 #include "array.h"
 #include "irq.h"
+#include "le.h"
 #include "loop.h"
 #include "machine.h"
 #include "pci/pci.h"
@@ -295,9 +296,8 @@ static void reg_access(struct bench *b, const struct op *o, bool is_write)
 {
 	uint8_t buf[8];
 	uint32_t len = 1u << (o->size & 3);
-	uint64_t v = htole64(o->val);
 
-	memcpy(buf, &v, 8);
+	le64_put(buf, o->val);
 	if (b->pci)
 		virtio_pci_bar_access(&b->vpci, o->off % VPCI_BAR_SIZE, buf, len, is_write);
 	else
@@ -308,9 +308,8 @@ static void cfg_access(struct bench *b, const struct op *o, bool is_write)
 {
 	uint8_t buf[4];
 	uint32_t len = 1u << (o->size % 3);
-	uint32_t v = htole32(o->val);
 
-	memcpy(buf, &v, 4);
+	le32_put(buf, o->val);
 	if (b->pci)
 		pci_ecam_access(&b->host, (1u << 15) | (o->off & 0xfff), buf, len, is_write);
 }
@@ -416,9 +415,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case K_PIO:
 			if (b.pci) {
 				uint8_t buf[4];
-				uint32_t v = htole32(o.val);
 
-				memcpy(buf, &v, 4);
+				le32_put(buf, o.val);
 				bus_access(&b.vm.pio, o.off, buf, 1u << (o.size % 3), o.size & 4);
 			}
 			break;

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "devices/boottimer.h"
+#include "le.h"
 #include "test.h"
 #include "timeline.h"
 
@@ -86,10 +87,10 @@ void test_timeline(void)
 	 */
 	before = test_now();
 	boot_timer_access(NULL, 0, b, 4, false);
-	t0 = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+	t0 = le32_get(b);
 	nanosleep(&ms, NULL);
 	boot_timer_access(NULL, 0, b, 4, false);
-	t1 = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+	t1 = le32_get(b);
 	elapsed_ms = (test_now() - before) * 1000;
 	CHECK(t1 >= t0 + 2 && t1 <= t0 + elapsed_ms + 1);
 	boot_timer_access(NULL, 8, b, 4, false);
