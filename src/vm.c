@@ -11,7 +11,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -23,11 +22,6 @@
 #include "pci/pci.h"
 #include "sandbox.h"
 #include "timeline.h"
-
-double vm_clock(void)
-{
-	return timeline_now();
-}
 
 void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
 {
@@ -256,7 +250,7 @@ int vm_create(struct vm *vm, struct machine *m)
 		vm->kvm_fd = -1;
 	}
 	timeline_mark(TL_VM_BUILT);
-	log_info("VM built at %.1f ms", vm_clock() * 1e3);
+	log_info("VM built at %.1f ms", timeline_now() * 1e3);
 	return err;
 }
 
@@ -317,20 +311,11 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
-/* Nanoseconds from *t to now (CLOCK_MONOTONIC). */
-static uint64_t ns_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000000 + (now.tv_nsec - t->tv_nsec));
-}
-
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
-	struct timespec exited = {0}; /* when KVM_RUN last returned: time in microvm */
+	uint64_t exited = 0; /* when KVM_RUN last returned (timeline_clock_ns): time in microvm */
 	sigset_t set;
 
 	if (!sandbox_thread_enter(SANDBOX_VCPU)) /* before the first KVM_RUN */
@@ -341,11 +326,11 @@ static void *vcpu_thread(void *arg)
 	while (atomic_load(&vm->status) < 0) {
 		if (!atomic_exchange(&vm->ran, true)) {
 			timeline_mark(TL_FIRST_KVM_RUN);
-			log_info("first KVM_RUN at %.1f ms", vm_clock() * 1e3);
+			log_info("first KVM_RUN at %.1f ms", timeline_now() * 1e3);
 		}
-		if (exited.tv_sec) {
-			timeline_add_exit_time(ns_since(&exited));
-			exited.tv_sec = 0;
+		if (exited) {
+			timeline_add_exit_time(timeline_clock_ns() - exited);
+			exited = 0;
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -354,7 +339,7 @@ static void *vcpu_thread(void *arg)
 			vm_stop(vm, VM_FAILURE);
 			break;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &exited);
+		exited = timeline_clock_ns();
 		atomic_fetch_add_explicit(&vm->exits, 1, memory_order_relaxed);
 		switch (v->run->exit_reason) {
 		case KVM_EXIT_MMIO:
@@ -440,7 +425,7 @@ int vm_run(struct vm *vm)
 		vm_stop(vm, VM_FAILURE);
 	} else {
 		timeline_mark(TL_SANDBOXED);
-		log_info("sandboxed at %.1f ms", vm_clock() * 1e3);
+		log_info("sandboxed at %.1f ms", timeline_now() * 1e3);
 	}
 	err = loop_run(&vm->loop);
 	if (err) {
@@ -461,7 +446,8 @@ int vm_run(struct vm *vm)
 			pthread_join(vm->vcpus[i].thread, NULL);
 		vm->vcpus[i].started = false;
 	}
-	log_info("stopped at %.1f ms with status %d", vm_clock() * 1e3, atomic_load(&vm->status));
+	log_info("stopped at %.1f ms with status %d", timeline_now() * 1e3,
+		 atomic_load(&vm->status));
 	log_info("%lu exits to microvm, %lu of them MMIO", atomic_load(&vm->exits),
 		 atomic_load(&vm->mmio_exits));
 	return atomic_load(&vm->status);

@@ -81,7 +81,5 @@ void vm_stop(struct vm *vm, int status);
 void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len);
 /* Does the host's KVM have capability cap? */
 bool vm_has_cap(struct vm *vm, long cap);
-/* Seconds since process start (for verbose phase timing). */
-double vm_clock(void);
 
 #endif

@@ -4,7 +4,6 @@
  * sanitizer's abort) still leaves what had passed and where it stopped.
  */
 #include <stdarg.h>
-#include <time.h>
 
 #include "array.h"
 #include "test.h"
@@ -25,14 +24,6 @@ static const struct {
 	{"loop", test_loop},	     {"kickctl", test_kickctl}, {"sandbox", test_sandbox},
 	{"sanitize", test_sanitize}, {"x86", test_x86},
 };
-
-double test_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 /* Say which case runs now, with the counts so far (the crash report's last word). */
 static void announce(void)
