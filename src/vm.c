@@ -23,11 +23,6 @@
 #include "sandbox.h"
 #include "timeline.h"
 
-void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
-{
-	return gm_ptr(&vm->mem, gpa, len);
-}
-
 bool vm_has_cap(struct vm *vm, long cap)
 {
 	return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap) > 0;
@@ -260,7 +255,7 @@ int vm_load(struct vm *vm, const struct boot_images *bi, const struct boot_info 
 
 	for (unsigned i = 0; !err && i < info->n; i++) {
 		const struct boot_chunk *c = &info->chunk[i];
-		void *d = gpa_to_hva(vm, c->gpa, c->len);
+		void *d = gm_ptr(&vm->mem, c->gpa, c->len);
 
 		if (!d) {
 			log_error("boot information %s (%zu bytes at 0x%llx) is not in guest RAM",

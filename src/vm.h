@@ -77,8 +77,6 @@ int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 /* Ask the VM to stop with status (first caller wins); safe from any thread. */
 void vm_stop(struct vm *vm, int status);
-/* Host pointer for guest physical [gpa, gpa+len) if it lies wholly in RAM, else NULL. */
-void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len);
 /* Does the host's KVM have capability cap? */
 bool vm_has_cap(struct vm *vm, long cap);
 
