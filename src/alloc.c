@@ -6,16 +6,7 @@
 
 #include "config.h"
 #include "log.h"
-
-bool ranges_overlap(uint64_t b1, uint64_t s1, uint64_t b2, uint64_t s2)
-{
-	/* Compare last addresses so that regions ending at 2^64 do not wrap. */
-	uint64_t l1 = b1 + (s1 - 1), l2 = b2 + (s2 - 1);
-
-	if (!s1 || !s2)
-		return false;
-	return b1 <= l2 && b2 <= l1;
-}
+#include "range.h"
 
 static const char *src_loc(const struct cfg_entry *e, char *buf, size_t n)
 {
@@ -60,7 +51,7 @@ int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t 
 	for (size_t i = 0; i < a->nregions; i++) {
 		const struct alloc_region *r = &a->regions[i];
 
-		if (!ranges_overlap(base, size, r->base, r->size))
+		if (!range_overlap(base, size, r->base, r->size))
 			continue;
 		cfg_error(a->cfg, src, owner,
 			  "%s 0x%llx-0x%llx overlaps [%s] %s 0x%llx-0x%llx (%s)", what,

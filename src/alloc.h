@@ -50,7 +50,5 @@ void alloc_region_irqs(struct alloc *a, const char *owner, uint32_t first, uint3
 void alloc_print(const struct alloc *a, FILE *out);
 /* Free everything held by a. */
 void alloc_free(struct alloc *a);
-/* Return true when [b1,b1+s1) and [b2,b2+s2) intersect (sizes may reach 2^64). */
-bool ranges_overlap(uint64_t b1, uint64_t s1, uint64_t b2, uint64_t s2);
 
 #endif

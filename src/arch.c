@@ -5,13 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "device.h"
 
 const struct arch *arch_by_name(const char *name)
 {
 	static const struct arch *const all[] = {&arch_arm64, &arch_x86_64};
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
 		if (!strcmp(all[i]->name, name))
 			return all[i];
 	return NULL;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
+#include "range.h"
 
 void bus_init(struct bus *b)
 {
@@ -21,7 +21,7 @@ int bus_register(struct bus *b, uint64_t base, uint64_t size, mmio_fn fn, void *
 
 	pthread_rwlock_wrlock(&b->lock);
 	for (i = 0; i < b->n; i++)
-		if (ranges_overlap(base, size, b->regions[i].base, b->regions[i].size))
+		if (range_overlap(base, size, b->regions[i].base, b->regions[i].size))
 			err = -EEXIST;
 	if (!err && b->n == b->cap) {
 		size_t cap = b->cap ? 2 * b->cap : 8;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "log.h"
 
 static char *xstrdup(const char *s)
@@ -379,7 +380,7 @@ int parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 0);
 	if (errno || end == s)
 		return -1;
-	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
 		if (strcmp(end, sfx[i].sfx))
 			continue;
 		if (sfx[i].shift && v > (UINT64_MAX >> sfx[i].shift))

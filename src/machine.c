@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "array.h"
 #include "device.h"
 #include "log.h"
 
@@ -16,7 +17,7 @@ static bool is_fixed_section(const struct machine *m, const char *name)
 {
 	const char *const *arch_sections = m->arch->sections;
 
-	for (size_t i = 0; i < sizeof(core_sections) / sizeof(core_sections[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(core_sections); i++)
 		if (!strcmp(name, core_sections[i]))
 			return true;
 	for (size_t i = 0; arch_sections[i]; i++)
@@ -31,7 +32,7 @@ static const char *const *fixed_section_names(const struct machine *m)
 	static const char *names[32];
 	size_t n = 0;
 
-	for (size_t i = 0; i < sizeof(core_sections) / sizeof(core_sections[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(core_sections); i++)
 		names[n++] = core_sections[i];
 	for (size_t i = 0; arch_sections[i] && n < 31; i++)
 		names[n++] = arch_sections[i];

@@ -297,7 +297,7 @@ static int run(struct machine *m, const char *report_path)
 		return VM_USAGE;
 	}
 	timeline_mark(TL_BOOT_FILES_READ);
-	log_info("boot files opened, headers read at %.1f ms", vm_clock() * 1e3);
+	log_info("boot files opened, headers read at %.1f ms", timeline_now() * 1e3);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -326,7 +326,7 @@ static int run(struct machine *m, const char *report_path)
 		if (!err) {
 			timeline_mark(TL_IMAGES_LOADED);
 			log_info("kernel, initrd and boot information loaded at %.1f ms",
-				 vm_clock() * 1e3);
+				 timeline_now() * 1e3);
 		}
 	}
 	boot_free(&bi);
@@ -467,7 +467,7 @@ int main(int argc, char **argv)
 		m.cmdline = cmdline;
 	}
 	timeline_mark(TL_CONFIG_PARSED);
-	log_info("configuration parsed at %.1f ms", vm_clock() * 1e3);
+	log_info("configuration parsed at %.1f ms", timeline_now() * 1e3);
 	if (o.check) {
 		machine_print(&m, stdout);
 		status = 0;

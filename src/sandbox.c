@@ -1,6 +1,5 @@
 /* sandbox: per-thread seccomp allowlists, privilege drop and process hardening after set-up. */
 #include "sandbox.h"
-#include "term.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "log.h"
+#include "term.h"
 
 #define R_MAIN (1u << SANDBOX_MAIN)
 #define R_VCPU (1u << SANDBOX_VCPU)
@@ -227,7 +228,7 @@ static int build(enum sandbox_role role)
 	/* An inline-engine disk does the blk worker's file I/O where its queue is served. */
 	bool file_io = cfg.inline_io && (role == SANDBOX_MAIN || role == SANDBOX_VCPU);
 
-	for (size_t i = 0; !err && i < sizeof(plain) / sizeof(plain[0]); i++) {
+	for (size_t i = 0; !err && i < ARRAY_SIZE(plain); i++) {
 		if (!(plain[i].roles & bit) && !(file_io && plain[i].roles == R_BLK))
 			continue;
 		r = allow(ctx, plain[i].name, 0, cmp_arg(0, SCMP_CMP_EQ, 0, 0));
@@ -244,12 +245,12 @@ static int build(enum sandbox_role role)
 		{"mprotect", cmp_arg(2, SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)},
 		{"tgkill", cmp_arg(0, SCMP_CMP_EQ, (uint64_t)getpid(), 0)},
 	};
-	for (size_t i = 0; !err && i < sizeof(narrowed) / sizeof(narrowed[0]); i++) {
+	for (size_t i = 0; !err && i < ARRAY_SIZE(narrowed); i++) {
 		r = allow(ctx, narrowed[i].name, 1, narrowed[i].cmp);
 		err = r < 0 ? -EINVAL : 0;
 		counts[role] += r > 0;
 	}
-	for (size_t i = 0; !err && i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
+	for (size_t i = 0; !err && i < ARRAY_SIZE(ioctls); i++) {
 		if (!(ioctls[i].roles & bit))
 			continue;
 		r = allow(ctx, "ioctl", 1,

@@ -7,6 +7,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "array.h"
+
 static struct termios saved_termios;
 static volatile int termios_saved;
 
@@ -38,7 +40,7 @@ static void catch_fatal_signals(void)
 	struct sigaction sa = {.sa_handler = fatal_signal, .sa_flags = SA_RESETHAND};
 
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(fatal); i++)
 		sigaction(fatal[i], &sa, NULL);
 	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
 		sigaction(sig, &sa, NULL);

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-static struct timespec t_start;
+static uint64_t t_start;		/* timeline_clock_ns() at process start */
 static _Atomic int64_t marks[TL_COUNT]; /* ns since start + 1; 0 = not reached */
 static atomic_ullong exit_ns;
 
@@ -17,23 +17,28 @@ static const char *const names[TL_COUNT] = {
 	[TL_SANDBOXED] = "sandboxed",
 };
 
-__attribute__((constructor)) static void timeline_start(void)
+uint64_t timeline_clock_ns(void)
 {
-	clock_gettime(CLOCK_MONOTONIC, &t_start);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int64_t now_ns(void)
+__attribute__((constructor)) static void timeline_start(void)
 {
-	struct timespec now;
+	t_start = timeline_clock_ns();
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)(now.tv_sec - t_start.tv_sec) * 1000000000 +
-	       (now.tv_nsec - t_start.tv_nsec);
+/* Nanoseconds since process start. */
+static int64_t since_start_ns(void)
+{
+	return (int64_t)(timeline_clock_ns() - t_start);
 }
 
 double timeline_now(void)
 {
-	return now_ns() / 1e9;
+	return since_start_ns() / 1e9;
 }
 
 void timeline_mark(enum tl_event e)
@@ -41,7 +46,7 @@ void timeline_mark(enum tl_event e)
 	int64_t unset = 0;
 
 	if (e < TL_COUNT && !atomic_load_explicit(&marks[e], memory_order_relaxed))
-		atomic_compare_exchange_strong(&marks[e], &unset, now_ns() + 1);
+		atomic_compare_exchange_strong(&marks[e], &unset, since_start_ns() + 1);
 }
 
 double timeline_at(enum tl_event e)
@@ -68,7 +73,7 @@ const char *timeline_name(enum tl_event e)
 
 void timeline_reset(void)
 {
-	clock_gettime(CLOCK_MONOTONIC, &t_start);
+	t_start = timeline_clock_ns();
 	for (int i = 0; i < TL_COUNT; i++)
 		atomic_store(&marks[i], 0);
 	atomic_store(&exit_ns, 0);

@@ -30,7 +30,9 @@ struct boot_report {
 	long long rss_kib, guest_rss_kib; /* -1 when unknown */
 };
 
-/* Seconds since the process started (a monotonic clock). */
+/* Nanoseconds on CLOCK_MONOTONIC, from an arbitrary origin: microvm's one clock for intervals. */
+uint64_t timeline_clock_ns(void);
+/* Seconds on that clock since the process started (or timeline_reset). */
 double timeline_now(void);
 /* Record the first time event e happens; later calls are ignored. Thread-safe. */
 void timeline_mark(enum tl_event e);

@@ -11,7 +11,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -25,148 +24,9 @@
 #include "sandbox.h"
 #include "timeline.h"
 
-double vm_clock(void)
-{
-	return timeline_now();
-}
-
-void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len)
-{
-	return gm_ptr(&vm->mem, gpa, len);
-}
-
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool match, uint64_t datamatch, int fd,
-		 bool assign)
-{
-	struct kvm_ioeventfd io = {
-		.datamatch = datamatch,
-		.addr = addr,
-		.len = len,
-		.fd = fd,
-		.flags = (match ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
-			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
-	};
-
-	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
-}
-
-int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, bool assign)
-{
-	struct kvm_irqfd req = {
-		.fd = fd,
-		.gsi = gsi, /* arm64: the default routing maps GSI n to SPI n */
-		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
-	};
-
-	return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
-}
-
-int vm_irqfd_resample(struct vm *vm, uint32_t irq, int fd, int resamplefd, bool assign)
-{
-	struct kvm_irqfd req = {
-		.fd = fd,
-		.gsi = irq,
-		.flags = assign ? KVM_IRQFD_FLAG_RESAMPLE : KVM_IRQFD_FLAG_DEASSIGN,
-		.resamplefd = resamplefd,
-	};
-
-	return ioctl(vm->vm_fd, KVM_IRQFD, &req) < 0 ? -errno : 0;
-}
-
 bool vm_has_cap(struct vm *vm, long cap)
 {
 	return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap) > 0;
-}
-
-/* Hand the whole routing table to KVM (routing_lock held). */
-static int commit_routes(struct vm *vm)
-{
-	struct kvm_irq_routing *r =
-		calloc(1, sizeof(*r) + vm->nroutes * sizeof(struct kvm_irq_routing_entry));
-	int err = 0;
-
-	if (!r)
-		return -ENOMEM;
-	r->nr = vm->nroutes;
-	memcpy(r->entries, vm->routes, vm->nroutes * sizeof(struct kvm_irq_routing_entry));
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
-		err = -errno;
-	free(r);
-	return err;
-}
-
-int vm_msi_route(struct vm *vm, struct msi_route *r, uint64_t addr, uint32_t data, uint32_t devid)
-{
-	struct kvm_irq_routing_entry e = {0};
-	uint32_t line = 0;
-	int kind, gsi, err = 0;
-
-	kind = kvm_arch_msi(vm, addr, data, devid, &e, &line);
-	if (kind < 0)
-		return kind;
-	pthread_mutex_lock(&vm->routing_lock);
-	if (kind == 1) {
-		gsi = line; /* a device line: the default route already reaches it */
-	} else {
-		unsigned i;
-
-		if (!vm->routes) {
-			unsigned max = 1024 + 2048;
-
-			vm->routes = calloc(max, sizeof(*vm->routes));
-			if (!vm->routes) {
-				pthread_mutex_unlock(&vm->routing_lock);
-				return -ENOMEM;
-			}
-			vm->nroutes = kvm_arch_default_routes(vm, vm->routes, 1024);
-			vm->next_msi_gsi = 1024;
-		}
-		if (r->msi_gsi < 0) {
-			if (vm->next_msi_gsi >= 1024 + 2048) {
-				pthread_mutex_unlock(&vm->routing_lock);
-				return -ENOSPC;
-			}
-			r->msi_gsi = vm->next_msi_gsi++;
-		}
-		gsi = r->msi_gsi;
-		e.gsi = gsi;
-		for (i = 0; i < vm->nroutes && vm->routes[i].gsi != (uint32_t)gsi; i++)
-			;
-		vm->routes[i] = e;
-		if (i == vm->nroutes)
-			vm->nroutes++;
-		err = commit_routes(vm);
-	}
-	pthread_mutex_unlock(&vm->routing_lock);
-	if (err)
-		return err;
-	if (r->gsi != gsi) {
-		if (r->gsi >= 0)
-			vm_irqfd(vm, r->gsi, r->fd, false);
-		r->gsi = -1;
-		err = vm_irqfd(vm, gsi, r->fd, true);
-		if (err)
-			return err;
-		r->gsi = gsi;
-	}
-	r->addr = addr;
-	r->data = data;
-	return 0;
-}
-
-void vm_msi_unroute(struct vm *vm, struct msi_route *r)
-{
-	if (r->gsi >= 0)
-		vm_irqfd(vm, r->gsi, r->fd, false);
-	r->gsi = -1;
-}
-
-void vm_irq_line(struct vm *vm, uint32_t irq, int level)
-{
-	int err = kvm_arch_irq_line(vm, irq, level);
-
-	if (err)
-		log_warn("irq %u: KVM_IRQ_LINE failed: %s", irq, strerror(-err));
 }
 
 void vm_stop(struct vm *vm, int status)
@@ -218,6 +78,7 @@ static int kvm_open(struct vm *vm)
 		log_error("KVM_CREATE_VM: %s", strerror(errno));
 		return ret;
 	}
+	vm->irq.vm_fd = vm->vm_fd;
 	ret = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (ret <= 0) {
 		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
@@ -358,7 +219,7 @@ int vm_create(struct vm *vm, struct machine *m)
 	vm->loop.epfd = -1;
 	bus_init(&vm->bus);
 	bus_init(&vm->pio);
-	pthread_mutex_init(&vm->routing_lock, NULL);
+	irq_ctl_init(&vm->irq, vm);
 	atomic_init(&vm->status, -1);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
@@ -386,7 +247,7 @@ int vm_create(struct vm *vm, struct machine *m)
 		vm->kvm_fd = -1;
 	}
 	timeline_mark(TL_VM_BUILT);
-	log_info("VM built at %.1f ms", vm_clock() * 1e3);
+	log_info("VM built at %.1f ms", timeline_now() * 1e3);
 	return err;
 }
 
@@ -396,7 +257,7 @@ int vm_load(struct vm *vm, const struct boot_images *bi, const struct boot_info 
 
 	for (unsigned i = 0; !err && i < info->n; i++) {
 		const struct boot_chunk *c = &info->chunk[i];
-		void *d = gpa_to_hva(vm, c->gpa, c->len);
+		void *d = gm_ptr(&vm->mem, c->gpa, c->len);
 
 		if (!d) {
 			log_error("boot information %s (%zu bytes at 0x%llx) is not in guest RAM",
@@ -447,20 +308,11 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
-/* Nanoseconds from *t to now (CLOCK_MONOTONIC). */
-static uint64_t ns_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000000 + (now.tv_nsec - t->tv_nsec));
-}
-
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
-	struct timespec exited = {0}; /* when KVM_RUN last returned: time in microvm */
+	uint64_t exited = 0; /* when KVM_RUN last returned (timeline_clock_ns): time in microvm */
 	sigset_t set;
 
 	if (!sandbox_thread_enter(SANDBOX_VCPU)) /* before the first KVM_RUN */
@@ -471,11 +323,11 @@ static void *vcpu_thread(void *arg)
 	while (atomic_load(&vm->status) < 0) {
 		if (!atomic_exchange(&vm->ran, true)) {
 			timeline_mark(TL_FIRST_KVM_RUN);
-			log_info("first KVM_RUN at %.1f ms", vm_clock() * 1e3);
+			log_info("first KVM_RUN at %.1f ms", timeline_now() * 1e3);
 		}
-		if (exited.tv_sec) {
-			timeline_add_exit_time(ns_since(&exited));
-			exited.tv_sec = 0;
+		if (exited) {
+			timeline_add_exit_time(timeline_clock_ns() - exited);
+			exited = 0;
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -484,7 +336,7 @@ static void *vcpu_thread(void *arg)
 			vm_stop(vm, VM_FAILURE);
 			break;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &exited);
+		exited = timeline_clock_ns();
 		atomic_fetch_add_explicit(&vm->exits, 1, memory_order_relaxed);
 		switch (v->run->exit_reason) {
 		case KVM_EXIT_MMIO:
@@ -563,7 +415,7 @@ int vm_run(struct vm *vm)
 		vm_stop(vm, VM_FAILURE);
 	} else {
 		timeline_mark(TL_SANDBOXED);
-		log_info("sandboxed at %.1f ms", vm_clock() * 1e3);
+		log_info("sandboxed at %.1f ms", timeline_now() * 1e3);
 	}
 	err = loop_run(&vm->loop);
 	if (err) {
@@ -584,7 +436,8 @@ int vm_run(struct vm *vm)
 			pthread_join(vm->vcpus[i].thread, NULL);
 		vm->vcpus[i].started = false;
 	}
-	log_info("stopped at %.1f ms with status %d", vm_clock() * 1e3, atomic_load(&vm->status));
+	log_info("stopped at %.1f ms with status %d", timeline_now() * 1e3,
+		 atomic_load(&vm->status));
 	log_info("%lu exits to microvm, %lu of them MMIO", atomic_load(&vm->exits),
 		 atomic_load(&vm->mmio_exits));
 	return atomic_load(&vm->status);
@@ -620,8 +473,7 @@ void vm_destroy(struct vm *vm)
 	bus_free(&vm->pio);
 	free(vm->arch_priv);
 	vm->arch_priv = NULL;
-	free(vm->routes);
-	vm->routes = NULL;
+	irq_ctl_free(&vm->irq);
 	free(vm->pci);
 	vm->pci = NULL;
 	if (vm->stop_fd >= 0)

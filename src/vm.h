@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "irq.h"
 #include "loop.h"
 #include "mem.h"
 
@@ -16,16 +17,6 @@ struct boot_images;
 struct boot_info;
 struct machine;
 struct pci_host;
-struct kvm_irq_routing_entry;
-
-/* One MSI source (an MSI-X vector): its message and the irqfd that delivers it. */
-struct msi_route {
-	int gsi;     /* GSI the irqfd is bound to, -1 when unbound */
-	int msi_gsi; /* GSI of its own MSI routing entry (ITS), -1 until allocated */
-	int fd;	     /* irqfd eventfd */
-	uint64_t addr;
-	uint32_t data;
-};
 
 /* Process exit statuses (documented in README and docs/config.md). */
 enum vm_status {
@@ -66,9 +57,7 @@ struct vm {
 	atomic_uint mmio_warnings;
 	atomic_ulong exits, mmio_exits; /* returns from KVM_RUN to microvm (for --verbose) */
 	struct pci_host *pci;		/* the ECAM host bridge, when the machine has [pci] */
-	pthread_mutex_t routing_lock;
-	struct kvm_irq_routing_entry *routes;
-	unsigned nroutes, next_msi_gsi;
+	struct irq_ctl irq;		/* ioeventfds, irqfds, lines, MSI routes (irq.c) */
 };
 
 /* Whether this host's KVM runs the machine's guest architecture: 0, or -ENOTSUP (said). */
@@ -83,24 +72,7 @@ int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 /* Ask the VM to stop with status (first caller wins); safe from any thread. */
 void vm_stop(struct vm *vm, int status);
-/* Host pointer for guest physical [gpa, gpa+len) if it lies wholly in RAM, else NULL. */
-void *gpa_to_hva(const struct vm *vm, uint64_t gpa, uint64_t len);
-/* Signal fd when the guest writes len bytes at addr (only value datamatch, if match). -errno. */
-int vm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, bool match, uint64_t datamatch, int fd,
-		 bool assign);
-/* Inject an edge on GSI gsi (device line n is GSI n) whenever fd is signalled. -errno. */
-int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, bool assign);
-/* Level interrupt on line irq through fd; resamplefd is signalled at each guest EOI. -errno. */
-int vm_irqfd_resample(struct vm *vm, uint32_t irq, int fd, int resamplefd, bool assign);
 /* Does the host's KVM have capability cap? */
 bool vm_has_cap(struct vm *vm, long cap);
-/* Route MSI message (addr, data) from PCI requester devid to r->fd. -EINVAL if no MSI target. */
-int vm_msi_route(struct vm *vm, struct msi_route *r, uint64_t addr, uint32_t data, uint32_t devid);
-/* Detach r's irqfd. */
-void vm_msi_unroute(struct vm *vm, struct msi_route *r);
-/* Drive device interrupt line irq to level (0/1). */
-void vm_irq_line(struct vm *vm, uint32_t irq, int level);
-/* Seconds since process start (for verbose phase timing). */
-double vm_clock(void);
 
 #endif

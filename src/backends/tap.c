@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +14,38 @@
 
 #include "log.h"
 
+/* tap_check_name's answer: the message, kept until the next one (a name may be long). */
+static const char *why_not(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *why_not(const char *fmt, ...)
+{
+	static char *why;
+	va_list ap;
+	int n;
+
+	free(why);
+	va_start(ap, fmt);
+	n = vasprintf(&why, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		why = NULL;
+		return "not a usable TAP interface name";
+	}
+	return why;
+}
+
 const char *tap_check_name(const char *name)
 {
-	static char why[128];
 	char path[96];
 	unsigned long flags;
 	FILE *f;
 	int n;
 
+	if (!*name || strlen(name) >= IFNAMSIZ || strchr(name, '/') || strchr(name, ' ') ||
+	    (strchr(name, '%') && !strstr(name, "%d")) ||
+	    (strstr(name, "%d") && strchr(strstr(name, "%d") + 1, '%')))
+		return why_not("'%s' is not an interface name (1-%d characters, no '/' or spaces, "
+			       "at most one %%d)",
+			       name, IFNAMSIZ - 1);
 	if (strchr(name, '%'))
 		return NULL;
 	snprintf(path, sizeof(path), "/sys/class/net/%s", name);
@@ -28,18 +53,12 @@ const char *tap_check_name(const char *name)
 		return NULL;
 	snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", name);
 	f = fopen(path, "re");
-	if (!f) {
-		snprintf(why, sizeof(why), "'%s' is a network interface but not a TAP device",
-			 name);
-		return why;
-	}
+	if (!f)
+		return why_not("'%s' is a network interface but not a TAP device", name);
 	n = fscanf(f, "%lx", &flags);
 	fclose(f);
-	if (n == 1 && !(flags & IFF_TAP)) {
-		snprintf(why, sizeof(why), "'%s' is a TUN (layer 3) device, not a TAP device",
-			 name);
-		return why;
-	}
+	if (n == 1 && !(flags & IFF_TAP))
+		return why_not("'%s' is a TUN (layer 3) device, not a TAP device", name);
 	return NULL;
 }
 

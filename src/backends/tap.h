@@ -15,8 +15,9 @@ struct tap {
 };
 
 /*
- * Why name cannot be used as a TAP interface, checked from sysfs without side effects:
- * NULL when it is free or an existing TAP device, else a message (static storage).
+ * Why name cannot be used as a TAP interface: NULL when it is an interface name (1 to
+ * IFNAMSIZ - 1 characters, no '/' or spaces, at most one "%d") that is a pattern, free, or
+ * an existing TAP device (sysfs, no side effects); else a message, kept until the next call.
  */
 const char *tap_check_name(const char *name);
 /*

@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "arch.h"
 #include "config.h"
+#include "le.h"
 #include "log.h"
 #include "machine.h"
 #include "timeline.h"
@@ -18,7 +19,7 @@ struct boot_timer {
 
 void boot_timer_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
 {
-	uint32_t ms;
+	uint8_t ms[4];
 
 	(void)opaque;
 	if (is_write) {
@@ -30,11 +31,10 @@ void boot_timer_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t le
 		}
 		return;
 	}
-	ms = (uint32_t)(timeline_now() * 1e3);
+	le32_put(ms, (uint32_t)(timeline_now() * 1e3));
 	memset(data, 0, len);
 	if (offset < 4)
-		for (uint32_t i = 0; i < len && offset + i < 4; i++)
-			data[i] = (uint8_t)(ms >> (8 * (offset + i)));
+		memcpy(data, ms + offset, len < 4 - offset ? len : 4 - offset);
 }
 
 static int timer_configure(struct device *dev, struct machine *m)

@@ -1,6 +1,7 @@
 /* registry: every device type, one line each (the INI section's `type = ...`). */
 #include <string.h>
 
+#include "array.h"
 #include "device.h"
 #include "devices/boottimer.h"
 #include "devices/uart.h"
@@ -14,7 +15,7 @@ static const struct device_ops *const types[] = {
 	&virtio_net_ops,
 };
 
-#define NTYPES (sizeof(types) / sizeof(types[0]))
+#define NTYPES ARRAY_SIZE(types)
 
 const struct device_ops *device_type(const char *type)
 {

@@ -10,6 +10,7 @@
 #include "arch.h"
 #include "config.h"
 #include "console.h"
+#include "irq.h"
 #include "log.h"
 #include "machine.h"
 #include "timeline.h"
@@ -327,7 +328,7 @@ static void uart_irq(void *opaque, int level)
 {
 	struct uart_dev *d = opaque;
 
-	vm_irq_line(d->vm, d->irq, level);
+	irq_line(&d->vm->irq, d->irq, level);
 }
 
 static void uart_out(void *opaque, uint8_t byte)

@@ -5,27 +5,12 @@
 #include <linux/pci_regs.h>
 #include <string.h>
 
+#include "array.h"
+#include "le.h"
 #include "log.h"
 #include "machine.h"
 
 #define CLASS_HOST_BRIDGE 0x060000
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t device,
 		  uint32_t class, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys,
@@ -33,21 +18,21 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 {
 	memset(d, 0, sizeof(*d));
 	d->name = name;
-	put16(d->cfg + PCI_VENDOR_ID, vendor);
-	put16(d->cfg + PCI_DEVICE_ID, device);
+	le16_put(d->cfg + PCI_VENDOR_ID, vendor);
+	le16_put(d->cfg + PCI_DEVICE_ID, device);
 	d->cfg[PCI_REVISION_ID] = revision;
 	d->cfg[PCI_CLASS_PROG] = class;
-	put16(d->cfg + PCI_CLASS_DEVICE, class >> 8);
+	le16_put(d->cfg + PCI_CLASS_DEVICE, class >> 8);
 	d->cfg[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
-	put16(d->cfg + PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor);
-	put16(d->cfg + PCI_SUBSYSTEM_ID, subsys);
+	le16_put(d->cfg + PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor);
+	le16_put(d->cfg + PCI_SUBSYSTEM_ID, subsys);
 	d->cfg[PCI_INTERRUPT_PIN] = int_pin;
 	/* Writable: memory/IO decode, bus mastering, INTx disable; the interrupt line. */
-	put16(d->wmask + PCI_COMMAND,
-	      PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+	le16_put(d->wmask + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+						 PCI_COMMAND_INTX_DISABLE);
 	d->wmask[PCI_INTERRUPT_LINE] = 0xff;
 	/* Error bits of the status register are write-one-to-clear. */
-	put16(d->w1c + PCI_STATUS, 0xf900);
+	le16_put(d->w1c + PCI_STATUS, 0xf900);
 	d->last_cap = 0;
 	d->cap_end = 0x40;
 }
@@ -60,12 +45,12 @@ void pci_dev_set_bar(struct pci_dev *d, int i, uint64_t size, uint32_t flags)
 
 	BUG_ON(size & (size - 1) || i < 0 || i > 5);
 	d->bar[i] = (struct pci_bar){.size = size, .flags = flags};
-	put32(reg, flags);
+	le32_put(reg, flags);
 	/* Address bits above the size are writable: sizing by all-ones falls out of this. */
-	put32(mask, (uint32_t)m & ((flags & PCI_BASE_ADDRESS_SPACE_IO) ? ~3u : ~15u));
+	le32_put(mask, (uint32_t)m & ((flags & PCI_BASE_ADDRESS_SPACE_IO) ? ~3u : ~15u));
 	if (flags & PCI_BASE_ADDRESS_MEM_TYPE_64) {
 		BUG_ON(i == 5);
-		put32(mask + 4, (uint32_t)(m >> 32));
+		le32_put(mask + 4, (uint32_t)(m >> 32));
 	}
 }
 
@@ -81,7 +66,7 @@ uint8_t pci_dev_add_cap(struct pci_dev *d, uint8_t id, uint8_t len)
 		d->cfg[d->last_cap + 1] = off;
 	else
 		d->cfg[PCI_CAPABILITY_LIST] = off;
-	put16(d->cfg + PCI_STATUS, get32(d->cfg + PCI_COMMAND) >> 16 | PCI_STATUS_CAP_LIST);
+	le16_put(d->cfg + PCI_STATUS, le32_get(d->cfg + PCI_COMMAND) >> 16 | PCI_STATUS_CAP_LIST);
 	d->last_cap = off;
 	d->cap_end = (off + len + 3) & ~3;
 	return off;
@@ -89,13 +74,13 @@ uint8_t pci_dev_add_cap(struct pci_dev *d, uint8_t id, uint8_t len)
 
 uint64_t pci_bar_addr(const struct pci_dev *d, int i)
 {
-	uint64_t a = get32(d->cfg + PCI_BASE_ADDRESS_0 + 4 * i);
+	uint64_t a = le32_get(d->cfg + PCI_BASE_ADDRESS_0 + 4 * i);
 
 	if (d->bar[i].flags & PCI_BASE_ADDRESS_SPACE_IO)
 		return a & ~3ull;
 	a &= ~15ull;
 	if (d->bar[i].flags & PCI_BASE_ADDRESS_MEM_TYPE_64)
-		a |= (uint64_t)get32(d->cfg + PCI_BASE_ADDRESS_0 + 4 * (i + 1)) << 32;
+		a |= (uint64_t)le32_get(d->cfg + PCI_BASE_ADDRESS_0 + 4 * (i + 1)) << 32;
 	return a;
 }
 
@@ -116,7 +101,7 @@ static bool in_window(const struct pci_host *h, const struct pci_bar *b, uint64_
 /* Follow the command register and BAR values: map, move or unmap each BAR. */
 static void update_bars(struct pci_dev *d)
 {
-	uint16_t cmd = d->cfg[PCI_COMMAND] | d->cfg[PCI_COMMAND + 1] << 8;
+	uint16_t cmd = le16_get(d->cfg + PCI_COMMAND);
 
 	for (int i = 0; i < 6; i++) {
 		struct pci_bar *b = &d->bar[i];

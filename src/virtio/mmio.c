@@ -1,7 +1,6 @@
 /* virtio-mmio: the version 2 register interface, ioeventfd queue kicks and irqfd interrupts. */
 #include "virtio/mmio.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,8 @@
 #include <unistd.h>
 
 #include "arch.h"
+#include "irq.h"
+#include "le.h"
 #include "log.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -155,7 +156,6 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
 {
 	struct virtio_dev *vd = t->vd;
 	int notify = -1;
-	uint32_t v;
 
 	virtio_lock(vd);
 	vd->stats.trapped++;
@@ -169,11 +169,9 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
 			log_warn("%s: %u-byte guest access at register 0x%llx ignored", vd->name,
 				 len, (unsigned long long)off);
 	} else if (is_write) {
-		memcpy(&v, data, 4);
-		notify = reg_write(t, off, le32toh(v));
+		notify = reg_write(t, off, le32_get(data));
 	} else {
-		v = htole32(reg_read(t, off));
-		memcpy(data, &v, 4);
+		le32_put(data, reg_read(t, off));
 	}
 	virtio_unlock(vd);
 	if (notify >= 0)
@@ -202,13 +200,13 @@ static void interrupt(struct virtio_dev *vd, int vq)
 static int notify_eventfds(struct virtio_mmio *t, bool assign)
 {
 	for (unsigned q = 0; q < t->vd->nvqs; q++) {
-		int err = vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
-				       t->vd->kicks[q].fd, assign);
+		int err = irq_ioeventfd(&t->vm->irq, t->base + QUEUE_NOTIFY, 4, true, q,
+					t->vd->kicks[q].fd, assign);
 
 		if (err && assign) {
 			while (q--)
-				vm_ioeventfd(t->vm, t->base + QUEUE_NOTIFY, 4, true, q,
-					     t->vd->kicks[q].fd, false);
+				irq_ioeventfd(&t->vm->irq, t->base + QUEUE_NOTIFY, 4, true, q,
+					      t->vd->kicks[q].fd, false);
 			return err;
 		}
 	}
@@ -241,7 +239,7 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 	t->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (t->irqfd < 0)
 		return -errno;
-	err = vm_irqfd(vm, irq, t->irqfd, true);
+	err = irq_fd(&vm->irq, irq, t->irqfd, true);
 	if (err) {
 		log_error("%s: KVM_IRQFD for interrupt line %u: %s", name, irq, strerror(-err));
 		return err;
@@ -266,7 +264,7 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 		notify_eventfds(t, false);
 	virtio_kicks_close(t->vd, &t->vm->loop);
 	if (t->irqfd >= 0) {
-		vm_irqfd(t->vm, t->irq, t->irqfd, false);
+		irq_fd(&t->vm->irq, t->irq, t->irqfd, false);
 		close(t->irqfd);
 	}
 	t->irqfd = -1;

@@ -492,15 +492,6 @@ static int net_configure_late(struct device *dev, struct machine *m)
 	struct cfg_entry *e = cfg_get(c, dev->name, "tap");
 	const char *mac = n->mac_key, *why;
 
-	if (!*n->ifname || strlen(n->ifname) >= IFNAMSIZ || strchr(n->ifname, '/') ||
-	    strchr(n->ifname, ' ') || (strchr(n->ifname, '%') && !strstr(n->ifname, "%d")) ||
-	    (strstr(n->ifname, "%d") && strchr(strstr(n->ifname, "%d") + 1, '%'))) {
-		cfg_error(c, e, dev->name,
-			  "'%s' is not an interface name (1-%d characters, no '/' or spaces, "
-			  "at most one %%d)",
-			  n->ifname, IFNAMSIZ - 1);
-		return -1;
-	}
 	why = tap_check_name(n->ifname);
 	if (why) {
 		cfg_error(c, e, dev->name, "%s", why);

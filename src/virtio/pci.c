@@ -12,31 +12,14 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "irq.h"
+#include "le.h"
 #include "log.h"
 #include "virtio/virtio.h"
 
 #define MSIX_ENTRY     16
 #define MSIX_CTRL_MASK 0x4000
 #define MSIX_CTRL_EN   0x8000
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static uint16_t cfg16(const struct virtio_pci *t, unsigned off)
-{
-	return t->pdev.cfg[off] | t->pdev.cfg[off + 1] << 8;
-}
 
 static bool msix_on(const struct virtio_pci *t)
 {
@@ -47,7 +30,7 @@ static bool msix_on(const struct virtio_pci *t)
 static bool vector_masked(const struct virtio_pci *t, unsigned v)
 {
 	return (t->msix_ctrl & MSIX_CTRL_MASK) || !(t->cmd & PCI_COMMAND_MASTER) ||
-	       (rd32(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL) & 1);
+	       (le32_get(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL) & 1);
 }
 
 /* Point vector v's irqfd at the message in its table entry (when that changed). -errno. */
@@ -55,12 +38,12 @@ static int route(struct virtio_pci *t, unsigned v)
 {
 	struct msi_route *r = &t->routes[v];
 	const uint8_t *e = t->table + v * MSIX_ENTRY;
-	uint64_t addr = rd32(e) | (uint64_t)rd32(e + 4) << 32;
-	uint32_t data = rd32(e + 8);
+	uint64_t addr = le64_get(e);
+	uint32_t data = le32_get(e + 8);
 	int err = 0;
 
 	if (r->gsi < 0 || r->addr != addr || r->data != data) {
-		err = vm_msi_route(t->vm, r, addr, data, t->pdev.slot << 3);
+		err = irq_msi_route(&t->vm->irq, r, addr, data, t->pdev.slot << 3);
 		if (err && t->warnings++ < 5)
 			log_warn("%s: MSI-X vector %u: message 0x%llx/0x%x not deliverable: %s",
 				 t->pdev.name, v, (unsigned long long)addr, data, strerror(-err));
@@ -100,7 +83,7 @@ static void intx_assert(struct virtio_pci *t)
 	if (t->cmd & PCI_COMMAND_INTX_DISABLE)
 		return;
 	if (t->intx_level) {
-		vm_irq_line(t->vm, t->pdev.intx_irq, 1);
+		irq_line(&t->vm->irq, t->pdev.intx_irq, 1);
 		return;
 	}
 	if (write(t->intx_fd, &one, sizeof(one)) < 0 && t->warnings++ < 5)
@@ -145,7 +128,7 @@ static void intx_deassert(struct virtio_pci *t)
 {
 	atomic_store(&t->pdev.intx_status, false);
 	if (t->intx_level)
-		vm_irq_line(t->vm, t->pdev.intx_irq, 0);
+		irq_line(&t->vm->irq, t->pdev.intx_irq, 0);
 }
 
 static void reset_transport(struct virtio_pci *t)
@@ -173,34 +156,25 @@ static void common_read(struct virtio_pci *t, uint32_t off, uint8_t *data, uint3
 	struct virtq *q = t->queue_sel < vd->nvqs ? &vd->vqs[t->queue_sel] : NULL;
 	uint8_t c[0x38] = {0};
 
-	wr32(c + 0x00, t->dev_feat_sel);
-	wr32(c + 0x04, virtio_host_features(vd, t->dev_feat_sel));
-	wr32(c + 0x08, t->drv_feat_sel);
-	wr32(c + 0x0c, (uint32_t)(vd->guest_features >> (t->drv_feat_sel == 1 ? 32 : 0)));
-	c[0x10] = t->msix_config;
-	c[0x11] = t->msix_config >> 8;
-	c[0x12] = vd->nvqs;
-	c[0x13] = vd->nvqs >> 8;
+	le32_put(c + 0x00, t->dev_feat_sel);
+	le32_put(c + 0x04, virtio_host_features(vd, t->dev_feat_sel));
+	le32_put(c + 0x08, t->drv_feat_sel);
+	le32_put(c + 0x0c, (uint32_t)(vd->guest_features >> (t->drv_feat_sel == 1 ? 32 : 0)));
+	le16_put(c + 0x10, t->msix_config);
+	le16_put(c + 0x12, vd->nvqs);
 	c[0x14] = vd->status;
 	c[0x15] = vd->config_gen;
-	c[0x16] = t->queue_sel;
-	c[0x17] = t->queue_sel >> 8;
+	le16_put(c + 0x16, t->queue_sel);
 	if (q) {
 		uint16_t vec = t->queue_vector[t->queue_sel];
 
-		c[0x18] = q->num;
-		c[0x19] = q->num >> 8;
-		c[0x1a] = vec;
-		c[0x1b] = vec >> 8;
+		le16_put(c + 0x18, q->num);
+		le16_put(c + 0x1a, vec);
 		c[0x1c] = q->ready;
-		c[0x1e] = t->queue_sel; /* queue_notify_off */
-		c[0x1f] = t->queue_sel >> 8;
-		wr32(c + 0x20, (uint32_t)q->desc_gpa);
-		wr32(c + 0x24, (uint32_t)(q->desc_gpa >> 32));
-		wr32(c + 0x28, (uint32_t)q->avail_gpa);
-		wr32(c + 0x2c, (uint32_t)(q->avail_gpa >> 32));
-		wr32(c + 0x30, (uint32_t)q->used_gpa);
-		wr32(c + 0x34, (uint32_t)(q->used_gpa >> 32));
+		le16_put(c + 0x1e, t->queue_sel); /* queue_notify_off */
+		le64_put(c + 0x20, q->desc_gpa);
+		le64_put(c + 0x28, q->avail_gpa);
+		le64_put(c + 0x30, q->used_gpa);
 	}
 	if (off + len <= sizeof(c))
 		memcpy(data, c + off, len);
@@ -341,13 +315,14 @@ static void bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 static int notify_eventfds(struct virtio_pci *t, uint64_t addr, bool assign)
 {
 	for (unsigned q = 0; q < t->vd->nvqs; q++) {
-		int err = vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2,
-				       false, 0, t->vd->kicks[q].fd, assign);
+		int err = irq_ioeventfd(&t->vm->irq, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q,
+					2, false, 0, t->vd->kicks[q].fd, assign);
 
 		if (err && assign) {
 			while (q--)
-				vm_ioeventfd(t->vm, addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2,
-					     false, 0, t->vd->kicks[q].fd, false);
+				irq_ioeventfd(&t->vm->irq,
+					      addr + VPCI_NOTIFY_OFF + VPCI_NOTIFY_MUL * q, 2,
+					      false, 0, t->vd->kicks[q].fd, false);
 			return err;
 		}
 	}
@@ -412,16 +387,16 @@ static void cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 	(void)len;
 	virtio_lock(t->vd);
 	old = t->cmd;
-	t->cmd = cfg16(t, PCI_COMMAND);
+	t->cmd = le16_get(t->pdev.cfg + PCI_COMMAND);
 	if (t->msix)
-		t->msix_ctrl = cfg16(t, t->msix_cap + PCI_MSIX_FLAGS);
+		t->msix_ctrl = le16_get(t->pdev.cfg + t->msix_cap + PCI_MSIX_FLAGS);
 	if ((old ^ t->cmd) & PCI_COMMAND_MASTER)
 		virtio_set_dma(t->vd, t->cmd & PCI_COMMAND_MASTER);
 	if (msix_on(t) && atomic_load(&t->pdev.intx_status)) {
 		intx_deassert(t); /* a function using MSI-X does not use INTx */
 	} else if (t->cmd & ~old & PCI_COMMAND_INTX_DISABLE) {
 		if (t->intx_level)
-			vm_irq_line(t->vm, t->pdev.intx_irq, 0); /* the line, not the status */
+			irq_line(&t->vm->irq, t->pdev.intx_irq, 0); /* the line, not the status */
 	} else if ((old & ~t->cmd & PCI_COMMAND_INTX_DISABLE) &&
 		   atomic_load(&t->pdev.intx_status) && !msix_on(t)) {
 		intx_assert(t); /* enabled again with one pending: it asserts now */
@@ -438,8 +413,8 @@ static uint8_t add_vcap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t 
 	d->cfg[at + 2] = caplen;
 	d->cfg[at + 3] = type;
 	d->cfg[at + 4] = 0; /* BAR 0 */
-	wr32(d->cfg + at + 8, off);
-	wr32(d->cfg + at + 12, len);
+	le32_put(d->cfg + at + 8, off);
+	le32_put(d->cfg + at + 12, len);
 	return at;
 }
 
@@ -472,7 +447,7 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 	add_vcap(d, VIRTIO_PCI_CAP_COMMON_CFG, VPCI_COMMON_OFF, 0x38, 16);
 	at = add_vcap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, VPCI_NOTIFY_OFF, VPCI_NOTIFY_MUL * vd->nvqs,
 		      20);
-	wr32(d->cfg + at + 16, VPCI_NOTIFY_MUL);
+	le32_put(d->cfg + at + 16, VPCI_NOTIFY_MUL);
 	add_vcap(d, VIRTIO_PCI_CAP_ISR_CFG, VPCI_ISR_OFF, 4, 16);
 	add_vcap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VPCI_DEVICE_OFF, vd->config_len, 16);
 	if (msix) {
@@ -482,8 +457,8 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 		t->msix_cap = at;
 		d->cfg[at + 2] = t->nvec - 1;
 		d->wmask[at + 3] = (MSIX_CTRL_EN | MSIX_CTRL_MASK) >> 8;
-		wr32(d->cfg + at + PCI_MSIX_TABLE, VPCI_MSIX_OFF);
-		wr32(d->cfg + at + PCI_MSIX_PBA, VPCI_PBA_OFF);
+		le32_put(d->cfg + at + PCI_MSIX_TABLE, VPCI_MSIX_OFF);
+		le32_put(d->cfg + at + PCI_MSIX_PBA, VPCI_PBA_OFF);
 	}
 	t->queue_vector = calloc(vd->nvqs, sizeof(*t->queue_vector));
 	t->table = calloc(t->nvec, MSIX_ENTRY);
@@ -491,7 +466,7 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 	if (!t->queue_vector || !t->table || !t->routes)
 		return -ENOMEM;
 	for (unsigned v = 0; v < t->nvec; v++) {
-		wr32(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL, 1); /* masked */
+		le32_put(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL, 1); /* masked */
 		t->routes[v] = (struct msi_route){.gsi = -1, .msi_gsi = -1, .fd = -1};
 	}
 	reset_transport(t);
@@ -537,7 +512,7 @@ int virtio_pci_attach(struct virtio_pci *t, struct vm *vm)
 	if (t->intx_fd < 0 || t->resample_fd < 0)
 		return -errno;
 	if (vm_has_cap(vm, KVM_CAP_IRQFD_RESAMPLE) &&
-	    vm_irqfd_resample(vm, t->pdev.intx_irq, t->intx_fd, t->resample_fd, true) == 0)
+	    irq_fd_resample(&vm->irq, t->pdev.intx_irq, t->intx_fd, t->resample_fd, true) == 0)
 		return loop_add(&vm->loop, t->resample_fd, EPOLLIN, on_resample, t);
 	t->intx_level = true;
 	log_info("%s: INTx through KVM_IRQ_LINE (no irqfd resampling on this host)", t->pdev.name);
@@ -556,13 +531,14 @@ void virtio_pci_detach(struct virtio_pci *t)
 		if (t->routes[v].fd < 0)
 			continue;
 		if (vm)
-			vm_msi_unroute(vm, &t->routes[v]);
+			irq_msi_unroute(&vm->irq, &t->routes[v]);
 		close(t->routes[v].fd);
 	}
 	if (t->resample_fd >= 0) {
 		if (vm && !t->intx_level) {
 			loop_del(&vm->loop, t->resample_fd);
-			vm_irqfd_resample(vm, t->pdev.intx_irq, t->intx_fd, t->resample_fd, false);
+			irq_fd_resample(&vm->irq, t->pdev.intx_irq, t->intx_fd, t->resample_fd,
+					false);
 		}
 		close(t->resample_fd);
 	}

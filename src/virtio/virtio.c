@@ -8,11 +8,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "loop.h"
+#include "timeline.h"
 
 int virtio_init(struct virtio_dev *vd, const char *name, const struct virtio_ops *ops, void *priv,
 		uint64_t features, unsigned nvqs, uint16_t queue_max, void *config,
@@ -242,20 +242,12 @@ void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, ui
 	/* Writable fields (e.g. blk writeback) are not offered: writes are ignored. */
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void virtio_kicks_adapt(struct virtio_dev *vd)
 {
 	if (!vd->tops || !vd->tops->set_trap_kicks)
 		return;
 	vd->kick.adaptive = true;
-	kickctl_init(&vd->kick.ctl, vd->kick.trap ? KICK_VCPU : KICK_LOOP, now_ns());
+	kickctl_init(&vd->kick.ctl, vd->kick.trap ? KICK_VCPU : KICK_LOOP, timeline_clock_ns());
 }
 
 /* ioeventfd = auto: at a kick, serve the next ones where the controller says. Lock held. */
@@ -269,7 +261,7 @@ static void kick_adapt(struct virtio_dev *vd)
 		return;
 	for (unsigned i = 0; i < vd->nvqs; i++)
 		done += vd->vqs[i].used_total;
-	trap = kickctl_tick(&vd->kick.ctl, now_ns(), done) == KICK_VCPU;
+	trap = kickctl_tick(&vd->kick.ctl, timeline_clock_ns(), done) == KICK_VCPU;
 	if (trap == vd->kick.trap)
 		return;
 	err = vd->tops->set_trap_kicks(vd, trap);

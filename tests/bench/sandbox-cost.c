@@ -10,18 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sandbox.h"
-
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
+#include "timeline.h"
 
 static void *waiter(void *arg)
 {
@@ -37,18 +29,18 @@ static void child(int fd, int mode, int nthreads)
 	pthread_t t[64];
 	double t0, t1, t2, r[2];
 
-	t0 = now_ms();
+	t0 = timeline_clock_ns() / 1e6;
 	if (sandbox_prepare(&c))
 		_exit(2);
-	t1 = now_ms();
+	t1 = timeline_clock_ns() / 1e6;
 	for (int i = 0; i < nthreads; i++)
 		if (pthread_create(&t[i], NULL, waiter, NULL))
 			_exit(3);
-	t2 = now_ms();
+	t2 = timeline_clock_ns() / 1e6;
 	if (sandbox_lock_down())
 		_exit(4);
 	r[0] = t1 - t0;
-	r[1] = now_ms() - t2;
+	r[1] = timeline_clock_ns() / 1e6 - t2;
 	if (write(fd, r, sizeof(r)) != sizeof(r))
 		_exit(5);
 	for (int i = 0; i < nthreads; i++)

@@ -27,6 +27,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "array.h"
+#include "irq.h"
+#include "le.h"
 #include "loop.h"
 #include "machine.h"
 #include "pci/pci.h"
@@ -135,8 +138,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(path0, sizeof(path0), "blk0.path=%s", image);
 	snprintf(path1, sizeof(path1), "blk1.path=%s", image);
 	snprintf(path2, sizeof(path2), "blk2.path=%s", image);
-	if (machine_load(&machine, "machines/rpi5.ini", sets, sizeof(sets) / sizeof(sets[0]),
-			 true)) {
+	if (machine_load(&machine, "machines/rpi5.ini", sets, ARRAY_SIZE(sets), true)) {
 		fprintf(stderr, "fuzz_transport: run from the top of the tree\n");
 		abort();
 	}
@@ -232,7 +234,7 @@ static bool setup(struct bench *b, uint8_t choice)
 	b->vm.vm_fd = -1;
 	b->vm.m = &machine;
 	bus_init(&b->vm.bus);
-	pthread_mutex_init(&b->vm.routing_lock, NULL);
+	irq_ctl_init(&b->vm.irq, &b->vm);
 	pci_host_init(&b->host, &machine);
 	if (virtio_pci_init(&b->vpci, b->vd, 1, true, 0x018000, "fuzz"))
 		return false;
@@ -255,8 +257,7 @@ static void teardown(struct bench *b)
 		bus_free(&b->vm.bus);
 		bus_free(&b->vm.pio);
 		free(b->vm.arch_priv);
-		free(b->vm.routes);
-		pthread_mutex_destroy(&b->vm.routing_lock);
+		irq_ctl_free(&b->vm.irq);
 		pthread_mutex_destroy(&b->host.lock);
 	}
 	if (b->vd)
@@ -297,9 +298,8 @@ static void reg_access(struct bench *b, const struct op *o, bool is_write)
 {
 	uint8_t buf[8];
 	uint32_t len = 1u << (o->size & 3);
-	uint64_t v = htole64(o->val);
 
-	memcpy(buf, &v, 8);
+	le64_put(buf, o->val);
 	if (b->pci)
 		virtio_pci_bar_access(&b->vpci, o->off % VPCI_BAR_SIZE, buf, len, is_write);
 	else
@@ -310,9 +310,8 @@ static void cfg_access(struct bench *b, const struct op *o, bool is_write)
 {
 	uint8_t buf[4];
 	uint32_t len = 1u << (o->size % 3);
-	uint32_t v = htole32(o->val);
 
-	memcpy(buf, &v, 4);
+	le32_put(buf, o->val);
 	if (b->pci)
 		pci_ecam_access(&b->host, (1u << 15) | (o->off & 0xfff), buf, len, is_write);
 }
@@ -418,9 +417,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case K_PIO:
 			if (b.pci) {
 				uint8_t buf[4];
-				uint32_t v = htole32(o.val);
 
-				memcpy(buf, &v, 4);
+				le32_put(buf, o.val);
 				bus_access(&b.vm.pio, o.off, buf, 1u << (o.size % 3), o.size & 4);
 			}
 			break;

@@ -4,8 +4,8 @@
  * sanitizer's abort) still leaves what had passed and where it stopped.
  */
 #include <stdarg.h>
-#include <time.h>
 
+#include "array.h"
 #include "test.h"
 
 int test_passed, test_failed;
@@ -24,14 +24,6 @@ static const struct {
 	{"loop", test_loop},	   {"kickctl", test_kickctl},	{"adapter", test_adapter},
 	{"sandbox", test_sandbox}, {"sanitize", test_sanitize}, {"x86", test_x86},
 };
-
-double test_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 /* Say which case runs now, with the counts so far (the crash report's last word). */
 static void announce(void)
@@ -55,7 +47,7 @@ int main(void)
 {
 	/* Each line reaches the log as it is printed: an abort loses nothing before it. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(suites); i++) {
 		int before = test_failed;
 
 		suite = test_current = suites[i].name;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "timeline.h"
+
 extern int test_passed, test_failed;
 extern const char *test_current;
 
@@ -15,8 +17,6 @@ extern const char *test_current;
  */
 #define TEST_HANG_SECONDS 60
 
-/* Seconds on CLOCK_MONOTONIC, for hang guards only (never for what a test asserts). */
-double test_now(void);
 /*
  * Name the case that starts now ("suite/name"), for failure lines and for a crash report:
  * the runner's output names it, with the counts so far, before the case runs.
@@ -33,9 +33,9 @@ void test_case(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 #define TEST_WAIT(cond, step)                                                                      \
 	({                                                                                         \
-		double until_ = test_now() + TEST_HANG_SECONDS;                                    \
+		uint64_t until_ = timeline_clock_ns() + TEST_HANG_SECONDS * 1000000000ull;         \
 		bool ok_;                                                                          \
-		while (!(ok_ = (cond)) && test_now() < until_) {                                   \
+		while (!(ok_ = (cond)) && timeline_clock_ns() < until_) {                          \
 			step;                                                                      \
 		}                                                                                  \
 		if (!ok_)                                                                          \

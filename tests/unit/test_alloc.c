@@ -1,6 +1,7 @@
 /* Unit tests: region overlap, alignment, IPA limit and interrupt-line collisions. */
 #include "alloc.h"
 #include "config.h"
+#include "range.h"
 #include "test.h"
 
 void test_alloc(void)
@@ -8,11 +9,11 @@ void test_alloc(void)
 	struct cfg c = {.path = "test.ini"};
 	struct alloc a = {.cfg = &c, .ipa_limit = 1ull << 40, .align = 0x4000, .nr_irqs = 64};
 
-	CHECK(ranges_overlap(0, 10, 9, 1));
-	CHECK(!ranges_overlap(0, 10, 10, 1));
-	CHECK(!ranges_overlap(10, 1, 0, 10));
-	CHECK(ranges_overlap(0xfffffffffffff000ull, 0x1000, 0xffffffffffffffffull, 1));
-	CHECK(!ranges_overlap(0, 0, 0, 10)); /* empty ranges overlap nothing */
+	CHECK(range_overlap(0, 10, 9, 1));
+	CHECK(!range_overlap(0, 10, 10, 1));
+	CHECK(!range_overlap(10, 1, 0, 10));
+	CHECK(range_overlap(0xfffffffffffff000ull, 0x1000, 0xffffffffffffffffull, 1));
+	CHECK(!range_overlap(0, 0, 0, 10)); /* empty ranges overlap nothing */
 
 	CHECK(alloc_region(&a, "ram", "ram", 0x40000000, 0x40000000, NULL) == 0);
 	CHECK(alloc_region(&a, "uart", "regs", 0x9000000, 0x1000, NULL) == 0);

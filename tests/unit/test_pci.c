@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "arch/arm64/arm64.h"
+#include "irq.h"
 #include "machine.h"
 #include "pci/pci.h"
 #include "test.h"
@@ -174,7 +175,7 @@ static void virtio_transport(void)
 	memset(&vm, 0, sizeof(vm));
 	vm.vm_fd = -1;
 	vm.m = &m;
-	pthread_mutex_init(&vm.routing_lock, NULL);
+	irq_ctl_init(&vm.irq, &vm);
 	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0, false) == 0);
 	memset(&t, 0, sizeof(t));
 	CHECK(virtio_init(&vd, "vblk", &nop_ops, NULL, 0, 2, 64, cfgspace, 8, &mem) == 0);
@@ -305,7 +306,7 @@ static void virtio_transport(void)
 	t.vm = NULL;
 	virtio_pci_detach(&t);
 	virtio_free(&vd);
-	free(vm.routes);
+	irq_ctl_free(&vm.irq);
 	machine_free(&m);
 }
 

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "devices/boottimer.h"
+#include "le.h"
 #include "test.h"
 #include "timeline.h"
 
@@ -48,7 +49,8 @@ void test_timeline(void)
 	struct timespec ms = {0, 2000000};
 	uint8_t b[4] = {BOOT_TIMER_MAGIC};
 	uint32_t t0, t1;
-	double first, before, elapsed_ms;
+	double first, elapsed_ms;
+	uint64_t before;
 	char *j;
 
 	timeline_reset();
@@ -84,13 +86,13 @@ void test_timeline(void)
 	 * by at least the sleep and by no more than the time measured around both reads (a
 	 * busy machine may stretch the sleep; whole milliseconds: one more).
 	 */
-	before = test_now();
+	before = timeline_clock_ns();
 	boot_timer_access(NULL, 0, b, 4, false);
-	t0 = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
+	t0 = le32_get(b);
 	nanosleep(&ms, NULL);
 	boot_timer_access(NULL, 0, b, 4, false);
-	t1 = b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24;
-	elapsed_ms = (test_now() - before) * 1000;
+	t1 = le32_get(b);
+	elapsed_ms = (timeline_clock_ns() - before) / 1e6;
 	CHECK(t1 >= t0 + 2 && t1 <= t0 + elapsed_ms + 1);
 	boot_timer_access(NULL, 8, b, 4, false);
 	CHECK(b[0] == 0 && b[3] == 0);

@@ -3,27 +3,13 @@
 #include <stdlib.h>
 
 #include "arch.h"
+#include "array.h"
 #include "boot.h"
+#include "le.h"
 #include "machine.h"
 #include "mem.h"
 #include "test.h"
 #include "arch/x86/x86.h"
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* A plausible 6.12 bzImage header: protocol 2.15, 64-bit entry, relocatable. */
 static void bzimage(uint8_t *k, size_t len)
@@ -37,12 +23,12 @@ static void bzimage(uint8_t *k, size_t len)
 	memcpy(k + 0x202, "HdrS", 4);
 	k[0x206] = 0x0f;
 	k[0x207] = 0x02;
-	k[0x211] = 0x01;	     /* LOADED_HIGH */
-	wr32(k + 0x22c, 0x7fffffff); /* initrd_addr_max */
-	k[0x236] = 0x03;	     /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
-	wr32(k + 0x238, 2047);	     /* cmdline_size */
-	wr32(k + 0x258, 0x1000000);  /* pref_address */
-	wr32(k + 0x260, 0x800000);   /* init_size */
+	k[0x211] = 0x01;		 /* LOADED_HIGH */
+	le32_put(k + 0x22c, 0x7fffffff); /* initrd_addr_max */
+	k[0x236] = 0x03;		 /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
+	le32_put(k + 0x238, 2047);	 /* cmdline_size */
+	le32_put(k + 0x258, 0x1000000);	 /* pref_address */
+	le32_put(k + 0x260, 0x800000);	 /* init_size */
 }
 
 static void test_bzimage(void)
@@ -80,7 +66,7 @@ static void test_bzimage(void)
 	CHECK(x86_bzimage_parse(k, 0x8000, &img, why, sizeof(why)) == -EINVAL);
 	CHECK(strstr(why, "header length") != NULL);
 	bzimage(k, sizeof(k));
-	wr32(k + 0x260, 0);
+	le32_put(k + 0x260, 0);
 	CHECK(x86_bzimage_parse(k, 0x8000, &img, why, sizeof(why)) == -EINVAL);
 	CHECK(strstr(why, "implausible footprint") != NULL);
 	bzimage(k, sizeof(k));
@@ -121,11 +107,11 @@ static void test_layout(void)
 	machine_free(&m);
 	/* initrd_addr_max caps the initrd's place. */
 	CHECK(load(&m, NULL, 0) == 0);
-	wr32(k + 0x22c, 0x0fffffff);
+	le32_put(k + 0x22c, 0x0fffffff);
 	CHECK(x86_boot_layout(&m, k, sizeof(k), 0x100000, &bl, why, sizeof(why)) == 0);
 	CHECK_EQ(bl.initrd_addr + bl.initrd_size, 0x10000000);
 	/* An initrd_addr_max below the kernel's footprint leaves the initrd no place. */
-	wr32(k + 0x22c, 0xfff);
+	le32_put(k + 0x22c, 0xfff);
 	CHECK(x86_boot_layout(&m, k, sizeof(k), 0x1000, &bl, why, sizeof(why)) == -EINVAL);
 	machine_free(&m);
 }
@@ -162,14 +148,14 @@ static void test_e820_boot_params(void)
 
 		CHECK(!memcmp(p + 0x202, "HdrS", 4)); /* the setup header, copied */
 		CHECK_EQ(p[0x210], 0xff);
-		CHECK_EQ(rd32(p + 0x228), X86_CMDLINE_ADDR);
-		CHECK_EQ(rd32(p + 0x238), strlen(cl->data));
-		CHECK_EQ(rd32(p + 0x218), bl.initrd_addr);
-		CHECK_EQ(rd32(p + 0x21c), 0x200000);
-		CHECK_EQ(rd64(p + 0x70), X86_ACPI_ADDR);
+		CHECK_EQ(le32_get(p + 0x228), X86_CMDLINE_ADDR);
+		CHECK_EQ(le32_get(p + 0x238), strlen(cl->data));
+		CHECK_EQ(le32_get(p + 0x218), bl.initrd_addr);
+		CHECK_EQ(le32_get(p + 0x21c), 0x200000);
+		CHECK_EQ(le64_get(p + 0x70), X86_ACPI_ADDR);
 		CHECK_EQ(p[0x1e8], 4);
-		CHECK_EQ(rd64(p + 0x2d0 + 20 * 2), 0x100000);
-		CHECK_EQ(rd64(p + 0x2d0 + 20 * 2 + 8), (3ull << 30) - 0x100000);
+		CHECK_EQ(le64_get(p + 0x2d0 + 20 * 2), 0x100000);
+		CHECK_EQ(le64_get(p + 0x2d0 + 20 * 2 + 8), (3ull << 30) - 0x100000);
 		CHECK(strstr(cl->data, "console=ttyS0") != NULL);
 		CHECK(strstr(cl->data, "microvm.boot_timer=0xd0800000") != NULL);
 		CHECK(strstr(cl->data, "panic=-1") != NULL);
@@ -180,8 +166,8 @@ static void test_e820_boot_params(void)
 	if (cl) {
 		const uint8_t *pt = cl->data;
 
-		CHECK_EQ(rd64(pt), (X86_PML4_ADDR + 0x1000) | 3);
-		CHECK_EQ(rd64(pt + 0x2000 + 8 * 511 + 3 * 0x1000),
+		CHECK_EQ(le64_get(pt), (X86_PML4_ADDR + 0x1000) | 3);
+		CHECK_EQ(le64_get(pt + 0x2000 + 8 * 511 + 3 * 0x1000),
 			 ((4ull << 30) - (2 << 20)) | 0x83);
 	}
 	for (unsigned i = 0; i < bi.n; i++)
@@ -262,15 +248,15 @@ static void test_acpi(void)
 		CHECK_EQ(sum(r, 20), 0);
 		CHECK_EQ(sum(r, 36), 0);
 		CHECK(boot_info_find(&bi, "acpi/XSDT") &&
-		      rd64(r + 24) == boot_info_find(&bi, "acpi/XSDT")->gpa);
+		      le64_get(r + 24) == boot_info_find(&bi, "acpi/XSDT")->gpa);
 	}
-	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
 		c = boot_info_find(&bi, tables[i]);
 		CHECK(c != NULL);
 		if (!c)
 			continue;
 		CHECK(!memcmp(c->data, tables[i] + 5, 4));
-		CHECK_EQ(rd32((uint8_t *)c->data + 4), c->len);
+		CHECK_EQ(le32_get((uint8_t *)c->data + 4), c->len);
 		CHECK_EQ(sum(c->data, c->len), 0);
 		CHECK(c->gpa >= X86_ACPI_ADDR && c->gpa + c->len <= X86_ACPI_ADDR + X86_ACPI_MAX);
 	}
@@ -278,7 +264,7 @@ static void test_acpi(void)
 	c = boot_info_find(&bi, "acpi/XSDT");
 	if (c) {
 		CHECK_EQ(c->len, 36 + 3 * 8);
-		CHECK_EQ(rd64((uint8_t *)c->data + 36), boot_info_find(&bi, "acpi/FACP")->gpa);
+		CHECK_EQ(le64_get((uint8_t *)c->data + 36), boot_info_find(&bi, "acpi/FACP")->gpa);
 	}
 	/* FADT: hardware-reduced, the DSDT, sleep and reset registers on our ports. */
 	c = boot_info_find(&bi, "acpi/FACP");
@@ -286,10 +272,10 @@ static void test_acpi(void)
 		const uint8_t *f = c->data;
 
 		CHECK_EQ(c->len, 276);
-		CHECK(rd32(f + 112) & 1u << 20);
-		CHECK_EQ(rd64(f + 140), boot_info_find(&bi, "acpi/DSDT")->gpa);
-		CHECK(f[244] == 1 && rd64(f + 248) == X86_PORT_ACPI_SLEEP);
-		CHECK(f[116] == 1 && rd64(f + 120) == X86_PORT_ACPI_RESET);
+		CHECK(le32_get(f + 112) & 1u << 20);
+		CHECK_EQ(le64_get(f + 140), boot_info_find(&bi, "acpi/DSDT")->gpa);
+		CHECK(f[244] == 1 && le64_get(f + 248) == X86_PORT_ACPI_SLEEP);
+		CHECK(f[116] == 1 && le64_get(f + 120) == X86_PORT_ACPI_RESET);
 		CHECK_EQ(f[128], X86_ACPI_RESET_VALUE);
 	}
 	/* MADT: four enabled LAPICs with IDs 0-3, the IOAPIC at its window, the LINT1 NMI. */
@@ -299,9 +285,9 @@ static void test_acpi(void)
 		unsigned lapics = 0, ioapics = 0, nmis = 0;
 
 		for (; p < end && p[1]; p += p[1]) {
-			if (p[0] == 0 && p[3] == lapics && rd32(p + 4) == 1)
+			if (p[0] == 0 && p[3] == lapics && le32_get(p + 4) == 1)
 				lapics++;
-			if (p[0] == 1 && rd32(p + 4) == X86_IOAPIC_BASE)
+			if (p[0] == 1 && le32_get(p + 4) == X86_IOAPIC_BASE)
 				ioapics++;
 			if (p[0] == 4 && p[5] == 1)
 				nmis++;

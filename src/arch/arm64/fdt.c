@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "array.h"
 #include "arm64.h"
 #include "boot.h"
 #include "device.h"
@@ -162,7 +163,7 @@ static int pci_node(const struct machine *m, void *fdt, uint32_t gic_phandle, ui
 				4 /* level-high */,
 			};
 
-			for (unsigned i = 0; i < sizeof(cells) / sizeof(cells[0]) && !err; i++)
+			for (unsigned i = 0; i < ARRAY_SIZE(cells) && !err; i++)
 				err = fdt_appendprop_u32(fdt, node, "interrupt-map", cells[i]);
 		}
 	}

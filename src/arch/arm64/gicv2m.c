@@ -1,9 +1,9 @@
 /* gicv2m: an emulated GICv2m MSI frame, so that PCI MSI-X works on GICv2 (GIC-400) hosts. */
-#include <endian.h>
 #include <string.h>
 
 #include "arm64.h"
 #include "kvm_arch.h"
+#include "le.h"
 #include "log.h"
 #include "machine.h"
 #include "vm.h"
@@ -23,8 +23,7 @@ static void v2m_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 		return;
 	}
 	if (is_write) {
-		memcpy(&v, data, 4);
-		v = le32toh(v);
+		v = le32_get(data);
 		/* A CPU writing SETSPI raises that SPI, as the device MSIs do through irqfds. */
 		if (off == GICV2M_SETSPI && v >= GIC_SPI_BASE + g->v2m_irq_base &&
 		    v < GIC_SPI_BASE + g->v2m_irq_base + g->v2m_irq_count) {
@@ -37,8 +36,7 @@ static void v2m_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 		v = (GIC_SPI_BASE + g->v2m_irq_base) << 16 | g->v2m_irq_count;
 	else if (off == V2M_MSI_IIDR)
 		v = 0;
-	v = htole32(v);
-	memcpy(data, &v, 4);
+	le32_put(data, v);
 }
 
 int gicv2m_realize(struct vm *vm)

@@ -7,20 +7,12 @@
 
 #include "arm64.h"
 #include "image.h"
+#include "le.h"
 
 #define SZ_2M	    (2ull << 20)
 #define SZ_64K	    (64ull << 10)
 #define DTB_MAX	    SZ_2M
 #define ARM64_MAGIC 0x644d5241u /* "ARM\x64" */
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, char *why,
 		       size_t whylen)
@@ -32,15 +24,15 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 			 len);
 		return -EINVAL;
 	}
-	magic = (uint32_t)buf[56] | buf[57] << 8 | buf[58] << 16 | (uint32_t)buf[59] << 24;
+	magic = le32_get(buf + 56);
 	if (magic != ARM64_MAGIC) {
 		snprintf(why, whylen,
 			 "kernel is not an arm64 Image (no \"ARM\\x64\" magic at offset 56)");
 		return -EINVAL;
 	}
-	img->text_offset = le64(buf + 8);
-	img->image_size = le64(buf + 16);
-	img->flags = le64(buf + 24);
+	img->text_offset = le64_get(buf + 8);
+	img->image_size = le64_get(buf + 16);
+	img->flags = le64_get(buf + 24);
 	if (img->flags & 1) {
 		snprintf(why, whylen,
 			 "kernel is a big-endian Image; only little-endian is supported");

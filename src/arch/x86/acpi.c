@@ -12,6 +12,7 @@
 
 #include "arch.h"
 #include "device.h"
+#include "le.h"
 #include "machine.h"
 #include "pci/pci.h"
 
@@ -46,10 +47,13 @@ static void u8(struct buf *a, uint8_t v)
 	put(a, &v, 1);
 }
 
+/* Append the low bytes (at most 8) of v, little-endian. */
 static void le(struct buf *a, uint64_t v, unsigned bytes)
 {
-	for (unsigned i = 0; i < bytes; i++)
-		u8(a, (uint8_t)(v >> (8 * i)));
+	uint8_t b[8];
+
+	le64_put(b, v);
+	put(a, b, bytes);
 }
 
 /* --- AML --- */
@@ -353,8 +357,7 @@ static int table_end(struct boot_info *bi, struct buf *a, const char *name, uint
 		free(a->b);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < 4; i++)
-		a->b[4 + i] = (uint8_t)(a->n >> (8 * i));
+	le32_put(a->b + 4, (uint32_t)a->n); /* the table's length */
 	a->b[9] = checksum(a->b, a->n);
 	return boot_info_add(bi, name, gpa, a->b, a->n);
 }

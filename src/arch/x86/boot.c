@@ -9,6 +9,7 @@
 #include "arch.h"
 #include "boot.h"
 #include "device.h"
+#include "le.h"
 #include "machine.h"
 
 #define SZ_4K	      0x1000ull
@@ -16,47 +17,19 @@
 #define LOADED_HIGH   0x01
 #define XLF_KERNEL_64 0x01
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return get16(p) | (uint32_t)get16(p + 2) << 16;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 int x86_bzimage_parse(const uint8_t *k, size_t len, struct x86_bzimage *img, char *why,
 		      size_t whylen)
 {
 	unsigned sects;
 
 	memset(img, 0, sizeof(*img));
-	if (len < 0x270 || get16(k + 0x1fe) != 0xaa55 || memcmp(k + 0x202, "HdrS", 4)) {
+	if (len < 0x270 || le16_get(k + 0x1fe) != 0xaa55 || memcmp(k + 0x202, "HdrS", 4)) {
 		snprintf(why, whylen,
 			 "not an x86 bzImage (no boot sector signature and "
 			 "\"HdrS\" setup header)");
 		return -EINVAL;
 	}
-	img->version = get16(k + 0x206);
+	img->version = le16_get(k + 0x206);
 	if (img->version < 0x20c) {
 		snprintf(why, whylen,
 			 "kernel boot protocol %u.%02u is older than 2.12 (64-bit entry)",
@@ -70,7 +43,7 @@ int x86_bzimage_parse(const uint8_t *k, size_t len, struct x86_bzimage *img, cha
 		return -EINVAL;
 	}
 	img->loadflags = k[0x211];
-	img->xloadflags = get16(k + 0x236);
+	img->xloadflags = le16_get(k + 0x236);
 	if (!(img->loadflags & LOADED_HIGH) || !(img->xloadflags & XLF_KERNEL_64)) {
 		snprintf(why, whylen,
 			 "kernel has no 64-bit entry point loaded at 1 MiB "
@@ -84,10 +57,10 @@ int x86_bzimage_parse(const uint8_t *k, size_t len, struct x86_bzimage *img, cha
 		snprintf(why, whylen, "kernel real-mode setup of %u sectors is too large", sects);
 		return -EINVAL;
 	}
-	img->initrd_addr_max = get32(k + 0x22c);
-	img->cmdline_size = get32(k + 0x238);
-	img->pref_address = get32(k + 0x258) | (uint64_t)get32(k + 0x25c) << 32;
-	img->init_size = get32(k + 0x260);
+	img->initrd_addr_max = le32_get(k + 0x22c);
+	img->cmdline_size = le32_get(k + 0x238);
+	img->pref_address = le64_get(k + 0x258);
+	img->init_size = le32_get(k + 0x260);
 	if (!img->init_size || img->pref_address < X86_HIGH_RAM ||
 	    img->pref_address > (1ull << 40)) {
 		snprintf(why, whylen,
@@ -195,24 +168,24 @@ static uint8_t *zero_page(const struct machine *m, const struct boot_layout *bl,
 	if (!zp)
 		return NULL;
 	memcpy(zp + HDR_START, bl->setup, bl->setup_len);
-	put16(zp + 0x1fa, 0xffff); /* vid_mode: normal */
-	zp[0x210] = 0xff;	   /* type_of_loader: undefined */
-	zp[0x211] |= 0x80;	   /* loadflags: CAN_USE_HEAP */
-	put16(zp + 0x224, 0xde00); /* heap_end_ptr */
-	put32(zp + 0x228, (uint32_t)X86_CMDLINE_ADDR);
-	put32(zp + 0x238, (uint32_t)cmdlen);
-	put32(zp + 0x218, (uint32_t)bl->initrd_addr);
-	put32(zp + 0x21c, (uint32_t)bl->initrd_size);
-	put32(zp + 0x0c0, (uint32_t)(bl->initrd_addr >> 32));
-	put32(zp + 0x0c4, (uint32_t)(bl->initrd_size >> 32));
-	put64(zp + 0x070, X86_ACPI_ADDR); /* acpi_rsdp_addr */
+	le16_put(zp + 0x1fa, 0xffff); /* vid_mode: normal */
+	zp[0x210] = 0xff;	      /* type_of_loader: undefined */
+	zp[0x211] |= 0x80;	      /* loadflags: CAN_USE_HEAP */
+	le16_put(zp + 0x224, 0xde00); /* heap_end_ptr */
+	le32_put(zp + 0x228, (uint32_t)X86_CMDLINE_ADDR);
+	le32_put(zp + 0x238, (uint32_t)cmdlen);
+	le32_put(zp + 0x218, (uint32_t)bl->initrd_addr);
+	le32_put(zp + 0x21c, (uint32_t)bl->initrd_size);
+	le32_put(zp + 0x0c0, (uint32_t)(bl->initrd_addr >> 32));
+	le32_put(zp + 0x0c4, (uint32_t)(bl->initrd_size >> 32));
+	le64_put(zp + 0x070, X86_ACPI_ADDR); /* acpi_rsdp_addr */
 	zp[0x1e8] = (uint8_t)n;
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *p = zp + 0x2d0 + 20 * i;
 
-		put64(p, e[i].addr);
-		put64(p + 8, e[i].size);
-		put32(p + 16, e[i].type);
+		le64_put(p, e[i].addr);
+		le64_put(p + 8, e[i].size);
+		le32_put(p + 16, e[i].type);
 	}
 	return zp;
 }
@@ -224,8 +197,8 @@ static uint8_t *gdt(void)
 
 	/* null, unused, 64-bit code (0x10), data (0x18) */
 	if (t) {
-		put64(t + X86_SEL_CODE, 0x00af9b000000ffffull);
-		put64(t + X86_SEL_DATA, 0x00cf93000000ffffull);
+		le64_put(t + X86_SEL_CODE, 0x00af9b000000ffffull);
+		le64_put(t + X86_SEL_DATA, 0x00cf93000000ffffull);
 	}
 	return t;
 }
@@ -237,13 +210,13 @@ static uint8_t *page_tables(void)
 
 	if (!pml4)
 		return NULL;
-	put64(pml4, (X86_PML4_ADDR + SZ_4K) | 3);
+	le64_put(pml4, (X86_PML4_ADDR + SZ_4K) | 3);
 	for (unsigned i = 0; i < 4; i++) {
 		uint8_t *pd = pdpt + SZ_4K * (1 + i);
 
-		put64(pdpt + 8 * i, (X86_PML4_ADDR + SZ_4K * (2 + i)) | 3);
+		le64_put(pdpt + 8 * i, (X86_PML4_ADDR + SZ_4K * (2 + i)) | 3);
 		for (unsigned j = 0; j < 512; j++)
-			put64(pd + 8 * j, ((uint64_t)(i * 512 + j) << 21) | 0x83);
+			le64_put(pd + 8 * j, ((uint64_t)(i * 512 + j) << 21) | 0x83);
 	}
 	return pml4;
 }
