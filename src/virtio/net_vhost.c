@@ -20,8 +20,8 @@ static unsigned ring_vq(const struct vhost_ring *r)
 /* What the kernel should signal for ring r: the transport's irqfd if it has one now. */
 static int ring_call(struct net *n, const struct vhost_ring *r)
 {
-	int fd =
-		n->va.vd.tops->queue_irqfd ? n->va.vd.tops->queue_irqfd(&n->va.vd, ring_vq(r)) : -1;
+	const struct virtio_transport_ops *t = n->va.vd.tops;
+	int fd = t && t->queue_irqfd ? t->queue_irqfd(&n->va.vd, ring_vq(r)) : -1;
 
 	return fd >= 0 ? fd : r->call;
 }
