@@ -215,6 +215,26 @@ static int fdt_cpus(const struct machine *m, void *fdt)
 	return err;
 }
 
+/* The GIC's MSI controller for PCI, under the GIC node gic (an ITS takes #msi-cells). */
+static int msi_node(void *fdt, int gic, const char *name, const char *compat, uint64_t base,
+		    uint64_t size, bool msi_cells)
+{
+	char full[48];
+	int node, err;
+
+	snprintf(full, sizeof(full), "%s@%llx", name, (unsigned long long)base);
+	node = fdt_add_subnode(fdt, gic, full);
+	if (node < 0)
+		return node;
+	err = fdt_setprop_string(fdt, node, "compatible", compat);
+	err = err ?: fdt_setprop_empty(fdt, node, "msi-controller");
+	if (msi_cells)
+		err = err ?: fdt_setprop_u32(fdt, node, "#msi-cells", 1);
+	err = err ?: fdt_setprop_u64(fdt, node, "reg", base);
+	err = err ?: fdt_appendprop_u64(fdt, node, "reg", size);
+	return err ?: fdt_setprop_u32(fdt, node, "phandle", ARM64_MSI_PHANDLE);
+}
+
 static int fdt_gic(const struct machine *m, void *fdt)
 {
 	const struct gic_config *g = arm64_gic(m);
@@ -254,28 +274,10 @@ static int fdt_gic(const struct machine *m, void *fdt)
 	node = fdt_node_offset_by_phandle(fdt, ARM64_GIC_PHANDLE);
 	switch (arm64_msi_kind(m)) {
 	case ARM64_MSI_ITS:
-		snprintf(name, sizeof(name), "msi-controller@%llx", (unsigned long long)g->its);
-		node = fdt_add_subnode(fdt, node, name);
-		if (node < 0)
-			return node;
-		err = fdt_setprop_string(fdt, node, "compatible", "arm,gic-v3-its");
-		err = err ?: fdt_setprop_empty(fdt, node, "msi-controller");
-		err = err ?: fdt_setprop_u32(fdt, node, "#msi-cells", 1);
-		err = err ?: fdt_setprop_u64(fdt, node, "reg", g->its);
-		err = err ?: fdt_appendprop_u64(fdt, node, "reg", GICV3_ITS_SIZE);
-		err = err ?: fdt_setprop_u32(fdt, node, "phandle", ARM64_MSI_PHANDLE);
-		break;
+		return msi_node(fdt, node, "msi-controller", "arm,gic-v3-its", g->its,
+				GICV3_ITS_SIZE, true);
 	case ARM64_MSI_V2M:
-		snprintf(name, sizeof(name), "v2m@%llx", (unsigned long long)g->v2m);
-		node = fdt_add_subnode(fdt, node, name);
-		if (node < 0)
-			return node;
-		err = fdt_setprop_string(fdt, node, "compatible", "arm,gic-v2m-frame");
-		err = err ?: fdt_setprop_empty(fdt, node, "msi-controller");
-		err = err ?: fdt_setprop_u64(fdt, node, "reg", g->v2m);
-		err = err ?: fdt_appendprop_u64(fdt, node, "reg", GICV2M_SIZE);
-		err = err ?: fdt_setprop_u32(fdt, node, "phandle", ARM64_MSI_PHANDLE);
-		break;
+		return msi_node(fdt, node, "v2m", "arm,gic-v2m-frame", g->v2m, GICV2M_SIZE, false);
 	}
 	return err;
 }
