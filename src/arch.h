@@ -75,7 +75,10 @@ struct arch {
 			 struct boot_info *bi);
 	/* Can boot_info run before KVM made its choices (--dump-*)? NULL: yes. 0 or -1 (said). */
 	int (*boot_info_ready)(const struct machine *m);
-	/* Create the architecture's platform devices in a VM being built (or NULL). -errno. */
+	/*
+	 * Create the architecture's platform devices in a VM being built (or NULL). x86 keeps
+	 * them in vm->arch_priv, which on arm64 belongs to the KVM backend (kvm.c). -errno.
+	 */
 	int (*realize)(struct vm *vm);
 };
 

@@ -466,6 +466,7 @@ void vm_destroy(struct vm *vm)
 	vm->ram = NULL;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
+	vm->vm_fd = vm->irq.vm_fd = -1;
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	loop_free(&vm->loop);

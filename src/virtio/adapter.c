@@ -12,6 +12,18 @@ static const struct virtio_device_ops *vops(const struct device *dev)
 	return dev->ops->impl;
 }
 
+int virtio_adapter_queue_keys(struct device *dev, struct machine *m)
+{
+	struct virtio_adapter *a = dev->priv;
+	struct cfg *c = &m->cfg;
+	int err = 0;
+
+	a->queue_keys = true;
+	err |= cfg_u32(c, dev->name, "queues", &a->queues, 1, 1, m->vcpus, 0);
+	err |= cfg_u32(c, dev->name, "queue_size", &a->queue_size, 256, 2, VIRTQ_MAX_SIZE, 0);
+	return err;
+}
+
 int virtio_adapter_configure(struct device *dev, struct machine *m)
 {
 	const struct virtio_device_ops *ops = vops(dev);
@@ -23,8 +35,7 @@ int virtio_adapter_configure(struct device *dev, struct machine *m)
 		return -1;
 	dev->priv = a;
 	err |= ops->configure ? ops->configure(dev, m) : 0;
-	err |= cfg_u32(c, dev->name, "queues", &a->queues, 1, 1, m->vcpus, 0);
-	err |= cfg_u32(c, dev->name, "queue_size", &a->queue_size, 256, 2, VIRTQ_MAX_SIZE, 0);
+	err |= a->queue_keys ? 0 : virtio_adapter_queue_keys(dev, m);
 	a->tr.kicks_auto = ops->kicks_auto;
 	err |= virtio_transport_configure(&a->tr, dev, m, ops->pci_class);
 	if (err)

@@ -28,6 +28,7 @@ struct virtio_adapter {
 	struct virtio_transport tr; /* where the device sits: a virtio-mmio slot or a PCI slot */
 	uint32_t queues;     /* [DEV] queues: queues (virtio-blk) or queue pairs (virtio-net) */
 	uint32_t queue_size; /* [DEV] queue_size: a power of two */
+	bool queue_keys;     /* queues and queue_size have been read */
 	bool opened;	     /* the host side is open (realize got past ops->open) */
 };
 
@@ -39,7 +40,10 @@ struct virtio_device_ops {
 	size_t size;
 	uint32_t pci_class; /* its class code on PCI */
 	bool kicks_auto;    /* ioeventfd = auto unless the section says */
-	/* Optional: read the type's own keys (before the shared ones); no host side effects. */
+	/*
+	 * Optional: read the type's own keys, before the shared ones unless it calls
+	 * virtio_adapter_queue_keys among them; no host side effects. 0 or -1.
+	 */
 	int (*configure)(struct device *dev, struct machine *m);
 	/* Optional: checks that need every key, and what --check must see opened. 0 or -1. */
 	int (*configure_late)(struct device *dev, struct machine *m);
@@ -61,6 +65,11 @@ struct virtio_device_ops {
 	void (*destroy)(struct device *dev);
 };
 
+/*
+ * Read queues and queue_size now: for a type's configure whose keys go around them (else the
+ * adapter reads them after it). 0 or -1 (said).
+ */
+int virtio_adapter_queue_keys(struct device *dev, struct machine *m);
 /* Read the shared keys around ops->configure, claim the transport's slot. 0 or -1 (said). */
 int virtio_adapter_configure(struct device *dev, struct machine *m);
 /* The --check line: name, the type's words, where the transport put it. */

@@ -480,6 +480,7 @@ static int net_configure(struct device *dev, struct machine *m)
 	err |= cfg_str(c, dev->name, "tap", &n->ifname, "tap%d", 0);
 	err |= cfg_str(c, dev->name, "mac", &n->mac_key, NULL, 0);
 	err |= cfg_u32(c, dev->name, "mtu", &n->mtu, 1500, 68, 65535, 0);
+	err |= virtio_adapter_queue_keys(dev, m);
 	err |= cfg_bool(c, dev->name, "offload", &n->offload, true);
 	err |= cfg_bool(c, dev->name, "vhost", &n->vhost, false);
 	return err ? -1 : 0;

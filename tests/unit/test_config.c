@@ -112,8 +112,12 @@ static void machines(void)
 {
 	struct machine m;
 	char *sets[] = {"machine.vcpus=2", "uart0.irq=5"};
+	bool loaded;
 
-	CHECK(machine_load(&m, "machines/rpi5.ini", NULL, 0, false) == 0);
+	loaded = machine_load(&m, "machines/rpi5.ini", NULL, 0, false) == 0;
+	CHECK(loaded);
+	if (!loaded)
+		return;
 	CHECK_EQ(m.vcpus, 4);
 	CHECK_EQ(arm64_gic(&m)->version, 2);
 	CHECK_EQ(m.ram_base, 0x40000000);
@@ -123,7 +127,10 @@ static void machines(void)
 	CHECK(m.has_virtio_mmio && m.has_pci);
 	machine_free(&m);
 
-	CHECK(machine_load(&m, "machines/virt-gicv3.ini", sets, 2, false) == 0);
+	loaded = machine_load(&m, "machines/virt-gicv3.ini", sets, 2, false) == 0;
+	CHECK(loaded);
+	if (!loaded)
+		return;
 	CHECK_EQ(m.vcpus, 2);
 	CHECK_EQ(arm64_gic(&m)->version, 3);
 	CHECK_EQ(m.alloc.irqs[m.alloc.nirqs - 1].irq, 5);

@@ -31,8 +31,12 @@ static void check_machine(const char *path, int version, unsigned ncpus)
 	const char *s;
 	int n, node, count = 0;
 	uint32_t gic_phandle;
+	bool loaded;
 
-	CHECK(machine_load(&m, path, NULL, 0, false) == 0);
+	loaded = machine_load(&m, path, NULL, 0, false) == 0;
+	CHECK(loaded);
+	if (!loaded)
+		return;
 	CHECK(arm64_fdt_build(&m, &bl, &fdt, &len) == 0);
 	if (!fdt) {
 		machine_free(&m);
@@ -122,8 +126,12 @@ static void no_initrd(void)
 	size_t len;
 	int n;
 	char *sets[] = {"machine.vcpus=1"};
+	bool loaded;
 
-	CHECK(machine_load(&m, "machines/rpi5.ini", sets, 1, false) == 0);
+	loaded = machine_load(&m, "machines/rpi5.ini", sets, 1, false) == 0;
+	CHECK(loaded);
+	if (!loaded)
+		return;
 	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
 	CHECK(fdt && prop(fdt, "/chosen", "linux,initrd-start", &n) == NULL);
 	CHECK(fdt && prop(fdt, "/cpus/cpu@1", "reg", &n) == NULL);

@@ -317,8 +317,12 @@ static void interrupt_map(void)
 	size_t len;
 	const fdt32_t *p;
 	int n, node;
+	bool loaded;
 
-	CHECK(machine_load(&m, "machines/virt-gicv3.ini", NULL, 0, false) == 0);
+	loaded = machine_load(&m, "machines/virt-gicv3.ini", NULL, 0, false) == 0;
+	CHECK(loaded);
+	if (!loaded)
+		return;
 	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
 	node = fdt ? fdt_path_offset(fdt, "/pcie@30000000") : -1;
 	CHECK(node >= 0);
