@@ -463,12 +463,13 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 	t->queue_vector = calloc(vd->nvqs, sizeof(*t->queue_vector));
 	t->table = calloc(t->nvec, MSIX_ENTRY);
 	t->routes = calloc(t->nvec, sizeof(*t->routes));
+	/* Before anything can fail: detach closes only the descriptors a route holds. */
+	for (unsigned v = 0; t->routes && v < t->nvec; v++)
+		t->routes[v] = (struct msi_route){.gsi = -1, .msi_gsi = -1, .fd = -1};
 	if (!t->queue_vector || !t->table || !t->routes)
 		return -ENOMEM;
-	for (unsigned v = 0; v < t->nvec; v++) {
+	for (unsigned v = 0; v < t->nvec; v++)
 		le32_put(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL, 1); /* masked */
-		t->routes[v] = (struct msi_route){.gsi = -1, .msi_gsi = -1, .fd = -1};
-	}
 	reset_transport(t);
 	return 0;
 }
