@@ -139,9 +139,45 @@ static void no_initrd(void)
 	machine_free(&m);
 }
 
+/* [machine] pmu: a PMUv3 node with its overflow PPI (7, level, the CPU mask on GICv2). */
+static void pmu(const char *path, uint32_t flags)
+{
+	struct machine m;
+	void *fdt = NULL;
+	size_t len;
+	const fdt32_t *p;
+	int n;
+	char *sets[] = {"machine.pmu=on"};
+	bool loaded;
+
+	loaded = machine_load(&m, path, NULL, 0, false) == 0;
+	CHECK(loaded);
+	if (!loaded)
+		return;
+	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
+	CHECK(fdt && fdt_path_offset(fdt, "/pmu") < 0); /* off unless asked */
+	free(fdt);
+	machine_free(&m);
+	fdt = NULL;
+	loaded = machine_load(&m, path, sets, 1, false) == 0;
+	CHECK(loaded);
+	if (!loaded)
+		return;
+	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
+	CHECK(fdt &&
+	      fdt_node_check_compatible(fdt, fdt_path_offset(fdt, "/pmu"), "arm,armv8-pmuv3") == 0);
+	p = fdt ? prop(fdt, "/pmu", "interrupts", &n) : NULL;
+	CHECK(p && n == 12 && fdt32_to_cpu(p[0]) == 1 && fdt32_to_cpu(p[1]) == 7 &&
+	      fdt32_to_cpu(p[2]) == flags);
+	free(fdt);
+	machine_free(&m);
+}
+
 void test_fdt(void)
 {
 	check_machine("machines/rpi5.ini", 2, 4);
 	check_machine("machines/virt-gicv3.ini", 3, 4);
 	no_initrd();
+	pmu("machines/rpi5.ini", 0xf04);
+	pmu("machines/virt-gicv3.ini", 4);
 }

@@ -60,7 +60,8 @@ static void layout(void)
 	const uint64_t base = 0x40000000, size = 256 << 20;
 
 	make_header(h, 0, 0x1200000, 0);
-	CHECK(arm64_boot_layout(base, size, h, sizeof(h), 0x300000, &bl, why, sizeof(why)) == 0);
+	CHECK(arm64_boot_layout(base, size, h, sizeof(h), false, 0x300000, &bl, why, sizeof(why)) ==
+	      0);
 	CHECK_EQ(bl.kernel_addr, base);
 	CHECK_EQ(bl.entry, base);
 	CHECK_EQ(bl.dtb_addr, base + size - (2 << 20));
@@ -69,19 +70,31 @@ static void layout(void)
 	CHECK_EQ(bl.initrd_addr % 0x10000, 0);
 	CHECK(bl.initrd_addr >= bl.kernel_end);
 	/* RAM that cannot hold kernel + initrd + DTB is refused with a reason. */
-	CHECK(arm64_boot_layout(base, 32 << 20, h, sizeof(h), 20 << 20, &bl, why, sizeof(why)) ==
-	      -EINVAL);
+	CHECK(arm64_boot_layout(base, 32 << 20, h, sizeof(h), false, 20 << 20, &bl, why,
+				sizeof(why)) == -EINVAL);
 	CHECK(strstr(why, "do not fit") != NULL);
-	CHECK(arm64_boot_layout(base, 16 << 20, h, sizeof(h), 64 << 20, &bl, why, sizeof(why)) ==
-	      -EINVAL);
+	CHECK(arm64_boot_layout(base, 16 << 20, h, sizeof(h), false, 64 << 20, &bl, why,
+				sizeof(why)) == -EINVAL);
 	/* An image_size that would wrap the end address around is refused, not placed. */
 	make_header(h, 0, 0xffffffffffe00000ull, 0);
-	CHECK(arm64_boot_layout(base, size, h, sizeof(h), 0x300000, &bl, why, sizeof(why)) ==
+	CHECK(arm64_boot_layout(base, size, h, sizeof(h), false, 0x300000, &bl, why, sizeof(why)) ==
 	      -EINVAL);
 	CHECK(strstr(why, "more than the") != NULL);
 	/* No kernel (device-tree dump): placement still computed. */
-	CHECK(arm64_boot_layout(base, size, NULL, 0, 0x1000, &bl, why, sizeof(why)) == 0);
+	CHECK(arm64_boot_layout(base, size, NULL, 0, false, 0x1000, &bl, why, sizeof(why)) == 0);
 	CHECK_EQ(bl.initrd_size, 0x1000);
+	/* A raw kernel (kernel_format = raw): no header read, at RAM + 0x80000, its own size. */
+	memset(h, 0, sizeof(h));
+	CHECK(arm64_boot_layout(base, size, h, sizeof(h), false, 0, &bl, why, sizeof(why)) ==
+	      -EINVAL);
+	CHECK(strstr(why, "kernel_format = raw") != NULL);
+	CHECK(arm64_boot_layout(base, size, h, 3 << 20, true, 0x1000, &bl, why, sizeof(why)) == 0);
+	CHECK_EQ(bl.kernel_addr, base + 0x80000);
+	CHECK_EQ(bl.entry, base + 0x80000);
+	CHECK_EQ(bl.kernel_end, base + 0x80000 + (3 << 20));
+	CHECK(bl.initrd_addr >= bl.kernel_end && bl.initrd_addr + 0x1000 <= bl.dtb_addr);
+	CHECK(arm64_boot_layout(base, 4 << 20, h, 3 << 20, true, 0, &bl, why, sizeof(why)) ==
+	      -EINVAL);
 }
 
 /* Write len bytes to a new temporary file; its path goes to path (a mkstemp template). */

@@ -4,15 +4,50 @@
 
 #include "arm64.h"
 #include "boot.h"
+#include "config.h"
 #include "log.h"
 
 static const char *const sections[] = {"gic", NULL};
 
+/* [gic], and the arm64 keys of [boot] and [machine]: kernel_format, pmu. */
+static int configure(struct machine *m)
+{
+	static const char *const formats[] = {"image", "raw", NULL};
+	struct arm64_machine *am = calloc(1, sizeof(*am));
+	struct cfg *c = &m->cfg;
+	int format = 0, err = 0;
+
+	if (!am) {
+		log_error("%s: out of memory", c->path);
+		return -1;
+	}
+	m->arch_priv = am;
+	err |= cfg_enum(c, "boot", "kernel_format", formats, &format, 0);
+	err |= cfg_bool(c, "machine", "pmu", &am->pmu, false);
+	am->raw_kernel = format == 1;
+	return err ? -1 : arm64_gic_configure(m);
+}
+
+static void describe(const struct machine *m, FILE *out)
+{
+	const struct arm64_machine *am = m->arch_priv;
+
+	arm64_gic_describe(m, out);
+	if (am->pmu)
+		fprintf(out, "  pmu: PMUv3 on every vCPU, overflow interrupt PPI %d (INTID %d)\n",
+			ARM64_PMU_PPI, ARM64_PMU_PPI + 16);
+	if (am->raw_kernel)
+		fprintf(out, "  kernel format: raw (no Image header), loaded at RAM + 0x%llx\n",
+			ARM64_RAW_TEXT_OFFSET);
+}
+
 static int layout(const struct machine *m, const uint8_t *kernel, size_t klen, size_t initrd_len,
 		  struct boot_layout *bl, char *why, size_t whylen)
 {
-	return arm64_boot_layout(m->ram_base, m->ram_size, kernel, klen, initrd_len, bl, why,
-				 whylen);
+	const struct arm64_machine *am = m->arch_priv;
+
+	return arm64_boot_layout(m->ram_base, m->ram_size, kernel, klen, am->raw_kernel, initrd_len,
+				 bl, why, whylen);
 }
 
 /* The device tree, at the place the layout keeps for it. */
@@ -49,8 +84,8 @@ const struct arch arch_arm64 = {
 	.sections = sections,
 	.boot_info_kind = ARCH_DTB,
 	.boot_info_hint = "--dump-dtb writes its device tree",
-	.configure = arm64_gic_configure,
-	.describe = arm64_gic_describe,
+	.configure = configure,
+	.describe = describe,
 	.pci_msi = arm64_pci_msi,
 	.boot_layout = layout,
 	.boot_info = boot_info,

@@ -39,10 +39,15 @@ struct gic_config {
 	uint32_t v2m_irq_base, v2m_irq_count; /* device lines the v2m frame raises */
 };
 
-/* The arm64 part of a machine (machine->arch_priv, from arm64_gic_configure). */
+/* The arm64 part of a machine (machine->arch_priv, from the arch's configure). */
 struct arm64_machine {
 	struct gic_config gic;
+	bool raw_kernel; /* [boot] kernel_format = raw: no Image header, loaded at RAM + 0x80000 */
+	bool pmu;	 /* [machine] pmu: a PMUv3 for every vCPU, overflow on PPI ARM64_PMU_PPI */
 };
+
+#define ARM64_RAW_TEXT_OFFSET 0x80000ull /* where a raw kernel goes (as kvmtool loads one) */
+#define ARM64_PMU_PPI	      7		 /* the PMU overflow interrupt: PPI 7, INTID 23 */
 
 /* The arm64 part of a VM (vm->arch_priv, from kvm_arch_vm_init). */
 struct arm64_vm {
@@ -50,6 +55,12 @@ struct arm64_vm {
 	int its_fd;    /* the in-kernel GICv3 ITS device (PCI MSI), -1 if none */
 	bool ext_dabt; /* KVM can inject external data aborts (KVM_CAP_ARM_INJECT_EXT_DABT) */
 };
+
+/* Does the machine give its vCPUs a PMU ([machine] pmu)? */
+static inline bool arm64_pmu(const struct machine *m)
+{
+	return ((const struct arm64_machine *)m->arch_priv)->pmu;
+}
 
 /* The machine's [gic] (version resolved by KVM for "auto" once the VM exists). */
 static inline struct gic_config *arm64_gic(const struct machine *m)
@@ -59,14 +70,16 @@ static inline struct gic_config *arm64_gic(const struct machine *m)
 
 /*
  * Place the kernel (its first min(klen, BLOB_HEAD_MAX) bytes, or NULL), the initrd and the
- * DTB in RAM; fills why on error. -EINVAL.
+ * DTB in RAM: an Image where its header says, a raw kernel (klen bytes, no header) at
+ * ARM64_RAW_TEXT_OFFSET; fills why on error. -EINVAL.
  */
 int arm64_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
-		      size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen);
+		      bool raw, size_t initrd_len, struct boot_layout *bl, char *why,
+		      size_t whylen);
 /* Build the DTB for m (initrd range from bl, may be NULL). -errno; the caller frees *blob. */
 int arm64_fdt_build(const struct machine *m, const struct boot_layout *bl, void **blob,
 		    size_t *len);
-/* Read [gic], claim its regions and lines (m->arch_priv holds it from here). 0 or -1. */
+/* Read [gic] into m->arch_priv, claim its regions and lines. 0 or -1. */
 int arm64_gic_configure(struct machine *m);
 /* Print the [gic] line for --check. */
 void arm64_gic_describe(const struct machine *m, FILE *out);

@@ -282,16 +282,41 @@ static int fdt_gic(const struct machine *m, void *fdt)
 	return err;
 }
 
+/* The trigger cell of a per-CPU interrupt: level-high, and the CPU mask on GICv2. */
+static uint32_t ppi_flags(const struct machine *m)
+{
+	uint32_t flags = IRQ_TYPE_LEVEL_HIGH;
+
+	if (arm64_gic(m)->version == 2)
+		flags |= ((1u << m->vcpus) - 1) << 8; /* GICv2 PPI CPU mask */
+	return flags;
+}
+
+/* [machine] pmu = on: the PMUv3 every vCPU has, with its overflow interrupt. */
+static int fdt_pmu(const struct machine *m, void *fdt)
+{
+	const struct arm64_machine *am = m->arch_priv;
+	int node, err;
+
+	if (!am->pmu)
+		return 0;
+	node = fdt_add_subnode(fdt, 0, "pmu");
+	if (node < 0)
+		return node;
+	err = fdt_setprop_string(fdt, node, "compatible", "arm,armv8-pmuv3");
+	err = err ?: fdt_setprop_u32(fdt, node, "interrupts", FDT_GIC_PPI);
+	err = err ?: fdt_appendprop_u32(fdt, node, "interrupts", ARM64_PMU_PPI);
+	return err ?: fdt_appendprop_u32(fdt, node, "interrupts", ppi_flags(m));
+}
+
 static int fdt_timer_psci(const struct machine *m, void *fdt)
 {
 	/* Secure, non-secure physical, virtual and hypervisor timer PPIs. */
 	static const uint32_t ppis[] = {13, 14, 11, 10};
-	uint32_t flags = IRQ_TYPE_LEVEL_HIGH;
+	uint32_t flags = ppi_flags(m);
 	static const char psci[] = "arm,psci-1.0\0arm,psci-0.2";
 	int node, err = 0;
 
-	if (arm64_gic(m)->version == 2)
-		flags |= ((1u << m->vcpus) - 1) << 8; /* GICv2 PPI CPU mask */
 	node = fdt_add_subnode(fdt, 0, "timer");
 	if (node < 0)
 		return node;
@@ -357,6 +382,7 @@ static int build(const struct machine *m, const struct boot_layout *bl, void *fd
 			return err;
 	}
 	err = fdt_gic(m, fdt);
+	err = err ?: fdt_pmu(m, fdt);
 	err = err ?: fdt_timer_psci(m, fdt);
 	err = err ?: fdt_cpus(m, fdt);
 	if (err)

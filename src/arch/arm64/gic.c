@@ -12,17 +12,9 @@ int arm64_gic_configure(struct machine *m)
 {
 	static const char *const versions[] = {"auto", "2", "3", NULL};
 	struct cfg *c = &m->cfg;
-	struct arm64_machine *am = calloc(1, sizeof(*am));
-	struct gic_config *g;
+	struct gic_config *g = arm64_gic(m);
 	int version, err = 0;
 	bool need_v2, need_v3;
-
-	if (!am) {
-		log_error("%s: out of memory", c->path);
-		return -1;
-	}
-	m->arch_priv = am;
-	g = &am->gic;
 
 	err |= cfg_enum(c, "gic", "version", versions, &version, 0);
 	g->version = version == 0 ? 0 : version + 1;

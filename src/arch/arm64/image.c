@@ -27,7 +27,8 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 	magic = le32_get(buf + 56);
 	if (magic != ARM64_MAGIC) {
 		snprintf(why, whylen,
-			 "kernel is not an arm64 Image (no \"ARM\\x64\" magic at offset 56)");
+			 "kernel is not an arm64 Image (no \"ARM\\x64\" magic at offset 56; a "
+			 "headerless kernel needs [boot] kernel_format = raw)");
 		return -EINVAL;
 	}
 	img->text_offset = le64_get(buf + 8);
@@ -55,14 +56,17 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 }
 
 int arm64_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kernel, size_t klen,
-		      size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen)
+		      bool raw, size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen)
 {
 	uint64_t ram_end = ram_base + ram_size, low;
 	struct arm64_image img = {0};
 	int err;
 
 	memset(bl, 0, sizeof(*bl));
-	if (kernel) {
+	if (kernel && raw) {
+		img.text_offset = ARM64_RAW_TEXT_OFFSET;
+		img.image_size = klen;
+	} else if (kernel) {
 		err = arm64_image_header(kernel, klen, &img, why, whylen);
 		if (err)
 			return err;

@@ -60,6 +60,11 @@ int kvm_arch_vm_init(struct vm *vm)
 			 "the VM)",
 			 strerror(errno));
 	a->ext_dabt = vm_has_cap(vm, KVM_CAP_ARM_INJECT_EXT_DABT);
+	if (arm64_pmu(vm->m) && !vm_has_cap(vm, KVM_CAP_ARM_PMU_V3)) {
+		log_error("[machine] pmu = on: this host's KVM cannot give guests a PMU (no "
+			  "KVM_CAP_ARM_PMU_V3); set pmu = off");
+		return -ENOTSUP;
+	}
 	return 0;
 }
 
@@ -215,11 +220,32 @@ int kvm_arch_vcpu_init(struct vm *vm, struct vcpu *v)
 	init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
 	if (v->id != 0)
 		init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF; /* woken by PSCI CPU_ON */
+	if (arm64_pmu(vm->m))
+		init.features[0] |= 1u << KVM_ARM_VCPU_PMU_V3;
 	if (ioctl(v->fd, KVM_ARM_VCPU_INIT, &init) < 0) {
 		int err = -errno;
 
 		log_error("vcpu%u: KVM_ARM_VCPU_INIT: %s", v->id, strerror(errno));
 		return err;
+	}
+	return 0;
+}
+
+/* Every vCPU's PMU: its overflow interrupt, then initialised (after the vGIC is). -errno. */
+static int pmu_init(struct vm *vm)
+{
+	int irq = ARM64_PMU_PPI + 16;
+
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		int fd = vm->vcpus[i].fd;
+		int err = set_attr(fd, KVM_ARM_VCPU_PMU_V3_CTRL, KVM_ARM_VCPU_PMU_V3_IRQ, &irq);
+
+		err = err ?: set_attr(fd, KVM_ARM_VCPU_PMU_V3_CTRL, KVM_ARM_VCPU_PMU_V3_INIT, NULL);
+		if (err) {
+			log_error("vcpu%u: [machine] pmu = on: KVM refused the PMU: %s", i,
+				  strerror(-err));
+			return err;
+		}
 	}
 	return 0;
 }
@@ -240,6 +266,8 @@ int kvm_arch_irqchip_finalize(struct vm *vm)
 		if (err)
 			log_error("GICv3 ITS initialisation failed: %s", strerror(-err));
 	}
+	if (!err && arm64_pmu(vm->m))
+		err = pmu_init(vm);
 	if (!err && arm64_msi_kind(vm->m) == ARM64_MSI_V2M)
 		err = gicv2m_realize(vm);
 	return err;
