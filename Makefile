@@ -70,7 +70,7 @@ TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 
 
-.PHONY: all deps guest guest-x86_64 check check-stress run install uninstall man deb bench-blk bench-net bench-boot bench-peers bench-x86 bench-sandbox fuzz format \
+.PHONY: all deps guest guest-x86_64 check check-stress run install uninstall man deb kvm-unit-tests bench-blk bench-net bench-boot bench-peers bench-x86 bench-sandbox fuzz format \
 	format-check clean
 all: $(OUT)/microvm
 
@@ -200,6 +200,12 @@ bench-net: deps guest build/guest/tools.ext4
 # source trees or tarballs) on the same workloads, interleaved in one run.
 bench-peers: deps guest build/guest/tools.ext4 build/guest/initramfs-poweroff.cpio.gz
 	@./tests/bench/peers-run.sh
+
+# kvm-unit-tests' arm64 tests (KUT_SRC: a source tree or .tar.gz) under microvm in both emulated
+# hosts (natively on an arm64 board), beside kvmtool when KVMTOOL_SRC is given: a table in
+# build/kut/report.md; fails when microvm fails a test kvmtool passes.
+kvm-unit-tests: deps
+	@./tests/kut/run.sh
 
 # x86-64 boot: microvm against QEMU -M microvm, side by side in the emulated x86-64 host.
 bench-x86: deps

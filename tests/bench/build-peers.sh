@@ -1,17 +1,21 @@
 #!/bin/sh
 # Builds the peer monitors that make bench-peers measures microvm against, as static arm64
-# binaries: kvmtool (lkvm) from KVMTOOL_SRC and kvm-host from KVM_HOST_SRC, each a source
-# tree or a .tar.gz of one. A peer whose variable is unset or names nothing is skipped with a
-# message. Built binaries are cached under $MICROVM_CACHE/peers, keyed on the source's
-# contents and this script; libfdt comes from the project's arm64 sysroot (make deps).
-# Usage: build-peers.sh OUTDIR   (writes OUTDIR/lkvm and OUTDIR/kvm-host, those it can)
+# binaries: kvmtool (lkvm) from KVMTOOL_SRC and kvm-host from KVM_HOST_SRC, and for make
+# kvm-unit-tests the KVM test suite's arm64 tests from KUT_SRC (a directory of .flat files and
+# unittests.cfg); each source a tree or a .tar.gz of one. One whose variable is unset or names
+# nothing is skipped with a message. Builds are cached under $MICROVM_CACHE/peers, keyed on
+# the source's contents and this script; libfdt comes from the project's arm64 sysroot.
+# Usage: build-peers.sh OUTDIR [NAME...]   (writes OUTDIR/lkvm, OUTDIR/kvm-host and
+#        OUTDIR/kvm-unit-tests, those it can; NAMEs: only those)
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
 sysroot=$cache/sysroot-arm64
 out=$1
 mkdir -p "$out" "$cache/peers"
-rm -f "$out/lkvm" "$out/kvm-host"
+shift
+names=${*:-lkvm kvm-host}
+rm -rf "$out/lkvm" "$out/kvm-host" "$out/kvm-unit-tests"
 
 # key SRC: a hash of the source's contents (tarball bytes, or every file of the tree)
 key() {
@@ -74,17 +78,37 @@ build() {
 				{ tail -n 20 "$dir.tmp/build.log" >&2; exit 1; }
 			bin=$dir.tmp/src/build/kvm-host
 			;;
+		kvm-unit-tests)
+			# Built for kvmtool's machine (its UART address for early output); microvm
+			# loads the same headerless .flat files ([boot] kernel_format = raw).
+			(cd "$dir.tmp/src" && ./configure --arch=arm64 \
+				--cross-prefix=aarch64-linux-gnu- --target=kvmtool &&
+				make -s -j"$(nproc)") >"$dir.tmp/build.log" 2>&1 ||
+				{ tail -n 20 "$dir.tmp/build.log" >&2; exit 1; }
+			bin=$dir.tmp/tests
+			mkdir -p "$bin"
+			cp "$dir.tmp/src"/arm/*.flat "$dir.tmp/src/arm/unittests.cfg" "$bin/"
+			;;
 		esac
 		mkdir -p "$dir"
-		aarch64-linux-gnu-strip -o "$dir/$name" "$bin"
+		if [ -d "$bin" ]; then
+			mv "$bin" "$dir/$name"
+		else
+			aarch64-linux-gnu-strip -o "$dir/$name" "$bin"
+		fi
 		(cd "$dir.tmp/src" && git rev-parse --short HEAD 2>/dev/null || basename "$src") \
 			>"$dir/version"
 		rm -rf "$dir.tmp"
 	fi
-	cp "$dir/$name" "$out/$name"
+	cp -a "$dir/$name" "$out/$name"
 	cp "$dir/version" "$out/$name.version"
 	echo "build-peers: $name ready ($(cat "$dir/version"))" >&2
 }
 
-build lkvm "${KVMTOOL_SRC:-}" KVMTOOL_SRC
-build kvm-host "${KVM_HOST_SRC:-}" KVM_HOST_SRC
+for n in $names; do
+	case $n in
+	lkvm) build lkvm "${KVMTOOL_SRC:-}" KVMTOOL_SRC ;;
+	kvm-host) build kvm-host "${KVM_HOST_SRC:-}" KVM_HOST_SRC ;;
+	kvm-unit-tests) build kvm-unit-tests "${KUT_SRC:-}" KUT_SRC ;;
+	esac
+done

@@ -5,7 +5,8 @@
 #   gicv3: virt,gic-version=3, Cortex-A76, Debian's 4 KiB-page 6.12 kernel
 #   x86:   q35, EPYC with SVM and nested paging, Debian's amd64 6.12 kernel (kvm-amd)
 #   tests: run tests/boot/cases.sh inside and power off; bench-blk, bench-net, bench-boot,
-#   bench-peers: tests/bench/blk.sh, net.sh, boot.sh, peers.sh;
+#   bench-peers: tests/bench/blk.sh, net.sh, boot.sh, peers.sh; kut: tests/kut/kut.sh
+#   (kvm-unit-tests from KUT_DIR, beside kvmtool from PEERS_DIR when it holds one);
 #   run: boot machines/rpi5.ini interactively; kallsyms: print the host kernel's code symbols
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +46,7 @@ cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
 cp "$top/tests/bench/boot.sh" "$root/tests/bench-boot.sh"
 cp "$top/tests/bench/peers.sh" "$root/tests/bench-peers.sh"
 cp "$top/tests/bench/x86-qemu.sh" "$root/tests/bench-x86.sh"
+cp "$top/tests/kut/kut.sh" "$root/tests/kut.sh"
 echo "BOOTBENCH=/tests/bench-boot.sh" >>"$root/tests/env"
 cp "$top/build/$guest/nettool" "$root/bin/nettool"
 cp "$here/net-cases.sh" "$here/blk-cases.sh" "$here/sandbox-cases.sh" "$here/run-devices.sh" \
@@ -98,7 +100,7 @@ echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
 # Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
 for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SECCOMP \
 	BENCH_SECCOMP BLK_COMBOS FIO_SECONDS IPERF_SECONDS FIO_STRESS_SECONDS FIO_STRESS_SEPARATE \
-	PEER_CASES PEER_WORK; do
+	PEER_CASES PEER_WORK KUT_ONLY KUT_TIMEOUT KUT_BENCH_RUNS; do
 	eval "val=\${$v:-}"
 	[ -z "$val" ] || echo "$v='$val'" >>"$root/tests/env"
 done
@@ -117,6 +119,12 @@ bench-peers)
 	mkdir -p "$root/peers"
 	[ -z "${PEERS_DIR:-}" ] || cp -a "$PEERS_DIR"/. "$root/peers/"
 	cp "$top/build/guest/initramfs-poweroff.cpio.gz" "$root/build/guest/"
+	;;
+kut)
+	# The tests (KUT_DIR: .flat files and unittests.cfg) and kvmtool (PEERS_DIR/lkvm).
+	mkdir -p "$root/kut" "$root/peers"
+	cp -a "$KUT_DIR"/. "$root/kut/"
+	[ ! -x "${PEERS_DIR:-}/lkvm" ] || cp "$PEERS_DIR/lkvm" "$root/peers/"
 	;;
 esac
 case "$mode" in
