@@ -125,6 +125,16 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 	fi
 fi
 
+# kvm-unit-tests, when KUT_SRC names its source (it is no Debian package): the quick tests
+# under microvm in both emulated hosts (make kvm-unit-tests runs them all, beside kvmtool).
+if [ -n "${KUT_SRC:-}" ] && [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
+	KUT_OUT=build/kut-check KVMTOOL_SRC= \
+		KUT_ONLY=selftest-setup,selftest-smp,selftest-vectors-kernel,psci,timer,gicv2-ipi,gicv2-active,gicv3-ipi,gicv3-active,its-introspection,pmu-cycle-counter,fpu-context \
+		tests/kut/run.sh >"$logs/kut.log" 2>&1
+	grep 'microvm fails\|did not finish' "$logs/kut.log"
+	tally kvm-unit-tests "$(tail -n 1 "$logs/kut.log")"
+fi
+
 # The boot benchmark's report and plots from the boot tests' one-boot smoke run.
 if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ] && ls "$logs"/boot-*.log >/dev/null 2>&1; then
 	csvs=""
