@@ -524,20 +524,27 @@ gicv2_on_v3_case() {
 	expect gicv2-on-v3 "error names the GICv2 problem" has "cannot create a GICv2"
 }
 
-# A distro kernel finds its console from stdout-path alone (no console= argument).
+# A distro kernel finds its console from stdout-path alone (no console= argument). On arm64
+# it is given a PMU ([machine] pmu = on), which its perf driver finds in the device tree.
 distro_case() {
 	[ -n "${DISTRO_KERNEL:-}" ] && [ -f "$DISTRO_KERNEL" ] || return 0
-	start distro --kernel "$DISTRO_KERNEL" --set memory.size=512M --set machine.vcpus=2
+	pmu=""
+	[ "$HOSTKIND" = x86 ] || pmu="--set machine.pmu=on"
+	# shellcheck disable=SC2086
+	start distro --kernel "$DISTRO_KERNEL" --set memory.size=512M --set machine.vcpus=2 $pmu
 	if wait_for "init reached" 1 240; then
 		t1=$(now)
 		echo "MVTIME distro exec-to-init $(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}') s"
 		wait_for "microvm:/#" 1 10
+		type_line 'echo PMU=$(ls /sys/bus/event_source/devices | grep -c armv8_pmuv3)'
 		type_line 'echo distro-$(uname -r)'
 		wait_for "^distro-" 1 30
 		type_line 'poweroff -f'
 	fi
 	finish 60
 	expect distro "distro kernel's shell on the console (no console= given)" has "^distro-6.12"
+	[ -z "$pmu" ] || expect distro "the guest's perf driver found the PMU (armv8_pmuv3)" \
+		has "^PMU=1"
 	expect distro "exit 0 (got $status)" test "$status" = 0
 }
 
