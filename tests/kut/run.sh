@@ -1,7 +1,7 @@
 #!/bin/sh
 # make kvm-unit-tests KUT_SRC=... [KVMTOOL_SRC=...]: builds kvm-unit-tests' arm64 tests (and
 # kvmtool) with tests/bench/build-peers.sh, runs tests/kut/kut.sh in the emulated RPi5 (GICv2)
-# and GICv3 hosts (KUT_KINDS; natively on an arm64 board with KVM), and writes
+# and GICv3 hosts (KUT_KINDS; natively on an arm64 board with KVM, on its own GIC), and writes
 # build/kut/report.md: each test's result per monitor and host. Exits 1 when microvm fails a
 # test that kvmtool passes (or, without kvmtool, any test), 2 when the suite cannot be built.
 set -eu
@@ -9,7 +9,17 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 out=${KUT_OUT:-build/kut}
 mkdir -p "$out"
-kinds=${KUT_KINDS:-rpi5 gicv3}
+# Natively the board's own GIC decides the machine (GIC-400: rpi5); emulated, both hosts.
+native=0
+[ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ] && native=1
+if [ -n "${KUT_KINDS:-}" ]; then
+	kinds=$KUT_KINDS
+elif [ $native = 1 ]; then
+	kinds=rpi5
+	grep -q GICv3 /proc/interrupts 2>/dev/null && kinds=gicv3
+else
+	kinds="rpi5 gicv3"
+fi
 if [ -z "${KUT_SRC:-}" ]; then
 	echo "kvm-unit-tests: set KUT_SRC to a kvm-unit-tests source tree or .tar.gz" >&2
 	exit 2
@@ -21,7 +31,7 @@ make -s -j"$(nproc)" CROSS_COMPILE=aarch64-linux-gnu-
 for kind in $kinds; do
 	log=$out/kut-$kind.log
 	echo "kvm-unit-tests: $kind host" >&2
-	if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ]; then
+	if [ $native = 1 ]; then
 		HOSTKIND=$kind MV=build/microvm MACHINES=machines KUT_DIR=$out/bin/kvm-unit-tests \
 			LKVM=$out/bin/lkvm sh tests/kut/kut.sh >"$log" 2>&1
 		echo "# where: native, $(uname -m), Linux $(uname -r)" >>"$log"
