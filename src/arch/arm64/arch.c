@@ -35,7 +35,7 @@ static void describe(const struct machine *m, FILE *out)
 	arm64_gic_describe(m, out);
 	if (am->pmu)
 		fprintf(out, "  pmu: PMUv3 on every vCPU, overflow interrupt PPI %d (INTID %d)\n",
-			ARM64_PMU_PPI, ARM64_PMU_PPI + 16);
+			ARM64_PMU_PPI, GIC_PPI_BASE + ARM64_PMU_PPI);
 	if (am->raw_kernel)
 		fprintf(out, "  kernel format: raw (no Image header), loaded at RAM + 0x%llx\n",
 			ARM64_RAW_TEXT_OFFSET);

@@ -16,6 +16,7 @@
 #define GICV3_DIST_SIZE	  0x10000ull
 #define GICV3_REDIST_SIZE 0x20000ull
 #define GIC_SPI_BASE	  32 /* INTID of device interrupt line 0 */
+#define GIC_PPI_BASE	  16 /* INTID of per-CPU interrupt PPI 0 */
 #define GICV3_ITS_SIZE	  0x20000ull
 #define GICV2M_SIZE	  0x1000ull
 #define GICV2M_SETSPI	  0x040

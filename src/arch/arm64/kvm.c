@@ -234,7 +234,7 @@ int kvm_arch_vcpu_init(struct vm *vm, struct vcpu *v)
 /* Every vCPU's PMU: its overflow interrupt, then initialised (after the vGIC is). -errno. */
 static int pmu_init(struct vm *vm)
 {
-	int irq = ARM64_PMU_PPI + 16;
+	int irq = GIC_PPI_BASE + ARM64_PMU_PPI;
 
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		int fd = vm->vcpus[i].fd;
