@@ -6,6 +6,7 @@
 #include <stdarg.h>
 
 #include "array.h"
+#include "machine.h"
 #include "test.h"
 
 int test_passed, test_failed;
@@ -41,6 +42,14 @@ void test_case(const char *fmt, ...)
 	va_end(ap);
 	test_current = case_name;
 	announce();
+}
+
+bool test_machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets)
+{
+	bool loaded = machine_load(m, path, sets, nsets, false) == 0;
+
+	CHECK(loaded);
+	return loaded;
 }
 
 int main(void)

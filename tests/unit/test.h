@@ -17,6 +17,10 @@ extern const char *test_current;
  */
 #define TEST_HANG_SECONDS 60
 
+struct machine;
+
+/* machine_load for a test (not a run), checked: false, with nothing to free, if it failed. */
+bool test_machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets);
 /*
  * Name the case that starts now ("suite/name"), for failure lines and for a crash report:
  * the runner's output names it, with the counts so far, before the case runs.

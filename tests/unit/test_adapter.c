@@ -90,13 +90,10 @@ void test_adapter(void)
 	struct vdrv_buf b;
 	uint64_t gpa;
 	char line[256];
-	bool loaded;
 
 	test_case("configure");
 	/* The machine has no such type: its section is added after loading. */
-	loaded = machine_load(&m, "machines/rpi5.ini", NULL, 0, false) == 0;
-	CHECK(loaded);
-	if (!loaded)
+	if (!test_machine_load(&m, "machines/rpi5.ini", NULL, 0))
 		return;
 	CHECK(cfg_set(&m.cfg, "mini0.queue_size=64") == 0);
 	CHECK(dev.ops->configure(&dev, &m) == 0);
@@ -141,9 +138,7 @@ void test_adapter(void)
 
 	/* queue_size must be a power of two (said with the file and key; a -1). */
 	test_case("queue_size");
-	loaded = machine_load(&m, "machines/rpi5.ini", NULL, 0, false) == 0;
-	CHECK(loaded);
-	if (!loaded)
+	if (!test_machine_load(&m, "machines/rpi5.ini", NULL, 0))
 		return;
 	CHECK(cfg_set(&m.cfg, "mini0.queue_size=48") == 0);
 	dev.priv = NULL;

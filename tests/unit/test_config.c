@@ -112,11 +112,8 @@ static void machines(void)
 {
 	struct machine m;
 	char *sets[] = {"machine.vcpus=2", "uart0.irq=5"};
-	bool loaded;
 
-	loaded = machine_load(&m, "machines/rpi5.ini", NULL, 0, false) == 0;
-	CHECK(loaded);
-	if (!loaded)
+	if (!test_machine_load(&m, "machines/rpi5.ini", NULL, 0))
 		return;
 	CHECK_EQ(m.vcpus, 4);
 	CHECK_EQ(arm64_gic(&m)->version, 2);
@@ -127,9 +124,7 @@ static void machines(void)
 	CHECK(m.has_virtio_mmio && m.has_pci);
 	machine_free(&m);
 
-	loaded = machine_load(&m, "machines/virt-gicv3.ini", sets, 2, false) == 0;
-	CHECK(loaded);
-	if (!loaded)
+	if (!test_machine_load(&m, "machines/virt-gicv3.ini", sets, 2))
 		return;
 	CHECK_EQ(m.vcpus, 2);
 	CHECK_EQ(arm64_gic(&m)->version, 3);

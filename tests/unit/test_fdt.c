@@ -31,11 +31,8 @@ static void check_machine(const char *path, int version, unsigned ncpus)
 	const char *s;
 	int n, node, count = 0;
 	uint32_t gic_phandle;
-	bool loaded;
 
-	loaded = machine_load(&m, path, NULL, 0, false) == 0;
-	CHECK(loaded);
-	if (!loaded)
+	if (!test_machine_load(&m, path, NULL, 0))
 		return;
 	CHECK(arm64_fdt_build(&m, &bl, &fdt, &len) == 0);
 	if (!fdt) {
@@ -126,11 +123,8 @@ static void no_initrd(void)
 	size_t len;
 	int n;
 	char *sets[] = {"machine.vcpus=1"};
-	bool loaded;
 
-	loaded = machine_load(&m, "machines/rpi5.ini", sets, 1, false) == 0;
-	CHECK(loaded);
-	if (!loaded)
+	if (!test_machine_load(&m, "machines/rpi5.ini", sets, 1))
 		return;
 	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
 	CHECK(fdt && prop(fdt, "/chosen", "linux,initrd-start", &n) == NULL);
@@ -148,20 +142,15 @@ static void pmu(const char *path, uint32_t flags)
 	const fdt32_t *p;
 	int n;
 	char *sets[] = {"machine.pmu=on"};
-	bool loaded;
 
-	loaded = machine_load(&m, path, NULL, 0, false) == 0;
-	CHECK(loaded);
-	if (!loaded)
+	if (!test_machine_load(&m, path, NULL, 0))
 		return;
 	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
 	CHECK(fdt && fdt_path_offset(fdt, "/pmu") < 0); /* off unless asked */
 	free(fdt);
 	machine_free(&m);
 	fdt = NULL;
-	loaded = machine_load(&m, path, sets, 1, false) == 0;
-	CHECK(loaded);
-	if (!loaded)
+	if (!test_machine_load(&m, path, sets, 1))
 		return;
 	CHECK(arm64_fdt_build(&m, NULL, &fdt, &len) == 0);
 	CHECK(fdt &&
