@@ -36,8 +36,9 @@ for kind in $kinds; do
 			LKVM=$out/bin/lkvm sh tests/kut/kut.sh >"$log" 2>&1
 		echo "# where: native, $(uname -m), Linux $(uname -r)" >>"$log"
 	else
+		# The serial console's line ends lose their carriage returns here, once.
 		KUT_DIR=$out/bin/kvm-unit-tests PEERS_DIR=$out/bin \
-			tests/boot/emulated-host.sh "$kind" kut >"$log" 2>&1 || true
+			tests/boot/emulated-host.sh "$kind" kut 2>&1 | tr -d '\r' >"$log" || true
 		echo "# where: emulated $kind host (QEMU TCG, Cortex-A76)" >>"$log"
 	fi
 	grep -q '^MVKUT-DONE' "$log" || echo "kvm-unit-tests: $kind: the run did not finish" \
@@ -47,7 +48,7 @@ done
 # The table: a row per test, a column per host and monitor.
 report=$out/report.md
 for kind in $kinds; do
-	tr -d '\r' <"$out/kut-$kind.log" | awk -v k="$kind" '$1 == "MVKUT" { print k, $2, $3, $4 }'
+	awk -v k="$kind" '$1 == "MVKUT" { print k, $2, $3, $4 }' "$out/kut-$kind.log"
 done | awk -v kinds="$kinds" '
 { r[$2, $1, $3] = $4; if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } mons[$3] = 1 }
 END {
@@ -83,13 +84,13 @@ END {
 	cat "$report.rows"
 	echo
 	for kind in $kinds; do
-		tr -d '\r' <"$out/kut-$kind.log" | grep -q '^MVKUT-BENCH' || continue
+		grep -q '^MVKUT-BENCH' "$out/kut-$kind.log" || continue
 		echo "micro-bench in the $kind host: average ns per operation, median of" \
 			"${KUT_BENCH_RUNS:-3} runs each (min-max), the monitors taking turns:"
 		echo
 		echo "| operation | microvm | kvmtool |"
 		echo "| --- | --- | --- |"
-		tr -d '\r' <"$out/kut-$kind.log" | awk '
+		awk '
 			$1 == "MVKUT-BENCH" && NF == 5 && $4 ~ /^[0-9.]+$/ && $5 ~ /^[0-9.]+$/ {
 				mon = $2; sub(/:$/, "", mon)
 				k = $3 SUBSEP mon
@@ -109,13 +110,13 @@ END {
 				for (i = 1; i <= no; i++)
 					printf "| %s | %s | %s |\n", order[i], med(order[i] SUBSEP "microvm"),
 						med(order[i] SUBSEP "kvmtool")
-			}'
+			}' "$out/kut-$kind.log"
 		echo
 	done
 	echo "Not run, and why:"
 	echo
 	for kind in $kinds; do
-		tr -d '\r' <"$out/kut-$kind.log" | sed -n "s/^MVKUT-NOTRUN /- $kind: /p"
+		sed -n "s/^MVKUT-NOTRUN /- $kind: /p" "$out/kut-$kind.log"
 	done
 } >"$report"
 rm -f "$report.rows"
@@ -124,20 +125,20 @@ cat "$report"
 # microvm fails where kvmtool passes (or fails at all, without kvmtool): non-zero.
 bad=0
 for kind in $kinds; do
-	tr -d '\r' <"$out/kut-$kind.log" | awk '$1 == "MVKUT" { r[$2, $3] = $4; t[$2] = 1 }
+	awk '$1 == "MVKUT" { r[$2, $3] = $4; t[$2] = 1 }
 		END {
 			for (x in t)
 				if (r[x, "microvm"] != "PASS" && r[x, "microvm"] != "SKIP" &&
 				    (!((x, "kvmtool") in r) || r[x, "kvmtool"] == "PASS"))
 					print x
-		}' >"$out/regressions-$kind"
+		}' "$out/kut-$kind.log" >"$out/regressions-$kind"
 	if [ -s "$out/regressions-$kind" ] || ! grep -q '^MVKUT-DONE' "$out/kut-$kind.log"; then
 		echo "kvm-unit-tests: $kind: microvm fails: $(tr '\n' ' ' <"$out/regressions-$kind")" >&2
 		bad=1
 	fi
 done
 # microvm's counts, for make check: a skip is what the test found missing, not a failure.
-for kind in $kinds; do cat "$out/kut-$kind.log"; done | tr -d '\r' | awk '$1 == "MVKUT" && $3 == "microvm" {
+for kind in $kinds; do cat "$out/kut-$kind.log"; done | awk '$1 == "MVKUT" && $3 == "microvm" {
 	if ($4 == "FAIL") f++; else p++
 } END { printf "kvm-unit-tests: %d passed, %d failed\n", p, f }'
 exit $bad
