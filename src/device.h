@@ -25,6 +25,15 @@ struct device_ops {
 	int (*realize)(struct device *dev, struct vm *vm);
 	/* Release what realize created, before the VM (loop, RAM, KVM) goes away. */
 	void (*unrealize)(struct device *dev);
+	/*
+	 * Optional, for vm_pause on the event loop's thread with every vCPU parked: stop
+	 * serving the guest and finish the host I/O in flight, its completions written back
+	 * (used entries, interrupts); from then on the device writes no guest memory until
+	 * resume. Devices that never write guest memory need none. 0 or -errno (nothing to undo).
+	 */
+	int (*pause)(struct device *dev);
+	/* Optional: serve the guest again after pause (every queue looked at once). */
+	void (*resume)(struct device *dev);
 	/* Say what the guest must be told of the device (region, interrupt); d is zeroed. */
 	void (*hw)(const struct device *dev, struct hw_desc *d);
 	/* Release what configure acquired. */

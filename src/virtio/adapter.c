@@ -108,3 +108,37 @@ void virtio_adapter_destroy(struct device *dev)
 	free(dev->priv);
 	dev->priv = NULL;
 }
+
+int virtio_adapter_pause(struct device *dev)
+{
+	const struct virtio_device_ops *ops = vops(dev);
+	struct virtio_adapter *a = dev->priv;
+	int err = 0;
+
+	if (!a->vd.vqs)
+		return 0; /* never started */
+	virtio_lock(&a->vd);
+	virtio_set_paused(&a->vd, true);
+	if (ops->pause)
+		err = ops->pause(dev);
+	virtio_unlock(&a->vd);
+	if (err)
+		virtio_adapter_resume(dev);
+	return err;
+}
+
+void virtio_adapter_resume(struct device *dev)
+{
+	const struct virtio_device_ops *ops = vops(dev);
+	struct virtio_adapter *a = dev->priv;
+
+	if (!a->vd.vqs)
+		return;
+	virtio_lock(&a->vd);
+	virtio_set_paused(&a->vd, false);
+	if (ops->resume)
+		ops->resume(dev);
+	/* Kicks that came while paused were read and dropped: look at every queue. */
+	virtio_serve_queues(&a->vd);
+	virtio_unlock(&a->vd);
+}

@@ -61,6 +61,14 @@ struct virtio_device_ops {
 	void (*stop)(struct device *dev);
 	/* Optional: release what open took. */
 	void (*close)(struct device *dev);
+	/*
+	 * Optional, lock held, kicks already dropped (vd.paused): stop what serves the guest
+	 * besides kicks (a TAP's readiness, the kernel's rings) and finish the host I/O in
+	 * flight, its used entries and interrupts sent. 0 or -errno (the adapter resumes it).
+	 */
+	int (*pause)(struct device *dev);
+	/* Optional, lock held: undo pause; the adapter then serves every queue once. */
+	void (*resume)(struct device *dev);
 	/* Optional: release what configure took (the adapter frees the struct). */
 	void (*destroy)(struct device *dev);
 };
@@ -82,6 +90,10 @@ void virtio_adapter_unrealize(struct device *dev);
 void virtio_adapter_hw(const struct device *dev, struct hw_desc *d);
 /* Release what configure took and the device's struct. */
 void virtio_adapter_destroy(struct device *dev);
+/* The VM pauses: kicks are dropped, then the type's pause (device_ops.pause). */
+int virtio_adapter_pause(struct device *dev);
+/* The VM resumes: kicks served again, the type's resume, every queue served once. */
+void virtio_adapter_resume(struct device *dev);
 
 /* The device_ops of a virtio device type called name, whose own ops are vops. */
 #define VIRTIO_DEVICE(name, vops)                                                                  \
@@ -89,7 +101,8 @@ void virtio_adapter_destroy(struct device *dev);
 		.type = (name), .configure = virtio_adapter_configure,                             \
 		.describe = virtio_adapter_describe, .realize = virtio_adapter_realize,            \
 		.unrealize = virtio_adapter_unrealize, .hw = virtio_adapter_hw,                    \
-		.destroy = virtio_adapter_destroy, .impl = &(vops),                                \
+		.destroy = virtio_adapter_destroy, .pause = virtio_adapter_pause,                  \
+		.resume = virtio_adapter_resume, .impl = &(vops),                                  \
 	}
 
 #endif

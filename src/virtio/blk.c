@@ -331,7 +331,7 @@ static void blk_reap(struct blk *b)
 		pthread_cond_broadcast(&b->drained); /* a reset may be waiting for this */
 	for (unsigned q = 0; q < b->va.queues; q++)
 		if (b->queues[q].starved && b->queues[q].free && b->va.vd.vqs[q].ready &&
-		    virtio_live(&b->va.vd))
+		    virtio_live(&b->va.vd) && !b->va.vd.paused)
 			blk_notify(&b->va.vd, q);
 	send_interrupts(b);
 }
@@ -390,6 +390,23 @@ static void blk_reset(struct virtio_dev *vd)
 		pthread_cond_timedwait(&b->drained, &vd->lock, &until);
 	}
 	reset_queues(b);
+}
+
+/*
+ * The VM pauses (lock held, kicks already dropped): every request in flight finishes now,
+ * on the event loop's thread, its status and used entry written and its interrupt sent.
+ * Nothing new is taken meanwhile (a starved queue waits for the resume, which serves every
+ * queue), so afterwards nothing of this device writes guest memory.
+ */
+static int blk_pause(struct device *dev)
+{
+	struct blk *b = dev->priv;
+
+	blkio_kick(&b->io);
+	blkio_drain(&b->io);
+	pthread_cond_broadcast(&b->drained);
+	send_interrupts(b);
+	return 0;
 }
 
 static const struct virtio_ops blk_virtio_ops = {
@@ -713,6 +730,7 @@ static const struct virtio_device_ops blk_device_ops = {
 	.report = blk_report,
 	.stop = blk_stop,
 	.destroy = blk_destroy,
+	.pause = blk_pause,
 };
 
 const struct device_ops virtio_blk_ops = VIRTIO_DEVICE("virtio-blk", blk_device_ops);

@@ -66,11 +66,11 @@ static unsigned ctrl_vq(const struct net *n)
 	return virtio_has_feature(&n->va.vd, VIRTIO_NET_F_MQ) ? 2 * n->va.queues : 2;
 }
 
-/* Is this pair's data moved by microvm now (not by the kernel, not stopped)? */
+/* Is this pair's data moved by microvm now (not by the kernel, not stopped, not paused)? */
 static bool pair_live(const struct net_queue *nq)
 {
 	return nq->n->running && !nq->n->vhost && nq->idx < nq->n->active &&
-	       virtio_live(&nq->n->va.vd);
+	       virtio_live(&nq->n->va.vd) && !nq->n->va.vd.paused;
 }
 
 /* Watch the TAP queue for what this pair is waiting for (nothing while it is idle). */
@@ -651,6 +651,32 @@ static int net_start_on(struct device *dev, const struct guest_mem *mem, struct 
 	return net_start(dev, n->tap.fds, mem, loop, NULL);
 }
 
+/*
+ * The VM pauses (lock held, kicks already dropped): the TAP queues are not watched any more
+ * (pair_live is false while paused; a frame that arrives waits in the TAP), and the kernel
+ * lets go of the rings (vhost: taking a ring back waits for its worker). Nothing microvm
+ * does on the data path is in flight between two events, so nothing else is left to finish.
+ */
+static int net_pause(struct device *dev)
+{
+	struct net *n = dev->priv;
+
+	for (unsigned i = 0; i < n->va.queues; i++)
+		update_events(&n->qs[i]);
+	return net_vhost_sync(n);
+}
+
+/* Watch the TAP queues again, hand the rings back to the kernel (the adapter then serves
+ * every queue: TX what was queued meanwhile, RX what the TAP holds). Lock held. */
+static void net_resume(struct device *dev)
+{
+	struct net *n = dev->priv;
+
+	for (unsigned i = 0; i < n->va.queues; i++)
+		update_events(&n->qs[i]);
+	net_vhost_sync_or_reset(n);
+}
+
 /* The kernel lets go of the rings and the transport's eventfds first. */
 static void net_quiesce(struct device *dev)
 {
@@ -679,6 +705,8 @@ static const struct virtio_device_ops net_device_ops = {
 	.quiesce = net_quiesce,
 	.stop = net_stop,
 	.close = net_close,
+	.pause = net_pause,
+	.resume = net_resume,
 };
 
 const struct device_ops virtio_net_ops = VIRTIO_DEVICE("virtio-net", net_device_ops);

@@ -86,8 +86,9 @@ _Static_assert(offsetof(struct net, va) == 0, "the adapter's part comes first");
 
 /*
  * Make the kernel's rings follow the device: handed over while the device runs (and may use
- * DMA) with both queues of a pair ready, taken back otherwise; interrupts straight to the
- * transport's irqfd while it has one, else relayed through the event loop. Lock held.
+ * DMA, and the VM is not paused) with both queues of a pair ready, taken back otherwise; interrupts
+ * straight to the transport's irqfd while it has one, else relayed through the event loop. Lock
+ * held.
  */
 int net_vhost_sync(struct net *n);
 /*

@@ -127,12 +127,16 @@ void virtio_reset(struct virtio_dev *vd)
 	vd->config_gen++;
 }
 
-/* Let the device look at every ready queue (buffers may have been posted unserved). */
-static void serve_all(struct virtio_dev *vd)
+void virtio_serve_queues(struct virtio_dev *vd)
 {
-	for (unsigned i = 0; i < vd->nvqs && virtio_live(vd); i++)
+	for (unsigned i = 0; i < vd->nvqs && virtio_live(vd) && !vd->paused; i++)
 		if (vd->vqs[i].ready)
 			vd->ops->notify(vd, i);
+}
+
+void virtio_set_paused(struct virtio_dev *vd, bool paused)
+{
+	vd->paused = paused;
 }
 
 void virtio_set_status(struct virtio_dev *vd, uint8_t status)
@@ -176,7 +180,7 @@ void virtio_set_status(struct virtio_dev *vd, uint8_t status)
 			return;
 		}
 		/* Buffers queued before DRIVER_OK are served now. */
-		serve_all(vd);
+		virtio_serve_queues(vd);
 	}
 }
 
@@ -226,7 +230,7 @@ void virtio_set_dma(struct virtio_dev *vd, bool enabled)
 		virtio_changed(vd);
 	/* Kicks that arrived while DMA was off were not served. */
 	if (enabled && !was && virtio_live(vd))
-		serve_all(vd);
+		virtio_serve_queues(vd);
 }
 
 void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len,
@@ -278,9 +282,12 @@ static void kick_adapt(struct virtio_dev *vd)
 void virtio_queue_notify(struct virtio_dev *vd, unsigned q)
 {
 	virtio_lock(vd);
-	kick_adapt(vd);
-	if (q < vd->nvqs && vd->vqs[q].ready && virtio_live(vd))
-		vd->ops->notify(vd, q);
+	/* Paused: the kick is dropped; resuming serves every queue. */
+	if (!vd->paused) {
+		kick_adapt(vd);
+		if (q < vd->nvqs && vd->vqs[q].ready && virtio_live(vd))
+			vd->ops->notify(vd, q);
+	}
 	virtio_unlock(vd);
 }
 

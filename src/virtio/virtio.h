@@ -101,6 +101,7 @@ struct virtio_dev {
 	struct virtio_kick *kicks;		 /* one eventfd per queue, from virtio_kicks_open */
 	bool dma_off;	/* the transport forbids DMA (PCI bus mastering off) */
 	bool resetting; /* inside ops->reset: the driver's writes are ignored */
+	bool paused;	/* the VM is paused: kicks are dropped (resume serves every queue) */
 	unsigned warnings;
 	struct virtio_kick_path kick;
 	struct virtio_stats stats;
@@ -141,6 +142,16 @@ void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, ui
 void virtio_queue_notify(struct virtio_dev *vd, unsigned q);
 /* Reset the whole device to its power-on state (status 0, queues torn down). */
 void virtio_reset(struct virtio_dev *vd);
+/*
+ * The VM pauses (true) or resumes: while paused, queue kicks are read and dropped and no
+ * queue is served (completions of what is in flight still are). Lock held.
+ */
+void virtio_set_paused(struct virtio_dev *vd, bool paused);
+/*
+ * Let the device look at every ready queue once, if it is live and not paused: buffers may
+ * have been posted while nobody served them (before DRIVER_OK, DMA off, paused). Lock held.
+ */
+void virtio_serve_queues(struct virtio_dev *vd);
 /*
  * ioeventfd = auto: from now on (transport attached, trap_kicks as it starts) choose where
  * kicks are served by measuring both ways (virtio/kickctl.h).
