@@ -221,6 +221,8 @@ int vm_create(struct vm *vm, struct machine *m)
 	bus_init(&vm->pio);
 	irq_ctl_init(&vm->irq, vm);
 	atomic_init(&vm->status, -1);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		return -errno;
@@ -308,15 +310,31 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
-static void *vcpu_thread(void *arg)
+/*
+ * vm_pause asked the vCPUs to park and KVM_RUN returned EINTR: whatever the last exit
+ * needed (an MMIO read's data) is in the vCPU's state by now (KVM completes it before it
+ * looks at immediate_exit). Wait until the pause ends or the VM stops; vm_resume has reset
+ * immediate_exit by then.
+ */
+static void vcpu_park(struct vm *vm)
 {
-	struct vcpu *v = arg;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && atomic_load(&vm->status) < 0)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static void vcpu_run(struct vcpu *v)
+{
 	struct vm *vm = v->vm;
 	uint64_t exited = 0; /* when KVM_RUN last returned (timeline_clock_ns): time in microvm */
 	sigset_t set;
 
 	if (!sandbox_thread_enter(SANDBOX_VCPU)) /* before the first KVM_RUN */
-		return NULL;
+		return;
 	sigemptyset(&set);
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -330,6 +348,10 @@ static void *vcpu_thread(void *arg)
 			exited = 0;
 		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR && atomic_load(&vm->pause_req)) {
+				vcpu_park(vm);
+				continue;
+			}
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			log_error("vcpu%u: KVM_RUN: %s", v->id, strerror(errno));
@@ -368,7 +390,137 @@ static void *vcpu_thread(void *arg)
 		}
 		}
 	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+
+	vcpu_run(v);
+	/* A pause waiting for every vCPU to park counts this one as out of the way. */
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->vcpus_out++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	return NULL;
+}
+
+/* Get every vCPU out of KVM_RUN: immediate_exit covers a signal that comes just before it. */
+static void kick_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->started)
+			continue;
+		v->run->immediate_exit = 1;
+		pthread_kill(v->thread, KICK_SIGNAL);
+	}
+}
+
+static unsigned vcpus_started(const struct vm *vm)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		n += vm->vcpus[i].started;
+	return n;
+}
+
+/* Let parked vCPUs go: back into KVM_RUN, or out when the VM stops. Main thread. */
+static void unpark_vcpus(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	/* Parked, none is in KVM_RUN: a kick it took for the pause must not end the next one. */
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if (vm->vcpus[i].started && atomic_load(&vm->status) < 0)
+			vm->vcpus[i].run->immediate_exit = 0;
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/*
+ * The guest's clock keeps running across a pause (as with Firecracker): KVM's counters and
+ * clocks are not stopped, so after a resume the guest sees time jump forward by the pause,
+ * never backward; its timers that expired meanwhile fire at once.
+ */
+int vm_pause(struct vm *vm)
+{
+	uint64_t start = timeline_clock_ns();
+	unsigned want = vcpus_started(vm);
+	size_t ndev = vm->m ? vm->m->ndevices : 0;
+
+	if (atomic_load(&vm->paused))
+		return 0;
+	if (atomic_load(&vm->status) >= 0)
+		return -ESHUTDOWN;
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, true);
+	kick_vcpus(vm);
+	while (vm->parked + vm->vcpus_out < want) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		/* Every 20 ms the kicks go again: belt and braces, a parked vCPU ignores them. */
+		if (pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &until) == ETIMEDOUT)
+			kick_vcpus(vm);
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (atomic_load(&vm->status) >= 0) {
+		/* A vCPU stopped the VM meanwhile (power-off): the loop ends it. */
+		unpark_vcpus(vm);
+		return -ESHUTDOWN;
+	}
+	/* Devices in their order; a failure resumes those already paused, in reverse. */
+	for (size_t i = 0; i < ndev; i++) {
+		struct device *dev = &vm->m->devices[i];
+		int err = dev->ops->pause ? dev->ops->pause(dev) : 0;
+
+		if (!err)
+			continue;
+		log_error("%s: cannot pause: %s", dev->name, strerror(-err));
+		while (i-- > 0)
+			if (vm->m->devices[i].ops->resume)
+				vm->m->devices[i].ops->resume(&vm->m->devices[i]);
+		unpark_vcpus(vm);
+		return err;
+	}
+	atomic_store(&vm->paused, true);
+	vm->last_pause_ns = timeline_clock_ns() - start;
+	log_info("paused in %.3f ms", vm->last_pause_ns / 1e6);
+	return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+	uint64_t start = timeline_clock_ns();
+
+	if (!atomic_load(&vm->paused))
+		return 0;
+	/* Devices in reverse order of pausing, then the vCPUs. */
+	for (size_t i = vm->m->ndevices; i-- > 0;) {
+		struct device *dev = &vm->m->devices[i];
+
+		if (dev->ops->resume)
+			dev->ops->resume(dev);
+	}
+	unpark_vcpus(vm);
+	atomic_store(&vm->paused, false);
+	vm->last_resume_ns = timeline_clock_ns() - start;
+	log_info("resumed in %.3f ms", vm->last_resume_ns / 1e6);
+	return 0;
+}
+
+bool vm_paused(const struct vm *vm)
+{
+	return atomic_load(&vm->paused);
 }
 
 static void on_stop(void *opaque, uint32_t events)
@@ -423,14 +575,11 @@ int vm_run(struct vm *vm)
 		vm_stop(vm, VM_FAILURE);
 	}
 	vm_stop(vm, VM_FAILURE); /* no-op unless the loop ended without a status */
-	for (unsigned i = 0; i < vm->nvcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
-
-		if (!v->started)
-			continue;
-		v->run->immediate_exit = 1;
-		pthread_kill(v->thread, KICK_SIGNAL);
-	}
+	kick_vcpus(vm);
+	/* vCPUs parked by a pause wake up and see the status (a parked one is in no KVM_RUN). */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		if (vm->vcpus[i].started)
 			pthread_join(vm->vcpus[i].thread, NULL);
@@ -480,4 +629,6 @@ void vm_destroy(struct vm *vm)
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	vm->vcpus = NULL;
+	pthread_cond_destroy(&vm->pause_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 }

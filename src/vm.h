@@ -58,6 +58,18 @@ struct vm {
 	atomic_ulong exits, mmio_exits; /* returns from KVM_RUN to microvm (for --verbose) */
 	struct pci_host *pci;		/* the ECAM host bridge, when the machine has [pci] */
 	struct irq_ctl irq;		/* ioeventfds, irqfds, lines, MSI routes (irq.c) */
+	/*
+	 * Pause (vm_pause, vm_resume: the main thread only). A vCPU parks on pause_cond once
+	 * KVM_RUN returned EINTR while pause_req is set, until it is cleared or the VM stops.
+	 */
+	pthread_mutex_t pause_lock; /* guards parked, vcpus_out; pause_req changes under it */
+	pthread_cond_t pause_cond;  /* a vCPU parked or ended; the pause ended; the VM stops */
+	atomic_bool pause_req;	    /* vCPUs must park */
+	unsigned parked;	    /* vCPU threads waiting on pause_cond */
+	unsigned vcpus_out;	    /* vCPU threads that have ended */
+	atomic_bool paused;	    /* vm_pause succeeded, vm_resume not yet called */
+	uint64_t last_pause_ns;	    /* how long the last vm_pause took (to quiescence) */
+	uint64_t last_resume_ns;    /* how long the last vm_resume took */
 };
 
 /* Whether this host's KVM runs the machine's guest architecture: 0, or -ENOTSUP (said). */
@@ -72,6 +84,18 @@ int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 /* Ask the VM to stop with status (first caller wins); safe from any thread. */
 void vm_stop(struct vm *vm, int status);
+/*
+ * Pause the running VM (main thread, from the event loop): returns once every vCPU is out
+ * of KVM_RUN and parked and every device has stopped its queues with its host I/O finished
+ * and written back; from then until vm_resume microvm writes no guest memory. The guest's
+ * clock keeps running. 0 (also when already paused), -ESHUTDOWN when the VM is stopping,
+ * or a device's -errno (the VM then runs on). Sets last_pause_ns.
+ */
+int vm_pause(struct vm *vm);
+/* Resume a paused VM: devices serve every queue again, vCPUs re-enter KVM_RUN. 0. */
+int vm_resume(struct vm *vm);
+/* Is the VM paused (between a successful vm_pause and vm_resume)? Any thread. */
+bool vm_paused(const struct vm *vm);
 /* Does the host's KVM have capability cap? */
 bool vm_has_cap(struct vm *vm, long cap);
 
