@@ -5,8 +5,11 @@
  * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
  * queues socket pairs; once more with vhost = on, the kernel's data path modelled by
  * tests/unit/tapwrap.c), with asynchronous completions, kicks, received frames and the
- * kernel's interrupt and ring-error signals arriving between any two guest accesses. Guest RAM is
- * exactly RAM_SIZE bytes of heap, so ASan sees any access the device makes outside it.
+ * kernel's interrupt and ring-error signals arriving between any two guest accesses, and the VM
+ * paused and resumed between any two of them. Guest RAM is exactly RAM_SIZE bytes of heap, so
+ * ASan sees any access the device makes outside it. While paused the guest makes no access
+ * (its vCPUs are parked) and the target aborts if the device writes guest RAM or still has
+ * block I/O in flight.
  *
  * Input: one byte choosing the device, the transport and whether block completions are
  * reaped only by the event loop (else also while they are submitted), then operations of an 8-byte
@@ -65,6 +68,7 @@ enum kind {
 		  */
 	K_PIO,	 /* x86 I/O port offset (CF8/CFC, ACPI, i8042): 1 << (size % 3) bytes, write if
 		  * size & 4 */
+	K_PAUSE, /* the VM pauses (value & 1) or resumes: the device's pause or resume hook */
 	K_NKINDS,
 };
 
@@ -172,7 +176,8 @@ struct bench {
 	struct vm vm;
 	int irqfd;
 	int fds[2], peer[2];
-	bool defer; /* blk: completions only from the event loop, never during submission */
+	bool defer;	 /* blk: completions only from the event loop, never during submission */
+	uint8_t *paused; /* while paused: guest RAM as the pause left it, else NULL */
 };
 
 static bool is_net(enum target t)
@@ -325,6 +330,33 @@ static void drain(struct bench *b)
 			;
 }
 
+/* A guest access: none while paused (the vCPUs are parked). */
+static bool guest_op(enum kind k)
+{
+	return k == K_WRITE || k == K_READ || k == K_CFG_WRITE || k == K_CFG_READ || k == K_MEM ||
+	       k == K_PIO;
+}
+
+/*
+ * Pause (on) or resume the device as vm_pause and vm_resume do. A pause returns with the
+ * block I/O in flight finished; from then on guest RAM must not change until the resume.
+ */
+static void pause_op(struct bench *b, bool on)
+{
+	if (on && !b->paused) {
+		if (b->dev->ops->pause(b->dev))
+			return; /* not paused: the device runs on */
+		if (!is_net(b->target) && blk_inflight(b->dev))
+			abort();
+		b->paused = malloc(RAM_SIZE);
+		memcpy(b->paused, b->ram, RAM_SIZE);
+	} else if (!on && b->paused) {
+		free(b->paused);
+		b->paused = NULL;
+		b->dev->ops->resume(b->dev);
+	}
+}
+
 static void print_state(struct bench *b)
 {
 	fprintf(stderr, "fuzz_transport: %s on %s: status 0x%x", b->dev->name,
@@ -360,6 +392,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		o.val = le32toh(o.val);
 		pos += sizeof(o);
 		payload = data + pos;
+		if (b.paused && guest_op(o.kind % K_NKINDS)) {
+			if (o.kind % K_NKINDS == K_MEM)
+				pos += o.size < size - pos ? o.size : size - pos;
+			continue;
+		}
 		switch (o.kind % K_NKINDS) {
 		case K_WRITE:
 			reg_access(&b, &o, true);
@@ -422,8 +459,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				bus_access(&b.vm.pio, o.off, buf, 1u << (o.size % 3), o.size & 4);
 			}
 			break;
+		case K_PAUSE:
+			pause_op(&b, o.val & 1);
+			break;
 		}
+		/* Paused: nothing the host did since may have reached guest RAM. */
+		if (b.paused && memcmp(b.paused, b.ram, RAM_SIZE))
+			abort();
 	}
+	free(b.paused);
 	/* Whatever the engines still do finishes now, as at a real shutdown. */
 	loop_poll(&b.loop, 0);
 	if (trace)
@@ -580,16 +624,19 @@ static void write_seeds(const char *dir)
 	if (setup(&b, 0x80))
 		msix_cap = b.vpci.msix_cap;
 	teardown(&b);
-	for (int pci = 0; pci < 2; pci++) {
+	for (int pci = 0; pci < 4; pci++) {
+		/* pci & 2: the same, paused while I/O is in flight, and resumed */
+		bool pz = pci & 2;
+
 		for (int t = 0; t < T_NTARGETS; t++) {
 			struct seed s = {.len = 1};
 			uint8_t hdr[16] = {0}, frame[60] = {0};
 			char name[64];
 
-			s.buf[0] = (uint8_t)(t | (pci ? 0x80 : 0));
+			s.buf[0] = (uint8_t)(t | (pci & 1 ? 0x80 : 0));
 			if (!is_net(t)) {
 				/* A read of sector 3, a write of sector 4, a flush; reaped. */
-				bring_up(&s, pci, 1, 1u << 28 | 1u << 29, 1);
+				bring_up(&s, pci & 1, 1, 1u << 28 | 1u << 29, 1);
 				hdr[0] = 0;
 				hdr[8] = 3;
 				put_mem(&s, 0x4000, hdr, 16);
@@ -610,28 +657,38 @@ static void write_seeds(const char *dir)
 				avail(&s, 0, 0, 0, 1);
 				avail(&s, 0, 1, 3, 2);
 				avail(&s, 0, 2, 6, 3);
-				notify(&s, pci, 0);
+				notify(&s, pci & 1, 0);
+				if (pz) {
+					put_op(&s, K_PAUSE, 0, 0, 1);
+					put_op(&s, K_KICK, 0, 0, 0);
+					put_op(&s, K_WAIT, 0, 0, 0);
+					put_op(&s, K_PAUSE, 0, 0, 0);
+				}
 				put_op(&s, K_WAIT, 0, 0, 0); /* the kick */
 				put_op(&s, K_WAIT, 0, 0, 0); /* the completions */
 				put_op(&s, K_POLL, 0, 0, 0);
 			} else {
 				/* Receive buffers on queue 0, a frame in; a frame out on queue 1.
 				 */
-				bring_up(&s, pci, 3,
+				bring_up(&s, pci & 1, 3,
 					 1u << 5 | 1u << 15 | 1u << 16 | 1u << 17 | 1u << 22, 1);
 				desc(&s, 0, 0, GPA + 0x5000, 2048, 2, 0);
 				avail(&s, 0, 0, 0, 1);
-				notify(&s, pci, 0);
+				notify(&s, pci & 1, 0);
+				if (pz)
+					put_op(&s, K_PAUSE, 0, 0, 1);
 				memset(frame + 12, 0xff, 6);
 				put_op(&s, K_FRAME, 12 + 60, 0, 0);
 				memcpy(s.buf + s.len, hdr, 12);
 				memcpy(s.buf + s.len + 12, frame, 60);
 				s.len += 72;
 				put_op(&s, K_WAIT, 0, 0, 0);
+				if (pz)
+					put_op(&s, K_PAUSE, 0, 0, 0);
 				put_mem(&s, 0x6000, frame, 60);
 				desc(&s, 1, 0, GPA + 0x6000, 12 + 60, 0, 0);
 				avail(&s, 1, 0, 0, 1);
-				notify(&s, pci, 1);
+				notify(&s, pci & 1, 1);
 				put_op(&s, K_POLL, 0, 0, 0);
 				put_op(&s, K_DRAIN, 0, 0, 0);
 				/* vhost: the kernel asks for an interrupt, then reports a ring. */
@@ -640,19 +697,19 @@ static void write_seeds(const char *dir)
 				put_op(&s, K_VHOST, 0, 0, 4);
 				put_op(&s, K_POLL, 0, 0, 0);
 			}
-			snprintf(name, sizeof(name), "seed-%s-%s",
+			snprintf(name, sizeof(name), "seed-%s-%s%s",
 				 t == T_NET	     ? "net"
 				 : t == T_NET_VHOST  ? "net-vhost"
 				 : t == T_BLK_SYNC   ? "blk-sync"
 				 : t == T_BLK_INLINE ? "blk-inline"
 						     : "blk-uring",
-				 pci ? "pci" : "mmio");
+				 pci & 1 ? "pci" : "mmio", pz ? "-pause" : "");
 			save(dir, name, &s);
 			if (t == T_BLK_URING) {
 				/* The same, its completions reaped by the event loop only. */
 				s.buf[0] |= 0x40;
-				snprintf(name, sizeof(name), "seed-blk-uring-deferred-%s",
-					 pci ? "pci" : "mmio");
+				snprintf(name, sizeof(name), "seed-blk-uring-deferred-%s%s",
+					 pci & 1 ? "pci" : "mmio", pz ? "-pause" : "");
 				save(dir, name, &s);
 			}
 		}
