@@ -56,6 +56,7 @@ struct arch {
 	const char *const *sections;	    /* INI sections the architecture reads (NULL-ended) */
 	uint32_t ioports;		    /* I/O port space size (0: none) */
 	uint64_t ram_hole;		    /* RAM stops here and goes on at 4 GiB (0: no hole) */
+	const char *default_machine;	    /* INI text of the machine --api-sock starts with */
 	/* Read the architecture's sections and claim their regions and lines. 0 or -1. */
 	int (*configure)(struct machine *m);
 	/* Check what only the whole machine shows (after every section), or NULL. 0 or -1. */

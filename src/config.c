@@ -36,6 +36,8 @@ static void where(const struct cfg_entry *e, char *buf, size_t len)
 {
 	if (e->line)
 		snprintf(buf, len, "%s:%d: [%s] %s", e->origin, e->line, e->section, e->key);
+	else if (e->field)
+		snprintf(buf, len, "%s: %s", e->origin, e->field);
 	else
 		snprintf(buf, len, "--set %s.%s", e->section, e->key);
 }
@@ -53,17 +55,15 @@ void cfg_error(struct cfg *c, const struct cfg_entry *e, const char *sec, const 
 		if (s && s->line)
 			snprintf(loc, sizeof(loc), "%s:%d: [%s]", s->origin, s->line, sec);
 		else if (s)
-			snprintf(loc, sizeof(loc), "--set [%s]", sec);
+			snprintf(loc, sizeof(loc), "%s [%s]", s->origin, sec);
 		else
 			snprintf(loc, sizeof(loc), "%s: [%s]", c->path, sec);
 	} else {
 		snprintf(loc, sizeof(loc), "%s", c->path);
 	}
-	fprintf(stderr, "%s: ", loc);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_vreport(loc, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	c->nerrors++;
 }
 
@@ -71,13 +71,13 @@ static void line_error(struct cfg *c, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void line_error(struct cfg *c, int line, const char *fmt, ...)
 {
+	char loc[512];
 	va_list ap;
 
-	fprintf(stderr, "%s:%d: ", c->path, line);
+	snprintf(loc, sizeof(loc), "%s:%d", c->path, line);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_vreport(loc, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	c->nerrors++;
 }
 
@@ -229,16 +229,14 @@ static int handler(void *user, const char *section, const char *name, const char
 	return 1;
 }
 
-int cfg_load(struct cfg *c, const char *path)
+static int load(struct cfg *c, const char *path, FILE *f)
 {
-	FILE *f;
 	char *tmp;
 
 	c->path = xstrdup(path);
 	tmp = xstrdup(path);
 	c->dir = xstrdup(dirname(tmp));
 	free(tmp);
-	f = fopen(path, "re");
 	if (!f)
 		return -errno;
 	c->stream = f;
@@ -250,16 +248,38 @@ int cfg_load(struct cfg *c, const char *path)
 	return 0;
 }
 
+int cfg_load(struct cfg *c, const char *path)
+{
+	return load(c, path, fopen(path, "re"));
+}
+
+int cfg_load_text(struct cfg *c, const char *name, const char *text)
+{
+	int err = load(c, name, fmemopen((void *)text, strlen(text), "r"));
+
+	/* Relative paths in a built-in machine are the working directory's, as for --set. */
+	free(c->dir);
+	c->dir = xstrdup(".");
+	return err;
+}
+
 int cfg_set(struct cfg *c, const char *arg)
+{
+	return cfg_set_from(c, arg, "--set", NULL);
+}
+
+int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char *field)
 {
 	const char *dot = strchr(arg, '.');
 	const char *eq = strchr(arg, '=');
 	char sec[128], key[128];
 	struct cfg_entry *e;
+	char loc[320];
 
+	snprintf(loc, sizeof(loc), "%s %s", origin, arg); /* "--set foo" */
 	if (!dot || !eq || dot > eq || (size_t)(dot - arg) >= sizeof(sec) ||
 	    (size_t)(eq - dot - 1) >= sizeof(key)) {
-		fprintf(stderr, "--set %s: expected SECTION.KEY=VALUE\n", arg);
+		log_report(loc, "expected SECTION.KEY=VALUE");
 		c->nerrors++;
 		return -1;
 	}
@@ -268,7 +288,7 @@ int cfg_set(struct cfg *c, const char *arg)
 	memcpy(key, dot + 1, eq - dot - 1);
 	key[eq - dot - 1] = '\0';
 	if (!valid_name(sec) || !valid_name(key)) {
-		fprintf(stderr, "--set %s: bad section or key name\n", arg);
+		log_report(loc, "bad section or key name");
 		c->nerrors++;
 		return -1;
 	}
@@ -285,15 +305,17 @@ int cfg_set(struct cfg *c, const char *arg)
 		return 0;
 	}
 	if (!cfg_section(c, sec))
-		add_section(c, sec, "--set", 0);
-	if (e) {
+		add_section(c, sec, origin, 0);
+	if (!e) {
+		add_entry(c, sec, key, eq + 1, origin, 0);
+		e = &c->entries[c->nentries - 1];
+	} else {
 		free(e->value);
 		e->value = xstrdup(eq + 1);
-		e->origin = "--set";
+		e->origin = origin;
 		e->line = 0;
-	} else {
-		add_entry(c, sec, key, eq + 1, "--set", 0);
 	}
+	e->field = field;
 	return 0;
 }
 

@@ -12,8 +12,9 @@ struct cfg_entry {
 	char *section;
 	char *key;
 	char *value;
-	const char *origin; /* file name, or "--set" */
-	int line;	    /* 1-based line in origin; 0 for --set */
+	const char *origin; /* file name, "--set", or an API request ("PUT /drives/rootfs") */
+	const char *field;  /* for an API request: its JSON field, named in messages */
+	int line;	    /* 1-based line in origin; 0 for --set and the API */
 	bool used;	    /* consumed by a getter */
 };
 
@@ -45,8 +46,15 @@ enum { CFG_REQUIRED = 1 };
 
 /* Parse an INI file into c; syntax errors are counted in c->nerrors. Returns -errno on I/O. */
 int cfg_load(struct cfg *c, const char *path);
+/* Parse INI text (a built-in machine) as if it were the file called name. */
+int cfg_load_text(struct cfg *c, const char *name, const char *text);
 /* Apply one "SECTION.KEY=VALUE" override ("SECTION.KEY=" removes the key); -1 when malformed. */
 int cfg_set(struct cfg *c, const char *arg);
+/*
+ * The same, from origin (e.g. an API request, kept by the caller for c's lifetime) whose field
+ * supplies the value: messages name origin and field instead of "--set SECTION.KEY".
+ */
+int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char *field);
 /* Free everything held by c. */
 void cfg_free(struct cfg *c);
 

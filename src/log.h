@@ -2,6 +2,7 @@
 #ifndef MICROVM_LOG_H
 #define MICROVM_LOG_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +12,14 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "microvm: ..." to stderr when verbose logging is on. */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "LOC: message" to stderr (a configuration error at LOC), and to the capture. */
+void log_report(const char *loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vreport(const char *loc, const char *fmt, va_list ap);
+/*
+ * Also copy errors (log_error, log_report) to f, one a line, until called with NULL: the
+ * text an API request that failed answers with.
+ */
+void log_capture(FILE *f);
 /* Turn verbose (log_info) messages on or off. */
 void log_set_verbose(int on);
 /* Return non-zero when verbose logging is on. */

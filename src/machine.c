@@ -64,6 +64,7 @@ static int parse_machine(struct machine *m)
 	err |= cfg_enum(c, "machine", "seccomp", seccomp, &m->sandbox.mode, SANDBOX_ON);
 	err |= cfg_str(c, "machine", "seccomp_deny", &m->sandbox.deny, NULL, 0);
 	err |= cfg_str(c, "machine", "user", &m->user, NULL, 0);
+	err |= cfg_str(c, "machine", "api_sock", &m->api_sock, NULL, 0);
 	if (m->user && sandbox_lookup_user(m->user, &m->sandbox.uid, &m->sandbox.gid)) {
 		cfg_error(c, cfg_get(c, "machine", "user"), "machine",
 			  "no user '%s' on this host (a name from /etc/passwd or a number)",
@@ -341,15 +342,33 @@ static int create_devices(struct machine *m)
 
 int machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets, bool run)
 {
+	struct machine_override *ov = calloc(nsets ? nsets : 1, sizeof(*ov));
+	struct machine_src src = {.path = path, .ov = ov, .nov = nsets};
+	int ret;
+
+	if (!ov) {
+		memset(m, 0, sizeof(*m));
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nsets; i++)
+		ov[i] = (struct machine_override){.arg = sets[i], .origin = "--set"};
+	ret = machine_load_src(m, &src, run);
+	free(ov);
+	return ret;
+}
+
+int machine_load_src(struct machine *m, const struct machine_src *src, bool run)
+{
 	int ret;
 
 	memset(m, 0, sizeof(*m));
 	m->run = run;
-	ret = cfg_load(&m->cfg, path);
+	ret = src->text ? cfg_load_text(&m->cfg, src->path, src->text)
+			: cfg_load(&m->cfg, src->path);
 	if (ret < 0)
 		return ret;
-	for (size_t i = 0; i < nsets; i++)
-		cfg_set(&m->cfg, sets[i]);
+	for (size_t i = 0; i < src->nov; i++)
+		cfg_set_from(&m->cfg, src->ov[i].arg, src->ov[i].origin, src->ov[i].field);
 	if (m->cfg.nerrors)
 		return -EINVAL;
 

@@ -29,6 +29,7 @@ struct machine {
 	int on_reboot;
 	struct sandbox_config sandbox; /* [machine] seccomp, user, seccomp_deny */
 	const char *user;	       /* as written, for messages */
+	const char *api_sock;	       /* [machine] api_sock: serve the control API there */
 	uint32_t ipa_bits;
 	uint64_t align;
 	uint64_t ram_base, ram_size;
@@ -58,6 +59,23 @@ struct machine {
  * only read. Every problem is reported with file:line; -errno on I/O, -EINVAL on bad input.
  */
 int machine_load(struct machine *m, const char *path, char *const *sets, size_t nsets, bool run);
+
+/* One override of a machine source, from an origin such as an API request (cfg_set_from). */
+struct machine_override {
+	const char *arg; /* "SECTION.KEY=VALUE" */
+	const char *origin, *field;
+};
+
+/* Where a machine comes from: a file, or built-in INI text called name, and overrides. */
+struct machine_src {
+	const char *path; /* the file, or the name of text */
+	const char *text; /* built-in INI (an architecture's default machine), or NULL */
+	const struct machine_override *ov;
+	size_t nov;
+};
+
+/* machine_load from a source: the same parsing and checks, whatever filled it. */
+int machine_load_src(struct machine *m, const struct machine_src *src, bool run);
 /* Print the resolved machine (regions, IRQs, vCPUs, memory, boot files) for --check. */
 void machine_print(const struct machine *m, FILE *out);
 /* Free the machine and its devices (devices must not be realized). */

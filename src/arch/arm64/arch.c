@@ -79,8 +79,29 @@ static int boot_info_ready(const struct machine *m)
 	return -1;
 }
 
+/*
+ * The machine --api-sock starts with (Firecracker's defaults: 1 vCPU, 128 MiB): the GIC the
+ * host has, both MSI controllers described, virtio-mmio and PCI windows, no boot files.
+ */
+static const char default_machine[] = "[machine]\nname = default\nvcpus = 1\nalign = 64K\n"
+				      "[memory]\nbase = 0x40000000\nsize = 128M\n"
+				      "[gic]\nversion = auto\ndistributor = 0x08000000\n"
+				      "cpu_interface = 0x08010000\nv2m = 0x08020000\n"
+				      "v2m_irq_base = 64\nv2m_irq_count = 32\n"
+				      "redistributor = 0x080a0000\nits = 0x08080000\n"
+				      "redistributor_size = 0xf60000\nspis = 96\n"
+				      "[uart0]\ntype = ns16550a\nbase = 0x09000000\nirq = 1\n"
+				      "[boot]\ncmdline = panic=-1\n"
+				      "[virtio-mmio]\nbase = 0x0a000000\nsize = 2M\n"
+				      "slot_size = 64K\nirq_base = 16\nirq_count = 32\n"
+				      "[pci]\necam_base = 0x30000000\necam_size = 16M\n"
+				      "mmio32_base = 0x10000000\nmmio32_size = 512M\n"
+				      "mmio64_base = 0x8000000000\nmmio64_size = 256G\n"
+				      "io_base = 0x0c000000\nio_size = 64K\nintx_irq = 48\n";
+
 const struct arch arch_arm64 = {
 	.name = "arm64",
+	.default_machine = default_machine,
 	.sections = sections,
 	.boot_info_kind = ARCH_DTB,
 	.boot_info_hint = "--dump-dtb writes its device tree",

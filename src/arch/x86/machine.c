@@ -154,8 +154,21 @@ static int configure_late(struct machine *m)
 	return err;
 }
 
+/* The machine --api-sock starts with (Firecracker's defaults: 1 vCPU, 128 MiB), no boot files. */
+static const char default_machine[] = "[machine]\nname = default\narch = x86_64\nvcpus = 1\n"
+				      "align = 4K\n[memory]\nbase = 0\nsize = 128M\n"
+				      "[uart0]\ntype = ns16550a\nbase = 0x3f8\nirq = 4\n"
+				      "[boot]\ncmdline = console=ttyS0 panic=-1\n"
+				      "[virtio-mmio]\nbase = 0xd0000000\nsize = 44K\n"
+				      "slot_size = 4K\nirq_base = 5\nirq_count = 11\n"
+				      "[pci]\necam_base = 0xe0000000\necam_size = 16M\n"
+				      "mmio32_base = 0xc0000000\nmmio32_size = 256M\n"
+				      "mmio64_base = 0x8000000000\nmmio64_size = 64G\n"
+				      "intx_irq = 16\n";
+
 const struct arch arch_x86_64 = {
 	.name = "x86_64",
+	.default_machine = default_machine,
 	.sections = sections,
 	.boot_info_kind = ARCH_ACPI,
 	.boot_info_hint = "the guest learns it from boot_params and ACPI tables: --dump-acpi DIR "
