@@ -97,7 +97,8 @@ int blob_open(struct blob *b, const char *path, uint64_t max, bool inflate)
 	int err = 0;
 
 	memset(b, 0, sizeof(*b));
-	b->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking, so that a FIFO is refused (below), not waited on; reads are pread. */
+	b->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (b->fd < 0)
 		return -errno;
 	if (fstat(b->fd, &st) < 0)

@@ -454,7 +454,8 @@ static const char *const engine_names[] = {"io_uring", "sync", "inline", "auto",
 static int open_image(struct blk *b, struct cfg *c, bool run)
 {
 	struct cfg_entry *e = cfg_get(c, b->name, "path");
-	int flags = (b->ro || !run ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	/* Non-blocking: a FIFO named as a disk is refused below, not waited on. */
+	int flags = (b->ro || !run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
 	struct stat st;
 
 	if (b->cache == CACHE_DIRECT)
@@ -471,6 +472,8 @@ static int open_image(struct blk *b, struct cfg *c, bool run)
 				  b->ro ? "" : " for writing", strerror(errno));
 		return -1;
 	}
+	/* Blocking again for the engines (io_uring would answer EAGAIN on a non-blocking file). */
+	fcntl(b->fd, F_SETFL, fcntl(b->fd, F_GETFL) & ~O_NONBLOCK);
 	b->block_size = SECTOR;
 	b->dio_align = 0;
 	if (fstat(b->fd, &st) < 0)
