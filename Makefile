@@ -45,7 +45,7 @@ HARDEN := -fstack-protector-strong -fPIE $(if $(SAN),,-D_FORTIFY_SOURCE=2)
 CFLAGS += $(HARDEN) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -ffile-prefix-map=$(CURDIR)=. -Isrc \
 	  $(DEP_CFLAGS) $(SAN) -MMD -MP
-LIBS := -lfdt $(shell $(PKG) --libs inih liburing zlib libseccomp) -lpthread
+LIBS := -lfdt $(shell $(PKG) --libs inih liburing zlib libseccomp jansson) -lhttp_parser -lpthread
 LDFLAGS += $(if $(LDSTATIC),$(LDSTATIC),-pie) -Wl,-z,relro,-z,now $(SAN)
 
 # Every build describes both guest architectures; the KVM backend is the target host's.
@@ -64,7 +64,8 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/kickctl.c src/virtio/mmio.c src/virtio/transport.c src/virtio/adapter.c \
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
 	    src/virtio/net.c src/virtio/net_frame.c src/virtio/net_vhost.c src/backends/tap.c src/backends/vhost.c \
-	    src/arch/arm64/gicv2m.c src/arch.c $(X86_SRCS) $(KVM_SRC)
+	    src/arch/arm64/gicv2m.c src/arch.c $(X86_SRCS) $(KVM_SRC) \
+	    src/api/http.c src/api/api.c src/api/ctl.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)

@@ -12,8 +12,12 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "api/api.h"
+#include "api/ctl.h"
+#include "api/http.h"
 #include "boot.h"
 #include "arch.h"
+#include "kvm_arch.h"
 #include "log.h"
 #include "machine.h"
 #include "sandbox.h"
@@ -27,8 +31,14 @@
 
 static const char usage[] =
 	"usage: microvm --config FILE [options]\n"
+	"       microvm --api-sock PATH | --name NAME [options]   (configured over the API)\n"
+	"       microvm ctl VM COMMAND [ARGS]                     (microvm ctl help)\n"
 	"\n"
 	"  -c, --config FILE        machine description (INI), e.g. machines/rpi5.ini\n"
+	"      --api-sock PATH      serve Firecracker's REST API on a Unix socket at PATH;\n"
+	"                           without --config, wait there for InstanceStart\n"
+	"  -n, --name NAME          the VM's name; its API socket is in the runtime\n"
+	"                           directory (microvm ctl NAME ...) unless --api-sock says\n"
 	"  -s, --set SEC.KEY=VALUE  override a key of the file (repeatable)\n"
 	"  -k, --kernel PATH        kernel Image (same as --set boot.kernel=PATH)\n"
 	"  -i, --initrd PATH        initramfs (same as --set boot.initrd=PATH)\n"
@@ -44,11 +54,12 @@ static const char usage[] =
 	"  -V, --version            print the version\n"
 	"\n"
 	"Exit status: 0 guest powered off, 1 run-time failure, 2 usage or configuration\n"
-	"error, 3 guest rebooted (on_reboot = exit), 4 stopped from the host (signal, Ctrl-A x).\n"
+	"error, 3 guest rebooted (on_reboot = exit), 4 stopped from the host (signal, Ctrl-A x,\n"
+	"the API's Stop).\n"
 	"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n";
 
 struct options {
-	const char *config, *dump_dtb, *dump_acpi, *append, *boot_report;
+	const char *config, *dump_dtb, *dump_acpi, *append, *boot_report, *api_sock, *name;
 	char **sets;
 	size_t nsets;
 	int check, list_keys;
@@ -77,7 +88,14 @@ static int add_set(struct options *o, char *s)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_LIST_KEYS, OPT_DUMP_DTB, OPT_DUMP_ACPI, OPT_BOOT_REPORT };
+	enum {
+		OPT_CHECK = 256,
+		OPT_LIST_KEYS,
+		OPT_DUMP_DTB,
+		OPT_DUMP_ACPI,
+		OPT_BOOT_REPORT,
+		OPT_API_SOCK
+	};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"set", required_argument, NULL, 's'},
@@ -90,6 +108,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
 		{"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
 		{"boot-report", required_argument, NULL, OPT_BOOT_REPORT},
+		{"api-sock", required_argument, NULL, OPT_API_SOCK},
+		{"name", required_argument, NULL, 'n'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -97,7 +117,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:s:k:i:a:u:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:k:i:a:u:n:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -132,6 +152,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_BOOT_REPORT:
 			o->boot_report = optarg;
 			break;
+		case OPT_API_SOCK:
+			o->api_sock = optarg;
+			break;
+		case 'n':
+			o->name = optarg;
+			break;
 		case 'v':
 			log_set_verbose(1);
 			break;
@@ -150,8 +176,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "microvm: unexpected argument '%s'\n%s", argv[optind], usage);
 		return -1;
 	}
-	if (!o->config) {
-		fprintf(stderr, "microvm: --config FILE is required\n%s", usage);
+	if (!o->config && !o->api_sock && !o->name) {
+		fprintf(stderr, "microvm: --config FILE or --api-sock PATH is required\n%s", usage);
+		return -1;
+	}
+	if (!o->config && (o->check || o->list_keys || o->dump_dtb || o->dump_acpi)) {
+		fprintf(stderr, "microvm: --check, --list-keys and --dump-* need --config FILE\n");
+		return -1;
+	}
+	if (o->name && !api_valid_name(o->name)) {
+		fprintf(stderr,
+			"microvm: --name %s: 1 to 64 letters, digits, '-', '_' or '.', "
+			"not starting with '.'\n",
+			o->name);
 		return -1;
 	}
 	return 0;
@@ -270,59 +307,80 @@ static int dump_acpi(struct machine *m, const char *dir)
 	return status;
 }
 
-static int run(struct machine *m, const char *report_path)
-{
-	struct boot_images bi;
-	FILE *report = NULL, *smaps = NULL;
-	long long rss = -1, guest_rss = -1;
+/* One VM's run: built by session_start, run and torn down by session_run. */
+struct session {
+	struct machine *m;
+	const char *report_path;
+	FILE *report, *smaps;
 	struct vm vm;
-	sigset_t set;
+	sigset_t stops;
+	struct http_server *api_srv; /* --api-sock: served from the VM's loop while it runs */
+	struct api api;
+	struct loop *preboot; /* the loop the API serves from until InstanceStart */
+	bool started;	      /* InstanceStart built the VM */
+};
+
+static int session_end(struct session *s, int status);
+
+static void stops_block(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Everything up to a VM ready to run: boot files, sandbox filters, the VM, the guest's
+ * description in its RAM. On failure nothing is left (status returned); 0 when ready.
+ */
+static int session_start(struct session *s)
+{
+	struct machine *m = s->m;
+	struct boot_images bi;
 	struct boot_info info = {0};
-	int status = VM_FAILURE, err;
+	int err;
 
 	/* An unwritable report path stops here, before anything is started. */
-	if (report_path && !(report = fopen(report_path, "we"))) {
-		log_error("--boot-report %s: %s", report_path, strerror(errno));
+	if (s->report_path && !(s->report = fopen(s->report_path, "we"))) {
+		log_error("--boot-report %s: %s", s->report_path, strerror(errno));
 		return VM_USAGE;
 	}
 	if (vm_host_check(m)) {
-		if (report)
-			fclose(report);
-		return VM_FAILURE;
+		err = VM_FAILURE;
+		goto close_report;
 	}
-	err = boot_prepare(m, &bi, 1);
-	if (err) {
-		if (report)
-			fclose(report);
-		return VM_USAGE;
+	if (boot_prepare(m, &bi, 1)) {
+		err = VM_USAGE;
+		goto close_report;
 	}
 	timeline_mark(TL_BOOT_FILES_READ);
 	log_info("boot files opened, headers read at %.1f ms", timeline_now() * 1e3);
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	err = sandbox_prepare(&m->sandbox);
-	if (err) {
-		if (report)
-			fclose(report);
+	stops_block(&s->stops);
+	if (s->api_srv) {
+		/* The API's connections are the descriptors opened after set-up. */
+		m->sandbox.api = true;
+		m->sandbox.spare_fds = HTTP_CONNS_MAX + 2;
+	}
+	if (sandbox_prepare(&m->sandbox)) {
 		boot_free(&bi);
-		return VM_FAILURE;
+		err = VM_FAILURE;
+		goto close_report;
 	}
-	if (report || log_verbose())
-		smaps = fopen("/proc/self/smaps", "re");
-	err = vm_create(&vm, m);
-	if (!err) {
-		sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-		err = sigfd < 0 ? -errno : loop_add(&vm.loop, sigfd, EPOLLIN, on_sigfd, &vm);
+	if (s->report || log_verbose())
+		s->smaps = fopen("/proc/self/smaps", "re");
+	err = vm_create(&s->vm, m);
+	if (!err && sigfd < 0) {
+		sigfd = signalfd(-1, &s->stops, SFD_CLOEXEC | SFD_NONBLOCK);
+		err = sigfd < 0 ? -errno : 0;
 	}
+	err = err ?: loop_add(&s->vm.loop, sigfd, EPOLLIN, on_sigfd, &s->vm);
 	/* The guest's description is built last, once the irqchip version is known. */
 	err = err ?: m->arch->boot_info(m, &bi.layout, &info);
 	if (!err) {
-		err = vm_load(&vm, &bi, &info);
+		err = vm_load(&s->vm, &bi, &info);
 		if (!err) {
 			timeline_mark(TL_IMAGES_LOADED);
 			log_info("kernel, initrd and boot information loaded at %.1f ms",
@@ -332,23 +390,198 @@ static int run(struct machine *m, const char *report_path)
 	boot_free(&bi);
 	boot_info_free(&info);
 	if (!err)
-		status = vm_run(&vm);
+		return 0;
+	session_end(s, VM_FAILURE);
+	return VM_FAILURE;
+close_report:
+	if (s->report)
+		fclose(s->report);
+	s->report = NULL;
+	return err;
+}
+
+/* Run the VM session_start built until it stops; tear it down; its status. */
+static int session_run(struct session *s)
+{
+	return session_end(s, vm_run(&s->vm));
+}
+
+/* The VM stopped with status (or was never run): its report, then nothing of it is left. */
+static int session_end(struct session *s, int status)
+{
+	struct machine *m = s->m;
+	long long rss = -1, guest_rss = -1;
+
 	timeline_mark(TL_EXIT);
-	if (smaps && vm.ram) {
-		measure_memory(smaps, &vm, &rss, &guest_rss);
+	if (s->api_srv && s->api_srv->loop == &s->vm.loop)
+		http_server_detach(s->api_srv);
+	if (s->smaps && s->vm.ram) {
+		measure_memory(s->smaps, &s->vm, &rss, &guest_rss);
 		log_info("RSS %lld KiB: guest RAM %lld KiB, monitor %lld KiB", rss, guest_rss,
 			 rss - guest_rss);
 	}
-	if (smaps)
-		fclose(smaps);
-	if (report)
-		write_boot_report(report, report_path, m, &vm, status, rss, guest_rss);
-	vm_destroy(&vm);
-	if (sigfd >= 0)
-		close(sigfd);
+	if (s->smaps)
+		fclose(s->smaps);
+	s->smaps = NULL;
+	if (s->report)
+		write_boot_report(s->report, s->report_path, m, &s->vm, status, rss, guest_rss);
+	s->report = NULL;
+	vm_destroy(&s->vm);
 	term_restore();
 	if (status == VM_REBOOT && m->on_reboot == REBOOT_EXIT)
 		fprintf(stderr, "microvm: guest rebooted (on_reboot = exit)\n");
+	return status;
+}
+
+/* The API's view of the running VM. */
+static int api_pause(void *opaque)
+{
+	return vm_pause(&((struct session *)opaque)->vm);
+}
+
+static int api_resume(void *opaque)
+{
+	return vm_resume(&((struct session *)opaque)->vm);
+}
+
+static void api_stop(void *opaque)
+{
+	vm_stop(&((struct session *)opaque)->vm, VM_STOPPED);
+}
+
+static int run(struct machine *m, const char *report_path, struct http_server *srv)
+{
+	static const struct api_ops ops = {
+		.pause = api_pause, .resume = api_resume, .stop = api_stop};
+	struct session s = {.m = m, .report_path = report_path, .api_srv = srv};
+	int status = session_start(&s);
+
+	if (status)
+		return status;
+	if (srv) {
+		/* A VM from a file: the API serves it (pre-boot resources answer 400). */
+		api_init_running(&s.api, m->name, m, &ops, &s);
+		srv->fn = api_handle;
+		srv->opaque = &s.api;
+		if (http_server_attach(srv, &s.vm.loop))
+			vm_stop(&s.vm, VM_FAILURE);
+	}
+	status = session_run(&s);
+	if (srv)
+		api_free(&s.api);
+	if (sigfd >= 0)
+		close(sigfd);
+	sigfd = -1;
+	return status;
+}
+
+/* InstanceStart: build the VM the API described; the pre-boot loop then hands over. */
+static int api_start(void *opaque, struct machine *m)
+{
+	struct session *s = opaque;
+
+	if (m->on_reboot == REBOOT_RESTART) {
+		log_error("on_reboot = restart: a VM started over the API ends at a reboot (the "
+			  "client starts the next one)");
+		return -1;
+	}
+	s->m = m;
+	if (session_start(s)) {
+		s->m = NULL;
+		return -1;
+	}
+	s->started = true;
+	loop_stop(s->preboot);
+	return 0;
+}
+
+static void on_preboot_signal(void *opaque, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	fprintf(stderr, "microvm: stopped by signal %u before InstanceStart\n", si.ssi_signo);
+	loop_stop(opaque);
+}
+
+/* The uid and gid the monitor runs as once set up: -u's, or its own. */
+static int api_owner(const struct options *o, uid_t *uid, gid_t *gid)
+{
+	*uid = geteuid();
+	*gid = getegid();
+	for (size_t i = 0; i < o->nsets; i++)
+		if (!strncmp(o->sets[i], "machine.user=", 13) &&
+		    sandbox_lookup_user(o->sets[i] + 13, uid, gid)) {
+			log_error("--user %s: no such user on this host", o->sets[i] + 13);
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * --api-sock without --config: the architecture's default machine, described further by API
+ * requests, built at InstanceStart; the socket then serves the running VM.
+ */
+static int api_main(const struct options *o, const char *sock)
+{
+	static const struct api_ops ops = {
+		.start = api_start, .pause = api_pause, .resume = api_resume, .stop = api_stop};
+	const struct arch *arch = kvm_guest_arch ? kvm_guest_arch : &arch_arm64;
+	struct machine_override *ov = calloc(o->nsets + 1, sizeof(*ov));
+	struct session s = {.report_path = o->boot_report};
+	struct http_server srv = {.listen_fd = -1, .timer_fd = -1};
+	struct loop pre = {.epfd = -1};
+	int status = VM_USAGE;
+	uid_t uid;
+	gid_t gid;
+
+	if (!ov)
+		return VM_FAILURE;
+	for (size_t i = 0; i < o->nsets; i++)
+		ov[i] = (struct machine_override){.arg = o->sets[i], .origin = "--set"};
+	if (o->append)
+		log_warn("--append is ignored with the API: PUT /boot-source sets boot_args");
+	if (api_init(&s.api, o->name ? o->name : "anonymous-instance", "default machine",
+		     arch->default_machine, ov, o->nsets, &ops, &s))
+		goto out;
+	s.preboot = &pre;
+	if (api_owner(o, &uid, &gid) || http_server_open(&srv, sock, uid, gid, api_handle, &s.api))
+		goto out;
+	s.api_srv = &srv;
+	stops_block(&s.stops);
+	sigfd = signalfd(-1, &s.stops, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0 || loop_init(&pre) || http_server_attach(&srv, &pre) ||
+	    loop_add(&pre, sigfd, EPOLLIN, on_preboot_signal, &pre)) {
+		log_error("--api-sock %s: cannot serve it: %s", sock, strerror(errno));
+		status = VM_FAILURE;
+		goto out;
+	}
+	fprintf(stderr, "microvm: %s machine, API on %s: waiting for InstanceStart\n", arch->name,
+		sock);
+	status = loop_run(&pre) ? VM_FAILURE : VM_STOPPED;
+	http_server_flush(&srv); /* InstanceStart's answer, before the loop changes */
+	http_server_detach(&srv);
+	loop_del(&pre, sigfd);
+	if (s.started) {
+		status = http_server_attach(&srv, &s.vm.loop) ? VM_FAILURE : 0;
+		if (status)
+			vm_stop(&s.vm, VM_FAILURE);
+		status = session_run(&s);
+	}
+out:
+	loop_free(&pre);
+	http_server_close(&srv);
+	api_free(&s.api);
+	if (s.m) {
+		machine_free(s.m);
+		free(s.m);
+	}
+	if (sigfd >= 0)
+		close(sigfd);
+	sigfd = -1;
+	free(ov);
 	return status;
 }
 
@@ -398,7 +631,8 @@ static int supervise(struct machine *m, const char *report_path)
 			signal(SIGHUP, SIG_DFL);
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != m->sandbox.parent)
 				_exit(VM_FAILURE);
-			exit(run(m, report_path)); /* run() keeps them blocked, for its signalfd */
+			exit(run(m, report_path,
+				 NULL)); /* run() keeps them blocked, for its signalfd */
 		}
 		if (pid > 0)
 			child_pid = pid;
@@ -439,8 +673,27 @@ int main(int argc, char **argv)
 	char *cmdline = NULL;
 	int err, status;
 
+	char sockbuf[108];
+	const char *sock;
+	struct http_server srv = {.listen_fd = -1, .timer_fd = -1};
+
+	if (argc > 1 && !strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
 	if (parse_args(argc, argv, &o))
 		return VM_USAGE;
+	sock = o.api_sock;
+	if (!sock && o.name) {
+		if (api_sock_path(o.name, sockbuf, sizeof(sockbuf), true))
+			return VM_USAGE;
+		sock = sockbuf;
+	}
+	if (!o.config) {
+		status = api_main(&o, sock);
+		for (size_t i = 0; i < o.nsets; i++)
+			free(o.sets[i]);
+		free(o.sets);
+		return status;
+	}
 	err = machine_load(&m, o.config, o.sets, o.nsets,
 			   !o.check && !o.list_keys && !o.dump_dtb && !o.dump_acpi);
 	for (size_t i = 0; i < o.nsets; i++)
@@ -495,9 +748,22 @@ int main(int argc, char **argv)
 			boot_info_free(&info);
 			boot_free(&bi);
 		}
+	} else if ((sock = sock ? sock : m.api_sock) && m.on_reboot == REBOOT_RESTART) {
+		log_error(
+			"%s: on_reboot = restart cannot be combined with an API socket (each boot "
+			"is a new process)",
+			o.config);
+		status = VM_USAGE;
+	} else if (sock) {
+		status = http_server_open(&srv, sock, m.sandbox.drop ? m.sandbox.uid : geteuid(),
+					  m.sandbox.drop ? m.sandbox.gid : getegid(), api_handle,
+					  NULL)
+				 ? VM_USAGE
+				 : run(&m, o.boot_report, &srv);
+		http_server_close(&srv);
 	} else {
 		status = m.on_reboot == REBOOT_RESTART ? supervise(&m, o.boot_report)
-						       : run(&m, o.boot_report);
+						       : run(&m, o.boot_report, NULL);
 	}
 	machine_free(&m);
 	free(cmdline);

@@ -37,6 +37,7 @@
 #define R_BLK  (1u << SANDBOX_BLK_WORKER)
 #define R_CONS (1u << SANDBOX_CONSOLE_OUT)
 #define R_ALL  (R_MAIN | R_VCPU | R_BLK | R_CONS)
+#define R_API  (1u << SANDBOX_NROLES) /* the main thread's, with --api-sock */
 
 /* System calls a role may make with any arguments. */
 static const struct {
@@ -83,6 +84,10 @@ static const struct {
 	{"fdatasync", R_BLK},
 	{"fsync", R_BLK},
 	{"fallocate", R_BLK},
+	/* the control API's socket (api/http.c): connections, their peer, their deadlines */
+	{"accept4", R_API},
+	{"getsockopt", R_API},
+	{"timerfd_settime", R_API},
 };
 
 /* ioctl request numbers, per role; the fd cannot be told apart, the request can. */
@@ -228,6 +233,8 @@ static int build(enum sandbox_role role)
 	/* An inline-engine disk does the blk worker's file I/O where its queue is served. */
 	bool file_io = cfg.inline_io && (role == SANDBOX_MAIN || role == SANDBOX_VCPU);
 
+	if (cfg.api && role == SANDBOX_MAIN)
+		bit |= R_API;
 	for (size_t i = 0; !err && i < ARRAY_SIZE(plain); i++) {
 		if (!(plain[i].roles & bit) && !(file_io && plain[i].roles == R_BLK))
 			continue;
@@ -259,6 +266,8 @@ static int build(enum sandbox_role role)
 		any_ioctl |= r > 0;
 	}
 	counts[role] += any_ioctl;
+	free(progs[role].filter); /* an earlier attempt's (an API start that failed) */
+	progs[role] = (struct sock_fprog){0};
 	err = err ?: export_bpf(ctx, &progs[role]);
 	seccomp_release(ctx);
 	return err;
@@ -331,7 +340,8 @@ int sandbox_prepare(const struct sandbox_config *c)
 	 */
 	mallopt(M_ARENA_MAX, 1);
 	pthread_mutex_lock(&gate_lock);
-	gate = GATE_HELD; /* threads wait for the drop and their filters */
+	gate = GATE_HELD;      /* threads wait for the drop and their filters */
+	entered = settled = 0; /* an earlier attempt's threads (an API start that failed) ended */
 	pthread_mutex_unlock(&gate_lock);
 	if (cfg.mode == SANDBOX_OFF)
 		return 0;
@@ -475,6 +485,16 @@ static void open_gate(enum gate to)
 	pthread_mutex_unlock(&gate_lock);
 }
 
+bool sandbox_confined(void)
+{
+	bool on;
+
+	pthread_mutex_lock(&gate_lock);
+	on = gate == GATE_RUN && cfg.mode != SANDBOX_OFF;
+	pthread_mutex_unlock(&gate_lock);
+	return on;
+}
+
 void sandbox_cancel(void)
 {
 	open_gate(GATE_CANCELLED);
@@ -561,7 +581,8 @@ int sandbox_lock_down(void)
 	 * included (a lowered one fails their I/O with ECANCELED), and no thread may fork or
 	 * clone past its filter anyway.
 	 */
-	err = fd < 0 ? fd : limit(RLIMIT_NOFILE, (rlim_t)fd + 1 + 16, "RLIMIT_NOFILE");
+	err = fd < 0 ? fd
+		     : limit(RLIMIT_NOFILE, (rlim_t)fd + 1 + 16 + cfg.spare_fds, "RLIMIT_NOFILE");
 	err = err ?: cfg.drop ? drop_privileges() : 0;
 	err = err ?: drop_capabilities();
 	/* Changing credentials cleared the parent-death signal: set it again, then check. */

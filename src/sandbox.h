@@ -18,13 +18,15 @@ enum sandbox_role {
 enum sandbox_mode { SANDBOX_ON, SANDBOX_OFF, SANDBOX_LOG };
 
 struct sandbox_config {
-	int mode;	  /* enum sandbox_mode */
-	bool drop;	  /* change to uid/gid at lock-down */
-	uid_t uid;	  /* the [machine] user's */
-	gid_t gid;	  /* its primary group */
-	const char *deny; /* comma-separated system calls taken out of every allowlist (tests) */
-	pid_t parent;	  /* a supervising parent this process must die with, 0 if none */
-	bool inline_io;	  /* a disk's engine is inline: main and vCPU threads do file I/O */
+	int mode;	    /* enum sandbox_mode */
+	bool drop;	    /* change to uid/gid at lock-down */
+	uid_t uid;	    /* the [machine] user's */
+	gid_t gid;	    /* its primary group */
+	const char *deny;   /* comma-separated system calls taken out of every allowlist (tests) */
+	pid_t parent;	    /* a supervising parent this process must die with, 0 if none */
+	bool inline_io;	    /* a disk's engine is inline: main and vCPU threads do file I/O */
+	bool api;	    /* --api-sock: the main thread accepts and serves its connections */
+	unsigned spare_fds; /* descriptors opened after set-up (the API's connections) */
 };
 
 /*
@@ -39,6 +41,8 @@ int sandbox_prepare(const struct sandbox_config *c);
  * threads are told to do nothing (sandbox_thread_enter() returns false).
  */
 int sandbox_lock_down(void);
+/* Are the filters in force (lock-down done, seccomp not off)? Then no file is opened or removed. */
+bool sandbox_confined(void);
 /* Set-up failed: release held threads, telling them to do nothing. Idempotent. */
 void sandbox_cancel(void);
 /*
