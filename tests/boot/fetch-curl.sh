@@ -45,6 +45,12 @@ if [ -z "$key" ] || [ ! -d "$tree" ]; then
 	tree=$cache/curl-$arch-$key
 fi
 if [ ! -d "$tree" ]; then
+	# Two hosts of one architecture start together in make check: one builds, the other
+	# waits for its tree (fetch-deb.sh unpacking the same packages twice at once would race).
+	exec 9>"$cache/curl-$arch.lock"
+	flock 9
+fi
+if [ ! -d "$tree" ]; then
 	stage=$(mktemp -d)
 	trap 'rm -rf "$stage"' EXIT
 	all=$stage/all
@@ -104,8 +110,7 @@ if [ ! -d "$tree" ]; then
 	done
 	# The tree appears whole (the directory is its own mark of being done).
 	mv -T "$img" "$tree.tmp.$$"
-	# Another run may have built the same tree meanwhile: keep the first.
-	mv -T "$tree.tmp.$$" "$tree" 2>/dev/null || rm -rf "$tree.tmp.$$"
+	mv -T "$tree.tmp.$$" "$tree"
 fi
 echo "$key" >"$index"
 mkdir -p "$dest"
