@@ -4,10 +4,10 @@
 # the output and the exit status. Prints "MVTEST <case> PASS|FAIL <why>" and a summary.
 # Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
 # HOSTKIND (rpi5, gicv3 or x86), DISTRO_KERNEL (optional path to a distro kernel), MVONLY
-# (groups and units to run, comma-separated: boot, blk, net, sandbox, x86 or a unit's name
-# such as fio-qd256), MVFROM (skip the units before this one), NETTOOL (tests/bench/nettool
-# built for this host), FIO_STRESS_SECONDS (the depth-256 fio runs). The units are listed at
-# the end; each prints "MVUNIT NAME" as it starts.
+# (groups and units to run, comma-separated: boot, blk, net, sandbox, x86, curl or a unit's
+# name such as fio-qd256), MVFROM (skip the units before this one), NETTOOL
+# (tests/bench/nettool built for this host), FIO_STRESS_SECONDS (the depth-256 fio runs). The
+# units are listed at the end; each prints "MVUNIT NAME" as it starts. curl is on the PATH.
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
 HOSTKIND=${HOSTKIND:-rpi5}
@@ -282,10 +282,10 @@ first_run_case() {
 
 # --- the cases ------------------------------------------------------------------------
 # Each case below is a function; the list at the end runs them as units, each named, in a
-# group (boot, blk, net, sandbox, x86). unit prints "MVUNIT NAME" as a unit starts. A host
-# that stalled is started again with MVFROM=NAME: the units before NAME are skipped (their
-# results came from the run that stalled). MVONLY=GROUP,NAME,... runs only those groups and
-# units.
+# group (boot, blk, net, sandbox, x86, curl). unit prints "MVUNIT NAME" as a unit starts. A
+# host that stalled is started again with MVFROM=NAME: the units before NAME are skipped
+# (their results came from the run that stalled). MVONLY=GROUP,NAME,... runs only those
+# groups and units.
 
 # A kernel panic with panic=-1 resets the guest: microvm exits with 3 (on_reboot = exit).
 panic_case() {
@@ -561,6 +561,26 @@ bench_smoke_case() {
 		sh -c "[ -n '$init' ] && [ '$(echo "$row" | cut -d, -f22)' = 0 ]"
 }
 
+# --- curl: Debian's curl, its libraries and its loader in this host (tests/boot/fetch-curl.sh)
+# The HTTP API's tests drive microvm over its Unix socket with it. A socket path nothing
+# listens on must end in curl's "couldn't connect" (7): not the shell's 127 (a library or the
+# loader missing) nor curl's 2 (no --unix-socket option).
+curl_case() {
+	name=curl-smoke
+	out=$TMP/curl.out
+	t0=$(now)
+	curl --version >"$out" 2>&1
+	status=$?
+	t1=$(now)
+	expect curl-smoke "curl --version runs (exit $status, $(echo "$t0 $t1" |
+		awk '{printf "%.2f", $2 - $1}') s) and has UnixSockets" \
+		sh -c "[ $status = 0 ] && grep -q '^Features:.* UnixSockets' '$out'"
+	curl -sS --max-time 10 --unix-socket "$TMP/nobody.sock" http://localhost/ >>"$out" 2>&1
+	status=$?
+	expect curl-smoke "curl --unix-socket to no listener: exit 7, couldn't connect (got $status)" \
+		test "$status" = 7
+}
+
 # unit GROUP NAME FUNCTION [ARGS...]: run one unit of the boot tests, unless MVONLY leaves
 # it out or MVFROM names a unit not yet reached.
 unit() {
@@ -578,6 +598,7 @@ unit() {
 }
 
 # --- the list ---------------------------------------------------------------------------
+unit curl curl-smoke curl_case
 unit boot boot-1cpu boot_case 1 256
 unit boot boot-4cpu boot_case 4 512
 unit boot first-run first_run_case

@@ -106,6 +106,9 @@ for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SEC
 done
 # The boot tests' fio stress cases mount the tools disk in the guest.
 [ "$mode" = tests ] && [ "$kind" != x86 ] && cp "$top/build/guest/tools.ext4" "$root/build/guest/"
+# Debian's curl (/usr/bin/curl, its libraries in /usr/lib/TRIPLET, its loader), for the boot
+# tests that drive microvm's HTTP API over its Unix socket.
+[ "$mode" != tests ] || "$here/fetch-curl.sh" "$debarch" "$root"
 case "$mode" in
 bench-x86)
 	# QEMU (QEMU_TREE: its binary, libraries and firmware, at their paths) and the guest
