@@ -950,6 +950,7 @@ int api_init(struct api *a, const char *id, const char *name, const char *base,
 	struct machine_src src = {.path = name, .text = base, .ov = base_ov, .nov = nbase_ov};
 	int err;
 
+	json_object_seed(0); /* jansson reads /dev/urandom once: now, before lock-down */
 	*a = (struct api){.id = id,
 			  .base = base,
 			  .basename = name,
@@ -973,6 +974,7 @@ int api_init(struct api *a, const char *id, const char *name, const char *base,
 void api_init_running(struct api *a, const char *id, const struct machine *m,
 		      const struct api_ops *ops, void *opaque)
 {
+	json_object_seed(0); /* jansson reads /dev/urandom once: now, before lock-down */
 	*a = (struct api){
 		.id = id, .running = m, .state = API_RUNNING, .ops = *ops, .opaque = opaque};
 }

@@ -4,7 +4,7 @@
 # the output and the exit status. Prints "MVTEST <case> PASS|FAIL <why>" and a summary.
 # Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
 # HOSTKIND (rpi5, gicv3 or x86), DISTRO_KERNEL (optional path to a distro kernel), MVONLY
-# (groups and units to run, comma-separated: boot, blk, net, sandbox, x86, curl or a unit's
+# (groups and units to run, comma-separated: boot, blk, net, sandbox, x86, curl, api or a unit's
 # name such as fio-qd256), MVFROM (skip the units before this one), NETTOOL
 # (tests/bench/nettool built for this host), FIO_STRESS_SECONDS (the depth-256 fio runs). The
 # units are listed at the end; each prints "MVUNIT NAME" as it starts. curl is on the PATH.
@@ -258,6 +258,8 @@ ctrl_a_x_case() {
 . "$(dirname "$0")/blk-cases.sh"
 # Seccomp, privilege drop, unprivileged start (tests/boot/sandbox-cases.sh).
 . "$(dirname "$0")/sandbox-cases.sh"
+# The control API (tests/boot/api-cases.sh).
+. "$(dirname "$0")/api-cases.sh"
 # make run's machine (tests/boot/run-devices.sh): the guest's greeting names each virtio
 # device and its transport: a disk on virtio-mmio, one on PCI with MSI-X, and as root a NIC.
 in_line() { echo "$line" | grep -q -- "$1"; }
@@ -282,7 +284,7 @@ first_run_case() {
 
 # --- the cases ------------------------------------------------------------------------
 # Each case below is a function; the list at the end runs them as units, each named, in a
-# group (boot, blk, net, sandbox, x86, curl). unit prints "MVUNIT NAME" as a unit starts. A
+# group (boot, blk, net, sandbox, x86, curl, api). unit prints "MVUNIT NAME" as a unit starts. A
 # host that stalled is started again with MVFROM=NAME: the units before NAME are skipped
 # (their results came from the run that stalled). MVONLY=GROUP,NAME,... runs only those
 # groups and units.
@@ -599,6 +601,12 @@ unit() {
 
 # --- the list ---------------------------------------------------------------------------
 unit curl curl-smoke curl_case
+# The API's getting-started sequence boots the architecture's default machine: the RPi5
+# and x86-64 hosts; pause and resume do not depend on the interrupt controller: RPi5 only.
+if [ "$HOSTKIND" != gicv3 ]; then
+	unit api api-start api_getting_started_case
+fi
+[ "$HOSTKIND" != rpi5 ] || unit api api-pause api_pause_case
 unit boot boot-1cpu boot_case 1 256
 unit boot boot-4cpu boot_case 4 512
 unit boot first-run first_run_case
