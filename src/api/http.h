@@ -22,7 +22,7 @@ enum {
 	HTTP_BODY_MAX = 64 << 10, /* bytes of body */
 	HTTP_CONNS_MAX = 32,	  /* connections served at once; more wait in the backlog */
 	HTTP_TIMEOUT_MS = 5000,	  /* to send a whole request once begun, or to take a reply */
-	HTTP_IDLE_MS = 60000,	  /* an open connection with no request under way */
+	HTTP_IDLE_MS = 10000,	  /* an open connection with no request under way */
 };
 
 /* One request being parsed, then complete (or refused with a status). */

@@ -13,6 +13,9 @@
  *                                 resident set, exec to its first output and to the first
  *                                 time the output holds $MEASURE_MARK, $MEASURE_MARK2
  *                                 (-1: never)
+ *   nettool stall SOCKET          a slow client of an HTTP server on a Unix socket: half a
+ *                                 request, then nothing; prints how long until the server
+ *                                 closed the connection (exit 0), or fails (exit 1)
  * Both print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
  */
 #define _GNU_SOURCE
@@ -20,6 +23,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -304,8 +308,37 @@ static int do_measure(const char *file, char **cmd)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+/* Half a request, then silence: a slowloris, until the server gives up on it. */
+static int do_stall(const char *path)
+{
+	static const char half[] = "PUT /actions HTTP/1.1\r\nHost: localhost\r\nContent-Le";
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char buf[512];
+	double t0;
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write_all(fd, half, sizeof(half) - 1)) {
+		perror(path);
+		return 1;
+	}
+	t0 = now();
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		; /* a reply to half a request would be a bug: keep reading to the close */
+	if (n < 0 && errno != ECONNRESET) {
+		perror("nettool stall: read");
+		return 1;
+	}
+	printf("nettool stall: closed by the server after %.1f s\n", now() - t0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "stall"))
+		return do_stall(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "measure"))
 		return do_measure(argv[2], argv + 3);
 	if (argc >= 5 && !strcmp(argv[1], "runas"))
@@ -319,6 +352,6 @@ int main(int argc, char **argv)
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "send"))
 		return do_send(argv[2], atoi(argv[3]), argc == 5 ? atol(argv[4]) : -1);
 	fprintf(stderr, "usage: nettool recv PORT | send HOST PORT [MIB] | mktap NAME [mq [UID]] | "
-			"deltap NAME [mq] | runas UID GID CMD... | measure FILE CMD...\n");
+			"deltap NAME [mq] | runas UID GID CMD... | measure FILE CMD... | stall SOCKET\n");
 	return 2;
 }
