@@ -12,12 +12,12 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "microvm: ..." to stderr when verbose logging is on. */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Print "LOC: message" to stderr (a configuration error at LOC), and to the capture. */
+/* Print "LOC: message" to stderr (a configuration error at LOC), or to the capture. */
 void log_report(const char *loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vreport(const char *loc, const char *fmt, va_list ap);
 /*
- * Also copy errors (log_error, log_report) to f, one a line, until called with NULL: the
- * text an API request that failed answers with.
+ * Send errors (log_error, log_report) to f instead of stderr, one a line, and drop warnings,
+ * until called with NULL: the text an API request that failed answers with.
  */
 void log_capture(FILE *f);
 /* Turn verbose (log_info) messages on or off. */

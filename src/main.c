@@ -491,6 +491,8 @@ static int api_start(void *opaque, struct machine *m)
 		return -1;
 	}
 	s->started = true;
+	/* What a client sent behind InstanceStart is answered by the running VM's loop. */
+	s->api_srv->hold = true;
 	loop_stop(s->preboot);
 	return 0;
 }
@@ -550,6 +552,12 @@ static int api_main(const struct options *o, const char *sock)
 	if (api_owner(o, &uid, &gid) || http_server_open(&srv, sock, uid, gid, api_handle, &s.api))
 		goto out;
 	s.api_srv = &srv;
+	/*
+	 * Before the start only root and microvm's own user may configure it: a --user account
+	 * could otherwise have root open files and create TAPs for it. It may connect once the
+	 * VM runs as it.
+	 */
+	srv.peer_uid = geteuid();
 	stops_block(&s.stops);
 	sigfd = signalfd(-1, &s.stops, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sigfd < 0 || loop_init(&pre) || http_server_attach(&srv, &pre) ||
@@ -565,6 +573,7 @@ static int api_main(const struct options *o, const char *sock)
 	http_server_detach(&srv);
 	loop_del(&pre, sigfd);
 	if (s.started) {
+		srv.peer_uid = uid;
 		status = http_server_attach(&srv, &s.vm.loop) ? VM_FAILURE : 0;
 		if (status)
 			vm_stop(&s.vm, VM_FAILURE);

@@ -47,6 +47,36 @@ static void reply_json(struct http_reply *r, int status, json_t *body)
 	r->status = status;
 	r->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
+	if (!r->body) {
+		/* A value that is not UTF-8 (a path in an INI file), or no memory: still an
+		 * answer, and never a 200 without its body. */
+		r->status = 500;
+		r->body = strdup("{\"fault_message\": \"the reply cannot be written as JSON (a "
+				 "value that is not UTF-8?)\"}");
+	}
+}
+
+/* Cut s where it stops being UTF-8 (a message cut short in a character, or a client's bytes). */
+static void utf8_trim(char *s)
+{
+	size_t i = 0;
+
+	while (s[i]) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n = c < 0x80		? 1
+			   : (c & 0xe0) == 0xc0 ? 2
+			   : (c & 0xf0) == 0xe0 ? 3
+			   : (c & 0xf8) == 0xf0 ? 4
+						: 0;
+
+		for (size_t k = 1; n && k < n; k++)
+			if (((unsigned char)s[i + k] & 0xc0) != 0x80)
+				n = 0;
+		if (!n)
+			break;
+		i += n;
+	}
+	s[i] = '\0';
 }
 
 static void fault(struct http_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -58,6 +88,7 @@ static void fault(struct http_reply *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_trim(msg);
 	reply_json(r, 400, json_pack("{s:s}", "fault_message", msg));
 }
 
@@ -163,6 +194,7 @@ static int load(struct api *a, struct machine *m, bool run)
 	char *cl = cmdline(a), *clarg = NULL;
 	int err = -ENOMEM;
 
+	memset(m, 0, sizeof(*m)); /* machine_free is safe on it whatever happens below */
 	if (!ov || !cl || asprintf(&clarg, "boot.cmdline=%s", cl) < 0) {
 		clarg = NULL;
 		goto out;
@@ -249,6 +281,7 @@ static void bad(struct body *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_trim(msg);
 	fault(b->r, "%s", msg);
 	b->failed = true;
 }
@@ -845,6 +878,10 @@ static void patch_vm(struct api *a, struct body *b)
 		return;
 	if (a->state == API_NOT_STARTED)
 		return bad(b, "state: the microVM is not running");
+	if (a->state == (st == 0 ? API_PAUSED : API_RUNNING)) {
+		b->r->status = 204; /* already so: nothing to do, nothing measured */
+		return;
+	}
 	t0 = now_ns();
 	err = st == 0 ? a->ops.pause(a->opaque) : a->ops.resume(a->opaque);
 	if (err)

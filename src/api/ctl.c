@@ -65,6 +65,15 @@ static int runtime_dir(char *buf, size_t size, bool create)
 		log_error("%s: %s", buf, strerror(errno));
 		return -errno;
 	}
+	/* Somebody else's directory (made first in /tmp) would hand them our sockets. */
+	struct stat st;
+
+	if (lstat(buf, &st) == 0 &&
+	    (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))) {
+		log_error("%s: not a directory of uid %u that only it may write", buf,
+			  (unsigned)geteuid());
+		return -EPERM;
+	}
 	return 0;
 }
 
@@ -92,9 +101,12 @@ struct reply {
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct reply *r = p->data;
-	char *b = realloc(r->body, r->len + len + 1);
+	char *b;
 
-	if (!b || r->len + len > (1u << 20))
+	if (r->len + len > (1u << 20)) /* a reply that big is not an API's */
+		return -1;
+	b = realloc(r->body, r->len + len + 1);
+	if (!b)
 		return -1;
 	memcpy(b + r->len, at, len);
 	r->body = b;

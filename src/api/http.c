@@ -211,6 +211,8 @@ static void rearm(struct http_server *s)
 	for (struct http_conn *c = s->conns; c; c = c->next)
 		if (c->deadline < first)
 			first = c->deadline;
+	if (s->retry_at && s->retry_at < first)
+		first = s->retry_at;
 	if (first != UINT64_MAX) {
 		its.it_value.tv_sec = (time_t)(first / 1000000000ull);
 		its.it_value.tv_nsec = (long)(first % 1000000000ull);
@@ -222,9 +224,30 @@ static void rearm(struct http_server *s)
 
 static void on_listen(void *opaque, uint32_t events);
 
+/* A connection with no request under way and no reply to send: the one to let go when full. */
+static bool conn_idle(const struct http_conn *c)
+{
+	return !c->out && !c->msg.started && !c->npending;
+}
+
+static struct http_conn *oldest_idle(struct http_server *s)
+{
+	struct http_conn *found = NULL;
+
+	for (struct http_conn *c = s->conns; c; c = c->next) /* newest first */
+		if (conn_idle(c))
+			found = c;
+	return found;
+}
+
+/*
+ * Listen while there is room, or an idle connection to make room with; not while accept
+ * is backing off (out of descriptors). At HTTP_CONNS_MAX with every connection busy, each
+ * of them ends within HTTP_TIMEOUT_MS, and new clients wait in the backlog meanwhile.
+ */
 static void watch_listener(struct http_server *s)
 {
-	bool want = s->nconns < HTTP_CONNS_MAX;
+	bool want = !s->retry_at && (s->nconns < HTTP_CONNS_MAX || oldest_idle(s));
 
 	if (s->loop && want != s->listening && !loop_mod(s->loop, s->listen_fd, want ? EPOLLIN : 0))
 		s->listening = want;
@@ -278,6 +301,7 @@ static bool conn_write(struct http_conn *c)
 	if (c->s->loop)
 		loop_mod(c->s->loop, c->fd, EPOLLIN);
 	c->deadline = now_ns() + HTTP_IDLE_MS * 1000000ull;
+	watch_listener(c->s); /* idle again: room for a waiting client */
 	return true;
 }
 
@@ -294,7 +318,7 @@ static void conn_reply(struct http_conn *c, struct http_reply *r, bool keep_aliv
 /* Answer every whole request buffered, one reply at a time. True while the connection is open. */
 static bool conn_pump(struct http_conn *c)
 {
-	while (!c->out && c->npending) {
+	while (!c->out && c->npending && !c->s->hold) {
 		bool was_started = c->msg.started;
 		size_t n = http_msg_feed(&c->msg, c->pending, c->npending);
 		struct http_reply r = {0};
@@ -359,7 +383,7 @@ static bool peer_allowed(struct http_server *s, int fd)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return false;
-	return cred.uid == 0 || cred.uid == s->uid;
+	return cred.uid == 0 || cred.uid == s->peer_uid;
 }
 
 static void on_listen(void *opaque, uint32_t events)
@@ -369,9 +393,28 @@ static void on_listen(void *opaque, uint32_t events)
 	int fd;
 
 	(void)events;
+	if (s->nconns >= HTTP_CONNS_MAX) {
+		struct http_conn *idle = oldest_idle(s);
+
+		/* Full: an idle connection makes room for the new client (idle ones cannot
+		 * keep everybody out); with none, the client waits in the backlog. */
+		if (!idle) {
+			watch_listener(s);
+			return;
+		}
+		conn_close(idle);
+	}
 	fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return; /* EAGAIN, or out of descriptors: the client waits in the backlog */
+	if (fd < 0) {
+		/* Out of descriptors or memory: the client waits in the backlog while accept
+		 * backs off (the listener would be ready again at once, a busy loop). */
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			s->retry_at = now_ns() + 100 * 1000000ull;
+			watch_listener(s);
+			rearm(s);
+		}
+		return;
+	}
 	if (!peer_allowed(s, fd)) {
 		s->refused++;
 		close(fd);
@@ -411,6 +454,10 @@ static void on_timer(void *opaque, uint32_t events)
 			conn_close(c);
 		}
 	}
+	if (s->retry_at && s->retry_at <= now) {
+		s->retry_at = 0;
+		watch_listener(s);
+	}
 	rearm(s);
 }
 
@@ -421,8 +468,12 @@ int http_server_open(struct http_server *s, const char *path, uid_t uid, gid_t g
 	struct stat st;
 	int err;
 
-	*s = (struct http_server){
-		.listen_fd = -1, .timer_fd = -1, .uid = uid, .fn = fn, .opaque = opaque};
+	*s = (struct http_server){.listen_fd = -1,
+				  .timer_fd = -1,
+				  .uid = uid,
+				  .peer_uid = uid,
+				  .fn = fn,
+				  .opaque = opaque};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		log_error("--api-sock %s: path longer than %zu bytes", path,
 			  sizeof(sa.sun_path) - 1);
@@ -435,9 +486,11 @@ int http_server_open(struct http_server *s, const char *path, uid_t uid, gid_t g
 			return -EEXIST;
 		}
 		/* A socket nobody answers on is a stale one: replace it. */
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/* Non-blocking: a live monitor with a full backlog answers EAGAIN, not a wait. */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		if (probe >= 0 &&
+		    (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN)) {
 			close(probe);
 			log_error("--api-sock %s: another process serves this socket", path);
 			return -EADDRINUSE;
@@ -460,7 +513,9 @@ int http_server_open(struct http_server *s, const char *path, uid_t uid, gid_t g
 	if (err)
 		goto fail;
 	s->path = strdup(path);
-	if (!s->path || chmod(path, 0600) < 0 || (geteuid() == 0 && chown(path, uid, gid) < 0) ||
+	/* (the umask made it 0600; the owner changes on the socket itself, never a symlink) */
+	if (!s->path ||
+	    (geteuid() == 0 && fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) ||
 	    listen(s->listen_fd, 128) < 0) {
 		err = s->path ? -errno : -ENOMEM;
 		goto fail;
@@ -486,7 +541,15 @@ int http_server_attach(struct http_server *s, struct loop *l)
 		http_server_detach(s);
 		return err;
 	}
+	s->hold = false;
 	watch_listener(s);
+	/* Requests that arrived behind one that changed the loop (InstanceStart) are answered
+	 * now, from the new loop. */
+	for (struct http_conn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		if (!c->out && c->npending)
+			conn_pump(c);
+	}
 	rearm(s);
 	return 0;
 }

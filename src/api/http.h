@@ -67,8 +67,11 @@ struct http_conn;
 
 struct http_server {
 	int listen_fd, timer_fd;
-	char *path; /* the socket's file, removed on close */
-	uid_t uid;  /* besides root, the only peer allowed */
+	char *path;	   /* the socket's file, removed on close */
+	uid_t uid;	   /* the socket's owner: the user microvm runs as once set up */
+	uid_t peer_uid;	   /* besides root, the only peer served (the owner unless changed) */
+	bool hold;	   /* answer no more requests until the next attach (the loop changes) */
+	uint64_t retry_at; /* accept failed (no descriptors): listen again then (ns), or 0 */
 	struct loop *loop;
 	http_handler fn;
 	void *opaque;
