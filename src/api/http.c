@@ -288,7 +288,7 @@ static void conn_reply(struct http_conn *c, struct http_reply *r, bool keep_aliv
 	r->body = NULL;
 	c->out_off = 0;
 	c->close_after = !keep_alive || !c->out;
-	c->deadline = now_ns() + HTTP_TIMEOUT_MS * 1000000ull;
+	c->deadline = now_ns() + c->s->timeout_ms * 1000000ull;
 }
 
 /* Answer every whole request buffered, one reply at a time. True while the connection is open. */
@@ -303,7 +303,7 @@ static bool conn_pump(struct http_conn *c)
 		c->npending -= n;
 		/* Once a request has begun, all of it must arrive in time (slowloris). */
 		if (!was_started && c->msg.started)
-			c->deadline = now_ns() + HTTP_TIMEOUT_MS * 1000000ull;
+			c->deadline = now_ns() + c->s->timeout_ms * 1000000ull;
 		if (c->msg.error) {
 			r.status = c->msg.error;
 			if (asprintf(&r.body, "{\"fault_message\": \"%s\"}",
@@ -421,8 +421,12 @@ int http_server_open(struct http_server *s, const char *path, uid_t uid, gid_t g
 	struct stat st;
 	int err;
 
-	*s = (struct http_server){
-		.listen_fd = -1, .timer_fd = -1, .uid = uid, .fn = fn, .opaque = opaque};
+	*s = (struct http_server){.listen_fd = -1,
+				  .timer_fd = -1,
+				  .uid = uid,
+				  .timeout_ms = HTTP_TIMEOUT_MS,
+				  .fn = fn,
+				  .opaque = opaque};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		log_error("--api-sock %s: path longer than %zu bytes", path,
 			  sizeof(sa.sun_path) - 1);
