@@ -189,6 +189,11 @@ out:
 	return err;
 }
 
+int api_machine(struct api *a, struct machine *m)
+{
+	return load(a, m, false);
+}
+
 /* Does the machine the requests describe load? 0, or a 400 with its messages in r. */
 static int check(struct api *a, struct http_reply *r)
 {
