@@ -54,11 +54,20 @@ static void fault(struct http_reply *r, const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
+	json_t *j;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	reply_json(r, 400, json_pack("{s:s}", "fault_message", msg));
+	j = json_pack("{s:s}", "fault_message", msg);
+	if (!j) {
+		/* Not UTF-8 (a URL's raw bytes, a character cut at the end): those bytes go. */
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		j = json_pack("{s:s}", "fault_message", msg);
+	}
+	reply_json(r, 400, j);
 }
 
 /* ---- capturing the machine description's messages ---- */

@@ -116,7 +116,7 @@ static int put(struct api *a, const char *url, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int put(struct api *a, const char *url, const char *fmt, ...)
 {
-	char body[2048];
+	char body[4096];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -486,6 +486,26 @@ static void refused_fields(void)
 		free(r.body);
 		CHECK_EQ(req(&a, "PUT", "/boot-source", "{\"kernel_image_path\": \"/a\\u0000b\"}"),
 			 400);
+	}
+	/* A fault_message that is not UTF-8 as formed: a URL's raw bytes, a long message cut
+	 * inside a character. It is still there. */
+	CHECK(refused_naming(req(&a, "PUT", "/bo\xffot-source", "{}"), "Invalid request"));
+	CHECK(refused_naming(put(&a, "/drives/d\xc3", "{\"drive_id\": \"d\"}"), "drive_id"));
+	for (int odd = 0; odd < 2; odd++) {
+		char path[2400] = "/";
+		size_t n = 1 + (size_t)odd;
+
+		path[1] = 'x';
+		while (n + 2 < sizeof(path) - 1) {
+			memcpy(path + n, "\xc3\xa9", 2); /* e acute */
+			n += 2;
+		}
+		path[n] = '\0';
+		CHECK(refused_naming(put(&a, "/drives/long",
+					 "{\"drive_id\": \"long\", \"path_on_host\": \"%s\", "
+					 "\"is_root_device\": false}",
+					 path),
+				     "path_on_host"));
 	}
 	CHECK_EQ(f.stops, 0);
 	CHECK_EQ(f.starts, 0);
