@@ -94,8 +94,10 @@ $(OUT)/obj/%.o: %.c
 # libFuzzer targets (clang only): fuzz_virtq, the descriptor walker and blk request parser;
 # fuzz_console, the console's control-sequence filter;
 # fuzz_transport, both transports' state machines driving virtio-blk and virtio-net with
-# asynchronous completions (tests/fuzz/). Each is built from the sources, not the objects.
-FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console
+# asynchronous completions; fuzz_api, the control API's request parser and dispatcher
+# (tests/fuzz/). Each is built from the sources, not the objects.
+FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console \
+		build/fuzz/fuzz_api
 FUZZ_CC := clang -std=gnu11 -g -O1 -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc -Wall \
 	   -Wextra -Werror -fsanitize=fuzzer,address,undefined
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
@@ -105,6 +107,11 @@ build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(LI
 		$(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c $(LIB_SRCS) $(LIBS)
+
+# fuzz_api: requests cut into chunks, parsed and answered by the API on the default machine.
+build/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< $(LIB_SRCS) $(LIBS)
 
 # fuzz_console: the console's control-sequence filter (guest output with sanitize = on).
 build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
