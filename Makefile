@@ -119,7 +119,8 @@ build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
 	$(FUZZ_CC) -o $@ $< src/sanitize.c
 
 # make fuzz FUZZ_SECONDS=600 runs each target that long, side by side (FUZZ_JOBS at a time);
-# the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK.
+# the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK,
+# fuzz_api's with Firecracker's getting-started requests and malformed ones.
 # The targets' own messages (guest mistakes they report) go to build/fuzz/NAME.log.
 FUZZ_SECONDS ?= 30
 fuzz: $(FUZZ_TARGETS)
