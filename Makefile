@@ -94,27 +94,33 @@ $(OUT)/obj/%.o: %.c
 # libFuzzer targets (clang only): fuzz_virtq, the descriptor walker and blk request parser;
 # fuzz_console, the console's control-sequence filter;
 # fuzz_transport, both transports' state machines driving virtio-blk and virtio-net with
-# asynchronous completions (tests/fuzz/). Each is built from the sources, not the objects.
-FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console
+# asynchronous completions; fuzz_api, the control API's request parser and dispatcher
+# (tests/fuzz/). Each is built from the sources, not the objects.
+FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console \
+		build/fuzz/fuzz_api
+FUZZ_CC := clang -std=gnu11 -g -O1 -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc -Wall \
+	   -Wextra -Werror -fsanitize=fuzzer,address,undefined
 build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRCS) $(LIBS)
+	$(FUZZ_CC) -o $@ $< $(LIB_SRCS) $(LIBS)
 build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(LIB_SRCS) \
 		$(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror \
-		-fsanitize=fuzzer,address,undefined $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c \
-		$(LIB_SRCS) $(LIBS)
+	$(FUZZ_CC) $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c $(LIB_SRCS) $(LIBS)
+
+# fuzz_api: requests cut into chunks, parsed and answered by the API on the default machine.
+build/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< $(LIB_SRCS) $(LIBS)
 
 # fuzz_console: the console's control-sequence filter (guest output with sanitize = on).
 build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Wall -Wextra -Werror \
-		-fsanitize=fuzzer,address,undefined -o $@ $< src/sanitize.c
+	$(FUZZ_CC) -o $@ $< src/sanitize.c
 
 # make fuzz FUZZ_SECONDS=600 runs each target that long, side by side (FUZZ_JOBS at a time);
-# the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK.
+# the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK,
+# fuzz_api's with Firecracker's getting-started requests and malformed ones.
 # The targets' own messages (guest mistakes they report) go to build/fuzz/NAME.log.
 FUZZ_SECONDS ?= 30
 fuzz: $(FUZZ_TARGETS)

@@ -56,8 +56,9 @@ static void reply_json(struct http_reply *r, int status, json_t *body)
 	}
 }
 
-/* Cut s where it stops being UTF-8 (a message cut short in a character, or a client's bytes). */
-static void utf8_trim(char *s)
+/* Make s UTF-8: each byte that does not begin a whole character (a client's raw bytes, a
+ * character cut short at the end of a message) becomes '?'. */
+static void utf8_fix(char *s)
 {
 	size_t i = 0;
 
@@ -72,11 +73,12 @@ static void utf8_trim(char *s)
 		for (size_t k = 1; n && k < n; k++)
 			if (((unsigned char)s[i + k] & 0xc0) != 0x80)
 				n = 0;
-		if (!n)
-			break;
+		if (!n) {
+			s[i++] = '?';
+			continue;
+		}
 		i += n;
 	}
-	s[i] = '\0';
 }
 
 static void fault(struct http_reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -84,12 +86,21 @@ static void fault(struct http_reply *r, const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
+	json_t *j;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	utf8_trim(msg);
-	reply_json(r, 400, json_pack("{s:s}", "fault_message", msg));
+	utf8_fix(msg);
+	j = json_pack("{s:s}", "fault_message", msg);
+	if (!j) {
+		/* Still not UTF-8 to jansson (an overlong form, a surrogate): those bytes go. */
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		j = json_pack("{s:s}", "fault_message", msg);
+	}
+	reply_json(r, 400, j);
 }
 
 /* ---- capturing the machine description's messages ---- */
@@ -221,6 +232,11 @@ out:
 	return err;
 }
 
+int api_machine(struct api *a, struct machine *m)
+{
+	return load(a, m, false);
+}
+
 /* Does the machine the requests describe load? 0, or a 400 with its messages in r. */
 static int check(struct api *a, struct http_reply *r)
 {
@@ -281,7 +297,6 @@ static void bad(struct body *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	utf8_trim(msg);
 	fault(b->r, "%s", msg);
 	b->failed = true;
 }

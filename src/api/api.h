@@ -64,6 +64,8 @@ void api_init_running(struct api *a, const char *id, const struct machine *m,
 /* Answer one request (the http_handler). */
 void api_handle(void *api, const char *method, const char *url, const char *body, size_t len,
 		struct http_reply *r);
+/* Load the machine the requests so far describe, not to run (as each PUT checks it). -errno. */
+int api_machine(struct api *a, struct machine *m);
 /* Release what the API holds. */
 void api_free(struct api *a);
 

@@ -312,7 +312,7 @@ static void conn_reply(struct http_conn *c, struct http_reply *r, bool keep_aliv
 	r->body = NULL;
 	c->out_off = 0;
 	c->close_after = !keep_alive || !c->out;
-	c->deadline = now_ns() + HTTP_TIMEOUT_MS * 1000000ull;
+	c->deadline = now_ns() + c->s->timeout_ms * 1000000ull;
 }
 
 /* Answer every whole request buffered, one reply at a time. True while the connection is open. */
@@ -327,7 +327,7 @@ static bool conn_pump(struct http_conn *c)
 		c->npending -= n;
 		/* Once a request has begun, all of it must arrive in time (slowloris). */
 		if (!was_started && c->msg.started)
-			c->deadline = now_ns() + HTTP_TIMEOUT_MS * 1000000ull;
+			c->deadline = now_ns() + c->s->timeout_ms * 1000000ull;
 		if (c->msg.error) {
 			r.status = c->msg.error;
 			if (asprintf(&r.body, "{\"fault_message\": \"%s\"}",
@@ -472,6 +472,7 @@ int http_server_open(struct http_server *s, const char *path, uid_t uid, gid_t g
 				  .timer_fd = -1,
 				  .uid = uid,
 				  .peer_uid = uid,
+				  .timeout_ms = HTTP_TIMEOUT_MS,
 				  .fn = fn,
 				  .opaque = opaque};
 	if (strlen(path) >= sizeof(sa.sun_path)) {

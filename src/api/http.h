@@ -77,7 +77,8 @@ struct http_server {
 	void *opaque;
 	struct http_conn *conns;
 	unsigned nconns;
-	bool listening; /* the listener is watched (not while at HTTP_CONNS_MAX) */
+	bool listening;	     /* the listener is watched (not while at HTTP_CONNS_MAX) */
+	unsigned timeout_ms; /* HTTP_TIMEOUT_MS (http_server_open); tests lower it */
 	unsigned long refused, timed_out;
 };
 

@@ -92,5 +92,6 @@ void test_loop(void);
 void test_sandbox(void);
 void test_sanitize(void);
 void test_x86(void);
+void test_api(void);
 
 #endif
