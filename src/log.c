@@ -7,36 +7,36 @@
 static int verbose;
 static FILE *capture;
 
+/*
+ * One line: "HEAD message" on stderr or, while a request captures them (log_capture),
+ * "CAP message" to it (nothing when cap is NULL): stderr is not for a client to fill.
+ */
+static void emit(const char *head, const char *cap, const char *fmt, va_list ap)
+{
+	FILE *f = capture ? capture : stderr;
+
+	if (capture && !cap)
+		return;
+	fputs(capture ? cap : head, f);
+	vfprintf(f, fmt, ap);
+	fputc('\n', f);
+}
+
+/* Errors go to the request that asked when one is capturing; warnings and notes do not. */
 static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
+	char head[32];
 
-	if (capture) {
-		/* Errors go to the request that asked; warnings nowhere (not to a client's
-		 * stderr flood). */
-		if (!strcmp(prefix, "error: ")) {
-			vfprintf(capture, fmt, ap);
-			fputc('\n', capture);
-		}
-		return;
-	}
-	fprintf(stderr, "microvm: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	snprintf(head, sizeof(head), "microvm: %s", prefix);
+	emit(head, !strcmp(prefix, "error: ") ? "" : NULL, fmt, ap);
 }
 
 void log_vreport(const char *loc, const char *fmt, va_list ap)
 {
+	char head[512];
 
-	if (capture) {
-		/* The request that asked gets it; stderr is not for a client to fill. */
-		fprintf(capture, "%s: ", loc);
-		vfprintf(capture, fmt, ap);
-		fputc('\n', capture);
-		return;
-	}
-	fprintf(stderr, "%s: ", loc);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	snprintf(head, sizeof(head), "%s: ", loc);
+	emit(head, head, fmt, ap);
 }
 
 void log_report(const char *loc, const char *fmt, ...)

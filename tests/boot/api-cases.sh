@@ -35,20 +35,6 @@ wait_tick() {
 	done
 }
 
-# api_start NAME ARGS...: microvm with ARGS (no --config unless given), console on a FIFO.
-api_start() {
-	name=$1
-	shift
-	out=$TMP/$name.out
-	rm -f "$TMP/in" "$out"
-	mkfifo "$TMP/in"
-	t0=$(now)
-	echo "MVCASE $name started at $t0 s (host uptime)"
-	"$MV" -v "$@" <"$TMP/in" >"$out" 2>&1 &
-	pid=$!
-	exec 3>"$TMP/in"
-}
-
 # wait_sock: until the socket answers GET / (the monitor is up), at most 30 s.
 wait_sock() {
 	n=0
@@ -74,7 +60,9 @@ api_getting_started_case() {
 	# A named VM: its socket is in the runtime directory, and microvm ctl finds it by name.
 	SOCK=/run/microvm/api-test.sock
 	mkdir -p /run
-	api_start api-start --name api-test
+	NOCONFIG=1
+	start api-start --name api-test
+	NOCONFIG=
 	if ! wait_sock; then
 		finish 5
 		result api-start FAIL "no API socket at $SOCK"
@@ -194,8 +182,7 @@ api_getting_started_case() {
 # parked and devices stopped, and back). A VM started from a file (--config) with --api-sock.
 api_pause_case() {
 	SOCK=$TMP/api-pause.sock
-	api_start api-pause --config "$machine" --set machine.vcpus=2 --set memory.size=256M \
-		--api-sock "$SOCK"
+	start api-pause --set machine.vcpus=2 --set memory.size=256M --api-sock "$SOCK"
 	wait_for "init reached" 1 180 && wait_for "microvm:/#" 1 10
 	api api-pause PUT /boot-source '{"kernel_image_path": "/nope"}'
 	preboot=$code

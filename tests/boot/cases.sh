@@ -31,7 +31,8 @@ result() { # case status message
 	if [ "$2" = PASS ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 }
 
-# start NAME ARGS...: start microvm with a FIFO on stdin; output goes to $TMP/NAME.out
+# start NAME ARGS...: start microvm (--config $machine ARGS, or ARGS alone with NOCONFIG=1)
+# with a FIFO on stdin; output goes to $TMP/NAME.out
 # (its stderr to $ERR instead, when ERR is set); MVWRAP is a command to start it through
 # (e.g. setpriv to another user), which must exec it (so that $pid is microvm's)
 start() {
@@ -42,13 +43,15 @@ start() {
 	mkfifo "$TMP/in"
 	t0=$(now)
 	echo "MVCASE $name started at $t0 s (host uptime)"
+	# NOCONFIG=1: no machine file (the API's default machine), the ARGS say everything.
+	[ -n "${NOCONFIG:-}" ] || set -- --config "$machine" "$@"
 	if [ -n "${ERR:-}" ]; then
 		# The monitor's messages apart from the guest's console (they would interleave).
 		# shellcheck disable=SC2086
-		${MVWRAP:-} "$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>"$ERR" &
+		${MVWRAP:-} "$MV" -v "$@" <"$TMP/in" >"$out" 2>"$ERR" &
 	else
 		# shellcheck disable=SC2086
-		${MVWRAP:-} "$MV" -v --config "$machine" "$@" <"$TMP/in" >"$out" 2>&1 &
+		${MVWRAP:-} "$MV" -v "$@" <"$TMP/in" >"$out" 2>&1 &
 	fi
 	pid=$!
 	exec 3>"$TMP/in"
