@@ -351,7 +351,8 @@ int main(int argc, char **argv)
 		return do_recv(atoi(argv[2]));
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "send"))
 		return do_send(argv[2], atoi(argv[3]), argc == 5 ? atol(argv[4]) : -1);
-	fprintf(stderr, "usage: nettool recv PORT | send HOST PORT [MIB] | mktap NAME [mq [UID]] | "
-			"deltap NAME [mq] | runas UID GID CMD... | measure FILE CMD... | stall SOCKET\n");
+	fprintf(stderr,
+		"usage: nettool recv PORT | send HOST PORT [MIB] | mktap NAME [mq [UID]] | "
+		"deltap NAME [mq] | runas UID GID CMD... | measure FILE CMD... | stall SOCKET\n");
 	return 2;
 }
