@@ -95,7 +95,7 @@ static void add_section(struct cfg *c, const char *name, const char *origin, int
 	c->sections[c->nsections++] = (struct cfg_section){xstrdup(name), origin, line};
 }
 
-static struct cfg_entry *find(struct cfg *c, const char *sec, const char *key)
+static struct cfg_entry *find(const struct cfg *c, const char *sec, const char *key)
 {
 	for (size_t i = 0; i < c->nentries; i++)
 		if (!strcmp(c->entries[i].section, sec) && !strcmp(c->entries[i].key, key))
@@ -128,7 +128,7 @@ static char *trim(char *s)
 	return s;
 }
 
-static bool valid_name(const char *s)
+bool cfg_valid_name(const char *s)
 {
 	if (!*s)
 		return false;
@@ -162,7 +162,7 @@ static void inspect_line(struct cfg *c, const char *raw)
 		}
 		*end = '\0';
 		s = trim(s + 1);
-		if (!valid_name(s)) {
+		if (!cfg_valid_name(s)) {
 			line_error(c, c->lineno,
 				   "bad section name '%s' (letters, digits, '-' and '_' only)", s);
 			return;
@@ -215,7 +215,7 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (!*section || !c->cursec)
 		return 1; /* reported by inspect_line */
-	if (!valid_name(name)) {
+	if (!cfg_valid_name(name)) {
 		line_error(c, c->lineno, "[%s] bad key name '%s'", section, name);
 		return 1;
 	}
@@ -287,7 +287,7 @@ int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char 
 	sec[dot - arg] = '\0';
 	memcpy(key, dot + 1, eq - dot - 1);
 	key[eq - dot - 1] = '\0';
-	if (!valid_name(sec) || !valid_name(key)) {
+	if (!cfg_valid_name(sec) || !cfg_valid_name(key)) {
 		log_report(loc, "bad section or key name");
 		c->nerrors++;
 		return -1;
@@ -454,28 +454,50 @@ int cfg_u32(struct cfg *c, const char *sec, const char *key, uint32_t *out, uint
 	return 0;
 }
 
-int cfg_bool(struct cfg *c, const char *sec, const char *key, bool *out, bool def)
+/* A boolean's words: 1 (true), 0 (false), -1 (not a boolean). */
+static int bool_word(const char *v)
 {
 	static const char *const yes[] = {"1", "true", "yes", "on"};
 	static const char *const no[] = {"0", "false", "no", "off"};
+
+	for (int i = 0; i < 4; i++) {
+		if (!strcasecmp(v, yes[i]))
+			return 1;
+		if (!strcasecmp(v, no[i]))
+			return 0;
+	}
+	return -1;
+}
+
+int cfg_bool(struct cfg *c, const char *sec, const char *key, bool *out, bool def)
+{
 	struct cfg_entry *e;
-	int r = get_value(c, sec, key, 0, &e);
+	int r = get_value(c, sec, key, 0, &e), b;
 
 	*out = def;
 	if (r <= 0)
 		return r;
-	for (int i = 0; i < 4; i++) {
-		if (!strcasecmp(e->value, yes[i])) {
-			*out = true;
-			return 0;
-		}
-		if (!strcasecmp(e->value, no[i])) {
-			*out = false;
-			return 0;
-		}
+	b = bool_word(e->value);
+	if (b >= 0) {
+		*out = b;
+		return 0;
 	}
 	cfg_error(c, e, NULL, "'%s' is not a boolean (true/false, yes/no, on/off, 1/0)", e->value);
 	return -1;
+}
+
+const char *cfg_value(const struct cfg *c, const char *sec, const char *key)
+{
+	const struct cfg_entry *e = find(c, sec, key);
+
+	return e ? e->value : NULL;
+}
+
+bool cfg_value_true(const struct cfg *c, const char *sec, const char *key)
+{
+	const char *v = cfg_value(c, sec, key);
+
+	return v && bool_word(v) == 1;
 }
 
 int cfg_str(struct cfg *c, const char *sec, const char *key, const char **out, const char *def,

@@ -66,6 +66,13 @@ struct cfg_entry *cfg_get(struct cfg *c, const char *sec, const char *key);
 /* Return the header record of a section, or NULL when absent. */
 const struct cfg_section *cfg_section(const struct cfg *c, const char *sec);
 
+/* The value of section.key as written (NULL if absent), for reading back a loaded machine. */
+const char *cfg_value(const struct cfg *c, const char *sec, const char *key);
+/* Is section.key written as a true boolean (the words cfg_bool takes)? */
+bool cfg_value_true(const struct cfg *c, const char *sec, const char *key);
+/* A section or key name: letters, digits, '-' and '_', not empty. */
+bool cfg_valid_name(const char *s);
+
 /* Typed getters: absent -> default (or error when CFG_REQUIRED). Return 0, or -1 on error. */
 int cfg_u64(struct cfg *c, const char *sec, const char *key, uint64_t *out, uint64_t def,
 	    unsigned flags);

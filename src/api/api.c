@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
 #include "arch.h"
 #include "device.h"
 #include "log.h"
 #include "machine.h"
+#include "timeline.h"
 
 #ifndef MICROVM_VERSION
 #error "MICROVM_VERSION comes from the VERSION file (see the Makefile)"
@@ -406,17 +406,10 @@ static int get_enum(struct body *b, const char *key, const char *const *names)
 	return -1;
 }
 
-/* An id in the path: a section name of the machine description. */
+/* An id in the path: a section name of the machine description, of at most ID_MAX bytes. */
 static bool valid_id(const char *id)
 {
-	size_t n = strlen(id);
-
-	if (!n || n > ID_MAX)
-		return false;
-	for (; *id; id++)
-		if (!isalnum((unsigned char)*id) && *id != '_' && *id != '-')
-			return false;
-	return true;
+	return strlen(id) <= ID_MAX && cfg_valid_name(id);
 }
 
 /* ---- pre-boot resources ---- */
@@ -653,22 +646,6 @@ static void put_nic(struct api *a, struct body *b, const char *id, const char *m
 
 /* ---- what is running, or would run ---- */
 
-static const char *cfg_value(const struct cfg *c, const char *sec, const char *key)
-{
-	for (size_t i = 0; i < c->nentries; i++)
-		if (!strcmp(c->entries[i].section, sec) && !strcmp(c->entries[i].key, key))
-			return c->entries[i].value;
-	return NULL;
-}
-
-static bool cfg_on(const struct cfg *c, const char *sec, const char *key)
-{
-	const char *v = cfg_value(c, sec, key);
-
-	return v &&
-	       (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"));
-}
-
 static json_t *machine_config_json(const struct machine *m)
 {
 	return json_pack("{s:I,s:I,s:b,s:b,s:s}", "vcpu_count", (json_int_t)m->vcpus,
@@ -702,8 +679,8 @@ static json_t *vm_config_json(const struct machine *m)
 				json_pack("{s:s,s:s?,s:b,s:b,s:s,s:s,s:s}", "drive_id", d->name,
 					  "path_on_host", cfg_value(c, d->name, "path"),
 					  "is_root_device", root, "is_read_only",
-					  cfg_on(c, d->name, "readonly"), "cache_type", "Writeback",
-					  "io_engine",
+					  cfg_value_true(c, d->name, "readonly"), "cache_type",
+					  "Writeback", "io_engine",
 					  engine && !strcmp(engine, "sync") ? "Sync" : "Async",
 					  "transport", transport_of(c, d->name)));
 			root = false;
@@ -807,14 +784,6 @@ static json_t *get_machine_config(const struct api *a, const struct machine *m)
 
 /* ---- actions and state ---- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void instance_start(struct api *a, struct http_reply *r)
 {
 	struct capture cap;
@@ -897,15 +866,15 @@ static void patch_vm(struct api *a, struct body *b)
 		b->r->status = 204; /* already so: nothing to do, nothing measured */
 		return;
 	}
-	t0 = now_ns();
+	t0 = timeline_clock_ns();
 	err = st == 0 ? a->ops.pause(a->opaque) : a->ops.resume(a->opaque);
 	if (err)
 		return bad(b, "state: cannot %s: %s", st == 0 ? "pause" : "resume", strerror(-err));
 	if (st == 0) {
-		a->pause_ns[a->npause++ % 64] = now_ns() - t0;
+		a->pause_ns[a->npause++ % 64] = timeline_clock_ns() - t0;
 		a->state = API_PAUSED;
 	} else {
-		a->resume_ns[a->nresume++ % 64] = now_ns() - t0;
+		a->resume_ns[a->nresume++ % 64] = timeline_clock_ns() - t0;
 		a->state = API_RUNNING;
 	}
 	b->r->status = 204;

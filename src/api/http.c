@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "sandbox.h"
+#include "timeline.h"
 
 /* ---- one request ---- */
 
@@ -195,14 +196,6 @@ struct http_conn {
 	struct http_conn *next;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void rearm(struct http_server *s)
 {
 	struct itimerspec its = {0};
@@ -300,7 +293,7 @@ static bool conn_write(struct http_conn *c)
 	}
 	if (c->s->loop)
 		loop_mod(c->s->loop, c->fd, EPOLLIN);
-	c->deadline = now_ns() + HTTP_IDLE_MS * 1000000ull;
+	c->deadline = timeline_clock_ns() + HTTP_IDLE_MS * 1000000ull;
 	watch_listener(c->s); /* idle again: room for a waiting client */
 	return true;
 }
@@ -312,7 +305,7 @@ static void conn_reply(struct http_conn *c, struct http_reply *r, bool keep_aliv
 	r->body = NULL;
 	c->out_off = 0;
 	c->close_after = !keep_alive || !c->out;
-	c->deadline = now_ns() + c->s->timeout_ms * 1000000ull;
+	c->deadline = timeline_clock_ns() + c->s->timeout_ms * 1000000ull;
 }
 
 /* Answer every whole request buffered, one reply at a time. True while the connection is open. */
@@ -327,7 +320,7 @@ static bool conn_pump(struct http_conn *c)
 		c->npending -= n;
 		/* Once a request has begun, all of it must arrive in time (slowloris). */
 		if (!was_started && c->msg.started)
-			c->deadline = now_ns() + c->s->timeout_ms * 1000000ull;
+			c->deadline = timeline_clock_ns() + c->s->timeout_ms * 1000000ull;
 		if (c->msg.error) {
 			r.status = c->msg.error;
 			if (asprintf(&r.body, "{\"fault_message\": \"%s\"}",
@@ -409,7 +402,7 @@ static void on_listen(void *opaque, uint32_t events)
 		/* Out of descriptors or memory: the client waits in the backlog while accept
 		 * backs off (the listener would be ready again at once, a busy loop). */
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-			s->retry_at = now_ns() + 100 * 1000000ull;
+			s->retry_at = timeline_clock_ns() + 100 * 1000000ull;
 			watch_listener(s);
 			rearm(s);
 		}
@@ -429,7 +422,7 @@ static void on_listen(void *opaque, uint32_t events)
 	c->fd = fd;
 	c->s = s;
 	http_msg_init(&c->msg);
-	c->deadline = now_ns() + HTTP_IDLE_MS * 1000000ull;
+	c->deadline = timeline_clock_ns() + HTTP_IDLE_MS * 1000000ull;
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
@@ -440,7 +433,7 @@ static void on_listen(void *opaque, uint32_t events)
 static void on_timer(void *opaque, uint32_t events)
 {
 	struct http_server *s = opaque;
-	uint64_t ticks, now = now_ns();
+	uint64_t ticks, now = timeline_clock_ns();
 	struct http_conn *c, *next;
 
 	(void)events;

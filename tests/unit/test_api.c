@@ -175,14 +175,6 @@ static bool api_new(struct api *a, struct fake *f)
 
 /* ---- the same machine both ways ---- */
 
-static const char *cfg_value(const struct cfg *c, const char *sec, const char *key)
-{
-	for (size_t i = 0; i < c->nentries; i++)
-		if (!strcmp(c->entries[i].section, sec) && !strcmp(c->entries[i].key, key))
-			return c->entries[i].value;
-	return NULL;
-}
-
 static bool same_str(const char *x, const char *y)
 {
 	return (!x && !y) || (x && y && !strcmp(x, y));
