@@ -61,7 +61,8 @@ start() {
 wait_for() {
 	n=0
 	limit=$((${3:-60} * 10))
-	while [ "$(grep -c -- "$1" "$out" 2>/dev/null)" -lt "${2:-1}" ]; do
+	# (no output file yet, just after start: nothing printed, not "bad number" and a return)
+	while c=$(grep -c -- "$1" "$out" 2>/dev/null); [ "${c:-0}" -lt "${2:-1}" ]; do
 		n=$((n + 1))
 		if [ $n -ge $limit ] || ! kill -0 $pid 2>/dev/null; then
 			grep -q -- "$1" "$out" && return 0
