@@ -58,13 +58,14 @@ start() {
 }
 
 # wait_for PATTERN [COUNT] [TIMEOUT]: wait until PATTERN appears COUNT times in the output
+# (sh has no local variables: wait_for's own are wf_*, so a caller's c, n or limit survives)
 wait_for() {
-	n=0
-	limit=$((${3:-60} * 10))
+	wf_n=0
+	wf_limit=$((${3:-60} * 10))
 	# (no output file yet, just after start: nothing printed, not "bad number" and a return)
-	while c=$(grep -c -- "$1" "$out" 2>/dev/null); [ "${c:-0}" -lt "${2:-1}" ]; do
-		n=$((n + 1))
-		if [ $n -ge $limit ] || ! kill -0 $pid 2>/dev/null; then
+	while wf_c=$(grep -c -- "$1" "$out" 2>/dev/null); [ "${wf_c:-0}" -lt "${2:-1}" ]; do
+		wf_n=$((wf_n + 1))
+		if [ $wf_n -ge $wf_limit ] || ! kill -0 $pid 2>/dev/null; then
 			grep -q -- "$1" "$out" && return 0
 			return 1
 		fi
