@@ -7,6 +7,7 @@
 
 struct hw_desc;
 struct machine;
+struct snap_sec;
 struct vm;
 
 struct device {
@@ -34,6 +35,18 @@ struct device_ops {
 	int (*pause)(struct device *dev);
 	/* Optional: serve the guest again after pause (every queue looked at once). */
 	void (*resume)(struct device *dev);
+	/*
+	 * Optional, for a snapshot of the paused VM: write what the guest can see of the device
+	 * (registers, queues, FIFOs) as fields of sec, its own section (named after it). A
+	 * device without save has no such state. 0 or -errno (said).
+	 */
+	int (*save)(struct device *dev, struct snap_sec *sec);
+	/*
+	 * Optional, for a restore: after realize and before any vCPU runs, set what save wrote.
+	 * sec comes from a file: every value is checked as a guest write would be. 0 or
+	 * -EINVAL (said, naming the device and field).
+	 */
+	int (*restore)(struct device *dev, const struct snap_sec *sec);
 	/* Say what the guest must be told of the device (region, interrupt); d is zeroed. */
 	void (*hw)(const struct device *dev, struct hw_desc *d);
 	/* Release what configure acquired. */

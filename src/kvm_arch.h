@@ -6,6 +6,7 @@
 
 struct arch;
 struct kvm_irq_routing_entry;
+struct snap;
 struct vm;
 struct vcpu;
 
@@ -40,6 +41,19 @@ unsigned kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e,
  */
 int kvm_arch_msi(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid,
 		 struct kvm_irq_routing_entry *e, uint32_t *line);
+/*
+ * Snapshot (VM paused, every vCPU parked): save each vCPU's registers and state and the
+ * interrupt controller's (on arm64 this first has KVM write the GICv3 ITS and pending tables
+ * into guest RAM, so it comes before RAM is saved). Sections "cpu", "vcpuN", "gic"... 0 or
+ * -errno (said).
+ */
+int kvm_arch_save(struct vm *vm, struct snap *s);
+/*
+ * Restore what kvm_arch_save wrote into a VM just built from the snapshot's machine (vCPUs
+ * created, irqchip initialised, devices realized, RAM mapped), before any vCPU runs. Refuses
+ * (said, -EINVAL/-ENOTSUP) a state this host's KVM cannot take back. 0 or -errno.
+ */
+int kvm_arch_restore(struct vm *vm, const struct snap *s);
 /* Drive device interrupt line irq to level. */
 int kvm_arch_irq_line(struct vm *vm, uint32_t irq, int level);
 

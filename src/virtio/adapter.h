@@ -20,6 +20,7 @@ struct guest_mem;
 struct hw_desc;
 struct loop;
 struct machine;
+struct snap_sec;
 struct vm;
 
 /* The shared part of a virtio device: the first member of the type's own struct. */
@@ -69,6 +70,13 @@ struct virtio_device_ops {
 	int (*pause)(struct device *dev);
 	/* Optional, lock held: undo pause; the adapter then serves every queue once. */
 	void (*resume)(struct device *dev);
+	/* Optional, lock held, VM paused: the type's own state besides the core's and transport's. */
+	int (*save)(struct device *dev, struct snap_sec *sec);
+	/*
+	 * Optional, lock held, before any vCPU runs: set what save wrote, once the core and the
+	 * transport are restored (before the device is activated again). 0 or -EINVAL (said).
+	 */
+	int (*restore)(struct device *dev, const struct snap_sec *sec);
 	/* Optional: release what configure took (the adapter frees the struct). */
 	void (*destroy)(struct device *dev);
 };
@@ -94,6 +102,11 @@ void virtio_adapter_destroy(struct device *dev);
 int virtio_adapter_pause(struct device *dev);
 /* The VM resumes: kicks served again, the type's resume, every queue served once. */
 void virtio_adapter_resume(struct device *dev);
+
+/* Snapshot: the core's state (features, status, queues), the transport's, then the type's. */
+int virtio_adapter_save(struct device *dev, struct snap_sec *sec);
+/* Restore what virtio_adapter_save wrote (device_ops.restore); an active device is activated. */
+int virtio_adapter_restore(struct device *dev, const struct snap_sec *sec);
 
 /* The device_ops of a virtio device type called name, whose own ops are vops. */
 #define VIRTIO_DEVICE(name, vops)                                                                  \
