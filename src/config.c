@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "array.h"
 #include "log.h"
@@ -237,6 +238,7 @@ static int load(struct cfg *c, const char *path, FILE *f)
 	tmp = xstrdup(path);
 	c->dir = xstrdup(dirname(tmp));
 	free(tmp);
+	c->cwd = getcwd(NULL, 0);
 	if (!f)
 		return -errno;
 	c->stream = f;
@@ -319,6 +321,47 @@ int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char 
 	return 0;
 }
 
+static bool skipped(const char *const *skip, const char *sec, const char *key)
+{
+	size_t n = strlen(sec);
+
+	for (; skip && *skip; skip++)
+		if (!strncmp(*skip, sec, n) && (*skip)[n] == '.' && !strcmp(*skip + n + 1, key))
+			return true;
+	return false;
+}
+
+int cfg_dump(const struct cfg *c, FILE *out, const char *const *skip)
+{
+	for (size_t i = 0; i < c->nsections; i++) {
+		const char *sec = c->sections[i].name;
+		bool header = false;
+
+		for (size_t j = 0; j < c->nentries; j++) {
+			const struct cfg_entry *e = &c->entries[j];
+			const char *dir = e->line ? c->dir : ".";
+
+			if (strcmp(e->section, sec) || skipped(skip, sec, e->key))
+				continue;
+			/* inih would take these as a comment or strip them */
+			if (strpbrk(e->value, ";#\n") || (e->value[0] && (isspace((unsigned char)e->value[0]) ||
+				isspace((unsigned char)e->value[strlen(e->value) - 1]))))
+				return -1;
+			if (!header)
+				fprintf(out, "[%s]\n", sec);
+			header = true;
+			if (!e->path || e->value[0] == '/')
+				fprintf(out, "%s = %s\n", e->key, e->value);
+			else if (dir[0] == '/')
+				fprintf(out, "%s = %s/%s\n", e->key, dir, e->value);
+			else
+				fprintf(out, "%s = %s/%s/%s\n", e->key, c->cwd ? c->cwd : ".", dir,
+					e->value);
+		}
+	}
+	return ferror(out) ? -1 : 0;
+}
+
 void cfg_free(struct cfg *c)
 {
 	for (size_t i = 0; i < c->nentries; i++) {
@@ -335,6 +378,7 @@ void cfg_free(struct cfg *c)
 	free(c->known);
 	free(c->path);
 	free(c->dir);
+	free(c->cwd);
 	free(c->cursec);
 	memset(c, 0, sizeof(*c));
 }
@@ -518,6 +562,7 @@ int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsign
 	*out = NULL;
 	if (r <= 0)
 		return r;
+	e->path = true;
 	if (e->value[0] == '/' || e->line == 0) {
 		*out = xstrdup(e->value);
 	} else {

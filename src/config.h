@@ -16,6 +16,7 @@ struct cfg_entry {
 	const char *field;  /* for an API request: its JSON field, named in messages */
 	int line;	    /* 1-based line in origin; 0 for --set and the API */
 	bool used;	    /* consumed by a getter */
+	bool path;	    /* read as a path (cfg_path): relative to dir or the working directory */
 };
 
 /* One [section] header (or a section first named by --set). */
@@ -28,6 +29,7 @@ struct cfg_section {
 struct cfg {
 	char *path; /* the INI file as given */
 	char *dir;  /* its directory, for relative paths */
+	char *cwd;  /* the working directory when it was loaded (cfg_dump's absolute paths) */
 	struct cfg_entry *entries;
 	size_t nentries, cap;
 	struct cfg_section *sections;
@@ -55,6 +57,12 @@ int cfg_set(struct cfg *c, const char *arg);
  * supplies the value: messages name origin and field instead of "--set SECTION.KEY".
  */
 int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char *field);
+/*
+ * Write c as INI text that loads into the same values from any directory: every section and
+ * key as they stand after the overrides, paths made absolute, sections named in skip
+ * ("SECTION.KEY" strings, NULL-ended) left out. 0, or -1 on a value INI cannot carry.
+ */
+int cfg_dump(const struct cfg *c, FILE *out, const char *const *skip);
 /* Free everything held by c. */
 void cfg_free(struct cfg *c);
 

@@ -65,6 +65,7 @@ static int parse_machine(struct machine *m)
 	err |= cfg_str(c, "machine", "seccomp_deny", &m->sandbox.deny, NULL, 0);
 	err |= cfg_str(c, "machine", "user", &m->user, NULL, 0);
 	err |= cfg_str(c, "machine", "api_sock", &m->api_sock, NULL, 0);
+	err |= cfg_path(c, "machine", "snapshot_dir", &m->snapshot_dir, 0);
 	if (m->user && sandbox_lookup_user(m->user, &m->sandbox.uid, &m->sandbox.gid)) {
 		cfg_error(c, cfg_get(c, "machine", "user"), "machine",
 			  "no user '%s' on this host (a name from /etc/passwd or a number)",
@@ -431,6 +432,7 @@ void machine_free(struct machine *m)
 	}
 	free(m->devices);
 	free(m->kernel);
+	free(m->snapshot_dir);
 	free(m->initrd);
 	free(m->arch_priv);
 	alloc_free(&m->alloc);

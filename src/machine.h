@@ -30,6 +30,7 @@ struct machine {
 	struct sandbox_config sandbox; /* [machine] seccomp, user, seccomp_deny */
 	const char *user;	       /* as written, for messages */
 	const char *api_sock;	       /* [machine] api_sock: serve the control API there */
+	char *snapshot_dir;	       /* [machine] snapshot_dir: where snapshots may be written */
 	uint32_t ipa_bits;
 	uint64_t align;
 	uint64_t ram_base, ram_size;

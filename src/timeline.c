@@ -14,7 +14,8 @@ static const char *const names[TL_COUNT] = {
 	[TL_VM_BUILT] = "vm_built",	      [TL_IMAGES_LOADED] = "images_loaded",
 	[TL_FIRST_KVM_RUN] = "first_kvm_run", [TL_FIRST_CONSOLE_OUTPUT] = "first_console_output",
 	[TL_INIT_REACHED] = "init_reached",   [TL_EXIT] = "exit",
-	[TL_SANDBOXED] = "sandboxed",
+	[TL_SANDBOXED] = "sandboxed",	      [TL_STATE_READ] = "state_read",
+	[TL_STATE_RESTORED] = "state_restored",
 };
 
 uint64_t timeline_clock_ns(void)

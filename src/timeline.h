@@ -8,8 +8,10 @@
 /* Phases in the order a boot normally reaches them; process start is time 0. */
 enum tl_event {
 	TL_CONFIG_PARSED,
+	TL_STATE_READ, /* a restore: the snapshot's state file read and checked */
 	TL_BOOT_FILES_READ,
 	TL_VM_BUILT,
+	TL_STATE_RESTORED, /* a restore: vCPUs, interrupt controller and devices restored */
 	TL_IMAGES_LOADED,
 	TL_SANDBOXED, /* privileges dropped; the filters of the main thread and of every thread
 		       * that was waiting at the gate are in place */
