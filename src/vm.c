@@ -90,9 +90,8 @@ static int kvm_open(struct vm *vm)
 
 #define RAM_GUARD (2ul << 20)
 
-static int ram_create(struct vm *vm)
+static int ram_create(struct vm *vm, int mem_fd)
 {
-	struct kvm_userspace_memory_region region;
 	void *p;
 
 	vm->ram_base = vm->m->ram_base;
@@ -110,8 +109,11 @@ static int ram_create(struct vm *vm)
 		uintptr_t at =
 			((uintptr_t)vm->ram_resv + 2 * RAM_GUARD - 1) & ~(uintptr_t)(RAM_GUARD - 1);
 
+		/* A snapshot's memory: read in as touched, written copy-on-write. */
 		p = mmap((void *)at, vm->ram_size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+			 MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED | (mem_fd < 0 ? MAP_ANONYMOUS : 0),
+			 mem_fd, 0);
+		vm->ram_from_file = mem_fd >= 0;
 	} else {
 		vm->ram_resv = NULL;
 	}
@@ -135,20 +137,33 @@ static int ram_create(struct vm *vm)
 	madvise(p, vm->ram_size, MADV_DONTDUMP);
 	/* One memory slot per RAM region: below the hole, and above 4 GiB when RAM goes on. */
 	for (unsigned slot = 0; slot < (vm->mem.hi_size ? 2u : 1u); slot++) {
-		region = (struct kvm_userspace_memory_region){
-			.slot = slot,
-			.guest_phys_addr = slot ? vm->mem.hi_gpa : vm->mem.gpa,
-			.memory_size = slot ? vm->mem.hi_size : vm->mem.size,
-			.userspace_addr = (uintptr_t)p + (slot ? vm->mem.size : 0),
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-			int err = -errno;
+		int err = vm_map_memory(vm, slot ? vm->mem.hi_gpa : vm->mem.gpa,
+					(uint8_t *)p + (slot ? vm->mem.size : 0),
+					slot ? vm->mem.hi_size : vm->mem.size);
 
-			log_error("guest RAM at 0x%llx: KVM_SET_USER_MEMORY_REGION: %s",
-				  (unsigned long long)region.guest_phys_addr, strerror(errno));
+		if (err)
 			return err;
-		}
 	}
+	return 0;
+}
+
+int vm_map_memory(struct vm *vm, uint64_t gpa, void *hva, uint64_t size)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = vm->nslots,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+		int err = -errno;
+
+		log_error("guest memory at 0x%llx: KVM_SET_USER_MEMORY_REGION: %s",
+			  (unsigned long long)gpa, strerror(errno));
+		return err;
+	}
+	vm->nslots++;
 	return 0;
 }
 
@@ -209,7 +224,19 @@ static int pci_create(struct vm *vm)
 	return err;
 }
 
+static int vm_build(struct vm *vm, struct machine *m, int mem_fd);
+
 int vm_create(struct vm *vm, struct machine *m)
+{
+	return vm_build(vm, m, -1);
+}
+
+int vm_create_restored(struct vm *vm, struct machine *m, int mem_fd)
+{
+	return vm_build(vm, m, mem_fd);
+}
+
+static int vm_build(struct vm *vm, struct machine *m, int mem_fd)
 {
 	int err;
 
@@ -229,7 +256,7 @@ int vm_create(struct vm *vm, struct machine *m)
 	err = loop_init(&vm->loop);
 	err = err ?: kvm_open(vm);
 	err = err ?: kvm_arch_vm_init(vm);
-	err = err ?: ram_create(vm);
+	err = err ?: ram_create(vm, mem_fd);
 	err = err ?: kvm_arch_irqchip_create(vm);
 	err = err ?: vcpus_create(vm);
 	/* The irqchip is initialised before devices: KVM accepts irqfds only after that. */
@@ -339,6 +366,11 @@ static void vcpu_run(struct vcpu *v)
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	while (atomic_load(&vm->status) < 0) {
+		/* Paused before it ran (vm_start_paused), or between two runs. */
+		if (atomic_load(&vm->pause_req)) {
+			vcpu_park(vm);
+			continue;
+		}
 		if (!atomic_exchange(&vm->ran, true)) {
 			timeline_mark(TL_FIRST_KVM_RUN);
 			log_info("first KVM_RUN at %.1f ms", timeline_now() * 1e3);
@@ -516,6 +548,19 @@ int vm_resume(struct vm *vm)
 	vm->last_resume_ns = timeline_clock_ns() - start;
 	log_info("resumed in %.3f ms", vm->last_resume_ns / 1e6);
 	return 0;
+}
+
+void vm_start_paused(struct vm *vm)
+{
+	for (size_t i = 0; i < vm->m->ndevices; i++) {
+		struct device *dev = &vm->m->devices[i];
+
+		/* Nothing is in flight before the first run: a pause has nothing to wait for. */
+		if (dev->ops->pause && dev->ops->pause(dev))
+			log_warn("%s: cannot start paused", dev->name);
+	}
+	atomic_store(&vm->pause_req, true);
+	atomic_store(&vm->paused, true);
 }
 
 bool vm_paused(const struct vm *vm)

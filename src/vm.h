@@ -70,12 +70,25 @@ struct vm {
 	atomic_bool paused;	    /* vm_pause succeeded, vm_resume not yet called */
 	uint64_t last_pause_ns;	    /* how long the last vm_pause took (to quiescence) */
 	uint64_t last_resume_ns;    /* how long the last vm_resume took */
+	bool ram_from_file;	    /* RAM maps a snapshot's memory file (copy-on-write) */
+	unsigned nslots;	    /* KVM memory slots in use (RAM's first) */
 };
 
 /* Whether this host's KVM runs the machine's guest architecture: 0, or -ENOTSUP (said). */
 int vm_host_check(const struct machine *m);
 /* Create the VM: RAM, irqchip, vCPUs, irqchip initialisation, devices, in that order. -errno. */
 int vm_create(struct vm *vm, struct machine *m);
+/*
+ * The same for a restore: guest RAM maps mem_fd (a snapshot's memory file, at least RAM-sized)
+ * privately, so pages are read in when first touched and the guest's writes stay in this
+ * process. The caller then restores the state instead of vm_load. -errno.
+ */
+int vm_create_restored(struct vm *vm, struct machine *m, int mem_fd);
+/*
+ * Before vm_run, on a VM that is ready: start it paused (devices paused, vCPUs park before
+ * their first KVM_RUN) until vm_resume.
+ */
+void vm_start_paused(struct vm *vm);
 /* Load kernel, initrd and boot information into guest RAM, aim the boot vCPU at the kernel. */
 int vm_load(struct vm *vm, const struct boot_images *bi, const struct boot_info *info);
 /* Run until the guest or the host stops the VM; returns an enum vm_status. */
@@ -96,6 +109,8 @@ int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 /* Is the VM paused (between a successful vm_pause and vm_resume)? Any thread. */
 bool vm_paused(const struct vm *vm);
+/* Give the guest size bytes of host memory hva at gpa (a memory slot of its own). -errno. */
+int vm_map_memory(struct vm *vm, uint64_t gpa, void *hva, uint64_t size);
 /* Does the host's KVM have capability cap? */
 bool vm_has_cap(struct vm *vm, long cap);
 
