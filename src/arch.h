@@ -18,7 +18,7 @@ struct machine;
 struct vm;
 
 /* What a guest must be told about a device (a PCI device describes itself on the bus). */
-enum hw_kind { HW_NONE, HW_SERIAL, HW_VIRTIO_MMIO, HW_BOOT_TIMER };
+enum hw_kind { HW_NONE, HW_SERIAL, HW_VIRTIO_MMIO, HW_BOOT_TIMER, HW_VMGENID };
 
 struct hw_desc {
 	enum hw_kind kind;
@@ -76,6 +76,12 @@ struct arch {
 			 struct boot_info *bi);
 	/* Can boot_info run before KVM made its choices (--dump-*)? NULL: yes. 0 or -1 (said). */
 	int (*boot_info_ready)(const struct machine *m);
+	/*
+	 * Optional: a choice KVM made when the VM was built that a restore must make again, as
+	 * an override "SECTION.KEY=VALUE" written into buf (arm64: the GIC version "auto"
+	 * became). 1 when written, 0 when there is none.
+	 */
+	int (*snapshot_pin)(const struct machine *m, char *buf, size_t len);
 	/*
 	 * Create the architecture's platform devices in a VM being built (or NULL). x86 keeps
 	 * them in vm->arch_priv, which on arm64 belongs to the KVM backend (kvm.c). -errno.

@@ -5,12 +5,14 @@
 #include "device.h"
 #include "devices/boottimer.h"
 #include "devices/uart.h"
+#include "devices/vmgenid.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 
 static const struct device_ops *const types[] = {
 	&uart_ops,
 	&boot_timer_ops,
+	&vmgenid_ops,
 	&virtio_blk_ops,
 	&virtio_net_ops,
 };

@@ -90,6 +90,12 @@ static int device_node(void *fdt, const struct hw_desc *d)
 		node = add_mmio_node(fdt, "boot-timer", d->base, d->size);
 		return node < 0 ? node
 				: fdt_setprop_string(fdt, node, "compatible", "microvm,boot-timer");
+	case HW_VMGENID:
+		node = add_mmio_node(fdt, "vmgenid", d->base, d->size);
+		if (node < 0)
+			return node;
+		err = fdt_setprop_string(fdt, node, "compatible", "microsoft,vmgenid");
+		return err ?: fdt_irq(fdt, node, d->irq, d->level);
 	case HW_NONE:
 		break;
 	}

@@ -101,6 +101,7 @@ char *x86_cmdline(const struct machine *m)
 			ok = append(&s, &len, "microvm.boot_timer=0x%llx",
 				    (unsigned long long)d.base);
 			break;
+		case HW_VMGENID: /* refused by the machine's checks */
 		case HW_NONE:
 			break;
 		}
@@ -141,6 +142,12 @@ static int configure_late(struct machine *m)
 			cfg_error(c, cfg_get(c, m->devices[i].name, "base"), m->devices[i].name,
 				  "on x86_64 a 16550A sits at a COM port: 0x3f8, 0x2f8, 0x3e8 or "
 				  "0x2e8");
+			err = -1;
+		}
+		if (d.kind == HW_VMGENID) {
+			cfg_error(c, cfg_get(c, m->devices[i].name, "type"), m->devices[i].name,
+				  "vmgenid is described to arm64 guests only (the device tree); "
+				  "x86_64 guests would need it in ACPI");
 			err = -1;
 		}
 		/* The DSDT describes it with a 32-bit fixed memory descriptor. */
