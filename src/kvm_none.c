@@ -82,3 +82,17 @@ int kvm_arch_msi(struct vm *vm, uint64_t addr, uint32_t data, uint32_t devid,
 	(void)line;
 	return -EINVAL;
 }
+
+int kvm_arch_save(struct vm *vm, struct snap *s)
+{
+	(void)vm;
+	(void)s;
+	return -ENOTSUP;
+}
+
+int kvm_arch_restore(struct vm *vm, const struct snap *s)
+{
+	(void)vm;
+	(void)s;
+	return -ENOTSUP;
+}

@@ -1,6 +1,8 @@
 /* main: the microvm command line: validate, describe, dump the device tree, or run a machine. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "log.h"
 #include "machine.h"
 #include "sandbox.h"
+#include "snapshot/snapshot.h"
 #include "term.h"
 #include "timeline.h"
 #include "vm.h"
@@ -32,6 +35,7 @@
 static const char usage[] =
 	"usage: microvm --config FILE [options]\n"
 	"       microvm --api-sock PATH | --name NAME [options]   (configured over the API)\n"
+	"       microvm --restore STATE [--mem-file FILE] [options]\n"
 	"       microvm ctl VM COMMAND [ARGS]                     (microvm ctl help)\n"
 	"\n"
 	"  -c, --config FILE        machine description (INI), e.g. machines/rpi5.ini\n"
@@ -44,6 +48,11 @@ static const char usage[] =
 	"  -i, --initrd PATH        initramfs (same as --set boot.initrd=PATH)\n"
 	"  -a, --append ARGS        append ARGS to the [boot] cmdline\n"
 	"  -u, --user NAME          run as NAME once set up (same as --set machine.user=NAME)\n"
+	"      --restore STATE      run the VM saved in snapshot STATE (PUT /snapshot/create)\n"
+	"      --mem-file FILE      its memory file (default: the one STATE names, beside it)\n"
+	"      --paused             with --restore: stay paused until the API resumes it\n"
+	"      --snapshot-dir DIR   where the API may write snapshots (default: the socket's\n"
+	"                           directory; same as --set machine.snapshot_dir=DIR)\n"
 	"      --check              validate, print the resolved machine and exit\n"
 	"      --list-keys          print every SECTION.KEY the machine's sections accept\n"
 	"      --dump-dtb PATH      write the generated device tree to PATH and exit (arm64)\n"
@@ -60,9 +69,10 @@ static const char usage[] =
 
 struct options {
 	const char *config, *dump_dtb, *dump_acpi, *append, *boot_report, *api_sock, *name;
+	const char *restore, *mem_file;
 	char **sets;
 	size_t nsets;
-	int check, list_keys;
+	int check, list_keys, paused;
 };
 
 static char *dup_set(const char *key, const char *val)
@@ -94,7 +104,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		OPT_DUMP_DTB,
 		OPT_DUMP_ACPI,
 		OPT_BOOT_REPORT,
-		OPT_API_SOCK
+		OPT_API_SOCK,
+		OPT_RESTORE,
+		OPT_MEM_FILE,
+		OPT_PAUSED,
+		OPT_SNAPSHOT_DIR
 	};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -110,6 +124,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"boot-report", required_argument, NULL, OPT_BOOT_REPORT},
 		{"api-sock", required_argument, NULL, OPT_API_SOCK},
 		{"name", required_argument, NULL, 'n'},
+		{"restore", required_argument, NULL, OPT_RESTORE},
+		{"mem-file", required_argument, NULL, OPT_MEM_FILE},
+		{"paused", no_argument, NULL, OPT_PAUSED},
+		{"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -158,6 +176,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'n':
 			o->name = optarg;
 			break;
+		case OPT_RESTORE:
+			o->restore = optarg;
+			break;
+		case OPT_MEM_FILE:
+			o->mem_file = optarg;
+			break;
+		case OPT_PAUSED:
+			o->paused = 1;
+			break;
+		case OPT_SNAPSHOT_DIR:
+			add_set(o, dup_set("machine.snapshot_dir", optarg));
+			break;
 		case 'v':
 			log_set_verbose(1);
 			break;
@@ -176,8 +206,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "microvm: unexpected argument '%s'\n%s", argv[optind], usage);
 		return -1;
 	}
-	if (!o->config && !o->api_sock && !o->name) {
-		fprintf(stderr, "microvm: --config FILE or --api-sock PATH is required\n%s", usage);
+	if (!o->config && !o->api_sock && !o->name && !o->restore) {
+		fprintf(stderr, "microvm: --config FILE, --restore STATE or --api-sock PATH is "
+				"required\n%s",
+			usage);
+		return -1;
+	}
+	if (o->restore && (o->config || o->append || o->check || o->list_keys || o->dump_dtb ||
+			   o->dump_acpi)) {
+		fprintf(stderr, "microvm: --restore runs the machine the snapshot holds: no "
+				"--config, --append, --check, --list-keys or --dump-*\n");
+		return -1;
+	}
+	if ((o->mem_file || o->paused) && !o->restore) {
+		fprintf(stderr, "microvm: --mem-file and --paused go with --restore\n");
 		return -1;
 	}
 	if (!o->config && (o->check || o->list_keys || o->dump_dtb || o->dump_acpi)) {
@@ -318,6 +360,11 @@ struct session {
 	struct api api;
 	struct loop *preboot; /* the loop the API serves from until InstanceStart */
 	bool started;	      /* InstanceStart built the VM */
+	struct snapshot_in *snap; /* a restore: the snapshot the VM is built from */
+	bool resume;		  /* a restore: run at once (else paused until the API resumes) */
+	const char *sock;	  /* the API socket, whose directory holds snapshots by default */
+	int snap_dirfd;		  /* the snapshot directory (with an API), else -1 */
+	char *snap_dir;		  /* its path */
 };
 
 static int session_end(struct session *s, int status);
@@ -333,14 +380,75 @@ static void stops_block(sigset_t *set)
 }
 
 /*
+ * With an API: the directory snapshots go to ([machine] snapshot_dir, else the socket's),
+ * opened now; after lock-down files are created only in it. 0 or -1 (said).
+ */
+static int open_snapshot_dir(struct session *s)
+{
+	char *tmp = NULL;
+
+	s->snap_dirfd = -1;
+	if (!s->api_srv)
+		return 0;
+	if (s->m->snapshot_dir)
+		s->snap_dir = strdup(s->m->snapshot_dir);
+	else if (s->sock && (tmp = strdup(s->sock)))
+		s->snap_dir = strdup(dirname(tmp));
+	free(tmp);
+	if (!s->snap_dir)
+		return 0;
+	s->snap_dirfd = open(s->snap_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->snap_dirfd < 0) {
+		log_error("snapshot directory %s: %s", s->snap_dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void close_snapshot_dir(struct session *s)
+{
+	if (s->snap_dirfd >= 0)
+		close(s->snap_dirfd);
+	s->snap_dirfd = -1;
+	free(s->snap_dir);
+	s->snap_dir = NULL;
+}
+
+/* The guest's start: kernel, initrd and their description loaded, or the snapshot restored. */
+static int session_boot(struct session *s, struct boot_images *bi)
+{
+	struct boot_info info = {0};
+	int err;
+
+	if (s->snap) {
+		err = snapshot_restore(s->snap, &s->vm);
+		if (!err && !s->resume)
+			vm_start_paused(&s->vm);
+		return err;
+	}
+	/* The guest's description is built last, once the irqchip version is known. */
+	err = s->m->arch->boot_info(s->m, &bi->layout, &info);
+	if (!err) {
+		err = vm_load(&s->vm, bi, &info);
+		if (!err) {
+			timeline_mark(TL_IMAGES_LOADED);
+			log_info("kernel, initrd and boot information loaded at %.1f ms",
+				 timeline_now() * 1e3);
+		}
+	}
+	boot_info_free(&info);
+	return err;
+}
+
+/*
  * Everything up to a VM ready to run: boot files, sandbox filters, the VM, the guest's
- * description in its RAM. On failure nothing is left (status returned); 0 when ready.
+ * description in its RAM (or a snapshot's state). On failure nothing is left (status
+ * returned); 0 when ready.
  */
 static int session_start(struct session *s)
 {
 	struct machine *m = s->m;
-	struct boot_images bi;
-	struct boot_info info = {0};
+	struct boot_images bi = {.kernel.fd = -1, .initrd.fd = -1};
 	int err;
 
 	/* An unwritable report path stops here, before anything is started. */
@@ -352,12 +460,21 @@ static int session_start(struct session *s)
 		err = VM_FAILURE;
 		goto close_report;
 	}
-	if (boot_prepare(m, &bi, 1)) {
+	if (!s->snap && boot_prepare(m, &bi, 1)) {
 		err = VM_USAGE;
 		goto close_report;
 	}
-	timeline_mark(TL_BOOT_FILES_READ);
-	log_info("boot files opened, headers read at %.1f ms", timeline_now() * 1e3);
+	if (!s->snap) {
+		timeline_mark(TL_BOOT_FILES_READ);
+		log_info("boot files opened, headers read at %.1f ms", timeline_now() * 1e3);
+	}
+	if (open_snapshot_dir(s)) {
+		boot_free(&bi);
+		err = VM_USAGE;
+		goto close_report;
+	}
+	m->sandbox.snapshots = s->snap_dirfd >= 0;
+	m->sandbox.snapshot_dirfd = s->snap_dirfd;
 	stops_block(&s->stops);
 	if (s->api_srv) {
 		/* The API's connections are the descriptors opened after set-up. */
@@ -366,29 +483,20 @@ static int session_start(struct session *s)
 	}
 	if (sandbox_prepare(&m->sandbox)) {
 		boot_free(&bi);
+		close_snapshot_dir(s);
 		err = VM_FAILURE;
 		goto close_report;
 	}
 	if (s->report || log_verbose())
 		s->smaps = fopen("/proc/self/smaps", "re");
-	err = vm_create(&s->vm, m);
+	err = s->snap ? vm_create_restored(&s->vm, m, s->snap->mem_fd) : vm_create(&s->vm, m);
 	if (!err && sigfd < 0) {
 		sigfd = signalfd(-1, &s->stops, SFD_CLOEXEC | SFD_NONBLOCK);
 		err = sigfd < 0 ? -errno : 0;
 	}
 	err = err ?: loop_add(&s->vm.loop, sigfd, EPOLLIN, on_sigfd, &s->vm);
-	/* The guest's description is built last, once the irqchip version is known. */
-	err = err ?: m->arch->boot_info(m, &bi.layout, &info);
-	if (!err) {
-		err = vm_load(&s->vm, &bi, &info);
-		if (!err) {
-			timeline_mark(TL_IMAGES_LOADED);
-			log_info("kernel, initrd and boot information loaded at %.1f ms",
-				 timeline_now() * 1e3);
-		}
-	}
+	err = err ?: session_boot(s, &bi);
 	boot_free(&bi);
-	boot_info_free(&info);
 	if (!err)
 		return 0;
 	session_end(s, VM_FAILURE);
@@ -427,6 +535,7 @@ static int session_end(struct session *s, int status)
 		write_boot_report(s->report, s->report_path, m, &s->vm, status, rss, guest_rss);
 	s->report = NULL;
 	vm_destroy(&s->vm);
+	close_snapshot_dir(s);
 	term_restore();
 	if (status == VM_REBOOT && m->on_reboot == REBOOT_EXIT)
 		fprintf(stderr, "microvm: guest rebooted (on_reboot = exit)\n");
@@ -449,11 +558,62 @@ static void api_stop(void *opaque)
 	vm_stop(&((struct session *)opaque)->vm, VM_STOPPED);
 }
 
-static int run(struct machine *m, const char *report_path, struct http_server *srv)
+/*
+ * A snapshot file the API names: a plain name, or a path in the snapshot directory (as
+ * given, or through the same directory as the socket's). The name in it, or NULL (said).
+ */
+static const char *snapshot_name(const struct session *s, const char *path, const char *what)
 {
-	static const struct api_ops ops = {
-		.pause = api_pause, .resume = api_resume, .stop = api_stop};
-	struct session s = {.m = m, .report_path = report_path, .api_srv = srv};
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
+
+	if (s->snap_dirfd < 0) {
+		log_error("%s: no snapshot directory (--snapshot-dir)", what);
+		return NULL;
+	}
+	if (slash && (strlen(s->snap_dir) != dlen || strncmp(path, s->snap_dir, dlen))) {
+		log_error("%s: %s is outside the snapshot directory %s (--snapshot-dir or [machine] "
+			  "snapshot_dir)",
+			  what, path, s->snap_dir);
+		return NULL;
+	}
+	if (!snapshot_valid_name(name) || name[0] == '.') {
+		log_error("%s: '%s' is not a file name a snapshot may take", what, name);
+		return NULL;
+	}
+	return name;
+}
+
+static int api_snapshot(void *opaque, const char *state, const char *mem)
+{
+	struct session *s = opaque;
+	const char *sn = snapshot_name(s, state, "snapshot_path");
+	const char *mn = snapshot_name(s, mem, "mem_file_path");
+	struct snapshot_stats st;
+
+	if (!sn || !mn)
+		return -EINVAL;
+	if (!strcmp(sn, mn)) {
+		log_error("snapshot_path and mem_file_path are the same file");
+		return -EINVAL;
+	}
+	return snapshot_save(&s->vm, s->snap_dirfd, sn, mn, &st);
+}
+
+static int run(struct machine *m, const struct options *o, struct http_server *srv,
+	       struct snapshot_in *snap)
+{
+	static const struct api_ops ops = {.pause = api_pause,
+					   .resume = api_resume,
+					   .stop = api_stop,
+					   .snapshot = api_snapshot};
+	struct session s = {.m = m,
+			    .report_path = o->boot_report,
+			    .api_srv = srv,
+			    .snap = snap,
+			    .resume = !o->paused,
+			    .sock = srv ? srv->path : NULL};
 	int status = session_start(&s);
 
 	if (status)
@@ -461,6 +621,8 @@ static int run(struct machine *m, const char *report_path, struct http_server *s
 	if (srv) {
 		/* A VM from a file: the API serves it (pre-boot resources answer 400). */
 		api_init_running(&s.api, m->name, m, &ops, &s);
+		if (snap && !s.resume)
+			s.api.state = API_PAUSED;
 		srv->fn = api_handle;
 		srv->opaque = &s.api;
 		if (http_server_attach(srv, &s.vm.loop))
@@ -497,6 +659,48 @@ static int api_start(void *opaque, struct machine *m)
 	return 0;
 }
 
+/* PUT /snapshot/load: build the VM a snapshot holds; the pre-boot loop then hands over. */
+static int api_load(void *opaque, const char *state, const char *mem, bool resume,
+		    const struct machine_override *ov, size_t nov, const struct machine **out)
+{
+	struct session *s = opaque;
+	struct snapshot_in *in = calloc(1, sizeof(*in));
+	struct machine *m = calloc(1, sizeof(*m));
+	int err = in && m ? 0 : -ENOMEM;
+
+	err = err ?: snapshot_open(in, state, mem);
+	if (!err) {
+		err = snapshot_machine(in, ov, nov, m);
+		if (err)
+			machine_free(m);
+	}
+	if (!err && m->on_reboot == REBOOT_RESTART)
+		m->on_reboot = REBOOT_EXIT; /* a client starts the next one (as InstanceStart) */
+	if (!err) {
+		s->m = m;
+		s->snap = in;
+		s->resume = resume;
+		if (session_start(s)) {
+			s->m = NULL;
+			s->snap = NULL;
+			machine_free(m);
+			err = -1;
+		}
+	}
+	if (err) {
+		if (in)
+			snapshot_close(in);
+		free(in);
+		free(m);
+		return -1;
+	}
+	s->started = true;
+	*out = m;
+	s->api_srv->hold = true;
+	loop_stop(s->preboot);
+	return 0;
+}
+
 static void on_preboot_signal(void *opaque, uint32_t events)
 {
 	struct signalfd_siginfo si;
@@ -528,11 +732,15 @@ static int api_owner(const struct options *o, uid_t *uid, gid_t *gid)
  */
 static int api_main(const struct options *o, const char *sock)
 {
-	static const struct api_ops ops = {
-		.start = api_start, .pause = api_pause, .resume = api_resume, .stop = api_stop};
+	static const struct api_ops ops = {.start = api_start,
+					   .pause = api_pause,
+					   .resume = api_resume,
+					   .stop = api_stop,
+					   .snapshot = api_snapshot,
+					   .load = api_load};
 	const struct arch *arch = kvm_guest_arch ? kvm_guest_arch : &arch_arm64;
 	struct machine_override *ov = calloc(o->nsets + 1, sizeof(*ov));
-	struct session s = {.report_path = o->boot_report};
+	struct session s = {.report_path = o->boot_report, .sock = sock};
 	struct http_server srv = {.listen_fd = -1, .timer_fd = -1};
 	struct loop pre = {.epfd = -1};
 	int status = VM_USAGE;
@@ -587,9 +795,51 @@ out:
 		machine_free(s.m);
 		free(s.m);
 	}
+	if (s.snap)
+		snapshot_close(s.snap);
+	free(s.snap);
 	if (sigfd >= 0)
 		close(sigfd);
 	sigfd = -1;
+	free(ov);
+	return status;
+}
+
+/* --restore STATE: the machine and state the snapshot holds, run at once (or paused). */
+static int restore_main(const struct options *o, const char *sock)
+{
+	struct machine_override *ov = calloc(o->nsets + 1, sizeof(*ov));
+	struct http_server srv = {.listen_fd = -1, .timer_fd = -1};
+	struct snapshot_in in;
+	struct machine m;
+	int status = VM_USAGE, err;
+
+	if (!ov)
+		return VM_FAILURE;
+	for (size_t i = 0; i < o->nsets; i++)
+		ov[i] = (struct machine_override){.arg = o->sets[i], .origin = "--set"};
+	err = snapshot_open(&in, o->restore, o->mem_file);
+	if (!err) {
+		err = snapshot_machine(&in, ov, o->nsets, &m);
+		if (err && m.cfg.nerrors)
+			fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", o->restore,
+				m.cfg.nerrors, m.cfg.nerrors == 1 ? "" : "s");
+		else if (m.on_reboot == REBOOT_RESTART)
+			m.on_reboot = REBOOT_EXIT; /* a reboot would not come back to this state */
+		if (!err) {
+			sock = sock ? sock : m.api_sock;
+			if (o->paused && !sock)
+				log_error("--paused: nothing could resume it without --api-sock");
+			else if (!sock || !http_server_open(&srv, sock,
+							    m.sandbox.drop ? m.sandbox.uid : geteuid(),
+							    m.sandbox.drop ? m.sandbox.gid : getegid(),
+							    api_handle, NULL))
+				status = run(&m, o, sock ? &srv : NULL, &in);
+			http_server_close(&srv);
+		}
+		machine_free(&m);
+	}
+	snapshot_close(&in);
 	free(ov);
 	return status;
 }
@@ -610,7 +860,7 @@ static void forward_signal(int sig)
  * passes INT, TERM and HUP on; after one of those there is no next boot. The child dies
  * with the parent.
  */
-static int supervise(struct machine *m, const char *report_path)
+static int supervise(struct machine *m, const struct options *o)
 {
 	struct sigaction sa = {.sa_handler = forward_signal};
 	struct termios tio;
@@ -640,8 +890,7 @@ static int supervise(struct machine *m, const char *report_path)
 			signal(SIGHUP, SIG_DFL);
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != m->sandbox.parent)
 				_exit(VM_FAILURE);
-			exit(run(m, report_path,
-				 NULL)); /* run() keeps them blocked, for its signalfd */
+			exit(run(m, o, NULL, NULL)); /* run() keeps them blocked, for its signalfd */
 		}
 		if (pid > 0)
 			child_pid = pid;
@@ -695,6 +944,13 @@ int main(int argc, char **argv)
 		if (api_sock_path(o.name, sockbuf, sizeof(sockbuf), true))
 			return VM_USAGE;
 		sock = sockbuf;
+	}
+	if (o.restore) {
+		status = restore_main(&o, sock);
+		for (size_t i = 0; i < o.nsets; i++)
+			free(o.sets[i]);
+		free(o.sets);
+		return status;
 	}
 	if (!o.config) {
 		status = api_main(&o, sock);
@@ -768,11 +1024,10 @@ int main(int argc, char **argv)
 					  m.sandbox.drop ? m.sandbox.gid : getegid(), api_handle,
 					  NULL)
 				 ? VM_USAGE
-				 : run(&m, o.boot_report, &srv);
+				 : run(&m, &o, &srv, NULL);
 		http_server_close(&srv);
 	} else {
-		status = m.on_reboot == REBOOT_RESTART ? supervise(&m, o.boot_report)
-						       : run(&m, o.boot_report, NULL);
+		status = m.on_reboot == REBOOT_RESTART ? supervise(&m, &o) : run(&m, &o, NULL, NULL);
 	}
 	machine_free(&m);
 	free(cmdline);

@@ -38,6 +38,7 @@
 #define R_CONS (1u << SANDBOX_CONSOLE_OUT)
 #define R_ALL  (R_MAIN | R_VCPU | R_BLK | R_CONS)
 #define R_API  (1u << SANDBOX_NROLES) /* the main thread's, with --api-sock */
+#define R_SNAP (2u << SANDBOX_NROLES) /* the main thread's, when it writes snapshots */
 
 /* System calls a role may make with any arguments. */
 static const struct {
@@ -82,12 +83,15 @@ static const struct {
 	{"preadv2", R_BLK},
 	{"pwritev2", R_BLK},
 	{"fdatasync", R_BLK},
-	{"fsync", R_BLK},
 	{"fallocate", R_BLK},
 	/* the control API's socket (api/http.c): connections, their peer, their deadlines */
 	{"accept4", R_API},
 	{"getsockopt", R_API},
 	{"timerfd_settime", R_API},
+	/* snapshot files (snapshot/), created only in the snapshot directory (below) */
+	{"ftruncate", R_SNAP},
+	{"pwrite64", R_SNAP},
+	{"fsync", R_SNAP | R_BLK},
 };
 
 /* ioctl request numbers, per role; the fd cannot be told apart, the request can. */
@@ -191,6 +195,36 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned nargs, struct s
 	return 1;
 }
 
+/*
+ * Snapshots: files are created, renamed and removed only relative to the snapshot
+ * directory's descriptor (the names the API gives are plain file names, checked before;
+ * seccomp cannot read a path, so "../" is the caller's to refuse).
+ */
+static int allow_snapshot_dir(scmp_filter_ctx ctx, unsigned *count)
+{
+	uint64_t fd = (uint64_t)cfg.snapshot_dirfd;
+	const char *const one[] = {"openat", "unlinkat"}, *const two[] = {"renameat", "renameat2"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(one); i++) {
+		int r = allow(ctx, one[i], 1, cmp_arg(0, SCMP_CMP_EQ, fd, 0));
+
+		if (r < 0)
+			return -EINVAL;
+		*count += r > 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(two); i++) {
+		int nr = seccomp_syscall_resolve_name(two[i]);
+
+		if (nr == __NR_SCMP_ERROR || nr < 0 || denied(two[i]))
+			continue;
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, cmp_arg(0, SCMP_CMP_EQ, fd, 0),
+				     cmp_arg(2, SCMP_CMP_EQ, fd, 0)))
+			return -EINVAL;
+		(*count)++;
+	}
+	return 0;
+}
+
 /* The BPF program libseccomp generates for ctx, copied out through a memfd. */
 static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog)
 {
@@ -235,8 +269,10 @@ static int build(enum sandbox_role role)
 
 	if (cfg.api && role == SANDBOX_MAIN)
 		bit |= R_API;
+	if (cfg.snapshots && role == SANDBOX_MAIN)
+		bit |= R_SNAP;
 	for (size_t i = 0; !err && i < ARRAY_SIZE(plain); i++) {
-		if (!(plain[i].roles & bit) && !(file_io && plain[i].roles == R_BLK))
+		if (!(plain[i].roles & bit) && !(file_io && (plain[i].roles & R_BLK)))
 			continue;
 		r = allow(ctx, plain[i].name, 0, cmp_arg(0, SCMP_CMP_EQ, 0, 0));
 		err = r < 0 ? -EINVAL : 0;
@@ -257,6 +293,8 @@ static int build(enum sandbox_role role)
 		err = r < 0 ? -EINVAL : 0;
 		counts[role] += r > 0;
 	}
+	if (!err && (bit & R_SNAP))
+		err = allow_snapshot_dir(ctx, &counts[role]);
 	for (size_t i = 0; !err && i < ARRAY_SIZE(ioctls); i++) {
 		if (!(ioctls[i].roles & bit))
 			continue;

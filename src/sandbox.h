@@ -27,6 +27,8 @@ struct sandbox_config {
 	bool inline_io;	    /* a disk's engine is inline: main and vCPU threads do file I/O */
 	bool api;	    /* --api-sock: the main thread accepts and serves its connections */
 	unsigned spare_fds; /* descriptors opened after set-up (the API's connections) */
+	bool snapshots;	    /* the main thread writes snapshots into snapshot_dirfd */
+	int snapshot_dirfd; /* the snapshot directory: the only one files are created in */
 };
 
 /*

@@ -880,6 +880,149 @@ static void patch_vm(struct api *a, struct body *b)
 	b->r->status = 204;
 }
 
+/* ---- snapshots ---- */
+
+static void snapshot_create(struct api *a, struct body *b)
+{
+	static const char *const known[] = {"snapshot_type", "snapshot_path", "mem_file_path",
+					    NULL};
+	static const char *const refused[] = {"version", "snapshot versions are Firecracker's"};
+	static const char *const types[] = {"Full", NULL};
+	const char *state, *mem;
+	struct capture cap;
+	char *msg;
+	int err;
+
+	only(b, known, refused);
+	get_enum(b, "snapshot_type", types);
+	state = get_str(b, "snapshot_path", true);
+	mem = get_str(b, "mem_file_path", true);
+	if (b->failed)
+		return;
+	if (a->state != API_PAUSED)
+		return bad(b, "snapshot/create: the microVM must be paused first (PATCH /vm "
+			      "{\"state\": \"Paused\"})");
+	if (!a->ops.snapshot)
+		return bad(b, "snapshot/create: not available here");
+	capture_begin(&cap);
+	err = a->ops.snapshot(a->opaque, state, mem);
+	msg = capture_end(&cap);
+	if (err)
+		bad(b, "snapshot/create: %s", msg && *msg ? msg : strerror(-err));
+	else
+		b->r->status = 204;
+	free(msg);
+}
+
+/* network_overrides: [{"iface_id": ID, "host_dev_name": TAP}, ...] as "ID.tap=TAP". */
+static int net_overrides(struct body *b, char ***args, size_t *n)
+{
+	json_t *list = json_object_get(b->obj, "network_overrides"), *o;
+	size_t i;
+
+	*args = NULL;
+	*n = 0;
+	if (!list || json_is_null(list))
+		return 0;
+	if (!json_is_array(list) || json_array_size(list) > 16) {
+		bad(b, "network_overrides: must be a list of at most 16 objects");
+		return -1;
+	}
+	*args = calloc(json_array_size(list) + 1, sizeof(**args));
+	if (!*args)
+		return -1;
+	json_array_foreach(list, i, o)
+	{
+		json_t *id = json_object_get(o, "iface_id"), *tap = json_object_get(o, "host_dev_name");
+
+		if (!json_is_object(o) || json_object_size(o) != 2 || !json_is_string(id) ||
+		    !json_is_string(tap) || !valid_id(json_string_value(id)) ||
+		    !printable(json_string_value(tap)) ||
+		    strlen(json_string_value(tap)) != json_string_length(tap) ||
+		    json_string_length(tap) > 64) {
+			bad(b, "network_overrides[%zu]: needs iface_id (a NIC's id) and "
+			       "host_dev_name (a TAP name) and nothing else",
+			    i);
+			return -1;
+		}
+		if (asprintf(&(*args)[(*n)++], "%s.tap=%s", json_string_value(id),
+			     json_string_value(tap)) < 0) {
+			(*args)[--(*n)] = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void snapshot_load(struct api *a, struct body *b)
+{
+	static const char *const known[] = {"snapshot_path", "mem_file_path", "mem_backend",
+					    "resume_vm", "enable_diff_snapshots",
+					    "track_dirty_pages", "network_overrides", NULL};
+	static const char *const backend_known[] = {"backend_type", "backend_path", NULL};
+	static const char *const backends[] = {"File", NULL};
+	struct machine_override ov[17];
+	const char *state, *mem;
+	struct capture cap;
+	char **args = NULL, *msg;
+	size_t nargs = 0;
+	int resume, err;
+	json_t *mb;
+
+	only(b, known, NULL);
+	state = get_str(b, "snapshot_path", true);
+	mem = get_str(b, "mem_file_path", false);
+	resume = get_bool(b, "resume_vm", false);
+	if (get_bool(b, "enable_diff_snapshots", false) > 0 ||
+	    get_bool(b, "track_dirty_pages", false) > 0)
+		bad(b, "enable_diff_snapshots, track_dirty_pages: microvm takes full snapshots "
+		       "only");
+	mb = json_object_get(b->obj, "mem_backend");
+	if (!b->failed && mb && !json_is_null(mb)) {
+		struct body sub = {.r = b->r, .obj = mb};
+
+		if (mem || !json_is_object(mb))
+			return bad(b, "mem_backend: an object, instead of mem_file_path");
+		only(&sub, backend_known, NULL);
+		if (!sub.failed && get_enum(&sub, "backend_type", backends) < 0 && !sub.failed)
+			bad(&sub, "backend_type: required (File)");
+		mem = get_str(&sub, "backend_path", true);
+		b->failed = sub.failed;
+	}
+	if (!b->failed && !mem)
+		bad(b, "mem_backend: required (or mem_file_path)");
+	if (!b->failed && a->state != API_NOT_STARTED)
+		bad(b, "snapshot/load: the microVM has started already; load into a new one");
+	if (!b->failed && a->nres)
+		bad(b, "snapshot/load: the snapshot holds the whole machine; load it into an "
+		       "instance nothing was configured on");
+	if (!b->failed && !a->ops.load)
+		bad(b, "snapshot/load: not available here");
+	if (b->failed || net_overrides(b, &args, &nargs)) {
+		if (!b->failed)
+			bad(b, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nargs; i++)
+		ov[i] = (struct machine_override){.arg = args[i],
+						  .origin = "PUT /snapshot/load",
+						  .field = "network_overrides"};
+	capture_begin(&cap);
+	err = a->ops.load(a->opaque, state, mem, resume > 0, ov, nargs, &a->running);
+	msg = capture_end(&cap);
+	if (err) {
+		bad(b, "snapshot/load: %s", msg && *msg ? msg : "the VM did not start");
+	} else {
+		a->state = resume > 0 ? API_RUNNING : API_PAUSED;
+		b->r->status = 204;
+	}
+	free(msg);
+out:
+	for (size_t i = 0; i < nargs; i++)
+		free(args[i]);
+	free(args);
+}
+
 /* ---- dispatch ---- */
 
 static const char *const state_names[] = {"Not started", "Running", "Paused"};
@@ -928,8 +1071,7 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 	/* Every other resource takes a JSON body. */
 	if (!strcmp(path, "/logger") || !strcmp(path, "/metrics") || !strcmp(path, "/mmds") ||
 	    !strcmp(path, "/mmds/config") || !strcmp(path, "/balloon") || !strcmp(path, "/vsock") ||
-	    !strcmp(path, "/entropy") || !strcmp(path, "/cpu-config") ||
-	    !strncmp(path, "/snapshot/", 10))
+	    !strcmp(path, "/entropy") || !strcmp(path, "/cpu-config"))
 		return fault(r, "%s %s: not supported by microvm", method, path);
 	b.obj = parse_body(body, len, r);
 	if (!b.obj)
@@ -938,6 +1080,10 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 		patch_vm(a, &b);
 	else if (put && !strcmp(path, "/actions"))
 		actions(a, &b);
+	else if (put && !strcmp(path, "/snapshot/create"))
+		snapshot_create(a, &b);
+	else if (put && !strcmp(path, "/snapshot/load"))
+		snapshot_load(a, &b);
 	else if (!strcmp(path, "/machine-config") || !strcmp(path, "/boot-source") ||
 		 under(path, "/drives") || under(path, "/network-interfaces")) {
 		if (a->state != API_NOT_STARTED)

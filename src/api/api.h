@@ -27,6 +27,19 @@ struct api_ops {
 	int (*resume)(void *opaque);
 	/* Stop the VM (the monitor then exits, status 4). */
 	void (*stop)(void *opaque);
+	/*
+	 * PUT /snapshot/create on the paused VM: save it as the files state and mem (the
+	 * request's paths, checked by the callee against its snapshot directory). 0 or -errno
+	 * (said).
+	 */
+	int (*snapshot)(void *opaque, const char *state, const char *mem);
+	/*
+	 * PUT /snapshot/load before any start: build and start the VM the snapshot holds
+	 * (paused unless resume), its machine with the overrides ov. On success *m is the
+	 * machine that runs (owned by the callee). 0 or -1 (said).
+	 */
+	int (*load)(void *opaque, const char *state, const char *mem, bool resume,
+		    const struct machine_override *ov, size_t nov, const struct machine **m);
 };
 
 struct api_res;

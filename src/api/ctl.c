@@ -27,6 +27,10 @@ static const char ctl_usage[] =
 	"  start              PUT /actions     InstanceStart\n"
 	"  pause | resume     PATCH /vm        Paused | Resumed\n"
 	"  stop               PUT /actions     Stop (microvm's): the VM ends, status 4\n"
+	"  snapshot STATE MEM PUT /snapshot/create   save the paused VM (files in its\n"
+	"                                            snapshot directory)\n"
+	"  restore STATE MEM  PUT /snapshot/load     into a VM started with --api-sock\n"
+	"                                            alone; it runs at once\n"
 	"  get PATH           GET PATH\n"
 	"  put PATH JSON      PUT PATH with JSON as its body\n"
 	"  patch PATH JSON    PATCH PATH with JSON as its body\n"
@@ -230,6 +234,21 @@ static int list(void)
 	return 0;
 }
 
+/* The body of snapshot (create) or restore (load, resumed) for the files state and mem. */
+static char *snapshot_body(const char *path, const char *state, const char *mem)
+{
+	json_t *j = !strcmp(path, "/snapshot/create")
+			    ? json_pack("{s:s,s:s,s:s}", "snapshot_type", "Full", "snapshot_path",
+					state, "mem_file_path", mem)
+			    : json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", state,
+					"mem_backend", "backend_type", "File", "backend_path", mem,
+					"resume_vm", 1);
+	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	return s;
+}
+
 int ctl_main(int argc, char **argv)
 {
 	static const struct {
@@ -246,7 +265,10 @@ int ctl_main(int argc, char **argv)
 		{"get", "GET", NULL, NULL, 1},
 		{"put", "PUT", NULL, NULL, 2},
 		{"patch", "PATCH", NULL, NULL, 2},
+		{"snapshot", "PUT", "/snapshot/create", NULL, 2},
+		{"restore", "PUT", "/snapshot/load", NULL, 2},
 	};
+	char *body = NULL;
 	char sock[512];
 	struct reply r;
 	int status;
@@ -269,9 +291,14 @@ int ctl_main(int argc, char **argv)
 			fputs(ctl_usage, stderr);
 			return 2;
 		}
+		if (cmds[i].path && cmds[i].nargs == 2)
+			body = snapshot_body(cmds[i].path, argv[3], argv[4]);
 		if (request(sock, cmds[i].method, cmds[i].path ? cmds[i].path : argv[3],
-			    cmds[i].nargs == 2 ? argv[4] : cmds[i].body, &r, false))
+			    body ? body : cmds[i].nargs == 2 ? argv[4] : cmds[i].body, &r, false)) {
+			free(body);
 			return 3;
+		}
+		free(body);
 		status = show(&r);
 		free(r.body);
 		return status;

@@ -265,6 +265,8 @@ ctrl_a_x_case() {
 . "$(dirname "$0")/sandbox-cases.sh"
 # The control API (tests/boot/api-cases.sh).
 . "$(dirname "$0")/api-cases.sh"
+# Snapshot and restore (tests/boot/snap-cases.sh).
+. "$(dirname "$0")/snap-cases.sh"
 # make run's machine (tests/boot/run-devices.sh): the guest's greeting names each virtio
 # device and its transport: a disk on virtio-mmio, one on PCI with MSI-X, and as root a NIC.
 in_line() { echo "$line" | grep -q -- "$1"; }
@@ -289,7 +291,7 @@ first_run_case() {
 
 # --- the cases ------------------------------------------------------------------------
 # Each case below is a function; the list at the end runs them as units, each named, in a
-# group (boot, blk, net, sandbox, x86, curl, api). unit prints "MVUNIT NAME" as a unit starts. A
+# group (boot, blk, net, sandbox, x86, curl, api, snap). unit prints "MVUNIT NAME" as a unit starts. A
 # host that stalled is started again with MVFROM=NAME: the units before NAME are skipped
 # (their results came from the run that stalled). MVONLY=GROUP,NAME,... runs only those
 # groups and units.
@@ -612,6 +614,11 @@ if [ "$HOSTKIND" != gicv3 ]; then
 	unit api api-start api_getting_started_case
 fi
 [ "$HOSTKIND" != rpi5 ] || unit api api-pause api_pause_case
+# Snapshots save the vCPUs and the interrupt controller: GICv2 (RPi5) and GICv3 hosts.
+if [ "$HOSTKIND" != x86 ]; then
+	unit snap snap-restore snap_restore_case
+	unit snap snap-bad snap_bad_case
+fi
 unit boot boot-1cpu boot_case 1 256
 unit boot boot-4cpu boot_case 4 512
 unit boot first-run first_run_case

@@ -79,6 +79,15 @@ static int boot_info_ready(const struct machine *m)
 	return -1;
 }
 
+/* A restore builds the GIC that "auto" became when the snapshot's VM was built. */
+static int snapshot_pin(const struct machine *m, char *buf, size_t len)
+{
+	if (!arm64_gic(m)->version)
+		return 0;
+	snprintf(buf, len, "gic.version=%d", arm64_gic(m)->version);
+	return 1;
+}
+
 /*
  * The machine --api-sock starts with (Firecracker's defaults: 1 vCPU, 128 MiB): the GIC the
  * host has, both MSI controllers described, virtio-mmio and PCI windows, no boot files.
@@ -91,6 +100,7 @@ static const char default_machine[] = "[machine]\nname = default\nvcpus = 1\nali
 				      "redistributor = 0x080a0000\nits = 0x08080000\n"
 				      "redistributor_size = 0xf60000\nspis = 96\n"
 				      "[uart0]\ntype = ns16550a\nbase = 0x09000000\nirq = 1\n"
+				      "[vmgenid]\ntype = vmgenid\nbase = 0x09020000\nirq = 2\n"
 				      "[boot]\ncmdline = panic=-1\n"
 				      "[virtio-mmio]\nbase = 0x0a000000\nsize = 2M\n"
 				      "slot_size = 64K\nirq_base = 16\nirq_count = 32\n"
@@ -111,4 +121,5 @@ const struct arch arch_arm64 = {
 	.boot_layout = layout,
 	.boot_info = boot_info,
 	.boot_info_ready = boot_info_ready,
+	.snapshot_pin = snapshot_pin,
 };

@@ -306,3 +306,20 @@ int kvm_arch_irq_line(struct vm *vm, uint32_t irq, int level)
 
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
+
+/* x86-64 guests' registers, LAPIC, PIC/IOAPIC, PIT and kvmclock are not saved yet. */
+int kvm_arch_save(struct vm *vm, struct snap *s)
+{
+	(void)vm;
+	(void)s;
+	log_error("snapshots of x86-64 guests are not supported by this microvm yet (arm64 only)");
+	return -ENOTSUP;
+}
+
+int kvm_arch_restore(struct vm *vm, const struct snap *s)
+{
+	(void)vm;
+	(void)s;
+	log_error("snapshots of x86-64 guests are not supported by this microvm yet (arm64 only)");
+	return -ENOTSUP;
+}

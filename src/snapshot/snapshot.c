@@ -1,0 +1,390 @@
+/* snapshot: save a paused VM to a state file and a memory file; restore one in a new process. */
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "device.h"
+#include "kvm_arch.h"
+#include "log.h"
+#include "machine.h"
+#include "snapshot/snapfile.h"
+#include "timeline.h"
+#include "vm.h"
+
+/* Keys a restore may change: where the host side is, not what the guest saw. */
+static const char *const restore_keys[] = {"path", "tap", "vhost", "engine", NULL};
+static const char *const restore_machine_keys[] = {"user", "seccomp", "api_sock", "snapshot_dir",
+						   NULL};
+/* Left out of the saved description: the restored process's own. */
+static const char *const not_saved[] = {"machine.api_sock", "machine.snapshot_dir", NULL};
+
+bool snapshot_valid_name(const char *name)
+{
+	return name && *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..") &&
+	       strlen(name) < 200;
+}
+
+/* All zero? (The first word, then the page against itself shifted by one word.) */
+static bool zero(const uint8_t *p, size_t len)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return !w && !memcmp(p, p + sizeof(w), len - sizeof(w));
+}
+
+/* Write guest RAM to fd: runs of non-zero pages at their offsets; zero pages stay holes. */
+static int write_ram(const struct vm *vm, int fd, uint64_t *written)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t at = 0, size = vm->ram_size;
+
+	*written = 0;
+	if (ftruncate(fd, (off_t)size) < 0)
+		return -errno;
+	while (at < size) {
+		uint64_t end;
+
+		if (zero(vm->ram + at, page)) {
+			at += page;
+			continue;
+		}
+		/* A run of data pages, at most 64 MiB a write. */
+		for (end = at + page; end < size && end - at < (64u << 20); end += page)
+			if (zero(vm->ram + end, page))
+				break;
+		for (uint64_t off = at; off < end;) {
+			ssize_t n = pwrite(fd, vm->ram + off, end - off, (off_t)off);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+			off += (uint64_t)n;
+		}
+		*written += end - at;
+		at = end;
+	}
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+/* The memory file: a temporary name in dirfd, renamed to name once complete. */
+static int save_ram(const struct vm *vm, int dirfd, const char *name, uint64_t *written)
+{
+	char tmp[256];
+	int fd, err;
+
+	snprintf(tmp, sizeof(tmp), ".%s.%d.tmp", name, (int)getpid());
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = -errno;
+		log_error("snapshot: memory file %s: %s", name, strerror(errno));
+		return err;
+	}
+	err = write_ram(vm, fd, written);
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	if (!err && renameat(dirfd, tmp, dirfd, name) < 0)
+		err = -errno;
+	if (err) {
+		log_error("snapshot: memory file %s: %s", name, strerror(-err));
+		unlinkat(dirfd, tmp, 0);
+	}
+	return err;
+}
+
+/* The machine description, as INI text that loads the same from anywhere. */
+static int save_machine(const struct vm *vm, struct snap *s, const char *mem)
+{
+	const struct machine *m = vm->m;
+	struct snap_sec *sec = snap_add(s, "snapshot");
+	struct snap_sec *ms = snap_add(s, "machine");
+	char *text = NULL, pin[128];
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	if (!sec || !ms)
+		return -ENOMEM;
+	err = snap_put_u64(sec, "state_version", SNAPSHOT_STATE_VERSION);
+	err = err ?: snap_put_text(sec, "arch", m->arch->name);
+	err = err ?: snap_put_text(sec, "microvm_version", MICROVM_VERSION);
+	err = err ?: snap_put_u64(sec, "page_size", (uint64_t)sysconf(_SC_PAGESIZE));
+	err = err ?: snap_put_u64(sec, "ram_size", vm->ram_size);
+	err = err ?: snap_put_u64(sec, "vcpus", vm->nvcpus);
+	err = err ?: snap_put_u64(sec, "created", (uint64_t)time(NULL));
+	err = err ?: snap_put_text(sec, "mem_file", mem);
+	if (err)
+		return err;
+	f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	err = cfg_dump(&m->cfg, f, not_saved);
+	if (fclose(f) || !text)
+		err = -1;
+	if (err) {
+		log_error("snapshot: the machine description cannot be written as INI (a value "
+			  "with ';', '#' or surrounding spaces)");
+		free(text);
+		return -EINVAL;
+	}
+	err = snap_put_text(ms, "ini", text);
+	free(text);
+	if (!err && m->arch->snapshot_pin && m->arch->snapshot_pin(m, pin, sizeof(pin)))
+		err = snap_put_text(ms, "pin", pin);
+	return err;
+}
+
+int snapshot_save(struct vm *vm, int dirfd, const char *state, const char *mem,
+		  struct snapshot_stats *st)
+{
+	uint64_t start = timeline_clock_ns();
+	struct snap *s;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	if (!vm_paused(vm))
+		return -EBUSY;
+	s = snap_new();
+	if (!s)
+		return -ENOMEM;
+	err = save_machine(vm, s, mem);
+	/* The interrupt controller may write its tables into guest RAM: before RAM is saved. */
+	err = err ?: kvm_arch_save(vm, s);
+	for (size_t i = 0; !err && i < vm->m->ndevices; i++) {
+		struct device *dev = &vm->m->devices[i];
+		struct snap_sec *sec;
+
+		if (!dev->ops->save)
+			continue;
+		sec = snap_add(s, dev->name);
+		err = sec ? dev->ops->save(dev, sec) : -ENOMEM;
+		if (err)
+			log_error("%s: cannot save its state: %s", dev->name, strerror(-err));
+	}
+	st->ram_bytes = vm->ram_size;
+	err = err ?: save_ram(vm, dirfd, mem, &st->written_bytes);
+	if (!err) {
+		err = snap_write(s, dirfd, state);
+		if (err)
+			unlinkat(dirfd, mem, 0);
+	}
+	snap_free(s);
+	st->save_ns = timeline_clock_ns() - start;
+	if (!err)
+		log_info("snapshot %s + %s: %llu of %llu MiB of RAM written in %.1f ms", state, mem,
+			 (unsigned long long)(st->written_bytes >> 20),
+			 (unsigned long long)(st->ram_bytes >> 20), st->save_ns / 1e6);
+	return err;
+}
+
+/* The memory file the state names, in the state file's directory. */
+static char *beside(const char *state_path, const char *name)
+{
+	char *tmp = strdup(state_path), *out = NULL;
+
+	if (tmp && asprintf(&out, "%s/%s", dirname(tmp), name) < 0)
+		out = NULL;
+	free(tmp);
+	return out;
+}
+
+static int check_host(struct snapshot_in *in, const struct snap_sec *sec)
+{
+	const char *arch, *mem;
+	uint64_t v, page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (snap_need_u64(sec, "state_version", UINT32_MAX, &v))
+		return -EINVAL;
+	if (v != SNAPSHOT_STATE_VERSION) {
+		log_error("snapshot %s: state version %llu; this microvm restores version %d",
+			  in->state_path, (unsigned long long)v, SNAPSHOT_STATE_VERSION);
+		return -EINVAL;
+	}
+	if (snap_get_text(sec, "arch", &arch) || snap_get_text(sec, "mem_file", &mem)) {
+		log_error("snapshot %s: section 'snapshot' lacks 'arch' or 'mem_file'",
+			  in->state_path);
+		return -EINVAL;
+	}
+	if (!kvm_guest_arch || strcmp(arch, kvm_guest_arch->name)) {
+		log_error("snapshot %s: a snapshot of an %s machine; this host runs %s guests",
+			  in->state_path, arch, kvm_guest_arch ? kvm_guest_arch->name : "no");
+		return -ENOTSUP;
+	}
+	if (snap_need_u64(sec, "page_size", UINT32_MAX, &v))
+		return -EINVAL;
+	if (v != page) {
+		log_error("snapshot %s: taken on a host with %llu KiB pages; this host has %llu KiB",
+			  in->state_path, (unsigned long long)v >> 10, (unsigned long long)page >> 10);
+		return -ENOTSUP;
+	}
+	if (snap_need_u64(sec, "ram_size", UINT64_MAX, &in->ram_size))
+		return -EINVAL;
+	if (!in->mem_path) {
+		if (!snapshot_valid_name(mem)) {
+			log_error("snapshot %s: memory file name '%s' is not a plain file name",
+				  in->state_path, mem);
+			return -EINVAL;
+		}
+		in->mem_path = beside(in->state_path, mem);
+		if (!in->mem_path)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int snapshot_open(struct snapshot_in *in, const char *state_path, const char *mem_path)
+{
+	struct stat st;
+	int err;
+
+	memset(in, 0, sizeof(*in));
+	in->mem_fd = -1;
+	in->state_path = strdup(state_path);
+	in->mem_path = mem_path ? strdup(mem_path) : NULL;
+	if (!in->state_path || (mem_path && !in->mem_path))
+		return -ENOMEM;
+	err = snap_read(AT_FDCWD, state_path, &in->state);
+	if (err)
+		return err;
+	if (!snap_need(in->state, "snapshot"))
+		return -EINVAL;
+	err = check_host(in, snap_find(in->state, "snapshot"));
+	if (err)
+		return err;
+	in->mem_fd = open(in->mem_path, O_RDONLY | O_CLOEXEC);
+	if (in->mem_fd < 0) {
+		err = -errno;
+		log_error("snapshot memory file %s: %s", in->mem_path, strerror(errno));
+		return err;
+	}
+	if (fstat(in->mem_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != in->ram_size) {
+		log_error("snapshot memory file %s: %s %llu bytes; the snapshot's RAM is %llu",
+			  in->mem_path, S_ISREG(st.st_mode) ? "is" : "is no regular file of",
+			  (unsigned long long)st.st_size, (unsigned long long)in->ram_size);
+		return -EINVAL;
+	}
+	timeline_mark(TL_STATE_READ);
+	log_info("snapshot state read at %.1f ms", timeline_now() * 1e3);
+	return 0;
+}
+
+/* May a restore set arg ("SECTION.KEY=VALUE")? The guest has not seen those keys. */
+static bool restore_may_set(const char *arg)
+{
+	const char *dot = strchr(arg, '.'), *eq = strchr(arg, '=');
+	const char *const *keys = restore_keys;
+
+	if (!dot || !eq || eq < dot)
+		return false;
+	if (dot - arg == 7 && !strncmp(arg, "machine", 7))
+		keys = restore_machine_keys;
+	for (; *keys; keys++)
+		if (strlen(*keys) == (size_t)(eq - dot - 1) && !strncmp(dot + 1, *keys, eq - dot - 1))
+			return true;
+	return false;
+}
+
+int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, size_t nov,
+		     struct machine *m)
+{
+	const struct snap_sec *ms = snap_need(in->state, "machine");
+	struct machine_override *all;
+	struct machine_src src = {0};
+	const char *pin = NULL;
+	char name[4200];
+	uint64_t vcpus;
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	if (!ms || snap_get_text(ms, "ini", &src.text)) {
+		log_error("snapshot %s: no machine description", in->state_path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nov; i++)
+		if (!restore_may_set(ov[i].arg)) {
+			log_error("%s %s: a restore cannot change this (the guest has seen it); "
+				  "it may set a device's path, tap, vhost or engine and the "
+				  "machine's user, seccomp or api_sock",
+				  ov[i].origin, ov[i].arg);
+			return -EINVAL;
+		}
+	all = calloc(nov + 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	snap_get_text(ms, "pin", &pin);
+	if (pin)
+		all[src.nov++] = (struct machine_override){.arg = pin, .origin = "snapshot"};
+	for (size_t i = 0; i < nov; i++)
+		all[src.nov++] = ov[i];
+	src.ov = all;
+	snprintf(name, sizeof(name), "snapshot %s (its machine)", in->state_path);
+	src.path = name;
+	err = machine_load_src(m, &src, true);
+	free(all);
+	if (err)
+		return err;
+	if (snap_need_u64(snap_find(in->state, "snapshot"), "vcpus", 1024, &vcpus))
+		return -EINVAL;
+	if (m->ram_size != in->ram_size || m->vcpus != vcpus) {
+		log_error("snapshot %s: its machine has %llu MiB and %u vCPUs, the state %llu MiB "
+			  "and %llu (damaged)",
+			  in->state_path, (unsigned long long)(m->ram_size >> 20), m->vcpus,
+			  (unsigned long long)(in->ram_size >> 20), (unsigned long long)vcpus);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int snapshot_restore(struct snapshot_in *in, struct vm *vm)
+{
+	int err = kvm_arch_restore(vm, in->state);
+
+	for (size_t i = 0; !err && i < vm->m->ndevices; i++) {
+		struct device *dev = &vm->m->devices[i];
+		const struct snap_sec *sec = snap_find(in->state, dev->name);
+
+		if (!dev->ops->restore) {
+			if (sec) {
+				log_error("snapshot %s: state for %s, which keeps none (another "
+					  "machine?)",
+					  in->state_path, dev->name);
+				err = -EINVAL;
+			}
+			continue;
+		}
+		if (!sec) {
+			log_error("snapshot %s: no state for %s", in->state_path, dev->name);
+			err = -EINVAL;
+			break;
+		}
+		err = dev->ops->restore(dev, sec);
+	}
+	if (!err) {
+		timeline_mark(TL_STATE_RESTORED);
+		log_info("state restored at %.1f ms", timeline_now() * 1e3);
+	}
+	return err;
+}
+
+void snapshot_close(struct snapshot_in *in)
+{
+	snap_free(in->state);
+	in->state = NULL;
+	if (in->mem_fd >= 0)
+		close(in->mem_fd);
+	in->mem_fd = -1;
+	free(in->state_path);
+	free(in->mem_path);
+	in->state_path = in->mem_path = NULL;
+}

@@ -1,0 +1,113 @@
+# Snapshot and restore boot tests, sourced by tests/boot/cases.sh (its helpers and counters;
+# ticks and wait_tick come from api-cases.sh). A guest that counts on its console with its
+# uptime, sleeping on timers between lines, is paused and saved through the API (microvm
+# ctl), the monitor stopped, and a new process restores it: the counter goes on from where it
+# stopped, without a boot, the guest's clock never goes back, the console takes input; then
+# a restored VM is saved and restored again. Damaged and mismatched files are refused.
+
+# snap_save NAME SOCK STATE MEM: pause the VM on SOCK, save it, stop it; sets $at (the last
+# counter line before the pause), $up (its uptime), $saved (ctl's status), $status.
+snap_save() {
+	"$MV" ctl "$2" pause >/dev/null
+	at=$(ticks)
+	up=$(sed -n "s/.*TICK$at \([0-9.]*\).*/\1/p" "$out" | tail -n 1)
+	"$MV" ctl "$2" snapshot "$3" "$4" >"$TMP/$1.ctl" 2>&1
+	saved=$?
+	"$MV" ctl "$2" stop >/dev/null 2>&1
+	finish 60
+}
+
+# snap_resumed NAME: in the restored VM's output, the first counter line and its uptime.
+snap_resumed() {
+	first=$(grep -o 'TICK[0-9][0-9]*' "$out" | tr -d 'TICK' | sort -n | head -n 1)
+	up2=$(sed -n "s/.*TICK$first \([0-9.]*\).*/\1/p" "$out" | head -n 1)
+}
+
+snap_restore_case() {
+	SOCK=$TMP/snap.sock
+	rm -f "$TMP/vm.state" "$TMP/vm.mem" "$TMP/vm2.state" "$TMP/vm2.mem"
+	start snap-save --set machine.vcpus=2 --set memory.size=256M --api-sock "$SOCK"
+	wait_for "init reached" 1 180 && wait_for "microvm:/#" 1 10
+	type_line 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo TICK$i $(cut -d" " -f1 /proc/uptime); sleep 0.2; done &'
+	wait_tick 5
+	snap_save snap-save "$SOCK" "$TMP/vm.state" "$TMP/vm.mem"
+	expect snap-save "PUT /snapshot/create on the paused VM: ctl exit 0 ($saved: $(head -c 300 "$TMP/snap-save.ctl"))" \
+		test "$saved" = 0
+	expect snap-save "the state and memory files exist" test -s "$TMP/vm.state" -a -s "$TMP/vm.mem"
+	expect snap-save "the memory file has holes: $(du -k "$TMP/vm.mem" | cut -f1) KiB on disk for 256 MiB" \
+		test "$(du -k "$TMP/vm.mem" | cut -f1)" -lt 262144
+	expect snap-save "Stop after the snapshot: exit 4 (got $status)" test "$status" = 4
+	save_at=$at save_up=$up
+
+	# A new process from the files alone; its API serves the restored VM.
+	NOCONFIG=1 start snap-restore --restore "$TMP/vm.state" --api-sock "$SOCK" \
+		--boot-report "$TMP/restore.json"
+	wait_tick $((save_at + 5))
+	snap_resumed
+	type_line 'echo RESTORED-$((40+2))'
+	wait_for "^RESTORED-42" 1 30
+	info=$("$MV" ctl "$SOCK" info 2>&1)
+	snap_save snap-restore "$SOCK" "$TMP/vm2.state" "$TMP/vm2.mem"
+	expect snap-restore "no boot: the kernel did not start again" sh -c "! grep -q 'Booting Linux' '$out'"
+	expect snap-restore "the counter goes on from where it stopped (saved at TICK$save_at, first after: TICK${first:-none})" \
+		sh -c "[ -n '$first' ] && [ '$first' -ge '$save_at' ] && [ '$first' -le $((save_at + 2)) ]"
+	expect snap-restore "the guest's clock does not go back (uptime $save_up s then ${up2:-none} s)" \
+		awk -v a="$save_up" -v b="${up2:--1}" 'BEGIN { exit !(b >= a && b - a < 5) }'
+	expect snap-restore "timers fire after the restore: the counter reached TICK$at" \
+		test "${at:-0}" -ge $((save_at + 5))
+	expect snap-restore "the console takes input (RESTORED-42)" has "^RESTORED-42"
+	expect snap-restore "GET / says Running ($info)" sh -c "echo '$info' | grep -q '\"state\":\"Running\"'"
+	expect snap-restore "a restored VM is saved again (ctl exit $saved)" test "$saved" = 0
+	for ph in state_read vm_built state_restored first_kvm_run; do
+		echo "MVTIME snap-restore $ph $(sed -n "s/.*\"$ph\": \([0-9.]*\).*/\1/p" "$TMP/restore.json") ms"
+	done
+
+	# The second generation, paused at start and resumed through the API.
+	NOCONFIG=1 start snap-restore2 --restore "$TMP/vm2.state" --api-sock "$SOCK" --paused
+	n=0
+	until "$MV" ctl "$SOCK" info 2>/dev/null | grep -q Paused || [ $n -ge 300 ]; do
+		n=$((n + 1))
+		sleep 0.1
+	done
+	quiet=$(ticks)
+	"$MV" ctl "$SOCK" resume >/dev/null
+	wait_tick $((at + 3))
+	type_line 'poweroff -f'
+	finish 60
+	expect snap-restore2 "--paused: no counter line before the resume (${quiet:-none})" test -z "$quiet"
+	expect snap-restore2 "the snapshot of a restored VM restores: the counter goes on past TICK$at" \
+		test "$(ticks)" -ge $((at + 3))
+	expect snap-restore2 "the guest powers off: exit 0 (got $status)" test "$status" = 0
+}
+
+# snap_refused NAME WHY ARGS...: microvm ARGS exits 2 with a message matching WHY.
+snap_refused() {
+	c=$1 why=$2
+	shift 2
+	"$MV" "$@" </dev/null >"$TMP/$c.out" 2>&1
+	st=$?
+	expect snap-bad "$c: exit 2 (got $st), says '$why' ($(head -c 200 "$TMP/$c.out"))" \
+		sh -c "[ $st = 2 ] && grep -q -- '$why' '$TMP/$c.out'"
+}
+
+snap_bad_case() {
+	if [ ! -s "$TMP/vm.state" ]; then
+		result snap-bad FAIL "no snapshot to damage (snap-restore did not save one)"
+		return
+	fi
+	size=$(wc -c <"$TMP/vm.state")
+	head -c $((size / 2)) "$TMP/vm.state" >"$TMP/bad-trunc.state"
+	cp "$TMP/vm.state" "$TMP/bad-flip.state"
+	printf '\377' | dd of="$TMP/bad-flip.state" bs=1 seek=$((size - 10)) conv=notrunc 2>/dev/null
+	head -c 1000 /dev/urandom >"$TMP/bad-junk.state"
+	cp "$TMP/vm.mem" "$TMP/short.mem"
+	truncate -s 64M "$TMP/short.mem"
+	snap_refused truncated "truncated" --restore "$TMP/bad-trunc.state" --mem-file "$TMP/vm.mem"
+	snap_refused flipped "checksum" --restore "$TMP/bad-flip.state" --mem-file "$TMP/vm.mem"
+	snap_refused junk "not a microvm snapshot" --restore "$TMP/bad-junk.state"
+	snap_refused short-mem "the snapshot's RAM is" --restore "$TMP/vm.state" --mem-file "$TMP/short.mem"
+	snap_refused no-mem "No such file" --restore "$TMP/vm.state" --mem-file "$TMP/nope.mem"
+	snap_refused changed-ram "cannot change" --restore "$TMP/vm.state" --set memory.size=512M
+	snap_refused with-config "no --config" --restore "$TMP/vm.state" --config "$machine"
+	rm -f "$TMP/bad-"*.state "$TMP/short.mem"
+}
