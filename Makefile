@@ -50,7 +50,7 @@ LDFLAGS += $(if $(LDSTATIC),$(LDSTATIC),-pie) -Wl,-z,relro,-z,now $(SAN)
 
 # Every build describes both guest architectures; the KVM backend is the target host's.
 ifeq ($(TARGET_ARCH),aarch64)
-  KVM_SRC := src/arch/arm64/kvm.c
+  KVM_SRC := src/arch/arm64/kvm.c src/arch/arm64/snap.c
 else ifeq ($(TARGET_ARCH),x86_64)
   KVM_SRC := src/arch/x86/kvm.c
 else

@@ -1,4 +1,5 @@
-/* arm64: the arm64 machine model's private header (gic.c, fdt.c, arch.c, image.c, kvm.c). */
+/* arm64: the arm64 machine model's private header (gic.c, fdt.c, arch.c, image.c, kvm.c, snap.c).
+ */
 #ifndef MICROVM_ARM64_H
 #define MICROVM_ARM64_H
 
@@ -93,5 +94,8 @@ uint64_t arm64_mpidr(unsigned id);
 int arm64_msi_kind(const struct machine *m);
 /* Register the emulated GICv2m frame on the VM's bus. -errno. */
 int gicv2m_realize(struct vm *vm);
+/* KVM_SET_DEVICE_ATTR / KVM_GET_DEVICE_ATTR (group, attr) on device fd, value at val. -errno. */
+int arm64_set_attr(int fd, uint32_t group, uint64_t attr, const void *val);
+int arm64_get_attr(int fd, uint32_t group, uint64_t attr, void *val);
 
 #endif

@@ -108,11 +108,18 @@ int kvm_arch_vcpu_exit(struct vcpu *v)
 	return v->run->exit_reason == KVM_EXIT_ARM_NISV ? nisv(v) : 0;
 }
 
-static int set_attr(int fd, uint32_t group, uint64_t attr, const void *val)
+int arm64_set_attr(int fd, uint32_t group, uint64_t attr, const void *val)
 {
 	struct kvm_device_attr a = {.group = group, .attr = attr, .addr = (uintptr_t)val};
 
 	return ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
+}
+
+int arm64_get_attr(int fd, uint32_t group, uint64_t attr, void *val)
+{
+	struct kvm_device_attr a = {.group = group, .attr = attr, .addr = (uintptr_t)val};
+
+	return ioctl(fd, KVM_GET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
 }
 
 static int create_gic(struct vm *vm, uint32_t type)
@@ -164,17 +171,17 @@ int kvm_arch_irqchip_create(struct vm *vm)
 		return -EINVAL;
 	}
 	if (g->version == 2) {
-		err = set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
-			       KVM_VGIC_V2_ADDR_TYPE_DIST, &g->dist);
+		err = arm64_set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+				     KVM_VGIC_V2_ADDR_TYPE_DIST, &g->dist);
 		err = err
-			      ?: set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
-					  KVM_VGIC_V2_ADDR_TYPE_CPU, &g->cpuif);
+			      ?: arm64_set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+						KVM_VGIC_V2_ADDR_TYPE_CPU, &g->cpuif);
 	} else {
-		err = set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
-			       KVM_VGIC_V3_ADDR_TYPE_DIST, &g->dist);
+		err = arm64_set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+				     KVM_VGIC_V3_ADDR_TYPE_DIST, &g->dist);
 		err = err
-			      ?: set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
-					  KVM_VGIC_V3_ADDR_TYPE_REDIST, &g->redist);
+			      ?: arm64_set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+						KVM_VGIC_V3_ADDR_TYPE_REDIST, &g->redist);
 	}
 	if (err) {
 		log_error("[gic] GICv%d region addresses rejected by KVM: %s (check alignment "
@@ -182,7 +189,7 @@ int kvm_arch_irqchip_create(struct vm *vm)
 			  g->version, strerror(-err));
 		return err;
 	}
-	err = set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
+	err = arm64_set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
 	if (err) {
 		log_error("[gic] spis = %u rejected by KVM: %s", g->spis, strerror(-err));
 		return err;
@@ -199,8 +206,8 @@ int kvm_arch_irqchip_create(struct vm *vm)
 			return err;
 		}
 		arm64_vm(vm)->its_fd = cd.fd;
-		err = set_attr(arm64_vm(vm)->its_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
-			       KVM_VGIC_ITS_ADDR_TYPE, &g->its);
+		err = arm64_set_attr(arm64_vm(vm)->its_fd, KVM_DEV_ARM_VGIC_GRP_ADDR,
+				     KVM_VGIC_ITS_ADDR_TYPE, &g->its);
 		if (err)
 			log_error("[gic] its at 0x%llx rejected by KVM: %s",
 				  (unsigned long long)g->its, strerror(-err));
@@ -238,9 +245,12 @@ static int pmu_init(struct vm *vm)
 
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		int fd = vm->vcpus[i].fd;
-		int err = set_attr(fd, KVM_ARM_VCPU_PMU_V3_CTRL, KVM_ARM_VCPU_PMU_V3_IRQ, &irq);
+		int err =
+			arm64_set_attr(fd, KVM_ARM_VCPU_PMU_V3_CTRL, KVM_ARM_VCPU_PMU_V3_IRQ, &irq);
 
-		err = err ?: set_attr(fd, KVM_ARM_VCPU_PMU_V3_CTRL, KVM_ARM_VCPU_PMU_V3_INIT, NULL);
+		err = err
+			      ?: arm64_set_attr(fd, KVM_ARM_VCPU_PMU_V3_CTRL,
+						KVM_ARM_VCPU_PMU_V3_INIT, NULL);
 		if (err) {
 			log_error("vcpu%u: [machine] pmu = on: KVM refused the PMU: %s", i,
 				  strerror(-err));
@@ -252,8 +262,8 @@ static int pmu_init(struct vm *vm)
 
 int kvm_arch_irqchip_finalize(struct vm *vm)
 {
-	int err = set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
-			   KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
+	int err = arm64_set_attr(arm64_vm(vm)->gic_fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
+				 KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 
 	if (err) {
 		log_error("GICv%d initialisation failed: %s", arm64_gic(vm->m)->version,
@@ -261,8 +271,8 @@ int kvm_arch_irqchip_finalize(struct vm *vm)
 		return err;
 	}
 	if (arm64_vm(vm)->its_fd >= 0) {
-		err = set_attr(arm64_vm(vm)->its_fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
-			       KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
+		err = arm64_set_attr(arm64_vm(vm)->its_fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
+				     KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 		if (err)
 			log_error("GICv3 ITS initialisation failed: %s", strerror(-err));
 	}
