@@ -111,10 +111,11 @@ $(LIB_OBJS) $(TEST_OBJS) $(OUT)/obj/src/main.o $(OUT)/obj/tests/bench/sandbox-co
 # libFuzzer targets (clang only): fuzz_virtq, the descriptor walker and blk request parser;
 # fuzz_console, the console's control-sequence filter;
 # fuzz_transport, both transports' state machines driving virtio-blk and virtio-net with
-# asynchronous completions; fuzz_api, the control API's request parser and dispatcher
-# (tests/fuzz/). Each is built from the sources (with the generated ones), not the objects.
+# asynchronous completions; fuzz_api, the control API's request parser and dispatcher;
+# fuzz_snapfile, the snapshot state file's reader (tests/fuzz/). Each is built from the
+# sources (with the generated ones), not the objects.
 FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console \
-		build/fuzz/fuzz_api
+		build/fuzz/fuzz_api build/fuzz/fuzz_snapfile
 FUZZ_CC := clang -std=gnu11 -g -O1 -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc \
 	   -I$(GEN) -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined
 FUZZ_SRCS := $(LIB_SRCS) $(GEN_SRCS)
@@ -131,6 +132,13 @@ build/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(FUZZ_SRCS) $(wildcard src/*.h src/*
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $< $(FUZZ_SRCS) $(LIBS)
 
+# fuzz_snapfile: state files checked and decoded, then walked through every accessor.
+SNAPFILE_SRCS := src/snapshot/snapfile.c src/log.c $(GEN_SRCS)
+build/fuzz/fuzz_snapfile: tests/fuzz/fuzz_snapfile.c $(SNAPFILE_SRCS) src/snapshot/snapfile.h \
+		src/log.h src/le.h $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< $(SNAPFILE_SRCS) $(shell $(PKG) --libs zlib libprotobuf-c)
+
 # fuzz_console: the console's control-sequence filter (guest output with sanitize = on).
 build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
 	@mkdir -p $(dir $@)
@@ -138,7 +146,8 @@ build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
 
 # make fuzz FUZZ_SECONDS=600 runs each target that long, side by side (FUZZ_JOBS at a time);
 # the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK,
-# fuzz_api's with Firecracker's getting-started requests and malformed ones.
+# fuzz_api's with Firecracker's getting-started requests and malformed ones, fuzz_snapfile's
+# with a state file of a few sections and damaged copies of it.
 # The targets' own messages (guest mistakes they report) go to build/fuzz/NAME.log.
 FUZZ_SECONDS ?= 30
 fuzz: $(FUZZ_TARGETS)
