@@ -45,7 +45,8 @@ HARDEN := -fstack-protector-strong -fPIE $(if $(SAN),,-D_FORTIFY_SOURCE=2)
 CFLAGS += $(HARDEN) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -ffile-prefix-map=$(CURDIR)=. -Isrc \
 	  $(DEP_CFLAGS) $(SAN) -MMD -MP
-LIBS := -lfdt $(shell $(PKG) --libs inih liburing zlib libseccomp jansson) -lhttp_parser -lpthread
+LIBS := -lfdt $(shell $(PKG) --libs inih liburing zlib libseccomp jansson libprotobuf-c) -lhttp_parser \
+	-lpthread
 LDFLAGS += $(if $(LDSTATIC),$(LDSTATIC),-pie) -Wl,-z,relro,-z,now $(SAN)
 
 # Every build describes both guest architectures; the KVM backend is the target host's.
@@ -65,10 +66,16 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
 	    src/virtio/net.c src/virtio/net_frame.c src/virtio/net_vhost.c src/backends/tap.c src/backends/vhost.c \
 	    src/arch/arm64/gicv2m.c src/arch.c $(X86_SRCS) $(KVM_SRC) \
-	    src/api/http.c src/api/api.c src/api/ctl.c src/snapshot/snapshot.c
-LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o)
+	    src/api/http.c src/api/api.c src/api/ctl.c src/snapshot/snapfile.c src/snapshot/snapshot.c
+# Code generated at build time, under $(GEN) (found with -I$(GEN)): the snapshot state file's
+# protobuf-c messages, from src/snapshot/snapshot.proto.
+GEN := $(OUT)/gen
+GEN_SRCS := $(GEN)/snapshot/snapshot.pb-c.c
+GEN_HDRS := $(GEN_SRCS:.c=.h)
+LIB_OBJS := $(LIB_SRCS:%.c=$(OUT)/obj/%.o) $(GEN_SRCS:$(GEN)/%.c=$(OUT)/obj/gen/%.o)
 TEST_SRCS := $(wildcard tests/unit/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
+CFLAGS += -I$(GEN)
 
 
 .PHONY: all deps guest guest-x86_64 check check-stress run install uninstall man deb kvm-unit-tests bench-blk bench-net bench-boot bench-peers bench-x86 bench-sandbox fuzz format \
@@ -89,29 +96,48 @@ $(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# protoc-c writes the .c and the .h together. Every object waits for them (order-only): from a
+# clean tree no .d file says yet which ones include the header; after that the .d files do.
+$(GEN_SRCS) $(GEN_HDRS) &: src/snapshot/snapshot.proto
+	@mkdir -p $(GEN)
+	protoc-c --proto_path=src --c_out=$(GEN) $<
+$(OUT)/obj/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(LIB_OBJS) $(TEST_OBJS) $(OUT)/obj/src/main.o $(OUT)/obj/tests/bench/sandbox-cost.o: | $(GEN_HDRS)
+
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(OUT)/obj/src/main.d
 
 # libFuzzer targets (clang only): fuzz_virtq, the descriptor walker and blk request parser;
 # fuzz_console, the console's control-sequence filter;
 # fuzz_transport, both transports' state machines driving virtio-blk and virtio-net with
-# asynchronous completions; fuzz_api, the control API's request parser and dispatcher
-# (tests/fuzz/). Each is built from the sources, not the objects.
+# asynchronous completions; fuzz_api, the control API's request parser and dispatcher;
+# fuzz_snapfile, the snapshot state file's reader (tests/fuzz/). Each is built from the
+# sources (with the generated ones), not the objects.
 FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console \
-		build/fuzz/fuzz_api
-FUZZ_CC := clang -std=gnu11 -g -O1 -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc -Wall \
-	   -Wextra -Werror -fsanitize=fuzzer,address,undefined
-build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
+		build/fuzz/fuzz_api build/fuzz/fuzz_snapfile
+FUZZ_CC := clang -std=gnu11 -g -O1 -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc \
+	   -I$(GEN) -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined
+FUZZ_SRCS := $(LIB_SRCS) $(GEN_SRCS)
+build/fuzz/fuzz_virtq: tests/fuzz/fuzz_virtq.c $(FUZZ_SRCS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -o $@ $< $(LIB_SRCS) $(LIBS)
-build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(LIB_SRCS) \
+	$(FUZZ_CC) -o $@ $< $(FUZZ_SRCS) $(LIBS)
+build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(FUZZ_SRCS) \
 		$(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c $(LIB_SRCS) $(LIBS)
+	$(FUZZ_CC) $(TAPWRAP) -o $@ $< tests/unit/tapwrap.c $(FUZZ_SRCS) $(LIBS)
 
 # fuzz_api: requests cut into chunks, parsed and answered by the API on the default machine.
-build/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(LIB_SRCS) $(wildcard src/*.h src/*/*.h)
+build/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(FUZZ_SRCS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -o $@ $< $(LIB_SRCS) $(LIBS)
+	$(FUZZ_CC) -o $@ $< $(FUZZ_SRCS) $(LIBS)
+
+# fuzz_snapfile: state files checked and decoded, then walked through every accessor.
+SNAPFILE_SRCS := src/snapshot/snapfile.c src/log.c $(GEN_SRCS)
+build/fuzz/fuzz_snapfile: tests/fuzz/fuzz_snapfile.c $(SNAPFILE_SRCS) src/snapshot/snapfile.h \
+		src/log.h src/le.h $(GEN_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< $(SNAPFILE_SRCS) $(shell $(PKG) --libs zlib libprotobuf-c)
 
 # fuzz_console: the console's control-sequence filter (guest output with sanitize = on).
 build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
@@ -120,7 +146,8 @@ build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
 
 # make fuzz FUZZ_SECONDS=600 runs each target that long, side by side (FUZZ_JOBS at a time);
 # the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK,
-# fuzz_api's with Firecracker's getting-started requests and malformed ones.
+# fuzz_api's with Firecracker's getting-started requests and malformed ones, fuzz_snapfile's
+# with a state file of a few sections and damaged copies of it.
 # The targets' own messages (guest mistakes they report) go to build/fuzz/NAME.log.
 FUZZ_SECONDS ?= 30
 fuzz: $(FUZZ_TARGETS)

@@ -8,7 +8,7 @@ set -eu
 cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
 native="build-essential pkg-config clang lld libclang-rt-14-dev
 	libfdt-dev libinih-dev liburing-dev zlib1g-dev libseccomp-dev device-tree-compiler
-	libhttp-parser-dev libjansson-dev curl
+	libhttp-parser-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler curl
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
 	linux-source-6.12 bc bison flex cpio xz-utils kmod e2fsprogs
 	libssl-dev libelf-dev clang-format gzip gnuplot-nox
@@ -16,7 +16,7 @@ native="build-essential pkg-config clang lld libclang-rt-14-dev
 	lintian man-db groff-base socat"
 cross="libfdt-dev libfdt1 libinih-dev libinih1 liburing-dev liburing2
 	zlib1g-dev zlib1g libseccomp-dev libseccomp2 libhttp-parser-dev libhttp-parser2.9
-	libjansson-dev libjansson4"
+	libjansson-dev libjansson4 libprotobuf-c-dev libprotobuf-c1"
 
 missing=""
 for p in $native; do

@@ -92,7 +92,8 @@ for arch in $arches; do
 		mkdir -p "$stage/usr/share/lintian/overrides"
 		cat >"$stage/usr/share/lintian/overrides/microvm" <<-OVERRIDES
 			# Cross-built on a host without arm64 shared libraries: a static-pie binary
-			# with its libraries (libfdt, inih, liburing, zlib, libseccomp, jansson, http-parser) linked in.
+			# with its libraries (libfdt, inih, liburing, zlib, libseccomp, jansson, http-parser,
+			# protobuf-c) linked in.
 			microvm: embedded-library zlib [usr/bin/microvm]
 			microvm: shared-library-lacks-prerequisites [usr/bin/microvm]
 		OVERRIDES

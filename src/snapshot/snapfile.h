@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_NAME_MAX	 64		/* a section's or field's name: [A-Za-z0-9._-], 1..64 */
+#define SNAP_NAME_MAX	 64	     /* a section's or field's name: [A-Za-z0-9._-], 1..64 */
 #define SNAP_PAYLOAD_MAX (64u << 20) /* the encoded sections, at most */
 
 struct snap;	 /* a state being written, or one read and checked */
@@ -45,14 +45,15 @@ int snap_put_text(struct snap_sec *sec, const char *field, const char *text);
 /*
  * Encode s and write it as file name in directory dirfd (AT_FDCWD for the working
  * directory), through a temporary file in the same directory renamed over name once it is
- * complete and synced: a failed write leaves no partial file. 0 or -errno (said, naming path).
+ * complete and synced: a failed write leaves no partial file. 0 or -errno (said, naming path);
+ * -EFBIG when the encoded sections would be over SNAP_PAYLOAD_MAX.
  */
 int snap_write(const struct snap *s, int dirfd, const char *name);
 
 /*
  * Reading. Check and decode len bytes of a state file; the result owns copies of what it
- * needs (buf may be freed after). 0 with *out set, or -EINVAL with why filled (a sentence
- * without the file name, e.g. "checksum mismatch (file damaged)").
+ * needs (buf may be freed after). 0 with *out set, or -EINVAL (-ENOMEM) with *out NULL and
+ * why filled (a sentence without the file name, e.g. "checksum mismatch (file damaged)").
  */
 int snap_parse(const void *buf, size_t len, struct snap **out, char *why, size_t whylen);
 /* Read file name in dirfd and snap_parse it. 0 or -errno/-EINVAL (said, naming the file). */
@@ -74,7 +75,7 @@ int snap_get_text(const struct snap_sec *sec, const char *field, const char **te
 /*
  * The same, for restore code: a missing field, another type, a number above max, or bytes of
  * another length than len is said ("snapshot: section 'vcpu0': field 'pc': missing") and
- * gives -EINVAL.
+ * gives -EINVAL. A NULL sec (a snap_need that failed, and said so) gives -EINVAL unsaid.
  */
 int snap_need_u64(const struct snap_sec *sec, const char *field, uint64_t max, uint64_t *v);
 int snap_need_bytes(const struct snap_sec *sec, const char *field, void *p, size_t len);
