@@ -70,7 +70,7 @@ static void fake_stop(void *opaque)
 	((struct fake *)opaque)->stops++;
 }
 
-static const struct api_ops ops = {fake_start, fake_pause, fake_resume, fake_stop};
+static const struct api_ops ops = {fake_start, fake_pause, fake_resume, fake_stop, NULL, NULL};
 
 /* ---- the private directory ---- */
 

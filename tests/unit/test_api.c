@@ -27,9 +27,12 @@
 /* ---- the monitor, faked ---- */
 
 struct fake {
-	int starts, pauses, resumes, stops;
+	int starts, pauses, resumes, stops, snapshots, loads;
 	int start_ret, pause_ret; /* what the next start, pause answers */
 	struct machine *m;	  /* the machine a start took */
+	char state[256], mem[256], ov[256]; /* the last snapshot's or load's files, overrides */
+	bool resume;
+	struct machine loaded; /* what a load "runs" (the default machine) */
 };
 
 static int fake_start(void *opaque, struct machine *m)
@@ -64,10 +67,51 @@ static void fake_stop(void *opaque)
 	((struct fake *)opaque)->stops++;
 }
 
-static const struct api_ops fake_ops = {fake_start, fake_pause, fake_resume, fake_stop};
+static int fake_snapshot(void *opaque, const char *state, const char *mem)
+{
+	struct fake *f = opaque;
+
+	f->snapshots++;
+	snprintf(f->state, sizeof(f->state), "%s", state);
+	snprintf(f->mem, sizeof(f->mem), "%s", mem);
+	if (strstr(state, "fail")) {
+		log_error("fake: cannot write %s", state);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int fake_load(void *opaque, const char *state, const char *mem, bool resume,
+		     const struct machine_override *ov, size_t nov, const struct machine **m)
+{
+	struct fake *f = opaque;
+	struct machine_src src = {.path = "default", .text = arch_arm64.default_machine};
+
+	f->loads++;
+	snprintf(f->state, sizeof(f->state), "%s", state);
+	snprintf(f->mem, sizeof(f->mem), "%s", mem);
+	f->resume = resume;
+	f->ov[0] = '\0';
+	for (size_t i = 0; i < nov; i++)
+		snprintf(f->ov + strlen(f->ov), sizeof(f->ov) - strlen(f->ov), "%s%s", i ? " " : "",
+			 ov[i].arg);
+	if (strstr(state, "fail")) {
+		log_error("fake: %s is damaged", state);
+		return -1;
+	}
+	if (machine_load_src(&f->loaded, &src, false))
+		return -1;
+	*m = &f->loaded;
+	return 0;
+}
+
+static const struct api_ops fake_ops = {fake_start,    fake_pause, fake_resume,
+					fake_stop,     fake_snapshot, fake_load};
 
 static void fake_free(struct fake *f)
 {
+	if (f->loads)
+		machine_free(&f->loaded);
 	if (f->m)
 		machine_free(f->m);
 	free(f->m);
@@ -657,7 +701,7 @@ static void states(void)
 	/* What microvm does not do, said. */
 	CHECK(refused_naming(req(&a, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"),
 			     "SendCtrlAltDel"));
-	CHECK(refused_naming(req(&a, "PUT", "/snapshot/create", "{}"), "not supported"));
+	CHECK(refused_naming(req(&a, "PUT", "/vsock", "{}"), "not supported"));
 	CHECK(refused_naming(req(&a, "DELETE", "/", NULL), "DELETE"));
 	CHECK_EQ(req(&a, "GET", "/version", NULL), 200);
 	api_free(&a);
@@ -1047,12 +1091,103 @@ static void server_deadline(void)
 	server_close(&sv);
 }
 
+/* PUT /snapshot/create on a paused VM only; /snapshot/load on an empty instance only. */
+static void snapshots(void)
+{
+	struct files fs;
+	struct fake f;
+	struct api a;
+
+	files_make(&fs);
+	if (!api_new(&a, &f)) {
+		CHECK(!"api_init");
+		return;
+	}
+	CHECK(refused_naming(put(&a, "/snapshot/create",
+				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
+			     "paused"));
+	/* load: the memory file one way or the other, File only, full snapshots only. */
+	CHECK(refused_naming(put(&a, "/snapshot/load", "{\"snapshot_path\": \"s\"}"),
+			     "mem_backend"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 "{\"snapshot_path\": \"s\", \"mem_backend\": {\"backend_type\": "
+				 "\"Uffd\", \"backend_path\": \"/u.sock\"}}"),
+			     "backend_type"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\", "
+				 "\"enable_diff_snapshots\": true}"),
+			     "full snapshots"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\", "
+				 "\"network_overrides\": [{\"iface_id\": \"eth0\"}]}"),
+			     "network_overrides[0]"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 "{\"snapshot_path\": \"fail.state\", \"mem_file_path\": \"m\"}"),
+			     "fake: fail.state is damaged"));
+	CHECK_EQ(f.loads, 1);
+	CHECK_EQ(req(&a, "GET", "/", NULL), 200);
+	CHECK_STR(reply_str("state"), "Not started");
+	/* Not after anything was configured: the snapshot holds the whole machine. */
+	CHECK_EQ(put(&a, "/boot-source", "{\"kernel_image_path\": \"%s\"}", fs.kernel), 204);
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
+			     "nothing was configured"));
+	CHECK_EQ(f.loads, 1);
+	api_free(&a);
+	fake_free(&f);
+
+	/* A load into an empty instance: paused unless resume_vm, overrides passed on. */
+	if (!api_new(&a, &f)) {
+		CHECK(!"api_init");
+		return;
+	}
+	CHECK_EQ(put(&a, "/snapshot/load",
+		     "{\"snapshot_path\": \"/s/vm.state\", \"mem_backend\": {\"backend_type\": "
+		     "\"File\", \"backend_path\": \"/s/vm.mem\"}, \"network_overrides\": "
+		     "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap7\"}]}"),
+		 204);
+	CHECK_STR(f.state, "/s/vm.state");
+	CHECK_STR(f.mem, "/s/vm.mem");
+	CHECK_STR(f.ov, "eth0.tap=tap7");
+	CHECK(!f.resume);
+	CHECK_EQ(req(&a, "GET", "/", NULL), 200);
+	CHECK_STR(reply_str("state"), "Paused");
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
+			     "started already"));
+	/* create: on the paused VM; its failure's message; Diff refused. */
+	CHECK(refused_naming(put(&a, "/snapshot/create",
+				 "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"s\", "
+				 "\"mem_file_path\": \"m\"}"),
+			     "snapshot_type"));
+	CHECK(refused_naming(put(&a, "/snapshot/create", "{\"snapshot_path\": \"s\"}"),
+			     "mem_file_path: required"));
+	CHECK(refused_naming(put(&a, "/snapshot/create",
+				 "{\"snapshot_path\": \"fail.state\", \"mem_file_path\": \"m\"}"),
+			     "fake: cannot write fail.state"));
+	CHECK_EQ(put(&a, "/snapshot/create",
+		     "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"vm2.state\", "
+		     "\"mem_file_path\": \"vm2.mem\"}"),
+		 204);
+	CHECK_STR(f.state, "vm2.state");
+	CHECK_EQ(f.snapshots, 2);
+	CHECK_EQ(req(&a, "PATCH", "/vm", "{\"state\": \"Resumed\"}"), 204);
+	CHECK(refused_naming(put(&a, "/snapshot/create",
+				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
+			     "paused"));
+	CHECK_EQ(f.snapshots, 2);
+	api_free(&a);
+	fake_free(&f);
+	files_remove(&fs);
+}
+
 void test_api(void)
 {
 	TEST_RUN(json_equals_ini);
 	TEST_RUN(refused_fields);
 	TEST_RUN(failed_put_keeps_previous);
 	TEST_RUN(states);
+	TEST_RUN(snapshots);
 	TEST_RUN(parser_split);
 	TEST_RUN(parser_pipelined);
 	TEST_RUN(parser_bounds);
