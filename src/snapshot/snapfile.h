@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_NAME_MAX	 64	     /* a section's or field's name: [A-Za-z0-9._-], 1..64 */
-#define SNAP_PAYLOAD_MAX (64u << 20) /* the encoded sections, at most */
+#define SNAP_NAME_MAX	 64	    /* a section's or field's name: [A-Za-z0-9._-], 1..64 */
+#define SNAP_PAYLOAD_MAX (8u << 20) /* the encoded sections, at most */
 
 struct snap;	 /* a state being written, or one read and checked */
 struct snap_sec; /* one section of it */

@@ -70,7 +70,8 @@ struct virtio_device_ops {
 	int (*pause)(struct device *dev);
 	/* Optional, lock held: undo pause; the adapter then serves every queue once. */
 	void (*resume)(struct device *dev);
-	/* Optional, lock held, VM paused: the type's own state besides the core's and transport's. */
+	/* Optional, lock held, VM paused: the type's own state besides the core's and transport's.
+	 */
 	int (*save)(struct device *dev, struct snap_sec *sec);
 	/*
 	 * Optional, lock held, before any vCPU runs: set what save wrote, once the core and the

@@ -458,9 +458,9 @@ static void damage(void)
 	header(buf, len - HDR, len - HDR, 1, 4);
 	refused(buf, len, "unknown flags 0x4");
 	header(buf, len - HDR, (uint64_t)SNAP_PAYLOAD_MAX + 1, 1, 0);
-	refused(buf, len, "over the limit of 64 MiB");
+	refused(buf, len, "over the limit of 8 MiB");
 	header(buf, len - HDR, UINT64_MAX, 1, 0);
-	refused(buf, len, "over the limit of 64 MiB");
+	refused(buf, len, "over the limit of 8 MiB");
 	header(buf, len - HDR, len - HDR - 1, 1, 0);
 	refused(buf, len, "length mismatch: the header says");
 	header(buf, len - HDR, len - HDR, 1, 0);
@@ -619,7 +619,7 @@ static void write_errors(void)
 	huge = calloc(1, SNAP_PAYLOAD_MAX);
 	CHECK(huge && snap_put_bytes(snap_add(big, "ram"), "all", huge, SNAP_PAYLOAD_MAX) == 0);
 	free(huge);
-	SAYS(CHECK_EQ(snap_write(big, dfd, "big.snap"), -EFBIG), "bytes, over the limit of 64 MiB");
+	SAYS(CHECK_EQ(snap_write(big, dfd, "big.snap"), -EFBIG), "bytes, over the limit of 8 MiB");
 	CHECK_EQ(entries(), 0);
 	snap_free(big);
 	snap_free(s);
