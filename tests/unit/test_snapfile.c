@@ -575,7 +575,7 @@ static void read_errors(void)
 	CHECK(fd >= 0 && ftruncate(fd, (off_t)HDR + SNAP_PAYLOAD_MAX + 1) == 0);
 	close(fd);
 	SAYS(CHECK_EQ(snap_read(dfd, "huge.snap", &r), -EINVAL),
-	     "snapshot huge.snap: 67108897 bytes, more than a state file holds");
+	     "snapshot huge.snap: 8388641 bytes, more than a state file holds");
 	unlinkat(dfd, "huge.snap", 0);
 
 	/* A damaged file: snap_parse's sentence behind the name. */
