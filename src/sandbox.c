@@ -92,6 +92,7 @@ static const struct {
 	{"ftruncate", R_SNAP},
 	{"pwrite64", R_SNAP},
 	{"fsync", R_SNAP | R_BLK},
+	{"sysinfo", R_SNAP}, /* glibc's qsort sizes its buffer by physical memory */
 };
 
 /* ioctl request numbers, per role; the fd cannot be told apart, the request can. */
@@ -118,6 +119,14 @@ static const struct {
 	{VHOST_SET_VRING_CALL, R_MAIN | R_VCPU},
 	{VHOST_SET_VRING_ERR, R_MAIN | R_VCPU},
 	{VHOST_NET_SET_BACKEND, R_MAIN | R_VCPU},
+	/* a snapshot of the paused VM: the vCPUs' registers, the interrupt controller's state
+	 * (and on GICv3 its order to write its tables into guest RAM) */
+	{KVM_GET_REG_LIST, R_SNAP},
+	{KVM_GET_ONE_REG, R_SNAP},
+	{KVM_GET_MP_STATE, R_SNAP},
+	{KVM_GET_DEVICE_ATTR, R_SNAP},
+	{KVM_SET_DEVICE_ATTR, R_SNAP},
+	{KVM_CHECK_EXTENSION, R_SNAP}, /* what the host can do, recorded with the state */
 	{TCGETS, R_ALL}, /* the terminal is restored on any fatal exit */
 	{TCSETS, R_ALL},
 	{TCSETSW, R_ALL},

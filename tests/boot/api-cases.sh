@@ -28,7 +28,8 @@ ticks() { grep -o 'TICK[0-9][0-9]*' "$out" | tr -d 'TICK' | sort -n | tail -n 1;
 # wait_tick N: until the counter reaches N (at most 30 s, or the monitor ends).
 wait_tick() {
 	n=0
-	while [ "$(ticks)" -lt "$1" ] 2>/dev/null || [ -z "$(ticks)" ]; do
+	# (the counter read once a round: between two reads the first line may come)
+	while t=$(ticks); [ -z "$t" ] || [ "$t" -lt "$1" ]; do
 		n=$((n + 1))
 		[ $n -lt 300 ] && kill -0 $pid 2>/dev/null || return 1
 		sleep 0.1

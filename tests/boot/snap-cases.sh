@@ -105,7 +105,7 @@ snap_bad_case() {
 	snap_refused truncated "truncated" --restore "$TMP/bad-trunc.state" --mem-file "$TMP/vm.mem"
 	snap_refused flipped "checksum" --restore "$TMP/bad-flip.state" --mem-file "$TMP/vm.mem"
 	snap_refused junk "not a microvm snapshot" --restore "$TMP/bad-junk.state"
-	snap_refused short-mem "the snapshot's RAM is" --restore "$TMP/vm.state" --mem-file "$TMP/short.mem"
+	snap_refused short-mem "bytes; the snapshot" --restore "$TMP/vm.state" --mem-file "$TMP/short.mem"
 	snap_refused no-mem "No such file" --restore "$TMP/vm.state" --mem-file "$TMP/nope.mem"
 	snap_refused changed-ram "cannot change" --restore "$TMP/vm.state" --set memory.size=512M
 	snap_refused with-config "no --config" --restore "$TMP/vm.state" --config "$machine"
