@@ -271,7 +271,8 @@ MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
 GUESTS ?= build/guest build/guest-x86_64
 GUEST_FILES := Image bzImage initramfs.cpio.gz
 MACHINES := $(notdir $(wildcard machines/*.ini))
-DOCS := README.md docs/architecture.md docs/benchmarks.md docs/config.md docs/networking.md
+DOCS := README.md docs/architecture.md docs/benchmarks.md docs/config.md docs/networking.md docs/api.md \
+	docs/snapshot.md
 DOC_IMGS := $(notdir $(wildcard docs/img/*.png))
 D := $(DESTDIR)
 # The manual pages for PREFIX: microvm(1) as written, microvm.ini(5) made from docs/config.md.
