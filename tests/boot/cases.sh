@@ -617,6 +617,7 @@ fi
 # Snapshots save the vCPUs and the interrupt controller: GICv2 (RPi5) and GICv3 hosts.
 if [ "$HOSTKIND" != x86 ]; then
 	unit snap snap-restore snap_restore_case
+	unit snap snap-clones snap_clones_case
 	unit snap snap-bad snap_bad_case
 fi
 unit boot boot-1cpu boot_case 1 256

@@ -80,6 +80,52 @@ snap_restore_case() {
 	expect snap-restore2 "the guest powers off: exit 0 (got $status)" test "$status" = 0
 }
 
+# Two clones of one snapshot at once: each gets a new VM generation ID, so each kernel
+# reseeds its random number generator and they draw different numbers (with one RNG state
+# they would draw the same). The second clone runs beside the first, with its own console.
+snap_clones_case() {
+	if [ ! -s "$TMP/vm.state" ]; then
+		result snap-clones FAIL "no snapshot to clone (snap-restore did not save one)"
+		return
+	fi
+	rm -f "$TMP/in2" "$TMP/clone2.out"
+	mkfifo "$TMP/in2"
+	"$MV" -v --restore "$TMP/vm.state" <"$TMP/in2" >"$TMP/clone2.out" 2>&1 &
+	pid2=$!
+	exec 4>"$TMP/in2"
+	NOCONFIG=1 start snap-clone1 --restore "$TMP/vm.state"
+	wait_tick $((save_at + 2))
+	line='echo RND=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")'
+	type_line "$line"
+	(trap '' PIPE; echo "$line" >&4) 2>/dev/null
+	wait_for "^RND=[0-9a-f]" 1 60
+	n=0
+	until grep -q "^RND=[0-9a-f]" "$TMP/clone2.out" || [ $n -ge 600 ]; do
+		n=$((n + 1))
+		sleep 0.1
+	done
+	r1=$(sed -n 's/^RND=\([0-9a-f]*\).*/\1/p' "$out" | head -n 1)
+	r2=$(sed -n 's/^RND=\([0-9a-f]*\).*/\1/p' "$TMP/clone2.out" | head -n 1)
+	type_line 'poweroff -f'
+	(trap '' PIPE; echo 'poweroff -f' >&4) 2>/dev/null
+	exec 4>&-
+	finish 60
+	n=0
+	while kill -0 $pid2 2>/dev/null && [ $n -lt 600 ]; do
+		n=$((n + 1))
+		sleep 0.1
+	done
+	kill -9 $pid2 2>/dev/null
+	wait $pid2
+	status2=$?
+	expect snap-clones "both clones reseed their RNG (vmgenid)" sh -c \
+		"grep -q 'crng reseeded due to virtual machine fork' '$out' && grep -q 'crng reseeded due to virtual machine fork' '$TMP/clone2.out'"
+	expect snap-clones "the clones draw different random numbers (${r1:-none} / ${r2:-none})" \
+		sh -c "[ -n '$r1' ] && [ -n '$r2' ] && [ '$r1' != '$r2' ]"
+	expect snap-clones "both power off: exit 0 and 0 (got $status and $status2)" test "$status $status2" = "0 0"
+	rm -f "$TMP/in2"
+}
+
 # snap_refused NAME WHY ARGS...: microvm ARGS exits 2 with a message matching WHY.
 snap_refused() {
 	c=$1 why=$2
