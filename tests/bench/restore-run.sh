@@ -1,0 +1,50 @@
+#!/bin/sh
+# make bench-restore: runs tests/bench/restore.sh in each emulated host (or natively on an
+# arm64 board with KVM) and writes build/bench/restore/restore.md: cold boot to user space
+# against restore to user space (median of RESTORE_ITER each, interleaved), per memory size,
+# the restore's phases, and the resident memory of RESTORE_CLONES clones against one cold VM.
+# BENCH_REPORT_ONLY=1 rewrites the report from the logs of the last run.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+out=build/bench/restore
+. tests/bench/hosts.sh
+bench_setup "$out"
+md=$out/restore.md
+{
+	echo "# Snapshot restore against cold boot"
+	echo
+	echo "make bench-restore; every figure a median (ms from process start) of RESTORE_ITER runs,"
+	echo "cold boots and restores taking turns."
+} >"$md"
+for kind in $kinds; do
+	log=$out/restore-$kind.log
+	[ -n "${BENCH_REPORT_ONLY:-}" ] || bench_in_host restore "$kind" "$log"
+	tr -d '\r' <"$log" | sed -n 's/^MVCSV restore,//p' >"$out/restore-$kind.csv"
+	tr -d '\r' <"$log" | sed -n 's/^MVCSV mem,//p' >"$out/mem-$kind.csv"
+	{
+		echo
+		echo "## $kind host: $(bench_where "$log")"
+		echo
+		echo "| memory | runs | cold: user space | restore: state read | VM built | state restored | first KVM_RUN | user space | restore / cold |"
+		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+		awk -F, 'NR > 1 && $NF == 0 { k = $2 SUBSEP $4
+			v[k, "init"] = v[k, "init"] " " $10
+			if ($4 == "restore") for (i = 5; i <= 9; i++) v[k, i] = v[k, i] " " $i
+			n[k]++; mems[$2] = 1 }
+		function med(s,   a, m, i, j, t) {
+			m = split(s, a, " "); if (!m) return ""
+			for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+			return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
+		END { for (m in mems) { c = m SUBSEP "cold"; r = m SUBSEP "restore"
+			ci = med(v[c, "init"]); ri = med(v[r, "init"])
+			printf "| %s MiB | %d + %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.3f |\n", m, n[c], n[r], ci,
+				med(v[r, 5]), med(v[r, 6]), med(v[r, 7]), med(v[r, 9]), ri, ci ? ri / ci : 0 } }' \
+			"$out/restore-$kind.csv" | sort -n -t'|' -k2
+		echo
+		echo "| memory | what | processes | RSS (KiB) | PSS (KiB) |"
+		echo "| --- | --- | --- | --- | --- |"
+		awk -F, 'NR > 1 { printf "| %s MiB | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6 }' "$out/mem-$kind.csv"
+	} >>"$md"
+done
+cat "$md"
