@@ -93,5 +93,6 @@ void test_sandbox(void);
 void test_sanitize(void);
 void test_x86(void);
 void test_api(void);
+void test_devsnap(void);
 
 #endif
