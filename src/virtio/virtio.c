@@ -15,11 +15,6 @@
 #include "snapshot/devstate.h"
 #include "timeline.h"
 
-/* Status bits the driver or the device may set (virtio 1.2 2.1). */
-#define STATUS_KNOWN                                                                               \
-	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |              \
-	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
-
 int virtio_init(struct virtio_dev *vd, const char *name, const struct virtio_ops *ops, void *priv,
 		uint64_t features, unsigned nvqs, uint16_t queue_max, void *config,
 		uint32_t config_len, const struct guest_mem *mem)
@@ -460,26 +455,27 @@ static int check_shape(const struct virtio_dev *vd, const struct snap_sec *sec)
 	return 0;
 }
 
-/* Features and status as the driver could have set them (virtio_set_status's rules). */
+/*
+ * Features and status as the driver could have set them (virtio_set_status's rules): until
+ * FEATURES_OK its feature bits are only words it wrote (checked when it sets FEATURES_OK,
+ * as here once it has), and DRIVER_OK came after FEATURES_OK or broke the device.
+ */
 static int check_status(struct virtio_dev *vd, const struct snap_sec *sec, uint64_t features,
 			uint64_t status)
 {
 	uint64_t was = vd->guest_features;
 	bool ok;
 
-	if (features & ~vd->host_features)
-		return devstate_bad(sec, "features", "0x%llx: bits 0x%llx were never offered",
-				    (unsigned long long)features,
-				    (unsigned long long)(features & ~vd->host_features));
-	if (status & ~STATUS_KNOWN)
-		return devstate_bad(sec, "status", "0x%llx has undefined bits",
-				    (unsigned long long)status);
 	if ((status & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_FEATURES_OK) &&
 	    !(status & VIRTIO_STATUS_NEEDS_RESET))
 		return devstate_bad(sec, "status", "0x%llx: DRIVER_OK without FEATURES_OK",
 				    (unsigned long long)status);
 	if (!(status & VIRTIO_STATUS_FEATURES_OK))
 		return 0;
+	if (features & ~vd->host_features)
+		return devstate_bad(sec, "features", "0x%llx: bits 0x%llx were never offered",
+				    (unsigned long long)features,
+				    (unsigned long long)(features & ~vd->host_features));
 	if (!(features & (1ull << VIRTIO_F_VERSION_1)))
 		return devstate_bad(sec, "features", "FEATURES_OK without VERSION_1");
 	vd->guest_features = features; /* what features_ok looks at (lock held) */

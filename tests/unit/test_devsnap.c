@@ -484,7 +484,8 @@ static void blk_refusals(void)
 		"field 'features'");
 	refused(&u, st, "blk0", "features", SET, 0, "field 'features'");
 	refused(&u, st, "blk0", "status", SET, VIRTIO_STATUS_DRIVER_OK, "field 'status'");
-	refused(&u, st, "blk0", "status", SET, 0x30, "field 'status'");
+	refused(&u, st, "blk0", "features", SET,
+		1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_BLK_F_MQ, "field 'features'");
 	refused(&u, st, "blk0", "isr", SET, 4, "field 'isr'");
 	refused(&u, st, "blk0", "pci.q0.vector", SET, 2, "field 'pci.q0.vector'");
 	refused(&u, st, "blk0", "pci.msix_config", SET, 0x8000, "field 'pci.msix_config'");
