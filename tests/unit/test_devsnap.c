@@ -3,7 +3,7 @@
  * virtio-pci with MSI-X or INTx) is paused and saved; a second one, built the same way, gets
  * the guest's RAM and the saved state: the guest sees the same registers and its queues go
  * on. A state that is wrong in one field is refused, naming it, and leaves the device as it
- * was built. The UART's registers and FIFO, the boot timer's counter.
+ * was built. The boot timer's counter (the UART's state: test_uart.c).
  */
 #include <endian.h>
 #include <linux/pci_regs.h>
@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "devices/boottimer.h"
-#include "devices/uart.h"
 #include "log.h"
 #include "machine.h"
 #include "snapshot/snapfile.h"
@@ -458,21 +457,31 @@ static void refused(const struct setup *u, const struct snap *st, const char *na
 	snap_free(c);
 }
 
+/* The state of a device of setup u brought up with features and nq queues (NULL if none). */
+static struct snap *saved_state(const struct setup *u, uint64_t features, unsigned nq)
+{
+	struct snap *st = NULL;
+	struct side a;
+
+	if (side_open(&a, u)) {
+		CHECK_EQ(vdrv_start(&a.d, features, nq, QSIZE) & 0xf, 0xf);
+		st = pause_save(&a);
+	}
+	side_close(&a);
+	return st;
+}
+
 static void blk_refusals(void)
 {
 	struct setup u = {.pci = true};
 	char image[64];
 	struct snap *st, *other;
-	struct side a;
 
 	test_case("blk refusals");
 	if (!make_image(image, sizeof(image)))
 		return;
 	u.image = image;
-	CHECK(side_open(&a, &u));
-	CHECK_EQ(vdrv_start(&a.d, 0, 1, QSIZE) & 0xf, 0xf);
-	st = pause_save(&a);
-	side_close(&a);
+	st = saved_state(&u, 0, 1);
 	if (!st)
 		return;
 	refused(&u, st, "blk0", "q0.used_idx", DROP, 0, "field 'q0.used_idx': missing");
@@ -663,13 +672,9 @@ static void net_refusals(void)
 	const void *p;
 	size_t len;
 	uint8_t frame[NET_HDR_LEN + 60] = {0};
-	struct side a;
 
 	test_case("net refusals");
-	CHECK(side_open(&a, &u));
-	CHECK_EQ(vdrv_start(&a.d, NF(CTRL_VQ) | NF(MQ), 5, QSIZE) & 0xf, 0xf);
-	st = pause_save(&a);
-	side_close(&a);
+	st = saved_state(&u, NF(CTRL_VQ) | NF(MQ), 5);
 	if (!st)
 		return;
 	refused(&u, st, "net0", "net.pairs", SET, 3, "field 'net.pairs'");
@@ -692,99 +697,7 @@ static void net_refusals(void)
 	snap_free(st);
 }
 
-/* --- UART and boot timer ------------------------------------------------------------------- */
-
-struct line {
-	int level;
-	unsigned out;
-};
-
-static void line_irq(void *opaque, int level)
-{
-	((struct line *)opaque)->level = level;
-}
-
-static void line_out(void *opaque, uint8_t byte)
-{
-	(void)byte;
-	((struct line *)opaque)->out++;
-}
-
-static uint8_t urd(struct uart *u, unsigned reg)
-{
-	uint8_t v = 0;
-
-	uart_access(u, reg, &v, 1, false);
-	return v;
-}
-
-static void uwr(struct uart *u, unsigned reg, uint8_t v)
-{
-	uart_access(u, reg, &v, 1, true);
-}
-
-/* The registers and the bytes received go over; the line is raised as they say. */
-static void uart_round_trip(void)
-{
-	struct line la = {0}, lb = {0};
-	struct uart *a = uart_new(line_irq, line_out, NULL, &la);
-	struct uart *b = uart_new(line_irq, line_out, NULL, &lb);
-	struct uart *c = uart_new(line_irq, line_out, NULL, &lb);
-	struct snap *st = snap_new(), *bad;
-	struct snap_sec *sec = snap_add(st, "uart0");
-	char msg[256];
-	FILE *f;
-
-	test_case("uart round trip");
-	uwr(a, 3, 0x80); /* DLAB: divisor 0x0c01 */
-	uwr(a, 0, 0x01);
-	uwr(a, 1, 0x0c);
-	uwr(a, 3, 0x1b);
-	uwr(a, 2, 0x01); /* FIFO on */
-	uwr(a, 7, 0x42);
-	uwr(a, 1, 0x05); /* RDI and RLSI */
-	CHECK_EQ(uart_receive(a, (const uint8_t *)"hello", 5), 5);
-	CHECK_EQ(urd(a, 0), 'h');
-	CHECK_EQ(la.level, 1);
-	CHECK_EQ(uart_save(a, sec), 0);
-	CHECK_EQ(lb.level, 0);
-	CHECK_EQ(uart_restore(b, sec), 0);
-	CHECK_EQ(lb.level, 1); /* received data waits: the line is up */
-	CHECK_EQ(urd(b, 2), urd(a, 2));
-	for (unsigned r = 3; r < 8; r++)
-		CHECK_EQ(urd(b, r), urd(a, r));
-	CHECK_EQ(urd(b, 1), 0x05);
-	uwr(b, 3, 0x9b);
-	CHECK_EQ(urd(b, 0), 0x01);
-	CHECK_EQ(urd(b, 1), 0x0c);
-	uwr(b, 3, 0x1b);
-	for (const char *p = "ello"; *p; p++)
-		CHECK_EQ(urd(b, 0), *p);
-	CHECK_EQ(urd(b, 5) & 1, 0);
-	CHECK_EQ(lb.level, 0);
-
-	/* Refused: a value the guest cannot write, a FIFO too long or not matching LSR. */
-	f = fmemopen(msg, sizeof(msg), "w");
-	log_capture(f);
-	bad = snap_new();
-	sec = snap_add(bad, "uart0");
-	for (const char *const *r = (const char *const[]){"ier", "lcr", "mcr", "lsr", "scr", "dll",
-							  "dlm", "fcr", NULL};
-	     *r; r++)
-		snap_put_u64(sec, *r, !strcmp(*r, "ier") ? 0x10 : !strcmp(*r, "lsr") ? 0x60 : 0);
-	snap_put_u64(sec, "thri_pending", 0);
-	snap_put_bytes(sec, "fifo", "x", 1);
-	CHECK_EQ(uart_restore(c, sec), -EINVAL);
-	log_capture(NULL);
-	fclose(f);
-	CHECK(strstr(msg, "field 'ier'") != NULL);
-	CHECK_EQ(urd(c, 1), 0);
-	snap_free(bad);
-	snap_free(st);
-	uart_free(a);
-	uart_free(b);
-	uart_free(c);
-}
+/* --- boot timer ----------------------------------------------------------------------------- */
 
 /* The guest's millisecond counter goes on from the saved value. */
 static void boot_timer(void)
@@ -824,6 +737,5 @@ void test_devsnap(void)
 	net_round_trip(true);
 	net_vhost();
 	net_refusals();
-	uart_round_trip();
 	boot_timer();
 }
