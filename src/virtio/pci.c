@@ -622,12 +622,14 @@ static int saved_vector(const struct virtio_pci *t, const struct snap_sec *sec, 
 	uint64_t v;
 	int err = snap_need_u64(sec, field, 0xffff, &v);
 
-	if (!err && checked_vector(t, v) != v)
+	if (err)
+		return err;
+	if (checked_vector(t, v) != v)
 		return devstate_bad(sec, field,
 				    "vector %llu is beyond the MSI-X table (%u entries)",
 				    (unsigned long long)v, t->msix ? t->nvec : 0);
 	*vec = v;
-	return err;
+	return 0;
 }
 
 /* The saved PBA: pending bits of vectors the table has. */
