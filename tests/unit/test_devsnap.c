@@ -647,11 +647,13 @@ static void net_vhost(void)
 	CHECK(fa >= 0);
 	if (fa < 0)
 		goto out;
-	/* The kernel took 7 receive buffers and 3 transmit ones. */
+	/* The kernel took 7 receive buffers and 3 transmit ones, used 5 of the first. */
 	vhostwrap[fa].ring[0].base = 7;
 	vhostwrap[fa].ring[1].base = 3;
+	((uint16_t *)vdrv_ptr(&a.d, a.d.q[0].used))[1] = htole16(5);
 	st = pause_save(&a);
 	CHECK(st && field_u64(st, "net0", "q0.last_avail") == 7);
+	CHECK(st && field_u64(st, "net0", "q0.used_idx") == 5);
 	CHECK(side_open(&b, &u));
 	vdrv_copy_guest(&b.d, &a.d);
 	CHECK(st && restore(&b, st, "net0", msg, sizeof(msg)) == 0);
