@@ -482,8 +482,10 @@ static void blk_refusals(void)
 		return;
 	u.image = image;
 	st = saved_state(&u, 0, 1);
-	if (!st)
+	if (!st) {
+		unlink(image);
 		return;
+	}
 	refused(&u, st, "blk0", "q0.used_idx", DROP, 0, "field 'q0.used_idx': missing");
 	refused(&u, st, "blk0", "q0.num", SET, 48, "field 'q0.num'");
 	refused(&u, st, "blk0", "q0.num", SET, 2 * QSIZE, "field 'q0.num'");
