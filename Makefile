@@ -66,7 +66,8 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
 	    src/virtio/net.c src/virtio/net_frame.c src/virtio/net_vhost.c src/backends/tap.c src/backends/vhost.c \
 	    src/arch/arm64/gicv2m.c src/arch.c $(X86_SRCS) $(KVM_SRC) \
-	    src/api/http.c src/api/api.c src/api/ctl.c src/snapshot/snapfile.c src/snapshot/snapshot.c
+	    src/api/http.c src/api/api.c src/api/ctl.c src/snapshot/snapfile.c src/snapshot/snapshot.c \
+	    src/snapshot/devstate.c
 # Code generated at build time, under $(GEN) (found with -I$(GEN)): the snapshot state file's
 # protobuf-c messages, from src/snapshot/snapshot.proto.
 GEN := $(OUT)/gen

@@ -17,7 +17,7 @@ done | awk -v edges="${1:-}" '
 # module names or folder/ prefixes (a module matches the first entry that fits).
 BEGIN {
 	nl = split("base backends machine virtio devices arch top", lname, " ")
-	layer["base"] = "log iov mem array range le loop blob sanitize timeline config alloc bus term kick sandbox console snapshot/snapfile"
+	layer["base"] = "log iov mem array range le loop blob sanitize timeline config alloc bus term kick sandbox console snapshot/snapfile snapshot/devstate"
 	layer["backends"] = "backends/"
 	layer["machine"] = "machine device arch boot vm irq kvm_arch kvm_none pci/"
 	layer["virtio"] = "virtio/virtq virtio/virtio virtio/kickctl virtio/mmio virtio/pci virtio/transport virtio/adapter"

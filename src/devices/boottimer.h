@@ -15,7 +15,9 @@ extern const struct device_ops boot_timer_ops;
 /*
  * A guest access to the register page (exposed for unit tests): a byte BOOT_TIMER_MAGIC
  * written at offset 0 marks TL_INIT_REACHED; reads return the milliseconds since microvm
- * started (a 32-bit counter), so the guest can put its own marks on the same clock.
+ * started (a 32-bit counter), so the guest can put its own marks on the same clock; after a
+ * restore it goes on from where the snapshot's left off. opaque is the device's state (NULL:
+ * none, the counter as it starts).
  */
 void boot_timer_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 

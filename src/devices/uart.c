@@ -3,16 +3,19 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "arch.h"
+#include "array.h"
 #include "config.h"
 #include "console.h"
 #include "irq.h"
 #include "log.h"
 #include "machine.h"
+#include "snapshot/devstate.h"
 #include "timeline.h"
 #include "vm.h"
 
@@ -266,6 +269,83 @@ struct uart *uart_new(void (*irq)(void *opaque, int level), void (*out)(void *op
 	return u;
 }
 
+/* The registers a snapshot keeps, with the bits the guest can set in each. */
+static const struct {
+	const char *name;
+	size_t off;
+	uint8_t mask;
+} regs[] = {
+	{"ier", offsetof(struct uart, ier), 0x0f}, {"lcr", offsetof(struct uart, lcr), 0xff},
+	{"mcr", offsetof(struct uart, mcr), 0x1f}, {"lsr", offsetof(struct uart, lsr), 0xff},
+	{"scr", offsetof(struct uart, scr), 0xff}, {"dll", offsetof(struct uart, dll), 0xff},
+	{"dlm", offsetof(struct uart, dlm), 0xff}, {"fcr", offsetof(struct uart, fcr), 0xc1},
+};
+
+#define LSR_AT 3 /* regs[] index of "lsr" */
+
+static uint8_t *reg_at(struct uart *u, unsigned i)
+{
+	return (uint8_t *)u + regs[i].off;
+}
+
+int uart_save(struct uart *u, struct snap_sec *sec)
+{
+	uint8_t fifo[FIFO_SIZE];
+	int err = 0;
+
+	pthread_mutex_lock(&u->lock);
+	for (unsigned i = 0; !err && i < ARRAY_SIZE(regs); i++)
+		err = snap_put_u64(sec, regs[i].name, *reg_at(u, i));
+	err = err ?: snap_put_u64(sec, "thri_pending", u->thri_pending);
+	for (unsigned i = 0; i < u->count; i++)
+		fifo[i] = u->fifo[(u->head + i) % FIFO_SIZE];
+	err = err ?: snap_put_bytes(sec, "fifo", fifo, u->count);
+	pthread_mutex_unlock(&u->lock);
+	return err;
+}
+
+/*
+ * The line status as the model keeps it: THRE and TEMT always (the host's room is looked at
+ * when it is read), DR exactly while the FIFO holds bytes, OE until it is read.
+ */
+static int check_lsr(const struct snap_sec *sec, uint8_t lsr, size_t count)
+{
+	if ((lsr & ~(LSR_DR | LSR_OE)) != (LSR_THRE | LSR_TEMT) || !(lsr & LSR_DR) != !count)
+		return devstate_bad(sec, "lsr", "0x%02x with %zu bytes received", lsr, count);
+	return 0;
+}
+
+int uart_restore(struct uart *u, const struct snap_sec *sec)
+{
+	uint64_t v[ARRAY_SIZE(regs)];
+	const void *fifo;
+	size_t count;
+	bool thri;
+	int err = 0;
+
+	for (unsigned i = 0; !err && i < ARRAY_SIZE(regs); i++) {
+		err = snap_need_u64(sec, regs[i].name, 0xff, &v[i]);
+		if (!err && (v[i] & ~regs[i].mask))
+			err = devstate_bad(sec, regs[i].name, "0x%02llx: bits the guest cannot set",
+					   (unsigned long long)v[i]);
+	}
+	err = err ?: devstate_need_bool(sec, "thri_pending", &thri);
+	err = err ?: devstate_need_blob_max(sec, "fifo", FIFO_SIZE, &fifo, &count);
+	err = err ?: check_lsr(sec, v[LSR_AT], count);
+	if (err)
+		return err;
+	pthread_mutex_lock(&u->lock);
+	for (unsigned i = 0; i < ARRAY_SIZE(regs); i++)
+		*reg_at(u, i) = v[i];
+	u->thri_pending = thri;
+	memcpy(u->fifo, fifo, count);
+	u->head = 0;
+	u->count = count;
+	update_irq(u); /* the line as the registers say */
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
 void uart_free(struct uart *u)
 {
 	if (!u)
@@ -425,6 +505,20 @@ static void uart_unrealize(struct device *dev)
 	d->vm = NULL;
 }
 
+static int uart_dev_save(struct device *dev, struct snap_sec *sec)
+{
+	struct uart_dev *d = dev->priv;
+
+	return uart_save(d->uart, sec);
+}
+
+static int uart_dev_restore(struct device *dev, const struct snap_sec *sec)
+{
+	struct uart_dev *d = dev->priv;
+
+	return uart_restore(d->uart, sec);
+}
+
 const struct device_ops uart_ops = {
 	.type = "ns16550a",
 	.configure = uart_configure,
@@ -432,5 +526,7 @@ const struct device_ops uart_ops = {
 	.realize = uart_realize,
 	.unrealize = uart_unrealize,
 	.hw = uart_hw,
+	.save = uart_dev_save,
+	.restore = uart_dev_restore,
 	.destroy = device_free_priv,
 };

@@ -10,6 +10,7 @@
 
 extern const struct device_ops uart_ops;
 
+struct snap_sec;
 struct uart;
 
 /*
@@ -25,6 +26,16 @@ void uart_tx_ready(struct uart *u);
 void uart_access(struct uart *u, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Host input: queue up to n bytes into the receive FIFO; returns how many fitted. */
 size_t uart_receive(struct uart *u, const uint8_t *buf, size_t n);
+/*
+ * Snapshot: the registers ("ier", "lcr", "mcr", "lsr", "scr", "dll", "dlm", "fcr"), whether
+ * a THR-empty interrupt is pending ("thri_pending") and the received bytes ("fifo"). -errno.
+ */
+int uart_save(struct uart *u, struct snap_sec *sec);
+/*
+ * Restore them, each checked as the guest's writes are (bits it cannot set refused), and
+ * drive the interrupt line as they say. 0, or -EINVAL (said) with nothing changed.
+ */
+int uart_restore(struct uart *u, const struct snap_sec *sec);
 /* Free a UART made by uart_new. */
 void uart_free(struct uart *u);
 

@@ -1,9 +1,11 @@
 /* adapter: what every virtio device type shares (keys, transport, life cycle order). */
 #include "virtio/adapter.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "config.h"
+#include "log.h"
 #include "machine.h"
 #include "vm.h"
 
@@ -141,4 +143,87 @@ void virtio_adapter_resume(struct device *dev)
 	/* Kicks that came while paused were read and dropped: look at every queue. */
 	virtio_serve_queues(&a->vd);
 	virtio_unlock(&a->vd);
+}
+
+/* A device realize never got to the virtio side of has no state to save or restore. */
+static int started(const struct device *dev)
+{
+	const struct virtio_adapter *a = dev->priv;
+
+	if (a->vd.vqs)
+		return 0;
+	log_error("%s: snapshot: the device was never started", dev->name);
+	return -EINVAL;
+}
+
+int virtio_adapter_save(struct device *dev, struct snap_sec *sec)
+{
+	const struct virtio_device_ops *ops = vops(dev);
+	struct virtio_adapter *a = dev->priv;
+	int err = started(dev);
+
+	if (err)
+		return err;
+	virtio_lock(&a->vd);
+	if (!a->vd.paused) {
+		/* Only a paused device has nothing in flight. */
+		log_error("%s: snapshot: the device is not paused", dev->name);
+		err = -EBUSY;
+	}
+	err = err ?: virtio_save(&a->vd, sec);
+	err = err ?: virtio_transport_save(a->tr.kind, &a->vd, sec);
+	err = err ?: (ops->save ? ops->save(dev, sec) : 0);
+	virtio_unlock(&a->vd);
+	return err;
+}
+
+/* The core's, the transport's and the type's state, each checked: all of it, or none. */
+static int restore_state(struct device *dev, const struct snap_sec *sec)
+{
+	const struct virtio_device_ops *ops = vops(dev);
+	struct virtio_adapter *a = dev->priv;
+	uint32_t gen = a->vd.config_gen;
+	int err = virtio_restore(&a->vd, sec);
+
+	if (err)
+		return err;
+	err = virtio_transport_restore(a->tr.kind, &a->vd, sec);
+	if (!err && ops->restore) {
+		err = ops->restore(dev, sec);
+		if (err)
+			virtio_transport_reset(a->tr.kind, &a->vd);
+	}
+	if (err) {
+		/* Back to what realize made: power-on state, the generation it had. */
+		virtio_reset(&a->vd);
+		a->vd.config_gen = gen;
+	}
+	return err;
+}
+
+int virtio_adapter_restore(struct device *dev, const struct snap_sec *sec)
+{
+	struct virtio_adapter *a = dev->priv;
+	int err = started(dev);
+
+	if (err)
+		return err;
+	virtio_lock(&a->vd);
+	/* Nothing is served until the device is whole: it resumes last, as after a pause. */
+	virtio_set_paused(&a->vd, true);
+	err = restore_state(dev, sec);
+	if (err) {
+		virtio_set_paused(&a->vd, false);
+		virtio_unlock(&a->vd);
+		return err;
+	}
+	virtio_unlock(&a->vd);
+	virtio_transport_restore_config(a->tr.kind, &a->vd, sec);
+	virtio_lock(&a->vd);
+	virtio_restart(&a->vd);
+	virtio_transport_restored(a->tr.kind, &a->vd);
+	virtio_unlock(&a->vd);
+	/* The type's resume (a TAP watched, vhost rings handed over), every queue served. */
+	virtio_adapter_resume(dev);
+	return 0;
 }

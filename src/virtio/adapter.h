@@ -70,7 +70,9 @@ struct virtio_device_ops {
 	int (*pause)(struct device *dev);
 	/* Optional, lock held: undo pause; the adapter then serves every queue once. */
 	void (*resume)(struct device *dev);
-	/* Optional, lock held, VM paused: the type's own state besides the core's and transport's.
+	/*
+	 * Optional, lock held, VM paused: the type's own state besides the core's and the
+	 * transport's.
 	 */
 	int (*save)(struct device *dev, struct snap_sec *sec);
 	/*
@@ -116,7 +118,8 @@ int virtio_adapter_restore(struct device *dev, const struct snap_sec *sec);
 		.describe = virtio_adapter_describe, .realize = virtio_adapter_realize,            \
 		.unrealize = virtio_adapter_unrealize, .hw = virtio_adapter_hw,                    \
 		.destroy = virtio_adapter_destroy, .pause = virtio_adapter_pause,                  \
-		.resume = virtio_adapter_resume, .impl = &(vops),                                  \
+		.resume = virtio_adapter_resume, .save = virtio_adapter_save,                      \
+		.restore = virtio_adapter_restore, .impl = &(vops),                                \
 	}
 
 #endif

@@ -409,6 +409,21 @@ static int blk_pause(struct device *dev)
 	return 0;
 }
 
+/*
+ * A snapshot: the disk keeps nothing of its own beyond the core's state (its configuration
+ * comes from the image, which a restore opens again), and nothing may be in flight.
+ */
+static int blk_save(struct device *dev, struct snap_sec *sec)
+{
+	struct blk *b = dev->priv;
+
+	(void)sec;
+	if (!b->io.inflight)
+		return 0;
+	log_error("%s: snapshot: %u requests still in flight", dev->name, b->io.inflight);
+	return -EBUSY;
+}
+
 static const struct virtio_ops blk_virtio_ops = {
 	.device_id = VIRTIO_ID_BLOCK,
 	.notify = blk_notify,
@@ -734,6 +749,7 @@ static const struct virtio_device_ops blk_device_ops = {
 	.stop = blk_stop,
 	.destroy = blk_destroy,
 	.pause = blk_pause,
+	.save = blk_save,
 };
 
 const struct device_ops virtio_blk_ops = VIRTIO_DEVICE("virtio-blk", blk_device_ops);

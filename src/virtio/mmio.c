@@ -11,6 +11,7 @@
 #include "irq.h"
 #include "le.h"
 #include "log.h"
+#include "snapshot/devstate.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 
@@ -269,4 +270,50 @@ void virtio_mmio_detach(struct virtio_mmio *t)
 	}
 	t->irqfd = -1;
 	t->vm = NULL;
+}
+
+/* The registers a snapshot keeps besides the core's: the driver's selectors. */
+static const char *const sel_fields[] = {"mmio.queue_sel", "mmio.dev_feat_sel",
+					 "mmio.drv_feat_sel"};
+
+static uint32_t *sel_reg(struct virtio_mmio *t, unsigned i)
+{
+	uint32_t *regs[] = {&t->queue_sel, &t->dev_feat_sel, &t->drv_feat_sel};
+
+	return regs[i];
+}
+
+int virtio_mmio_save(struct virtio_mmio *t, struct snap_sec *sec)
+{
+	int err = 0;
+
+	for (unsigned i = 0; !err && i < 3; i++)
+		err = snap_put_u64(sec, sel_fields[i], *sel_reg(t, i));
+	return err;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct snap_sec *sec)
+{
+	uint64_t v[3];
+	int err = 0;
+
+	/* The driver may write any value: out of range ones select nothing, as they did. */
+	for (unsigned i = 0; !err && i < 3; i++)
+		err = snap_need_u64(sec, sel_fields[i], UINT32_MAX, &v[i]);
+	for (unsigned i = 0; !err && i < 3; i++)
+		*sel_reg(t, i) = v[i];
+	return err;
+}
+
+void virtio_mmio_reset(struct virtio_mmio *t)
+{
+	for (unsigned i = 0; i < 3; i++)
+		*sel_reg(t, i) = 0;
+}
+
+void virtio_mmio_restored(struct virtio_mmio *t)
+{
+	/* An interrupt the driver has not acknowledged: sent again (a spare one is harmless). */
+	if (atomic_load(&t->vd->isr))
+		t->vd->tops->interrupt(t->vd, -1);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct snap_sec;
 struct virtio_dev;
 struct vm;
 
@@ -29,5 +30,14 @@ int virtio_mmio_attach(struct virtio_mmio *t, struct vm *vm, struct virtio_dev *
 		       uint32_t irq, const char *name);
 /* Remove the ioeventfds and irqfd and close them. */
 void virtio_mmio_detach(struct virtio_mmio *t);
+
+/* Snapshot (device lock held): the selectors ("mmio.queue_sel"...). 0 or -errno. */
+int virtio_mmio_save(struct virtio_mmio *t, struct snap_sec *sec);
+/* Restore them (device lock held); on -EINVAL (said) nothing changed. */
+int virtio_mmio_restore(struct virtio_mmio *t, const struct snap_sec *sec);
+/* The selectors as attach left them (a restore refused after this one). */
+void virtio_mmio_reset(struct virtio_mmio *t);
+/* The restored device runs (device lock held): interrupt again while the ISR is set. */
+void virtio_mmio_restored(struct virtio_mmio *t);
 
 #endif

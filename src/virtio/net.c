@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "machine.h"
+#include "snapshot/devstate.h"
 #include "virtio/net_frame.h"
 #include "virtio/net_priv.h"
 #include "vm.h"
@@ -410,7 +411,8 @@ static int net_activate(struct virtio_dev *vd)
 		}
 	}
 	n->running = true;
-	set_pairs(n, 1);
+	/* One pair from a reset on (virtio 1.2 5.1.6.5.5); a restored device's own count. */
+	set_pairs(n, n->active ? n->active : 1);
 	return net_vhost_sync(n);
 }
 
@@ -419,6 +421,7 @@ static void net_reset(struct virtio_dev *vd)
 	struct net *n = vd->priv;
 
 	n->running = false;
+	n->active = 0;
 	net_vhost_sync(n);
 	for (unsigned i = 0; i < n->va.queues; i++)
 		n->qs[i].vh_lost = false;
@@ -677,6 +680,96 @@ static void net_resume(struct device *dev)
 	net_vhost_sync_or_reset(n);
 }
 
+/*
+ * A snapshot of a paused NIC: the header size (fixed by VERSION_1), the queue pairs in use,
+ * per pair a frame read from the TAP that waits for guest buffers, and whether the kernel
+ * lost track of a ring (its place unknown: not handed over again until a reset).
+ */
+static int net_save(struct device *dev, struct snap_sec *sec)
+{
+	struct net *n = dev->priv;
+	char field[DEVSTATE_NAME_LEN];
+	int err = 0;
+
+	err = err ?: snap_put_u64(sec, "net.hdr_len", NET_HDR_LEN);
+	err = err ?: snap_put_u64(sec, "net.pairs", n->active);
+	for (unsigned i = 0; !err && i < n->va.queues; i++) {
+		const struct net_queue *nq = &n->qs[i];
+
+		err = devstate_put_at(sec, "net.p%u.vhost_lost", i, nq->vh_lost);
+		if (!err && nq->rxlen)
+			err = snap_put_bytes(sec, devstate_name(field, "net.p%u.rx_frame", i),
+					     nq->rxbuf, nq->rxlen);
+	}
+	return err;
+}
+
+/* What a restore sets in one pair. */
+struct pair_state {
+	const uint8_t *frame; /* staged frame, len bytes (0: none) */
+	size_t len;
+	struct virtio_net_hdr_v1 hdr; /* its header, checked */
+	bool lost;
+};
+
+/* Pair i's fields: a staged frame must be one rx_poll would have taken from the TAP. */
+static int saved_pair(const struct net *n, const struct snap_sec *sec, unsigned i,
+		      struct pair_state *p)
+{
+	char field[DEVSTATE_NAME_LEN];
+	int err = devstate_need_bool(sec, devstate_name(field, "net.p%u.vhost_lost", i), &p->lost);
+
+	if (err)
+		return err;
+	err = snap_get_bytes(sec, devstate_name(field, "net.p%u.rx_frame", i),
+			     (const void **)&p->frame, &p->len);
+	if (err == -ENOENT) {
+		p->len = 0;
+		return 0;
+	}
+	if (err)
+		return devstate_bad(sec, field, "of another type");
+	if (p->len < NET_HDR_LEN + NET_ETH_HLEN || p->len >= RX_BUF_LEN)
+		return devstate_bad(sec, field, "%zu bytes: no frame the TAP gives is", p->len);
+	memcpy(&p->hdr, p->frame, sizeof(p->hdr));
+	if (net_rx_header(&p->hdr, n->va.vd.guest_features))
+		return devstate_bad(sec, field, "offloads the guest did not negotiate");
+	return 0;
+}
+
+static int net_restore(struct device *dev, const struct snap_sec *sec)
+{
+	struct net *n = dev->priv;
+	struct pair_state *ps = calloc(n->va.queues, sizeof(*ps));
+	uint64_t hdr, pairs;
+	int err = ps ? 0 : -ENOMEM;
+
+	err = err ?: snap_need_u64(sec, "net.hdr_len", UINT32_MAX, &hdr);
+	if (!err && hdr != NET_HDR_LEN)
+		err = devstate_bad(sec, "net.hdr_len", "%llu-byte headers, this NIC has %d",
+				   (unsigned long long)hdr, NET_HDR_LEN);
+	err = err ?: snap_need_u64(sec, "net.pairs", n->va.queues, &pairs);
+	if (!err && pairs > 1 && !virtio_has_feature(&n->va.vd, VIRTIO_NET_F_MQ))
+		err = devstate_bad(sec, "net.pairs", "%llu pairs without VIRTIO_NET_F_MQ",
+				   (unsigned long long)pairs);
+	for (unsigned i = 0; !err && i < n->va.queues; i++)
+		err = saved_pair(n, sec, i, &ps[i]);
+	for (unsigned i = 0; !err && i < n->va.queues; i++) {
+		struct net_queue *nq = &n->qs[i];
+
+		nq->vh_lost = ps[i].lost;
+		nq->rxlen = ps[i].len;
+		if (nq->rxlen) {
+			memcpy(nq->rxbuf, ps[i].frame, nq->rxlen);
+			memcpy(nq->rxbuf, &ps[i].hdr, sizeof(ps[i].hdr));
+		}
+	}
+	if (!err)
+		n->active = pairs;
+	free(ps);
+	return err;
+}
+
 /* The kernel lets go of the rings and the transport's eventfds first. */
 static void net_quiesce(struct device *dev)
 {
@@ -707,6 +800,8 @@ static const struct virtio_device_ops net_device_ops = {
 	.close = net_close,
 	.pause = net_pause,
 	.resume = net_resume,
+	.save = net_save,
+	.restore = net_restore,
 };
 
 const struct device_ops virtio_net_ops = VIRTIO_DEVICE("virtio-net", net_device_ops);

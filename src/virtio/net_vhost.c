@@ -1,6 +1,7 @@
 /* virtio-net, vhost = on: the kernel moves the frames, microvm keeps the protocol. */
 #include "virtio/net_priv.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -47,11 +48,17 @@ static void vhost_pair_stop(struct net_queue *nq)
 		if (r->call_given < 0)
 			continue;
 		base = vhost_net_stop(&nq->vh, i);
-		/* Where the kernel stopped: a pause (DMA off) resumes there. */
+		/*
+		 * Where the kernel stopped: a pause (DMA off) resumes there, a snapshot saves it.
+		 * What it published last is the used index now (no interrupt of ours stands).
+		 */
 		if (base >= 0)
 			vd->vqs[ring_vq(r)].last_avail = (uint16_t)base;
 		else
 			nq->vh_lost = true;
+		vd->vqs[ring_vq(r)].used_idx =
+			le16toh(((volatile uint16_t *)vd->vqs[ring_vq(r)].used)[1]);
+		vd->vqs[ring_vq(r)].signalled_valid = false;
 		r->call_given = -1;
 		/* What it signalled before it stopped belongs to the session that ended. */
 		drain(r->call);

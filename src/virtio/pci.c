@@ -15,6 +15,7 @@
 #include "irq.h"
 #include "le.h"
 #include "log.h"
+#include "snapshot/devstate.h"
 #include "virtio/virtio.h"
 
 #define MSIX_ENTRY     16
@@ -131,6 +132,13 @@ static void intx_deassert(struct virtio_pci *t)
 		irq_line(&t->vm->irq, t->pdev.intx_irq, 0);
 }
 
+/* INTx is a level: while the ISR is set (and MSI-X off) the line is asserted again. */
+static void intx_reassert(struct virtio_pci *t)
+{
+	if (!msix_on(t) && atomic_load(&t->vd->isr))
+		intx_assert(t);
+}
+
 static void reset_transport(struct virtio_pci *t)
 {
 	t->msix_config = VIRTIO_MSI_NO_VECTOR;
@@ -142,6 +150,14 @@ static void reset_transport(struct virtio_pci *t)
 	memset(t->pending, 0, sizeof(t->pending));
 	if (atomic_load(&t->pdev.intx_status))
 		intx_deassert(t);
+}
+
+/* The MSI-X table at power-on: every entry zero and masked. */
+static void table_reset(struct virtio_pci *t)
+{
+	memset(t->table, 0, t->nvec * MSIX_ENTRY);
+	for (unsigned v = 0; v < t->nvec; v++)
+		le32_put(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL, 1);
 }
 
 static uint16_t checked_vector(const struct virtio_pci *t, uint32_t v)
@@ -468,8 +484,7 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 		t->routes[v] = (struct msi_route){.gsi = -1, .msi_gsi = -1, .fd = -1};
 	if (!t->queue_vector || !t->table || !t->routes)
 		return -ENOMEM;
-	for (unsigned v = 0; v < t->nvec; v++)
-		le32_put(t->table + v * MSIX_ENTRY + PCI_MSIX_ENTRY_VECTOR_CTRL, 1); /* masked */
+	table_reset(t);
 	reset_transport(t);
 	return 0;
 }
@@ -484,8 +499,7 @@ static void on_resample(void *opaque, uint32_t events)
 		return;
 	/* The guest EOI'd the level interrupt: raise it again while the ISR is still set. */
 	virtio_lock(t->vd);
-	if (!msix_on(t) && atomic_load(&t->vd->isr))
-		intx_assert(t);
+	intx_reassert(t);
 	virtio_unlock(t->vd);
 }
 
@@ -553,4 +567,159 @@ void virtio_pci_detach(struct virtio_pci *t)
 	t->routes = NULL;
 	t->intx_fd = t->resample_fd = -1;
 	t->vm = NULL;
+}
+
+/* --- snapshots ---------------------------------------------------------------------------- */
+
+/* The PBA's bytes in a snapshot: 64-bit words, little-endian, as many as nvec needs. */
+static size_t pba_len(const struct virtio_pci *t)
+{
+	return 8 * ((t->nvec + 63) / 64);
+}
+
+int virtio_pci_save(struct virtio_pci *t, struct snap_sec *sec)
+{
+	uint8_t pba[sizeof(t->pending)];
+	int err = 0;
+
+	/* Configuration space without its lock: the vCPUs, its only writers, are parked. */
+	err = err ?: snap_put_bytes(sec, "pci.config", t->pdev.cfg, PCI_CFG_SIZE);
+	err = err ?: snap_put_u64(sec, "pci.dev_feat_sel", t->dev_feat_sel);
+	err = err ?: snap_put_u64(sec, "pci.drv_feat_sel", t->drv_feat_sel);
+	err = err ?: snap_put_u64(sec, "pci.queue_sel", t->queue_sel);
+	err = err ?: snap_put_u64(sec, "pci.msix_config", t->msix_config);
+	for (unsigned q = 0; !err && q < t->vd->nvqs; q++)
+		err = devstate_put_at(sec, "pci.q%u.vector", q, t->queue_vector[q]);
+	for (unsigned w = 0; w < 8; w++)
+		le64_put(pba + 8 * w, t->pending[w]);
+	err = err ?: snap_put_bytes(sec, "msix.table", t->table, t->nvec * MSIX_ENTRY);
+	return err ?: snap_put_bytes(sec, "msix.pba", pba, pba_len(t));
+}
+
+/*
+ * The saved configuration space, if what the guest cannot write in it is this function's
+ * (the same device, capabilities and BAR types): the guest's part is written back later.
+ */
+static int saved_config(const struct virtio_pci *t, const struct snap_sec *sec, const uint8_t **cfg)
+{
+	const struct pci_dev *d = &t->pdev;
+	int err = devstate_need_blob(sec, "pci.config", PCI_CFG_SIZE, (const void **)cfg);
+
+	for (unsigned i = 0; !err && i < PCI_CFG_SIZE; i++)
+		if (((*cfg)[i] ^ d->cfg[i]) & ~d->wmask[i])
+			return devstate_bad(
+				sec, "pci.config",
+				"read-only byte 0x%02x is 0x%02x, this function's 0x%02x "
+				"(another device?)",
+				i, (*cfg)[i], d->cfg[i]);
+	return err;
+}
+
+/* A vector register's value: NO_VECTOR, or an entry of the table (as checked_vector keeps). */
+static int saved_vector(const struct virtio_pci *t, const struct snap_sec *sec, const char *field,
+			uint16_t *vec)
+{
+	uint64_t v;
+	int err = snap_need_u64(sec, field, 0xffff, &v);
+
+	if (err)
+		return err;
+	if (checked_vector(t, v) != v)
+		return devstate_bad(sec, field,
+				    "vector %llu is beyond the MSI-X table (%u entries)",
+				    (unsigned long long)v, t->msix ? t->nvec : 0);
+	*vec = v;
+	return 0;
+}
+
+/* The saved PBA: pending bits of vectors the table has. */
+static int saved_pba(const struct virtio_pci *t, const struct snap_sec *sec, uint64_t *pending)
+{
+	uint8_t pba[sizeof(t->pending)] = {0};
+	int err = snap_need_bytes(sec, "msix.pba", pba, pba_len(t));
+
+	for (unsigned w = 0; w < 8; w++)
+		pending[w] = le64_get(pba + 8 * w);
+	for (unsigned v = t->nvec; !err && v < 64 * 8; v++)
+		if (pending[v / 64] & (1ull << (v % 64)))
+			return devstate_bad(sec, "msix.pba",
+					    "vector %u is pending, the table has %u", v, t->nvec);
+	return err;
+}
+
+int virtio_pci_restore(struct virtio_pci *t, const struct snap_sec *sec)
+{
+	unsigned nvqs = t->vd->nvqs;
+	uint16_t *vec = calloc(nvqs + 1, sizeof(*vec));
+	uint64_t sel[3], pending[8];
+	const uint8_t *cfg;
+	const void *table;
+	int err = vec ? 0 : -ENOMEM;
+
+	err = err ?: saved_config(t, sec, &cfg);
+	err = err ?: snap_need_u64(sec, "pci.dev_feat_sel", UINT32_MAX, &sel[0]);
+	err = err ?: snap_need_u64(sec, "pci.drv_feat_sel", UINT32_MAX, &sel[1]);
+	err = err ?: snap_need_u64(sec, "pci.queue_sel", 0xffff, &sel[2]);
+	err = err ?: saved_vector(t, sec, "pci.msix_config", &vec[nvqs]);
+	for (unsigned q = 0; !err && q < nvqs; q++) {
+		char field[DEVSTATE_NAME_LEN];
+
+		err = saved_vector(t, sec, devstate_name(field, "pci.q%u.vector", q), &vec[q]);
+	}
+	err = err ?: devstate_need_blob(sec, "msix.table", t->nvec * MSIX_ENTRY, &table);
+	err = err ?: saved_pba(t, sec, pending);
+	if (!err) {
+		t->dev_feat_sel = sel[0];
+		t->drv_feat_sel = sel[1];
+		t->queue_sel = sel[2];
+		t->msix_config = vec[nvqs];
+		memcpy(t->queue_vector, vec, nvqs * sizeof(*vec));
+		memcpy(t->table, table, t->nvec * MSIX_ENTRY);
+		memcpy(t->pending, pending, sizeof(pending));
+	}
+	free(vec);
+	return err;
+}
+
+void virtio_pci_reset(struct virtio_pci *t)
+{
+	table_reset(t);
+	reset_transport(t);
+}
+
+/* Dword off of saved configuration space cfg, written as the guest writes it (masks apply). */
+static void write_back(struct pci_dev *d, const uint8_t *cfg, unsigned off)
+{
+	uint8_t v[4];
+
+	if (!le32_get(d->wmask + off))
+		return;
+	memcpy(v, cfg + off, sizeof(v));
+	if (d->host)
+		pthread_mutex_lock(&d->host->lock);
+	pci_cfg_access(d, off, v, sizeof(v), true);
+	if (d->host)
+		pthread_mutex_unlock(&d->host->lock);
+}
+
+void virtio_pci_restore_config(struct virtio_pci *t, const struct snap_sec *sec)
+{
+	const uint8_t *cfg;
+
+	if (saved_config(t, sec, &cfg))
+		return; /* virtio_pci_restore refused it already */
+	/*
+	 * As the guest programs a function, the command register last (BARs decode once they
+	 * have their addresses): BAR mapping, cfg_written's copies, bus mastering, MSI-X enable
+	 * and the messages pending in the PBA follow as for the guest's own writes.
+	 */
+	for (unsigned off = 0; off < PCI_CFG_SIZE; off += 4)
+		if (off != PCI_COMMAND)
+			write_back(&t->pdev, cfg, off);
+	write_back(&t->pdev, cfg, PCI_COMMAND);
+}
+
+void virtio_pci_restored(struct virtio_pci *t)
+{
+	intx_reassert(t);
 }

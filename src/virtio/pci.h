@@ -8,6 +8,7 @@
 #include "pci/pci.h"
 #include "vm.h"
 
+struct snap_sec;
 struct virtio_dev;
 struct vm;
 
@@ -53,5 +54,28 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 int virtio_pci_attach(struct virtio_pci *t, struct vm *vm);
 /* Undo attach and init. */
 void virtio_pci_detach(struct virtio_pci *t);
+
+/*
+ * Snapshot (device lock held, vCPUs parked): configuration space ("pci.config"), the common
+ * configuration's selectors, the MSI-X vectors ("pci.msix_config", "pci.q0.vector"), table
+ * and PBA ("msix.table", "msix.pba"). 0 or -errno.
+ */
+int virtio_pci_save(struct virtio_pci *t, struct snap_sec *sec);
+/*
+ * Restore them into a function as init and attach left it (device lock held): what the
+ * guest cannot write in configuration space must be this function's, vectors within the
+ * table, pending bits of its vectors; on -EINVAL (said) nothing changed. Configuration space
+ * itself is only checked: virtio_pci_restore_config writes it.
+ */
+int virtio_pci_restore(struct virtio_pci *t, const struct snap_sec *sec);
+/* The transport as init left it (a restore refused after virtio_pci_restore took). */
+void virtio_pci_reset(struct virtio_pci *t);
+/*
+ * After virtio_pci_restore, with the device lock NOT held (the configuration lock comes
+ * first): configuration space written back through the guest's own path.
+ */
+void virtio_pci_restore_config(struct virtio_pci *t, const struct snap_sec *sec);
+/* The restored device runs (device lock held): INTx asserted again while the ISR is set. */
+void virtio_pci_restored(struct virtio_pci *t);
 
 #endif

@@ -1,6 +1,7 @@
 /* transport: puts a virtio device on the transport its INI section names (mmio or pci). */
 #include "virtio/transport.h"
 
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -8,12 +9,15 @@
 #include "device.h"
 #include "arch.h"
 #include "machine.h"
+#include "snapshot/devstate.h"
 #include "virtio/virtio.h"
+
+/* The "transport" key's words, in enum virtio_transport_kind order. */
+static const char *const kinds[] = {"mmio", "pci", NULL};
 
 int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m,
 			       uint32_t pci_class)
 {
-	static const char *const kinds[] = {"mmio", "pci", NULL};
 	struct cfg_entry *e;
 	int kind;
 
@@ -93,4 +97,56 @@ void virtio_transport_describe(const struct virtio_transport *t, FILE *out)
 		fprintf(out, "virtio-mmio at 0x%llx, irq %u", (unsigned long long)t->base, t->irq);
 	else
 		fprintf(out, "pci 0000:00:%02x.0, %s", t->pci_slot, t->msix ? "MSI-X" : "INTx");
+}
+
+int virtio_transport_save(enum virtio_transport_kind kind, struct virtio_dev *vd,
+			  struct snap_sec *sec)
+{
+	int err = snap_put_text(sec, "transport", kinds[kind]);
+
+	if (err)
+		return err;
+	if (kind == VIRTIO_TRANSPORT_MMIO)
+		return virtio_mmio_save(vd->transport, sec);
+	return virtio_pci_save(vd->transport, sec);
+}
+
+int virtio_transport_restore(enum virtio_transport_kind kind, struct virtio_dev *vd,
+			     const struct snap_sec *sec)
+{
+	const char *saved;
+	int err = snap_get_text(sec, "transport", &saved);
+
+	if (err)
+		return devstate_bad(sec, "transport",
+				    err == -ENOENT ? "missing" : "of another type");
+	if (strcmp(saved, kinds[kind]))
+		return devstate_bad(sec, "transport", "'%.16s', this device is on %s", saved,
+				    kinds[kind]);
+	if (kind == VIRTIO_TRANSPORT_MMIO)
+		return virtio_mmio_restore(vd->transport, sec);
+	return virtio_pci_restore(vd->transport, sec);
+}
+
+void virtio_transport_reset(enum virtio_transport_kind kind, struct virtio_dev *vd)
+{
+	if (kind == VIRTIO_TRANSPORT_MMIO)
+		virtio_mmio_reset(vd->transport);
+	else
+		virtio_pci_reset(vd->transport);
+}
+
+void virtio_transport_restore_config(enum virtio_transport_kind kind, struct virtio_dev *vd,
+				     const struct snap_sec *sec)
+{
+	if (kind == VIRTIO_TRANSPORT_PCI)
+		virtio_pci_restore_config(vd->transport, sec);
+}
+
+void virtio_transport_restored(enum virtio_transport_kind kind, struct virtio_dev *vd)
+{
+	if (kind == VIRTIO_TRANSPORT_MMIO)
+		virtio_mmio_restored(vd->transport);
+	else
+		virtio_pci_restored(vd->transport);
 }

@@ -11,6 +11,7 @@
 
 struct device;
 struct machine;
+struct snap_sec;
 struct virtio_dev;
 struct vm;
 
@@ -48,5 +49,23 @@ void virtio_transport_unrealize(struct virtio_transport *t);
 void virtio_transport_hw(const struct virtio_transport *t, struct hw_desc *d);
 /* Describe where the device sits, for --check. */
 void virtio_transport_describe(const struct virtio_transport *t, FILE *out);
+
+/*
+ * Snapshots. vd->transport is the transport's state (a struct virtio_mmio or virtio_pci, as
+ * kind says): its kind as text ("transport": "mmio" or "pci") and its registers. Device lock
+ * held. 0 or -errno.
+ */
+int virtio_transport_save(enum virtio_transport_kind kind, struct virtio_dev *vd,
+			  struct snap_sec *sec);
+/* Restore them, refusing another kind; on -EINVAL (said) nothing changed. Lock held. */
+int virtio_transport_restore(enum virtio_transport_kind kind, struct virtio_dev *vd,
+			     const struct snap_sec *sec);
+/* The registers as realize left them (a restore refused after this part took). Lock held. */
+void virtio_transport_reset(enum virtio_transport_kind kind, struct virtio_dev *vd);
+/* After virtio_transport_restore, lock NOT held: PCI configuration space, as the guest writes. */
+void virtio_transport_restore_config(enum virtio_transport_kind kind, struct virtio_dev *vd,
+				     const struct snap_sec *sec);
+/* The restored device runs (lock held): interrupts the driver has not acknowledged, again. */
+void virtio_transport_restored(enum virtio_transport_kind kind, struct virtio_dev *vd);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "snapshot/devstate.h"
 #include "timeline.h"
 
 int virtio_init(struct virtio_dev *vd, const char *name, const struct virtio_ops *ops, void *priv,
@@ -139,6 +140,19 @@ void virtio_set_paused(struct virtio_dev *vd, bool paused)
 	vd->paused = paused;
 }
 
+/* DRIVER_OK: the device starts (or needs a reset), and serves what was queued before. */
+static void activate(struct virtio_dev *vd)
+{
+	int err = vd->ops->activate ? vd->ops->activate(vd) : 0;
+
+	if (err) {
+		virtio_needs_reset(vd, "cannot start: %s", strerror(-err));
+		return;
+	}
+	/* Buffers queued before DRIVER_OK are served now. */
+	virtio_serve_queues(vd);
+}
+
 void virtio_set_status(struct virtio_dev *vd, uint8_t status)
 {
 	uint8_t old = vd->status;
@@ -168,19 +182,11 @@ void virtio_set_status(struct virtio_dev *vd, uint8_t status)
 	}
 	vd->status = status;
 	if ((status & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
-		int err;
-
 		if (!(status & VIRTIO_STATUS_FEATURES_OK)) {
 			virtio_needs_reset(vd, "DRIVER_OK without FEATURES_OK");
 			return;
 		}
-		err = vd->ops->activate ? vd->ops->activate(vd) : 0;
-		if (err) {
-			virtio_needs_reset(vd, "cannot start: %s", strerror(-err));
-			return;
-		}
-		/* Buffers queued before DRIVER_OK are served now. */
-		virtio_serve_queues(vd);
+		activate(vd);
 	}
 }
 
@@ -362,4 +368,201 @@ void virtio_kicks_close(struct virtio_dev *vd, struct loop *loop)
 	}
 	free(k);
 	vd->kicks = NULL;
+}
+
+/* --- snapshots ---------------------------------------------------------------------------- */
+
+/* A queue's fields (its index in the %u) and the largest value of each, in enum order. */
+enum {
+	Q_NUM,
+	Q_READY,
+	Q_DESC,
+	Q_AVAIL,
+	Q_USED,
+	Q_LAST_AVAIL,
+	Q_AVAIL_SEEN,
+	Q_USED_IDX,
+	Q_SIGNALLED_USED,
+	Q_SIGNALLED_VALID,
+	Q_NFIELDS
+};
+
+static const struct {
+	const char *name;
+	uint64_t max;
+} qfields[Q_NFIELDS] = {
+	{"q%u.num", 0xffff},	    {"q%u.ready", 1},	      {"q%u.desc", UINT64_MAX},
+	{"q%u.avail", UINT64_MAX},  {"q%u.used", UINT64_MAX}, {"q%u.last_avail", 0xffff},
+	{"q%u.avail_seen", 0xffff}, {"q%u.used_idx", 0xffff}, {"q%u.signalled_used", 0xffff},
+	{"q%u.signalled_valid", 1},
+};
+
+static int queue_save(const struct virtq *q, unsigned i, struct snap_sec *sec)
+{
+	const uint64_t v[Q_NFIELDS] = {
+		q->num,	       q->ready,      q->desc_gpa, q->avail_gpa,      q->used_gpa,
+		q->last_avail, q->avail_seen, q->used_idx, q->signalled_used, q->signalled_valid};
+	int err = 0;
+
+	for (unsigned k = 0; !err && k < Q_NFIELDS; k++)
+		err = devstate_put_at(sec, qfields[k].name, i, v[k]);
+	return err;
+}
+
+int virtio_save(const struct virtio_dev *vd, struct snap_sec *sec)
+{
+	int err = 0;
+
+	err = err ?: snap_put_u64(sec, "device_id", vd->ops->device_id);
+	err = err ?: snap_put_u64(sec, "queues", vd->nvqs);
+	err = err ?: snap_put_u64(sec, "features", vd->guest_features);
+	err = err ?: snap_put_u64(sec, "status", vd->status);
+	err = err ?: snap_put_u64(sec, "config_gen", vd->config_gen);
+	err = err ?: snap_put_u64(sec, "isr", atomic_load(&vd->isr));
+	/* A device without configuration space has none: zero bytes. */
+	err = err
+		      ?: snap_put_bytes(sec, "config", vd->config ? (const void *)vd->config : vd,
+					vd->config_len);
+	for (unsigned i = 0; !err && i < vd->nvqs; i++)
+		err = queue_save(&vd->vqs[i], i, sec);
+	return err;
+}
+
+/* The section describes a device of this type with as many queues. */
+static int check_shape(const struct virtio_dev *vd, const struct snap_sec *sec)
+{
+	const void *cfg;
+	uint64_t id, nq;
+	int err = 0;
+
+	err = err ?: snap_need_u64(sec, "device_id", UINT32_MAX, &id);
+	if (!err && id != vd->ops->device_id)
+		return devstate_bad(
+			sec, "device_id",
+			"virtio device %llu, this one is %u (a section of another type)",
+			(unsigned long long)id, vd->ops->device_id);
+	err = err ?: snap_need_u64(sec, "queues", UINT32_MAX, &nq);
+	if (!err && nq != vd->nvqs)
+		return devstate_bad(sec, "queues", "%llu queues, this device has %u",
+				    (unsigned long long)nq, vd->nvqs);
+	err = err ?: devstate_need_blob(sec, "config", vd->config_len, &cfg);
+	if (err)
+		return err;
+	if (vd->config_len && memcmp(cfg, vd->config, vd->config_len))
+		return devstate_bad(sec, "config",
+				    "the device's configuration space differs from this one's (a "
+				    "resized disk image, another MAC address?)");
+	return 0;
+}
+
+/*
+ * Features and status as the driver could have set them (virtio_set_status's rules): until
+ * FEATURES_OK its feature bits are only words it wrote (checked when it sets FEATURES_OK,
+ * as here once it has), and DRIVER_OK came after FEATURES_OK or broke the device.
+ */
+static int check_status(struct virtio_dev *vd, const struct snap_sec *sec, uint64_t features,
+			uint64_t status)
+{
+	uint64_t was = vd->guest_features;
+	bool ok;
+
+	if ((status & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(status & VIRTIO_STATUS_NEEDS_RESET))
+		return devstate_bad(sec, "status", "0x%llx: DRIVER_OK without FEATURES_OK",
+				    (unsigned long long)status);
+	if (!(status & VIRTIO_STATUS_FEATURES_OK))
+		return 0;
+	if (features & ~vd->host_features)
+		return devstate_bad(sec, "features", "0x%llx: bits 0x%llx were never offered",
+				    (unsigned long long)features,
+				    (unsigned long long)(features & ~vd->host_features));
+	if (!(features & (1ull << VIRTIO_F_VERSION_1)))
+		return devstate_bad(sec, "features", "FEATURES_OK without VERSION_1");
+	vd->guest_features = features; /* what features_ok looks at (lock held) */
+	ok = !vd->ops->features_ok || vd->ops->features_ok(vd);
+	vd->guest_features = was;
+	return ok ? 0
+		  : devstate_bad(sec, "features", "0x%llx: inconsistent (dependencies)",
+				 (unsigned long long)features);
+}
+
+/*
+ * Queue i's fields into q, a copy of the device's queue: a ready queue's size and rings are
+ * checked, and started, as when the driver enables it; then its place in the rings is set.
+ */
+static int queue_restore(const struct virtio_dev *vd, const struct snap_sec *sec, unsigned i,
+			 struct virtq *q, bool event_idx, bool indirect)
+{
+	uint64_t v[Q_NFIELDS];
+	char field[DEVSTATE_NAME_LEN];
+	const char *bad;
+	int err = 0;
+
+	for (unsigned k = 0; !err && k < Q_NFIELDS; k++)
+		err = devstate_need_at(sec, qfields[k].name, i, qfields[k].max, &v[k]);
+	if (err)
+		return err;
+	q->num = v[Q_NUM];
+	q->desc_gpa = v[Q_DESC];
+	q->avail_gpa = v[Q_AVAIL];
+	q->used_gpa = v[Q_USED];
+	bad = v[Q_READY] ? virtq_layout_error(q, vd->mem) : NULL;
+	if (bad) {
+		snprintf(field, sizeof(field), "q%u.%s", i, bad);
+		return devstate_bad(sec, field,
+				    "queue of %u entries (at most %u): size not a power of two, or "
+				    "a ring misaligned or outside guest RAM",
+				    q->num, q->num_max);
+	}
+	if (v[Q_READY] && virtq_start(q, vd->mem))
+		return -EINVAL; /* what virtq_layout_error passed, it takes */
+	q->last_avail = v[Q_LAST_AVAIL];
+	q->avail_seen = v[Q_AVAIL_SEEN];
+	q->used_idx = v[Q_USED_IDX];
+	q->signalled_used = v[Q_SIGNALLED_USED];
+	q->signalled_valid = v[Q_SIGNALLED_VALID];
+	q->event_idx = event_idx;
+	q->indirect = indirect;
+	return 0;
+}
+
+int virtio_restore(struct virtio_dev *vd, const struct snap_sec *sec)
+{
+	uint64_t features, status, gen, isr;
+	struct virtq *vqs;
+	bool negotiated;
+	int err = check_shape(vd, sec);
+
+	err = err ?: snap_need_u64(sec, "features", UINT64_MAX, &features);
+	err = err ?: snap_need_u64(sec, "status", 0xff, &status);
+	err = err ?: snap_need_u64(sec, "config_gen", UINT32_MAX, &gen);
+	err = err ?: snap_need_u64(sec, "isr", VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG, &isr);
+	err = err ?: check_status(vd, sec, features, status);
+	if (err)
+		return err;
+	vqs = malloc(vd->nvqs * sizeof(*vqs));
+	if (!vqs)
+		return -ENOMEM;
+	memcpy(vqs, vd->vqs, vd->nvqs * sizeof(*vqs));
+	/* virtio_set_status takes these from the features at FEATURES_OK. */
+	negotiated = status & VIRTIO_STATUS_FEATURES_OK;
+	for (unsigned i = 0; !err && i < vd->nvqs; i++)
+		err = queue_restore(vd, sec, i, &vqs[i],
+				    negotiated && (features & (1ull << VIRTIO_F_EVENT_IDX)),
+				    negotiated && (features & (1ull << VIRTIO_F_INDIRECT_DESC)));
+	if (!err) {
+		memcpy(vd->vqs, vqs, vd->nvqs * sizeof(*vqs));
+		vd->guest_features = features;
+		vd->status = status;
+		vd->config_gen = gen;
+		atomic_store(&vd->isr, isr);
+	}
+	free(vqs);
+	return err;
+}
+
+void virtio_restart(struct virtio_dev *vd)
+{
+	if ((vd->status & VIRTIO_STATUS_DRIVER_OK) && !(vd->status & VIRTIO_STATUS_NEEDS_RESET))
+		activate(vd);
 }

@@ -28,6 +28,7 @@
 #define VIRTIO_VENDOR_ID 0x1af4
 
 struct loop;
+struct snap_sec;
 struct virtio_dev;
 
 /* What a device type implements. Every callback runs with the device lock held. */
@@ -157,6 +158,22 @@ void virtio_serve_queues(struct virtio_dev *vd);
  * kicks are served by measuring both ways (virtio/kickctl.h).
  */
 void virtio_kicks_adapt(struct virtio_dev *vd);
+
+/*
+ * Snapshot (lock held, device paused): the core's state as fields of sec: its shape
+ * (device_id, queues, config), the driver's features, status, config generation, ISR, and
+ * each queue's layout and place in its rings ("q0.num", "q0.last_avail"...). 0 or -errno.
+ */
+int virtio_save(const struct virtio_dev *vd, struct snap_sec *sec);
+/*
+ * Restore what virtio_save wrote into a device as realize left it (lock held): every value
+ * is checked as the driver's writes are (features offered, status reachable, ready queues'
+ * sizes and rings as virtq_start takes them); on -EINVAL (said, naming the field) nothing
+ * changed. The device is not started: virtio_restart does that.
+ */
+int virtio_restore(struct virtio_dev *vd, const struct snap_sec *sec);
+/* After a restore (lock held): start a device whose driver had set DRIVER_OK, as it did. */
+void virtio_restart(struct virtio_dev *vd);
 
 /* A queue's kick eventfd: the transport has KVM signal it on the driver's notify write. */
 struct virtio_kick {

@@ -64,19 +64,41 @@ void virtq_stop(struct virtq *q)
 	q->gen++;
 }
 
-int virtq_start(struct virtq *q, const struct guest_mem *m)
+/* The three rings: alignment, then bytes as a header plus so many per entry. */
+static const struct {
+	const char *name;
+	uint64_t align, fixed, per_entry;
+} rings[] = {{"desc", 16, 0, 16}, {"avail", 2, 6, 2}, {"used", 4, 6, 8}};
+
+/* Host pointer of ring r of q, NULL when it is misaligned or not wholly in RAM. */
+static void *ring_at(const struct virtq *q, const struct guest_mem *m, unsigned r)
+{
+	const uint64_t gpa[] = {q->desc_gpa, q->avail_gpa, q->used_gpa};
+
+	if (gpa[r] % rings[r].align)
+		return NULL;
+	return gm_ptr(m, gpa[r], rings[r].fixed + rings[r].per_entry * q->num);
+}
+
+const char *virtq_layout_error(const struct virtq *q, const struct guest_mem *m)
 {
 	uint64_t n = q->num;
 
 	if (!n || n > q->num_max || (n & (n - 1)))
+		return "num";
+	for (unsigned r = 0; r < 3; r++)
+		if (!ring_at(q, m, r))
+			return rings[r].name;
+	return NULL;
+}
+
+int virtq_start(struct virtq *q, const struct guest_mem *m)
+{
+	if (virtq_layout_error(q, m))
 		return -EINVAL;
-	if (q->desc_gpa % 16 || q->avail_gpa % 2 || q->used_gpa % 4)
-		return -EINVAL;
-	q->desc = gm_ptr(m, q->desc_gpa, 16 * n);
-	q->avail = gm_ptr(m, q->avail_gpa, 6 + 2 * n);
-	q->used = gm_ptr(m, q->used_gpa, 6 + 8 * n);
-	if (!q->desc || !q->avail || !q->used)
-		return -EINVAL;
+	q->desc = ring_at(q, m, 0);
+	q->avail = ring_at(q, m, 1);
+	q->used = ring_at(q, m, 2);
 	q->last_avail = 0;
 	q->avail_seen = 0;
 	q->used_idx = 0;

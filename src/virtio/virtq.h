@@ -50,6 +50,12 @@ struct virtq_chain {
 void virtq_reset(struct virtq *q);
 /* Stop using the rings (a new generation): nothing is popped or pushed until virtq_start. */
 void virtq_stop(struct virtq *q);
+/*
+ * What virtq_start would refuse in q's size and ring addresses: NULL when nothing, else
+ * "num" (not a power of two up to num_max), "desc", "avail" or "used" (misaligned, or not
+ * wholly in guest RAM).
+ */
+const char *virtq_layout_error(const struct virtq *q, const struct guest_mem *m);
 /* Validate the ring addresses and sizes against guest memory and go live. 0 or -EINVAL. */
 int virtq_start(struct virtq *q, const struct guest_mem *m);
 /*

@@ -9,7 +9,10 @@
  * paused and resumed between any two of them. Guest RAM is exactly RAM_SIZE bytes of heap, so
  * ASan sees any access the device makes outside it. While paused the guest makes no access
  * (its vCPUs are parked) and the target aborts if the device writes guest RAM or still has
- * block I/O in flight.
+ * block I/O in flight. A snapshot between any two operations saves the (paused) device,
+ * builds it again fresh on the same RAM and host side, and restores the state into it: as
+ * saved (it must be taken back), or with one field changed by the input (it may be refused,
+ * leaving the device fresh); the sequence goes on with the new device either way.
  *
  * Input: one byte choosing the device, the transport and whether block completions are
  * reaped only by the event loop (else also while they are submitted), then operations of an 8-byte
@@ -36,6 +39,8 @@
 #include "loop.h"
 #include "machine.h"
 #include "pci/pci.h"
+#include "snapshot/snapfile.h"
+#include "virtio/adapter.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
@@ -69,6 +74,8 @@ enum kind {
 	K_PIO,	 /* x86 I/O port offset (CF8/CFC, ACPI, i8042): 1 << (size % 3) bytes, write if
 		  * size & 4 */
 	K_PAUSE, /* the VM pauses (value & 1) or resumes: the device's pause or resume hook */
+	K_SNAP,	 /* save the device, restore the state into a fresh one, go on with it */
+	K_SNAP_BAD, /* the same with field offset changed (size says how, value the new value) */
 	K_NKINDS,
 };
 
@@ -167,13 +174,12 @@ struct bench {
 	bool pci;
 	struct device *dev;
 	struct virtio_dev *vd;
-	struct loop loop;
 	uint8_t *ram;
 	struct guest_mem mem;
 	struct virtio_mmio mmio;
 	struct virtio_pci vpci;
 	struct pci_host host;
-	struct vm vm;
+	struct vm vm; /* its loop is the event loop (PCI: the function's kicks are taken off it) */
 	int irqfd;
 	int fds[2], peer[2];
 	bool defer;	 /* blk: completions only from the event loop, never during submission */
@@ -197,6 +203,54 @@ static void mmio_interrupt(struct virtio_dev *vd, int vq)
 
 static const struct virtio_transport_ops mmio_tops = {.interrupt = mmio_interrupt};
 
+/* The device's virtio side over the bench's RAM and host side, on its transport. */
+static bool device_up(struct bench *b)
+{
+	struct virtio_adapter *a = b->dev->priv;
+
+	if (is_net(b->target)) {
+		if (net_start(b->dev, b->fds, &b->mem, &b->vm.loop, &b->vd))
+			return false;
+	} else if (blk_start(b->dev, &b->mem, &b->vm.loop, &b->vd)) {
+		return false;
+	} else {
+		blk_defer_completions(b->dev, b->defer);
+	}
+	/* The adapter's snapshots look at the transport through vd->transport and this. */
+	a->tr.kind = b->pci ? VIRTIO_TRANSPORT_PCI : VIRTIO_TRANSPORT_MMIO;
+	if (virtio_kicks_open(b->vd, &b->vm.loop))
+		return false;
+	if (!b->pci) {
+		b->mmio = (struct virtio_mmio){.vd = b->vd, .irqfd = b->irqfd};
+		b->vd->transport = &b->mmio;
+		b->vd->tops = &mmio_tops;
+		return true;
+	}
+	if (virtio_pci_init(&b->vpci, b->vd, 1, true, 0x018000, "fuzz"))
+		return false;
+	b->vpci.vm = &b->vm;
+	b->vpci.intx_fd = b->irqfd;
+	return pci_host_attach(&b->host, &b->vpci.pdev) == 0;
+}
+
+/* Undo device_up: off the transport (kicks included), the device stopped. */
+static void device_down(struct bench *b)
+{
+	if (b->pci && b->vpci.vd) {
+		b->vpci.intx_fd = -1; /* the bench's, closed with it */
+		virtio_pci_detach(&b->vpci);
+		b->host.slots[b->vpci.pdev.slot] = NULL;
+		memset(&b->vpci, 0, sizeof(b->vpci));
+	}
+	if (b->vd)
+		virtio_kicks_close(b->vd, &b->vm.loop);
+	if (is_net(b->target))
+		net_stop(b->dev);
+	else
+		blk_stop(b->dev);
+	b->vd = NULL;
+}
+
 static bool setup(struct bench *b, uint8_t choice)
 {
 	memset(b, 0, sizeof(*b));
@@ -209,69 +263,44 @@ static bool setup(struct bench *b, uint8_t choice)
 	memset(b->ram, 0, RAM_SIZE);
 	b->mem = (struct guest_mem){.hva = b->ram, .gpa = GPA, .size = RAM_SIZE};
 	b->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (loop_init(&b->loop))
+	if (loop_init(&b->vm.loop))
 		return false;
-	if (is_net(b->target)) {
-		for (int i = 0; i < 2; i++) {
-			int sv[2];
+	for (int i = 0; is_net(b->target) && i < 2; i++) {
+		int sv[2];
 
-			if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
-				return false;
-			b->fds[i] = sv[0];
-			b->peer[i] = sv[1];
-		}
-		if (net_start(b->dev, b->fds, &b->mem, &b->loop, &b->vd))
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 			return false;
-	} else if (blk_start(b->dev, &b->mem, &b->loop, &b->vd)) {
-		return false;
-	} else {
-		blk_defer_completions(b->dev, b->defer);
+		b->fds[i] = sv[0];
+		b->peer[i] = sv[1];
 	}
-	if (virtio_kicks_open(b->vd, &b->loop))
-		return false;
-	if (!b->pci) {
-		b->mmio = (struct virtio_mmio){.vd = b->vd, .irqfd = b->irqfd};
-		b->vd->transport = &b->mmio;
-		b->vd->tops = &mmio_tops;
-		return true;
+	if (b->pci) {
+		/* A VM without KVM: BARs map onto its bus, MSI routes fail (nothing is
+		 * delivered); the x86 platform's ports onto the same host bridge (the VM never
+		 * runs: a power-off or reset only records a status). */
+		b->vm.vm_fd = -1;
+		b->vm.m = &machine;
+		bus_init(&b->vm.bus);
+		bus_init(&b->vm.pio);
+		irq_ctl_init(&b->vm.irq, &b->vm);
+		pci_host_init(&b->host, &machine);
+		b->vm.pci = &b->host;
+		if (x86_platform_realize(&b->vm))
+			return false;
 	}
-	/* A VM without KVM: BARs map onto its bus, MSI routes fail (nothing is delivered). */
-	b->vm.vm_fd = -1;
-	b->vm.m = &machine;
-	bus_init(&b->vm.bus);
-	irq_ctl_init(&b->vm.irq, &b->vm);
-	pci_host_init(&b->host, &machine);
-	if (virtio_pci_init(&b->vpci, b->vd, 1, true, 0x018000, "fuzz"))
-		return false;
-	b->vpci.vm = &b->vm;
-	b->vpci.intx_fd = b->irqfd;
-	b->vm.pci = &b->host;
-	/* The x86 platform's ports onto the same host bridge (the VM never runs: a power-off
-	 * or reset only records a status). */
-	bus_init(&b->vm.pio);
-	if (x86_platform_realize(&b->vm))
-		return false;
-	return pci_host_attach(&b->host, &b->vpci.pdev) == 0;
+	return device_up(b);
 }
 
 static void teardown(struct bench *b)
 {
+	device_down(b);
 	if (b->pci) {
-		b->vpci.intx_fd = -1; /* ours, closed below */
-		virtio_pci_detach(&b->vpci);
 		bus_free(&b->vm.bus);
 		bus_free(&b->vm.pio);
 		free(b->vm.arch_priv);
 		irq_ctl_free(&b->vm.irq);
 		pthread_mutex_destroy(&b->host.lock);
 	}
-	if (b->vd)
-		virtio_kicks_close(b->vd, &b->loop);
-	if (is_net(b->target))
-		net_stop(b->dev);
-	else
-		blk_stop(b->dev);
-	loop_free(&b->loop);
+	loop_free(&b->vm.loop);
 	for (int i = 0; i < 2; i++) {
 		if (b->fds[i] >= 0)
 			close(b->fds[i]);
@@ -357,6 +386,87 @@ static void pause_op(struct bench *b, bool on)
 	}
 }
 
+/* A copy of section name of st with field i changed as o says (dropped, or another value). */
+static struct snap *mutated(const struct snap *st, const char *name, const struct op *o)
+{
+	const struct snap_sec *from = snap_find(st, name);
+	struct snap *c = snap_new();
+	struct snap_sec *to = c ? snap_add(c, name) : NULL;
+	size_t n = snap_nfields(from), i = o->off % (n ? n : 1);
+
+	for (size_t k = 0; to && k < n; k++) {
+		struct snap_field_view f;
+		uint8_t buf[512];
+		size_t len;
+
+		snap_field_at(from, k, &f);
+		if (k == i && o->size % 4 == 0)
+			continue; /* dropped */
+		if (f.type == SNAP_U64) {
+			/* Another value, one bit flipped, or one past a boundary. */
+			uint64_t v = k != i		? f.u64
+				     : o->size % 4 == 1 ? (uint64_t)o->val << (o->size / 4 % 2 * 32)
+				     : o->size % 4 == 2 ? f.u64 ^ (1ull << (o->val % 64))
+							: f.u64 + (int32_t)o->val;
+
+			snap_put_u64(to, f.name, v);
+		} else if (f.type == SNAP_BYTES && k == i && f.len <= sizeof(buf)) {
+			/* A byte changed, or cut short, or one more. */
+			len = o->size % 4 == 1	 ? f.len
+			      : o->size % 4 == 2 ? o->val % (f.len + 1)
+						 : f.len + (f.len < sizeof(buf));
+			memcpy(buf, f.data, f.len);
+			if (f.len && o->size % 4 == 1)
+				buf[o->val % f.len] ^= (uint8_t)(o->val >> 16) | 1;
+			if (len > f.len)
+				buf[f.len] = (uint8_t)o->val;
+			snap_put_bytes(to, f.name, buf, len);
+		} else if (f.type == SNAP_BYTES) {
+			snap_put_bytes(to, f.name, f.data, f.len);
+		} else {
+			snap_put_text(to, f.name, k == i ? (o->val & 1 ? "pci" : "mmio") : f.data);
+		}
+	}
+	return c;
+}
+
+/*
+ * Snapshot the device and restore it into a fresh one (vm_pause, the state saved, a new
+ * process building the same machine over the saved RAM, the device restored; here the same
+ * RAM and host side). A state as saved must be taken back; one with a field changed may be
+ * refused, which leaves the device as it was built. Either way the sequence goes on with it.
+ */
+static void snap_op(struct bench *b, const struct op *o, bool change)
+{
+	const char *name = b->dev->name;
+	struct snap *st = snap_new(), *in;
+	struct snap_sec *sec = st ? snap_add(st, name) : NULL;
+	int err;
+
+	pause_op(b, true);
+	if (!b->paused) {
+		snap_free(st); /* the pause failed: the VM runs on, nothing is saved */
+		return;
+	}
+	if (!sec || b->dev->ops->save(b->dev, sec))
+		abort(); /* a paused device always saves */
+	in = change ? mutated(st, name, o) : st;
+	device_down(b);
+	if (!device_up(b))
+		abort();
+	free(b->paused);
+	b->paused = NULL; /* the restore resumes it; a fresh device runs */
+	err = in ? b->dev->ops->restore(b->dev, snap_find(in, name)) : 0;
+	if (err && !change)
+		abort(); /* a state the device was in is always taken back */
+	if (trace)
+		fprintf(stderr, "fuzz_transport: snapshot %s%s\n", change ? "changed, " : "",
+			err ? "refused" : "restored");
+	if (in != st)
+		snap_free(in);
+	snap_free(st);
+}
+
 static void print_state(struct bench *b)
 {
 	fprintf(stderr, "fuzz_transport: %s on %s: status 0x%x", b->dev->name,
@@ -421,10 +531,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case K_POLL:
-			loop_poll(&b.loop, 0);
+			loop_poll(&b.vm.loop, 0);
 			break;
 		case K_WAIT:
-			settle(&b.loop);
+			settle(&b.vm.loop);
 			break;
 		case K_KICK:
 			if (o.val < b.vd->nvqs) {
@@ -462,6 +572,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case K_PAUSE:
 			pause_op(&b, o.val & 1);
 			break;
+		case K_SNAP:
+		case K_SNAP_BAD:
+			snap_op(&b, &o, o.kind % K_NKINDS == K_SNAP_BAD);
+			break;
 		}
 		/* Paused: nothing the host did since may have reached guest RAM. */
 		if (b.paused && memcmp(b.paused, b.ram, RAM_SIZE))
@@ -469,7 +583,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(b.paused);
 	/* Whatever the engines still do finishes now, as at a real shutdown. */
-	loop_poll(&b.loop, 0);
+	loop_poll(&b.vm.loop, 0);
 	if (trace)
 		print_state(&b);
 	teardown(&b);
@@ -624,9 +738,10 @@ static void write_seeds(const char *dir)
 	if (setup(&b, 0x80))
 		msix_cap = b.vpci.msix_cap;
 	teardown(&b);
-	for (int pci = 0; pci < 4; pci++) {
-		/* pci & 2: the same, paused while I/O is in flight, and resumed */
-		bool pz = pci & 2;
+	for (int pci = 0; pci < 8; pci++) {
+		/* pci & 2: the same, paused while I/O is in flight, and resumed; pci & 4: a
+		 * snapshot there instead, and one with a field changed at the end */
+		bool pz = (pci & 6) == 2, sn = pci & 4;
 
 		for (int t = 0; t < T_NTARGETS; t++) {
 			struct seed s = {.len = 1};
@@ -658,6 +773,8 @@ static void write_seeds(const char *dir)
 				avail(&s, 0, 1, 3, 2);
 				avail(&s, 0, 2, 6, 3);
 				notify(&s, pci & 1, 0);
+				if (sn)
+					put_op(&s, K_SNAP, 0, 0, 0);
 				if (pz) {
 					put_op(&s, K_PAUSE, 0, 0, 1);
 					put_op(&s, K_KICK, 0, 0, 0);
@@ -685,6 +802,8 @@ static void write_seeds(const char *dir)
 				put_op(&s, K_WAIT, 0, 0, 0);
 				if (pz)
 					put_op(&s, K_PAUSE, 0, 0, 0);
+				if (sn)
+					put_op(&s, K_SNAP, 0, 0, 0);
 				put_mem(&s, 0x6000, frame, 60);
 				desc(&s, 1, 0, GPA + 0x6000, 12 + 60, 0, 0);
 				avail(&s, 1, 0, 0, 1);
@@ -697,19 +816,27 @@ static void write_seeds(const char *dir)
 				put_op(&s, K_VHOST, 0, 0, 4);
 				put_op(&s, K_POLL, 0, 0, 0);
 			}
+			if (sn)
+				put_op(&s, K_SNAP_BAD, 1, 3, 0x1000);
 			snprintf(name, sizeof(name), "seed-%s-%s%s",
 				 t == T_NET	     ? "net"
 				 : t == T_NET_VHOST  ? "net-vhost"
 				 : t == T_BLK_SYNC   ? "blk-sync"
 				 : t == T_BLK_INLINE ? "blk-inline"
 						     : "blk-uring",
-				 pci & 1 ? "pci" : "mmio", pz ? "-pause" : "");
+				 pci & 1 ? "pci" : "mmio",
+				 pz   ? "-pause"
+				 : sn ? "-snap"
+				      : "");
 			save(dir, name, &s);
 			if (t == T_BLK_URING) {
 				/* The same, its completions reaped by the event loop only. */
 				s.buf[0] |= 0x40;
 				snprintf(name, sizeof(name), "seed-blk-uring-deferred-%s%s",
-					 pci & 1 ? "pci" : "mmio", pz ? "-pause" : "");
+					 pci & 1 ? "pci" : "mmio",
+					 pz   ? "-pause"
+					 : sn ? "-snap"
+					      : "");
 				save(dir, name, &s);
 			}
 		}

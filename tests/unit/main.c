@@ -24,7 +24,7 @@ static const struct {
 	{"pci", test_pci},	   {"net", test_net},		{"timeline", test_timeline},
 	{"loop", test_loop},	   {"kickctl", test_kickctl},	{"adapter", test_adapter},
 	{"sandbox", test_sandbox}, {"sanitize", test_sanitize}, {"x86", test_x86},
-	{"api", test_api},	   {"snapfile", test_snapfile},
+	{"api", test_api},	   {"snapfile", test_snapfile}, {"devsnap", test_devsnap},
 };
 
 /* Say which case runs now, with the counts so far (the crash report's last word). */

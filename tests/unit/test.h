@@ -94,5 +94,6 @@ void test_sanitize(void);
 void test_x86(void);
 void test_api(void);
 void test_snapfile(void);
+void test_devsnap(void);
 
 #endif
