@@ -618,6 +618,8 @@ fi
 if [ "$HOSTKIND" != x86 ]; then
 	unit snap snap-restore snap_restore_case
 	unit snap snap-clones snap_clones_case
+	unit snap snap-mmio snap_devices_case snap-mmio mmio io_uring off
+	unit snap snap-pci-vhost snap_devices_case snap-pci-vhost pci sync on
 	unit snap snap-bad snap_bad_case
 fi
 unit boot boot-1cpu boot_case 1 256

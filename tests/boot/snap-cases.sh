@@ -80,6 +80,58 @@ snap_restore_case() {
 	expect snap-restore2 "the guest powers off: exit 0 (got $status)" test "$status" = 0
 }
 
+# A guest with a disk and a NIC on TRANSPORT (disk engine ENGINE, vhost VHOST) counts, writes
+# 1 MiB of random data to its disk and hashes it, and reaches the host over its NIC; it is
+# saved and restored: the disk reads back the same, new writes go through, the NIC reaches
+# the host both ways, the counter goes on. microvm creates the TAP each time (by name: a
+# restore creates it again), the host gives it its address each time.
+# snap_devices_case NAME TRANSPORT ENGINE VHOST
+snap_devices_case() {
+	net_ok || return 0
+	c=$1 tap=mvsnap0 SOCK=$TMP/snapdev.sock
+	rm -f "$TMP/dev.state" "$TMP/dev.mem" "$TMP/dev.img"
+	dd if=/dev/zero of="$TMP/dev.img" bs=1M count=16 2>/dev/null
+	start "$c-save" --set machine.vcpus=2 --set memory.size=256M --api-sock "$SOCK" \
+		--set blk0.type=virtio-blk --set blk0.path="$TMP/dev.img" --set blk0.transport="$2" \
+		--set blk0.engine="$3" --set net0.type=virtio-net --set net0.tap="$tap" \
+		--set net0.transport="$2" --set net0.vhost="$4"
+	wait_tap "$tap" && ip addr add 192.168.104.1/24 dev "$tap"
+	wait_for "init reached" 1 180 && wait_for "microvm:/#" 1 10
+	type_line 'stty cols 500; dmesg -n 1'
+	type_line 'ip link set eth0 up && ip addr add 192.168.104.2/24 dev eth0 && echo NET-UP'
+	wait_for "^NET-UP" 1 30
+	type_line 'dd if=/dev/urandom of=/dev/vda bs=64k count=16 2>/dev/null; sync; echo SUM1=$(head -c 1048576 /dev/vda | sha256sum | cut -c1-64)'
+	wait_for "^SUM1=" 1 60
+	type_line 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo TICK$i; sleep 0.2; done &'
+	wait_tick 3
+	snap_save "$c-save" "$SOCK" "$TMP/dev.state" "$TMP/dev.mem"
+	sum1=$(sed -n 's/^SUM1=\([0-9a-f]*\).*/\1/p' "$out" | head -n 1)
+	expect "$c" "saved with the disk and the NIC on $2 (ctl exit $saved: $(head -c 200 "$TMP/$c-save.ctl"))" \
+		test "$saved" = 0
+	NOCONFIG=1 start "$c" --restore "$TMP/dev.state" --api-sock "$SOCK"
+	wait_tap "$tap" && ip addr add 192.168.104.1/24 dev "$tap"
+	wait_tick $((at + 3))
+	type_line 'echo SUM2=$(head -c 1048576 /dev/vda | sha256sum | cut -c1-64)'
+	wait_for "^SUM2=" 1 60
+	# The host first: the TAP is new (a new MAC), and its ARP request tells the guest so.
+	hostping=0
+	ping -c 2 -W 5 192.168.104.2 >/dev/null 2>&1 || hostping=$?
+	type_line 'dd if=/dev/urandom of=/dev/vda bs=64k count=16 seek=16 2>/dev/null; sync; echo W2=$?; ping -c 2 -W 5 192.168.104.1 >/dev/null; echo PING=$?'
+	wait_for "^PING=[0-9]" 1 60
+	type_line 'poweroff -f'
+	finish 60
+	sum2=$(sed -n 's/^SUM2=\([0-9a-f]*\).*/\1/p' "$out" | head -n 1)
+	expect "$c" "the disk reads back what was written before the snapshot (${sum1:-none})" \
+		sh -c "[ -n '$sum1' ] && [ '$sum1' = '$sum2' ]"
+	expect "$c" "a write after the restore completes" has "^W2=0"
+	expect "$c" "the guest reaches the host over its NIC" has "^PING=0"
+	expect "$c" "the host reaches the guest (ping $hostping)" test "$hostping" = 0
+	expect "$c" "the counter goes on past TICK$at, no boot" \
+		sh -c "[ \"\$(grep -o 'TICK[0-9]*' '$out' | tr -d TICK | sort -n | tail -n 1)\" -gt '$at' ] && ! grep -q 'Booting Linux' '$out'"
+	expect "$c" "the guest powers off: exit 0 (got $status)" test "$status" = 0
+	rm -f "$TMP/dev.state" "$TMP/dev.mem" "$TMP/dev.img"
+}
+
 # Two clones of one snapshot at once: each gets a new VM generation ID, so each kernel
 # reseeds its random number generator and they draw different numbers (with one RNG state
 # they would draw the same). The second clone runs beside the first, with its own console.
