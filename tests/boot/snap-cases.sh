@@ -105,7 +105,7 @@ snap_devices_case() {
 	type_line 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo TICK$i; sleep 0.2; done &'
 	wait_tick 3
 	snap_save "$c-save" "$SOCK" "$TMP/dev.state" "$TMP/dev.mem"
-	sum1=$(sed -n 's/^SUM1=\([0-9a-f]*\).*/\1/p' "$out" | head -n 1)
+	sum1=$(sed -n 's/^SUM1=\([0-9a-f][0-9a-f]*\).*/\1/p' "$out" | head -n 1)
 	expect "$c" "saved with the disk and the NIC on $2 (ctl exit $saved: $(head -c 200 "$TMP/$c-save.ctl"))" \
 		test "$saved" = 0
 	NOCONFIG=1 start "$c" --restore "$TMP/dev.state" --api-sock "$SOCK"
@@ -120,7 +120,7 @@ snap_devices_case() {
 	wait_for "^PING=[0-9]" 1 60
 	type_line 'poweroff -f'
 	finish 60
-	sum2=$(sed -n 's/^SUM2=\([0-9a-f]*\).*/\1/p' "$out" | head -n 1)
+	sum2=$(sed -n 's/^SUM2=\([0-9a-f][0-9a-f]*\).*/\1/p' "$out" | head -n 1)
 	expect "$c" "the disk reads back what was written before the snapshot (${sum1:-none})" \
 		sh -c "[ -n '$sum1' ] && [ '$sum1' = '$sum2' ]"
 	expect "$c" "a write after the restore completes" has "^W2=0"
@@ -156,8 +156,8 @@ snap_clones_case() {
 		n=$((n + 1))
 		sleep 0.1
 	done
-	r1=$(sed -n 's/^RND=\([0-9a-f]*\).*/\1/p' "$out" | head -n 1)
-	r2=$(sed -n 's/^RND=\([0-9a-f]*\).*/\1/p' "$TMP/clone2.out" | head -n 1)
+	r1=$(sed -n 's/^RND=\([0-9a-f][0-9a-f]*\).*/\1/p' "$out" | head -n 1)
+	r2=$(sed -n 's/^RND=\([0-9a-f][0-9a-f]*\).*/\1/p' "$TMP/clone2.out" | head -n 1)
 	type_line 'poweroff -f'
 	(trap '' PIPE; echo 'poweroff -f' >&4) 2>/dev/null
 	exec 4>&-
