@@ -344,8 +344,10 @@ int cfg_dump(const struct cfg *c, FILE *out, const char *const *skip)
 			if (strcmp(e->section, sec) || skipped(skip, sec, e->key))
 				continue;
 			/* inih would take these as a comment or strip them */
-			if (strpbrk(e->value, ";#\n") || (e->value[0] && (isspace((unsigned char)e->value[0]) ||
-				isspace((unsigned char)e->value[strlen(e->value) - 1]))))
+			if (strpbrk(e->value, ";#\n") ||
+			    (e->value[0] &&
+			     (isspace((unsigned char)e->value[0]) ||
+			      isspace((unsigned char)e->value[strlen(e->value) - 1]))))
 				return -1;
 			if (!header)
 				fprintf(out, "[%s]\n", sec);

@@ -16,7 +16,7 @@ struct cfg_entry {
 	const char *field;  /* for an API request: its JSON field, named in messages */
 	int line;	    /* 1-based line in origin; 0 for --set and the API */
 	bool used;	    /* consumed by a getter */
-	bool path;	    /* read as a path (cfg_path): relative to dir or the working directory */
+	bool path; /* read as a path (cfg_path): relative to dir or the working directory */
 };
 
 /* One [section] header (or a section first named by --set). */

@@ -207,13 +207,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -1;
 	}
 	if (!o->config && !o->api_sock && !o->name && !o->restore) {
-		fprintf(stderr, "microvm: --config FILE, --restore STATE or --api-sock PATH is "
-				"required\n%s",
+		fprintf(stderr,
+			"microvm: --config FILE, --restore STATE or --api-sock PATH is "
+			"required\n%s",
 			usage);
 		return -1;
 	}
-	if (o->restore && (o->config || o->append || o->check || o->list_keys || o->dump_dtb ||
-			   o->dump_acpi)) {
+	if (o->restore &&
+	    (o->config || o->append || o->check || o->list_keys || o->dump_dtb || o->dump_acpi)) {
 		fprintf(stderr, "microvm: --restore runs the machine the snapshot holds: no "
 				"--config, --append, --check, --list-keys or --dump-*\n");
 		return -1;
@@ -358,8 +359,8 @@ struct session {
 	sigset_t stops;
 	struct http_server *api_srv; /* --api-sock: served from the VM's loop while it runs */
 	struct api api;
-	struct loop *preboot; /* the loop the API serves from until InstanceStart */
-	bool started;	      /* InstanceStart built the VM */
+	struct loop *preboot;	  /* the loop the API serves from until InstanceStart */
+	bool started;		  /* InstanceStart built the VM */
 	struct snapshot_in *snap; /* a restore: the snapshot the VM is built from */
 	bool resume;		  /* a restore: run at once (else paused until the API resumes) */
 	const char *sock;	  /* the API socket, whose directory holds snapshots by default */
@@ -573,9 +574,10 @@ static const char *snapshot_name(const struct session *s, const char *path, cons
 		return NULL;
 	}
 	if (slash && (strlen(s->snap_dir) != dlen || strncmp(path, s->snap_dir, dlen))) {
-		log_error("%s: %s is outside the snapshot directory %s (--snapshot-dir or [machine] "
-			  "snapshot_dir)",
-			  what, path, s->snap_dir);
+		log_error(
+			"%s: %s is outside the snapshot directory %s (--snapshot-dir or [machine] "
+			"snapshot_dir)",
+			what, path, s->snap_dir);
 		return NULL;
 	}
 	if (!snapshot_valid_name(name) || name[0] == '.') {
@@ -830,10 +832,11 @@ static int restore_main(const struct options *o, const char *sock)
 			sock = sock ? sock : m.api_sock;
 			if (o->paused && !sock)
 				log_error("--paused: nothing could resume it without --api-sock");
-			else if (!sock || !http_server_open(&srv, sock,
-							    m.sandbox.drop ? m.sandbox.uid : geteuid(),
-							    m.sandbox.drop ? m.sandbox.gid : getegid(),
-							    api_handle, NULL))
+			else if (!sock ||
+				 !http_server_open(&srv, sock,
+						   m.sandbox.drop ? m.sandbox.uid : geteuid(),
+						   m.sandbox.drop ? m.sandbox.gid : getegid(),
+						   api_handle, NULL))
 				status = run(&m, o, sock ? &srv : NULL, &in);
 			http_server_close(&srv);
 		}
@@ -890,7 +893,8 @@ static int supervise(struct machine *m, const struct options *o)
 			signal(SIGHUP, SIG_DFL);
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != m->sandbox.parent)
 				_exit(VM_FAILURE);
-			exit(run(m, o, NULL, NULL)); /* run() keeps them blocked, for its signalfd */
+			exit(run(m, o, NULL,
+				 NULL)); /* run() keeps them blocked, for its signalfd */
 		}
 		if (pid > 0)
 			child_pid = pid;
@@ -1027,7 +1031,8 @@ int main(int argc, char **argv)
 				 : run(&m, &o, &srv, NULL);
 		http_server_close(&srv);
 	} else {
-		status = m.on_reboot == REBOOT_RESTART ? supervise(&m, &o) : run(&m, &o, NULL, NULL);
+		status =
+			m.on_reboot == REBOOT_RESTART ? supervise(&m, &o) : run(&m, &o, NULL, NULL);
 	}
 	machine_free(&m);
 	free(cmdline);

@@ -127,7 +127,7 @@ static const struct {
 	{KVM_GET_DEVICE_ATTR, R_SNAP},
 	{KVM_SET_DEVICE_ATTR, R_SNAP},
 	{KVM_CHECK_EXTENSION, R_SNAP}, /* what the host can do, recorded with the state */
-	{TCGETS, R_ALL}, /* the terminal is restored on any fatal exit */
+	{TCGETS, R_ALL},	       /* the terminal is restored on any fatal exit */
 	{TCSETS, R_ALL},
 	{TCSETSW, R_ALL},
 	{TCSETSF, R_ALL},

@@ -10,11 +10,16 @@ static _Atomic int64_t marks[TL_COUNT]; /* ns since start + 1; 0 = not reached *
 static atomic_ullong exit_ns;
 
 static const char *const names[TL_COUNT] = {
-	[TL_CONFIG_PARSED] = "config_parsed", [TL_BOOT_FILES_READ] = "boot_files_read",
-	[TL_VM_BUILT] = "vm_built",	      [TL_IMAGES_LOADED] = "images_loaded",
-	[TL_FIRST_KVM_RUN] = "first_kvm_run", [TL_FIRST_CONSOLE_OUTPUT] = "first_console_output",
-	[TL_INIT_REACHED] = "init_reached",   [TL_EXIT] = "exit",
-	[TL_SANDBOXED] = "sandboxed",	      [TL_STATE_READ] = "state_read",
+	[TL_CONFIG_PARSED] = "config_parsed",
+	[TL_BOOT_FILES_READ] = "boot_files_read",
+	[TL_VM_BUILT] = "vm_built",
+	[TL_IMAGES_LOADED] = "images_loaded",
+	[TL_FIRST_KVM_RUN] = "first_kvm_run",
+	[TL_FIRST_CONSOLE_OUTPUT] = "first_console_output",
+	[TL_INIT_REACHED] = "init_reached",
+	[TL_EXIT] = "exit",
+	[TL_SANDBOXED] = "sandboxed",
+	[TL_STATE_READ] = "state_read",
 	[TL_STATE_RESTORED] = "state_restored",
 };
 

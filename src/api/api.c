@@ -933,15 +933,17 @@ static int net_overrides(struct body *b, char ***args, size_t *n)
 		return -1;
 	json_array_foreach(list, i, o)
 	{
-		json_t *id = json_object_get(o, "iface_id"), *tap = json_object_get(o, "host_dev_name");
+		json_t *id = json_object_get(o, "iface_id"),
+		       *tap = json_object_get(o, "host_dev_name");
 
 		if (!json_is_object(o) || json_object_size(o) != 2 || !json_is_string(id) ||
 		    !json_is_string(tap) || !valid_id(json_string_value(id)) ||
 		    !printable(json_string_value(tap)) ||
 		    strlen(json_string_value(tap)) != json_string_length(tap) ||
 		    json_string_length(tap) > 64) {
-			bad(b, "network_overrides[%zu]: needs iface_id (a NIC's id) and "
-			       "host_dev_name (a TAP name) and nothing else",
+			bad(b,
+			    "network_overrides[%zu]: needs iface_id (a NIC's id) and "
+			    "host_dev_name (a TAP name) and nothing else",
 			    i);
 			return -1;
 		}
@@ -956,9 +958,9 @@ static int net_overrides(struct body *b, char ***args, size_t *n)
 
 static void snapshot_load(struct api *a, struct body *b)
 {
-	static const char *const known[] = {"snapshot_path", "mem_file_path", "mem_backend",
-					    "resume_vm", "enable_diff_snapshots",
-					    "track_dirty_pages", "network_overrides", NULL};
+	static const char *const known[] = {
+		"snapshot_path",	 "mem_file_path",     "mem_backend",	   "resume_vm",
+		"enable_diff_snapshots", "track_dirty_pages", "network_overrides", NULL};
 	static const char *const backend_known[] = {"backend_type", "backend_path", NULL};
 	static const char *const backends[] = {"File", NULL};
 	struct machine_override ov[17];

@@ -237,12 +237,12 @@ static int list(void)
 /* The body of snapshot (create) or restore (load, resumed) for the files state and mem. */
 static char *snapshot_body(const char *path, const char *state, const char *mem)
 {
-	json_t *j = !strcmp(path, "/snapshot/create")
-			    ? json_pack("{s:s,s:s,s:s}", "snapshot_type", "Full", "snapshot_path",
-					state, "mem_file_path", mem)
-			    : json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", state,
-					"mem_backend", "backend_type", "File", "backend_path", mem,
-					"resume_vm", 1);
+	json_t *j =
+		!strcmp(path, "/snapshot/create")
+			? json_pack("{s:s,s:s,s:s}", "snapshot_type", "Full", "snapshot_path",
+				    state, "mem_file_path", mem)
+			: json_pack("{s:s,s:{s:s,s:s},s:b}", "snapshot_path", state, "mem_backend",
+				    "backend_type", "File", "backend_path", mem, "resume_vm", 1);
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
@@ -294,7 +294,10 @@ int ctl_main(int argc, char **argv)
 		if (cmds[i].path && cmds[i].nargs == 2)
 			body = snapshot_body(cmds[i].path, argv[3], argv[4]);
 		if (request(sock, cmds[i].method, cmds[i].path ? cmds[i].path : argv[3],
-			    body ? body : cmds[i].nargs == 2 ? argv[4] : cmds[i].body, &r, false)) {
+			    body		 ? body
+			    : cmds[i].nargs == 2 ? argv[4]
+						 : cmds[i].body,
+			    &r, false)) {
 			free(body);
 			return 3;
 		}

@@ -10,11 +10,7 @@
 #include "virtio/net.h"
 
 static const struct device_ops *const types[] = {
-	&uart_ops,
-	&boot_timer_ops,
-	&vmgenid_ops,
-	&virtio_blk_ops,
-	&virtio_net_ops,
+	&uart_ops, &boot_timer_ops, &vmgenid_ops, &virtio_blk_ops, &virtio_net_ops,
 };
 
 #define NTYPES ARRAY_SIZE(types)

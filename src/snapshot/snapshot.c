@@ -223,8 +223,10 @@ static int check_host(struct snapshot_in *in, const struct snap_sec *sec)
 	if (snap_need_u64(sec, "page_size", UINT32_MAX, &v))
 		return -EINVAL;
 	if (v != page) {
-		log_error("snapshot %s: taken on a host with %llu KiB pages; this host has %llu KiB",
-			  in->state_path, (unsigned long long)v >> 10, (unsigned long long)page >> 10);
+		log_error(
+			"snapshot %s: taken on a host with %llu KiB pages; this host has %llu KiB",
+			in->state_path, (unsigned long long)v >> 10,
+			(unsigned long long)page >> 10);
 		return -ENOTSUP;
 	}
 	if (snap_need_u64(sec, "ram_size", UINT64_MAX, &in->ram_size))
@@ -290,7 +292,8 @@ static bool restore_may_set(const char *arg)
 	if (dot - arg == 7 && !strncmp(arg, "machine", 7))
 		keys = restore_machine_keys;
 	for (; *keys; keys++)
-		if (strlen(*keys) == (size_t)(eq - dot - 1) && !strncmp(dot + 1, *keys, eq - dot - 1))
+		if (strlen(*keys) == (size_t)(eq - dot - 1) &&
+		    !strncmp(dot + 1, *keys, eq - dot - 1))
 			return true;
 	return false;
 }

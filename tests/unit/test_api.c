@@ -28,8 +28,8 @@
 
 struct fake {
 	int starts, pauses, resumes, stops, snapshots, loads;
-	int start_ret, pause_ret; /* what the next start, pause answers */
-	struct machine *m;	  /* the machine a start took */
+	int start_ret, pause_ret;	    /* what the next start, pause answers */
+	struct machine *m;		    /* the machine a start took */
 	char state[256], mem[256], ov[256]; /* the last snapshot's or load's files, overrides */
 	bool resume;
 	struct machine loaded; /* what a load "runs" (the default machine) */
@@ -105,8 +105,8 @@ static int fake_load(void *opaque, const char *state, const char *mem, bool resu
 	return 0;
 }
 
-static const struct api_ops fake_ops = {fake_start,    fake_pause, fake_resume,
-					fake_stop,     fake_snapshot, fake_load};
+static const struct api_ops fake_ops = {fake_start, fake_pause,	   fake_resume,
+					fake_stop,  fake_snapshot, fake_load};
 
 static void fake_free(struct fake *f)
 {
@@ -1103,9 +1103,9 @@ static void snapshots(void)
 		CHECK(!"api_init");
 		return;
 	}
-	CHECK(refused_naming(put(&a, "/snapshot/create",
-				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
-			     "paused"));
+	CHECK(refused_naming(
+		put(&a, "/snapshot/create", "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
+		"paused"));
 	/* load: the memory file one way or the other, File only, full snapshots only. */
 	CHECK(refused_naming(put(&a, "/snapshot/load", "{\"snapshot_path\": \"s\"}"),
 			     "mem_backend"));
@@ -1129,9 +1129,9 @@ static void snapshots(void)
 	CHECK_STR(reply_str("state"), "Not started");
 	/* Not after anything was configured: the snapshot holds the whole machine. */
 	CHECK_EQ(put(&a, "/boot-source", "{\"kernel_image_path\": \"%s\"}", fs.kernel), 204);
-	CHECK(refused_naming(put(&a, "/snapshot/load",
-				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
-			     "nothing was configured"));
+	CHECK(refused_naming(
+		put(&a, "/snapshot/load", "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
+		"nothing was configured"));
 	CHECK_EQ(f.loads, 1);
 	api_free(&a);
 	fake_free(&f);
@@ -1152,9 +1152,9 @@ static void snapshots(void)
 	CHECK(!f.resume);
 	CHECK_EQ(req(&a, "GET", "/", NULL), 200);
 	CHECK_STR(reply_str("state"), "Paused");
-	CHECK(refused_naming(put(&a, "/snapshot/load",
-				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
-			     "started already"));
+	CHECK(refused_naming(
+		put(&a, "/snapshot/load", "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
+		"started already"));
 	/* create: on the paused VM; its failure's message; Diff refused. */
 	CHECK(refused_naming(put(&a, "/snapshot/create",
 				 "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"s\", "
@@ -1172,9 +1172,9 @@ static void snapshots(void)
 	CHECK_STR(f.state, "vm2.state");
 	CHECK_EQ(f.snapshots, 2);
 	CHECK_EQ(req(&a, "PATCH", "/vm", "{\"state\": \"Resumed\"}"), 204);
-	CHECK(refused_naming(put(&a, "/snapshot/create",
-				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
-			     "paused"));
+	CHECK(refused_naming(
+		put(&a, "/snapshot/create", "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
+		"paused"));
 	CHECK_EQ(f.snapshots, 2);
 	api_free(&a);
 	fake_free(&f);
