@@ -29,7 +29,7 @@ bench_in_host() {
 		tests/boot/emulated-host.sh "$2" "bench-$1" 2>&1 | tee "$3" |
 			grep --line-buffered "^bench-$1:" >&2 || true
 		echo "# where: emulated $2 host (QEMU TCG, Cortex-A76, Linux" \
-			"$(grep -o '^L1: [^,]*' "$3" | cut -c5-)) on $(host_cpu)" >>"$3"
+			"$(grep -o '^L1: [0-9][^,]*' "$3" | head -n 1 | cut -c5-)) on $(host_cpu)" >>"$3"
 	fi
 }
 

@@ -28,7 +28,7 @@ for kind in $kinds; do
 		echo
 		echo "| memory | runs | cold: user space | restore: state read | VM built | state restored | first KVM_RUN | user space | restore / cold |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-		awk -F, 'NR > 1 && $NF == 0 { k = $2 SUBSEP $4
+		awk -F, 'NR > 1 && (($4 == "cold" && $NF == 0) || ($4 == "restore" && $NF == 4)) { k = $2 SUBSEP $4
 			v[k, "init"] = v[k, "init"] " " $10
 			if ($4 == "restore") for (i = 5; i <= 9; i++) v[k, i] = v[k, i] " " $i
 			n[k]++; mems[$2] = 1 }
@@ -42,9 +42,14 @@ for kind in $kinds; do
 				med(v[r, 5]), med(v[r, 6]), med(v[r, 7]), med(v[r, 9]), ri, ci ? ri / ci : 0 } }' \
 			"$out/restore-$kind.csv" | sort -n -t'|' -k2
 		echo
-		echo "| memory | what | processes | RSS (KiB) | PSS (KiB) |"
-		echo "| --- | --- | --- | --- | --- |"
-		awk -F, 'NR > 1 { printf "| %s MiB | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6 }' "$out/mem-$kind.csv"
+		echo "| memory | what | processes | RSS (KiB) | PSS (KiB) | PSS / one cold VM's |"
+		echo "| --- | --- | --- | --- | --- | --- |"
+		awk -F, 'NR > 1 { if ($3 == "cold") cold = $6
+			printf "| %s MiB | %s | %s | %s | %s | %.2f |\n", $2, $3, $4, $5, $6, cold ? $6 / cold : 0 }' \
+			"$out/mem-$kind.csv"
+		echo
+		echo "PSS counts a page shared by several processes (the memory file's pages in the page"
+		echo "cache, the monitor's text) once in all, split between them; RSS counts it in each."
 	} >>"$md"
 done
 cat "$md"

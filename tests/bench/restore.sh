@@ -5,8 +5,8 @@
 # "user space runs"), the VM is paused, saved and stopped. Then RESTORE_ITER times, in turn: a
 # cold boot of the same machine to user space (its init powers off there: microvm.poweroff)
 # and a restore of the snapshot until the loop's first write after it; both with
-# --boot-report. Then RESTORE_CLONES (default 8) clones of the 256 MiB snapshot run at once,
-# each hashing 16 MiB it writes to its tmpfs, beside one cold-booted VM doing the same: their
+# --boot-report. Then RESTORE_CLONES (default 8) clones of a snapshot of the first size run
+# at once, each hashing 4 MiB it writes to its tmpfs, beside one cold-booted VM doing the same: their
 # resident memory (RSS, and PSS: shared pages split between the processes that map them).
 # Prints "MVCSV restore,..." rows (one per boot or restore), "MVCSV mem,..." rows, progress
 # on stderr.
@@ -22,7 +22,7 @@ machine=$MVDIR/machines/rpi5.ini
 [ "$HOSTKIND" = gicv3 ] && machine=$MVDIR/machines/virt-gicv3.ini
 timer=$(sed -n '/^\[boot-timer\]/,/^\[/s/^base *= *//p' "$machine")
 phases="state_read vm_built state_restored sandboxed first_kvm_run init_reached"
-WORK='dd if=/dev/urandom of=/tmp/w bs=1M count=16 2>/dev/null; sha256sum /tmp/w >/dev/null; echo WORK-DONE'
+WORK='dd if=/dev/urandom of=/tmp/w bs=1M count=4 2>/dev/null; sha256sum /tmp/w >/dev/null; echo WORK-DONE'
 
 # value FILE KEY: a number (empty for null) from a boot report
 value() { sed -n "s/^ *\"$2\": \\([0-9.-]*\\),*$/\\1/p" "$1" | head -n 1; }
@@ -114,7 +114,7 @@ for c in $(seq "$CLONES"); do
 	# Its console: the work, read by the restored guest's shell when it runs.
 	(
 		echo "$WORK"
-		sleep 600
+		while [ ! -e "$TMP/stop" ]; do sleep 0.2; done
 	) | "$MV" -v --restore "$TMP/base.state" --api-sock "$TMP/clone$c.sock" \
 		>"$TMP/clone$c.out" 2>&1 &
 	pids="$pids $!"
@@ -127,6 +127,7 @@ done
 for c in $(seq "$CLONES"); do grep -q "^WORK-DONE" "$TMP/clone$c.out" && done=$((done + 1)); done
 echo "MVCSV mem,$HOSTKIND,$m,clones-$done-of-$CLONES-done,$CLONES,$rss,$pss"
 for c in $(seq "$CLONES"); do "$MV" ctl "$TMP/clone$c.sock" stop >/dev/null 2>&1; done
+touch "$TMP/stop"
 for p in $pids; do wait "$p"; done
 rm -rf "$TMP"
 echo "MVBENCH-DONE $HOSTKIND"

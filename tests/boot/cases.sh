@@ -620,6 +620,9 @@ if [ "$HOSTKIND" != x86 ]; then
 	unit snap snap-clones snap_clones_case
 	unit snap snap-mmio snap_devices_case snap-mmio mmio io_uring off
 	unit snap snap-pci-vhost snap_devices_case snap-pci-vhost pci sync on
+	# (the cycles and fio under load do not depend on the interrupt controller: RPi5 only)
+	[ "$HOSTKIND" != rpi5 ] || unit snap snap-cycles snap_cycles_case
+	[ "$HOSTKIND" != rpi5 ] || unit snap snap-fio snap_fio_case
 	unit snap snap-bad snap_bad_case
 fi
 unit boot boot-1cpu boot_case 1 256

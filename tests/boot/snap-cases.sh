@@ -132,6 +132,77 @@ snap_devices_case() {
 	rm -f "$TMP/dev.state" "$TMP/dev.mem" "$TMP/dev.img"
 }
 
+# A snapshot under load: fio writes (sha256-verified, depth 256) to a virtio-pci disk on
+# io_uring; 5 s in, the VM is paused (what is in flight completes), saved and stopped; the
+# restored guest's fio goes on and verifies every block it had been told was written.
+snap_fio_case() {
+	[ -f "${TOOLS_DISK:-}" ] || { result snap-fio FAIL "no tools disk ($TOOLS_DISK) with fio"; return; }
+	SOCK=$TMP/snapfio.sock
+	rm -f "$TMP/fio.state" "$TMP/fio.mem"
+	dd if=/dev/zero of="$TMP/fio.img" bs=1M count=16 2>/dev/null
+	start snap-fio-save --set machine.vcpus=2 --set memory.size=256M --api-sock "$SOCK" \
+		--set tools.type=virtio-blk --set tools.path="$TOOLS_DISK" --set tools.readonly=on \
+		--set data.type=virtio-blk --set data.path="$TMP/fio.img" --set data.transport=pci \
+		--set data.engine=io_uring
+	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+	type_line 'stty cols 500'
+	type_line 'dev() { for d in /sys/block/vd*; do [ "$(cat $d/serial)" = $1 ] && echo /dev/${d##*/}; done; }'
+	type_line 'mkdir -p /mnt && mount -o ro $(dev tools) /mnt && echo MOUNTED'
+	wait_for "^MOUNTED" 1 30
+	type_line 'echo FIO-START; /mnt/bin/fio --name=data --filename=$(dev data) --direct=1 --ioengine=libaio --iodepth=256 --bs=4k --size=16m --runtime=30 --time_based --rw=randwrite --verify=sha256 --verify_backlog=4096 --verify_fatal=1 --output-format=terse >/dev/null; echo FIO-W-RC=$?'
+	wait_for "^FIO-START" 1 30
+	sleep 5 # (when the snapshot comes does not decide the outcome: fio verifies either way)
+	"$MV" ctl "$SOCK" pause >/dev/null
+	"$MV" ctl "$SOCK" snapshot "$TMP/fio.state" "$TMP/fio.mem" >"$TMP/snap-fio.ctl" 2>&1
+	saved=$?
+	"$MV" ctl "$SOCK" stop >/dev/null 2>&1
+	finish 60
+	early=$(grep -c '^FIO-W-RC=' "$out")
+	NOCONFIG=1 start snap-fio --restore "$TMP/fio.state"
+	wait_for "^FIO-W-RC=" 1 300
+	type_line "dmesg | grep -iE 'virtio|blk_update|I/O error|vd[a-z]' | grep -iE 'error|fail|reset|timeout|hung' | sed 's/^/DMESG-ERR=/'; echo DMESG-CHECKED"
+	wait_for "^DMESG-CHECKED" 1 30
+	type_line 'poweroff -f'
+	finish 60
+	expect snap-fio "saved while fio ran (ctl exit $saved, fio had not finished: $early)" \
+		sh -c "[ '$saved' = 0 ] && [ '$early' = 0 ]"
+	expect snap-fio "after the restore fio finished and verified every write it was told of ($(sed -n 's/^FIO-W-RC=//p' "$out" | tr -d '\r'))" \
+		has "^FIO-W-RC=0"
+	expect snap-fio "no virtio or I/O errors in the guest's kernel log" sh -c "! grep -q '^DMESG-ERR=' '$out'"
+	expect snap-fio "exit 0 (got $status)" test "$status" = 0
+	rm -f "$TMP/fio.state" "$TMP/fio.mem" "$TMP/fio.img"
+}
+
+# Twenty snapshots and restores in a row, each of the VM the last one restored: the counter
+# goes on each time and the guest's uptime never goes back.
+snap_cycles_case() {
+	if [ ! -s "$TMP/vm.state" ]; then
+		result snap-cycles FAIL "no snapshot to start from (snap-restore did not save one)"
+		return
+	fi
+	SOCK=$TMP/cycles.sock
+	cp "$TMP/vm.state" "$TMP/cy0.state"
+	cp --sparse=always "$TMP/vm.mem" "$TMP/cy0.mem"
+	last=$save_at lastup=$save_up ok=0 bad=""
+	for k in $(seq 20); do
+		from=$(((k - 1) % 2)) to=$((k % 2))
+		NOCONFIG=1 start snap-cycle$k --restore "$TMP/cy$from.state" --api-sock "$SOCK"
+		wait_tick $((last + 2))
+		snap_save snap-cycle$k "$SOCK" "$TMP/cy$to.state" "$TMP/cy$to.mem"
+		snap_resumed
+		if [ "$saved" = 0 ] && [ "${first:-0}" -ge "$last" ] && [ "${at:-0}" -ge $((last + 2)) ] &&
+			awk -v a="$lastup" -v b="${up2:--1}" 'BEGIN { exit !(b >= a) }'; then
+			ok=$((ok + 1))
+		else
+			bad="$bad $k(saved $saved, TICK$last->${first:-none}..${at:-none}, up $lastup->${up2:-none})"
+		fi
+		last=${at:-$last} lastup=${up:-$lastup}
+	done
+	expect snap-cycles "20 restores, each saved again: the counter goes on, the clock never back ($ok good${bad:+; bad:$bad})" \
+		test "$ok" = 20
+	rm -f "$TMP"/cy[01].state "$TMP"/cy[01].mem
+}
+
 # Two clones of one snapshot at once: each gets a new VM generation ID, so each kernel
 # reseeds its random number generator and they draw different numbers (with one RNG state
 # they would draw the same). The second clone runs beside the first, with its own console.
