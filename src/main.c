@@ -398,6 +398,9 @@ static int open_snapshot_dir(struct session *s)
 	free(tmp);
 	if (!s->snap_dir)
 		return 0;
+	/* "DIR/" names the same directory as "DIR": the API's paths are compared with it. */
+	for (size_t n = strlen(s->snap_dir); n > 1 && s->snap_dir[n - 1] == '/'; n--)
+		s->snap_dir[n - 1] = '\0';
 	s->snap_dirfd = open(s->snap_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->snap_dirfd < 0) {
 		log_error("snapshot directory %s: %s", s->snap_dir, strerror(errno));
