@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -366,6 +367,7 @@ struct session {
 	const char *sock;	  /* the API socket, whose directory holds snapshots by default */
 	int snap_dirfd;		  /* the snapshot directory (with an API), else -1 */
 	char *snap_dir;		  /* its path */
+	bool refused;		  /* a restore refused the snapshot's state (exit status 2) */
 };
 
 static int session_end(struct session *s, int status);
@@ -426,6 +428,7 @@ static int session_boot(struct session *s, struct boot_images *bi)
 
 	if (s->snap) {
 		err = snapshot_restore(s->snap, &s->vm);
+		s->refused = err != 0;
 		if (!err && !s->resume)
 			vm_start_paused(&s->vm);
 		return err;
@@ -504,7 +507,8 @@ static int session_start(struct session *s)
 	if (!err)
 		return 0;
 	session_end(s, VM_FAILURE);
-	return VM_FAILURE;
+	/* A state the restore refused is bad input, found before any vCPU ran. */
+	return s->refused ? VM_USAGE : VM_FAILURE;
 close_report:
 	if (s->report)
 		fclose(s->report);
@@ -571,6 +575,7 @@ static const char *snapshot_name(const struct session *s, const char *path, cons
 	const char *slash = strrchr(path, '/');
 	const char *name = slash ? slash + 1 : path;
 	size_t dlen = slash ? (size_t)(slash - path) : 0;
+	struct stat st;
 
 	if (s->snap_dirfd < 0) {
 		log_error("%s: no snapshot directory (--snapshot-dir)", what);
@@ -585,6 +590,11 @@ static const char *snapshot_name(const struct session *s, const char *path, cons
 	}
 	if (!snapshot_valid_name(name) || name[0] == '.') {
 		log_error("%s: '%s' is not a file name a snapshot may take", what, name);
+		return NULL;
+	}
+	/* It replaces a file of that name, never a socket (the API's own), a directory, ... */
+	if (!fstatat(s->snap_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) && !S_ISREG(st.st_mode)) {
+		log_error("%s: %s/%s exists and is no regular file", what, s->snap_dir, name);
 		return NULL;
 	}
 	return name;
@@ -671,14 +681,21 @@ static int api_load(void *opaque, const char *state, const char *mem, bool resum
 	struct session *s = opaque;
 	struct snapshot_in *in = calloc(1, sizeof(*in));
 	struct machine *m = calloc(1, sizeof(*m));
-	int err = in && m ? 0 : -ENOMEM;
+	/* The command line's --set and --user first, as for InstanceStart, then the request's. */
+	struct machine_override *all = calloc(s->api.nbase_ov + nov + 1, sizeof(*all));
+	int err = in && m && all ? 0 : -ENOMEM;
 
+	for (size_t i = 0; all && i < s->api.nbase_ov; i++)
+		all[i] = s->api.base_ov[i];
+	for (size_t i = 0; all && i < nov; i++)
+		all[s->api.nbase_ov + i] = ov[i];
 	err = err ?: snapshot_open(in, state, mem);
 	if (!err) {
-		err = snapshot_machine(in, ov, nov, m);
+		err = snapshot_machine(in, all, s->api.nbase_ov + nov, m);
 		if (err)
 			machine_free(m);
 	}
+	free(all);
 	if (!err && m->on_reboot == REBOOT_RESTART)
 		m->on_reboot = REBOOT_EXIT; /* a client starts the next one (as InstanceStart) */
 	if (!err) {

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/kvm.h>
@@ -207,23 +208,31 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned nargs, struct s
 /*
  * Snapshots: files are created, renamed and removed only relative to the snapshot
  * directory's descriptor (the names the API gives are plain file names, checked before;
- * seccomp cannot read a path, so "../" is the caller's to refuse).
+ * seccomp cannot read a path, so "../" or an absolute path is the caller's to refuse), and
+ * opened only to create a new one (O_CREAT | O_EXCL, written) or to sync the directory: no
+ * existing file can be opened, truncated or written through this rule.
  */
+#define KERNEL_O_LARGEFILE 0100000 /* what a 64-bit libc may add to open's flags */
 static int allow_snapshot_dir(scmp_filter_ctx ctx, unsigned *count)
 {
 	uint64_t fd = (uint64_t)cfg.snapshot_dirfd;
-	const char *const one[] = {"openat", "unlinkat"}, *const two[] = {"renameat", "renameat2"};
+	uint64_t mask = 0xffffffffu & ~(uint64_t)(O_CLOEXEC | KERNEL_O_LARGEFILE);
+	const uint64_t opens[] = {O_WRONLY | O_CREAT | O_EXCL, O_RDONLY | O_DIRECTORY};
+	const char *const two[] = {"renameat", "renameat2"};
+	int nr = seccomp_syscall_resolve_name("openat"), r;
 
-	for (size_t i = 0; i < ARRAY_SIZE(one); i++) {
-		int r = allow(ctx, one[i], 1, cmp_arg(0, SCMP_CMP_EQ, fd, 0));
-
-		if (r < 0)
+	for (size_t i = 0; nr >= 0 && !denied("openat") && i < ARRAY_SIZE(opens); i++) {
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, cmp_arg(0, SCMP_CMP_EQ, fd, 0),
+				     cmp_arg(2, SCMP_CMP_MASKED_EQ, mask, opens[i])))
 			return -EINVAL;
-		*count += r > 0;
+		(*count)++;
 	}
+	r = allow(ctx, "unlinkat", 1, cmp_arg(0, SCMP_CMP_EQ, fd, 0));
+	if (r < 0)
+		return -EINVAL;
+	*count += r > 0;
 	for (size_t i = 0; i < ARRAY_SIZE(two); i++) {
-		int nr = seccomp_syscall_resolve_name(two[i]);
-
+		nr = seccomp_syscall_resolve_name(two[i]);
 		if (nr == __NR_SCMP_ERROR || nr < 0 || denied(two[i]))
 			continue;
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, cmp_arg(0, SCMP_CMP_EQ, fd, 0),

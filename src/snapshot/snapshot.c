@@ -22,10 +22,15 @@
 
 /* Keys a restore may change: where the host side is, not what the guest saw. */
 static const char *const restore_keys[] = {"path", "tap", "vhost", "engine", NULL};
-static const char *const restore_machine_keys[] = {"user", "seccomp", "api_sock", "snapshot_dir",
-						   NULL};
-/* Left out of the saved description: the restored process's own. */
-static const char *const not_saved[] = {"machine.api_sock", "machine.snapshot_dir", NULL};
+static const char *const restore_machine_keys[] = {"user",	  "seccomp",	  "seccomp_deny",
+						   "api_sock", "snapshot_dir", NULL};
+/*
+ * Left out of the saved description: the restored process's own, from its command line only
+ * (a state file, which may come from anywhere, must not choose them).
+ */
+static const char *const not_saved[] = {"machine.api_sock", "machine.snapshot_dir",
+					"machine.user",	    "machine.seccomp",
+					"machine.seccomp_deny", NULL};
 
 bool snapshot_valid_name(const char *name)
 {
@@ -81,10 +86,15 @@ static int write_ram(const struct vm *vm, int fd, uint64_t *written)
 static int save_ram(const struct vm *vm, int dirfd, const char *name, uint64_t *written)
 {
 	char tmp[256];
-	int fd, err;
+	int fd = -1, err;
 
-	snprintf(tmp, sizeof(tmp), ".%s.%d.tmp", name, (int)getpid());
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* (a name a killed save left behind is skipped, not reused) */
+	for (unsigned n = 0; fd < 0 && n < 100; n++) {
+		snprintf(tmp, sizeof(tmp), ".%s.%d-%u.tmp", name, (int)getpid(), n);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		err = -errno;
 		log_error("snapshot: memory file %s: %s", name, strerror(errno));
@@ -99,6 +109,21 @@ static int save_ram(const struct vm *vm, int dirfd, const char *name, uint64_t *
 		log_error("snapshot: memory file %s: %s", name, strerror(-err));
 		unlinkat(dirfd, tmp, 0);
 	}
+	return err;
+}
+
+/* The dumped description must read back (inih's lines are at most 198 characters). */
+static int check_dump(const char *text)
+{
+	struct cfg c = {0};
+	int err = cfg_load_text(&c, "the machine as saved", text);
+
+	if (!err && c.nerrors)
+		err = -EINVAL;
+	cfg_free(&c);
+	if (err)
+		log_error("snapshot: the machine description does not read back as INI (above); "
+			  "nothing saved");
 	return err;
 }
 
@@ -137,7 +162,7 @@ static int save_machine(const struct vm *vm, struct snap *s, const char *mem)
 		free(text);
 		return -EINVAL;
 	}
-	err = snap_put_text(ms, "ini", text);
+	err = snap_put_text(ms, "ini", text) ?: check_dump(text);
 	free(text);
 	if (!err && m->arch->snapshot_pin && m->arch->snapshot_pin(m, pin, sizeof(pin)))
 		err = snap_put_text(ms, "pin", pin);
@@ -148,6 +173,7 @@ int snapshot_save(struct vm *vm, int dirfd, const char *state, const char *mem,
 		  struct snapshot_stats *st)
 {
 	uint64_t start = timeline_clock_ns();
+	char name[SNAP_NAME_MAX + 8];
 	struct snap *s;
 	int err;
 
@@ -166,12 +192,18 @@ int snapshot_save(struct vm *vm, int dirfd, const char *state, const char *mem,
 
 		if (!dev->ops->save)
 			continue;
-		sec = snap_add(s, dev->name);
+		snprintf(name, sizeof(name), "dev.%s", dev->name);
+		sec = snap_add(s, name);
 		err = sec ? dev->ops->save(dev, sec) : -ENOMEM;
 		if (err)
 			log_error("%s: cannot save its state: %s", dev->name, strerror(-err));
 	}
 	st->ram_bytes = vm->ram_size;
+	/* An old state of this name must not be left beside the new memory file. */
+	if (!err && unlinkat(dirfd, state, 0) < 0 && errno != ENOENT) {
+		err = -errno;
+		log_error("snapshot: cannot replace %s: %s", state, strerror(errno));
+	}
 	err = err ?: save_ram(vm, dirfd, mem, &st->written_bytes);
 	if (!err) {
 		err = snap_write(s, dirfd, state);
@@ -263,14 +295,14 @@ int snapshot_open(struct snapshot_in *in, const char *state_path, const char *me
 	err = check_host(in, snap_find(in->state, "snapshot"));
 	if (err)
 		return err;
-	in->mem_fd = open(in->mem_path, O_RDONLY | O_CLOEXEC);
-	if (in->mem_fd < 0) {
+	/* (not waiting on a FIFO, not a terminal: a regular file is checked next) */
+	in->mem_fd = open(in->mem_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (in->mem_fd < 0 || fstat(in->mem_fd, &st) < 0) {
 		err = -errno;
 		log_error("snapshot memory file %s: %s", in->mem_path, strerror(errno));
 		return err;
 	}
-	if (fstat(in->mem_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != in->ram_size) {
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != in->ram_size) {
 		log_error("snapshot memory file %s: %s %llu bytes; the snapshot's RAM is %llu",
 			  in->mem_path, S_ISREG(st.st_mode) ? "is" : "is no regular file of",
 			  (unsigned long long)st.st_size, (unsigned long long)in->ram_size);
@@ -318,7 +350,7 @@ int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, 
 		if (!restore_may_set(ov[i].arg)) {
 			log_error("%s %s: a restore cannot change this (the guest has seen it); "
 				  "it may set a device's path, tap, vhost or engine and the "
-				  "machine's user, seccomp or api_sock",
+				  "machine's user, seccomp, seccomp_deny, api_sock or snapshot_dir",
 				  ov[i].origin, ov[i].arg);
 			return -EINVAL;
 		}
@@ -337,6 +369,20 @@ int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, 
 	free(all);
 	if (err)
 		return err;
+	for (size_t i = 0; i < m->cfg.nentries; i++) {
+		const struct cfg_entry *e = &m->cfg.entries[i];
+		char key[128];
+
+		snprintf(key, sizeof(key), "%s.%s", e->section, e->key);
+		for (const char *const *k = not_saved; e->line && *k; k++)
+			if (!strcmp(key, *k)) {
+				log_error("snapshot %s: its machine sets [machine] %s, which a "
+					  "restore takes from its own command line only (a file "
+					  "not written by microvm?)",
+					  in->state_path, e->key);
+				return -EINVAL;
+			}
+	}
 	if (snap_need_u64(snap_find(in->state, "snapshot"), "vcpus", 1024, &vcpus))
 		return -EINVAL;
 	if (m->ram_size != in->ram_size || m->vcpus != vcpus) {
@@ -355,7 +401,11 @@ int snapshot_restore(struct snapshot_in *in, struct vm *vm)
 
 	for (size_t i = 0; !err && i < vm->m->ndevices; i++) {
 		struct device *dev = &vm->m->devices[i];
-		const struct snap_sec *sec = snap_find(in->state, dev->name);
+		char name[SNAP_NAME_MAX + 8];
+		const struct snap_sec *sec;
+
+		snprintf(name, sizeof(name), "dev.%s", dev->name);
+		sec = snap_find(in->state, name);
 
 		if (!dev->ops->restore) {
 			if (sec) {
@@ -376,6 +426,8 @@ int snapshot_restore(struct snapshot_in *in, struct vm *vm)
 	if (!err) {
 		timeline_mark(TL_STATE_RESTORED);
 		log_info("state restored at %.1f ms", timeline_now() * 1e3);
+	} else {
+		log_error("snapshot %s: refused (above); nothing runs", in->state_path);
 	}
 	return err;
 }

@@ -571,10 +571,15 @@ void virtio_pci_detach(struct virtio_pci *t)
 
 /* --- snapshots ---------------------------------------------------------------------------- */
 
-/* The PBA's bytes in a snapshot: 64-bit words, little-endian, as many as nvec needs. */
+/*
+ * The PBA's bytes in a snapshot: 64-bit words, little-endian, as many as nvec needs, at most
+ * what t->pending holds (more vectors than that only without MSI-X, where none is pending).
+ */
 static size_t pba_len(const struct virtio_pci *t)
 {
-	return 8 * ((t->nvec + 63) / 64);
+	size_t n = 8 * ((t->nvec + 63) / 64);
+
+	return n < sizeof(t->pending) ? n : sizeof(t->pending);
 }
 
 int virtio_pci_save(struct virtio_pci *t, struct snap_sec *sec)

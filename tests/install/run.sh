@@ -76,7 +76,7 @@ check "microvm(1) names the installed machines' directory" \
 # type) must be in microvm.ini(5); what docs/config.md's tables name must be asked for.
 truncate -s 1M "$tmp/disk.img"
 all="--set blk0.type=virtio-blk --set blk0.path=$tmp/disk.img --set net0.type=virtio-net
-	--set uart1.type=ns16550a --set uart1.base=0x9020000 --set uart1.irq=5"
+	--set uart1.type=ns16550a --set uart1.base=0x9030000 --set uart1.irq=5"
 {
 	# shellcheck disable=SC2086
 	"$mv" --config machines/rpi5.ini --list-keys $all
