@@ -886,7 +886,8 @@ static void snapshot_create(struct api *a, struct body *b)
 {
 	static const char *const known[] = {"snapshot_type", "snapshot_path", "mem_file_path",
 					    NULL};
-	static const char *const refused[] = {"version", "snapshot versions are Firecracker's", NULL};
+	static const char *const refused[] = {"version", "snapshot versions are Firecracker's",
+					      NULL};
 	static const char *const types[] = {"Full", NULL};
 	const char *state, *mem;
 	struct capture cap;
