@@ -22,15 +22,14 @@
 
 /* Keys a restore may change: where the host side is, not what the guest saw. */
 static const char *const restore_keys[] = {"path", "tap", "vhost", "engine", NULL};
-static const char *const restore_machine_keys[] = {"user",	  "seccomp",	  "seccomp_deny",
+static const char *const restore_machine_keys[] = {"user",     "seccomp",      "seccomp_deny",
 						   "api_sock", "snapshot_dir", NULL};
 /*
  * Left out of the saved description: the restored process's own, from its command line only
  * (a state file, which may come from anywhere, must not choose them).
  */
-static const char *const not_saved[] = {"machine.api_sock", "machine.snapshot_dir",
-					"machine.user",	    "machine.seccomp",
-					"machine.seccomp_deny", NULL};
+static const char *const not_saved[] = {"machine.api_sock", "machine.snapshot_dir", "machine.user",
+					"machine.seccomp",  "machine.seccomp_deny", NULL};
 
 bool snapshot_valid_name(const char *name)
 {
