@@ -321,17 +321,18 @@ int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char 
 	return 0;
 }
 
-static bool skipped(const char *const *skip, const char *sec, const char *key)
+static bool skipped(const char *skip_sec, const char *const *skip_keys, const char *sec,
+		    const char *key)
 {
-	size_t n = strlen(sec);
-
-	for (; skip && *skip; skip++)
-		if (!strncmp(*skip, sec, n) && (*skip)[n] == '.' && !strcmp(*skip + n + 1, key))
+	if (!skip_sec || strcmp(sec, skip_sec))
+		return false;
+	for (; *skip_keys; skip_keys++)
+		if (!strcmp(*skip_keys, key))
 			return true;
 	return false;
 }
 
-int cfg_dump(const struct cfg *c, FILE *out, const char *const *skip)
+int cfg_dump(const struct cfg *c, FILE *out, const char *skip_sec, const char *const *skip_keys)
 {
 	for (size_t i = 0; i < c->nsections; i++) {
 		const char *sec = c->sections[i].name;
@@ -341,7 +342,7 @@ int cfg_dump(const struct cfg *c, FILE *out, const char *const *skip)
 			const struct cfg_entry *e = &c->entries[j];
 			const char *dir = e->line ? c->dir : ".";
 
-			if (strcmp(e->section, sec) || skipped(skip, sec, e->key))
+			if (strcmp(e->section, sec) || skipped(skip_sec, skip_keys, sec, e->key))
 				continue;
 			/* inih would take these as a comment or strip them */
 			if (strpbrk(e->value, ";#\n") ||

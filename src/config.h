@@ -59,10 +59,10 @@ int cfg_set(struct cfg *c, const char *arg);
 int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char *field);
 /*
  * Write c as INI text that loads into the same values from any directory: every section and
- * key as they stand after the overrides, paths made absolute, sections named in skip
- * ("SECTION.KEY" strings, NULL-ended) left out. 0, or -1 on a value INI cannot carry.
+ * key as they stand after the overrides, paths made absolute, the keys skip_keys (NULL-ended)
+ * of section skip_sec (or none: NULL) left out. 0, or -1 on a value INI cannot carry.
  */
-int cfg_dump(const struct cfg *c, FILE *out, const char *const *skip);
+int cfg_dump(const struct cfg *c, FILE *out, const char *skip_sec, const char *const *skip_keys);
 /* Free everything held by c. */
 void cfg_free(struct cfg *c);
 

@@ -467,11 +467,11 @@ static int session_start(struct session *s)
 		err = VM_FAILURE;
 		goto close_report;
 	}
-	if (!s->snap && boot_prepare(m, &bi, 1)) {
-		err = VM_USAGE;
-		goto close_report;
-	}
 	if (!s->snap) {
+		if (boot_prepare(m, &bi, 1)) {
+			err = VM_USAGE;
+			goto close_report;
+		}
 		timeline_mark(TL_BOOT_FILES_READ);
 		log_info("boot files opened, headers read at %.1f ms", timeline_now() * 1e3);
 	}
@@ -653,6 +653,21 @@ static int run(struct machine *m, const struct options *o, struct http_server *s
 }
 
 /* InstanceStart: build the VM the API described; the pre-boot loop then hands over. */
+/*
+ * Build the VM s->m describes (and s->snap, for a restore) from the pre-boot loop, which
+ * then hands over to the running VM's. 0, or -1 with nothing of it left.
+ */
+static int preboot_start(struct session *s)
+{
+	if (session_start(s))
+		return -1;
+	s->started = true;
+	/* What a client sent behind its request is answered by the running VM's loop. */
+	s->api_srv->hold = true;
+	loop_stop(s->preboot);
+	return 0;
+}
+
 static int api_start(void *opaque, struct machine *m)
 {
 	struct session *s = opaque;
@@ -663,14 +678,10 @@ static int api_start(void *opaque, struct machine *m)
 		return -1;
 	}
 	s->m = m;
-	if (session_start(s)) {
+	if (preboot_start(s)) {
 		s->m = NULL;
 		return -1;
 	}
-	s->started = true;
-	/* What a client sent behind InstanceStart is answered by the running VM's loop. */
-	s->api_srv->hold = true;
-	loop_stop(s->preboot);
 	return 0;
 }
 
@@ -697,12 +708,12 @@ static int api_load(void *opaque, const char *state, const char *mem, bool resum
 	}
 	free(all);
 	if (!err && m->on_reboot == REBOOT_RESTART)
-		m->on_reboot = REBOOT_EXIT; /* a client starts the next one (as InstanceStart) */
+		m->on_reboot = REBOOT_EXIT; /* a reboot would not come back to this state */
 	if (!err) {
 		s->m = m;
 		s->snap = in;
 		s->resume = resume;
-		if (session_start(s)) {
+		if (preboot_start(s)) {
 			s->m = NULL;
 			s->snap = NULL;
 			machine_free(m);
@@ -716,10 +727,7 @@ static int api_load(void *opaque, const char *state, const char *mem, bool resum
 		free(m);
 		return -1;
 	}
-	s->started = true;
 	*out = m;
-	s->api_srv->hold = true;
-	loop_stop(s->preboot);
 	return 0;
 }
 
@@ -846,9 +854,9 @@ static int restore_main(const struct options *o, const char *sock)
 		if (err && m.cfg.nerrors)
 			fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", o->restore,
 				m.cfg.nerrors, m.cfg.nerrors == 1 ? "" : "s");
-		else if (m.on_reboot == REBOOT_RESTART)
-			m.on_reboot = REBOOT_EXIT; /* a reboot would not come back to this state */
 		if (!err) {
+			if (m.on_reboot == REBOOT_RESTART)
+				m.on_reboot = REBOOT_EXIT; /* a reboot would not come back here */
 			sock = sock ? sock : m.api_sock;
 			if (o->paused && !sock)
 				log_error("--paused: nothing could resume it without --api-sock");
@@ -969,15 +977,8 @@ int main(int argc, char **argv)
 			return VM_USAGE;
 		sock = sockbuf;
 	}
-	if (o.restore) {
-		status = restore_main(&o, sock);
-		for (size_t i = 0; i < o.nsets; i++)
-			free(o.sets[i]);
-		free(o.sets);
-		return status;
-	}
 	if (!o.config) {
-		status = api_main(&o, sock);
+		status = o.restore ? restore_main(&o, sock) : api_main(&o, sock);
 		for (size_t i = 0; i < o.nsets; i++)
 			free(o.sets[i]);
 		free(o.sets);

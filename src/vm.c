@@ -555,7 +555,7 @@ void vm_start_paused(struct vm *vm)
 	for (size_t i = 0; i < vm->m->ndevices; i++) {
 		struct device *dev = &vm->m->devices[i];
 
-		/* Nothing is in flight before the first run: a pause has nothing to wait for. */
+		/* No vCPU ran yet: a pause waits only for what the restore's serving started. */
 		if (dev->ops->pause && dev->ops->pause(dev))
 			log_warn("%s: cannot start paused", dev->name);
 	}

@@ -20,16 +20,20 @@
 #include "timeline.h"
 #include "vm.h"
 
-/* Keys a restore may change: where the host side is, not what the guest saw. */
+/* A device's keys a restore may change: where its host side is, not what the guest saw. */
 static const char *const restore_keys[] = {"path", "tap", "vhost", "engine", NULL};
-static const char *const restore_machine_keys[] = {"user",     "seccomp",      "seccomp_deny",
-						   "api_sock", "snapshot_dir", NULL};
 /*
- * Left out of the saved description: the restored process's own, from its command line only
- * (a state file, which may come from anywhere, must not choose them).
+ * [machine] keys that choose the host side: left out of the saved description and set on a
+ * restore from its own command line only (a state file may come from anywhere).
  */
-static const char *const not_saved[] = {"machine.api_sock", "machine.snapshot_dir", "machine.user",
-					"machine.seccomp",  "machine.seccomp_deny", NULL};
+static const char *const host_keys[] = {"user",	    "seccomp",	    "seccomp_deny",
+					"api_sock", "snapshot_dir", NULL};
+
+/* A device's section: dev.NAME (apart from the sections of the VM's own). */
+static void dev_section(const struct device *dev, char *buf, size_t len)
+{
+	snprintf(buf, len, "dev.%s", dev->name);
+}
 
 bool snapshot_valid_name(const char *name)
 {
@@ -159,7 +163,7 @@ static int save_machine(const struct vm *vm, struct snap *s, const char *mem)
 	f = open_memstream(&text, &len);
 	if (!f)
 		return -ENOMEM;
-	err = cfg_dump(&m->cfg, f, not_saved);
+	err = cfg_dump(&m->cfg, f, "machine", host_keys);
 	if (fclose(f) || !text)
 		err = -1;
 	if (err) {
@@ -198,7 +202,7 @@ int snapshot_save(struct vm *vm, int dirfd, const char *state, const char *mem,
 
 		if (!dev->ops->save)
 			continue;
-		snprintf(name, sizeof(name), "dev.%s", dev->name);
+		dev_section(dev, name, sizeof(name));
 		sec = snap_add(s, name);
 		err = sec ? dev->ops->save(dev, sec) : -ENOMEM;
 		if (err)
@@ -328,7 +332,7 @@ static bool restore_may_set(const char *arg)
 	if (!dot || !eq || eq < dot)
 		return false;
 	if (dot - arg == 7 && !strncmp(arg, "machine", 7))
-		keys = restore_machine_keys;
+		keys = host_keys;
 	for (; *keys; keys++)
 		if (strlen(*keys) == (size_t)(eq - dot - 1) &&
 		    !strncmp(dot + 1, *keys, eq - dot - 1))
@@ -375,19 +379,17 @@ int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, 
 	free(all);
 	if (err)
 		return err;
-	for (size_t i = 0; i < m->cfg.nentries; i++) {
-		const struct cfg_entry *e = &m->cfg.entries[i];
-		char key[128];
+	/* (from the saved text: a line number; the command line's overrides have none) */
+	for (const char *const *k = host_keys; *k; k++) {
+		const struct cfg_entry *e = cfg_get(&m->cfg, "machine", *k);
 
-		snprintf(key, sizeof(key), "%s.%s", e->section, e->key);
-		for (const char *const *k = not_saved; e->line && *k; k++)
-			if (!strcmp(key, *k)) {
-				log_error("snapshot %s: its machine sets [machine] %s, which a "
-					  "restore takes from its own command line only (a file "
-					  "not written by microvm?)",
-					  in->state_path, e->key);
-				return -EINVAL;
-			}
+		if (e && e->line) {
+			log_error("snapshot %s: its machine sets [machine] %s, which a restore "
+				  "takes from its own command line only (a file not written by "
+				  "microvm?)",
+				  in->state_path, *k);
+			return -EINVAL;
+		}
 	}
 	if (snap_need_u64(snap_find(in->state, "snapshot"), "vcpus", 1024, &vcpus))
 		return -EINVAL;
@@ -410,7 +412,7 @@ int snapshot_restore(struct snapshot_in *in, struct vm *vm)
 		char name[SNAP_NAME_MAX + 8];
 		const struct snap_sec *sec;
 
-		snprintf(name, sizeof(name), "dev.%s", dev->name);
+		dev_section(dev, name, sizeof(name));
 		sec = snap_find(in->state, name);
 
 		if (!dev->ops->restore) {
