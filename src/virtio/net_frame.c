@@ -3,8 +3,8 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <ctype.h>
 #include <linux/if_tun.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "iov.h"
@@ -117,17 +117,22 @@ int net_rx_scatter(const struct virtq_chain *chains, unsigned n, uint8_t *frame,
 	return (int)k;
 }
 
+static unsigned hex_digit(char c)
+{
+	return isdigit((unsigned char)c) ? (unsigned)(c - '0')
+					 : (unsigned)(tolower((unsigned char)c) - 'a' + 10);
+}
+
 int net_parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned v[6];
-	char end;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &end) != 6 ||
-	    strlen(s) != 17)
+	/* Exactly six pairs of hex digits and five colons (sscanf would take spaces, signs, 0x). */
+	if (strlen(s) != 17)
 		return -1;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return -1;
 	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)v[i];
+		mac[i] = (uint8_t)(hex_digit(s[3 * i]) << 4 | hex_digit(s[3 * i + 1]));
 	if (mac[0] & 1)
 		return -1; /* multicast */
 	return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) ? 0 : -1;

@@ -39,7 +39,7 @@ unsigned net_tap_offloads(uint64_t features);
  */
 int net_rx_scatter(const struct virtq_chain *chains, unsigned n, uint8_t *frame, size_t len,
 		   bool mergeable, uint32_t *used);
-/* Parse "02:00:00:aa:bb:cc" into a unicast, non-zero MAC address. 0 or -1. */
+/* Parse "02:00:00:aa:bb:cc" (hex digits of either case) into a unicast, non-zero MAC. 0 or -1. */
 int net_parse_mac(const char *s, uint8_t mac[6]);
 /* A locally administered unicast MAC derived from the machine and NIC names (stable). */
 void net_default_mac(const char *machine, const char *nic, uint8_t mac[6]);

@@ -176,6 +176,14 @@ static void test_mac(void)
 	CHECK(net_parse_mac("02:00:5e:10:00:1", mac) < 0);
 	CHECK(net_parse_mac("02-00-5e-10-00-01", mac) < 0);
 	CHECK(net_parse_mac("g2:00:5e:10:00:01", mac) < 0);
+	/* Hex digits only: no spaces, signs or 0x (what sscanf's %x would take). */
+	CHECK(net_parse_mac(" 2:00:5e:10:00:01", mac) < 0);
+	CHECK(net_parse_mac("+2:00:5e:10:00:01", mac) < 0);
+	CHECK(net_parse_mac("0x:00:5e:10:00:01", mac) < 0);
+	CHECK(net_parse_mac("02:00:5e:10: 0:01", mac) < 0);
+	CHECK(net_parse_mac("02:00:5e:10:00:-1", mac) < 0);
+	CHECK(net_parse_mac("02:00:5e:10:00:01 ", mac) < 0);
+	CHECK(net_parse_mac("02.00.5e.10.00.01", mac) < 0);
 	/* Generated: locally administered unicast, stable, different per NIC and machine. */
 	net_default_mac("rpi5", "net0", mac);
 	CHECK((mac[0] & 3) == 2);
