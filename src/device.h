@@ -53,6 +53,11 @@ struct device_ops {
 	void (*destroy)(struct device *dev);
 	/* A type built on a shared adapter: the type's own ops for it (virtio/adapter.h). */
 	const void *impl;
+	/*
+	 * The keys a restore may set (NULL-terminated, or NULL: none): where the host side is,
+	 * or what the device tells the guest anew (a NIC's MAC address).
+	 */
+	const char *const *restore_keys;
 };
 
 /* Look up a device type by its INI name (devices/registry.c); NULL when unknown. */

@@ -368,6 +368,8 @@ int machine_load_src(struct machine *m, const struct machine_src *src, bool run)
 			: cfg_load(&m->cfg, src->path);
 	if (ret < 0)
 		return ret;
+	if (!m->cfg.nerrors && src->check && src->check(&m->cfg, src->check_arg))
+		return -EINVAL;
 	for (size_t i = 0; i < src->nov; i++)
 		cfg_set_from(&m->cfg, src->ov[i].arg, src->ov[i].origin, src->ov[i].field);
 	if (m->cfg.nerrors)

@@ -73,6 +73,12 @@ struct machine_src {
 	const char *text; /* built-in INI (an architecture's default machine), or NULL */
 	const struct machine_override *ov;
 	size_t nov;
+	/*
+	 * Optional: a look at the description as read, before the overrides apply (a restore
+	 * checks them against it). 0, or -1 (said): nothing more is loaded.
+	 */
+	int (*check)(const struct cfg *c, void *arg);
+	void *check_arg;
 };
 
 /* machine_load from a source: the same parsing and checks, whatever filled it. */

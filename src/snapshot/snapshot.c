@@ -20,8 +20,6 @@
 #include "timeline.h"
 #include "vm.h"
 
-/* A device's keys a restore may change: where its host side is, not what the guest saw. */
-static const char *const restore_keys[] = {"path", "tap", "vhost", "engine", NULL};
 /*
  * [machine] keys that choose the host side: left out of the saved description and set on a
  * restore from its own command line only (a state file may come from anywhere).
@@ -323,29 +321,86 @@ int snapshot_open(struct snapshot_in *in, const char *state_path, const char *me
 	return 0;
 }
 
-/* May a restore set arg ("SECTION.KEY=VALUE")? The guest has not seen those keys. */
-static bool restore_may_set(const char *arg)
+/* Is key (len bytes) in the NULL-terminated list keys (which may be NULL)? */
+static bool listed(const char *const *keys, const char *key, size_t len)
 {
-	const char *dot = strchr(arg, '.'), *eq = strchr(arg, '=');
-	const char *const *keys = restore_keys;
-
-	if (!dot || !eq || eq < dot)
-		return false;
-	if (dot - arg == 7 && !strncmp(arg, "machine", 7))
-		keys = host_keys;
-	for (; *keys; keys++)
-		if (strlen(*keys) == (size_t)(eq - dot - 1) &&
-		    !strncmp(dot + 1, *keys, eq - dot - 1))
+	for (; keys && *keys; keys++)
+		if (strlen(*keys) == len && !strncmp(key, *keys, len))
 			return true;
 	return false;
+}
+
+/* "a, b or c" (or "none") from a NULL-terminated list into buf. */
+static const char *spell(const char *const *keys, char *buf, size_t len)
+{
+	size_t n = 0, at = 0;
+
+	while (keys && keys[n])
+		n++;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s%s",
+				       i ? i + 1 < n ? ", " : " or " : "", keys[i]);
+	return n ? buf : "none";
+}
+
+/* The overrides a restore is given (the saved pin is not one of them). */
+struct restore_ov {
+	const struct machine_override *ov;
+	size_t nov;
+};
+
+/*
+ * The overrides arg (a struct restore_ov), checked against the saved description c before
+ * any is applied: each may set only a key its section's type lists as one a restore may set
+ * (device_ops.restore_keys: a disk's path, a NIC's TAP or MAC...) or a host-side [machine]
+ * key. The guest has seen anything else. 0, or -1 (said).
+ */
+static int check_restore_ov(const struct cfg *c, void *arg)
+{
+	const struct restore_ov *r = arg;
+
+	for (size_t i = 0; i < r->nov; i++) {
+		const char *set = r->ov[i].arg, *dot = strchr(set, '.'), *eq = strchr(set, '=');
+		const char *const *may = NULL, *type;
+		char sec[128], keys[160], what[200];
+
+		if (!dot || !eq || eq < dot || (size_t)(dot - set) >= sizeof(sec)) {
+			log_error("%s %s: expected SECTION.KEY=VALUE", r->ov[i].origin, set);
+			return -1;
+		}
+		memcpy(sec, set, (size_t)(dot - set));
+		sec[dot - set] = '\0';
+		type = strcmp(sec, "machine") ? cfg_value(c, sec, "type") : NULL;
+		if (!strcmp(sec, "machine"))
+			may = host_keys;
+		else if (type && device_type(type))
+			may = device_type(type)->restore_keys;
+		if (listed(may, dot + 1, (size_t)(eq - dot - 1)))
+			continue;
+		if (!cfg_section(c, sec)) {
+			log_error("%s %s: the snapshot's machine has no [%s] (a restore cannot add "
+				  "a device)",
+				  r->ov[i].origin, set, sec);
+			return -1;
+		}
+		snprintf(what, sizeof(what), "[%s]%s%s%s", sec, type ? " (a " : "",
+			 type ? type : "", type ? ")" : "");
+		log_error("%s %s: a restore cannot change this (the guest has seen it); of %s it "
+			  "may set %s",
+			  r->ov[i].origin, set, what, spell(may, keys, sizeof(keys)));
+		return -1;
+	}
+	return 0;
 }
 
 int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, size_t nov,
 		     struct machine *m)
 {
 	const struct snap_sec *ms = snap_need(in->state, "machine");
+	struct restore_ov check = {ov, nov};
 	struct machine_override *all;
-	struct machine_src src = {0};
+	struct machine_src src = {.check = check_restore_ov, .check_arg = &check};
 	const char *pin = NULL;
 	char name[4200];
 	uint64_t vcpus;
@@ -356,14 +411,6 @@ int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, 
 		log_error("snapshot %s: no machine description", in->state_path);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < nov; i++)
-		if (!restore_may_set(ov[i].arg)) {
-			log_error("%s %s: a restore cannot change this (the guest has seen it); "
-				  "it may set a device's path, tap, vhost or engine and the "
-				  "machine's user, seccomp, seccomp_deny, api_sock or snapshot_dir",
-				  ov[i].origin, ov[i].arg);
-			return -EINVAL;
-		}
 	all = calloc(nov + 1, sizeof(*all));
 	if (!all)
 		return -ENOMEM;

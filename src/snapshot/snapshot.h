@@ -50,8 +50,8 @@ struct snapshot_in {
 int snapshot_open(struct snapshot_in *in, const char *state_path, const char *mem_path);
 /*
  * Load the snapshot's machine description, with the overrides ov (only keys a restore can
- * change: disk paths, TAP names, the data path, the user; others refused, said). 0 or
- * -EINVAL.
+ * change: a device type's restore_keys, such as disk paths, TAP names, the data path, a NIC's
+ * MAC address, and the host-side [machine] keys; others refused, said). 0 or -EINVAL.
  */
 int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, size_t nov,
 		     struct machine *m);

@@ -111,15 +111,18 @@ int virtio_adapter_save(struct device *dev, struct snap_sec *sec);
 /* Restore what virtio_adapter_save wrote (device_ops.restore); an active device is activated. */
 int virtio_adapter_restore(struct device *dev, const struct snap_sec *sec);
 
-/* The device_ops of a virtio device type called name, whose own ops are vops. */
-#define VIRTIO_DEVICE(name, vops)                                                                  \
+/*
+ * The device_ops of a virtio device type called name, whose own ops are vops and whose keys a
+ * restore may set are keys (device_ops.restore_keys).
+ */
+#define VIRTIO_DEVICE(name, vops, keys)                                                            \
 	{                                                                                          \
 		.type = (name), .configure = virtio_adapter_configure,                             \
 		.describe = virtio_adapter_describe, .realize = virtio_adapter_realize,            \
 		.unrealize = virtio_adapter_unrealize, .hw = virtio_adapter_hw,                    \
 		.destroy = virtio_adapter_destroy, .pause = virtio_adapter_pause,                  \
 		.resume = virtio_adapter_resume, .save = virtio_adapter_save,                      \
-		.restore = virtio_adapter_restore, .impl = &(vops),                                \
+		.restore = virtio_adapter_restore, .impl = &(vops), .restore_keys = (keys),        \
 	}
 
 #endif

@@ -752,4 +752,8 @@ static const struct virtio_device_ops blk_device_ops = {
 	.save = blk_save,
 };
 
-const struct device_ops virtio_blk_ops = VIRTIO_DEVICE("virtio-blk", blk_device_ops);
+/* A restore may open another image, or the same through another engine. */
+static const char *const blk_restore_keys[] = {"path", "engine", NULL};
+
+const struct device_ops virtio_blk_ops =
+	VIRTIO_DEVICE("virtio-blk", blk_device_ops, blk_restore_keys);

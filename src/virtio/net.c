@@ -804,4 +804,8 @@ static const struct virtio_device_ops net_device_ops = {
 	.restore = net_restore,
 };
 
-const struct device_ops virtio_net_ops = VIRTIO_DEVICE("virtio-net", net_device_ops);
+/* A restore may attach the NIC to another TAP, through the kernel or not. */
+static const char *const net_restore_keys[] = {"tap", "vhost", NULL};
+
+const struct device_ops virtio_net_ops =
+	VIRTIO_DEVICE("virtio-net", net_device_ops, net_restore_keys);

@@ -66,7 +66,7 @@ static const struct virtio_device_ops mini_ops = {
 	.stop = mini_stop,
 };
 
-static const struct device_ops mini_device_ops = VIRTIO_DEVICE("virtio-mini", mini_ops);
+static const struct device_ops mini_device_ops = VIRTIO_DEVICE("virtio-mini", mini_ops, NULL);
 
 /* The --check line of dev. */
 static void describe(const struct device *dev, char *buf, size_t len)

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "machine.h"
 #include "snapshot/snapfile.h"
+#include "snapshot/snapshot.h"
 #include "tapwrap.h"
 #include "test.h"
 #include "vdrv.h"
@@ -701,6 +702,92 @@ static void net_refusals(void)
 	snap_free(st);
 }
 
+/* --- what a restore may change -------------------------------------------------------------- */
+
+/*
+ * Restore a state whose machine is that of in with the override set (one "--set"): 0 and
+ * nothing said, or -EINVAL and a message that holds says (and each of and, if not NULL).
+ */
+static void restore_set(struct snapshot_in *in, const char *set, const char *says, const char *and)
+{
+	struct machine_override ov = {.arg = set, .origin = "--set"};
+	char msg[1024] = "";
+	FILE *f = fmemopen(msg, sizeof(msg) - 1, "w");
+	struct machine m;
+	int err;
+
+	test_case("restore --set %s", set);
+	log_capture(f);
+	err = snapshot_machine(in, &ov, 1, &m);
+	log_capture(NULL);
+	if (f)
+		fclose(f);
+	CHECK_EQ(err, says ? -EINVAL : 0);
+	if ((says && !strstr(msg, says)) || (and&&!strstr(msg, and)) || (!says && *msg))
+		printf("FAIL %s: said '%s'\n", test_current, msg);
+	CHECK(says ? strstr(msg, says) != NULL : !*msg);
+	CHECK(!and || strstr(msg, and) != NULL);
+	machine_free(&m);
+}
+
+/*
+ * A restore may set only the keys a device's type lists (a disk's path or engine, a NIC's
+ * TAP or data path) and the host-side [machine] keys; anything else is refused
+ * with the override and what its section's type would take named, before anything loads.
+ */
+static void restore_keys(void)
+{
+	char image[64], path[96], *text = NULL;
+	char *sets[] = {"net0.type=virtio-net", "net0.tap=mvsnap%d", "blk0.type=virtio-blk", path};
+	struct snapshot_in in = {.state_path = "test.state"};
+	struct machine base;
+	struct snap_sec *sec;
+	size_t len = 0;
+	FILE *f;
+
+	test_case("restore keys");
+	if (!make_image(image, sizeof(image)))
+		return;
+	snprintf(path, sizeof(path), "blk0.path=%s", image);
+	if (!test_machine_load(&base, "machines/rpi5.ini", sets, 4)) {
+		unlink(image);
+		return;
+	}
+	f = open_memstream(&text, &len);
+	CHECK(f && cfg_dump(&base.cfg, f, NULL, NULL) == 0);
+	if (f)
+		fclose(f);
+	in.state = snap_new();
+	in.ram_size = base.ram_size;
+	sec = snap_add(in.state, "snapshot");
+	CHECK(sec && snap_put_u64(sec, "vcpus", base.vcpus) == 0);
+	sec = snap_add(in.state, "machine");
+	CHECK(sec && text && snap_put_text(sec, "ini", text) == 0);
+	free(text);
+	machine_free(&base);
+
+	restore_set(&in, "net0.tap=mvclone%d", NULL, NULL);
+	restore_set(&in, "net0.vhost=off", NULL, NULL);
+	restore_set(&in, "blk0.engine=sync", NULL, NULL);
+	restore_set(&in, "uart0.mac=02:00:00:00:00:42",
+		    "--set uart0.mac=02:00:00:00:00:42: a restore cannot change this",
+		    "of [uart0] (a ns16550a) it may set none");
+	restore_set(&in, "blk0.mac=02:00:00:00:00:42",
+		    "--set blk0.mac=02:00:00:00:00:42: a restore",
+		    "of [blk0] (a virtio-blk) it may set path or engine");
+	restore_set(&in, "net0.mtu=9000", "--set net0.mtu=9000: a restore cannot change this",
+		    "of [net0] (a virtio-net) it may set tap or vhost");
+	restore_set(&in, "memory.size=2G", "--set memory.size=2G: a restore cannot change this",
+		    "of [memory] it may set none");
+	restore_set(
+		&in, "machine.vcpus=1", "--set machine.vcpus=1: a restore cannot change this",
+		"of [machine] it may set user, seccomp, seccomp_deny, api_sock or snapshot_dir");
+	restore_set(&in, "net1.tap=tap1", "the snapshot's machine has no [net1]", NULL);
+	restore_set(&in, "net0.tap", "--set net0.tap: expected SECTION.KEY=VALUE", NULL);
+	snap_free(in.state);
+	unlink(image);
+}
+
 /* --- boot timer ----------------------------------------------------------------------------- */
 
 /* The guest's millisecond counter goes on from the saved value. */
@@ -741,5 +828,6 @@ void test_devsnap(void)
 	net_round_trip(true);
 	net_vhost();
 	net_refusals();
+	restore_keys();
 	boot_timer();
 }
