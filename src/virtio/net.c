@@ -447,6 +447,16 @@ static bool net_features_ok(const struct virtio_dev *vd)
 	       !((f & F(HOST_ECN)) && !host_tso);
 }
 
+/* A restored NIC's configuration space may differ from the saved one in the MAC alone. */
+static bool net_config_restorable(const struct virtio_dev *vd, const uint8_t *saved)
+{
+	struct virtio_net_config c;
+
+	memcpy(&c, saved, sizeof(c));
+	memcpy(c.mac, vd->config + offsetof(struct virtio_net_config, mac), sizeof(c.mac));
+	return !memcmp(&c, vd->config, sizeof(c));
+}
+
 static const struct virtio_ops net_virtio_ops = {
 	.device_id = VIRTIO_ID_NET,
 	.activate = net_activate,
@@ -454,6 +464,7 @@ static const struct virtio_ops net_virtio_ops = {
 	.reset = net_reset,
 	.features_ok = net_features_ok,
 	.changed = net_changed,
+	.config_restorable = net_config_restorable,
 };
 
 static void on_tap(void *opaque, uint32_t events)
@@ -804,8 +815,13 @@ static const struct virtio_device_ops net_device_ops = {
 	.restore = net_restore,
 };
 
-/* A restore may attach the NIC to another TAP, through the kernel or not. */
-static const char *const net_restore_keys[] = {"tap", "vhost", NULL};
+/*
+ * A restore may attach the NIC to another TAP, through the kernel or not, and give it another
+ * MAC address (clones of one snapshot each need their own): the configuration space then
+ * shows the new one (net_config_restorable), which the guest reads when its driver next
+ * probes the device.
+ */
+static const char *const net_restore_keys[] = {"tap", "vhost", "mac", NULL};
 
 const struct device_ops virtio_net_ops =
 	VIRTIO_DEVICE("virtio-net", net_device_ops, net_restore_keys);

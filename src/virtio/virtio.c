@@ -428,8 +428,11 @@ int virtio_save(const struct virtio_dev *vd, struct snap_sec *sec)
 	return err;
 }
 
-/* The section describes a device of this type with as many queues. */
-static int check_shape(const struct virtio_dev *vd, const struct snap_sec *sec)
+/*
+ * The section describes a device of this type with as many queues, and a configuration space
+ * that is this one's or one the type lets the host change (*changed then set).
+ */
+static int check_shape(const struct virtio_dev *vd, const struct snap_sec *sec, bool *changed)
 {
 	const void *cfg;
 	uint64_t id, nq;
@@ -448,10 +451,11 @@ static int check_shape(const struct virtio_dev *vd, const struct snap_sec *sec)
 	err = err ?: devstate_need_blob(sec, "config", vd->config_len, &cfg);
 	if (err)
 		return err;
-	if (vd->config_len && memcmp(cfg, vd->config, vd->config_len))
+	*changed = vd->config_len && memcmp(cfg, vd->config, vd->config_len);
+	if (*changed && !(vd->ops->config_restorable && vd->ops->config_restorable(vd, cfg)))
 		return devstate_bad(sec, "config",
 				    "the device's configuration space differs from this one's (a "
-				    "resized disk image, another MAC address?)");
+				    "resized disk image, another MTU?)");
 	return 0;
 }
 
@@ -530,8 +534,8 @@ int virtio_restore(struct virtio_dev *vd, const struct snap_sec *sec)
 {
 	uint64_t features, status, gen, isr;
 	struct virtq *vqs;
-	bool negotiated;
-	int err = check_shape(vd, sec);
+	bool negotiated, changed = false;
+	int err = check_shape(vd, sec, &changed);
 
 	err = err ?: snap_need_u64(sec, "features", UINT64_MAX, &features);
 	err = err ?: snap_need_u64(sec, "status", 0xff, &status);
@@ -554,7 +558,14 @@ int virtio_restore(struct virtio_dev *vd, const struct snap_sec *sec)
 		memcpy(vd->vqs, vqs, vd->nvqs * sizeof(*vqs));
 		vd->guest_features = features;
 		vd->status = status;
-		vd->config_gen = gen;
+		/*
+		 * The configuration space is the device's own (a restore may give a NIC a new
+		 * MAC address): a new generation then, so that a driver caught between two
+		 * reads of it reads it again (virtio 1.2 4.1.4.3.1, 4.2.2.1). No configuration
+		 * change interrupt: none is required, and the driver could do nothing with
+		 * one (Linux's virtio-net reads the MAC address only when it probes).
+		 */
+		vd->config_gen = (uint32_t)gen + changed;
 		atomic_store(&vd->isr, isr);
 	}
 	free(vqs);

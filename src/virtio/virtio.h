@@ -52,6 +52,12 @@ struct virtio_ops {
 	 * driver (MSI-X enable, masks, messages, vectors; vd->queue_irqfd may answer otherwise).
 	 */
 	void (*changed)(struct virtio_dev *vd);
+	/*
+	 * Optional, for a restore: may the configuration space be this device's although the
+	 * saved one (config_len bytes) differs? Only where the host chooses it anew (a NIC's MAC
+	 * address); without the hook any difference refuses the state.
+	 */
+	bool (*config_restorable)(const struct virtio_dev *vd, const uint8_t *saved);
 };
 
 /* What a transport does for the core (set when it attaches a device). Lock held in each. */

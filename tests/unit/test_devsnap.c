@@ -47,6 +47,7 @@ struct side {
 struct setup {
 	bool net, pci, intx, vhost;
 	const char *image;
+	const char *set; /* a NIC's further key ("net0.mac=..."), or NULL */
 };
 
 static struct device *find_dev(struct machine *m, const char *name)
@@ -69,11 +70,12 @@ static bool load(struct side *s, const struct setup *u)
 		       "net0.queues=2",
 		       "net0.queue_size=64",
 		       u->pci ? "net0.transport=pci" : "net0.transport=mmio",
-		       u->vhost ? "net0.vhost=on" : "net0.vhost=off"};
+		       u->vhost ? "net0.vhost=on" : "net0.vhost=off",
+		       (char *)u->set};
 
 	snprintf(path, sizeof(path), "blk0.path=%s", u->image);
 	if (u->net)
-		return machine_load(&s->m, "machines/rpi5.ini", net, 7, true) == 0;
+		return machine_load(&s->m, "machines/rpi5.ini", net, u->set ? 8 : 7, true) == 0;
 	return machine_load(&s->m, "machines/rpi5.ini", blk, 5, true) == 0;
 }
 
@@ -669,6 +671,93 @@ out:
 	side_close(&a);
 }
 
+/* The MAC address in s's configuration space, as the guest reads it (a byte at a time). */
+static void mac_of(struct side *s, uint8_t mac[6])
+{
+	for (unsigned i = 0; i < 6; i++) {
+		uint32_t off = offsetof(struct virtio_net_config, mac) + i;
+
+		mac[i] = (uint8_t)(s->d.pci ? vdrv_bar_rd(&s->d, VPCI_DEVICE_OFF + off, 1)
+					    : vdrv_rd(&s->d, 0x100 + off));
+	}
+}
+
+/*
+ * A clone with its own MAC address (a restore's net0.mac): the state restores, the
+ * configuration space shows the new address under a new generation, and nothing interrupts
+ * the guest for it. When the driver resets the device and probes it again (a guest that
+ * unbinds and binds virtio_net) it reads the new address, and frames go both ways (vhost:
+ * the kernel gets the new rings from their start). Another difference (the MTU) is refused.
+ */
+static void net_new_mac(bool pci, bool vhost)
+{
+	static const uint8_t want[6] = {0x02, 0x4d, 0x56, 0x00, 0x00, 0x42};
+	struct setup u = {.net = true, .pci = pci, .vhost = vhost};
+	uint8_t frame[NET_HDR_LEN + 60] = {0}, got[sizeof(frame) + 8], mac[6], old[6];
+	struct setup clone = u, mtu = u;
+	struct side a, b;
+	uint32_t gen;
+	uint64_t rx, tx;
+	char msg[512];
+	struct snap *st;
+	int fa, fb;
+
+	test_case("net new MAC (%s%s)", pci ? "pci" : "mmio", vhost ? ", vhost" : "");
+	clone.set = "net0.mac=02:4d:56:00:00:42";
+	mtu.set = "net0.mtu=9000";
+	CHECK(side_open(&a, &u) && side_open(&b, &clone));
+	CHECK_EQ(vdrv_start(&a.d, NF(MAC) | NF(MRG_RXBUF), 2, QSIZE) & 0xf, 0xf);
+	fa = vhost_on(-1);
+	CHECK(vhost == (fa >= 0));
+	post_rx(&a.d, 0, 2048); /* a receive buffer the guest had posted (vhost: unkicked) */
+	mac_of(&a, old);
+	CHECK(memcmp(old, want, 6) != 0);
+	gen = vdrv_rd(&a.d, 0x0fc);
+	st = pause_save(&a);
+	if (!st)
+		goto out;
+	vdrv_copy_guest(&b.d, &a.d);
+	CHECK_EQ(restore(&b, st, "net0", msg, sizeof(msg)), 0);
+	CHECK_STR(msg, "");
+	mac_of(&b, mac);
+	CHECK(memcmp(mac, want, 6) == 0);
+	CHECK_EQ(vdrv_rd(&b.d, 0x0fc), (gen + 1) & (pci ? 0xff : 0xffffffff));
+	CHECK_EQ(b.d.interrupts, 0);
+	if (pci)
+		CHECK_EQ(vdrv_bar_rd(&b.d, VPCI_PBA_OFF, 4), 0);
+	CHECK_EQ(vdrv_rd(&b.d, 0x060), 0); /* no configuration change in the ISR */
+	fb = vhost_on(fa);
+	CHECK(vhost == (fb >= 0));
+	/* The driver probes again: a reset, then the whole initialisation on new rings. */
+	CHECK_EQ(vdrv_start(&b.d, NF(MAC) | NF(MRG_RXBUF), 2, QSIZE) & 0xf, 0xf);
+	mac_of(&b, mac);
+	CHECK(memcmp(mac, want, 6) == 0);
+	if (vhost) {
+		fb = vhost_on(fa);
+		CHECK(fb >= 0 && vhostwrap[fb].ring[1].on && vhostwrap[fb].ring[0].base == 0 &&
+		      vhostwrap[fb].ring[1].base == 0);
+		goto done;
+	}
+	rx = post_rx(&b.d, 0, 2048);
+	vdrv_kick(&b.d, 0);
+	frame[NET_HDR_LEN + 14] = 0x42;
+	CHECK(send(b.peer[0], frame, sizeof(frame), 0) == (ssize_t)sizeof(frame));
+	CHECK(vdrv_wait_used(&b.d, 0, 1));
+	CHECK_EQ(((uint8_t *)vdrv_ptr(&b.d, rx))[NET_HDR_LEN + 14], 0x42);
+	tx = vdrv_alloc(&b.d, sizeof(frame), 8);
+	memcpy(vdrv_ptr(&b.d, tx), frame, sizeof(frame));
+	vdrv_post(&b.d, 1, vdrv_chain(&b.d, 1, &(struct vdrv_buf){tx, sizeof(frame), false}, 1));
+	vdrv_kick(&b.d, 1);
+	CHECK(vdrv_wait_used(&b.d, 1, 1));
+	CHECK(recv(b.peer[0], got, sizeof(got), 0) == (ssize_t)sizeof(frame));
+done:
+	refused(&mtu, st, "net0", "-", DROP, 0, "field 'config'");
+	snap_free(st);
+out:
+	side_close(&a);
+	side_close(&b);
+}
+
 /* The NIC's own fields are checked after the core's: a refusal undoes the core's too. */
 static void net_refusals(void)
 {
@@ -732,7 +821,7 @@ static void restore_set(struct snapshot_in *in, const char *set, const char *say
 
 /*
  * A restore may set only the keys a device's type lists (a disk's path or engine, a NIC's
- * TAP or data path) and the host-side [machine] keys; anything else is refused
+ * TAP, data path or MAC address) and the host-side [machine] keys; anything else is refused
  * with the override and what its section's type would take named, before anything loads.
  */
 static void restore_keys(void)
@@ -766,6 +855,7 @@ static void restore_keys(void)
 	free(text);
 	machine_free(&base);
 
+	restore_set(&in, "net0.mac=02:00:00:00:00:42", NULL, NULL);
 	restore_set(&in, "net0.tap=mvclone%d", NULL, NULL);
 	restore_set(&in, "net0.vhost=off", NULL, NULL);
 	restore_set(&in, "blk0.engine=sync", NULL, NULL);
@@ -776,14 +866,17 @@ static void restore_keys(void)
 		    "--set blk0.mac=02:00:00:00:00:42: a restore",
 		    "of [blk0] (a virtio-blk) it may set path or engine");
 	restore_set(&in, "net0.mtu=9000", "--set net0.mtu=9000: a restore cannot change this",
-		    "of [net0] (a virtio-net) it may set tap or vhost");
+		    "of [net0] (a virtio-net) it may set tap, vhost or mac");
 	restore_set(&in, "memory.size=2G", "--set memory.size=2G: a restore cannot change this",
 		    "of [memory] it may set none");
 	restore_set(
 		&in, "machine.vcpus=1", "--set machine.vcpus=1: a restore cannot change this",
 		"of [machine] it may set user, seccomp, seccomp_deny, api_sock or snapshot_dir");
 	restore_set(&in, "net1.tap=tap1", "the snapshot's machine has no [net1]", NULL);
-	restore_set(&in, "net0.tap", "--set net0.tap: expected SECTION.KEY=VALUE", NULL);
+	restore_set(&in, "net0.mac", "--set net0.mac: expected SECTION.KEY=VALUE", NULL);
+	/* A key a restore may set is still checked as in a machine file. */
+	restore_set(&in, "net0.mac=02:00:00:00:00", "is not a unicast MAC address", NULL);
+	restore_set(&in, "net0.mac=03:00:00:00:00:42", "is not a unicast MAC address", NULL);
 	snap_free(in.state);
 	unlink(image);
 }
@@ -827,6 +920,10 @@ void test_devsnap(void)
 	net_round_trip(false);
 	net_round_trip(true);
 	net_vhost();
+	net_new_mac(false, false);
+	net_new_mac(true, false);
+	net_new_mac(false, true);
+	net_new_mac(true, true);
 	net_refusals();
 	restore_keys();
 	boot_timer();
