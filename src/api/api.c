@@ -15,6 +15,7 @@
 #include "log.h"
 #include "machine.h"
 #include "timeline.h"
+#include "virtio/net_frame.h"
 
 #ifndef MICROVM_VERSION
 #error "MICROVM_VERSION comes from the VERSION file (see the Makefile)"
@@ -22,7 +23,7 @@
 
 enum res_kind { RES_MACHINE, RES_BOOT, RES_DRIVE, RES_NIC };
 
-enum { RES_KEYS_MAX = 12, ID_MAX = 64 };
+enum { RES_KEYS_MAX = 12, ID_MAX = 64, NET_OVERRIDES_MAX = 16 };
 
 /* One PUT resource: the overrides it makes, and what the start needs of it. */
 struct api_res {
@@ -915,7 +916,21 @@ static void snapshot_create(struct api *a, struct body *b)
 	free(msg);
 }
 
-/* network_overrides: [{"iface_id": ID, "host_dev_name": TAP}, ...] as "ID.tap=TAP". */
+/* A JSON string of at most max bytes, printable, without a NUL inside: its text, else NULL. */
+static const char *plain_str(const json_t *v, size_t max)
+{
+	const char *s = json_string_value(v);
+
+	return s && strlen(s) == json_string_length(v) && strlen(s) <= max && printable(s) ? s
+											   : NULL;
+}
+
+/*
+ * network_overrides: [{"iface_id": ID, "host_dev_name": TAP, "guest_mac": MAC}, ...] as
+ * "ID.tap=TAP" and "ID.mac=MAC" (at most 2 per entry). Firecracker's entries have iface_id
+ * and host_dev_name; guest_mac is microvm's (a clone's own MAC address), and either may be
+ * left out, not both.
+ */
 static int net_overrides(struct body *b, char ***args, size_t *n)
 {
 	json_t *list = json_object_get(b->obj, "network_overrides"), *o;
@@ -925,31 +940,43 @@ static int net_overrides(struct body *b, char ***args, size_t *n)
 	*n = 0;
 	if (!list || json_is_null(list))
 		return 0;
-	if (!json_is_array(list) || json_array_size(list) > 16) {
-		bad(b, "network_overrides: must be a list of at most 16 objects");
+	if (!json_is_array(list) || json_array_size(list) > NET_OVERRIDES_MAX) {
+		bad(b, "network_overrides: must be a list of at most %d objects",
+		    NET_OVERRIDES_MAX);
 		return -1;
 	}
-	*args = calloc(json_array_size(list) + 1, sizeof(**args));
+	*args = calloc(2 * json_array_size(list) + 1, sizeof(**args));
 	if (!*args)
 		return -1;
 	json_array_foreach(list, i, o)
 	{
 		json_t *id = json_object_get(o, "iface_id"),
-		       *tap = json_object_get(o, "host_dev_name");
+		       *tap = json_object_get(o, "host_dev_name"),
+		       *mac = json_object_get(o, "guest_mac");
+		const char *name = json_is_string(id) ? json_string_value(id) : NULL, *m;
+		uint8_t addr[6];
 
-		if (!json_is_object(o) || json_object_size(o) != 2 || !json_is_string(id) ||
-		    !json_is_string(tap) || !valid_id(json_string_value(id)) ||
-		    !printable(json_string_value(tap)) ||
-		    strlen(json_string_value(tap)) != json_string_length(tap) ||
-		    json_string_length(tap) > 64) {
+		if (!json_is_object(o) || !name || !valid_id(name) || (!tap && !mac) ||
+		    json_object_size(o) != (size_t)(1 + !!tap + !!mac) ||
+		    (tap && !plain_str(tap, 64)) || (mac && !json_is_string(mac))) {
 			bad(b,
-			    "network_overrides[%zu]: needs iface_id (a NIC's id) and "
-			    "host_dev_name (a TAP name) and nothing else",
+			    "network_overrides[%zu]: needs iface_id (a NIC's id) and host_dev_name "
+			    "(a TAP name), guest_mac (a MAC address) or both, and nothing else",
 			    i);
 			return -1;
 		}
-		if (asprintf(&(*args)[(*n)++], "%s.tap=%s", json_string_value(id),
-			     json_string_value(tap)) < 0) {
+		m = mac ? plain_str(mac, 32) : NULL;
+		if (mac && (!m || net_parse_mac(m, addr))) {
+			bad(b,
+			    "network_overrides[%zu]: guest_mac%s%s%s: not a unicast MAC address "
+			    "like 02:00:00:00:00:01",
+			    i, m ? " '" : "", m ? m : "", m ? "'" : "");
+			return -1;
+		}
+		if ((tap &&
+		     asprintf(&(*args)[(*n)++], "%s.tap=%s", name, json_string_value(tap)) < 0) ||
+		    (mac &&
+		     asprintf(&(*args)[(*n)++], "%s.mac=%s", name, json_string_value(mac)) < 0)) {
 			(*args)[--(*n)] = NULL;
 			return -1;
 		}
@@ -964,7 +991,7 @@ static void snapshot_load(struct api *a, struct body *b)
 		"enable_diff_snapshots", "track_dirty_pages", "network_overrides", NULL};
 	static const char *const backend_known[] = {"backend_type", "backend_path", NULL};
 	static const char *const backends[] = {"File", NULL};
-	struct machine_override ov[17];
+	struct machine_override ov[2 * NET_OVERRIDES_MAX + 1];
 	const char *state, *mem;
 	struct capture cap;
 	char **args = NULL, *msg;

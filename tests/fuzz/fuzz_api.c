@@ -3,7 +3,8 @@
  * clients send: its first byte bounds the chunks the bytes arrive in (0: all at once), its
  * second seeds their sizes; the rest is fed to http_msg_feed, and each whole request is
  * answered by api_handle on the default arm64 machine with faked monitor operations (a
- * start takes the machine, pause and resume succeed). A refused request ends its
+ * start takes the machine, pause and resume succeed, a snapshot load checks the overrides
+ * network_overrides became and is refused). A refused request ends its
  * "connection": the rest of its chunk is dropped and parsing starts afresh, as the server
  * does. Checked: every reply is 200 with a JSON object, 204 with no body or 400 with a
  * fault_message; the state follows the faked monitor; before a start the machine the
@@ -29,6 +30,7 @@
 #include "api/http.h"
 #include "arch.h"
 #include "machine.h"
+#include "virtio/net_frame.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -70,7 +72,38 @@ static void fake_stop(void *opaque)
 	((struct fake *)opaque)->stops++;
 }
 
-static const struct api_ops ops = {fake_start, fake_pause, fake_resume, fake_stop, NULL, NULL};
+/*
+ * PUT /snapshot/load: what network_overrides became must be "ID.tap=TAP" or "ID.mac=MAC", an
+ * id as the API's, a printable TAP name and a unicast MAC address; then the load is refused
+ * (there is no snapshot), as a damaged one would be.
+ */
+static int fake_load(void *opaque, const char *state, const char *mem, bool resume,
+		     const struct machine_override *ov, size_t nov, const struct machine **m)
+{
+	uint8_t mac[6];
+
+	(void)opaque, (void)state, (void)mem, (void)resume, (void)m;
+	if (nov > 32)
+		abort();
+	for (size_t i = 0; i < nov; i++) {
+		const char *dot = strchr(ov[i].arg, '.'), *eq = dot ? strchr(dot, '=') : NULL;
+
+		if (!dot || !eq || dot == ov[i].arg || dot - ov[i].arg > 64 ||
+		    strcmp(ov[i].origin, "PUT /snapshot/load"))
+			abort();
+		for (const char *p = eq; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				abort();
+		if (!strncmp(dot, ".tap=", 5)
+			    ? strlen(eq + 1) > 64
+			    : strncmp(dot, ".mac=", 5) || net_parse_mac(eq + 1, mac))
+			abort();
+	}
+	return -1;
+}
+
+static const struct api_ops ops = {fake_start, fake_pause,	    fake_resume,
+				   fake_stop,  NULL /* snapshot */, fake_load};
 
 /* ---- the private directory ---- */
 
@@ -133,6 +166,15 @@ static const char *const others[][2] = {
 	{"PUT /boot-source", "{\"kernel_image_path\": \"vmlinux\", \"initrd_path\": 1}"},
 	{"PUT /actions", "{\"action_type\": }"},
 	{"PUT /snapshot/create", "{}"},
+	{"PUT /snapshot/load",
+	 "{\"snapshot_path\": \"vm.state\", \"mem_backend\": {\"backend_type\": \"File\", "
+	 "\"backend_path\": \"vm.mem\"}, \"resume_vm\": true, \"network_overrides\": "
+	 "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\", \"guest_mac\": "
+	 "\"06:00:AC:10:00:02\"}, {\"iface_id\": \"eth1\", \"guest_mac\": "
+	 "\"02:00:00:00:00:01\"}]}"},
+	{"PUT /snapshot/load",
+	 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\", \"network_overrides\": "
+	 "[{\"iface_id\": \"eth1\", \"guest_mac\": \"02:00:00:00:00:0g\"}]}"},
 	{"DELETE /drives/rootfs", NULL},
 	/* Malformed: as they come, whole. */
 	{"PUT /machine-config HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", ""},

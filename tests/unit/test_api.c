@@ -1091,6 +1091,9 @@ static void server_deadline(void)
 	server_close(&sv);
 }
 
+/* A load's body up to its network_overrides' list. */
+#define LOAD_SM "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\", \"network_overrides\": "
+
 /* PUT /snapshot/create on a paused VM only; /snapshot/load on an empty instance only. */
 static void snapshots(void)
 {
@@ -1121,6 +1124,34 @@ static void snapshots(void)
 				 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\", "
 				 "\"network_overrides\": [{\"iface_id\": \"eth0\"}]}"),
 			     "network_overrides[0]"));
+	/* guest_mac (microvm's): a unicast MAC address, a string, checked before any load. */
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 LOAD_SM "[{\"iface_id\": \"eth0\", "
+					 "\"guest_mac\": \"zz\"}]}"),
+			     "network_overrides[0]: guest_mac 'zz': not a unicast MAC address"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 LOAD_SM "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}, "
+					 "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\", "
+					 "\"guest_mac\": \"01:00:5e:00:00:01\"}]}"),
+			     "network_overrides[1]: guest_mac '01:00:5e:00:00:01': not a unicast"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 LOAD_SM "[{\"iface_id\": \"eth0\", "
+					 "\"guest_mac\": \"02:00:00:00:00:01 \"}]}"),
+			     "guest_mac '02:00:00:00:00:01 ': not a unicast"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 LOAD_SM "[{\"iface_id\": \"eth0\", "
+					 "\"guest_mac\": \"02:00:00:00:00:01\\u0001\"}]}"),
+			     "network_overrides[0]: guest_mac: not a unicast"));
+	CHECK(refused_naming(
+		put(&a, "/snapshot/load", LOAD_SM "[{\"iface_id\": \"eth0\", \"guest_mac\": 2}]}"),
+		"network_overrides[0]: needs iface_id"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 LOAD_SM "[{\"iface_id\": \"eth0\", \"guest_mac\": null}]}"),
+			     "network_overrides[0]: needs iface_id"));
+	CHECK(refused_naming(put(&a, "/snapshot/load",
+				 LOAD_SM "[{\"iface_id\": \"eth0\", \"guest_mac\": "
+					 "\"02:00:00:00:00:01\", \"vhost\": true}]}"),
+			     "and nothing else"));
 	CHECK(refused_naming(put(&a, "/snapshot/load",
 				 "{\"snapshot_path\": \"fail.state\", \"mem_file_path\": \"m\"}"),
 			     "fake: fail.state is damaged"));
@@ -1141,14 +1172,18 @@ static void snapshots(void)
 		CHECK(!"api_init");
 		return;
 	}
-	CHECK_EQ(put(&a, "/snapshot/load",
-		     "{\"snapshot_path\": \"/s/vm.state\", \"mem_backend\": {\"backend_type\": "
-		     "\"File\", \"backend_path\": \"/s/vm.mem\"}, \"network_overrides\": "
-		     "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap7\"}]}"),
-		 204);
+	CHECK_EQ(
+		put(&a, "/snapshot/load",
+		    "{\"snapshot_path\": \"/s/vm.state\", \"mem_backend\": {\"backend_type\": "
+		    "\"File\", \"backend_path\": \"/s/vm.mem\"}, \"network_overrides\": "
+		    "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap7\"}, {\"iface_id\": "
+		    "\"eth1\", \"host_dev_name\": \"tap8\", \"guest_mac\": \"02:00:00:00:00:08\"}, "
+		    "{\"guest_mac\": \"AA:FC:00:00:00:01\", \"iface_id\": \"eth2\"}]}"),
+		204);
 	CHECK_STR(f.state, "/s/vm.state");
 	CHECK_STR(f.mem, "/s/vm.mem");
-	CHECK_STR(f.ov, "eth0.tap=tap7");
+	CHECK_STR(f.ov, "eth0.tap=tap7 eth1.tap=tap8 eth1.mac=02:00:00:00:00:08 "
+			"eth2.mac=AA:FC:00:00:00:01");
 	CHECK(!f.resume);
 	CHECK_EQ(req(&a, "GET", "/", NULL), 200);
 	CHECK_STR(reply_str("state"), "Paused");
