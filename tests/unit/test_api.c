@@ -1091,8 +1091,22 @@ static void server_deadline(void)
 	server_close(&sv);
 }
 
-/* A load's body up to its network_overrides' list. */
-#define LOAD_SM "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\", \"network_overrides\": "
+/* network_overrides a load refuses, and what it says. */
+static const char *const bad_overrides[][2] = {
+	{"{\"iface_id\": \"eth0\", \"guest_mac\": \"zz\"}",
+	 "network_overrides[0]: guest_mac 'zz': not a unicast MAC address"},
+	{"{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}, {\"iface_id\": \"eth1\", "
+	 "\"host_dev_name\": \"tap1\", \"guest_mac\": \"01:00:5e:00:00:01\"}",
+	 "network_overrides[1]: guest_mac '01:00:5e:00:00:01': not a unicast"},
+	{"{\"iface_id\": \"eth0\", \"guest_mac\": \"02:00:00:00:00:01 \"}",
+	 "guest_mac '02:00:00:00:00:01 ': not a unicast"},
+	{"{\"iface_id\": \"eth0\", \"guest_mac\": \"02:00:00:00:00:01\\u0001\"}",
+	 "network_overrides[0]: guest_mac: not a unicast"},
+	{"{\"iface_id\": \"eth0\", \"guest_mac\": 2}", "network_overrides[0]: needs iface_id"},
+	{"{\"iface_id\": \"eth0\", \"guest_mac\": null}", "network_overrides[0]: needs iface_id"},
+	{"{\"iface_id\": \"eth0\", \"guest_mac\": \"02:00:00:00:00:01\", \"vhost\": true}",
+	 "and nothing else"},
+};
 
 /* PUT /snapshot/create on a paused VM only; /snapshot/load on an empty instance only. */
 static void snapshots(void)
@@ -1125,33 +1139,12 @@ static void snapshots(void)
 				 "\"network_overrides\": [{\"iface_id\": \"eth0\"}]}"),
 			     "network_overrides[0]"));
 	/* guest_mac (microvm's): a unicast MAC address, a string, checked before any load. */
-	CHECK(refused_naming(put(&a, "/snapshot/load",
-				 LOAD_SM "[{\"iface_id\": \"eth0\", "
-					 "\"guest_mac\": \"zz\"}]}"),
-			     "network_overrides[0]: guest_mac 'zz': not a unicast MAC address"));
-	CHECK(refused_naming(put(&a, "/snapshot/load",
-				 LOAD_SM "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}, "
-					 "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\", "
-					 "\"guest_mac\": \"01:00:5e:00:00:01\"}]}"),
-			     "network_overrides[1]: guest_mac '01:00:5e:00:00:01': not a unicast"));
-	CHECK(refused_naming(put(&a, "/snapshot/load",
-				 LOAD_SM "[{\"iface_id\": \"eth0\", "
-					 "\"guest_mac\": \"02:00:00:00:00:01 \"}]}"),
-			     "guest_mac '02:00:00:00:00:01 ': not a unicast"));
-	CHECK(refused_naming(put(&a, "/snapshot/load",
-				 LOAD_SM "[{\"iface_id\": \"eth0\", "
-					 "\"guest_mac\": \"02:00:00:00:00:01\\u0001\"}]}"),
-			     "network_overrides[0]: guest_mac: not a unicast"));
-	CHECK(refused_naming(
-		put(&a, "/snapshot/load", LOAD_SM "[{\"iface_id\": \"eth0\", \"guest_mac\": 2}]}"),
-		"network_overrides[0]: needs iface_id"));
-	CHECK(refused_naming(put(&a, "/snapshot/load",
-				 LOAD_SM "[{\"iface_id\": \"eth0\", \"guest_mac\": null}]}"),
-			     "network_overrides[0]: needs iface_id"));
-	CHECK(refused_naming(put(&a, "/snapshot/load",
-				 LOAD_SM "[{\"iface_id\": \"eth0\", \"guest_mac\": "
-					 "\"02:00:00:00:00:01\", \"vhost\": true}]}"),
-			     "and nothing else"));
+	for (size_t i = 0; i < sizeof(bad_overrides) / sizeof(bad_overrides[0]); i++)
+		CHECK(refused_naming(put(&a, "/snapshot/load",
+					 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\", "
+					 "\"network_overrides\": [%s]}",
+					 bad_overrides[i][0]),
+				     bad_overrides[i][1]));
 	CHECK(refused_naming(put(&a, "/snapshot/load",
 				 "{\"snapshot_path\": \"fail.state\", \"mem_file_path\": \"m\"}"),
 			     "fake: fail.state is damaged"));

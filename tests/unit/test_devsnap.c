@@ -563,6 +563,28 @@ static void set_pairs(struct vdrv *d, uint16_t pairs)
 }
 
 /*
+ * A frame from pair's TAP queue reaches a receive buffer the guest posts on a fresh queue,
+ * and a frame the guest sends on pair 0 reaches its TAP queue.
+ */
+static void net_frames(struct side *s, unsigned pair)
+{
+	uint8_t frame[NET_HDR_LEN + 60] = {0}, got[sizeof(frame) + 8];
+	uint64_t rx = post_rx(&s->d, 2 * pair, 2048), tx;
+
+	vdrv_kick(&s->d, 2 * pair);
+	frame[NET_HDR_LEN + 14] = 0xa5;
+	CHECK(send(s->peer[pair], frame, sizeof(frame), 0) == (ssize_t)sizeof(frame));
+	CHECK(vdrv_wait_used(&s->d, 2 * pair, 1));
+	CHECK_EQ(((uint8_t *)vdrv_ptr(&s->d, rx))[NET_HDR_LEN + 14], 0xa5);
+	tx = vdrv_alloc(&s->d, sizeof(frame), 8);
+	memcpy(vdrv_ptr(&s->d, tx), frame, sizeof(frame));
+	vdrv_post(&s->d, 1, vdrv_chain(&s->d, 1, &(struct vdrv_buf){tx, sizeof(frame), false}, 1));
+	vdrv_kick(&s->d, 1);
+	CHECK(vdrv_wait_used(&s->d, 1, 1));
+	CHECK(recv(s->peer[0], got, sizeof(got), 0) == (ssize_t)sizeof(frame));
+}
+
+/*
  * The NIC's round trip: two pairs in use, a frame read from the TAP waiting for a receive
  * buffer when the VM is saved. Restored, the frame reaches the guest once it posts one, pair
  * 1 receives (two pairs still in use), a frame the guest sends goes out.
@@ -573,7 +595,7 @@ static void net_round_trip(bool pci)
 	uint8_t frame[NET_HDR_LEN + 60] = {0}, got[sizeof(frame) + 8];
 	struct side a, b;
 	struct view va, vb;
-	uint64_t rx, tx;
+	uint64_t rx;
 	char msg[512];
 	struct snap *st;
 	const void *p;
@@ -607,20 +629,8 @@ static void net_round_trip(bool pci)
 	vdrv_kick(&b.d, 0);
 	CHECK(vdrv_wait_used(&b.d, 0, 1));
 	CHECK_EQ(((uint8_t *)vdrv_ptr(&b.d, rx))[NET_HDR_LEN + 14], 0x5a);
-	/* Pair 1 is in use: its TAP queue is read. */
-	rx = post_rx(&b.d, 2, 2048);
-	vdrv_kick(&b.d, 2);
-	frame[NET_HDR_LEN + 14] = 0xa5;
-	CHECK(send(b.peer[1], frame, sizeof(frame), 0) == (ssize_t)sizeof(frame));
-	CHECK(vdrv_wait_used(&b.d, 2, 1));
-	CHECK_EQ(((uint8_t *)vdrv_ptr(&b.d, rx))[NET_HDR_LEN + 14], 0xa5);
-	/* Transmit goes out through the new TAP. */
-	tx = vdrv_alloc(&b.d, sizeof(frame), 8);
-	memcpy(vdrv_ptr(&b.d, tx), frame, sizeof(frame));
-	vdrv_post(&b.d, 1, vdrv_chain(&b.d, 1, &(struct vdrv_buf){tx, sizeof(frame), false}, 1));
-	vdrv_kick(&b.d, 1);
-	CHECK(vdrv_wait_used(&b.d, 1, 1));
-	CHECK(recv(b.peer[0], got, sizeof(got), 0) == (ssize_t)sizeof(frame));
+	/* Pair 1 is in use: its TAP queue is read. Transmit goes out through the new TAP. */
+	net_frames(&b, 1);
 	snap_free(st);
 out:
 	side_close(&a);
@@ -693,11 +703,10 @@ static void net_new_mac(bool pci, bool vhost)
 {
 	static const uint8_t want[6] = {0x02, 0x4d, 0x56, 0x00, 0x00, 0x42};
 	struct setup u = {.net = true, .pci = pci, .vhost = vhost};
-	uint8_t frame[NET_HDR_LEN + 60] = {0}, got[sizeof(frame) + 8], mac[6], old[6];
+	uint8_t mac[6], old[6];
 	struct setup clone = u, mtu = u;
 	struct side a, b;
 	uint32_t gen;
-	uint64_t rx, tx;
 	char msg[512];
 	struct snap *st;
 	int fa, fb;
@@ -738,18 +747,7 @@ static void net_new_mac(bool pci, bool vhost)
 		      vhostwrap[fb].ring[1].base == 0);
 		goto done;
 	}
-	rx = post_rx(&b.d, 0, 2048);
-	vdrv_kick(&b.d, 0);
-	frame[NET_HDR_LEN + 14] = 0x42;
-	CHECK(send(b.peer[0], frame, sizeof(frame), 0) == (ssize_t)sizeof(frame));
-	CHECK(vdrv_wait_used(&b.d, 0, 1));
-	CHECK_EQ(((uint8_t *)vdrv_ptr(&b.d, rx))[NET_HDR_LEN + 14], 0x42);
-	tx = vdrv_alloc(&b.d, sizeof(frame), 8);
-	memcpy(vdrv_ptr(&b.d, tx), frame, sizeof(frame));
-	vdrv_post(&b.d, 1, vdrv_chain(&b.d, 1, &(struct vdrv_buf){tx, sizeof(frame), false}, 1));
-	vdrv_kick(&b.d, 1);
-	CHECK(vdrv_wait_used(&b.d, 1, 1));
-	CHECK(recv(b.peer[0], got, sizeof(got), 0) == (ssize_t)sizeof(frame));
+	net_frames(&b, 0);
 done:
 	refused(&mtu, st, "net0", "-", DROP, 0, "field 'config'");
 	snap_free(st);
