@@ -618,6 +618,7 @@ fi
 if [ "$HOSTKIND" != x86 ]; then
 	unit snap snap-restore snap_restore_case
 	unit snap snap-clones snap_clones_case
+	unit snap snap-clones-net snap_clones_net_case
 	unit snap snap-mmio snap_devices_case snap-mmio mmio io_uring off
 	unit snap snap-pci-vhost snap_devices_case snap-pci-vhost pci sync on
 	# (the cycles and fio under load do not depend on the interrupt controller: RPi5 only)

@@ -203,34 +203,35 @@ snap_cycles_case() {
 	rm -f "$TMP"/cy[01].state "$TMP"/cy[01].mem
 }
 
-# Two clones of one snapshot at once: each gets a new VM generation ID, so each kernel
-# reseeds its random number generator and they draw different numbers (with one RNG state
-# they would draw the same). The second clone runs beside the first, with its own console.
-snap_clones_case() {
-	if [ ! -s "$TMP/vm.state" ]; then
-		result snap-clones FAIL "no snapshot to clone (snap-restore did not save one)"
-		return
-	fi
-	rm -f "$TMP/in2" "$TMP/clone2.out"
+# clone2_start OUT ARGS...: a second microvm ARGS beside the one start runs, with its own
+# console (clone2_line) and its output in OUT; sets $pid2.
+clone2_start() {
+	c2out=$1
+	shift
+	rm -f "$TMP/in2" "$c2out"
 	mkfifo "$TMP/in2"
-	"$MV" -v --restore "$TMP/vm.state" <"$TMP/in2" >"$TMP/clone2.out" 2>&1 &
+	"$MV" -v "$@" <"$TMP/in2" >"$c2out" 2>&1 &
 	pid2=$!
 	exec 4>"$TMP/in2"
-	NOCONFIG=1 start snap-clone1 --restore "$TMP/vm.state"
-	wait_tick $((save_at + 2))
-	line='echo RND=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")'
-	type_line "$line"
-	(trap '' PIPE; echo "$line" >&4) 2>/dev/null
-	wait_for "^RND=[0-9a-f]" 1 60
+}
+
+# clone2_line LINE: type LINE on the second microvm's console.
+clone2_line() { (trap '' PIPE; echo "$1" >&4) 2>/dev/null; }
+
+# wait_line PATTERN FILE: until PATTERN is in FILE (at most 60 s).
+wait_line() {
 	n=0
-	until grep -q "^RND=[0-9a-f]" "$TMP/clone2.out" || [ $n -ge 600 ]; do
+	until grep -q -- "$1" "$2" || [ $n -ge 600 ]; do
 		n=$((n + 1))
 		sleep 0.1
 	done
-	r1=$(sed -n 's/^RND=\([0-9a-f][0-9a-f]*\).*/\1/p' "$out" | head -n 1)
-	r2=$(sed -n 's/^RND=\([0-9a-f][0-9a-f]*\).*/\1/p' "$TMP/clone2.out" | head -n 1)
+	grep -q -- "$1" "$2"
+}
+
+# clones_poweroff: both guests power off; sets $status and $status2 (their exit statuses).
+clones_poweroff() {
 	type_line 'poweroff -f'
-	(trap '' PIPE; echo 'poweroff -f' >&4) 2>/dev/null
+	clone2_line 'poweroff -f'
 	exec 4>&-
 	finish 60
 	n=0
@@ -241,12 +242,107 @@ snap_clones_case() {
 	kill -9 $pid2 2>/dev/null
 	wait $pid2
 	status2=$?
+	rm -f "$TMP/in2"
+}
+
+# Two clones of one snapshot at once: each gets a new VM generation ID, so each kernel
+# reseeds its random number generator and they draw different numbers (with one RNG state
+# they would draw the same). The second clone runs beside the first, with its own console.
+snap_clones_case() {
+	if [ ! -s "$TMP/vm.state" ]; then
+		result snap-clones FAIL "no snapshot to clone (snap-restore did not save one)"
+		return
+	fi
+	clone2_start "$TMP/clone2.out" --restore "$TMP/vm.state"
+	NOCONFIG=1 start snap-clone1 --restore "$TMP/vm.state"
+	wait_tick $((save_at + 2))
+	line='echo RND=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")'
+	type_line "$line"
+	clone2_line "$line"
+	wait_for "^RND=[0-9a-f]" 1 60
+	wait_line "^RND=[0-9a-f]" "$TMP/clone2.out"
+	r1=$(sed -n 's/^RND=\([0-9a-f][0-9a-f]*\).*/\1/p' "$out" | head -n 1)
+	r2=$(sed -n 's/^RND=\([0-9a-f][0-9a-f]*\).*/\1/p' "$TMP/clone2.out" | head -n 1)
+	clones_poweroff
 	expect snap-clones "both clones reseed their RNG (vmgenid)" sh -c \
 		"grep -q 'crng reseeded due to virtual machine fork' '$out' && grep -q 'crng reseeded due to virtual machine fork' '$TMP/clone2.out'"
 	expect snap-clones "the clones draw different random numbers (${r1:-none} / ${r2:-none})" \
 		sh -c "[ -n '$r1' ] && [ -n '$r2' ] && [ '$r1' != '$r2' ]"
 	expect snap-clones "both power off: exit 0 and 0 (got $status and $status2)" test "$status $status2" = "0 0"
-	rm -f "$TMP/in2"
+}
+
+# Clones with their own MAC addresses. A guest with a NIC on each transport (net0 on
+# virtio-mmio, net1 on PCI) runs docs/snapshot.md's re-probe: when its kernel log says the
+# VM generation changed ("crng reseeded due to virtual machine fork"; Linux 6.12's vmgenid
+# driver sends no uevent), it unbinds and binds each NIC from virtio_net, then gives each the
+# address 192.168.L.2, L its MAC's last byte. It is saved; two clones are restored from it
+# at once, each with its own TAPs and MACs (--set NIC.tap, NIC.mac), vhost on for one NIC
+# and off for the other (the other way round in the second clone): after the re-probe each
+# clone's NICs have the MACs it was given, under their old names, and reach the host
+# (192.168.L.1 on the clone's TAP) over each. A malformed MAC is refused (exit 2).
+snap_clones_net_case() {
+	net_ok || return 0
+	SOCK=$TMP/clonesnet.sock
+	rm -f "$TMP/cn.state" "$TMP/cn.mem"
+	mac=02:4d:56:00:00
+	start snap-clones-net-save --set machine.vcpus=2 --set memory.size=256M --api-sock "$SOCK" \
+		--set net0.type=virtio-net --set net0.tap=mvcn0 --set net0.mac=$mac:78 \
+		--set net1.type=virtio-net --set net1.tap=mvcn1 --set net1.mac=$mac:79 \
+		--set net1.transport=pci
+	wait_for "init reached" 1 180 && wait_for "microvm:/#" 1 10
+	netup='for n in /sys/class/net/eth*; do m=$(cat $n/address); i=${n##*/}; ip link set $i up; ip addr add 192.168.$((0x${m##*:})).2/24 dev $i; done'
+	reprobe='cd /sys/bus/virtio/drivers/virtio_net; for d in virtio*; do echo $d >unbind; echo $d >bind; done; sh /tmp/netup; echo REPROBED'
+	watch='cat /dev/kmsg | while read -r l; do case $l in *"virtual machine fork"*) sh /tmp/reprobe ;; esac; done &'
+	nics='for n in /sys/class/net/eth*; do m=$(cat $n/address); case $(readlink -f $n/device) in *pci*) t=pci ;; *) t=mmio ;; esac; ping -c 2 -W 5 192.168.$((0x${m##*:})).1 >/dev/null; echo NIC=${n##*/},$t,$m,$?; done; echo NICS-DONE'
+	type_line 'stty cols 500; dmesg -n 1'
+	type_line "echo '$netup' >/tmp/netup; echo '$reprobe' >/tmp/reprobe; sh /tmp/netup"
+	type_line "$watch sleep 1; echo UP \$(cat /sys/class/net/eth*/address)"
+	wait_for "^UP " 1 60
+	"$MV" ctl "$SOCK" pause >/dev/null
+	"$MV" ctl "$SOCK" snapshot "$TMP/cn.state" "$TMP/cn.mem" >"$TMP/snap-clones-net.ctl" 2>&1
+	saved=$?
+	"$MV" ctl "$SOCK" stop >/dev/null 2>&1
+	finish 60
+	expect snap-clones-net "saved with a NIC on each transport, MACs :78 and :79 ($(sed -n 's/^UP //p' "$out" | tr -d '\r'); ctl exit $saved)" \
+		sh -c "[ '$saved' = 0 ] && grep -q '^UP $mac:78 $mac:79' '$out'"
+	[ "$saved" = 0 ] || return
+
+	# Clone B beside clone A, with its own console.
+	outb=$TMP/snap-clone-b.out
+	clone2_start "$outb" --restore "$TMP/cn.state" --set net0.tap=mvcb0 --set net0.mac=$mac:7c \
+		--set net0.vhost=off --set net1.tap=mvcb1 --set net1.mac=$mac:7d --set net1.vhost=on
+	NOCONFIG=1 start snap-clone-a --restore "$TMP/cn.state" --set net0.tap=mvca0 \
+		--set net0.mac=$mac:7a --set net0.vhost=on --set net1.tap=mvca1 --set net1.mac=$mac:7b \
+		--set net1.vhost=off
+	for t in mvca0:122 mvca1:123 mvcb0:124 mvcb1:125; do
+		wait_tap "${t%:*}" && ip addr add "192.168.${t#*:}.1/24" dev "${t%:*}"
+	done
+	wait_for "^REPROBED" 1 120
+	type_line "$nics"
+	wait_line "^REPROBED" "$outb" && clone2_line "$nics"
+	wait_for "^NICS-DONE" 1 60
+	wait_line "^NICS-DONE" "$outb"
+	clones_poweroff
+	for c in a:$out:7a:7b b:$outb:7c:7d; do
+		name=${c%%:*} rest=${c#*:}
+		f=${rest%%:*} rest=${rest#*:}
+		m0=$mac:${rest%:*} m1=$mac:${rest#*:}
+		got=$(grep '^NIC=' "$f" | tr -d '\r' | tr '\n' ' ')
+		out=$f
+		expect snap-clones-net "clone $name: after the re-probe eth0 (mmio) is $m0, eth1 (pci) $m1, each reaches the host (${got:-nothing})" \
+			sh -c "grep -q '^REPROBED' '$f' && grep -q '^NIC=eth0,mmio,$m0,0' '$f' && grep -q '^NIC=eth1,pci,$m1,0' '$f'"
+		expect snap-clones-net "clone $name: no device needed a reset" sh -c "! grep -q 'needs a reset' '$f'"
+	done
+	expect snap-clones-net "both clones power off: exit 0 and 0 (got $status and $status2)" \
+		test "$status $status2" = "0 0"
+	# (bounded: a restore that took the MAC would run on, its console at end of file)
+	timeout 60 "$MV" --restore "$TMP/cn.state" --set net0.mac=02:4d:56:00:00:zz </dev/null \
+		>"$TMP/cn-bad.out" 2>&1
+	st=$?
+	out=$TMP/cn-bad.out
+	expect snap-clones-net "a malformed MAC is refused: exit 2 (got $st)" \
+		sh -c "[ $st = 2 ] && grep -q 'is not a unicast MAC address' '$out'"
+	rm -f "$TMP/cn.state" "$TMP/cn.mem"
 }
 
 # snap_refused NAME WHY ARGS...: microvm ARGS exits 2 with a message matching WHY.
@@ -277,6 +373,8 @@ snap_bad_case() {
 	snap_refused short-mem "bytes; the snapshot" --restore "$TMP/vm.state" --mem-file "$TMP/short.mem"
 	snap_refused no-mem "No such file" --restore "$TMP/vm.state" --mem-file "$TMP/nope.mem"
 	snap_refused changed-ram "cannot change" --restore "$TMP/vm.state" --set memory.size=512M
+	snap_refused uart-mac "uart0.mac=02:00:00:00:00:01: a restore cannot change this" \
+		--restore "$TMP/vm.state" --set uart0.mac=02:00:00:00:00:01
 	snap_refused with-config "no --config" --restore "$TMP/vm.state" --config "$machine"
 	rm -f "$TMP/bad-"*.state "$TMP/short.mem"
 }
