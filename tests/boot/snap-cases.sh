@@ -3,7 +3,9 @@
 # uptime, sleeping on timers between lines, is paused and saved through the API (microvm
 # ctl), the monitor stopped, and a new process restores it: the counter goes on from where it
 # stopped, without a boot, the guest's clock never goes back, the console takes input; then
-# a restored VM is saved and restored again. Damaged and mismatched files are refused.
+# a restored VM is saved and restored again. Clones of one snapshot draw their own random
+# numbers and take their own MAC addresses. Damaged and mismatched files, and overrides a
+# restore cannot make, are refused.
 
 # snap_save NAME SOCK STATE MEM: pause the VM on SOCK, save it, stop it; sets $at (the last
 # counter line before the pause), $up (its uptime), $saved (ctl's status), $status.
