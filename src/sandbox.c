@@ -128,7 +128,23 @@ static const struct {
 	{KVM_GET_DEVICE_ATTR, R_SNAP},
 	{KVM_SET_DEVICE_ATTR, R_SNAP},
 	{KVM_CHECK_EXTENSION, R_SNAP}, /* what the host can do, recorded with the state */
-	{TCGETS, R_ALL},	       /* the terminal is restored on any fatal exit */
+#ifdef __x86_64__
+	{KVM_GET_REGS, R_SNAP},
+	{KVM_GET_SREGS, R_SNAP},
+	{KVM_GET_XSAVE, R_SNAP},
+	{KVM_GET_XSAVE2, R_SNAP},
+	{KVM_GET_XCRS, R_SNAP},
+	{KVM_GET_CPUID2, R_SNAP},
+	{KVM_GET_MSRS, R_SNAP},
+	{KVM_GET_LAPIC, R_SNAP},
+	{KVM_GET_VCPU_EVENTS, R_SNAP},
+	{KVM_GET_DEBUGREGS, R_SNAP},
+	{KVM_GET_TSC_KHZ, R_SNAP},
+	{KVM_GET_IRQCHIP, R_SNAP},
+	{KVM_GET_PIT2, R_SNAP},
+	{KVM_GET_CLOCK, R_SNAP},
+#endif
+	{TCGETS, R_ALL}, /* the terminal is restored on any fatal exit */
 	{TCSETS, R_ALL},
 	{TCSETSW, R_ALL},
 	{TCSETSF, R_ALL},
