@@ -33,7 +33,10 @@ for m in $MEMS; do
 	"$MV" -v --config "$machine" --set memory.size="${m}M" --api-sock "$TMP/s.sock" \
 		</dev/null >"$TMP/save.out" 2>&1 &
 	pid=$!
-	wait_in "$TMP/save.out" "first KVM_RUN" 60
+	if ! wait_in "$TMP/save.out" "first KVM_RUN" 60 || ! kill -0 "$pid" 2>/dev/null; then
+		echo "bench-restore: native, $m MiB: the VM did not run:" >&2
+		tail -n 5 "$TMP/save.out" >&2
+	fi
 	"$MV" ctl "$TMP/s.sock" pause >/dev/null
 	"$MV" ctl "$TMP/s.sock" snapshot "$TMP/vm.state" "$TMP/vm.mem" >&2
 	"$MV" ctl "$TMP/s.sock" stop >/dev/null 2>&1 || kill "$pid"
@@ -47,6 +50,7 @@ for m in $MEMS; do
 		"$MV" ctl "$TMP/r.sock" stop >/dev/null 2>&1 || kill "$pid"
 		wait "$pid"
 		st=$?
+		[ "$st" = 4 ] || tail -n 5 "$TMP/r.out" >&2
 		row="MVCSV native,$m,$i"
 		for p in $phases; do row="$row,$(value "$TMP/r.json" "$p")"; done
 		echo "$row,$st"
