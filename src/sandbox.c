@@ -658,10 +658,10 @@ static int landlock_snapshot_dir(void)
 				LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
 	const uint64_t refer = 1ull << 13, truncate = 1ull << 14; /* ABI 2 and 3 */
 	struct landlock_ruleset_attr attr = {.handled_access_fs = writes};
-	struct landlock_path_beneath_attr dir = {
-		.allowed_access = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_FILE |
-				  LANDLOCK_ACCESS_FS_MAKE_REG,
-		.parent_fd = cfg.snapshot_dirfd};
+	struct landlock_path_beneath_attr dir = {.allowed_access = LANDLOCK_ACCESS_FS_WRITE_FILE |
+								   LANDLOCK_ACCESS_FS_REMOVE_FILE |
+								   LANDLOCK_ACCESS_FS_MAKE_REG,
+						 .parent_fd = cfg.snapshot_dirfd};
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	int fd, err = 0;
 

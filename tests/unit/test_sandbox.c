@@ -408,7 +408,8 @@ static void test_snapshot_dir(void)
 	}
 	st = in_child(snapdir_child, dirs, err, sizeof(err));
 	if (abi < 1) {
-		printf("    (no Landlock in this kernel: an absolute path escapes the directory)\n");
+		printf("    (no Landlock in this kernel: an absolute path escapes the "
+		       "directory)\n");
 		CHECK(st == 2);
 	} else {
 		CHECK_EQ(st, 0);
