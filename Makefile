@@ -53,7 +53,7 @@ LDFLAGS += $(if $(LDSTATIC),$(LDSTATIC),-pie) -Wl,-z,relro,-z,now $(SAN)
 ifeq ($(TARGET_ARCH),aarch64)
   KVM_SRC := src/arch/arm64/kvm.c src/arch/arm64/snap.c
 else ifeq ($(TARGET_ARCH),x86_64)
-  KVM_SRC := src/arch/x86/kvm.c
+  KVM_SRC := src/arch/x86/kvm.c src/arch/x86/snap.c
 else
   KVM_SRC := src/kvm_none.c
 endif

@@ -358,6 +358,7 @@ static void vcpu_run(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 	uint64_t exited = 0; /* when KVM_RUN last returned (timeline_clock_ns): time in microvm */
+	bool completing = false; /* the last KVM_RUN ended in an exit, handled since */
 	sigset_t set;
 
 	if (!sandbox_thread_enter(SANDBOX_VCPU)) /* before the first KVM_RUN */
@@ -366,10 +367,17 @@ static void vcpu_run(struct vcpu *v)
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	while (atomic_load(&vm->status) < 0) {
-		/* Paused before it ran (vm_start_paused), or between two runs. */
+		/*
+		 * Paused before it ran (vm_start_paused), or between two runs. An exit just
+		 * handled (an I/O read's data) is part of the vCPU's state only once KVM_RUN
+		 * took it back: one more, with immediate_exit, does that and returns EINTR.
+		 */
 		if (atomic_load(&vm->pause_req)) {
-			vcpu_park(vm);
-			continue;
+			if (!completing) {
+				vcpu_park(vm);
+				continue;
+			}
+			v->run->immediate_exit = 1;
 		}
 		if (!atomic_exchange(&vm->ran, true)) {
 			timeline_mark(TL_FIRST_KVM_RUN);
@@ -379,6 +387,7 @@ static void vcpu_run(struct vcpu *v)
 			timeline_add_exit_time(timeline_clock_ns() - exited);
 			exited = 0;
 		}
+		completing = false;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR && atomic_load(&vm->pause_req)) {
 				vcpu_park(vm);
@@ -391,6 +400,7 @@ static void vcpu_run(struct vcpu *v)
 			break;
 		}
 		exited = timeline_clock_ns();
+		completing = true;
 		atomic_fetch_add_explicit(&vm->exits, 1, memory_order_relaxed);
 		switch (v->run->exit_reason) {
 		case KVM_EXIT_MMIO:

@@ -438,6 +438,12 @@ int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, 
 			return -EINVAL;
 		}
 	}
+	if (m->arch != kvm_guest_arch) {
+		log_error("snapshot %s: its machine is an %s one, the state one of this host's "
+			  "architecture (damaged)",
+			  in->state_path, m->arch->name);
+		return -EINVAL;
+	}
 	if (snap_need_u64(snap_find(in->state, "snapshot"), "vcpus", 1024, &vcpus))
 		return -EINVAL;
 	if (m->ram_size != in->ram_size || m->vcpus != vcpus) {

@@ -28,7 +28,9 @@ bench_in_host() {
 		# The progress lines arrive on the emulated host's console, with the rest.
 		tests/boot/emulated-host.sh "$2" "bench-$1" 2>&1 | tee "$3" |
 			grep --line-buffered "^bench-$1:" >&2 || true
-		echo "# where: emulated $2 host (QEMU TCG, Cortex-A76, Linux" \
+		cpu=Cortex-A76
+		[ "$2" != x86 ] || cpu="EPYC with SVM"
+		echo "# where: emulated $2 host (QEMU TCG, $cpu, Linux" \
 			"$(grep -o '^L1: [0-9][^,]*' "$3" | head -n 1 | cut -c5-)) on $(host_cpu)" >>"$3"
 	fi
 }

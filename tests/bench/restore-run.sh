@@ -10,6 +10,10 @@ cd "$top"
 out=build/bench/restore
 . tests/bench/hosts.sh
 bench_setup "$out"
+# (the x86 host runs the static x86-64 microvm and the x86-64 guest)
+case " $kinds " in
+*" x86 "*) [ -n "${BENCH_REPORT_ONLY:-}" ] || make -s -j"$(nproc)" STATIC=1 build/x86_64/microvm guest-x86_64 ;;
+esac
 md=$out/restore.md
 {
 	echo "# Snapshot restore against cold boot"
@@ -52,4 +56,33 @@ for kind in $kinds; do
 		echo "cache, the monitor's text) once in all, split between them; RSS counts it in each."
 	} >>"$md"
 done
+# The restore step natively where this host's /dev/kvm takes x86-64 VMs (it need not run
+# them at speed: the step is the monitor's work).
+if [ "$(uname -m)" = x86_64 ] && [ -w /dev/kvm ] && [ "${RESTORE_NATIVE:-1}" = 1 ]; then
+	log=$out/restore-native.log
+	if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
+		make -s -j"$(nproc)" STATIC=1 build/x86_64/microvm
+		sh tests/bench/restore-native.sh build/x86_64/microvm machines/x86_64.ini >"$log"
+		echo "# where: native, $(host_cpu), Linux $(uname -r)" >>"$log"
+	fi
+	sed -n 's/^MVCSV native,//p' "$log" >"$out/restore-native.csv"
+	{
+		echo
+		echo "## The restore step natively: $(bench_where "$log")"
+		echo
+		echo "An x86-64 VM saved as soon as it ran, restored RESTORE_ITER times (ms from process"
+		echo "start, median; the guest is not run at speed here, the step is the monitor's work)."
+		echo
+		echo "| memory | runs | state read | VM built | state restored | first KVM_RUN |"
+		echo "| --- | --- | --- | --- | --- | --- |"
+		awk -F, 'NR > 1 && $NF == 4 { for (i = 3; i <= 6; i++) v[$1, i] = v[$1, i] " " $i; n[$1]++ }
+		function med(s,   a, m, i, j, t) {
+			m = split(s, a, " "); if (!m) return ""
+			for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+			return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
+		END { for (m in n) printf "| %s MiB | %d | %.2f | %.2f | %.2f | %.2f |\n", m, n[m],
+			med(v[m, 3]), med(v[m, 4]), med(v[m, 5]), med(v[m, 6]) }' \
+			"$out/restore-native.csv" | sort -n -t'|' -k2
+	} >>"$md"
+fi
 cat "$md"

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Restore benchmark, run where microvm runs (inside an emulated host, or natively on an arm64
-# board with KVM). For each memory size (RESTORE_MEM_MIB, default "256 2048"): a VM boots,
+# Restore benchmark, run where microvm runs (inside an emulated host: rpi5, gicv3 or x86, or
+# natively on an arm64 board with KVM). For each memory size (RESTORE_MEM_MIB, default "256 2048"): a VM boots,
 # its guest starts a loop that writes the boot timer's register as fast as it can (the mark
 # "user space runs"), the VM is paused, saved and stopped. Then RESTORE_ITER times, in turn: a
 # cold boot of the same machine to user space (its init powers off there: microvm.poweroff)
@@ -20,6 +20,7 @@ TMP=${TMPDIR:-/tmp}/mvrestore.$$
 mkdir -p "$TMP"
 machine=$MVDIR/machines/rpi5.ini
 [ "$HOSTKIND" = gicv3 ] && machine=$MVDIR/machines/virt-gicv3.ini
+[ "$HOSTKIND" = x86 ] && machine=$MVDIR/machines/x86_64.ini
 timer=$(sed -n '/^\[boot-timer\]/,/^\[/s/^base *= *//p' "$machine")
 phases="state_read vm_built state_restored sandboxed first_kvm_run init_reached"
 WORK='dd if=/dev/urandom of=/tmp/w bs=1M count=4 2>/dev/null; sha256sum /tmp/w >/dev/null; echo WORK-DONE'

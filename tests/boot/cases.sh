@@ -614,18 +614,18 @@ if [ "$HOSTKIND" != gicv3 ]; then
 	unit api api-start api_getting_started_case
 fi
 [ "$HOSTKIND" != rpi5 ] || unit api api-pause api_pause_case
-# Snapshots save the vCPUs and the interrupt controller: GICv2 (RPi5) and GICv3 hosts.
-if [ "$HOSTKIND" != x86 ]; then
-	unit snap snap-restore snap_restore_case
-	unit snap snap-clones snap_clones_case
-	unit snap snap-clones-net snap_clones_net_case
-	unit snap snap-mmio snap_devices_case snap-mmio mmio io_uring off
-	unit snap snap-pci-vhost snap_devices_case snap-pci-vhost pci sync on
-	# (the cycles and fio under load do not depend on the interrupt controller: RPi5 only)
-	[ "$HOSTKIND" != rpi5 ] || unit snap snap-cycles snap_cycles_case
-	[ "$HOSTKIND" != rpi5 ] || unit snap snap-fio snap_fio_case
-	unit snap snap-bad snap_bad_case
-fi
+# Snapshots save the vCPUs and the interrupt controller: GICv2 (RPi5), GICv3 and x86-64.
+unit snap snap-restore snap_restore_case
+# (x86-64 guests learn of a new generation ID through ACPI: not described there yet)
+[ "$HOSTKIND" = x86 ] || unit snap snap-clones snap_clones_case
+[ "$HOSTKIND" = x86 ] || unit snap snap-clones-net snap_clones_net_case
+unit snap snap-mmio snap_devices_case snap-mmio mmio io_uring off
+unit snap snap-pci-vhost snap_devices_case snap-pci-vhost pci sync on
+# (the cycles do not depend on the interrupt controller, but on the clocks: RPi5 and x86;
+# fio under load uses arm64 tools: RPi5 only)
+[ "$HOSTKIND" = gicv3 ] || unit snap snap-cycles snap_cycles_case
+[ "$HOSTKIND" != rpi5 ] || unit snap snap-fio snap_fio_case
+unit snap snap-bad snap_bad_case
 unit boot boot-1cpu boot_case 1 256
 unit boot boot-4cpu boot_case 4 512
 unit boot first-run first_run_case

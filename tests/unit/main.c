@@ -18,13 +18,14 @@ static const struct {
 	const char *name;
 	void (*fn)(void);
 } suites[] = {
-	{"config", test_config},   {"alloc", test_alloc},	{"fdt", test_fdt},
-	{"image", test_image},	   {"uart", test_uart},		{"bus", test_bus},
-	{"virtq", test_virtq},	   {"mmio", test_mmio},		{"blk", test_blk},
-	{"pci", test_pci},	   {"net", test_net},		{"timeline", test_timeline},
-	{"loop", test_loop},	   {"kickctl", test_kickctl},	{"adapter", test_adapter},
-	{"sandbox", test_sandbox}, {"sanitize", test_sanitize}, {"x86", test_x86},
-	{"api", test_api},	   {"snapfile", test_snapfile}, {"devsnap", test_devsnap},
+	{"config", test_config},     {"alloc", test_alloc},	  {"fdt", test_fdt},
+	{"image", test_image},	     {"uart", test_uart},	  {"bus", test_bus},
+	{"virtq", test_virtq},	     {"mmio", test_mmio},	  {"blk", test_blk},
+	{"pci", test_pci},	     {"net", test_net},		  {"timeline", test_timeline},
+	{"loop", test_loop},	     {"kickctl", test_kickctl},	  {"adapter", test_adapter},
+	{"sandbox", test_sandbox},   {"sanitize", test_sanitize}, {"x86", test_x86},
+	{"api", test_api},	     {"snapfile", test_snapfile}, {"devsnap", test_devsnap},
+	{"snapopen", test_snapopen},
 };
 
 /* Say which case runs now, with the counts so far (the crash report's last word). */

@@ -95,5 +95,6 @@ void test_x86(void);
 void test_api(void);
 void test_snapfile(void);
 void test_devsnap(void);
+void test_snapopen(void);
 
 #endif

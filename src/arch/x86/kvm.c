@@ -48,6 +48,9 @@ int kvm_arch_vm_init(struct vm *vm)
 		log_error("KVM_SET_TSS_ADDR: %s", strerror(errno));
 		return err;
 	}
+	/* (the MSR list snapshots use, while /dev/kvm may still be asked) */
+	if (x86_snap_init(vm) < 0)
+		log_warn("KVM_GET_MSR_INDEX_LIST failed: this VM cannot be saved");
 	return 0;
 }
 
@@ -305,21 +308,4 @@ int kvm_arch_irq_line(struct vm *vm, uint32_t irq, int level)
 	struct kvm_irq_level l = {.irq = irq, .level = level};
 
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
-}
-
-/* x86-64 guests' registers, LAPIC, PIC/IOAPIC, PIT and kvmclock are not saved yet. */
-int kvm_arch_save(struct vm *vm, struct snap *s)
-{
-	(void)vm;
-	(void)s;
-	log_error("snapshots of x86-64 guests are not supported by this microvm yet (arm64 only)");
-	return -ENOTSUP;
-}
-
-int kvm_arch_restore(struct vm *vm, const struct snap *s)
-{
-	(void)vm;
-	(void)s;
-	log_error("snapshots of x86-64 guests are not supported by this microvm yet (arm64 only)");
-	return -ENOTSUP;
 }

@@ -106,6 +106,17 @@ static void sink(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool i
 		memset(data, 0xff, len);
 }
 
+uint32_t x86_platform_cf8(const struct vm *vm, const uint32_t *set)
+{
+	struct x86_platform *p = vm->arch_priv;
+
+	if (!p)
+		return 0;
+	if (set)
+		atomic_store(&p->cf8, *set);
+	return atomic_load(&p->cf8);
+}
+
 int x86_platform_realize(struct vm *vm)
 {
 	struct x86_platform *p = calloc(1, sizeof(*p));

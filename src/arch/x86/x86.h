@@ -71,6 +71,11 @@ int x86_boot_info(const struct machine *m, const struct boot_layout *bl, struct 
 /* Register the platform's I/O ports (PCI config mechanism #1, ACPI sleep/reset, i8042). */
 int x86_platform_realize(struct vm *vm);
 
+/* The PCI configuration address latch (0xcf8): its value, after storing *set unless NULL. */
+uint32_t x86_platform_cf8(const struct vm *vm, const uint32_t *set);
+/* Read the MSRs this host's KVM saves (KVM_GET_MSR_INDEX_LIST), for snapshots. 0 or -errno. */
+int x86_snap_init(struct vm *vm);
+
 /* Which COM port (0-3: ttyS0-3) I/O port base is, or -1. */
 int x86_com_index(uint64_t port);
 /* The ECAM offset that PCI configuration address cf8 selects, plus byte (0-3). */
