@@ -628,8 +628,7 @@ fi
 [ "$HOSTKIND" != rpi5 ] || unit api api-pause api_pause_case
 # Snapshots save the vCPUs and the interrupt controller: GICv2 (RPi5), GICv3 and x86-64.
 unit snap snap-restore snap_restore_case
-# (x86-64 guests learn of a new generation ID through ACPI: not described there yet)
-[ "$HOSTKIND" = x86 ] || unit snap snap-clones snap_clones_case
+unit snap snap-clones snap_clones_case
 unit snap snap-mmio snap_devices_case snap-mmio mmio io_uring off
 unit snap snap-pci-vhost snap_devices_case snap-pci-vhost pci sync on
 # (the cycles do not depend on the interrupt controller, but on the clocks: RPi5 and x86;
