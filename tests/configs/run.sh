@@ -3,7 +3,7 @@
 # message that names the file and line (or the --set argument), and nothing started;
 # every good one (machines/*.ini, tests/configs/good/*.ini) must pass --check and --dump-dtb
 # with a device tree that dtc decompiles without warnings (x86-64: --dump-acpi with tables
-# that iasl decompiles without warnings).
+# that iasl decompiles without warnings, and a vmgenid's AML run by acpiexec).
 # Usage: run.sh MICROVM
 mv=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -73,6 +73,37 @@ x86_tables() {
 	else
 		bad "$xn: iasl -d reports:"
 		sed 's/^/    /' "$tmp/iasl"
+	fi
+	x86_vmgenid "$xf" "$xn" "$@"
+}
+
+# x86_vmgenid FILE NAME [--set ...]: with a vmgenid, acpiexec runs the DSDT as Linux's drivers
+# do: \_SB.VGEN has the id vmgenid.c matches and an ADDR that gives the ID's address as a
+# package of two integers; the Generic Event Device's _EVT, called with the GSI, notifies it.
+x86_vmgenid() {
+	vn=$2
+	vf=$1
+	shift 2
+	"$mv" --config "$vf" "$@" --check >"$tmp/out" 2>/dev/null || return 0
+	vg=$(sed -n 's/^  [^ ]*: vmgenid at 0x\([0-9a-f]*\), irq \([0-9]*\).*/\1 \2/p' "$tmp/out")
+	[ -n "$vg" ] || return 0
+	command -v acpiexec >/dev/null 2>&1 || return 0
+	addr=$(printf '%016X' "0x${vg% *}")
+	(cd "$tmp/acpi" && timeout 60 acpiexec -b "evaluate \_SB.VGEN._HID; \
+		evaluate \_SB.VGEN.ADDR; evaluate \_SB.GED0._EVT ${vg#* }" DSDT.dat) \
+		>"$tmp/acpiexec" 2>&1
+	# ADDR: the low 32 bits first.
+	ints=$(sed -n '/^Evaluating .*ADDR$/,/^Evaluating/s/^ *\[Integer\] = //p' "$tmp/acpiexec" |
+		tr '\n' ' ')
+	if grep -q 'String\] Length 08 = "VMGENCTR"' "$tmp/acpiexec" &&
+		grep -q 'Package\] Contains 2 Elements' "$tmp/acpiexec" &&
+		[ "$ints" = "00000000${addr#????????} 00000000${addr%????????} " ] &&
+		grep -q 'Device Notify on \[VGEN\].* Value 0x80' "$tmp/acpiexec" &&
+		! grep -qiE '(error|warning|exception)[^s]' "$tmp/acpiexec"; then
+		ok
+	else
+		bad "$vn: acpiexec on the vmgenid's ADDR and the GED's _EVT:"
+		sed 's/^/    /' "$tmp/acpiexec"
 	fi
 }
 

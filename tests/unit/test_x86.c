@@ -297,7 +297,7 @@ static void test_acpi(void)
 		CHECK_EQ(ioapics, 1);
 		CHECK_EQ(nmis, 1);
 	}
-	/* DSDT: \_S5 and the host bridge with its routing table. */
+	/* DSDT: \_S5, the devices and the host bridge with its routing table. */
 	c = boot_info_find(&bi, "acpi/DSDT");
 	if (c) {
 		CHECK(memmem(c->data, c->len, "_S5_", 4) != NULL);
@@ -309,6 +309,20 @@ static void test_acpi(void)
 		CHECK(memmem(c->data, c->len, "LNRO0005", 8) != NULL);
 		CHECK(memmem(c->data, c->len, "\x89\x06\x00\x03\x01\x05\x00\x00\x00", 9) != NULL);
 		CHECK(memmem(c->data, c->len, "\x89\x06\x00\x01\x01\x04\x00\x00\x00", 9) != NULL);
+		/* The VM generation ID: its id, ADDR = Package() {0xd0801000, 0}; the GED on
+		 * GSI 20 (edge, active high) whose _EVT (one argument) does Notify(\_SB.VGEN,
+		 * 0x80). */
+		CHECK(memmem(c->data, c->len, "\x08_HID\x0dVMGENCTR\0", 15) != NULL);
+		CHECK(memmem(c->data, c->len,
+			     "\x08"
+			     "ADDR\x12\x08\x02\x0c\x00\x10\x80\xd0\x00",
+			     14) != NULL);
+		CHECK(memmem(c->data, c->len,
+			     "\x0d"
+			     "ACPI0013\0",
+			     10) != NULL);
+		CHECK(memmem(c->data, c->len, "\x89\x06\x00\x03\x01\x14\x00\x00\x00", 9) != NULL);
+		CHECK(memmem(c->data, c->len, "_EVT\x01\x86\\\x2e_SB_VGEN\x0a\x80", 18) != NULL);
 	}
 	boot_info_free(&bi);
 	machine_free(&m);

@@ -1,7 +1,8 @@
 /*
  * x86 ACPI: RSDP, XSDT, a hardware-reduced FADT (sleep and reset registers on I/O ports),
- * MADT (LAPICs, IOAPIC, LINT1 NMI), MCFG, and a DSDT with \_S5 and the PCI host bridge
- * (its windows and _PRT interrupt routing), written as AML by a small encoder.
+ * MADT (LAPICs, IOAPIC, LINT1 NMI), MCFG, and a DSDT with \_S5, the devices, the PCI host
+ * bridge (its windows and _PRT interrupt routing) and the VM generation ID with the Generic
+ * Event Device that notifies it, written as AML by a small encoder.
  */
 #include "x86.h"
 
@@ -133,6 +134,54 @@ static void aml_eisaid(struct buf *a, const char *id)
 	u8(a, (uint8_t)v);
 }
 
+/* Package() {v[0], ...}: a package of integers. */
+static void aml_package_ints(struct buf *a, const uint64_t *v, unsigned n)
+{
+	size_t p;
+
+	u8(a, 0x12); /* PackageOp */
+	p = pkg_begin(a);
+	u8(a, (uint8_t)n);
+	for (unsigned i = 0; i < n; i++)
+		aml_int(a, v[i]);
+	pkg_end(a, p);
+}
+
+/* Device(SEG) {: the body follows; pkg_end(a, returned) closes it. */
+static size_t aml_device_begin(struct buf *a, const char *seg)
+{
+	size_t p;
+
+	u8(a, 0x5b); /* DeviceOp */
+	u8(a, 0x82);
+	p = pkg_begin(a);
+	put(a, seg, 4);
+	return p;
+}
+
+/* Method(SEG, nargs, NotSerialized) {: the body follows; pkg_end(a, returned) closes it. */
+static size_t aml_method_begin(struct buf *a, const char *seg, unsigned nargs)
+{
+	size_t p;
+
+	u8(a, 0x14); /* MethodOp */
+	p = pkg_begin(a);
+	put(a, seg, 4);
+	u8(a, (uint8_t)(nargs & 7)); /* MethodFlags: ArgCount, not serialized, SyncLevel 0 */
+	return p;
+}
+
+/* Notify(\_SB.SEG, value). */
+static void aml_notify_sb(struct buf *a, const char *seg, uint8_t value)
+{
+	u8(a, 0x86); /* NotifyOp */
+	u8(a, '\\'); /* RootChar */
+	u8(a, 0x2e); /* DualNamePrefix */
+	put(a, "_SB_", 4);
+	put(a, seg, 4);
+	aml_int(a, value);
+}
+
 /* --- resource descriptors (inside a _CRS buffer) --- */
 
 /* Word/DWord/QWord address space descriptor: a producer window with fixed min and max. */
@@ -207,7 +256,7 @@ static void aml_crs(struct buf *a, struct buf *r)
 /* _PRT: every slot's INTA-INTD to the swizzled GSIs, as the arm64 interrupt-map does. */
 static void aml_prt(struct buf *a, const struct machine *m)
 {
-	size_t p, q;
+	size_t p;
 
 	aml_name(a, "_PRT");
 	u8(a, 0x12); /* PackageOp */
@@ -215,14 +264,11 @@ static void aml_prt(struct buf *a, const struct machine *m)
 	u8(a, 32 * 4);
 	for (unsigned slot = 0; slot < 32; slot++)
 		for (unsigned pin = 0; pin < 4; pin++) {
-			u8(a, 0x12);
-			q = pkg_begin(a);
-			u8(a, 4);
-			aml_int(a, (uint64_t)slot << 16 | 0xffff);
-			aml_int(a, pin);
-			aml_int(a, 0); /* a GSI, not a link device */
-			aml_int(a, pci_swizzle(m->pci_intx_irq, slot, pin + 1));
-			pkg_end(a, q);
+			/* a GSI (the third element 0: not a link device) */
+			uint64_t e[4] = {(uint64_t)slot << 16 | 0xffff, pin, 0,
+					 pci_swizzle(m->pci_intx_irq, slot, pin + 1)};
+
+			aml_package_ints(a, e, 4);
 		}
 	pkg_end(a, p);
 }
@@ -230,12 +276,8 @@ static void aml_prt(struct buf *a, const struct machine *m)
 static void aml_pci_host(struct buf *a, const struct machine *m)
 {
 	struct buf r = {0};
-	size_t p;
+	size_t p = aml_device_begin(a, "PCI0");
 
-	u8(a, 0x5b); /* DeviceOp */
-	u8(a, 0x82);
-	p = pkg_begin(a);
-	put(a, "PCI0", 4);
 	aml_name(a, "_HID");
 	aml_eisaid(a, "PNP0A08");
 	aml_name(a, "_CID");
@@ -261,12 +303,8 @@ static void aml_device(struct buf *a, const char *name, const char *eisa, const 
 		       unsigned uid, const struct hw_desc *d)
 {
 	struct buf r = {0};
-	size_t p;
+	size_t p = aml_device_begin(a, name);
 
-	u8(a, 0x5b);
-	u8(a, 0x82);
-	p = pkg_begin(a);
-	put(a, name, 4);
 	aml_name(a, "_HID");
 	if (eisa)
 		aml_eisaid(a, eisa);
@@ -281,6 +319,41 @@ static void aml_device(struct buf *a, const char *name, const char *eisa, const 
 	if (d->has_irq)
 		res_irq(&r, d->irq, d->level);
 	aml_crs(a, &r);
+	pkg_end(a, p);
+}
+
+/*
+ * The VM generation ID as Linux's vmgenid driver finds it through ACPI: a device with the id
+ * "VMGENCTR" whose ADDR is Package() {low 32 bits, high 32 bits} of the ID's address, and
+ * Notify(device, 0x80) when the ID changed. Hardware-reduced ACPI has no GPE block: a Generic
+ * Event Device (ACPI0013) owns the device's interrupt, and its _EVT (called with the GSI that
+ * fired, the only one it lists) sends the Notify.
+ */
+static void aml_vmgenid(struct buf *a, const struct hw_desc *d)
+{
+	uint64_t addr[2] = {d->base & 0xffffffffu, d->base >> 32};
+	struct buf r = {0};
+	size_t p, q;
+
+	p = aml_device_begin(a, "VGEN");
+	aml_name(a, "_HID");
+	aml_string(a, "VMGENCTR");
+	aml_name(a, "_CID");
+	aml_string(a, "VM_GEN_COUNTER");
+	aml_name(a, "ADDR");
+	aml_package_ints(a, addr, 2);
+	pkg_end(a, p);
+
+	p = aml_device_begin(a, "GED0");
+	aml_name(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name(a, "_UID");
+	aml_int(a, 0);
+	res_irq(&r, d->irq, false);
+	aml_crs(a, &r);
+	q = aml_method_begin(a, "_EVT", 1);
+	aml_notify_sb(a, "VGEN", 0x80);
+	pkg_end(a, q);
 	pkg_end(a, p);
 }
 
@@ -301,22 +374,20 @@ static void aml_devices(struct buf *a, const struct machine *m)
 		} else if (d.kind == HW_VIRTIO_MMIO && d.base + d.size <= 1ull << 32) {
 			snprintf(name, sizeof(name), "VR%02X", nvirtio & 0xff);
 			aml_device(a, name, NULL, "LNRO0005", nvirtio++, &d);
+		} else if (d.kind == HW_VMGENID) {
+			aml_vmgenid(a, &d); /* at most one (the machine's checks) */
 		}
 	}
 }
 
 static void aml_dsdt_body(struct buf *a, const struct machine *m)
 {
+	const uint64_t s5[2] = {X86_ACPI_S5, 0};
 	size_t p;
 
 	/* Name(\_S5, Package() {5, 0}): the SLP_TYP values the sleep register takes. */
 	aml_name(a, "_S5_");
-	u8(a, 0x12);
-	p = pkg_begin(a);
-	u8(a, 2);
-	aml_int(a, X86_ACPI_S5);
-	aml_int(a, 0);
-	pkg_end(a, p);
+	aml_package_ints(a, s5, 2);
 	u8(a, 0x10); /* Scope(\_SB) */
 	p = pkg_begin(a);
 	put(a, "\\_SB_", 5);

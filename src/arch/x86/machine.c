@@ -101,7 +101,7 @@ char *x86_cmdline(const struct machine *m)
 			ok = append(&s, &len, "microvm.boot_timer=0x%llx",
 				    (unsigned long long)d.base);
 			break;
-		case HW_VMGENID: /* refused by the machine's checks */
+		case HW_VMGENID: /* in the DSDT */
 		case HW_NONE:
 			break;
 		}
@@ -121,6 +121,7 @@ char *x86_cmdline(const struct machine *m)
 static int configure_late(struct machine *m)
 {
 	struct cfg *c = &m->cfg;
+	const char *vmgenid = NULL;
 	int err = 0;
 
 	if (m->vcpus > 255) {
@@ -144,11 +145,14 @@ static int configure_late(struct machine *m)
 				  "0x2e8");
 			err = -1;
 		}
-		if (d.kind == HW_VMGENID) {
+		/* The DSDT names it \_SB.VGEN, with one Generic Event Device for its interrupt. */
+		if (d.kind == HW_VMGENID && vmgenid) {
 			cfg_error(c, cfg_get(c, m->devices[i].name, "type"), m->devices[i].name,
-				  "vmgenid is described to arm64 guests only (the device tree); "
-				  "x86_64 guests would need it in ACPI");
+				  "a second vmgenid: an x86_64 machine has at most one ([%s])",
+				  vmgenid);
 			err = -1;
+		} else if (d.kind == HW_VMGENID) {
+			vmgenid = m->devices[i].name;
 		}
 		/* The DSDT describes it with a 32-bit fixed memory descriptor. */
 		if (d.kind == HW_VIRTIO_MMIO && d.base + d.size > 1ull << 32) {
@@ -165,6 +169,7 @@ static int configure_late(struct machine *m)
 static const char default_machine[] = "[machine]\nname = default\narch = x86_64\nvcpus = 1\n"
 				      "align = 4K\n[memory]\nbase = 0\nsize = 128M\n"
 				      "[uart0]\ntype = ns16550a\nbase = 0x3f8\nirq = 4\n"
+				      "[vmgenid]\ntype = vmgenid\nbase = 0xd0801000\nirq = 20\n"
 				      "[boot]\ncmdline = console=ttyS0 panic=-1\n"
 				      "[virtio-mmio]\nbase = 0xd0000000\nsize = 44K\n"
 				      "slot_size = 4K\nirq_base = 5\nirq_count = 11\n"

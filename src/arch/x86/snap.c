@@ -849,12 +849,14 @@ static int apply_vcpu(const struct vcpu *v, struct xvcpu *x)
 	err = vcpu_ioctl(v, KVM_SET_MP_STATE, &x->mp, "KVM_SET_MP_STATE");
 	err = err ?: vcpu_ioctl(v, KVM_SET_LAPIC, &x->lapic, "KVM_SET_LAPIC");
 	if (!err && x->has_deadline) { /* after the LAPIC: KVM ignores it unless LVTT asks */
-		struct {
-			struct kvm_msrs h;
-			struct kvm_msr_entry e;
-		} d = {.h.nmsrs = 1, .e = {.index = MSR_IA32_TSC_DEADLINE, .data = x->deadline}};
+		uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8 + 1] = {
+			0};
+		struct kvm_msrs *d = (struct kvm_msrs *)buf;
 
-		if (ioctl(v->fd, KVM_SET_MSRS, &d) != 1) {
+		d->nmsrs = 1;
+		d->entries[0] =
+			(struct kvm_msr_entry){.index = MSR_IA32_TSC_DEADLINE, .data = x->deadline};
+		if (ioctl(v->fd, KVM_SET_MSRS, d) != 1) {
 			log_error("snapshot: vcpu%u: KVM_SET_MSRS refused the TSC deadline", v->id);
 			err = -EINVAL;
 		}
