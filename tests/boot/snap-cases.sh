@@ -295,18 +295,23 @@ snap_clones_net_case() {
 	netup='for n in /sys/class/net/eth*; do m=$(cat $n/address); i=${n##*/}; ip link set $i up; ip addr add 192.168.$((0x${m##*:})).2/24 dev $i; done'
 	reprobe='cd /sys/bus/virtio/drivers/virtio_net; for d in virtio*; do echo $d >unbind; echo $d >bind; done; sh /tmp/netup; echo REPROBED'
 	watch='cat /dev/kmsg | while read -r l; do case $l in *"virtual machine fork"*) sh /tmp/reprobe ;; esac; done &'
-	nics='for n in /sys/class/net/eth*; do m=$(cat $n/address); case $(readlink -f $n/device) in *pci*) t=pci ;; *) t=mmio ;; esac; ping -c 2 -W 5 192.168.$((0x${m##*:})).1 >/dev/null; echo NIC=${n##*/},$t,$m,$?; done; echo NICS-DONE'
+	# each NIC: NIC=NAME,TRANSPORT,MAC,PING (ping: 0 when 192.168.L.1 answered; unless $1)
+	nics='for n in /sys/class/net/eth*; do m=$(cat $n/address); case $(readlink -f $n/device) in *pci*) t=pci ;; *) t=mmio ;; esac; r=-; [ -n "$1" ] || { ping -c 2 -W 5 192.168.$((0x${m##*:})).1 >/dev/null; r=$?; }; echo NIC=${n##*/},$t,$m,$r; done; echo NICS-DONE'
 	type_line 'stty cols 500; dmesg -n 1'
-	type_line "echo '$netup' >/tmp/netup; echo '$reprobe' >/tmp/reprobe; sh /tmp/netup"
-	type_line "$watch sleep 1; echo UP \$(cat /sys/class/net/eth*/address)"
-	wait_for "^UP " 1 60
+	type_line "echo '$netup' >/tmp/netup; echo '$reprobe' >/tmp/reprobe"
+	type_line "echo '$nics' >/tmp/nics"
+	type_line "sh /tmp/netup; $watch sleep 1; sh /tmp/nics base"
+	wait_for "^NICS-DONE" 1 60
+	# The names the guest gave its NICs (eth0, eth1: probe order): the clones' must be these.
+	n0=$(sed -n 's/^NIC=\(eth[0-9]*\),mmio,.*/\1/p' "$out" | head -n 1)
+	n1=$(sed -n 's/^NIC=\(eth[0-9]*\),pci,.*/\1/p' "$out" | head -n 1)
 	"$MV" ctl "$SOCK" pause >/dev/null
 	"$MV" ctl "$SOCK" snapshot "$TMP/cn.state" "$TMP/cn.mem" >"$TMP/snap-clones-net.ctl" 2>&1
 	saved=$?
 	"$MV" ctl "$SOCK" stop >/dev/null 2>&1
 	finish 60
-	expect snap-clones-net "saved with a NIC on each transport, MACs :78 and :79 ($(sed -n 's/^UP //p' "$out" | tr -d '\r'); ctl exit $saved)" \
-		sh -c "[ '$saved' = 0 ] && grep -q '^UP $mac:78 $mac:79' '$out'"
+	expect snap-clones-net "saved with a NIC on each transport, MACs :78 and :79 ($(grep '^NIC=' "$out" | tr -d '\r' | tr '\n' ' ')ctl exit $saved)" \
+		sh -c "[ '$saved' = 0 ] && grep -q '^NIC=$n0,mmio,$mac:78,-' '$out' && grep -q '^NIC=$n1,pci,$mac:79,-' '$out'"
 	[ "$saved" = 0 ] || return
 
 	# Clone B beside clone A, with its own console.
@@ -320,8 +325,8 @@ snap_clones_net_case() {
 		wait_tap "${t%:*}" && ip addr add "192.168.${t#*:}.1/24" dev "${t%:*}"
 	done
 	wait_for "^REPROBED" 1 120
-	type_line "$nics"
-	wait_line "^REPROBED" "$outb" && clone2_line "$nics"
+	type_line 'sh /tmp/nics'
+	wait_line "^REPROBED" "$outb" && clone2_line 'sh /tmp/nics'
 	wait_for "^NICS-DONE" 1 60
 	wait_line "^NICS-DONE" "$outb"
 	clones_poweroff
@@ -331,8 +336,8 @@ snap_clones_net_case() {
 		m0=$mac:${rest%:*} m1=$mac:${rest#*:}
 		got=$(grep '^NIC=' "$f" | tr -d '\r' | tr '\n' ' ')
 		out=$f
-		expect snap-clones-net "clone $name: after the re-probe eth0 (mmio) is $m0, eth1 (pci) $m1, each reaches the host (${got:-nothing})" \
-			sh -c "grep -q '^REPROBED' '$f' && grep -q '^NIC=eth0,mmio,$m0,0' '$f' && grep -q '^NIC=eth1,pci,$m1,0' '$f'"
+		expect snap-clones-net "clone $name: after the re-probe $n0 (mmio) is $m0, $n1 (pci) $m1, each reaches the host (${got:-nothing})" \
+			sh -c "grep -q '^REPROBED' '$f' && grep -q '^NIC=$n0,mmio,$m0,0' '$f' && grep -q '^NIC=$n1,pci,$m1,0' '$f'"
 		expect snap-clones-net "clone $name: no device needed a reset" sh -c "! grep -q 'needs a reset' '$f'"
 	done
 	expect snap-clones-net "both clones power off: exit 0 and 0 (got $status and $status2)" \
