@@ -82,6 +82,8 @@ struct arch {
 	 * became). 1 when written, 0 when there is none.
 	 */
 	int (*snapshot_pin)(const struct machine *m, char *buf, size_t len);
+	/* The one key snapshot_pin sets (a restore takes no other from a state file). */
+	const char *snapshot_pin_key;
 	/*
 	 * Create the architecture's platform devices in a VM being built (or NULL). x86 keeps
 	 * them in vm->arch_priv, which on arm64 belongs to the KVM backend (kvm.c). -errno.

@@ -656,7 +656,8 @@ static int landlock_snapshot_dir(void)
 				LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
 				LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
 				LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
-	const uint64_t refer = 1ull << 13, truncate = 1ull << 14; /* ABI 2 and 3 */
+	/* ABI 2 and 3 (older headers lack their names) */
+	const uint64_t refer = 1ull << 13, truncate = 1ull << 14;
 	struct landlock_ruleset_attr attr = {.handled_access_fs = writes};
 	struct landlock_path_beneath_attr dir = {.allowed_access = LANDLOCK_ACCESS_FS_WRITE_FILE |
 								   LANDLOCK_ACCESS_FS_REMOVE_FILE |
@@ -714,20 +715,22 @@ int sandbox_lock_down(void)
 		wait_settled();
 		return 0;
 	}
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSYS, &sa, NULL);
-	open_gate(GATE_RUN);
-	wait_settled();
-	my_role = SANDBOX_MAIN;
+	/* (the main thread's alone, before any held thread goes on: a failure cancels all) */
 	if (cfg.snapshots && cfg.mode == SANDBOX_ON) {
 		err = landlock_snapshot_dir();
 		if (err < 0) {
 			log_error("landlock: main thread: %s", strerror(-err));
+			sandbox_cancel();
 			return err;
 		}
 		log_info("landlock: %s", err ? "files written only beneath the snapshot directory"
 					     : "not available in this kernel (seccomp only)");
 	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSYS, &sa, NULL);
+	open_gate(GATE_RUN);
+	wait_settled();
+	my_role = SANDBOX_MAIN;
 	err = install(SANDBOX_MAIN);
 	if (err) {
 		log_error("seccomp: main thread: cannot install its filter: %s", strerror(-err));

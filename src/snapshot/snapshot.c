@@ -394,6 +394,22 @@ static int check_restore_ov(const struct cfg *c, void *arg)
 	return 0;
 }
 
+/*
+ * A saved pin is applied as an override: only the key the architecture pins (arm64:
+ * gic.version), with a number, may come from a state file; anything else could set the host
+ * side (seccomp, user, api_sock) or a device the guest saw.
+ */
+static bool pin_valid(const char *pin)
+{
+	const char *key = kvm_guest_arch ? kvm_guest_arch->snapshot_pin_key : NULL;
+	size_t n = key ? strlen(key) : 0;
+
+	if (!key || strncmp(pin, key, n) || pin[n] != '=')
+		return false;
+	pin += n + 1;
+	return *pin && strlen(pin) <= 3 && strspn(pin, "0123456789") == strlen(pin);
+}
+
 int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, size_t nov,
 		     struct machine *m)
 {
@@ -415,6 +431,13 @@ int snapshot_machine(struct snapshot_in *in, const struct machine_override *ov, 
 	if (!all)
 		return -ENOMEM;
 	snap_get_text(ms, "pin", &pin);
+	if (pin && !pin_valid(pin)) {
+		log_error("snapshot %s: its machine's pin is not one this architecture makes (a "
+			  "file not written by microvm?)",
+			  in->state_path);
+		free(all);
+		return -EINVAL;
+	}
 	if (pin)
 		all[src.nov++] = (struct machine_override){.arg = pin, .origin = "snapshot"};
 	for (size_t i = 0; i < nov; i++)

@@ -25,7 +25,7 @@ static char dir[] = "/tmp/mv-snapopen-XXXXXX";
 /* What a state says, each a valid value unless a case changes it. */
 struct spec {
 	uint64_t version, page, ram;
-	const char *arch, *mem, *ini;
+	const char *arch, *mem, *ini, *pin;
 };
 
 static struct spec good(void)
@@ -54,6 +54,8 @@ static void write_state(const struct spec *sp, off_t mem_size)
 	CHECK(!snap_put_u64(sec, "vcpus", 1));
 	CHECK(!snap_put_text(sec, "mem_file", sp->mem));
 	CHECK(!snap_put_text(ms, "ini", sp->ini));
+	if (sp->pin)
+		CHECK(!snap_put_text(ms, "pin", sp->pin));
 	snprintf(path, sizeof(path), "%s/vm.state", dir);
 	unlink(path);
 	CHECK(!snap_write(s, AT_FDCWD, path));
@@ -149,6 +151,26 @@ static void test_refused_machine(void)
 	CHECK_EQ(snapshot_machine(&in, NULL, 0, &m), -EINVAL);
 	machine_free(&m);
 	snapshot_close(&in);
+
+	/* This architecture's own default machine loads; a pin may not set the host side. */
+	sp = good();
+	sp.ram = 128ull << 20;
+	write_state(&sp, (off_t)sp.ram);
+	CHECK_EQ(open_state(&in), 0);
+	CHECK_EQ(snapshot_machine(&in, NULL, 0, &m), 0);
+	machine_free(&m);
+	snapshot_close(&in);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const pins[] = {"machine.seccomp=off", "machine.user=0",
+						   "gic.version=2\nmachine.seccomp=off"};
+
+		sp.pin = pins[i];
+		write_state(&sp, (off_t)sp.ram);
+		CHECK_EQ(open_state(&in), 0);
+		CHECK_EQ(snapshot_machine(&in, NULL, 0, &m), -EINVAL);
+		machine_free(&m);
+		snapshot_close(&in);
+	}
 }
 
 void test_snapopen(void)

@@ -122,4 +122,5 @@ const struct arch arch_arm64 = {
 	.boot_info = boot_info,
 	.boot_info_ready = boot_info_ready,
 	.snapshot_pin = snapshot_pin,
+	.snapshot_pin_key = "gic.version",
 };

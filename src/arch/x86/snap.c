@@ -30,9 +30,12 @@
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 #define CPUID_MAX	      256
 #define MSR_MAX		      1024
-#define XSAVE_LEGACY	      4096 /* KVM_GET_XSAVE's size, and XSAVE2's least */
-#define XSAVE_BV_OFF	      512  /* XSTATE_BV in the XSAVE header */
-#define CPUID_ENTRY_BYTES     28   /* function, index, flags, eax, ebx, ecx, edx: u32 each */
+#define MSR_BATCH	      255 /* KVM_GET/SET_MSRS take fewer than 256 at once */
+#define TSC_PPM		      250 /* KVM runs a rate this close to the host's unscaled */
+#define DR_UPPER	      0xffffffff00000000ull /* DR6 and DR7 bits that must be zero */
+#define XSAVE_LEGACY	      4096		    /* KVM_GET_XSAVE's size, and XSAVE2's least */
+#define XSAVE_BV_OFF	      512		    /* XSTATE_BV in the XSAVE header */
+#define CPUID_ENTRY_BYTES     28 /* function, index, flags, eax, ebx, ecx, edx: u32 each */
 
 /* MSRs KVM keeps but does not list: the MTRRs (the guest's memory types). */
 static const uint32_t extra_msrs[] = {
@@ -304,9 +307,11 @@ static int save_sregs(const struct vcpu *v, struct snap_sec *sec)
 				 ARRAY_SIZE(seg_fields));
 	}
 	err = err ?: put_fields(sec, "", &s, sregs_fields, ARRAY_SIZE(sregs_fields));
+	if (err)
+		return err;
 	for (size_t i = 0; i < ARRAY_SIZE(s.interrupt_bitmap); i++)
 		le64_put(bitmap + 8 * i, s.interrupt_bitmap[i]);
-	return err ?: snap_put_bytes(sec, "interrupt_bitmap", bitmap, sizeof(bitmap));
+	return snap_put_bytes(sec, "interrupt_bitmap", bitmap, sizeof(bitmap));
 }
 
 static int save_fpu(const struct vcpu *v, struct snap_sec *sec)
@@ -314,7 +319,6 @@ static int save_fpu(const struct vcpu *v, struct snap_sec *sec)
 	size_t size = xsave_size(v->vm);
 	struct kvm_xsave *x = calloc(1, size);
 	struct kvm_xcrs xcrs;
-	char name[16];
 	int err;
 
 	if (!x)
@@ -324,11 +328,15 @@ static int save_fpu(const struct vcpu *v, struct snap_sec *sec)
 	err = err ?: snap_put_bytes(sec, "xsave", x, size);
 	free(x);
 	err = err ?: vcpu_ioctl(v, KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS");
-	for (unsigned i = 0; !err && i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++) {
-		snprintf(name, sizeof(name), "xcr%u", xcrs.xcrs[i].xcr);
-		err = snap_put_u64(sec, name, xcrs.xcrs[i].value);
-	}
-	return err;
+	/* XCR0, the one KVM keeps (KVM_SET_XCRS takes no other). */
+	for (unsigned i = 0; !err && i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (xcrs.xcrs[i].xcr == 0)
+			return snap_put_u64(sec, "xcr0", xcrs.xcrs[i].value);
+	if (!err)
+		log_error("snapshot: vcpu%u: KVM gave no XCR0 (a host without XSAVE: not "
+			  "supported)",
+			  v->id);
+	return err ?: -ENOTSUP;
 }
 
 /* The vCPU's CPUID as the guest sees it: entries of 7 little-endian u32 (docs/snapshot.md). */
@@ -372,7 +380,7 @@ static int save_msrs(const struct vcpu *v, struct snap_sec *sec)
 	while (!err && from < n_host_msrs) {
 		int got;
 
-		m->nmsrs = n_host_msrs - from;
+		m->nmsrs = n_host_msrs - from > MSR_BATCH ? MSR_BATCH : n_host_msrs - from;
 		for (unsigned i = 0; i < m->nmsrs; i++)
 			m->entries[i] = (struct kvm_msr_entry){.index = host_msrs[from + i]};
 		got = ioctl(v->fd, KVM_GET_MSRS, m);
@@ -385,7 +393,8 @@ static int save_msrs(const struct vcpu *v, struct snap_sec *sec)
 			snprintf(name, sizeof(name), "msr.%08x", m->entries[i].index);
 			err = snap_put_u64(sec, name, m->entries[i].data);
 		}
-		from += (unsigned)got + 1;
+		/* (a short count: the MSR after the last one read is not this vCPU's) */
+		from += (unsigned)got + ((unsigned)got < m->nmsrs);
 	}
 	free(m);
 	return err;
@@ -563,7 +572,7 @@ static int load_fpu(const struct vm *vm, const struct snap_sec *sec, struct xvcp
 {
 	size_t size = xsave_size(vm), len;
 	const void *p;
-	uint64_t bv;
+	uint64_t bv, xcr0;
 	int err = need_blob(sec, "xsave", size, &p, &len);
 
 	if (err)
@@ -583,22 +592,14 @@ static int load_fpu(const struct vm *vm, const struct snap_sec *sec, struct xvcp
 	if (!x->xsave)
 		return -ENOMEM;
 	memcpy(x->xsave, p, len);
-	for (size_t k = 0; k < snap_nfields(sec); k++) {
-		struct snap_field_view f;
-		unsigned idx;
-		int used;
-
-		if (snap_field_at(sec, k, &f) || sscanf(f.name, "xcr%u%n", &idx, &used) != 1 ||
-		    f.name[used])
-			continue;
-		if (f.type != SNAP_U64 || idx > 1 || x->xcrs.nr_xcrs >= KVM_MAX_XCRS)
-			return bad(sec, f.name, "not an XCR this monitor restores (XCR0, XCR1)");
-		if (idx == 0 && (f.u64 & ~host_xcr0))
-			return bad(sec, f.name, "enables components this host's KVM lacks");
-		x->xcrs.xcrs[x->xcrs.nr_xcrs].xcr = idx;
-		x->xcrs.xcrs[x->xcrs.nr_xcrs++].value = f.u64;
-	}
-	return x->xcrs.nr_xcrs ? 0 : bad(sec, "xcr0", "missing");
+	err = snap_need_u64(sec, "xcr0", UINT64_MAX, &xcr0);
+	if (!err && !(xcr0 & 1))
+		return bad(sec, "xcr0", "without x87 state (bit 0), which XCR0 always has");
+	if (!err && (xcr0 & ~host_xcr0))
+		return bad(sec, "xcr0", "enables state components this host's KVM lacks");
+	x->xcrs.nr_xcrs = 1;
+	x->xcrs.xcrs[0] = (struct kvm_xcr){.xcr = 0, .value = xcr0};
+	return err;
 }
 
 /* CPUID registers that name CPU features: every bit the state has, this host must offer. */
@@ -645,8 +646,12 @@ static struct kvm_cpuid2 *cpuid_alloc(void)
 	return c;
 }
 
-/* The saved CPUID: well formed, and no feature this vCPU (set up for this host) lacks. */
-static int load_cpuid(const struct vcpu *v, const struct snap_sec *sec, struct xvcpu *x)
+/*
+ * The saved CPUID: well formed, and no feature this vCPU (set up for this host) lacks; the
+ * host's is kept in *hostp for the XSAVE layout.
+ */
+static int load_cpuid(const struct vcpu *v, const struct snap_sec *sec, struct xvcpu *x,
+		      struct kvm_cpuid2 **hostp)
 {
 	struct kvm_cpuid2 *host = cpuid_alloc();
 	const uint8_t *p;
@@ -689,8 +694,34 @@ static int load_cpuid(const struct vcpu *v, const struct snap_sec *sec, struct x
 			err = -EINVAL;
 		}
 	}
-	free(host);
+	*hostp = host;
 	return err;
+}
+
+/*
+ * KVM lays the XSAVE area out at the host's offsets (CPUID 0xd.N: EAX size, EBX offset): each
+ * component the state uses must sit where the saving host had it (they differ between CPU
+ * vendors and models), or its registers would be read from the wrong bytes.
+ */
+static int check_xsave_layout(const struct snap_sec *sec, const struct xvcpu *x,
+			      const struct kvm_cpuid2 *host)
+{
+	uint64_t used = le64_get((const uint8_t *)x->xsave + XSAVE_BV_OFF) | x->xcrs.xcrs[0].value;
+
+	for (unsigned c = 2; c < 64; c++) {
+		uint32_t size = cpuid_reg(x->cpuid, 0xd, c, 0),
+			 off = cpuid_reg(x->cpuid, 0xd, c, 1);
+		char why[160];
+
+		if (!(used >> c & 1) ||
+		    (size == cpuid_reg(host, 0xd, c, 0) && off == cpuid_reg(host, 0xd, c, 1)))
+			continue;
+		snprintf(why, sizeof(why),
+			 "state component %u is %u bytes at offset %u; on this host %u at %u", c,
+			 size, off, cpuid_reg(host, 0xd, c, 0), cpuid_reg(host, 0xd, c, 1));
+		return bad(sec, "xsave", why);
+	}
+	return 0;
 }
 
 /* The saved MSRs: each one this host's KVM keeps; the TSC first, the deadline set apart. */
@@ -704,14 +735,16 @@ static int load_msrs(const struct snap_sec *sec, struct xvcpu *x)
 	x->msrs = m;
 	for (size_t k = 0; k < n; k++) {
 		struct snap_field_view f;
-		char *end;
 		unsigned long idx;
 
 		if (snap_field_at(sec, k, &f) || strncmp(f.name, "msr.", 4))
 			continue;
-		idx = strtoul(f.name + 4, &end, 16);
-		if (strlen(f.name) != 12 || *end || f.type != SNAP_U64)
-			return bad(sec, f.name, "not an MSR field (msr.<8 hex digits>, a number)");
+		/* (8 lowercase hex digits exactly: one spelling per MSR, no duplicate) */
+		if (strlen(f.name) != 12 || strspn(f.name + 4, "0123456789abcdef") != 8 ||
+		    f.type != SNAP_U64)
+			return bad(sec, f.name,
+				   "not an MSR field (msr.<8 lowercase hex digits>, a number)");
+		idx = strtoul(f.name + 4, NULL, 16);
 		if (!host_has_msr((uint32_t)idx))
 			return bad(sec, f.name, "an MSR this host's KVM does not keep");
 		if (idx == MSR_IA32_TSC_DEADLINE) {
@@ -734,11 +767,35 @@ static int load_msrs(const struct snap_sec *sec, struct xvcpu *x)
 	return 0;
 }
 
+/*
+ * The guest calibrated its TSC at the saved rate: the same here (within what KVM runs
+ * unscaled), or scaled by KVM where the host can (KVM_CAP_TSC_CONTROL). -EINVAL said if not.
+ */
+static int tsc_rate(const struct vcpu *v, uint64_t khz)
+{
+	int host = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	uint64_t diff;
+
+	if (host <= 0)
+		return vcpu_ioctl(v, KVM_GET_TSC_KHZ, NULL, "KVM_GET_TSC_KHZ") ?: -EIO;
+	diff = khz > (uint64_t)host ? khz - (uint64_t)host : (uint64_t)host - khz;
+	if (diff * 1000000 <= (uint64_t)host * TSC_PPM)
+		return 0;
+	if (ioctl(v->vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_CONTROL) > 0 &&
+	    ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) == 0)
+		return 0;
+	log_error("snapshot: vcpu%u: the saved TSC ran at %llu kHz, this host's runs at %d kHz "
+		  "and its KVM cannot scale it",
+		  v->id, (unsigned long long)khz, host);
+	return -EINVAL;
+}
+
 static int load_vcpu(const struct rst_ctx *r, unsigned i, struct xvcpu *x)
 {
 	const struct vcpu *v = &r->vm->vcpus[i];
 	char name[SNAP_NAME_MAX];
 	const struct snap_sec *sec;
+	struct kvm_cpuid2 *host = NULL;
 	const void *p;
 	size_t len;
 	uint64_t mp;
@@ -750,8 +807,10 @@ static int load_vcpu(const struct rst_ctx *r, unsigned i, struct xvcpu *x)
 		return -EINVAL;
 	err = need_fields(sec, "", &x->regs, regs_fields, ARRAY_SIZE(regs_fields));
 	err = err ?: load_sregs(sec, &x->sregs);
+	err = err ?: load_cpuid(v, sec, x, &host);
 	err = err ?: load_fpu(r->vm, sec, x, r->host_xcr0);
-	err = err ?: load_cpuid(v, sec, x);
+	err = err ?: check_xsave_layout(sec, x, host);
+	free(host);
 	err = err ?: load_msrs(sec, x);
 	err = err ?: need_blob(sec, "lapic", sizeof(x->lapic.regs), &p, &len);
 	if (!err && len != sizeof(x->lapic.regs))
@@ -764,19 +823,20 @@ static int load_vcpu(const struct rst_ctx *r, unsigned i, struct xvcpu *x)
 	err = err ?: snap_need_u64(sec, "tsc_khz", UINT32_MAX, &x->tsc_khz);
 	if (err)
 		return err;
+	/* What KVM would refuse with only "Invalid argument": said here with the field. */
+	if (mp > KVM_MP_STATE_SIPI_RECEIVED && mp != KVM_MP_STATE_AP_RESET_HOLD)
+		return bad(sec, "mp_state", "not an x86 run state");
+	if ((x->dbg.dr6 | x->dbg.dr7) & DR_UPPER)
+		return bad(sec, x->dbg.dr6 & DR_UPPER ? "dr6" : "dr7", "reserved bits set");
+	if (x->ev.exception.nr > 31)
+		return bad(sec, "exception.nr", "not an exception vector (0-31)");
+	if (!x->tsc_khz)
+		return bad(sec, "tsc_khz", "zero");
 	x->mp.mp_state = (uint32_t)mp;
 	/* What KVM_SET_VCPU_EVENTS is to take: NMI pending, SIPI vector, shadow, SMM. */
 	x->ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
 		      KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
-	if (x->tsc_khz && x->tsc_khz != (uint64_t)ioctl(v->fd, KVM_GET_TSC_KHZ, 0) &&
-	    ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)x->tsc_khz) < 0) {
-		log_error("snapshot: vcpu%u: the saved TSC ran at %llu kHz, this host's at %d kHz "
-			  "and KVM cannot scale it: %s",
-			  i, (unsigned long long)x->tsc_khz, ioctl(v->fd, KVM_GET_TSC_KHZ, 0),
-			  strerror(errno));
-		return -EINVAL;
-	}
-	return 0;
+	return tsc_rate(v, x->tsc_khz);
 }
 
 static int load_vm(const struct rst_ctx *r, struct xstate *st)
@@ -784,7 +844,7 @@ static int load_vm(const struct rst_ctx *r, struct xstate *st)
 	const struct snap_sec *ic = snap_need(r->s, "irqchip"), *pit = snap_need(r->s, "pit"),
 			      *clk = snap_need(r->s, "clock");
 	char name[SNAP_NAME_MAX];
-	uint64_t flags;
+	uint64_t flags = 0;
 	int err = ic && pit && clk ? 0 : -EINVAL;
 
 	st->chip[0].chip_id = KVM_IRQCHIP_PIC_MASTER;
@@ -829,10 +889,35 @@ static int host_xcr0(const struct vm *vm, uint64_t *xcr0)
 	return err;
 }
 
+/* KVM_SET_MSRS in batches KVM takes, the TSC (first) in the first. 0 or -EINVAL (said). */
+static int set_msrs(const struct vcpu *v, const struct kvm_msrs *all)
+{
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + MSR_BATCH * sizeof(m->entries[0]));
+	int err = m ? 0 : -ENOMEM;
+
+	for (uint32_t from = 0; !err && from < all->nmsrs; from += m->nmsrs) {
+		int set;
+
+		m->nmsrs = all->nmsrs - from > MSR_BATCH ? MSR_BATCH : all->nmsrs - from;
+		memcpy(m->entries, all->entries + from, m->nmsrs * sizeof(m->entries[0]));
+		set = ioctl(v->fd, KVM_SET_MSRS, m);
+		if (set < 0 || (uint32_t)set != m->nmsrs) {
+			if (set < 0)
+				log_error("snapshot: vcpu%u: KVM_SET_MSRS: %s", v->id,
+					  strerror(errno));
+			else
+				log_error("snapshot: vcpu%u: KVM_SET_MSRS refused MSR 0x%x", v->id,
+					  m->entries[set].index);
+			err = -EINVAL;
+		}
+	}
+	free(m);
+	return err;
+}
+
 static int apply_vcpu(const struct vcpu *v, struct xvcpu *x)
 {
 	int err = vcpu_ioctl(v, KVM_SET_CPUID2, x->cpuid, "KVM_SET_CPUID2");
-	int set;
 
 	err = err ?: vcpu_ioctl(v, KVM_SET_SREGS, &x->sregs, "KVM_SET_SREGS");
 	err = err ?: vcpu_ioctl(v, KVM_SET_REGS, &x->regs, "KVM_SET_REGS");
@@ -840,12 +925,9 @@ static int apply_vcpu(const struct vcpu *v, struct xvcpu *x)
 	err = err ?: vcpu_ioctl(v, KVM_SET_XSAVE, x->xsave, "KVM_SET_XSAVE");
 	if (err)
 		return err;
-	set = ioctl(v->fd, KVM_SET_MSRS, x->msrs);
-	if (set < 0 || (uint32_t)set != x->msrs->nmsrs) {
-		log_error("snapshot: vcpu%u: KVM_SET_MSRS refused MSR 0x%x", v->id,
-			  set >= 0 ? x->msrs->entries[set].index : 0);
-		return -EINVAL;
-	}
+	err = set_msrs(v, x->msrs);
+	if (err)
+		return err;
 	err = vcpu_ioctl(v, KVM_SET_MP_STATE, &x->mp, "KVM_SET_MP_STATE");
 	err = err ?: vcpu_ioctl(v, KVM_SET_LAPIC, &x->lapic, "KVM_SET_LAPIC");
 	if (!err && x->has_deadline) { /* after the LAPIC: KVM ignores it unless LVTT asks */
