@@ -62,7 +62,7 @@ if [ "$(uname -m)" = x86_64 ] && [ -w /dev/kvm ] && [ "${RESTORE_NATIVE:-1}" = 1
 	log=$out/restore-native.log
 	if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 		make -s -j"$(nproc)" STATIC=1 build/x86_64/microvm
-		sh tests/bench/restore-native.sh build/x86_64/microvm machines/x86_64.ini >"$log"
+		MVDIR=. sh tests/bench/restore.sh native build/x86_64/microvm machines/x86_64.ini >"$log"
 		echo "# where: native, $(host_cpu), Linux $(uname -r)" >>"$log"
 	fi
 	sed -n 's/^MVCSV native,//p' "$log" >"$out/restore-native.csv"
