@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -576,6 +577,24 @@ int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsign
 		snprintf(*out, n, "%s/%s", c->dir, e->value);
 	}
 	return 0;
+}
+
+int cfg_need_file(struct cfg *c, const struct cfg_entry *e, const char *path, bool blockdev)
+{
+	struct stat st;
+	const char *kind;
+
+	if (stat(path, &st) < 0 || S_ISREG(st.st_mode) || (blockdev && S_ISBLK(st.st_mode)))
+		return 0;
+	kind = S_ISDIR(st.st_mode)    ? "a directory"
+	       : S_ISFIFO(st.st_mode) ? "a FIFO"
+	       : S_ISSOCK(st.st_mode) ? "a socket"
+	       : S_ISCHR(st.st_mode)  ? "a character device"
+	       : S_ISBLK(st.st_mode)  ? "a block device"
+				      : "a special file";
+	cfg_error(c, e, NULL, "'%s' is %s, not a regular file%s", path, kind,
+		  blockdev ? " or a block device" : "");
+	return -1;
 }
 
 int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const *names, int *out,
