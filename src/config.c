@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <libgen.h>
 #include <limits.h>
@@ -253,7 +254,23 @@ static int load(struct cfg *c, const char *path, FILE *f)
 
 int cfg_load(struct cfg *c, const char *path)
 {
-	return load(c, path, fopen(path, "re"));
+	/*
+	 * Non-blocking, so that a FIFO no one writes reads as empty instead of blocking the
+	 * open; then blocking again, so that a pipe (--config <(...)) is read to its end.
+	 */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), err;
+	FILE *f = NULL;
+
+	if (fd >= 0) {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		f = fdopen(fd, "r");
+		if (!f) {
+			err = errno;
+			close(fd);
+			errno = err;
+		}
+	}
+	return load(c, path, f);
 }
 
 int cfg_load_text(struct cfg *c, const char *name, const char *text)

@@ -222,6 +222,14 @@ if [ $? -eq 2 ] && grep -qF -- "--set machine.vcpus: 9 vCPUs, but GICv2 supports
 if [ $? -eq 2 ]; then ok; else bad "missing --config is not exit 2"; fi
 "$mv" --config "$tmp/nonexistent.ini" --check >/dev/null 2>"$tmp/err"
 if [ $? -eq 2 ] && grep -q "nonexistent.ini: No such file" "$tmp/err"; then ok; else bad "missing config file"; fi
+# A FIFO no one writes, given as the machine, is not waited on; a pipe is read to its end.
+mkfifo "$tmp/config.fifo"
+timeout $limit "$mv" --config "$tmp/config.fifo" --check >/dev/null 2>"$tmp/err"
+st=$?
+if [ $st -eq 2 ]; then ok; else bad "a FIFO as --config: exit $st (124: no answer in $limit s)"; fi
+if sed '' "$top/machines/rpi5.ini" | "$mv" --config /dev/stdin --check >"$tmp/out" 2>"$tmp/err" &&
+	grep -q "^machine rpi5 (/dev/stdin)" "$tmp/out"; then ok; else
+	bad "a pipe as --config"; sed 's/^/    /' "$tmp/err"; fi
 "$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/none" --dump-dtb "$tmp/x.dtb" 2>"$tmp/err"
 if [ $? -eq 2 ] && grep -qF "kernel $tmp/none: No such file" "$tmp/err"; then ok; else bad "missing kernel"; fi
 
