@@ -343,6 +343,46 @@ static void virtio_transport(void)
 	machine_free(&m);
 }
 
+/*
+ * MSI-X Table Size is the 11 low bits of Message Control (N - 1): a function with more than
+ * 256 vectors (a NIC of 128 queue pairs has 258) reported its count modulo 256. The last
+ * vector is in the table; 512 (what the PBA holds) is the most a function may have.
+ */
+static void msix_table_size(void)
+{
+	static const unsigned nvqs[] = {1, 255, 256, 300, 511, 512};
+
+	for (size_t i = 0; i < sizeof(nvqs) / sizeof(nvqs[0]); i++) {
+		struct virtio_dev vd;
+		struct virtio_pci t;
+		uint8_t cap, msix = 0;
+		int err;
+
+		memset(&t, 0, sizeof(t));
+		CHECK(virtio_init(&vd, "vnet", &nop_ops, NULL, 0, nvqs[i], 64, NULL, 0, NULL) == 0);
+		err = virtio_pci_init(&t, &vd, 1, true, 0x020000, "vnet");
+		if (nvqs[i] + 1 > 512) {
+			CHECK_EQ(err, -EINVAL);
+		} else {
+			CHECK_EQ(err, 0);
+			for (cap = cfg_rd(&t.pdev, PCI_CAPABILITY_LIST, 1); cap && !msix;
+			     cap = cfg_rd(&t.pdev, cap + 1, 1))
+				if (cfg_rd(&t.pdev, cap, 1) == PCI_CAP_ID_MSIX)
+					msix = cap;
+			CHECK(msix != 0);
+			CHECK_EQ(cfg_rd(&t.pdev, msix + PCI_MSIX_FLAGS, 2), nvqs[i]);
+			/* The last vector's entry: masked, as every entry starts. */
+			CHECK_EQ(bar_rd(&t, VPCI_MSIX_OFF + nvqs[i] * 16 + 12, 4), 1);
+			/* Enable and Function Mask are writable, the size is not. */
+			cfg_wr(&t.pdev, msix + PCI_MSIX_FLAGS, 2, 0xffff);
+			CHECK_EQ(cfg_rd(&t.pdev, msix + PCI_MSIX_FLAGS, 2),
+				 PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL | nvqs[i]);
+		}
+		virtio_pci_detach(&t);
+		virtio_free(&vd);
+	}
+}
+
 static void interrupt_map(void)
 {
 	struct machine m;
@@ -388,5 +428,6 @@ void test_pci(void)
 	cfg_widths();
 	bars_and_header(&h);
 	virtio_transport();
+	msix_table_size();
 	interrupt_map();
 }
