@@ -19,8 +19,9 @@ static const char *src_loc(const struct cfg_entry *e, char *buf, size_t n)
 	return buf;
 }
 
-int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t base, uint64_t size,
-		 const struct cfg_entry *src)
+/* alloc_region, and with aligned the check of base against [machine] align. */
+static int claim(struct alloc *a, const char *owner, const char *what, uint64_t base, uint64_t size,
+		 const struct cfg_entry *src, bool aligned)
 {
 	char loc[64];
 	int ret = 0;
@@ -34,7 +35,7 @@ int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t 
 			  (unsigned long long)base, (unsigned long long)size);
 		return -1;
 	}
-	if (a->align && base % a->align) {
+	if (aligned && a->align && base % a->align) {
 		cfg_error(a->cfg, src, owner,
 			  "%s: base 0x%llx is not aligned to 0x%llx ([machine] align)", what,
 			  (unsigned long long)base, (unsigned long long)a->align);
@@ -76,6 +77,17 @@ int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t 
 		.src = src,
 	};
 	return 0;
+}
+
+int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t base, uint64_t size,
+		 const struct cfg_entry *src)
+{
+	return claim(a, owner, what, base, size, src, true);
+}
+
+int alloc_fixed(struct alloc *a, const char *owner, const char *what, uint64_t base, uint64_t size)
+{
+	return claim(a, owner, what, base, size, NULL, false);
 }
 
 int alloc_irqs(struct alloc *a, const char *owner, uint32_t first, uint32_t count,

@@ -41,6 +41,11 @@ struct alloc {
  */
 int alloc_region(struct alloc *a, const char *owner, const char *what, uint64_t base, uint64_t size,
 		 const struct cfg_entry *src);
+/*
+ * Claim a window the platform fixes (built in): not held to [machine] align, only to the IPA
+ * limit and overlaps. Returns 0 or -1.
+ */
+int alloc_fixed(struct alloc *a, const char *owner, const char *what, uint64_t base, uint64_t size);
 /* Claim interrupt lines [first, first+count) for owner; reports range errors and collisions. */
 int alloc_irqs(struct alloc *a, const char *owner, uint32_t first, uint32_t count,
 	       const struct cfg_entry *src);

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <libgen.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -252,7 +254,23 @@ static int load(struct cfg *c, const char *path, FILE *f)
 
 int cfg_load(struct cfg *c, const char *path)
 {
-	return load(c, path, fopen(path, "re"));
+	/*
+	 * Non-blocking, so that a FIFO no one writes reads as empty instead of blocking the
+	 * open; then blocking again, so that a pipe (--config <(...)) is read to its end.
+	 */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), err;
+	FILE *f = NULL;
+
+	if (fd >= 0) {
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		f = fdopen(fd, "r");
+		if (!f) {
+			err = errno;
+			close(fd);
+			errno = err;
+		}
+	}
+	return load(c, path, f);
 }
 
 int cfg_load_text(struct cfg *c, const char *name, const char *text)
@@ -576,6 +594,24 @@ int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsign
 		snprintf(*out, n, "%s/%s", c->dir, e->value);
 	}
 	return 0;
+}
+
+int cfg_need_file(struct cfg *c, const struct cfg_entry *e, const char *path, bool blockdev)
+{
+	struct stat st;
+	const char *kind;
+
+	if (stat(path, &st) < 0 || S_ISREG(st.st_mode) || (blockdev && S_ISBLK(st.st_mode)))
+		return 0;
+	kind = S_ISDIR(st.st_mode)    ? "a directory"
+	       : S_ISFIFO(st.st_mode) ? "a FIFO"
+	       : S_ISSOCK(st.st_mode) ? "a socket"
+	       : S_ISCHR(st.st_mode)  ? "a character device"
+	       : S_ISBLK(st.st_mode)  ? "a block device"
+				      : "a special file";
+	cfg_error(c, e, NULL, "'%s' is %s, not a regular file%s", path, kind,
+		  blockdev ? " or a block device" : "");
+	return -1;
 }
 
 int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const *names, int *out,

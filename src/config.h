@@ -91,6 +91,12 @@ int cfg_str(struct cfg *c, const char *sec, const char *key, const char **out, c
 	    unsigned flags);
 /* A path resolved against the INI file's directory (or the cwd for --set); caller frees. */
 int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsigned flags);
+/*
+ * Without opening it (a FIFO would block the open), check that path, the file entry e names,
+ * is a regular file (or, with blockdev, a block device) when it exists; otherwise report what
+ * it is at e. 0, or -1 after the error; a missing path is left to whoever opens it.
+ */
+int cfg_need_file(struct cfg *c, const struct cfg_entry *e, const char *path, bool blockdev);
 /* Enumerated value: names is NULL-terminated; *out gets the index. */
 int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const *names, int *out,
 	     int def);

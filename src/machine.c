@@ -142,6 +142,10 @@ static int parse_boot(struct machine *m)
 
 	err |= cfg_path(c, "boot", "kernel", &m->kernel, 0);
 	err |= cfg_path(c, "boot", "initrd", &m->initrd, 0);
+	if (m->kernel)
+		err |= cfg_need_file(c, cfg_get(c, "boot", "kernel"), m->kernel, false);
+	if (m->initrd)
+		err |= cfg_need_file(c, cfg_get(c, "boot", "initrd"), m->initrd, false);
 	err |= cfg_str(c, "boot", "cmdline", &m->cmdline, "", 0);
 	if (strlen(m->cmdline) >= 2048) {
 		cfg_error(c, cfg_get(c, "boot", "cmdline"), "boot",

@@ -129,10 +129,14 @@ static void update_bars(struct pci_dev *d)
 
 void pci_cfg_access(struct pci_dev *d, uint32_t off, uint8_t *data, uint32_t len, bool is_write)
 {
-	if (len > 4 || off % len || off >= PCI_CFG_SIZE) {
-		/* Extended (PCIe) space and misaligned accesses: nothing there. */
+	/* Widths 1, 2 and 4, naturally aligned: none then reaches past the end of cfg. */
+	bool bad = (len != 1 && len != 2 && len != 4) || off % len;
+
+	if (bad || off >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - off) {
+		/* Other widths and misaligned accesses read all-ones; extended (PCIe) space
+		 * has nothing there (zero, the end of its capability list). Writes go nowhere. */
 		if (!is_write)
-			memset(data, off >= PCI_CFG_SIZE ? 0 : 0xff, len);
+			memset(data, bad ? 0xff : 0, len);
 		return;
 	}
 	if (!is_write) {

@@ -62,7 +62,10 @@ void pci_dev_init(struct pci_dev *d, const char *name, uint16_t vendor, uint16_t
 void pci_dev_set_bar(struct pci_dev *d, int i, uint64_t size, uint32_t flags);
 /* Append a capability of len bytes with id to the list; returns its offset (0 when full). */
 uint8_t pci_dev_add_cap(struct pci_dev *d, uint8_t id, uint8_t len);
-/* Guest access to configuration space register off of d (widths 1, 2 and 4). */
+/*
+ * Guest access to configuration space register off of d: widths 1, 2 and 4, naturally
+ * aligned; any other reads all-ones and writes nothing.
+ */
 void pci_cfg_access(struct pci_dev *d, uint32_t off, uint8_t *data, uint32_t len, bool is_write);
 /* The address BAR i is programmed with (both halves of a 64-bit BAR). */
 uint64_t pci_bar_addr(const struct pci_dev *d, int i);

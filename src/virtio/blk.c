@@ -469,10 +469,13 @@ static const char *const engine_names[] = {"io_uring", "sync", "inline", "auto",
 static int open_image(struct blk *b, struct cfg *c, bool run)
 {
 	struct cfg_entry *e = cfg_get(c, b->name, "path");
-	/* Non-blocking: a FIFO named as a disk is refused below, not waited on. */
-	int flags = (b->ro || !run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
+	/* Non-blocking: a FIFO put there after the check is refused below, not waited on. */
+	int flags = (b->ro || !run ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 	struct stat st;
 
+	/* A FIFO, socket, directory or device other than a disk is never even opened. */
+	if (cfg_need_file(c, e, b->path, true))
+		return -1;
 	if (b->cache == CACHE_DIRECT)
 		flags |= O_DIRECT;
 	b->fd = open(b->path, flags);

@@ -471,7 +471,8 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 			return -EINVAL;
 		at = pci_dev_add_cap(d, PCI_CAP_ID_MSIX, 12);
 		t->msix_cap = at;
-		d->cfg[at + 2] = t->nvec - 1;
+		/* Message Control: Table Size (N - 1) is its low 11 bits, not a byte. */
+		le16_put(d->cfg + at + PCI_MSIX_FLAGS, (t->nvec - 1) & PCI_MSIX_FLAGS_QSIZE);
 		d->wmask[at + 3] = (MSIX_CTRL_EN | MSIX_CTRL_MASK) >> 8;
 		le32_put(d->cfg + at + PCI_MSIX_TABLE, VPCI_MSIX_OFF);
 		le32_put(d->cfg + at + PCI_MSIX_PBA, VPCI_PBA_OFF);

@@ -61,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 enum kind {
 	K_WRITE,     /* transport register write: offset, value, 1 << (size & 3) bytes */
 	K_READ,	     /* transport register read */
-	K_CFG_WRITE, /* PCI configuration space write (virtio-mmio: ignored) */
+	K_CFG_WRITE, /* PCI configuration space write (virtio-mmio: ignored): size % 9 of 0, 1
+		      * and 2 is 1, 2 and 4 bytes, 3 to 8 that many (any width a KVM exit has) */
 	K_CFG_READ,
 	K_MEM,	 /* copy size payload bytes into RAM at offset */
 	K_POLL,	 /* one event loop pass: completions, kicks, frames */
@@ -342,8 +343,8 @@ static void reg_access(struct bench *b, const struct op *o, bool is_write)
 
 static void cfg_access(struct bench *b, const struct op *o, bool is_write)
 {
-	uint8_t buf[4];
-	uint32_t len = 1u << (o->size % 3);
+	uint32_t s = o->size % 9, len = s < 3 ? 1u << s : s;
+	uint8_t buf[8] = {0};
 
 	le32_put(buf, o->val);
 	if (b->pci)

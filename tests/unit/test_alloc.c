@@ -25,6 +25,12 @@ void test_alloc(void)
 	CHECK(alloc_region(&a, "x", "wraps", 0xffffffffffffc000ull, 0x8000, NULL) < 0);
 	CHECK(alloc_region(&a, "x", "empty", 0x100000, 0, NULL) < 0);
 	CHECK_EQ(a.nregions, 4);
+	/* A window the platform fixes is not held to align, but is to everything else. */
+	CHECK(alloc_fixed(&a, "fixed", "page", 0x9009000, 0x1000) == 0);
+	CHECK(alloc_fixed(&a, "fixed", "over", 0x9008000, 0x2000) < 0);
+	CHECK(alloc_region(&a, "x", "over fixed", 0x9008000, 0x4000, NULL) < 0);
+	CHECK(alloc_fixed(&a, "fixed", "outside", 0xffffffff000ull, 0x2000) < 0);
+	CHECK_EQ(a.nregions, 5);
 
 	CHECK(alloc_irqs(&a, "uart", 1, 1, NULL) == 0);
 	CHECK(alloc_irqs(&a, "virtio", 16, 32, NULL) == 0);
@@ -33,6 +39,6 @@ void test_alloc(void)
 	CHECK(alloc_irqs(&a, "x", 63, 2, NULL) < 0); /* past the last SPI */
 	CHECK(alloc_irqs(&a, "x", 64, 1, NULL) < 0);
 	CHECK(alloc_irqs(&a, "x", 48, 16, NULL) == 0); /* exactly up to the last */
-	CHECK_EQ(c.nerrors, 9);
+	CHECK_EQ(c.nerrors, 12);
 	alloc_free(&a);
 }

@@ -3,11 +3,13 @@
 #include <libfdt.h>
 #include <linux/pci_regs.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "arch/arm64/arm64.h"
 #include "irq.h"
+#include "le.h"
 #include "machine.h"
 #include "pci/pci.h"
 #include "test.h"
@@ -127,6 +129,37 @@ static void ecam(struct pci_host *h)
 		pci_ecam_access(h, 1 << 20, (uint8_t *)&v, 4, false); /* bus 1 */
 		CHECK_EQ(v, 0xffffffff);
 	}
+}
+
+/*
+ * Widths other than 1, 2 and 4 read all-ones and write nothing: a 3-byte access at 0xff
+ * passed the alignment check (0xff % 3 == 0) and read past the 256 bytes of cfg.
+ */
+static void cfg_widths(void)
+{
+	struct pci_dev d, before;
+	uint8_t buf[8];
+
+	pci_dev_init(&d, "fake", 0x1234, 0x5678, 0x020000, 3, 0x1234, 0x1, 1);
+	d.cfg[0xff] = 0x5a;
+	CHECK_EQ(cfg_rd(&d, 0xff, 1), 0x5a);
+	CHECK_EQ(cfg_rd(&d, 0xff, 3), 0xffffff);
+	CHECK_EQ(cfg_rd(&d, 0xfc, 3), 0xffffff);
+	CHECK_EQ(cfg_rd(&d, PCI_VENDOR_ID, 3), 0xffffff);
+	CHECK_EQ(cfg_rd(&d, 0xfe, 4), 0xffffffff); /* misaligned */
+	CHECK_EQ(cfg_rd(&d, 0xfc, 4), 0x5a000000);
+	memset(buf, 0, sizeof(buf));
+	pci_cfg_access(&d, PCI_VENDOR_ID, buf, 8, false);
+	CHECK_EQ(le64_get(buf), UINT64_MAX);
+	memcpy(&before, &d, sizeof(d));
+	cfg_wr(&d, 0xff, 3, 0xffffff);
+	cfg_wr(&d, PCI_INTERRUPT_LINE, 3, 0x2a); /* 0x3c % 3 == 0 */
+	memset(buf, 0xff, sizeof(buf));
+	pci_cfg_access(&d, PCI_COMMAND, buf, 8, true);
+	CHECK(!memcmp(&d, &before, sizeof(d)));
+	cfg_wr(&d, PCI_INTERRUPT_LINE, 1, 0x2a);
+	CHECK_EQ(cfg_rd(&d, PCI_INTERRUPT_LINE, 1), 0x2a);
+	pci_cfg_access(&d, PCI_VENDOR_ID, buf, 0, false); /* no width at all: not a fault */
 }
 
 static int nop_activate(struct virtio_dev *vd)
@@ -310,6 +343,46 @@ static void virtio_transport(void)
 	machine_free(&m);
 }
 
+/*
+ * MSI-X Table Size is the 11 low bits of Message Control (N - 1): a function with more than
+ * 256 vectors (a NIC of 128 queue pairs has 258) reported its count modulo 256. The last
+ * vector is in the table; 512 (what the PBA holds) is the most a function may have.
+ */
+static void msix_table_size(void)
+{
+	static const unsigned nvqs[] = {1, 255, 256, 300, 511, 512};
+
+	for (size_t i = 0; i < sizeof(nvqs) / sizeof(nvqs[0]); i++) {
+		struct virtio_dev vd;
+		struct virtio_pci t;
+		uint8_t cap, msix = 0;
+		int err;
+
+		memset(&t, 0, sizeof(t));
+		CHECK(virtio_init(&vd, "vnet", &nop_ops, NULL, 0, nvqs[i], 64, NULL, 0, NULL) == 0);
+		err = virtio_pci_init(&t, &vd, 1, true, 0x020000, "vnet");
+		if (nvqs[i] + 1 > 512) {
+			CHECK_EQ(err, -EINVAL);
+		} else {
+			CHECK_EQ(err, 0);
+			for (cap = cfg_rd(&t.pdev, PCI_CAPABILITY_LIST, 1); cap && !msix;
+			     cap = cfg_rd(&t.pdev, cap + 1, 1))
+				if (cfg_rd(&t.pdev, cap, 1) == PCI_CAP_ID_MSIX)
+					msix = cap;
+			CHECK(msix != 0);
+			CHECK_EQ(cfg_rd(&t.pdev, msix + PCI_MSIX_FLAGS, 2), nvqs[i]);
+			/* The last vector's entry: masked, as every entry starts. */
+			CHECK_EQ(bar_rd(&t, VPCI_MSIX_OFF + nvqs[i] * 16 + 12, 4), 1);
+			/* Enable and Function Mask are writable, the size is not. */
+			cfg_wr(&t.pdev, msix + PCI_MSIX_FLAGS, 2, 0xffff);
+			CHECK_EQ(cfg_rd(&t.pdev, msix + PCI_MSIX_FLAGS, 2),
+				 PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL | nvqs[i]);
+		}
+		virtio_pci_detach(&t);
+		virtio_free(&vd);
+	}
+}
+
 static void interrupt_map(void)
 {
 	struct machine m;
@@ -352,7 +425,9 @@ void test_pci(void)
 	pci_host_init(&h, &m);
 	machine_free(&m);
 	ecam(&h);
+	cfg_widths();
 	bars_and_header(&h);
 	virtio_transport();
+	msix_table_size();
 	interrupt_map();
 }

@@ -18,15 +18,13 @@
 #include "vm.h"
 #include "x86.h"
 
-#define MSR_IA32_MISC_ENABLE  0x1a0
-#define MSR_MTRR_DEF_TYPE     0x2ff
-#define APIC_LVT_LINT0	      0x350
-#define APIC_LVT_LINT1	      0x360
-#define APIC_MODE_NMI	      0x4
-#define APIC_MODE_EXTINT      0x7
-#define CPUID_MAX_ENTRIES     256
-#define KVM_TSS_ADDR	      0xfffbd000ul
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_MTRR_DEF_TYPE    0x2ff
+#define APIC_LVT_LINT0	     0x350
+#define APIC_LVT_LINT1	     0x360
+#define APIC_MODE_NMI	     0x4
+#define APIC_MODE_EXTINT     0x7
+#define CPUID_MAX_ENTRIES    256
 
 const struct arch *const kvm_guest_arch = &arch_x86_64;
 
@@ -38,10 +36,10 @@ int kvm_arch_vm_type(struct vm *vm)
 
 int kvm_arch_vm_init(struct vm *vm)
 {
-	uint64_t map = KVM_IDENTITY_MAP_ADDR;
+	uint64_t map = X86_KVM_IDMAP_ADDR;
 
-	/* Intel VMX needs these three pages below 4 GiB; AMD ignores them. */
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0 ||
+	/* Intel VMX needs these four pages below 4 GiB; AMD ignores them. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)X86_KVM_TSS_ADDR) < 0 ||
 	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &map) < 0) {
 		int err = -errno;
 

@@ -21,9 +21,11 @@ static int configure(struct machine *m)
 
 	m->alloc.nr_irqs = X86_IOAPIC_PINS;
 	/* The interrupt controllers' windows: nothing else may sit there. */
-	err |= alloc_region(&m->alloc, "ioapic", "registers", X86_IOAPIC_BASE, X86_IOAPIC_SIZE,
-			    NULL);
-	err |= alloc_region(&m->alloc, "lapic", "registers", X86_LAPIC_BASE, X86_LAPIC_SIZE, NULL);
+	err |= alloc_fixed(&m->alloc, "ioapic", "registers", X86_IOAPIC_BASE, X86_IOAPIC_SIZE);
+	err |= alloc_fixed(&m->alloc, "lapic", "registers", X86_LAPIC_BASE, X86_LAPIC_SIZE);
+	/* KVM's own pages (Intel VMX; 16 KiB aligned): a device there would see no access. */
+	err |= alloc_fixed(&m->alloc, "kvm", "private pages", X86_KVM_IDMAP_ADDR,
+			   X86_KVM_PAGES_SIZE);
 	/* ISA lines the in-kernel PIT and the PIC cascade use. */
 	err |= alloc_irqs(&m->alloc, "pit", 0, 1, NULL);
 	err |= alloc_irqs(&m->alloc, "pic cascade", 2, 1, NULL);

@@ -14,6 +14,14 @@
 #define X86_IOAPIC_PINS 24	      /* device irq N is IOAPIC pin N, GSI N */
 #define X86_PCI_HOLE	0xc0000000ull /* RAM below 4 GiB ends here at most */
 #define X86_IOPORTS	0x10000
+/*
+ * KVM's private pages (Intel VMX; AMD ignores them): the identity-map page table, then the
+ * real-mode TSS's three pages. Guest accesses there never reach microvm: claimed like the
+ * windows above, so that no device is placed over them.
+ */
+#define X86_KVM_IDMAP_ADDR 0xfffbc000ull
+#define X86_KVM_TSS_ADDR   0xfffbd000ull
+#define X86_KVM_PAGES_SIZE 0x4000ull /* both, from X86_KVM_IDMAP_ADDR */
 
 /* Guest-physical layout of what microvm writes before the first run (all in low RAM). */
 #define X86_GDT_ADDR	 0x500ull
