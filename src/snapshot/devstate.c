@@ -25,6 +25,16 @@ const char *devstate_name(char *buf, const char *fmt, unsigned i)
 	return buf;
 }
 
+unsigned devstate_count(const struct snap *s, const char *fmt)
+{
+	char name[DEVSTATE_NAME_LEN];
+	unsigned n = 0;
+
+	while (snap_find(s, devstate_name(name, fmt, n)))
+		n++;
+	return n;
+}
+
 int devstate_put_at(struct snap_sec *sec, const char *fmt, unsigned i, uint64_t v)
 {
 	char name[DEVSTATE_NAME_LEN];

@@ -32,6 +32,9 @@ int devstate_need_at(const struct snap_sec *sec, const char *fmt, unsigned i, ui
 int devstate_need_blob_max(const struct snap_sec *sec, const char *field, size_t max,
 			   const void **p, size_t *len);
 int devstate_need_blob(const struct snap_sec *sec, const char *field, size_t len, const void **p);
+/* How many sections fmt (one %u) names from 0 on without a gap: "vcpu0", "vcpu1"... */
+unsigned devstate_count(const struct snap *s, const char *fmt)
+	__attribute__((format(printf, 2, 0)));
 /* A boolean field: 0 or 1, else -EINVAL (said). */
 int devstate_need_bool(const struct snap_sec *sec, const char *field, bool *b);
 

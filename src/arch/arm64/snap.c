@@ -22,6 +22,7 @@
 #include "le.h"
 #include "log.h"
 #include "machine.h"
+#include "snapshot/devstate.h"
 #include "snapshot/snapfile.h"
 #include "vm.h"
 
@@ -1119,25 +1120,12 @@ static int restore_its(const struct rst *r)
 	return err ?: its_rw(fd, its_regs[n - 1].off, &v[n - 1], true, its_regs[n - 1].field);
 }
 
-/* How many vCPU sections the state has (vcpu0, vcpu1, ... without a gap). */
-static unsigned snap_vcpus(const struct snap *s)
-{
-	char name[SNAP_NAME_MAX];
-	unsigned n = 0;
-
-	for (;; n++) {
-		snprintf(name, sizeof(name), "vcpu%u", n);
-		if (!snap_find(s, name))
-			return n;
-	}
-}
-
 /* The state's machine is this VM's: vCPUs, GIC version and size, ITS. -EINVAL said if not. */
 static int check_shape(const struct vm *vm, const struct snap *s)
 {
 	const struct snap_sec *gic = snap_need(s, "gic");
 	const bool its = avm(vm)->its_fd >= 0;
-	unsigned n = snap_vcpus(s);
+	unsigned n = devstate_count(s, "vcpu%u");
 	uint64_t version, nr_irqs;
 
 	if (n != vm->nvcpus) {

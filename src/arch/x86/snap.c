@@ -22,6 +22,7 @@
 #include "array.h"
 #include "le.h"
 #include "log.h"
+#include "snapshot/devstate.h"
 #include "snapshot/snapfile.h"
 #include "vm.h"
 #include "x86.h"
@@ -974,23 +975,10 @@ static void xstate_free(struct xstate *st)
 	free(st->v);
 }
 
-/* How many vCPU sections the state has (vcpu0, vcpu1, ... without a gap). */
-static unsigned snap_vcpus(const struct snap *s)
-{
-	char name[SNAP_NAME_MAX];
-	unsigned n = 0;
-
-	for (;; n++) {
-		snprintf(name, sizeof(name), "vcpu%u", n);
-		if (!snap_find(s, name))
-			return n;
-	}
-}
-
 int kvm_arch_restore(struct vm *vm, const struct snap *s)
 {
 	struct rst_ctx r = {.vm = vm, .s = s};
-	struct xstate st = {.n = snap_vcpus(s)};
+	struct xstate st = {.n = devstate_count(s, "vcpu%u")};
 	int err = 0;
 
 	if (st.n != vm->nvcpus) {
