@@ -530,27 +530,10 @@ struct xstate {
 	uint64_t kvmclock, cf8;
 };
 
-static int bad(const struct snap_sec *sec, const char *field, const char *why)
-{
-	log_error("snapshot: section '%s': field '%s': %s", snap_sec_name(sec), field, why);
-	return -EINVAL;
-}
-
-static int need_blob(const struct snap_sec *sec, const char *field, size_t max, const void **p,
-		     size_t *len)
-{
-	int err = snap_get_bytes(sec, field, p, len);
-
-	if (err)
-		return bad(sec, field, err == -ENOENT ? "missing" : "of another type");
-	return *len > max ? bad(sec, field, "too long") : 0;
-}
-
 static int load_sregs(const struct snap_sec *sec, struct kvm_sregs *s)
 {
 	char prefix[8];
 	const void *p;
-	size_t len;
 	int err = 0;
 
 	for (size_t i = 0; !err && i < ARRAY_SIZE(segs); i++) {
@@ -559,9 +542,7 @@ static int load_sregs(const struct snap_sec *sec, struct kvm_sregs *s)
 				  ARRAY_SIZE(seg_fields));
 	}
 	err = err ?: need_fields(sec, "", s, sregs_fields, ARRAY_SIZE(sregs_fields));
-	err = err ?: need_blob(sec, "interrupt_bitmap", sizeof(s->interrupt_bitmap), &p, &len);
-	if (!err && len != sizeof(s->interrupt_bitmap))
-		return bad(sec, "interrupt_bitmap", "not 32 bytes");
+	err = err ?: devstate_need_blob(sec, "interrupt_bitmap", sizeof(s->interrupt_bitmap), &p);
 	for (size_t i = 0; !err && i < ARRAY_SIZE(s->interrupt_bitmap); i++)
 		s->interrupt_bitmap[i] = le64_get((const uint8_t *)p + 8 * i);
 	return err;
@@ -574,30 +555,27 @@ static int load_fpu(const struct vm *vm, const struct snap_sec *sec, struct xvcp
 	size_t size = xsave_size(vm), len;
 	const void *p;
 	uint64_t bv, xcr0;
-	int err = need_blob(sec, "xsave", size, &p, &len);
+	int err = devstate_need_blob_max(sec, "xsave", size, &p, &len);
 
 	if (err)
 		return err;
 	if (len < XSAVE_LEGACY)
-		return bad(sec, "xsave", "shorter than 4096 bytes");
+		return devstate_bad(sec, "xsave", "shorter than 4096 bytes");
 	bv = le64_get((const uint8_t *)p + XSAVE_BV_OFF);
-	if (bv & ~host_xcr0) {
-		char why[128];
-
-		snprintf(why, sizeof(why),
-			 "holds state components 0x%llx this host's KVM does not offer",
-			 (unsigned long long)(bv & ~host_xcr0));
-		return bad(sec, "xsave", why);
-	}
+	if (bv & ~host_xcr0)
+		return devstate_bad(sec, "xsave",
+				    "holds state components 0x%llx this host's KVM does not offer",
+				    (unsigned long long)(bv & ~host_xcr0));
 	x->xsave = calloc(1, size);
 	if (!x->xsave)
 		return -ENOMEM;
 	memcpy(x->xsave, p, len);
 	err = snap_need_u64(sec, "xcr0", UINT64_MAX, &xcr0);
 	if (!err && !(xcr0 & 1))
-		return bad(sec, "xcr0", "without x87 state (bit 0), which XCR0 always has");
+		return devstate_bad(sec, "xcr0",
+				    "without x87 state (bit 0), which XCR0 always has");
 	if (!err && (xcr0 & ~host_xcr0))
-		return bad(sec, "xcr0", "enables state components this host's KVM lacks");
+		return devstate_bad(sec, "xcr0", "enables state components this host's KVM lacks");
 	x->xcrs.nr_xcrs = 1;
 	x->xcrs.xcrs[0] = (struct kvm_xcr){.xcr = 0, .value = xcr0};
 	return err;
@@ -664,10 +642,10 @@ static int load_cpuid(const struct vcpu *v, const struct snap_sec *sec, struct x
 		free(host);
 		return -ENOMEM;
 	}
-	err = need_blob(sec, "cpuid", (size_t)CPUID_MAX * CPUID_ENTRY_BYTES, (const void **)&p,
-			&len);
+	err = devstate_need_blob_max(sec, "cpuid", (size_t)CPUID_MAX * CPUID_ENTRY_BYTES,
+				     (const void **)&p, &len);
 	if (!err && (len % CPUID_ENTRY_BYTES || !len))
-		err = bad(sec, "cpuid", "not a whole number of 28-byte entries");
+		err = devstate_bad(sec, "cpuid", "not a whole number of 28-byte entries");
 	err = err ?: vcpu_ioctl(v, KVM_GET_CPUID2, host, "KVM_GET_CPUID2");
 	if (err) {
 		free(host);
@@ -712,15 +690,14 @@ static int check_xsave_layout(const struct snap_sec *sec, const struct xvcpu *x,
 	for (unsigned c = 2; c < 64; c++) {
 		uint32_t size = cpuid_reg(x->cpuid, 0xd, c, 0),
 			 off = cpuid_reg(x->cpuid, 0xd, c, 1);
-		char why[160];
-
 		if (!(used >> c & 1) ||
 		    (size == cpuid_reg(host, 0xd, c, 0) && off == cpuid_reg(host, 0xd, c, 1)))
 			continue;
-		snprintf(why, sizeof(why),
-			 "state component %u is %u bytes at offset %u; on this host %u at %u", c,
-			 size, off, cpuid_reg(host, 0xd, c, 0), cpuid_reg(host, 0xd, c, 1));
-		return bad(sec, "xsave", why);
+		return devstate_bad(sec, "xsave",
+				    "state component %u is %u bytes at offset %u; on this host %u "
+				    "at %u",
+				    c, size, off, cpuid_reg(host, 0xd, c, 0),
+				    cpuid_reg(host, 0xd, c, 1));
 	}
 	return 0;
 }
@@ -743,11 +720,12 @@ static int load_msrs(const struct snap_sec *sec, struct xvcpu *x)
 		/* (8 lowercase hex digits exactly: one spelling per MSR, no duplicate) */
 		if (strlen(f.name) != 12 || strspn(f.name + 4, "0123456789abcdef") != 8 ||
 		    f.type != SNAP_U64)
-			return bad(sec, f.name,
-				   "not an MSR field (msr.<8 lowercase hex digits>, a number)");
+			return devstate_bad(
+				sec, f.name,
+				"not an MSR field (msr.<8 lowercase hex digits>, a number)");
 		idx = strtoul(f.name + 4, NULL, 16);
 		if (!host_has_msr((uint32_t)idx))
-			return bad(sec, f.name, "an MSR this host's KVM does not keep");
+			return devstate_bad(sec, f.name, "an MSR this host's KVM does not keep");
 		if (idx == MSR_IA32_TSC_DEADLINE) {
 			x->has_deadline = true;
 			x->deadline = f.u64;
@@ -764,7 +742,7 @@ static int load_msrs(const struct snap_sec *sec, struct xvcpu *x)
 		m->nmsrs++;
 	}
 	if (!m->nmsrs || m->entries[0].index != MSR_IA32_TSC)
-		return bad(sec, "msr.00000010", "missing (the TSC)");
+		return devstate_bad(sec, "msr.00000010", "missing (the TSC)");
 	return 0;
 }
 
@@ -798,7 +776,6 @@ static int load_vcpu(const struct rst_ctx *r, unsigned i, struct xvcpu *x)
 	const struct snap_sec *sec;
 	struct kvm_cpuid2 *host = NULL;
 	const void *p;
-	size_t len;
 	uint64_t mp;
 	int err;
 
@@ -813,11 +790,9 @@ static int load_vcpu(const struct rst_ctx *r, unsigned i, struct xvcpu *x)
 	err = err ?: check_xsave_layout(sec, x, host);
 	free(host);
 	err = err ?: load_msrs(sec, x);
-	err = err ?: need_blob(sec, "lapic", sizeof(x->lapic.regs), &p, &len);
-	if (!err && len != sizeof(x->lapic.regs))
-		err = bad(sec, "lapic", "not 1024 bytes");
+	err = err ?: devstate_need_blob(sec, "lapic", sizeof(x->lapic.regs), &p);
 	if (!err)
-		memcpy(x->lapic.regs, p, len);
+		memcpy(x->lapic.regs, p, sizeof(x->lapic.regs));
 	err = err ?: need_fields(sec, "", &x->ev, events_fields, ARRAY_SIZE(events_fields));
 	err = err ?: need_fields(sec, "", &x->dbg, debug_fields, ARRAY_SIZE(debug_fields));
 	err = err ?: snap_need_u64(sec, "mp_state", KVM_MP_STATE_AP_RESET_HOLD, &mp);
@@ -826,13 +801,14 @@ static int load_vcpu(const struct rst_ctx *r, unsigned i, struct xvcpu *x)
 		return err;
 	/* What KVM would refuse with only "Invalid argument": said here with the field. */
 	if (mp > KVM_MP_STATE_SIPI_RECEIVED && mp != KVM_MP_STATE_AP_RESET_HOLD)
-		return bad(sec, "mp_state", "not an x86 run state");
+		return devstate_bad(sec, "mp_state", "not an x86 run state");
 	if ((x->dbg.dr6 | x->dbg.dr7) & DR_UPPER)
-		return bad(sec, x->dbg.dr6 & DR_UPPER ? "dr6" : "dr7", "reserved bits set");
+		return devstate_bad(sec, x->dbg.dr6 & DR_UPPER ? "dr6" : "dr7",
+				    "reserved bits set");
 	if (x->ev.exception.nr > 31)
-		return bad(sec, "exception.nr", "not an exception vector (0-31)");
+		return devstate_bad(sec, "exception.nr", "not an exception vector (0-31)");
 	if (!x->tsc_khz)
-		return bad(sec, "tsc_khz", "zero");
+		return devstate_bad(sec, "tsc_khz", "zero");
 	x->mp.mp_state = (uint32_t)mp;
 	/* What KVM_SET_VCPU_EVENTS is to take: NMI pending, SIPI vector, shadow, SMM. */
 	x->ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
@@ -866,7 +842,7 @@ static int load_vm(const struct rst_ctx *r, struct xstate *st)
 				    (uint64_t *)&st->chip[2].chip.ioapic.redirtbl[i].bits);
 	}
 	if (!err && st->chip[2].chip.ioapic.base_address != X86_IOAPIC_BASE)
-		err = bad(ic, "ioapic.base_address", "not the IOAPIC's address");
+		err = devstate_bad(ic, "ioapic.base_address", "not the IOAPIC's address");
 	for (unsigned i = 0; !err && i < 3; i++) {
 		snprintf(name, sizeof(name), "ch%u.", i);
 		err = need_fields(pit, name, &st->pit.channels[i], pit_fields,
