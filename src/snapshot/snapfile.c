@@ -389,32 +389,23 @@ static int sync_dir(int dirfd, const char *name, size_t dirlen)
 	return err;
 }
 
-int snap_write(const struct snap *s, int dirfd, const char *name)
+int snap_write_file(int dirfd, const char *name, int (*fill)(int fd, void *arg), void *arg)
 {
 	static unsigned counter; /* temporary names: the next suffix to try */
 	const char *base = strrchr(name, '/');
-	size_t dirlen = base ? (size_t)(base + 1 - name) : 0, len;
-	char *tmp = NULL;
-	uint8_t *buf = NULL;
-	int fd = -1, err;
+	size_t dirlen = base ? (size_t)(base + 1 - name) : 0;
+	char *tmp;
+	int fd = -1, err = 0;
 
 	base = name + dirlen;
 	if (!*base) {
 		log_error("snapshot %s: not a file name", name);
 		return -EINVAL;
 	}
-	err = encode(s, &buf, &len);
-	if (err == -EFBIG) {
-		log_error("snapshot %s: the state encodes to %zu bytes, over the limit of %u MiB",
-			  name, len, SNAP_PAYLOAD_MAX >> 20);
-		return err;
-	}
 	/* Beside name: DIR/.NAME.tmp-N, NAME cut so that the whole stays a valid file name. */
-	if (!err)
-		tmp = malloc(dirlen + 240);
+	tmp = malloc(dirlen + 240);
 	if (!tmp) {
 		log_error("snapshot %s: out of memory", name);
-		free(buf);
 		return -ENOMEM;
 	}
 	for (int tries = 0; fd < 0; tries++) {
@@ -427,7 +418,7 @@ int snap_write(const struct snap *s, int dirfd, const char *name)
 			goto out;
 		}
 	}
-	err = write_all(fd, buf, len);
+	err = fill(fd, arg);
 	if (err) {
 		log_error("snapshot %s: writing %s: %s", name, tmp, strerror(-err));
 		goto fail;
@@ -459,6 +450,39 @@ fail:
 	unlinkat(dirfd, tmp, 0);
 out:
 	free(tmp);
+	return err;
+}
+
+/* The encoded state, for snap_write_file. */
+struct encoded {
+	const uint8_t *buf;
+	size_t len;
+};
+
+static int fill_encoded(int fd, void *arg)
+{
+	const struct encoded *e = arg;
+
+	return write_all(fd, e->buf, e->len);
+}
+
+int snap_write(const struct snap *s, int dirfd, const char *name)
+{
+	struct encoded e;
+	uint8_t *buf = NULL;
+	int err = encode(s, &buf, &e.len);
+
+	if (err == -EFBIG) {
+		log_error("snapshot %s: the state encodes to %zu bytes, over the limit of %u MiB",
+			  name, e.len, SNAP_PAYLOAD_MAX >> 20);
+		return err;
+	}
+	if (err) {
+		log_error("snapshot %s: out of memory", name);
+		return err;
+	}
+	e.buf = buf;
+	err = snap_write_file(dirfd, name, fill_encoded, &e);
 	free(buf);
 	return err;
 }

@@ -49,6 +49,12 @@ int snap_put_text(struct snap_sec *sec, const char *field, const char *text);
  * -EFBIG when the encoded sections would be over SNAP_PAYLOAD_MAX.
  */
 int snap_write(const struct snap *s, int dirfd, const char *name);
+/*
+ * The same for any file: fill(fd, arg) writes the temporary file (0 or -errno), which is
+ * synced, renamed over name, its directory synced; a failure at any step removes it. 0 or
+ * -errno (said, naming the step and the file).
+ */
+int snap_write_file(int dirfd, const char *name, int (*fill)(int fd, void *arg), void *arg);
 
 /*
  * Reading. Check and decode len bytes of a state file; the result owns copies of what it

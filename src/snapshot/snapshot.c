@@ -80,37 +80,28 @@ static int write_ram(const struct vm *vm, int fd, uint64_t *written)
 		*written += end - at;
 		at = end;
 	}
-	return fsync(fd) < 0 ? -errno : 0;
+	return 0;
 }
 
-/* The memory file: a temporary name in dirfd, renamed to name once complete. */
+/* What write_ram needs, for snap_write_file. */
+struct ram_file {
+	const struct vm *vm;
+	uint64_t *written;
+};
+
+static int fill_ram(int fd, void *arg)
+{
+	const struct ram_file *r = arg;
+
+	return write_ram(r->vm, fd, r->written);
+}
+
+/* The memory file: written as the state file is (a temporary name, synced, renamed). */
 static int save_ram(const struct vm *vm, int dirfd, const char *name, uint64_t *written)
 {
-	char tmp[256];
-	int fd = -1, err;
+	struct ram_file r = {vm, written};
 
-	/* (a name a killed save left behind is skipped, not reused) */
-	for (unsigned n = 0; fd < 0 && n < 100; n++) {
-		snprintf(tmp, sizeof(tmp), ".%s.%d-%u.tmp", name, (int)getpid(), n);
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		err = -errno;
-		log_error("snapshot: memory file %s: %s", name, strerror(errno));
-		return err;
-	}
-	err = write_ram(vm, fd, written);
-	if (close(fd) < 0 && !err)
-		err = -errno;
-	if (!err && renameat(dirfd, tmp, dirfd, name) < 0)
-		err = -errno;
-	if (err) {
-		log_error("snapshot: memory file %s: %s", name, strerror(-err));
-		unlinkat(dirfd, tmp, 0);
-	}
-	return err;
+	return snap_write_file(dirfd, name, fill_ram, &r);
 }
 
 /*
