@@ -89,7 +89,7 @@ static const struct {
 	/* the control API's socket (api/http.c): connections, their peer, their deadlines */
 	{"accept4", R_API},
 	{"getsockopt", R_API},
-	{"timerfd_settime", R_API},
+	{"timerfd_settime", R_API | R_MAIN | R_VCPU}, /* and virtio-rng's rate limiter */
 	/* snapshot files (snapshot/), created only in the snapshot directory (below) */
 	{"ftruncate", R_SNAP},
 	{"pwrite64", R_SNAP},

@@ -21,7 +21,7 @@
 #error "MICROVM_VERSION comes from the VERSION file (see the Makefile)"
 #endif
 
-enum res_kind { RES_MACHINE, RES_BOOT, RES_DRIVE, RES_NIC };
+enum res_kind { RES_MACHINE, RES_BOOT, RES_DRIVE, RES_NIC, RES_ENTROPY };
 
 enum { RES_KEYS_MAX = 12, ID_MAX = 64, NET_OVERRIDES_MAX = 16 };
 
@@ -202,7 +202,8 @@ static int load(struct api *a, struct machine *m, bool run)
 {
 	struct machine_override *ov = calloc(a->nres * RES_KEYS_MAX + a->nbase_ov + 1, sizeof(*ov));
 	struct machine_src src = {.path = a->basename, .text = a->base, .ov = ov};
-	static const int order[] = {RES_MACHINE, RES_BOOT, RES_DRIVE, RES_DRIVE, RES_NIC};
+	static const int order[] = {RES_MACHINE, RES_BOOT, RES_DRIVE,
+				    RES_DRIVE,	 RES_NIC,  RES_ENTROPY};
 	char *cl = cmdline(a), *clarg = NULL;
 	int err = -ENOMEM;
 
@@ -556,8 +557,10 @@ static bool device_id(struct api *a, struct body *b, int kind, const char *id, c
 		}
 	for (size_t i = 0; i < a->nres; i++)
 		if (a->res[i].id && a->res[i].kind != kind && !strcmp(a->res[i].id, id)) {
-			bad(b, "%s: '%s' is the id of a %s already", field, id,
-			    a->res[i].kind == RES_DRIVE ? "drive" : "network interface");
+			bad(b, "%s: '%s' is the id of %s already", field, id,
+			    a->res[i].kind == RES_DRIVE ? "a drive"
+			    : a->res[i].kind == RES_NIC ? "a network interface"
+							: "the entropy device");
 			return false;
 		}
 	return true;
@@ -645,6 +648,73 @@ static void put_nic(struct api *a, struct body *b, const char *id, const char *m
 	apply(a, &res, b->r);
 }
 
+/*
+ * The object field key of b as a body of its own (its fields read with get_*, its failures
+ * b's): false when absent or null, or not an object (a 400).
+ */
+static bool get_obj(struct body *b, const char *key, struct body *sub)
+{
+	json_t *v = json_object_get(b->obj, key);
+
+	*sub = (struct body){.r = b->r, .failed = b->failed};
+	if (!v || json_is_null(v))
+		return false;
+	if (!json_is_object(v)) {
+		bad(b, "%s: must be an object", key);
+		return false;
+	}
+	sub->obj = v;
+	return true;
+}
+
+/*
+ * The entropy device (section "entropy"). Firecracker's rate limiter is a token bucket of
+ * bandwidth.size bytes refilled in refill_time ms: virtio-rng's rate_burst and rate_limit
+ * (size * 1000 / refill_time bytes per second).
+ */
+static void put_entropy(struct api *a, struct body *b, const char *method, const char *url)
+{
+	static const char *const known[] = {"rate_limiter", NULL};
+	static const char *const limiter_known[] = {"bandwidth", NULL};
+	static const char *const limiter_refused[] = {
+		"ops", "no limit on the number of requests: only on bytes", NULL};
+	static const char *const bw_known[] = {"size", "refill_time", NULL};
+	static const char *const bw_refused[] = {"one_time_burst", "no initial burst", NULL};
+	struct api_res res = {.kind = RES_ENTROPY};
+	struct body limiter, bw;
+	long long size = -1, refill = -1;
+
+	(void)a;
+	only(b, known, NULL);
+	if (get_obj(b, "rate_limiter", &limiter)) {
+		only(&limiter, limiter_known, limiter_refused);
+		if (get_obj(&limiter, "bandwidth", &bw)) {
+			only(&bw, bw_known, bw_refused);
+			size = get_int(&bw, "size", true);
+			refill = get_int(&bw, "refill_time", true);
+			if (!bw.failed && (!size || !refill))
+				bad(&bw, "rate_limiter.bandwidth: size and refill_time must be "
+					 "positive");
+			if (!bw.failed && (size > (1ll << 40) || refill > 3600000))
+				bad(&bw, "rate_limiter.bandwidth: size is at most 1 TiB and "
+					 "refill_time an hour");
+			limiter.failed |= bw.failed;
+		}
+		b->failed |= limiter.failed;
+	}
+	if (b->failed)
+		return;
+	if (origin(&res, method, url) || !(res.id = strdup("entropy")) ||
+	    res_set(&res, "rate_limiter", "entropy.type=virtio-rng") ||
+	    (size > 0 &&
+	     (res_set(&res, "rate_limiter", "entropy.rate_limit=%lld", size * 1000 / refill ?: 1) ||
+	      res_set(&res, "rate_limiter", "entropy.rate_burst=%lld", size)))) {
+		res_clear(&res);
+		return bad(b, "out of memory");
+	}
+	apply(a, &res, b->r);
+}
+
 /* ---- what is running, or would run ---- */
 
 static json_t *machine_config_json(const struct machine *m)
@@ -662,10 +732,25 @@ static const char *transport_of(const struct cfg *c, const char *sec)
 }
 
 /* GET /vm/config: the machine in Firecracker's shapes. */
+/* An entropy device as PUT /entropy describes it: its bucket and the time it takes to fill. */
+static json_t *entropy_json(const struct cfg *c, const char *sec)
+{
+	const char *rate_s = cfg_value(c, sec, "rate_limit"),
+		   *burst_s = cfg_value(c, sec, "rate_burst");
+	uint64_t rate = 0, burst = 0;
+
+	if (!rate_s || parse_size(rate_s, &rate) || !rate)
+		return json_object();
+	if (!burst_s || parse_size(burst_s, &burst))
+		burst = rate;
+	return json_pack("{s:{s:{s:I,s:I}}}", "rate_limiter", "bandwidth", "size",
+			 (json_int_t)burst, "refill_time", (json_int_t)(burst * 1000 / rate));
+}
+
 static json_t *vm_config_json(const struct machine *m)
 {
 	const struct cfg *c = &m->cfg;
-	json_t *drives = json_array(), *nics = json_array(), *boot;
+	json_t *drives = json_array(), *nics = json_array(), *boot, *entropy = NULL;
 	bool root = m->cmdline && strstr(m->cmdline, "root=") != NULL;
 
 	for (size_t i = 0; i < m->ndevices; i++) {
@@ -691,12 +776,15 @@ static json_t *vm_config_json(const struct machine *m)
 						"host_dev_name", cfg_value(c, d->name, "tap"),
 						"guest_mac", cfg_value(c, d->name, "mac"),
 						"transport", transport_of(c, d->name)));
+		} else if (!strcmp(d->ops->type, "virtio-rng") && !entropy) {
+			entropy = entropy_json(c, d->name);
 		}
 	}
 	boot = json_pack("{s:s?,s:s?,s:s}", "kernel_image_path", m->kernel, "initrd_path",
 			 m->initrd, "boot_args", m->cmdline ? m->cmdline : "");
-	return json_pack("{s:o,s:o,s:o,s:o}", "boot-source", boot, "drives", drives,
-			 "machine-config", machine_config_json(m), "network-interfaces", nics);
+	return json_pack("{s:o,s:o,s:o,s:o,s:o?}", "boot-source", boot, "drives", drives,
+			 "machine-config", machine_config_json(m), "network-interfaces", nics,
+			 "entropy", entropy);
 }
 
 static json_t *latencies(const uint64_t *ring, unsigned n)
@@ -1101,7 +1189,7 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 	/* Every other resource takes a JSON body. */
 	if (!strcmp(path, "/logger") || !strcmp(path, "/metrics") || !strcmp(path, "/mmds") ||
 	    !strcmp(path, "/mmds/config") || !strcmp(path, "/balloon") || !strcmp(path, "/vsock") ||
-	    !strcmp(path, "/entropy") || !strcmp(path, "/cpu-config"))
+	    !strcmp(path, "/cpu-config"))
 		return fault(r, "%s %s: not supported by microvm", method, path);
 	b.obj = parse_body(body, len, r);
 	if (!b.obj)
@@ -1115,7 +1203,8 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 	else if (put && !strcmp(path, "/snapshot/load"))
 		snapshot_load(a, &b);
 	else if (!strcmp(path, "/machine-config") || !strcmp(path, "/boot-source") ||
-		 under(path, "/drives") || under(path, "/network-interfaces")) {
+		 under(path, "/drives") || under(path, "/network-interfaces") ||
+		 !strcmp(path, "/entropy")) {
 		if (a->state != API_NOT_STARTED)
 			fault(r,
 			      "%s %s: the requested operation is not supported after starting "
@@ -1131,6 +1220,8 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 			put_drive(a, &b, id, method, path);
 		else if ((id = under(path, "/network-interfaces")))
 			put_nic(a, &b, id, method, path);
+		else if (!strcmp(path, "/entropy"))
+			put_entropy(a, &b, method, path);
 	} else {
 		fault(r, "Invalid request method and/or path: %s %s", method, path);
 	}

@@ -21,7 +21,9 @@ int virtio_adapter_queue_keys(struct device *dev, struct machine *m)
 	int err = 0;
 
 	a->queue_keys = true;
-	err |= cfg_u32(c, dev->name, "queues", &a->queues, 1, 1, m->vcpus, 0);
+	a->queues = vops(dev)->fixed_queues;
+	if (!a->queues)
+		err |= cfg_u32(c, dev->name, "queues", &a->queues, 1, 1, m->vcpus, 0);
 	err |= cfg_u32(c, dev->name, "queue_size", &a->queue_size, 256, 2, VIRTQ_MAX_SIZE, 0);
 	return err;
 }

@@ -41,6 +41,8 @@ struct virtio_device_ops {
 	size_t size;
 	uint32_t pci_class; /* its class code on PCI */
 	bool kicks_auto;    /* ioeventfd = auto unless the section says */
+	/* Its number of queues when the type fixes it (no queues key), else 0. */
+	uint32_t fixed_queues;
 	/*
 	 * Optional: read the type's own keys, before the shared ones unless it calls
 	 * virtio_adapter_queue_keys among them; no host side effects. 0 or -1.

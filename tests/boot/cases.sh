@@ -4,8 +4,8 @@
 # the output and the exit status. Prints "MVTEST <case> PASS|FAIL <why>" and a summary.
 # Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
 # HOSTKIND (rpi5, gicv3 or x86), DISTRO_KERNEL (optional path to a distro kernel), MVONLY
-# (groups and units to run, comma-separated: boot, blk, net, sandbox, x86, curl, api or a unit's
-# name such as fio-qd256), MVFROM (skip the units before this one), NETTOOL
+# (groups and units to run, comma-separated: boot, blk, net, sandbox, x86, curl, api, snap,
+# rng or a unit's name such as fio-qd256), MVFROM (skip the units before this one), NETTOOL
 # (tests/bench/nettool built for this host), FIO_STRESS_SECONDS (the depth-256 fio runs). The
 # units are listed at the end; each prints "MVUNIT NAME" as it starts. curl is on the PATH.
 MV=${MV:-/microvm}
@@ -279,6 +279,8 @@ ctrl_a_x_case() {
 . "$(dirname "$0")/api-cases.sh"
 # Snapshot and restore (tests/boot/snap-cases.sh).
 . "$(dirname "$0")/snap-cases.sh"
+# The entropy devices (tests/boot/rng-cases.sh).
+. "$(dirname "$0")/rng-cases.sh"
 # make run's machine (tests/boot/run-devices.sh): the guest's greeting names each virtio
 # device and its transport: a disk on virtio-mmio, one on PCI with MSI-X, and as root a NIC.
 in_line() { echo "$line" | grep -q -- "$1"; }
@@ -658,6 +660,8 @@ unit blk blk-sync-intx blk_sync_intx_case
 [ "$HOSTKIND" = x86 ] || unit blk fio-qd256 blk_stress_cases
 [ "$HOSTKIND" != gicv3 ] || unit boot gicv2-on-v3 gicv2_on_v3_case
 unit boot distro distro_case
+# The entropy devices do not depend on the interrupt controller: RPi5 and x86-64.
+[ "$HOSTKIND" = gicv3 ] || unit rng rng rng_case
 if [ "$HOSTKIND" = x86 ]; then
 	unit x86 distro-pci distro_pci_case
 	unit x86 split-ram split_ram_case

@@ -45,6 +45,7 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/pci.h"
+#include "virtio/rng.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 #include "arch/x86/x86.h"
@@ -86,7 +87,7 @@ struct op {
 	uint32_t val;
 };
 
-enum target { T_BLK_URING, T_BLK_SYNC, T_BLK_INLINE, T_NET, T_NET_VHOST, T_NTARGETS };
+enum target { T_BLK_URING, T_BLK_SYNC, T_BLK_INLINE, T_NET, T_NET_VHOST, T_RNG, T_NTARGETS };
 
 static struct machine machine;
 static struct device *devs[T_NTARGETS];
@@ -135,6 +136,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		"net1.queues=2",
 		"net1.queue_size=16",
 		"net1.vhost=on",
+		/* a bucket of 256 bytes at 64 KiB/s: buffers wait for its timer */
+		"rng0.type=virtio-rng",
+		"rng0.queue_size=8",
+		"rng0.rate_limit=64K",
+		"rng0.rate_burst=256",
 	};
 	int fd;
 
@@ -159,6 +165,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	devs[T_BLK_INLINE] = find("blk2");
 	devs[T_NET] = find("net0");
 	devs[T_NET_VHOST] = find("net1");
+	devs[T_RNG] = find("rng0");
 	trace = getenv("MICROVM_FUZZ_TRACE");
 	if (getenv("MICROVM_FUZZ_SEEDS")) {
 		write_seeds(getenv("MICROVM_FUZZ_SEEDS"));
@@ -192,6 +199,11 @@ static bool is_net(enum target t)
 	return t == T_NET || t == T_NET_VHOST;
 }
 
+static bool is_blk(enum target t)
+{
+	return t == T_BLK_URING || t == T_BLK_SYNC || t == T_BLK_INLINE;
+}
+
 /* virtio-mmio's interrupt, as the transport raises it (an irqfd): an eventfd here. */
 static void mmio_interrupt(struct virtio_dev *vd, int vq)
 {
@@ -211,6 +223,9 @@ static bool device_up(struct bench *b)
 
 	if (is_net(b->target)) {
 		if (net_start(b->dev, b->fds, &b->mem, &b->vm.loop, &b->vd))
+			return false;
+	} else if (b->target == T_RNG) {
+		if (rng_start(b->dev, &b->mem, &b->vm.loop, &b->vd))
 			return false;
 	} else if (blk_start(b->dev, &b->mem, &b->vm.loop, &b->vd)) {
 		return false;
@@ -247,6 +262,8 @@ static void device_down(struct bench *b)
 		virtio_kicks_close(b->vd, &b->vm.loop);
 	if (is_net(b->target))
 		net_stop(b->dev);
+	else if (b->target == T_RNG)
+		rng_stop(b->dev);
 	else
 		blk_stop(b->dev);
 	b->vd = NULL;
@@ -376,7 +393,7 @@ static void pause_op(struct bench *b, bool on)
 	if (on && !b->paused) {
 		if (b->dev->ops->pause(b->dev))
 			return; /* not paused: the device runs on */
-		if (!is_net(b->target) && blk_inflight(b->dev))
+		if (is_blk(b->target) && blk_inflight(b->dev))
 			abort();
 		b->paused = malloc(RAM_SIZE);
 		memcpy(b->paused, b->ram, RAM_SIZE);
@@ -750,7 +767,28 @@ static void write_seeds(const char *dir)
 			char name[64];
 
 			s.buf[0] = (uint8_t)(t | (pci & 1 ? 0x80 : 0));
-			if (!is_net(t)) {
+			if (t == T_RNG) {
+				/* Three buffers, more than the bucket holds: the timer serves
+				 * the rest. */
+				bring_up(&s, pci & 1, 1, 0, 1);
+				desc(&s, 0, 0, GPA + 0x4000, 200, 2, 0);
+				desc(&s, 0, 1, GPA + 0x4100, 100, 2, 0);
+				desc(&s, 0, 2, GPA + 0x4200, 100, 3, 3);
+				desc(&s, 0, 3, GPA + 0x4300, 56, 2, 0);
+				avail(&s, 0, 0, 0, 1);
+				avail(&s, 0, 1, 1, 2);
+				avail(&s, 0, 2, 2, 3);
+				notify(&s, pci & 1, 0);
+				if (sn)
+					put_op(&s, K_SNAP, 0, 0, 0);
+				if (pz) {
+					put_op(&s, K_PAUSE, 0, 0, 1);
+					put_op(&s, K_WAIT, 0, 0, 0);
+					put_op(&s, K_PAUSE, 0, 0, 0);
+				}
+				put_op(&s, K_WAIT, 0, 0, 0);
+				put_op(&s, K_WAIT, 0, 0, 0);
+			} else if (is_blk(t)) {
 				/* A read of sector 3, a write of sector 4, a flush; reaped. */
 				bring_up(&s, pci & 1, 1, 1u << 28 | 1u << 29, 1);
 				hdr[0] = 0;
@@ -824,6 +862,7 @@ static void write_seeds(const char *dir)
 				 : t == T_NET_VHOST  ? "net-vhost"
 				 : t == T_BLK_SYNC   ? "blk-sync"
 				 : t == T_BLK_INLINE ? "blk-inline"
+				 : t == T_RNG	     ? "rng"
 						     : "blk-uring",
 				 pci & 1 ? "pci" : "mmio",
 				 pz   ? "-pause"

@@ -85,6 +85,7 @@ void test_bus(void);
 void test_virtq(void);
 void test_mmio(void);
 void test_blk(void);
+void test_rng(void);
 void test_pci(void);
 void test_net(void);
 void test_timeline(void);

@@ -609,6 +609,78 @@ static void failed_put_keeps_previous(void)
 
 /* ---- the VM's state ---- */
 
+/* PUT /entropy: an entropy device, its rate limiter as rate_limit and rate_burst. */
+static void entropy(void)
+{
+	struct files fs;
+	struct fake f;
+	struct api a;
+	struct machine m;
+	json_t *cfg, *bw;
+	int i;
+
+	files_make(&fs);
+	if (!api_new(&a, &f)) {
+		CHECK(!"api_init");
+		return;
+	}
+	CHECK_EQ(put(&a, "/boot-source", "{\"kernel_image_path\": \"%s\"}", fs.kernel), 204);
+	CHECK(refused_naming(put(&a, "/entropy", "{\"rate_limiter\": 5}"), "must be an object"));
+	CHECK(refused_naming(put(&a, "/entropy", "{\"rate\": 5}"), "rate: unknown field"));
+	CHECK(refused_naming(put(&a, "/entropy",
+				 "{\"rate_limiter\": {\"ops\": {\"size\": 1, "
+				 "\"refill_time\": 1}}}"),
+			     "ops: not supported"));
+	CHECK(refused_naming(put(&a, "/entropy",
+				 "{\"rate_limiter\": {\"bandwidth\": "
+				 "{\"size\": 1, \"refill_time\": 1, \"one_time_burst\": 9}}}"),
+			     "one_time_burst"));
+	CHECK(refused_naming(put(&a, "/entropy",
+				 "{\"rate_limiter\": {\"bandwidth\": "
+				 "{\"size\": 0, \"refill_time\": 100}}}"),
+			     "must be positive"));
+	CHECK(refused_naming(put(&a, "/entropy",
+				 "{\"rate_limiter\": {\"bandwidth\": "
+				 "{\"size\": 1024}}}"),
+			     "refill_time: required"));
+	CHECK_EQ(api_machine(&a, &m), 0);
+	CHECK_EQ(device_index(&m, "entropy"), -1);
+	machine_free(&m);
+
+	CHECK_EQ(put(&a, "/entropy", "{}"), 204);
+	CHECK_EQ(api_machine(&a, &m), 0);
+	i = device_index(&m, "entropy");
+	CHECK(i >= 0 && !strcmp(m.devices[i].ops->type, "virtio-rng"));
+	CHECK_EQ(cfg_value(&m.cfg, "entropy", "rate_limit"), NULL);
+	machine_free(&m);
+
+	/* Again: it replaces the first. 1 KiB in 100 ms is 10 KiB/s. */
+	CHECK_EQ(put(&a, "/entropy",
+		     "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1024, "
+		     "\"refill_time\": 100}}}"),
+		 204);
+	CHECK_EQ(api_machine(&a, &m), 0);
+	CHECK(same_str(cfg_value(&m.cfg, "entropy", "rate_limit"), "10240"));
+	CHECK(same_str(cfg_value(&m.cfg, "entropy", "rate_burst"), "1024"));
+	machine_free(&m);
+	CHECK_EQ(req(&a, "GET", "/vm/config", NULL), 200);
+	cfg = json_loads(reply, 0, NULL);
+	bw = json_object_get(json_object_get(json_object_get(cfg, "entropy"), "rate_limiter"),
+			     "bandwidth");
+	CHECK_EQ(json_integer_value(json_object_get(bw, "size")), 1024);
+	CHECK_EQ(json_integer_value(json_object_get(bw, "refill_time")), 100);
+	json_decref(cfg);
+	/* A drive may not take the name the entropy device has. */
+	CHECK(refused_naming(put(&a, "/drives/entropy",
+				 "{\"drive_id\": \"entropy\", \"path_on_host\": \"%s\", "
+				 "\"is_root_device\": false}",
+				 fs.data),
+			     "entropy device"));
+	api_free(&a);
+	fake_free(&f);
+	files_remove(&fs);
+}
+
 static void states(void)
 {
 	struct files fs;
@@ -1215,6 +1287,7 @@ void test_api(void)
 	TEST_RUN(refused_fields);
 	TEST_RUN(failed_put_keeps_previous);
 	TEST_RUN(states);
+	TEST_RUN(entropy);
 	TEST_RUN(snapshots);
 	TEST_RUN(parser_split);
 	TEST_RUN(parser_pipelined);
