@@ -465,7 +465,9 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *vd, uint8_t slot, b
 		      20);
 	le32_put(d->cfg + at + 16, VPCI_NOTIFY_MUL);
 	add_vcap(d, VIRTIO_PCI_CAP_ISR_CFG, VPCI_ISR_OFF, 4, 16);
-	add_vcap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VPCI_DEVICE_OFF, vd->config_len, 16);
+	/* Only a device with a configuration space has one (Linux refuses a 0-byte one). */
+	if (vd->config_len)
+		add_vcap(d, VIRTIO_PCI_CAP_DEVICE_CFG, VPCI_DEVICE_OFF, vd->config_len, 16);
 	if (msix) {
 		if (t->nvec > 64 * 8)
 			return -EINVAL;

@@ -1,5 +1,7 @@
 /* Unit tests: virtio-rng driven over virtio-mmio: buffers filled, bad buffers, the rate limit. */
 #include <endian.h>
+#include <linux/pci_regs.h>
+#include <linux/virtio_pci.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -7,6 +9,7 @@
 #include "machine.h"
 #include "test.h"
 #include "vdrv.h"
+#include "virtio/adapter.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 
@@ -17,8 +20,8 @@ struct ent {
 	struct vdrv d;
 };
 
-/* An entropy device from machines/rpi5.ini plus sets, driven over virtio-mmio. */
-static bool ent_open(struct ent *e, const char *rate, const char *burst)
+/* An entropy device from machines/rpi5.ini plus sets, driven over virtio-mmio (or PCI). */
+static bool ent_open_on(struct ent *e, const char *rate, const char *burst, bool pci)
 {
 	char sets[3][64];
 	char *setp[3];
@@ -40,8 +43,17 @@ static bool ent_open(struct ent *e, const char *rate, const char *burst)
 	vdrv_init(&e->d, 4u << 20);
 	if (!e->dev || rng_start(e->dev, &e->d.mem, &e->d.loop, &e->vd))
 		return false;
-	vdrv_attach(&e->d, e->vd);
+	if (pci)
+		vdrv_attach_pci(&e->d, e->vd, &((struct virtio_adapter *)e->dev->priv)->tr.pci,
+				&e->m);
+	else
+		vdrv_attach(&e->d, e->vd);
 	return true;
+}
+
+static bool ent_open(struct ent *e, const char *rate, const char *burst)
+{
+	return ent_open_on(e, rate, burst, false);
 }
 
 static void ent_close(struct ent *e)
@@ -208,6 +220,36 @@ static void reset_waiting(void)
 	ent_close(&e);
 }
 
+/*
+ * On PCI: no device-specific configuration capability (the device has no configuration
+ * space, and Linux refuses a 0-byte one), the others there; the device is served.
+ */
+static void pci_caps(void)
+{
+	struct ent e;
+	unsigned seen = 0, device_cfg = 0, guard = 0;
+
+	CHECK(ent_open_on(&e, NULL, NULL, true));
+	for (uint32_t at = vdrv_cfg_rd(&e.d, PCI_CAPABILITY_LIST, 1); at && guard++ < 48;
+	     at = vdrv_cfg_rd(&e.d, at + 1, 1)) {
+		if (vdrv_cfg_rd(&e.d, at, 1) != PCI_CAP_ID_VNDR)
+			continue;
+		seen |= 1u << vdrv_cfg_rd(&e.d, at + 3, 1);
+		device_cfg += vdrv_cfg_rd(&e.d, at + 3, 1) == VIRTIO_PCI_CAP_DEVICE_CFG;
+	}
+	CHECK_EQ(device_cfg, 0);
+	CHECK_EQ(seen & (1u << VIRTIO_PCI_CAP_COMMON_CFG | 1u << VIRTIO_PCI_CAP_NOTIFY_CFG |
+			 1u << VIRTIO_PCI_CAP_ISR_CFG),
+		 1u << VIRTIO_PCI_CAP_COMMON_CFG | 1u << VIRTIO_PCI_CAP_NOTIFY_CFG |
+			 1u << VIRTIO_PCI_CAP_ISR_CFG);
+	CHECK_EQ(vdrv_start(&e.d, 0, 1, 16), 15);
+	post(&e, 32);
+	vdrv_kick(&e.d, 0);
+	CHECK(vdrv_wait_used(&e.d, 0, 1));
+	CHECK_EQ(used_len(&e, 0), 32);
+	ent_close(&e);
+}
+
 void test_rng(void)
 {
 	test_case("fills");
@@ -218,4 +260,6 @@ void test_rng(void)
 	rate_limit();
 	test_case("reset_waiting");
 	reset_waiting();
+	test_case("pci_caps");
+	pci_caps();
 }
