@@ -79,7 +79,7 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(OUT)/obj/%.o)
 CFLAGS += -I$(GEN)
 
 
-.PHONY: all deps guest guest-x86_64 check check-stress run install uninstall man deb kvm-unit-tests bench-blk bench-net bench-boot bench-restore bench-peers bench-x86 bench-sandbox fuzz format \
+.PHONY: all deps guest guest-x86_64 check check-stress run install uninstall man deb kvm-unit-tests bench-blk bench-net bench-boot bench-restore bench-devices bench-peers bench-x86 bench-sandbox fuzz format \
 	format-check clean
 all: $(OUT)/microvm
 
@@ -253,6 +253,10 @@ bench-boot: deps guest
 # Snapshot restore against cold boot, per memory size; clones' memory (tests/bench/restore.sh).
 bench-restore: deps guest
 	@./tests/bench/restore-run.sh
+
+# Devices: the guest's entropy with and without virtio-rng (tests/bench/devices.sh).
+bench-devices: deps guest
+	@./tests/bench/devices-run.sh
 
 # The sandbox's set-up cost natively on this host (no KVM): filters built, lock-down.
 $(OUT)/sandbox-cost: $(OUT)/obj/tests/bench/sandbox-cost.o $(LIB_OBJS)

@@ -45,6 +45,7 @@ cp "$top/tests/bench/blk.sh" "$root/tests/bench-blk.sh"
 cp "$top/tests/bench/net.sh" "$root/tests/bench-net.sh"
 cp "$top/tests/bench/boot.sh" "$root/tests/bench-boot.sh"
 cp "$top/tests/bench/restore.sh" "$root/tests/bench-restore.sh"
+cp "$top/tests/bench/devices.sh" "$root/tests/bench-devices.sh"
 cp "$top/tests/bench/peers.sh" "$root/tests/bench-peers.sh"
 cp "$top/tests/bench/x86-qemu.sh" "$root/tests/bench-x86.sh"
 cp "$top/tests/kut/kut.sh" "$root/tests/kut.sh"
@@ -102,7 +103,7 @@ echo "MVFROM=${MVFROM:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
 # Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
 for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SECCOMP \
-	RESTORE_ITER RESTORE_MEM_MIB RESTORE_CLONES \
+	RESTORE_ITER RESTORE_MEM_MIB RESTORE_CLONES DEV_ITER CRNG_WAIT RNG_MIB \
 	BENCH_SECCOMP BLK_COMBOS FIO_SECONDS IPERF_SECONDS FIO_STRESS_SECONDS FIO_STRESS_SEPARATE \
 	PEER_CASES PEER_WORK KUT_ONLY KUT_TIMEOUT KUT_BENCH_RUNS; do
 	eval "val=\${$v:-}"
