@@ -1,16 +1,17 @@
 # virtio-rng boot tests, sourced by tests/boot/cases.sh (its helpers and counters).
 
-# Two entropy devices: rng0 on virtio-mmio without a limit, rng1 on PCI limited to 16 KiB/s
-# in bursts of 4 KiB. The guest's hwrng core lists both; 16 KiB read from each through
+# Two entropy devices: rng0 on virtio-mmio without a limit, rng1 on PCI limited to 1 KiB/s
+# in bursts of 256 bytes (below what the emulated host's round trips would reach without a
+# limit). The guest's hwrng core lists both; 4 KiB read from each through
 # /dev/hwrng arrive whole and differ, and the limited one made the guest wait for its bucket
 # (its exit report counts the waits; the unit tests time the limit itself: the emulated host's
 # round trips are too slow for a time to tell the two devices apart).
 rng_case() {
 	start rng --set rng0.type=virtio-rng --set rng1.type=virtio-rng \
-		--set rng1.transport=pci --set rng1.rate_limit=16K --set rng1.rate_burst=4K
+		--set rng1.transport=pci --set rng1.rate_limit=1K --set rng1.rate_burst=256
 	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
 	type_line 'dmesg -n 1; h=/sys/class/misc/hw_random; echo RNGS=$(cat $h/rng_available)'
-	type_line 'for r in virtio_rng.0 virtio_rng.1; do echo $r >$h/rng_current; n=$(head -c 16384 /dev/hwrng | tee /tmp/r | wc -c); echo "RNG $r $n $(sha256sum </tmp/r | cut -c1-16)"; done; echo RNG-DONE'
+	type_line 'for r in virtio_rng.0 virtio_rng.1; do echo $r >$h/rng_current; n=$(head -c 4096 /dev/hwrng | tee /tmp/r | wc -c); echo "RNG $r $n $(sha256sum </tmp/r | cut -c1-16)"; done; echo RNG-DONE'
 	wait_for "^RNG-DONE" 1 60
 	type_line 'echo CRNG=$(dmesg | grep -c "crng init done")'
 	wait_for "^CRNG=" 1 10
@@ -19,15 +20,15 @@ rng_case() {
 	grep '^RNG ' "$out"
 	expect rng "the guest's hwrng core lists both devices" \
 		sh -c "grep '^RNGS=' '$out' | grep -q 'virtio_rng.0.*virtio_rng.1'"
-	expect rng "16 KiB read from each, whole" \
-		test "$(grep -c '^RNG virtio_rng.[01] 16384 ' "$out")" = 2
+	expect rng "4 KiB read from each, whole" \
+		test "$(grep -c '^RNG virtio_rng.[01] 4096 ' "$out")" = 2
 	expect rng "the two devices' bytes differ" \
 		test "$(grep '^RNG virtio_rng' "$out" | cut -d' ' -f4 | sort -u | wc -l)" = 2
 	expect rng "the exit report: rng1 made the guest wait for its bucket, rng0 never" \
 		sh -c "grep -q 'rng1: [0-9]* bytes in [0-9]* requests, [1-9][0-9]* waits' '$out' &&
 			grep -q 'rng0: [0-9]* bytes in [0-9]* requests, 0 waits' '$out'"
-	expect rng "the exit report: each gave at least the 16 KiB read" \
-		sh -c "grep 'rng[01]: [0-9]* bytes' '$out' | awk '\$3 >= 16384 { n++ } END { exit n != 2 }'"
+	expect rng "the exit report: each gave at least the 4 KiB read" \
+		sh -c "grep 'rng[01]: [0-9]* bytes' '$out' | awk '\$3 >= 4096 { n++ } END { exit n != 2 }'"
 	expect rng "the guest's generator was seeded" has "^CRNG=1"
 	expect rng "exit 0 (got $status)" test "$status" = 0
 }
