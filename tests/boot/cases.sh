@@ -662,6 +662,8 @@ unit blk blk-sync-intx blk_sync_intx_case
 unit boot distro distro_case
 # The entropy devices do not depend on the interrupt controller: RPi5 and x86-64.
 [ "$HOSTKIND" = gicv3 ] || unit rng rng rng_case
+# rngpoke is an arm64 tool, and drives virtio-mmio: RPi5 only.
+[ "$HOSTKIND" != rpi5 ] || unit rng rng-poke rng_poke_case
 if [ "$HOSTKIND" = x86 ]; then
 	unit x86 distro-pci distro_pci_case
 	unit x86 split-ram split_ram_case

@@ -32,3 +32,38 @@ rng_case() {
 	expect rng "the guest's generator was seeded" has "^CRNG=1"
 	expect rng "exit 0 (got $status)" test "$status" = 0
 }
+
+# rngpoke (tests/boot/rngpoke.c) drives an entropy device on virtio-mmio itself, the kernel's
+# driver unbound: a full ring with one kick, a buffer larger than the device gives, and three
+# broken requests that must each set DEVICE_NEEDS_RESET; afterwards the kernel's driver, bound
+# again, reads /dev/hwrng through the same device.
+rng_poke_case() {
+	# (the monitor's warnings about the broken requests apart: they would split result lines)
+	ERR=$TMP/rng-poke.err
+	start rng-poke --set poke.type=virtio-rng
+	ERR=""
+	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+	"$MV" --config "$machine" --set poke.type=virtio-rng --check >"$TMP/rngpoke-check.out" 2>&1
+	base=$(sed -n 's/.*poke: virtio-rng.*virtio-mmio at \(0x[0-9a-f]*\),.*/\1/p' "$TMP/rngpoke-check.out")
+	type_line 'dmesg -n 1; for d in /sys/bus/virtio/devices/*; do [ "$(cat $d/device)" = 0x0004 ] && v=${d##*/}; done; echo $v >/sys/bus/virtio/drivers/virtio_rng/unbind && echo UNBOUND'
+	wait_for "^UNBOUND" 1 30
+	type_line "rngpoke ${base:-0x0a000000}"
+	wait_for "^RNGPOKE-DONE" 1 120
+	type_line 'echo $v >/sys/bus/virtio/drivers/virtio_rng/bind; echo virtio_rng.0 >/sys/class/misc/hw_random/rng_current; echo REBOUND=$(head -c 1024 /dev/hwrng | wc -c)'
+	wait_for "^REBOUND=" 1 60
+	type_line 'poweroff -f'
+	finish 60
+	expect rng-poke "a full ring of 64 buffers, one kick: all filled, no reset" \
+		has "^FULL=64 BAD=0 NEEDS-RESET=0"
+	expect rng-poke "a 128 KiB buffer gets 64 KiB, nothing past it, no reset" \
+		has "^BIG-LEN=65536 NEEDS-RESET=0 PAST-64K-ZERO=1"
+	expect rng-poke "a buffer the device can only read sets DEVICE_NEEDS_RESET" \
+		has "^READABLE-NEEDS-RESET=1"
+	expect rng-poke "a reset clears it" has "^RESET-STATUS=0"
+	expect rng-poke "a buffer outside RAM sets DEVICE_NEEDS_RESET" has "^OUTSIDE-NEEDS-RESET=1"
+	expect rng-poke "a chain looping on itself sets DEVICE_NEEDS_RESET" has "^LOOP-NEEDS-RESET=1"
+	expect rng-poke "the kernel's driver bound again reads /dev/hwrng" has "^REBOUND=1024"
+	expect rng-poke "the monitor said why each broken request needs a reset" \
+		test "$(grep -c 'poke: queue 0: .*device needs a reset' "$TMP/rng-poke.err")" = 3
+	expect rng-poke "exit 0 (got $status)" test "$status" = 0
+}
