@@ -41,6 +41,7 @@ int virtio_adapter_configure(struct device *dev, struct machine *m)
 	err |= ops->configure ? ops->configure(dev, m) : 0;
 	err |= a->queue_keys ? 0 : virtio_adapter_queue_keys(dev, m);
 	a->tr.kicks_auto = ops->kicks_auto;
+	a->tr.kicks_trap = ops->kicks_trap;
 	err |= virtio_transport_configure(&a->tr, dev, m, ops->pci_class);
 	if (err)
 		return -1;

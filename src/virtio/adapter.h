@@ -41,6 +41,7 @@ struct virtio_device_ops {
 	size_t size;
 	uint32_t pci_class; /* its class code on PCI */
 	bool kicks_auto;    /* ioeventfd = auto unless the section says */
+	bool kicks_trap;    /* ioeventfd = false unless the section says (and not kicks_auto) */
 	/* Its number of queues when the type fixes it (no queues key), else 0. */
 	uint32_t fixed_queues;
 	/*

@@ -331,6 +331,9 @@ static const struct virtio_device_ops rng_device_ops = {
 	.size = sizeof(struct rng),
 	.pci_class = 0xff0000, /* unclassified device */
 	.fixed_queues = 1,
+	/* The driver waits for each buffer, and filling one is a getrandom() call: the vCPU
+	 * that kicks does it (make bench-devices: /dev/hwrng reads 1.6 times as fast so). */
+	.kicks_trap = true,
 	.configure = rng_configure,
 	.describe = rng_describe,
 	.start = rng_start_on,

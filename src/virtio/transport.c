@@ -24,12 +24,12 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 	if (cfg_enum(&m->cfg, dev->name, "transport", kinds, &kind, VIRTIO_TRANSPORT_MMIO))
 		return -1;
 	t->kind = kind;
-	t->ioeventfd = true;
+	t->ioeventfd = !t->kicks_trap;
 	e = cfg_get(&m->cfg, dev->name, "ioeventfd");
 	if (e && !strcasecmp(e->value, "auto")) {
 		t->kicks_auto = true;
 	} else if (e) {
-		if (cfg_bool(&m->cfg, dev->name, "ioeventfd", &t->ioeventfd, true))
+		if (cfg_bool(&m->cfg, dev->name, "ioeventfd", &t->ioeventfd, !t->kicks_trap))
 			return -1;
 		t->kicks_auto = false;
 	}

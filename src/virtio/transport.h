@@ -28,6 +28,8 @@ struct virtio_transport {
 	/* ioeventfd = auto: kicks move between both by measurement (set before configure for a
 	 * device whose default it is) */
 	bool kicks_auto;
+	/* ioeventfd = false unless the section says (set before configure, as kicks_auto) */
+	bool kicks_trap;
 	union { /* the chosen one's state (kind) */
 		struct virtio_mmio mmio;
 		struct virtio_pci pci;

@@ -15,7 +15,7 @@
 #define PAGES (3 + 1 + 32)
 
 /* Page layout of the scratch area. */
-#define P_RING  0 /* the queue's three pages */
+#define P_RING	0 /* the queue's three pages */
 #define P_SMALL 3 /* NUM buffers of 64 bytes */
 #define P_BIG	4 /* 32 pages: one 128 KiB buffer */
 
