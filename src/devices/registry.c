@@ -8,9 +8,11 @@
 #include "devices/vmgenid.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
+#include "virtio/vsock.h"
 
 static const struct device_ops *const types[] = {
-	&uart_ops, &boot_timer_ops, &vmgenid_ops, &virtio_blk_ops, &virtio_net_ops,
+	&uart_ops,	 &boot_timer_ops, &vmgenid_ops,
+	&virtio_blk_ops, &virtio_net_ops, &virtio_vsock_ops,
 };
 
 #define NTYPES ARRAY_SIZE(types)
