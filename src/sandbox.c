@@ -43,9 +43,8 @@
 #define R_API  (1u << SANDBOX_NROLES) /* the main thread's, with --api-sock */
 #define R_SNAP (2u << SANDBOX_NROLES) /* the main thread's, when it writes snapshots */
 
-/* With a vsock device: the main thread's (the event loop's) and the vCPUs' additions. */
-#define R_VSOCK	     (4u << SANDBOX_NROLES)
-#define R_VSOCK_VCPU (8u << SANDBOX_NROLES)
+/* With a vsock device: the main thread's (the event loop's) additions. */
+#define R_VSOCK (4u << SANDBOX_NROLES)
 
 /* System calls a role may make with any arguments. */
 static const struct {
@@ -98,10 +97,9 @@ static const struct {
 	/* vsock: host programs connect to uds_path (accept4 above, its handshake deadlines), the
 	 * guest's connections reach "<uds_path>_<port>" (socket, narrowed below, and connect:
 	 * the thread can make no socket but a Unix stream one), a guest's shutdown is passed
-	 * on; a device reset written on a vCPU closes the bridged sockets */
+	 * on */
 	{"connect", R_VSOCK},
 	{"shutdown", R_VSOCK},
-	{"close", R_VSOCK_VCPU},
 	/* snapshot files (snapshot/), created only in the snapshot directory (below) */
 	{"ftruncate", R_SNAP},
 	{"pwrite64", R_SNAP},
@@ -338,8 +336,6 @@ static int build(enum sandbox_role role)
 		bit |= R_SNAP;
 	if (cfg.vsock && role == SANDBOX_MAIN)
 		bit |= R_VSOCK;
-	if (cfg.vsock && role == SANDBOX_VCPU)
-		bit |= R_VSOCK_VCPU;
 	for (size_t i = 0; !err && i < ARRAY_SIZE(plain); i++) {
 		if (!(plain[i].roles & bit) && !(file_io && (plain[i].roles & R_BLK)))
 			continue;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -80,8 +81,9 @@ struct vsock {
 	struct virtio_adapter va; /* first: queues, queue_size, the core and the transport */
 	uint64_t cid;
 	char *uds_path;
-	int listen_fd, timer_fd;
-	bool timer_watched, listen_watched;
+	int listen_fd, timer_fd, wake_fd;
+	bool timer_watched, listen_watched, wake_watched;
+	bool dropping; /* reset on a vCPU: the loop closes every connection before anything else */
 	struct virtio_vsock_config cfg;
 	struct loop *loop;
 	struct iovec *iov, *scratch;
@@ -725,6 +727,21 @@ static void process_event(struct vsock *v)
 	virtio_queue_interrupt(vd, VSOCK_EVQ);
 }
 
+static void kill_all(struct vsock *v);
+
+/*
+ * On the loop's thread, lock held: a reset made on a vCPU left the connections to close here
+ * (only this thread takes a socket out of the loop). True when it did.
+ */
+static bool drop_if_reset(struct vsock *v)
+{
+	if (!v->dropping)
+		return false;
+	v->dropping = false;
+	kill_all(v);
+	return true;
+}
+
 static void vsock_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct vsock *v = vd->priv;
@@ -734,6 +751,7 @@ static void vsock_notify(struct virtio_dev *vd, unsigned q)
 		virtio_queue_reschedule(vd, q);
 		return;
 	}
+	drop_if_reset(v);
 	if (q == VSOCK_TXQ)
 		process_tx(v);
 	else if (q == VSOCK_EVQ)
@@ -810,6 +828,10 @@ static void on_conn(void *opaque, uint32_t events)
 	struct vsock *v = c->v;
 
 	virtio_lock(&v->va.vd);
+	if (drop_if_reset(v)) {
+		virtio_unlock(&v->va.vd); /* c was closed with the others */
+		return;
+	}
 	if (c->state == C_LINE) {
 		read_line(v, c);
 	} else if (c->state == C_REQUEST) {
@@ -836,6 +858,7 @@ static void on_listen(void *opaque, uint32_t events)
 
 	(void)events;
 	virtio_lock(&v->va.vd);
+	drop_if_reset(v);
 	for (unsigned i = 0; i < 16; i++) {
 		int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct conn *c;
@@ -864,6 +887,7 @@ static void on_timer(void *opaque, uint32_t events)
 	if (read(v->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
 	virtio_lock(&v->va.vd);
+	drop_if_reset(v);
 	for (unsigned i = v->nconns; i-- > 0;)
 		if (i < v->nconns && v->all[i]->state != C_OPEN && v->all[i]->deadline <= now)
 			conn_kill(v, v->all[i], true);
@@ -880,13 +904,39 @@ static void kill_all(struct vsock *v)
 	v->rst_head = 0;
 }
 
-/* The driver reset the device: every connection is gone. */
+/* A reset written on a vCPU: the loop closes the connections. */
+static void on_wake(void *opaque, uint32_t events)
+{
+	struct vsock *v = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(v->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	virtio_lock(&v->va.vd);
+	drop_if_reset(v);
+	virtio_unlock(&v->va.vd);
+}
+
+/*
+ * The driver reset the device: every connection is gone. On a vCPU they are only marked so
+ * (nothing of them reaches the guest: the device is not live) and the loop closes them next,
+ * before it serves anything else of the device.
+ */
 static void vsock_reset(struct virtio_dev *vd)
 {
 	struct vsock *v = vd->priv;
+	uint64_t one = 1;
 
-	kill_all(v);
 	v->reset_event = false;
+	if (loop_on_thread(v->loop)) {
+		kill_all(v);
+		return;
+	}
+	v->nrst = 0;
+	v->dropping = true;
+	if (write(v->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("%s: cannot wake the event loop: %s", vd->name, strerror(errno));
 }
 
 static const struct virtio_ops vsock_virtio_ops = {
@@ -958,8 +1008,13 @@ int vsock_start(struct device *dev, const struct guest_mem *mem, struct loop *lo
 	if (!v->iov || !v->scratch)
 		return -ENOMEM;
 	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (v->timer_fd < 0)
+	v->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v->timer_fd < 0 || v->wake_fd < 0)
 		return -errno;
+	err = loop_add(loop, v->wake_fd, EPOLLIN, on_wake, v);
+	if (err)
+		return err;
+	v->wake_watched = true;
 	err = loop_add(loop, v->timer_fd, EPOLLIN, on_timer, v);
 	if (err)
 		return err;
@@ -989,10 +1044,15 @@ void vsock_stop(struct device *dev)
 		loop_del(v->loop, v->listen_fd);
 	if (v->timer_watched)
 		loop_del(v->loop, v->timer_fd);
-	v->listen_watched = v->timer_watched = false;
+	if (v->wake_watched)
+		loop_del(v->loop, v->wake_fd);
+	v->listen_watched = v->timer_watched = v->wake_watched = false;
 	if (v->timer_fd >= 0)
 		close(v->timer_fd);
-	v->timer_fd = -1;
+	if (v->wake_fd >= 0)
+		close(v->wake_fd);
+	v->timer_fd = v->wake_fd = -1;
+	v->dropping = false;
 	virtio_free(&v->va.vd);
 	free(v->iov);
 	free(v->scratch);
@@ -1020,7 +1080,7 @@ static int vsock_configure(struct device *dev, struct machine *m)
 	struct vsock *v = dev->priv;
 	int err = 0;
 
-	v->listen_fd = v->timer_fd = -1;
+	v->listen_fd = v->timer_fd = v->wake_fd = -1;
 	err |= cfg_u64(c, dev->name, "cid", &v->cid, 0, CFG_REQUIRED);
 	err |= cfg_path(c, dev->name, "uds_path", &v->uds_path, CFG_REQUIRED);
 	err |= virtio_adapter_queue_keys(dev, m);

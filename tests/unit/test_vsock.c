@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/virtio_vsock.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,6 +562,12 @@ out:
 	vs_close(&s);
 }
 
+static void *reset_thread(void *arg)
+{
+	vdrv_wr(arg, 0x070, 0);
+	return NULL;
+}
+
 /* A device reset closes every connection; a transport reset event after a restore. */
 static void test_resets(void)
 {
@@ -577,6 +584,18 @@ static void test_resets(void)
 	vdrv_wr(&s.d, 0x070, 0);
 	CHECK_EQ(vsock_conns(s.dev), 0);
 	CHECK(host_read(&s, fd, buf, sizeof(buf)) == 0);
+	close(fd);
+	/* A reset written on another thread (a vCPU): the loop closes the connections. */
+	CHECK(vs_start(&s, NRX));
+	fd = host_connect(&s, 5, &hport);
+	{
+		pthread_t t;
+
+		CHECK(pthread_create(&t, NULL, reset_thread, &s.d) == 0);
+		pthread_join(t, NULL);
+	}
+	CHECK(host_read(&s, fd, buf, sizeof(buf)) == 0);
+	CHECK_EQ(vsock_conns(s.dev), 0);
 	close(fd);
 	/* Started again: the event queue gets TRANSPORT_RESET once there is a buffer for it. */
 	CHECK(vs_start(&s, NRX));
