@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "snapshot/snapfile.h"
 #include "test.h"
 #include "timeline.h"
 #include "vdrv.h"
@@ -69,7 +70,8 @@ static bool vs_start(struct vs *s, unsigned nrx)
 	return true;
 }
 
-static bool vs_open(struct vs *s, unsigned nrx)
+/* The device over vdrv, its listener open; the driver has not touched it yet. */
+static bool vs_build(struct vs *s)
 {
 	char cid[32], uds[128];
 	char *sets[] = {"vsock0.type=virtio-vsock", cid, uds, "vsock0.queue_size=64"};
@@ -90,7 +92,13 @@ static bool vs_open(struct vs *s, unsigned nrx)
 	if (!s->dev || vsock_listen(s->dev) || vsock_start(s->dev, &s->d.mem, &s->d.loop, &s->vd))
 		return false;
 	vdrv_attach(&s->d, s->vd);
-	if (!vs_start(s, nrx))
+	return true;
+}
+
+/* The device started by the driver, with nrx receive buffers. */
+static bool vs_open(struct vs *s, unsigned nrx)
+{
+	if (!vs_build(s) || !vs_start(s, nrx))
 		return false;
 	s->tx_buf = vdrv_alloc(&s->d, HDR + 128 * 1024, 16);
 	return true;
@@ -615,6 +623,56 @@ out:
 	vs_close(&s);
 }
 
+/*
+ * A snapshot through the adapter's hooks: the connection is not saved; the restored device
+ * tells the guest with TRANSPORT_RESET on the event queue, and serves new connections.
+ */
+static void test_snapshot(void)
+{
+	struct vdrv_buf ev;
+	struct snap *st = NULL;
+	struct snap_sec *sec;
+	struct vs a, b;
+	uint32_t hport, id;
+	int fd;
+
+	if (!vs_open(&a, NRX) || !vs_build(&b))
+		goto out;
+	fd = host_connect(&a, 5, &hport);
+	ev = (struct vdrv_buf){vdrv_alloc(&a.d, 4, 4), 4, true};
+	memset(vdrv_ptr(&a.d, ev.gpa), 0xff, 4);
+	vdrv_post(&a.d, VSOCK_EVQ, vdrv_chain(&a.d, VSOCK_EVQ, &ev, 1));
+	st = snap_new();
+	sec = st ? snap_add(st, "vsock0") : NULL;
+	CHECK_EQ(a.dev->ops->pause(a.dev), 0);
+	CHECK(sec && a.dev->ops->save(a.dev, sec) == 0);
+	CHECK_EQ(vdrv_used(&a.d, VSOCK_EVQ), 0); /* the running device had nothing to say */
+	/* Another process, the same guest memory and driver. */
+	vdrv_copy_guest(&b.d, &a.d);
+	memcpy(b.rx_gpa, a.rx_gpa, sizeof(a.rx_gpa));
+	b.rx_seen = a.rx_seen;
+	b.tx_buf = a.tx_buf;
+	CHECK(sec && b.dev->ops->restore(b.dev, sec) == 0);
+	CHECK(vdrv_wait_used(&b.d, VSOCK_EVQ, 1));
+	memcpy(&id, vdrv_ptr(&b.d, ev.gpa), 4);
+	CHECK_EQ(id, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+	CHECK_EQ(vsock_conns(b.dev), 0);
+	close(fd);
+	fd = host_connect(&b, 6, &hport);
+	CHECK_EQ(vsock_conns(b.dev), 1);
+	CHECK(write(fd, "x", 1) == 1);
+	{
+		struct pkt p;
+
+		CHECK(rx(&b, &p) && is(&p, VIRTIO_VSOCK_OP_RW, hport, 6) && p.len == 1);
+	}
+	close(fd);
+out:
+	snap_free(st);
+	vs_close(&a);
+	vs_close(&b);
+}
+
 /* uds_path: a stale socket is replaced, any other file is refused. */
 static void test_listen_path(void)
 {
@@ -646,5 +704,6 @@ void test_vsock(void)
 	TEST_RUN(test_stall);
 	TEST_RUN(test_hostile);
 	TEST_RUN(test_resets);
+	TEST_RUN(test_snapshot);
 	TEST_RUN(test_listen_path);
 }
