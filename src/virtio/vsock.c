@@ -705,24 +705,18 @@ static void process_tx(struct vsock *v)
 static void process_event(struct vsock *v)
 {
 	struct virtio_dev *vd = &v->va.vd;
-	struct virtq *vq = &vd->vqs[VSOCK_EVQ];
 	struct virtq_chain ch = {.iov = v->iov, .iov_max = IOV_MAX_V};
 	struct virtio_vsock_event ev = {.id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET)};
-	int r;
+	unsigned budget = 1;
 
-	if (!v->reset_event || !servable(v, VSOCK_EVQ))
+	if (!v->reset_event || !servable(v, VSOCK_EVQ) || !pop(v, VSOCK_EVQ, &budget, &ch))
 		return;
-	r = virtq_pop(vq, vd->mem, &ch);
-	if (r < 0 || (r > 0 && (ch.nout || ch.in_len < sizeof(ev)))) {
-		virtio_needs_reset(vd, "event queue: malformed buffer");
-		return;
-	}
-	if (r == 0) {
-		virtq_enable_notify(vq);
+	if (ch.nout || ch.in_len < sizeof(ev)) {
+		virtio_needs_reset(vd, "event queue: a buffer smaller than an event");
 		return;
 	}
 	iov_from_buf(ch.iov, ch.nin, 0, &ev, sizeof(ev));
-	virtq_push(vq, ch.head, sizeof(ev));
+	virtq_push(&vd->vqs[VSOCK_EVQ], ch.head, sizeof(ev));
 	v->reset_event = false;
 	virtio_queue_interrupt(vd, VSOCK_EVQ);
 }
