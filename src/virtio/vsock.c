@@ -37,7 +37,7 @@
 #define FIRST_EPHEMERAL (1u << 30)
 
 /* Control packets a connection owes the guest, sent in this order. */
-enum { P_REQUEST = 1, P_RESPONSE = 2, P_CREDIT = 4, P_SHUTDOWN = 8 };
+enum { P_REQUEST = 1, P_RESPONSE = 2, P_CREDIT = 4 };
 
 enum conn_state {
 	C_LINE,	   /* a host program connected: waiting for its CONNECT line */
@@ -66,10 +66,9 @@ struct conn {
 	uint32_t tx_cnt; /* bytes sent to the guest */
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
 	unsigned pending;
-	uint32_t shut_flags; /* P_SHUTDOWN's flags */
-	bool readable;	     /* fd may have data: EPOLLIN off until a read says EAGAIN */
-	bool host_eof;	     /* fd read 0 */
-	bool hup;	     /* the host peer is gone: fd no longer watched */
+	bool readable; /* fd may have data: EPOLLIN off until a read says EAGAIN */
+	bool host_eof; /* fd read 0 */
+	bool hup;      /* the host peer is gone: fd no longer watched */
 	bool watched;
 	bool guest_shut_send, guest_shut_rcv, shut_wr;
 	bool in_list;
@@ -316,14 +315,11 @@ static int conn_packet(struct vsock *v, struct conn *c, struct virtq_chain *ch)
 
 	if (c->pending) {
 		static const uint16_t ops[] = {VIRTIO_VSOCK_OP_REQUEST, VIRTIO_VSOCK_OP_RESPONSE,
-					       VIRTIO_VSOCK_OP_CREDIT_UPDATE,
-					       VIRTIO_VSOCK_OP_SHUTDOWN};
+					       VIRTIO_VSOCK_OP_CREDIT_UPDATE};
 		unsigned bit = __builtin_ctz(c->pending);
 
 		c->pending &= ~(1u << bit);
 		fill_hdr(v, c, &h, ops[bit], 0);
-		if (ops[bit] == VIRTIO_VSOCK_OP_SHUTDOWN)
-			h.flags = htole32(c->shut_flags);
 		iov_from_buf(ch->iov, ch->nin, 0, &h, HDR);
 		return HDR;
 	}
