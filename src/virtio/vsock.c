@@ -34,6 +34,7 @@
 #define BUDGET		256 /* packets per queue per wake-up before yielding to the event loop */
 #define RST_MAX		(VSOCK_MAX_CONNS + 64)
 #define IOV_MAX_V	(VIRTQ_MAX_INDIRECT + 1)
+#define RX_BATCH	16 /* receive buffers one read of a host socket fills */
 #define FIRST_EPHEMERAL (1u << 30)
 
 /* Control packets a connection owes the guest, sent in this order. */
@@ -85,7 +86,8 @@ struct vsock {
 	bool dropping; /* reset on a vCPU: the loop closes every connection before anything else */
 	struct virtio_vsock_config cfg;
 	struct loop *loop;
-	struct iovec *iov, *scratch;
+	struct iovec *iov;     /* RX_BATCH chains' segments, IOV_MAX_V each */
+	struct iovec *scratch; /* IOV_MAX_V: the data parts of chains, for one readv/writev */
 	struct conn *hash[BUCKETS];
 	struct conn *all[VSOCK_MAX_CONNS];
 	unsigned nconns;
@@ -414,6 +416,76 @@ static bool pop(struct vsock *v, unsigned q, unsigned *budget, struct virtq_chai
 	}
 }
 
+/* Can the receive chain ch hold a packet? Else the device needs a reset. */
+static bool rx_chain_ok(struct vsock *v, const struct virtq_chain *ch)
+{
+	if (!ch->nout && ch->in_len > HDR)
+		return true;
+	virtio_needs_reset(&v->va.vd, "rx queue: a buffer without room for a header and data");
+	return false;
+}
+
+/*
+ * Data for c, which owes nothing else and has credit: up to RX_BATCH receive buffers filled
+ * by one read of its host socket, one packet each, published. How many buffers it used; 0
+ * when the read gave nothing (the buffers are given back: the one-packet path says why), -1
+ * when the queue has no buffer or is broken.
+ */
+static int rx_batch(struct vsock *v, struct conn *c, unsigned *budget)
+{
+	struct virtq *vq = &v->va.vd.vqs[VSOCK_RXQ];
+	struct virtq_chain ch[RX_BATCH];
+	uint32_t cap[RX_BATCH], room = credit(c), total = 0, left;
+	unsigned nch = 0, niov = 0, used = 0;
+	ssize_t n;
+
+	while (nch < RX_BATCH && total < room) {
+		struct virtq_chain *h = &ch[nch];
+		unsigned i, k;
+
+		*h = (struct virtq_chain){.iov = v->iov + nch * IOV_MAX_V, .iov_max = IOV_MAX_V};
+		if (!pop(v, VSOCK_RXQ, budget, h))
+			break;
+		if (!rx_chain_ok(v, h))
+			return -1;
+		if (niov + h->nin >= IOV_MAX_V) {
+			virtq_unpop(vq, 1); /* readv takes 1024 segments at most */
+			break;
+		}
+		/* Its data part: after the header, at most a packet, at most the credit left. */
+		memcpy(v->scratch + niov, h->iov, h->nin * sizeof(*h->iov));
+		i = iov_advance(v->scratch + niov, h->nin, HDR);
+		cap[nch] = h->in_len - HDR < VSOCK_MAX_PKT ? h->in_len - HDR : VSOCK_MAX_PKT;
+		if (cap[nch] > room - total)
+			cap[nch] = room - total;
+		k = iov_limit(v->scratch + niov + i, h->nin - i, cap[nch]);
+		memmove(v->scratch + niov, v->scratch + niov + i, k * sizeof(*v->scratch));
+		niov += k;
+		total += cap[nch++];
+	}
+	if (!nch)
+		return -1;
+	n = readv(c->fd, v->scratch, niov);
+	if (n <= 0) {
+		virtq_unpop(vq, nch);
+		return 0;
+	}
+	/* readv filled each buffer's data part in turn: a packet per buffer it reached. */
+	for (left = n; used < nch && left; used++) {
+		uint32_t take = left < cap[used] ? left : cap[used];
+		struct virtio_vsock_hdr h;
+
+		c->tx_cnt += take;
+		fill_hdr(v, c, &h, VIRTIO_VSOCK_OP_RW, take);
+		iov_from_buf(ch[used].iov, ch[used].nin, 0, &h, HDR);
+		virtq_add_used(vq, ch[used].head, HDR + take);
+		left -= take;
+	}
+	virtq_unpop(vq, nch - used);
+	virtq_publish(vq);
+	return used;
+}
+
 /* Give the guest what is owed to it, as long as it has receive buffers. */
 static void process_rx(struct vsock *v)
 {
@@ -426,15 +498,22 @@ static void process_rx(struct vsock *v)
 		return;
 	while (v->nrst || v->list_head) {
 		struct virtq_chain ch = {.iov = v->iov, .iov_max = IOV_MAX_V};
+		struct conn *c = v->list_head;
 		int n;
 
-		if (!pop(v, VSOCK_RXQ, &budget, &ch))
-			break;
-		if (ch.nout || ch.in_len <= HDR) {
-			virtio_needs_reset(vd,
-					   "rx queue: a buffer without room for a header and data");
-			break;
+		if (!v->nrst && !c->pending && has_work(c)) {
+			n = rx_batch(v, c, &budget);
+			if (n < 0)
+				break;
+			if (n > 0) {
+				pushed = true;
+				list_pop(v);
+				enlist(v, c); /* to the back: the others get their turn */
+				continue;
+			}
 		}
+		if (!pop(v, VSOCK_RXQ, &budget, &ch) || !rx_chain_ok(v, &ch))
+			break;
 		n = next_packet(v, &ch);
 		if (n < 0) {
 			virtq_unpop(vq, 1);
@@ -993,7 +1072,7 @@ int vsock_start(struct device *dev, const struct guest_mem *mem, struct loop *lo
 
 	v->loop = loop;
 	v->next_port = FIRST_EPHEMERAL - 1;
-	v->iov = calloc(IOV_MAX_V, sizeof(*v->iov));
+	v->iov = calloc(RX_BATCH * IOV_MAX_V, sizeof(*v->iov));
 	v->scratch = calloc(IOV_MAX_V, sizeof(*v->scratch));
 	if (!v->iov || !v->scratch)
 		return -ENOMEM;

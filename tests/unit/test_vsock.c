@@ -274,6 +274,23 @@ static void test_host_to_guest(void)
 	CHECK(rx(&s, &p) && is(&p, VIRTIO_VSOCK_OP_RW, hport, 1234));
 	CHECK(p.len == 5 && !memcmp(p.data, "hello", 5));
 	CHECK_EQ(le32toh(p.h.buf_alloc), VSOCK_BUF);
+	/* 20000 bytes at once: read into 5 receive buffers at a time, in order. */
+	{
+		static uint8_t big[20000];
+		uint32_t got = 0;
+		bool same = true;
+
+		for (size_t i = 0; i < sizeof(big); i++)
+			big[i] = (uint8_t)(i * 7 + i / 251);
+		CHECK(write(fd, big, sizeof(big)) == (ssize_t)sizeof(big));
+		while (got < sizeof(big) && rx(&s, &p) && is(&p, VIRTIO_VSOCK_OP_RW, hport, 1234)) {
+			CHECK(p.len <= RXBUF - HDR && p.len > 0);
+			same &= got + p.len <= sizeof(big) && !memcmp(p.data, big + got, p.len);
+			got += p.len;
+		}
+		CHECK_EQ(got, sizeof(big));
+		CHECK(same);
+	}
 	/* Guest to host. */
 	tx(&s, 1234, hport, VIRTIO_VSOCK_OP_RW, "world!", 6);
 	CHECK(host_read(&s, fd, buf, sizeof(buf)) == 6 && !memcmp(buf, "world!", 6));
