@@ -108,6 +108,10 @@ int loop_poll(struct loop *l, int timeout_ms)
 
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	if (!l->owned) {
+		l->owner = pthread_self();
+		l->owned = true;
+	}
 	pthread_mutex_lock(&l->lock);
 	l->dispatching = true;
 	pthread_mutex_unlock(&l->lock);
@@ -125,6 +129,11 @@ int loop_poll(struct loop *l, int timeout_ms)
 	pthread_mutex_unlock(&l->lock);
 	free_list(dead);
 	return n;
+}
+
+bool loop_on_thread(const struct loop *l)
+{
+	return l->owned && pthread_equal(l->owner, pthread_self());
 }
 
 int loop_run(struct loop *l)

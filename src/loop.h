@@ -3,6 +3,7 @@
 #define MICROVM_LOOP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,6 +28,8 @@ struct loop {
 	struct loop_handler *handlers; /* live ones, newest first; no fixed limit */
 	struct loop_handler *dead;     /* deleted during a batch, freed after it */
 	unsigned nhandlers;
+	pthread_t owner;    /* the thread that dispatches (set by loop_poll) */
+	_Atomic bool owned; /* owner is set */
 };
 
 /* Create the epoll instance. Returns -errno. */
@@ -43,6 +46,8 @@ int loop_poll(struct loop *l, int timeout_ms);
 int loop_run(struct loop *l);
 /* Make loop_run return after the current handler. */
 void loop_stop(struct loop *l);
+/* Is the calling thread the one that dispatches l's events (false before its first poll)? */
+bool loop_on_thread(const struct loop *l);
 /* Close the epoll instance and free handlers. */
 void loop_free(struct loop *l);
 

@@ -486,7 +486,7 @@ static int session_start(struct session *s)
 	if (s->api_srv) {
 		/* The API's connections are the descriptors opened after set-up. */
 		m->sandbox.api = true;
-		m->sandbox.spare_fds = HTTP_CONNS_MAX + 2;
+		m->sandbox.spare_fds += HTTP_CONNS_MAX + 2;
 	}
 	if (sandbox_prepare(&m->sandbox)) {
 		boot_free(&bi);

@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
@@ -41,6 +42,11 @@
 #define R_ALL  (R_MAIN | R_VCPU | R_BLK | R_CONS)
 #define R_API  (1u << SANDBOX_NROLES) /* the main thread's, with --api-sock */
 #define R_SNAP (2u << SANDBOX_NROLES) /* the main thread's, when it writes snapshots */
+
+/* With a vsock device: the main thread's (the event loop's) additions. */
+#define R_VSOCK (4u << SANDBOX_NROLES)
+/* With a device that arms a timer where its queue is served: the main and vCPU threads'. */
+#define R_TIMER (8u << SANDBOX_NROLES)
 
 /* System calls a role may make with any arguments. */
 static const struct {
@@ -87,9 +93,15 @@ static const struct {
 	{"fdatasync", R_BLK},
 	{"fallocate", R_BLK},
 	/* the control API's socket (api/http.c): connections, their peer, their deadlines */
-	{"accept4", R_API},
+	{"accept4", R_API | R_VSOCK},
 	{"getsockopt", R_API},
-	{"timerfd_settime", R_API | R_MAIN | R_VCPU}, /* and virtio-rng's rate limiter */
+	{"timerfd_settime", R_API | R_VSOCK | R_TIMER}, /* and virtio-rng's rate limit */
+	/* vsock: host programs connect to uds_path (accept4 above, its handshake deadlines), the
+	 * guest's connections reach "<uds_path>_<port>" (socket, narrowed below, and connect:
+	 * the thread can make no socket but a Unix stream one), a guest's shutdown is passed
+	 * on */
+	{"connect", R_VSOCK},
+	{"shutdown", R_VSOCK},
 	/* snapshot files (snapshot/), created only in the snapshot directory (below) */
 	{"ftruncate", R_SNAP},
 	{"pwrite64", R_SNAP},
@@ -223,6 +235,24 @@ static int allow(scmp_filter_ctx ctx, const char *name, unsigned nargs, struct s
 }
 
 /*
+ * vsock: socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) and nothing else: no
+ * other domain (no network), no other type.
+ */
+static int allow_unix_socket(scmp_filter_ctx ctx, unsigned *count)
+{
+	int nr = seccomp_syscall_resolve_name("socket");
+
+	if (nr == __NR_SCMP_ERROR || nr < 0 || denied("socket"))
+		return 0;
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 3, cmp_arg(0, SCMP_CMP_EQ, AF_UNIX, 0),
+			     cmp_arg(1, SCMP_CMP_EQ, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+			     cmp_arg(2, SCMP_CMP_EQ, 0, 0)))
+		return -EINVAL;
+	(*count)++;
+	return 0;
+}
+
+/*
  * Snapshots: files are created, renamed and removed only relative to the snapshot
  * directory's descriptor (the names the API gives are plain file names, checked before;
  * seccomp cannot read a path, so "../" or an absolute path is the caller's to refuse), and
@@ -306,6 +336,10 @@ static int build(enum sandbox_role role)
 		bit |= R_API;
 	if (cfg.snapshots && role == SANDBOX_MAIN)
 		bit |= R_SNAP;
+	if (cfg.vsock && role == SANDBOX_MAIN)
+		bit |= R_VSOCK;
+	if (cfg.timers && (role == SANDBOX_MAIN || role == SANDBOX_VCPU))
+		bit |= R_TIMER;
 	for (size_t i = 0; !err && i < ARRAY_SIZE(plain); i++) {
 		if (!(plain[i].roles & bit) && !(file_io && (plain[i].roles & R_BLK)))
 			continue;
@@ -330,6 +364,8 @@ static int build(enum sandbox_role role)
 	}
 	if (!err && (bit & R_SNAP))
 		err = allow_snapshot_dir(ctx, &counts[role]);
+	if (!err && (bit & R_VSOCK))
+		err = allow_unix_socket(ctx, &counts[role]);
 	for (size_t i = 0; !err && i < ARRAY_SIZE(ioctls); i++) {
 		if (!(ioctls[i].roles & bit))
 			continue;

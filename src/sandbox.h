@@ -24,6 +24,8 @@ struct sandbox_config {
 	gid_t gid;	    /* its primary group */
 	const char *deny;   /* comma-separated system calls taken out of every allowlist (tests) */
 	pid_t parent;	    /* a supervising parent this process must die with, 0 if none */
+	bool vsock;	    /* a vsock device: the event loop accepts and connects Unix sockets */
+	bool timers;	    /* a device arms a timerfd where its queue is served (loop or vCPU) */
 	bool inline_io;	    /* a disk's engine is inline: main and vCPU threads do file I/O */
 	bool api;	    /* --api-sock: the main thread accepts and serves its connections */
 	unsigned spare_fds; /* descriptors opened after set-up (the API's connections) */

@@ -21,7 +21,7 @@
 #error "MICROVM_VERSION comes from the VERSION file (see the Makefile)"
 #endif
 
-enum res_kind { RES_MACHINE, RES_BOOT, RES_DRIVE, RES_NIC, RES_ENTROPY };
+enum res_kind { RES_MACHINE, RES_BOOT, RES_DRIVE, RES_NIC, RES_ENTROPY, RES_VSOCK };
 
 enum { RES_KEYS_MAX = 12, ID_MAX = 64, NET_OVERRIDES_MAX = 16 };
 
@@ -202,8 +202,8 @@ static int load(struct api *a, struct machine *m, bool run)
 {
 	struct machine_override *ov = calloc(a->nres * RES_KEYS_MAX + a->nbase_ov + 1, sizeof(*ov));
 	struct machine_src src = {.path = a->basename, .text = a->base, .ov = ov};
-	static const int order[] = {RES_MACHINE, RES_BOOT, RES_DRIVE,
-				    RES_DRIVE,	 RES_NIC,  RES_ENTROPY};
+	static const int order[] = {RES_MACHINE, RES_BOOT,    RES_DRIVE, RES_DRIVE,
+				    RES_NIC,	 RES_ENTROPY, RES_VSOCK};
 	char *cl = cmdline(a), *clarg = NULL;
 	int err = -ENOMEM;
 
@@ -715,6 +715,32 @@ static void put_entropy(struct api *a, struct body *b, const char *method, const
 	apply(a, &res, b->r);
 }
 
+/*
+ * PUT /vsock: the machine's socket device, section vsock0 (Firecracker has one; vsock_id, a
+ * label there, is taken and not used).
+ */
+static void put_vsock(struct api *a, struct body *b, const char *method, const char *url)
+{
+	static const char *const known[] = {"guest_cid", "uds_path", "vsock_id", NULL};
+	struct api_res res = {.kind = RES_VSOCK};
+	const char *uds;
+	long long cid;
+
+	only(b, known, NULL);
+	get_str(b, "vsock_id", false);
+	cid = get_int(b, "guest_cid", true);
+	uds = get_str(b, "uds_path", true);
+	if (b->failed)
+		return;
+	if (origin(&res, method, url) || res_set(&res, "guest_cid", "vsock0.type=virtio-vsock") ||
+	    res_set(&res, "guest_cid", "vsock0.cid=%lld", cid) ||
+	    res_set(&res, "uds_path", "vsock0.uds_path=%s", uds)) {
+		res_clear(&res);
+		return bad(b, "out of memory");
+	}
+	apply(a, &res, b->r);
+}
+
 /* ---- what is running, or would run ---- */
 
 static json_t *machine_config_json(const struct machine *m)
@@ -1188,7 +1214,7 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 	}
 	/* Every other resource takes a JSON body. */
 	if (!strcmp(path, "/logger") || !strcmp(path, "/metrics") || !strcmp(path, "/mmds") ||
-	    !strcmp(path, "/mmds/config") || !strcmp(path, "/balloon") || !strcmp(path, "/vsock") ||
+	    !strcmp(path, "/mmds/config") || !strcmp(path, "/balloon") ||
 	    !strcmp(path, "/cpu-config"))
 		return fault(r, "%s %s: not supported by microvm", method, path);
 	b.obj = parse_body(body, len, r);
@@ -1204,7 +1230,7 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 		snapshot_load(a, &b);
 	else if (!strcmp(path, "/machine-config") || !strcmp(path, "/boot-source") ||
 		 under(path, "/drives") || under(path, "/network-interfaces") ||
-		 !strcmp(path, "/entropy")) {
+		 !strcmp(path, "/entropy") || !strcmp(path, "/vsock")) {
 		if (a->state != API_NOT_STARTED)
 			fault(r,
 			      "%s %s: the requested operation is not supported after starting "
@@ -1216,6 +1242,8 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 			fault(r, "PATCH %s: not supported by microvm (PUT it again)", path);
 		else if (!strcmp(path, "/boot-source"))
 			put_boot_source(a, &b, method, path);
+		else if (!strcmp(path, "/vsock"))
+			put_vsock(a, &b, method, path);
 		else if ((id = under(path, "/drives")))
 			put_drive(a, &b, id, method, path);
 		else if ((id = under(path, "/network-interfaces")))

@@ -9,9 +9,11 @@
 #include "virtio/blk.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 
 static const struct device_ops *const types[] = {
-	&uart_ops, &boot_timer_ops, &vmgenid_ops, &virtio_blk_ops, &virtio_net_ops, &virtio_rng_ops,
+	&uart_ops,	 &boot_timer_ops, &vmgenid_ops,	     &virtio_blk_ops,
+	&virtio_net_ops, &virtio_rng_ops, &virtio_vsock_ops,
 };
 
 #define NTYPES ARRAY_SIZE(types)

@@ -240,6 +240,8 @@ static int rng_configure(struct device *dev, struct machine *m)
 			  "0: the bucket must hold at least one byte");
 		return -1;
 	}
+	if (r->rate)
+		m->sandbox.timers = true; /* the bucket's timer, armed where the queue is served */
 	return 0;
 }
 

@@ -16,7 +16,18 @@
  *   nettool stall SOCKET          a slow client of an HTTP server on a Unix socket: half a
  *                                 request, then nothing; prints how long until the server
  *                                 closed the connection (exit 0), or fails (exit 1)
- * Both print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
+ *   nettool vsock-recv PORT       recv, over AF_VSOCK (in the guest)
+ *   nettool vsock-send CID PORT [MIB]  send, over AF_VSOCK
+ *   nettool uds-recv PATH         recv on a Unix socket (a vsock device's "<uds_path>_<port>")
+ *   nettool uds-send PATH PORT [MIB]  send through a vsock device's Unix socket: connect to
+ *                                 PATH, "CONNECT PORT\n", wait for "OK <host port>\n"
+ *   nettool vsock-many CID PORT N open N connections one after the other, each writing one
+ *                                 byte and reading to EOF (in the guest)
+ *   nettool uds-many PATH N       accept N connections on a Unix socket, each answering the
+ *                                 byte it reads with its count, then closing
+ *   nettool uds-hold PATH         accept one connection on a Unix socket and never read it
+ * The send modes retry a refused or reset connection for 30 s (NETTOOL_ONCE=1: one try).
+ * All transfers print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -40,6 +51,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/vm_sockets.h>
 
 #define CHUNK (256 * 1024)
 
@@ -85,20 +97,41 @@ static void report(const char *dir, unsigned long long bytes, double secs)
 		secs > 0 ? bytes / secs / 1e6 : 0.0);
 }
 
-static int do_recv(int port)
+/* A listening socket of family domain at address a; says so with what (a port or a path). */
+static int listen_on(int domain, const void *a, socklen_t len, const char *what)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0), s;
+	int one = 1, ls = socket(domain, SOCK_STREAM, 0);
+
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(ls, (const struct sockaddr *)a, len) < 0 || listen(ls, 128) < 0) {
+		perror("nettool: listen");
+		return -1;
+	}
+	fprintf(stderr, "nettool listening on %s\n", what);
+	return ls;
+}
+
+static int unix_addr(struct sockaddr_un *sa, const char *path)
+{
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa->sun_path)) {
+		fprintf(stderr, "nettool: '%s' is too long for a Unix socket\n", path);
+		return -1;
+	}
+	memcpy(sa->sun_path, path, strlen(path));
+	return 0;
+}
+
+/* Accept one connection on ls, copy it to stdout until EOF. */
+static int recv_one(int ls)
+{
 	unsigned long long total = 0;
 	char *buf = malloc(CHUNK);
 	double t0;
+	int s;
 
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (!buf || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 1) < 0) {
-		perror("nettool: listen");
+	if (ls < 0 || !buf)
 		return 1;
-	}
-	fprintf(stderr, "nettool listening on %d\n", port);
 	s = accept(ls, NULL, NULL);
 	if (s < 0) {
 		perror("nettool: accept");
@@ -122,31 +155,116 @@ static int do_recv(int port)
 	return 0;
 }
 
+static int do_recv(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	char what[16];
+
+	snprintf(what, sizeof(what), "%d", port);
+	return recv_one(listen_on(AF_INET, &a, sizeof(a), what));
+}
+
+static int do_vsock_recv(int port)
+{
+	struct sockaddr_vm a = {
+		.svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_ANY};
+	char what[16];
+
+	snprintf(what, sizeof(what), "%d", port);
+	return recv_one(listen_on(AF_VSOCK, &a, sizeof(a), what));
+}
+
+static int do_uds_recv(const char *path)
+{
+	struct sockaddr_un a;
+
+	unlink(path);
+	return unix_addr(&a, path) ? 1 : recv_one(listen_on(AF_UNIX, &a, sizeof(a), path));
+}
+
+/*
+ * Connect to a (len bytes of family domain): for 30 s while it is refused or reset (the
+ * receiver may still be starting), once with NETTOOL_ONCE. The socket, or -1 (said).
+ */
+static int connect_to(int domain, const void *a, socklen_t len)
+{
+	int tries = getenv("NETTOOL_ONCE") ? 1 : 300, s = -1;
+
+	for (int i = 0; i < tries; i++) {
+		s = socket(domain, SOCK_STREAM, 0);
+		if (connect(s, (const struct sockaddr *)a, len) == 0)
+			return s;
+		close(s);
+		if (i + 1 < tries)
+			usleep(100000);
+	}
+	perror("nettool: connect");
+	return -1;
+}
+
+/*
+ * A vsock device's host protocol on s: "CONNECT port", answered "OK <host port>". False
+ * (said) when the answer is anything else or none (nothing listens in the guest).
+ */
+static bool handshake(int s, int port)
+{
+	char line[32];
+	size_t n = 0;
+
+	dprintf(s, "CONNECT %d\n", port);
+	while (n < sizeof(line) - 1 && read(s, line + n, 1) == 1 && line[n] != '\n')
+		n++;
+	line[n] = 0;
+	if (strncmp(line, "OK ", 3)) {
+		fprintf(stderr, "nettool: CONNECT %d answered '%s'\n", port, line);
+		return false;
+	}
+	fprintf(stderr, "nettool: CONNECT %d: %s\n", port, line);
+	return true;
+}
+
+/* A connection through the vsock device's Unix socket path to guest port port, or -1. */
+static int uds_connect(const char *path, int port)
+{
+	int tries = getenv("NETTOOL_ONCE") ? 1 : 300;
+	struct sockaddr_un a;
+
+	if (unix_addr(&a, path))
+		return -1;
+	for (int i = 0; i < tries; i++) {
+		int s = connect_to(AF_UNIX, &a, sizeof(a));
+
+		if (s < 0 || handshake(s, port))
+			return s;
+		close(s);
+		if (i + 1 < tries)
+			usleep(100000);
+	}
+	return -1;
+}
+
+static int send_stream(int s, long mib);
+
 static int do_send(const char *host, int port, long mib)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	unsigned long long total = 0, want = (unsigned long long)mib << 20;
-	char *buf = malloc(CHUNK);
-	int s = -1;
-	double t0;
 
-	if (!buf || inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
 		fprintf(stderr, "nettool: bad address '%s'\n", host);
 		return 1;
 	}
-	/* The receiver may still be starting: retry for up to 30 s. */
-	for (int i = 0; i < 300; i++) {
-		s = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0)
-			break;
-		close(s);
-		s = -1;
-		usleep(100000);
-	}
-	if (s < 0) {
-		perror("nettool: connect");
+	return send_stream(connect_to(AF_INET, &a, sizeof(a)), mib);
+}
+
+/* Send stdin (mib < 0) or mib MiB of the pattern on s, then wait for the receiver's close. */
+static int send_stream(int s, long mib)
+{
+	unsigned long long total = 0, want = (unsigned long long)mib << 20;
+	char *buf = malloc(CHUNK);
+	double t0;
+
+	if (s < 0 || !buf)
 		return 1;
-	}
 	/* The pattern stream equals `yes microvm-pattern | head -c BYTES` (CHUNK % 16 == 0). */
 	for (size_t i = 0; i < CHUNK; i++)
 		buf[i] = "microvm-pattern\n"[i % 16];
@@ -176,6 +294,72 @@ static int do_send(const char *host, int port, long mib)
 	report("sent", total, now() - t0);
 	close(s);
 	return 0;
+}
+
+static int do_vsock_send(unsigned cid, int port, long mib)
+{
+	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_port = port, .svm_cid = cid};
+
+	return send_stream(connect_to(AF_VSOCK, &a, sizeof(a)), mib);
+}
+
+/* n connections one after the other: each writes a byte and reads until the peer closes. */
+static int do_vsock_many(unsigned cid, int port, int n)
+{
+	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_port = port, .svm_cid = cid};
+	char buf[64];
+	int ok = 0;
+
+	for (int i = 0; i < n; i++) {
+		int s = connect_to(AF_VSOCK, &a, sizeof(a));
+		ssize_t r, got = 0;
+
+		if (s < 0 || write(s, "x", 1) != 1)
+			break;
+		while ((r = read(s, buf, sizeof(buf))) > 0)
+			got += r;
+		close(s);
+		ok += got > 0;
+	}
+	printf("nettool vsock-many %d of %d connections answered\n", ok, n);
+	return ok == n ? 0 : 1;
+}
+
+/* Accept n connections on a Unix socket: each gets the number of its byte, then a close. */
+static int do_uds_many(const char *path, int n)
+{
+	struct sockaddr_un a;
+	int ls, done = 0;
+	char c;
+
+	unlink(path);
+	if (unix_addr(&a, path) || (ls = listen_on(AF_UNIX, &a, sizeof(a), path)) < 0)
+		return 1;
+	for (; done < n; done++) {
+		int s = accept(ls, NULL, NULL);
+
+		if (s < 0 || read(s, &c, 1) != 1)
+			break;
+		dprintf(s, "%d\n", done);
+		close(s);
+	}
+	fprintf(stderr, "nettool uds-many accepted %d\n", done);
+	return done == n ? 0 : 1;
+}
+
+/* Accept one connection and never read it (until killed). */
+static int do_uds_hold(const char *path)
+{
+	struct sockaddr_un a;
+	int ls;
+
+	unlink(path);
+	if (unix_addr(&a, path) || (ls = listen_on(AF_UNIX, &a, sizeof(a), path)) < 0 ||
+	    accept(ls, NULL, NULL) < 0)
+		return 1;
+	fprintf(stderr, "nettool uds-hold: holding a connection\n");
+	for (;;)
+		pause();
 }
 
 static int do_tap(const char *name, bool mq, int persist, long owner)
@@ -351,8 +535,27 @@ int main(int argc, char **argv)
 		return do_recv(atoi(argv[2]));
 	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "send"))
 		return do_send(argv[2], atoi(argv[3]), argc == 5 ? atol(argv[4]) : -1);
+	if (argc == 3 && !strcmp(argv[1], "vsock-recv"))
+		return do_vsock_recv(atoi(argv[2]));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "vsock-send"))
+		return do_vsock_send(strtoul(argv[2], NULL, 0), atoi(argv[3]),
+				     argc == 5 ? atol(argv[4]) : -1);
+	if (argc == 3 && !strcmp(argv[1], "uds-recv"))
+		return do_uds_recv(argv[2]);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "uds-send"))
+		return send_stream(uds_connect(argv[2], atoi(argv[3])),
+				   argc == 5 ? atol(argv[4]) : -1);
+	if (argc == 5 && !strcmp(argv[1], "vsock-many"))
+		return do_vsock_many(strtoul(argv[2], NULL, 0), atoi(argv[3]), atoi(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "uds-many"))
+		return do_uds_many(argv[2], atoi(argv[3]));
+	if (argc == 3 && !strcmp(argv[1], "uds-hold"))
+		return do_uds_hold(argv[2]);
 	fprintf(stderr,
 		"usage: nettool recv PORT | send HOST PORT [MIB] | mktap NAME [mq [UID]] | "
-		"deltap NAME [mq] | runas UID GID CMD... | measure FILE CMD... | stall SOCKET\n");
+		"deltap NAME [mq] | runas UID GID CMD... | measure FILE CMD... | stall SOCKET | "
+		"vsock-recv PORT | vsock-send CID PORT [MIB] | uds-recv PATH | "
+		"uds-send PATH PORT [MIB] | vsock-many CID PORT N | uds-many PATH N | "
+		"uds-hold PATH\n");
 	return 2;
 }

@@ -5,7 +5,7 @@
 # Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
 # HOSTKIND (rpi5, gicv3 or x86), DISTRO_KERNEL (optional path to a distro kernel), MVONLY
 # (groups and units to run, comma-separated: boot, blk, net, sandbox, x86, curl, api, snap,
-# rng or a unit's name such as fio-qd256), MVFROM (skip the units before this one), NETTOOL
+# rng, vsock or a unit's name such as fio-qd256), MVFROM (skip the units before this one), NETTOOL
 # (tests/bench/nettool built for this host), FIO_STRESS_SECONDS (the depth-256 fio runs). The
 # units are listed at the end; each prints "MVUNIT NAME" as it starts. curl is on the PATH.
 MV=${MV:-/microvm}
@@ -281,6 +281,8 @@ ctrl_a_x_case() {
 . "$(dirname "$0")/snap-cases.sh"
 # The entropy devices (tests/boot/rng-cases.sh).
 . "$(dirname "$0")/rng-cases.sh"
+# virtio-vsock and its Unix socket protocol (tests/boot/vsock-cases.sh).
+. "$(dirname "$0")/vsock-cases.sh"
 # make run's machine (tests/boot/run-devices.sh): the guest's greeting names each virtio
 # device and its transport: a disk on virtio-mmio, one on PCI with MSI-X, and as root a NIC.
 in_line() { echo "$line" | grep -q -- "$1"; }
@@ -680,5 +682,7 @@ fi
 [ "$HOSTKIND" = gicv3 ] || unit net net-vhost net_vhost_case
 unit net net-errors net_errors_case
 [ "$HOSTKIND" != rpi5 ] || unit net many-handlers many_handlers_case
+unit vsock vsock-mmio vsock_mmio_case
+unit vsock vsock-pci vsock_pci_case
 [ "$HOSTKIND" = x86 ] || unit boot bench-smoke bench_smoke_case
 summary

@@ -175,6 +175,8 @@ static const char *const others[][2] = {
 	{"PUT /snapshot/load",
 	 "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\", \"network_overrides\": "
 	 "[{\"iface_id\": \"eth1\", \"guest_mac\": \"02:00:00:00:00:0g\"}]}"},
+	{"PUT /vsock", "{\"vsock_id\": \"vsock0\", \"guest_cid\": 3, \"uds_path\": \"v.sock\"}"},
+	{"PUT /vsock", "{\"guest_cid\": 4294967295, \"uds_path\": \"\", \"x\": null}"},
 	{"DELETE /drives/rootfs", NULL},
 	/* Malformed: as they come, whole. */
 	{"PUT /machine-config HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", ""},

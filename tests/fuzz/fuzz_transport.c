@@ -5,7 +5,9 @@
  * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
  * queues socket pairs; once more with vhost = on, the kernel's data path modelled by
  * tests/unit/tapwrap.c), with asynchronous completions, kicks, received frames and the
- * kernel's interrupt and ring-error signals arriving between any two guest accesses, and the VM
+ * kernel's interrupt and ring-error signals arriving between any two guest accesses, and
+ * virtio-vsock (host programs connecting to its Unix socket, writing, closing, and host
+ * listeners the guest's connections reach, between any two guest accesses), and the VM
  * paused and resumed between any two of them. Guest RAM is exactly RAM_SIZE bytes of heap, so
  * ASan sees any access the device makes outside it. While paused the guest makes no access
  * (its vCPUs are parked) and the target aborts if the device writes guest RAM or still has
@@ -31,6 +33,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "array.h"
@@ -47,6 +50,7 @@
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
+#include "virtio/vsock.h"
 #include "vm.h"
 #include "arch/x86/x86.h"
 
@@ -69,8 +73,11 @@ enum kind {
 	K_POLL,	 /* one event loop pass: completions, kicks, frames */
 	K_WAIT,	 /* events until none comes for a while (the engines finish meanwhile) */
 	K_KICK,	 /* signal queue value's kick eventfd (the ioeventfd path) */
-	K_FRAME, /* the host sends a frame of size payload bytes to queue pair value */
-	K_DRAIN, /* the host reads what the guest transmitted */
+	K_FRAME, /* the host sends a frame of size payload bytes to queue pair value; vsock: a
+		  * host program connects and writes the payload (value % 4 == 0), writes it
+		  * on its connection value / 4 % 4 (1), closes that (2), shuts its writing
+		  * side down (3) */
+	K_DRAIN, /* the host reads what the guest transmitted (vsock: accepts, reads) */
 	K_VHOST, /* vhost: pair value & 1, ring (value >> 1) & 1 signals call, or err if value & 4
 		  */
 	K_PIO,	 /* x86 I/O port offset (CF8/CFC, ACPI, i8042): 1 << (size % 3) bytes, write if
@@ -87,11 +94,25 @@ struct op {
 	uint32_t val;
 };
 
-enum target { T_BLK_URING, T_BLK_SYNC, T_BLK_INLINE, T_NET, T_NET_VHOST, T_RNG, T_NTARGETS };
+enum target {
+	T_BLK_URING,
+	T_BLK_SYNC,
+	T_BLK_INLINE,
+	T_NET,
+	T_NET_VHOST,
+	T_RNG,
+	T_VSOCK,
+	T_NTARGETS
+};
+
+#define HOST_CONNS 4 /* vsock: host programs connected at once */
+#define LISTENERS  2 /* vsock: host ports 1000 and 1001 that guest connections reach */
 
 static struct machine machine;
 static struct device *devs[T_NTARGETS];
 static char image[64];
+static char vsock_dir[64], vsock_path[96];
+static int listeners[LISTENERS] = {-1, -1};
 
 static struct device *find(const char *name)
 {
@@ -107,12 +128,39 @@ static bool trace;
 
 static void unlink_image(void)
 {
+	char path[128];
+
 	unlink(image);
+	if (!*vsock_dir)
+		return;
+	unlink(vsock_path);
+	for (int i = 0; i < LISTENERS; i++) {
+		snprintf(path, sizeof(path), "%s_%d", vsock_path, 1000 + i);
+		unlink(path);
+	}
+	rmdir(vsock_dir);
+}
+
+/* vsock: its Unix socket, and host listeners on ports 1000 and 1001. */
+static bool vsock_host(struct device *dev)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	if (vsock_listen(dev))
+		return false;
+	for (int i = 0; i < LISTENERS; i++) {
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%d", vsock_path, 1000 + i);
+		listeners[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (listeners[i] < 0 || bind(listeners[i], (struct sockaddr *)&sa, sizeof(sa)) ||
+		    listen(listeners[i], 64))
+			return false;
+	}
+	return true;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char path0[64], path1[64], path2[64];
+	char path0[64], path1[64], path2[64], uds[128];
 	char *sets[] = {
 		"machine.vcpus=2",
 		"blk0.type=virtio-blk",
@@ -141,6 +189,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		"rng0.queue_size=8",
 		"rng0.rate_limit=64K",
 		"rng0.rate_burst=256",
+		"vsock0.type=virtio-vsock",
+		"vsock0.cid=3",
+		"vsock0.queue_size=8",
+		uds,
 	};
 	int fd;
 
@@ -156,6 +208,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(path0, sizeof(path0), "blk0.path=%s", image);
 	snprintf(path1, sizeof(path1), "blk1.path=%s", image);
 	snprintf(path2, sizeof(path2), "blk2.path=%s", image);
+	snprintf(vsock_dir, sizeof(vsock_dir), "/tmp/mvfuzz-vsock-XXXXXX");
+	if (!mkdtemp(vsock_dir))
+		abort();
+	snprintf(vsock_path, sizeof(vsock_path), "%s/v.sock", vsock_dir);
+	snprintf(uds, sizeof(uds), "vsock0.uds_path=%s", vsock_path);
 	if (machine_load(&machine, "machines/rpi5.ini", sets, ARRAY_SIZE(sets), true)) {
 		fprintf(stderr, "fuzz_transport: run from the top of the tree\n");
 		abort();
@@ -166,6 +223,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	devs[T_NET] = find("net0");
 	devs[T_NET_VHOST] = find("net1");
 	devs[T_RNG] = find("rng0");
+	devs[T_VSOCK] = find("vsock0");
+	if (!vsock_host(devs[T_VSOCK]))
+		abort();
 	trace = getenv("MICROVM_FUZZ_TRACE");
 	if (getenv("MICROVM_FUZZ_SEEDS")) {
 		write_seeds(getenv("MICROVM_FUZZ_SEEDS"));
@@ -190,6 +250,7 @@ struct bench {
 	struct vm vm; /* its loop is the event loop (PCI: the function's kicks are taken off it) */
 	int irqfd;
 	int fds[2], peer[2];
+	int hconn[HOST_CONNS]; /* vsock: host programs' connections, -1 when none */
 	bool defer;	 /* blk: completions only from the event loop, never during submission */
 	uint8_t *paused; /* while paused: guest RAM as the pause left it, else NULL */
 };
@@ -226,6 +287,8 @@ static bool device_up(struct bench *b)
 			return false;
 	} else if (b->target == T_RNG) {
 		if (rng_start(b->dev, &b->mem, &b->vm.loop, &b->vd))
+	} else if (b->target == T_VSOCK) {
+		if (vsock_start(b->dev, &b->mem, &b->vm.loop, &b->vd))
 			return false;
 	} else if (blk_start(b->dev, &b->mem, &b->vm.loop, &b->vd)) {
 		return false;
@@ -264,6 +327,8 @@ static void device_down(struct bench *b)
 		net_stop(b->dev);
 	else if (b->target == T_RNG)
 		rng_stop(b->dev);
+	else if (b->target == T_VSOCK)
+		vsock_stop(b->dev);
 	else
 		blk_stop(b->dev);
 	b->vd = NULL;
@@ -277,6 +342,8 @@ static bool setup(struct bench *b, uint8_t choice)
 	b->defer = choice & 0x40;
 	b->dev = devs[b->target];
 	b->fds[0] = b->fds[1] = b->peer[0] = b->peer[1] = -1;
+	for (int i = 0; i < HOST_CONNS; i++)
+		b->hconn[i] = -1;
 	b->ram = malloc(RAM_SIZE);
 	memset(b->ram, 0, RAM_SIZE);
 	b->mem = (struct guest_mem){.hva = b->ram, .gpa = GPA, .size = RAM_SIZE};
@@ -325,6 +392,9 @@ static void teardown(struct bench *b)
 		if (b->peer[i] >= 0)
 			close(b->peer[i]);
 	}
+	for (int i = 0; i < HOST_CONNS; i++)
+		if (b->hconn[i] >= 0)
+			close(b->hconn[i]);
 	close(b->irqfd);
 	free(b->ram);
 }
@@ -371,10 +441,60 @@ static void cfg_access(struct bench *b, const struct op *o, bool is_write)
 static void drain(struct bench *b)
 {
 	uint8_t frame[2048];
+	int fd;
 
 	for (int i = 0; i < 2; i++)
 		while (b->peer[i] >= 0 && recv(b->peer[i], frame, sizeof(frame), 0) > 0)
 			;
+	for (int i = 0; i < HOST_CONNS; i++)
+		while (b->hconn[i] >= 0 &&
+		       recv(b->hconn[i], frame, sizeof(frame), MSG_DONTWAIT) > 0)
+			;
+	/* What the guest's connections reached: read at once, then closed. */
+	for (int i = 0; b->target == T_VSOCK && i < LISTENERS; i++)
+		while ((fd = accept4(listeners[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >=
+		       0) {
+			while (recv(fd, frame, sizeof(frame), 0) > 0)
+				;
+			close(fd);
+		}
+}
+
+/* A host program's action on the vsock device's Unix socket (K_FRAME). */
+static void vsock_host_op(struct bench *b, uint32_t val, const uint8_t *payload, size_t len)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int *fd = &b->hconn[val / 4 % HOST_CONNS];
+
+	switch (val % 4) {
+	case 0:
+		for (fd = b->hconn; fd < b->hconn + HOST_CONNS && *fd >= 0; fd++)
+			;
+		if (fd == b->hconn + HOST_CONNS)
+			return;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", vsock_path);
+		*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (*fd < 0 || connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			if (*fd >= 0)
+				close(*fd);
+			*fd = -1;
+			return;
+		}
+		/* fall through: it writes the payload */
+	case 1:
+		if (*fd >= 0 && len && send(*fd, payload, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+		    errno != EAGAIN && errno != EPIPE && errno != ECONNRESET)
+			abort();
+		return;
+	case 2:
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return;
+	default:
+		if (*fd >= 0)
+			shutdown(*fd, SHUT_WR);
+	}
 }
 
 /* A guest access: none while paused (the vCPUs are parked). */
@@ -570,6 +690,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (is_net(b.target) && send(b.peer[o.val & 1], payload, len, 0) < 0 &&
 			    errno != EAGAIN)
 				abort();
+			if (b.target == T_VSOCK)
+				vsock_host_op(&b, o.val, payload, len);
 			pos += len;
 			break;
 		}
@@ -748,6 +870,68 @@ static void pio_seed(const char *dir)
 	save(dir, "seed-x86-ports", &s);
 }
 
+/* A packet the guest sends on queue 1 (slot/descriptor i): a vsock header and data. */
+static void vsock_tx(struct seed *s, bool pci, unsigned i, uint32_t sport, uint32_t dport,
+		     uint16_t op, const char *data)
+{
+	uint8_t pkt[64] = {0};
+	uint32_t len = data ? (uint32_t)strlen(data) : 0;
+
+	le64_put(pkt, 3);
+	le64_put(pkt + 8, 2);
+	le32_put(pkt + 16, sport);
+	le32_put(pkt + 20, dport);
+	le32_put(pkt + 24, len);
+	le16_put(pkt + 28, 1);
+	le16_put(pkt + 30, op);
+	le32_put(pkt + 36, 65536);
+	if (len)
+		memcpy(pkt + 44, data, len);
+	put_mem(s, (uint16_t)(0x6000 + 0x100 * i), pkt, (uint8_t)(44 + len));
+	desc(s, 1, i, GPA + 0x6000 + 0x100 * i, 44 + len, 0, 0);
+	avail(s, 1, (uint16_t)i, (uint16_t)i, (uint16_t)(i + 1));
+	notify(s, pci, 1);
+	put_op(s, K_WAIT, 0, 0, 0);
+}
+
+/* A host program connects, the guest accepts; data both ways; a guest connection to host
+ * port 1000; the host closes. */
+static void vsock_seed(struct seed *s, bool pci, bool pz, bool sn)
+{
+	static const char line[] = "CONNECT 1234\n";
+
+	bring_up(s, pci, 3, 1u << 28 | 1u << 29, 1);
+	for (unsigned i = 0; i < 4; i++) {
+		desc(s, 0, i, GPA + 0x5000 + 0x200 * i, 0x200, 2, 0);
+		avail(s, 0, (uint16_t)i, (uint16_t)i, (uint16_t)(i + 1));
+	}
+	notify(s, pci, 0);
+	desc(s, 2, 0, GPA + 0x7000, 4, 2, 0);
+	avail(s, 2, 0, 0, 1);
+	notify(s, pci, 2);
+	put_op(s, K_FRAME, sizeof(line) - 1, 0, 0);
+	memcpy(s->buf + s->len, line, sizeof(line) - 1);
+	s->len += sizeof(line) - 1;
+	put_op(s, K_WAIT, 0, 0, 0);
+	vsock_tx(s, pci, 0, 1234, 1u << 30, 2, NULL); /* RESPONSE */
+	if (pz)
+		put_op(s, K_PAUSE, 0, 0, 1);
+	put_op(s, K_FRAME, 5, 0, 1);
+	memcpy(s->buf + s->len, "hello", 5);
+	s->len += 5;
+	put_op(s, K_WAIT, 0, 0, 0);
+	if (pz)
+		put_op(s, K_PAUSE, 0, 0, 0);
+	vsock_tx(s, pci, 1, 1234, 1u << 30, 5, "ping"); /* RW */
+	put_op(s, K_DRAIN, 0, 0, 0);
+	if (sn)
+		put_op(s, K_SNAP, 0, 0, 0);
+	vsock_tx(s, pci, 2, 555, 1000, 1, NULL); /* REQUEST */
+	put_op(s, K_DRAIN, 0, 0, 0);
+	put_op(s, K_FRAME, 0, 0, 2);
+	put_op(s, K_WAIT, 0, 0, 0);
+}
+
 static void write_seeds(const char *dir)
 {
 	struct bench b;
@@ -788,6 +972,8 @@ static void write_seeds(const char *dir)
 				}
 				put_op(&s, K_WAIT, 0, 0, 0);
 				put_op(&s, K_WAIT, 0, 0, 0);
+			} else if (t == T_VSOCK) {
+				vsock_seed(&s, pci & 1, pz, sn);
 			} else if (is_blk(t)) {
 				/* A read of sector 3, a write of sector 4, a flush; reaped. */
 				bring_up(&s, pci & 1, 1, 1u << 28 | 1u << 29, 1);
@@ -859,6 +1045,7 @@ static void write_seeds(const char *dir)
 				put_op(&s, K_SNAP_BAD, 1, 3, 0x1000);
 			snprintf(name, sizeof(name), "seed-%s-%s%s",
 				 t == T_NET	     ? "net"
+				 : t == T_VSOCK	     ? "vsock"
 				 : t == T_NET_VHOST  ? "net-vhost"
 				 : t == T_BLK_SYNC   ? "blk-sync"
 				 : t == T_BLK_INLINE ? "blk-inline"

@@ -97,5 +97,6 @@ void test_api(void);
 void test_snapfile(void);
 void test_devsnap(void);
 void test_snapopen(void);
+void test_vsock(void);
 
 #endif

@@ -773,7 +773,9 @@ static void states(void)
 	/* What microvm does not do, said. */
 	CHECK(refused_naming(req(&a, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"),
 			     "SendCtrlAltDel"));
-	CHECK(refused_naming(req(&a, "PUT", "/vsock", "{}"), "not supported"));
+	CHECK(refused_naming(req(&a, "PUT", "/balloon", "{}"), "not supported"));
+	CHECK(refused_naming(put(&a, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v.sock\"}"),
+			     "after starting"));
 	CHECK(refused_naming(req(&a, "DELETE", "/", NULL), "DELETE"));
 	CHECK_EQ(req(&a, "GET", "/version", NULL), 200);
 	api_free(&a);
@@ -1281,6 +1283,54 @@ static void snapshots(void)
 	files_remove(&fs);
 }
 
+/* PUT /vsock: Firecracker's body becomes the [vsock0] section; bad values are refused. */
+static void vsock_resource(void)
+{
+	struct files fs;
+	struct fake f;
+	struct machine m;
+	struct api a;
+
+	files_make(&fs);
+	if (!api_new(&a, &f)) {
+		CHECK(!"api_init");
+		return;
+	}
+	CHECK_EQ(put(&a, "/vsock",
+		     "{\"vsock_id\": \"vsock0\", \"guest_cid\": 3, \"uds_path\": \"%s/v.sock\"}",
+		     fs.dir),
+		 204);
+	CHECK(refused_naming(put(&a, "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"v.sock\"}"),
+			     "guest CID"));
+	CHECK(refused_naming(put(&a, "/vsock",
+				 "{\"guest_cid\": 4294967295, \"uds_path\": "
+				 "\"v.sock\"}"),
+			     "guest_cid"));
+	CHECK(refused_naming(put(&a, "/vsock", "{\"guest_cid\": 5}"), "uds_path"));
+	CHECK(refused_naming(put(&a, "/vsock", "{\"guest_cid\": \"5\", \"uds_path\": \"v\"}"),
+			     "guest_cid"));
+	CHECK(refused_naming(put(&a, "/vsock",
+				 "{\"guest_cid\": 5, \"uds_path\": \"v\", "
+				 "\"port\": 1}"),
+			     "port"));
+	CHECK(refused_naming(req(&a, "PATCH", "/vsock", "{\"guest_cid\": 5}"), "PUT it again"));
+	/* The refusals left the first one in place. */
+	CHECK_EQ(api_machine(&a, &m), 0);
+	CHECK(device_index(&m, "vsock0") >= 0);
+	CHECK(same_str(cfg_value(&m.cfg, "vsock0", "type"), "virtio-vsock"));
+	CHECK(same_str(cfg_value(&m.cfg, "vsock0", "cid"), "3"));
+	machine_free(&m);
+	/* A second PUT replaces it. */
+	CHECK_EQ(put(&a, "/vsock", "{\"guest_cid\": 42, \"uds_path\": \"%s/w.sock\"}", fs.dir),
+		 204);
+	CHECK_EQ(api_machine(&a, &m), 0);
+	CHECK(same_str(cfg_value(&m.cfg, "vsock0", "cid"), "42"));
+	machine_free(&m);
+	api_free(&a);
+	fake_free(&f);
+	files_remove(&fs);
+}
+
 void test_api(void)
 {
 	TEST_RUN(json_equals_ini);
@@ -1288,6 +1338,7 @@ void test_api(void)
 	TEST_RUN(failed_put_keeps_previous);
 	TEST_RUN(states);
 	TEST_RUN(entropy);
+	TEST_RUN(vsock_resource);
 	TEST_RUN(snapshots);
 	TEST_RUN(parser_split);
 	TEST_RUN(parser_pipelined);

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,6 +94,9 @@ struct role_case {
 	bool allowed_first; /* make an allowed call (write) first: it must work */
 };
 
+static bool with_vsock;	 /* role_child's machine has a vsock device */
+static bool with_timers; /* role_child's machine has a device that arms timers */
+
 static void *role_thread(void *arg)
 {
 	struct role_case *rc = arg;
@@ -107,7 +111,8 @@ static void *role_thread(void *arg)
 static int role_child(void *arg)
 {
 	struct role_case *rc = arg;
-	struct sandbox_config c = {.mode = rc->mode, .deny = rc->deny};
+	struct sandbox_config c = {
+		.mode = rc->mode, .deny = rc->deny, .vsock = with_vsock, .timers = with_timers};
 	pthread_t t;
 
 	if (sandbox_prepare(&c))
@@ -141,6 +146,112 @@ static void check_kill(struct role_case rc)
 		printf("    wanted '%s', got: %s\n", want, err);
 	if (rc.allowed_first)
 		CHECK(strstr(err, "allowed\n") != NULL);
+}
+
+static void call_socket_inet(void)
+{
+	syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+static void call_socket_dgram(void)
+{
+	syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+static void call_connect(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	syscall(SYS_connect, 0, &sa, sizeof(sa));
+}
+
+/*
+ * With a vsock device the event loop's thread accepts, makes Unix stream sockets, connects
+ * and shuts them down (arg: a listening socket's path). Exit 0 when all of it worked.
+ */
+static int vsock_child(void *arg)
+{
+	struct sandbox_config c = {.mode = SANDBOX_ON, .vsock = true};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), fd, afd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", (const char *)arg);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0)
+		return 8;
+	if (sandbox_prepare(&c) || sandbox_lock_down())
+		return 9;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return 3;
+	afd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (afd < 0 || shutdown(fd, SHUT_WR) < 0)
+		return 4;
+	close(afd);
+	close(fd);
+	return 0;
+}
+
+static void test_vsock_calls(void)
+{
+	char dir[] = "/tmp/mv-sbvsock-XXXXXX", path[64], err[512];
+	int st;
+
+	/* What the bridge needs works; no other socket can be made. */
+	if (!mkdtemp(dir)) {
+		CHECK(0);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/s", dir);
+	st = in_child(vsock_child, path, err, sizeof(err));
+	CHECK_EQ(st, 0);
+	if (st)
+		printf("    child exit %d: %s\n", st, err);
+	unlink(path);
+	rmdir(dir);
+	with_vsock = true;
+	check_kill((struct role_case){SANDBOX_MAIN, SANDBOX_ON, NULL, call_socket_inet, "socket (",
+				      1});
+	check_kill((struct role_case){SANDBOX_MAIN, SANDBOX_ON, NULL, call_socket_dgram, "socket (",
+				      1});
+	/* A vCPU never makes one; without a vsock device the event loop does not either. */
+	check_kill(
+		(struct role_case){SANDBOX_VCPU, SANDBOX_ON, NULL, call_connect, "connect (", 1});
+	with_vsock = false;
+	check_kill(
+		(struct role_case){SANDBOX_MAIN, SANDBOX_ON, NULL, call_connect, "connect (", 1});
+}
+
+/* timerfd_settime on a descriptor that is none: EBADF when allowed (else the filter kills). */
+static void call_timer(void)
+{
+	struct itimerspec its = {0};
+
+	if (syscall(SYS_timerfd_settime, -1, 0, &its, NULL) == 0 || errno != EBADF)
+		_exit(6);
+}
+
+/*
+ * A device that arms a timer where its queue is served (virtio-rng's rate limit): the event
+ * loop's and the vCPUs' threads may set a timer; without one neither may, and no other role.
+ */
+static void test_timer_calls(void)
+{
+	struct role_case rc = {SANDBOX_VCPU, SANDBOX_ON, NULL, call_timer, "", 1};
+	char err[512];
+	int st;
+
+	with_timers = true;
+	st = in_child(role_child, &rc, err, sizeof(err));
+	CHECK_EQ(st, 0);
+	rc.role = SANDBOX_MAIN;
+	CHECK_EQ(in_child(role_child, &rc, err, sizeof(err)), 0);
+	check_kill((struct role_case){SANDBOX_BLK_WORKER, SANDBOX_ON, NULL, call_timer,
+				      "timerfd_settime (", 1});
+	with_timers = false;
+	check_kill((struct role_case){SANDBOX_VCPU, SANDBOX_ON, NULL, call_timer,
+				      "timerfd_settime (", 1});
+	check_kill((struct role_case){SANDBOX_MAIN, SANDBOX_ON, NULL, call_timer,
+				      "timerfd_settime (", 1});
 }
 
 static void test_roles(void)
@@ -431,4 +542,6 @@ void test_sandbox(void)
 	test_every_thread();
 	test_drop();
 	test_snapshot_dir();
+	test_vsock_calls();
+	test_timer_calls();
 }
