@@ -105,7 +105,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 			# x86-64 host's units in two halves, one after each (they take about as long).
 			{
 				boot_host rpi5
-				[ -z "$x86" ] || boot_host x86 x86-net net,snap,rng
+				[ -z "$x86" ] || boot_host x86 x86-net net,snap,rng,vsock
 			} &
 			{
 				boot_host gicv3
