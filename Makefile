@@ -63,7 +63,7 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/device.c src/log.c src/loop.c src/machine.c src/sandbox.c src/sanitize.c src/vm.c src/irq.c \
 	    src/devices/uart.c src/devices/boottimer.c src/devices/vmgenid.c src/devices/registry.c src/timeline.c src/iov.c src/arch/arm64/arch.c src/arch/arm64/gic.c src/arch/arm64/fdt.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/kickctl.c src/virtio/mmio.c src/virtio/transport.c src/virtio/adapter.c \
-	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
+	    src/virtio/blk.c src/virtio/balloon.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c \
 	    src/virtio/net.c src/virtio/net_frame.c src/virtio/net_vhost.c src/backends/tap.c src/backends/vhost.c \
 	    src/arch/arm64/gicv2m.c src/arch.c $(X86_SRCS) $(KVM_SRC) \
 	    src/api/http.c src/api/api.c src/api/ctl.c src/snapshot/snapfile.c src/snapshot/snapshot.c \
