@@ -25,7 +25,7 @@ static const struct {
 	{"loop", test_loop},	     {"kickctl", test_kickctl},	  {"adapter", test_adapter},
 	{"sandbox", test_sandbox},   {"sanitize", test_sanitize}, {"x86", test_x86},
 	{"api", test_api},	     {"snapfile", test_snapfile}, {"devsnap", test_devsnap},
-	{"snapopen", test_snapopen},
+	{"snapopen", test_snapopen}, {"balloon", test_balloon},
 };
 
 /* Say which case runs now, with the counts so far (the crash report's last word). */
