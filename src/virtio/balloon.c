@@ -305,6 +305,8 @@ int balloon_set_target(struct device *dev, uint32_t mib)
 	struct balloon *b = dev->priv;
 	struct virtio_dev *vd = &b->va.vd;
 
+	if (!vd->vqs)
+		return -ENODEV;
 	if (mib > b->ram_mib)
 		return -EINVAL;
 	virtio_lock(vd);
@@ -324,6 +326,8 @@ int balloon_set_interval(struct device *dev, uint32_t s)
 	struct balloon *b = dev->priv;
 	int err;
 
+	if (!b->va.vd.vqs)
+		return -ENODEV;
 	if (!s != !b->interval_s || b->tfd < 0)
 		return -EINVAL;
 	virtio_lock(&b->va.vd);
@@ -334,10 +338,12 @@ int balloon_set_interval(struct device *dev, uint32_t s)
 	return err;
 }
 
-void balloon_get_info(struct device *dev, struct balloon_info *out)
+int balloon_get_info(struct device *dev, struct balloon_info *out)
 {
 	struct balloon *b = dev->priv;
 
+	if (!b->va.vd.vqs)
+		return -ENODEV;
 	virtio_lock(&b->va.vd);
 	*out = b->info;
 	out->amount_mib = b->amount_mib;
@@ -347,6 +353,7 @@ void balloon_get_info(struct device *dev, struct balloon_info *out)
 	out->deflate_on_oom = b->deflate_on_oom;
 	out->free_page_reporting = b->reporting;
 	virtio_unlock(&b->va.vd);
+	return 0;
 }
 
 static int balloon_configure(struct device *dev, struct machine *m)

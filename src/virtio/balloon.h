@@ -41,15 +41,18 @@ int balloon_start(struct device *dev, const struct guest_mem *mem, struct loop *
 		  struct virtio_dev **vd);
 /* Free what balloon_start made. */
 void balloon_stop(struct device *dev);
-/* Set the target to mib MiB and tell the driver (a configuration change). 0 or -EINVAL. */
+/*
+ * Set the target to mib MiB and tell the driver (a configuration change). 0, -EINVAL (more
+ * than the guest's RAM) or -ENODEV (not started).
+ */
 int balloon_set_target(struct device *dev, uint32_t mib);
 /*
  * Ask for statistics every s seconds from now on. -EINVAL when that would turn the
- * statistics queue on or off (it is offered, or not, when the device starts).
+ * statistics queue on or off (it is offered, or not, when the device starts); -ENODEV.
  */
 int balloon_set_interval(struct device *dev, uint32_t s);
-/* The device's configuration, the driver's actual and the latest statistics. */
-void balloon_get_info(struct device *dev, struct balloon_info *out);
+/* The device's configuration, the driver's actual and the latest statistics. 0 or -ENODEV. */
+int balloon_get_info(struct device *dev, struct balloon_info *out);
 /* Tests and the fuzz target: the statistics timer fired (as the event loop would serve it). */
 void balloon_stats_tick(struct device *dev);
 

@@ -5,7 +5,9 @@
  * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
  * queues socket pairs; once more with vhost = on, the kernel's data path modelled by
  * tests/unit/tapwrap.c), with asynchronous completions, kicks, received frames and the
- * kernel's interrupt and ring-error signals arriving between any two guest accesses, and the VM
+ * kernel's interrupt and ring-error signals arriving between any two guest accesses, and
+ * virtio-balloon (every queue offered, its statistics timer firing and its target changing
+ * between any two guest accesses; the pages it discards lie in the bench's RAM), and the VM
  * paused and resumed between any two of them. Guest RAM is exactly RAM_SIZE bytes of heap, so
  * ASan sees any access the device makes outside it. While paused the guest makes no access
  * (its vCPUs are parked) and the target aborts if the device writes guest RAM or still has
@@ -41,6 +43,7 @@
 #include "pci/pci.h"
 #include "snapshot/snapfile.h"
 #include "virtio/adapter.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
@@ -77,6 +80,8 @@ enum kind {
 	K_PAUSE, /* the VM pauses (value & 1) or resumes: the device's pause or resume hook */
 	K_SNAP,	 /* save the device, restore the state into a fresh one, go on with it */
 	K_SNAP_BAD, /* the same with field offset changed (size says how, value the new value) */
+	K_BALLOON,  /* balloon: the statistics timer fires (value & 1) or the target becomes
+		     * value >> 1 MiB (refused beyond the machine's RAM) */
 	K_NKINDS,
 };
 
@@ -86,7 +91,7 @@ struct op {
 	uint32_t val;
 };
 
-enum target { T_BLK_URING, T_BLK_SYNC, T_BLK_INLINE, T_NET, T_NET_VHOST, T_NTARGETS };
+enum target { T_BLK_URING, T_BLK_SYNC, T_BLK_INLINE, T_NET, T_NET_VHOST, T_BALLOON, T_NTARGETS };
 
 static struct machine machine;
 static struct device *devs[T_NTARGETS];
@@ -135,6 +140,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		"net1.queues=2",
 		"net1.queue_size=16",
 		"net1.vhost=on",
+		"balloon.type=virtio-balloon",
+		"balloon.queue_size=8",
+		"balloon.stats_polling_interval_s=1",
+		"balloon.deflate_on_oom=on",
+		"balloon.free_page_reporting=on",
 	};
 	int fd;
 
@@ -159,6 +169,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	devs[T_BLK_INLINE] = find("blk2");
 	devs[T_NET] = find("net0");
 	devs[T_NET_VHOST] = find("net1");
+	devs[T_BALLOON] = find("balloon");
 	trace = getenv("MICROVM_FUZZ_TRACE");
 	if (getenv("MICROVM_FUZZ_SEEDS")) {
 		write_seeds(getenv("MICROVM_FUZZ_SEEDS"));
@@ -212,6 +223,9 @@ static bool device_up(struct bench *b)
 	if (is_net(b->target)) {
 		if (net_start(b->dev, b->fds, &b->mem, &b->vm.loop, &b->vd))
 			return false;
+	} else if (b->target == T_BALLOON) {
+		if (balloon_start(b->dev, &b->mem, &b->vm.loop, &b->vd))
+			return false;
 	} else if (blk_start(b->dev, &b->mem, &b->vm.loop, &b->vd)) {
 		return false;
 	} else {
@@ -247,6 +261,8 @@ static void device_down(struct bench *b)
 		virtio_kicks_close(b->vd, &b->vm.loop);
 	if (is_net(b->target))
 		net_stop(b->dev);
+	else if (b->target == T_BALLOON)
+		balloon_stop(b->dev);
 	else
 		blk_stop(b->dev);
 	b->vd = NULL;
@@ -376,7 +392,7 @@ static void pause_op(struct bench *b, bool on)
 	if (on && !b->paused) {
 		if (b->dev->ops->pause(b->dev))
 			return; /* not paused: the device runs on */
-		if (!is_net(b->target) && blk_inflight(b->dev))
+		if (!is_net(b->target) && b->target != T_BALLOON && blk_inflight(b->dev))
 			abort();
 		b->paused = malloc(RAM_SIZE);
 		memcpy(b->paused, b->ram, RAM_SIZE);
@@ -577,6 +593,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case K_SNAP_BAD:
 			snap_op(&b, &o, o.kind % K_NKINDS == K_SNAP_BAD);
 			break;
+		case K_BALLOON:
+			if (b.target == T_BALLOON && (o.val & 1))
+				balloon_stats_tick(b.dev);
+			else if (b.target == T_BALLOON)
+				balloon_set_target(b.dev, o.val >> 1);
+			break;
 		}
 		/* Paused: nothing the host did since may have reached guest RAM. */
 		if (b.paused && memcmp(b.paused, b.ram, RAM_SIZE))
@@ -731,6 +753,46 @@ static void pio_seed(const char *dir)
 	save(dir, "seed-x86-ports", &s);
 }
 
+/*
+ * The balloon with every queue: page numbers inflated (in RAM, and one outside) and
+ * deflated, a statistics buffer held and returned by the timer, a range reported free, the
+ * target changed; paused or snapshot in between when pz or sn.
+ */
+static void balloon_seed(struct seed *s, bool pci, bool pz, bool sn)
+{
+	uint32_t pfn[3] = {htole32((uint32_t)((GPA + 0xe000) >> 12)),
+			   htole32((uint32_t)((GPA + 0xf000) >> 12)), htole32(0x10)};
+	uint8_t st[20] = {4, 0, 1, 2, 3, 4, 0, 0, 0, 0, 5, 0, 9, 9, 9, 9, 0, 0, 0, 0};
+
+	bring_up(s, pci, 4, 1u << 1 | 1u << 2 | 1u << 5 | 1u << 29, 1);
+	put_mem(s, 0x8000, pfn, sizeof(pfn));
+	desc(s, 0, 0, GPA + 0x8000, sizeof(pfn), 0, 0);
+	avail(s, 0, 0, 0, 1);
+	notify(s, pci, 0);
+	desc(s, 1, 0, GPA + 0x8000, 4, 0, 0);
+	avail(s, 1, 0, 0, 1);
+	notify(s, pci, 1);
+	put_mem(s, 0x8100, st, sizeof(st));
+	desc(s, 2, 0, GPA + 0x8100, sizeof(st), 0, 0);
+	avail(s, 2, 0, 0, 1);
+	notify(s, pci, 2);
+	put_op(s, K_WAIT, 0, 0, 0);
+	if (pz)
+		put_op(s, K_PAUSE, 0, 0, 1);
+	if (sn)
+		put_op(s, K_SNAP, 0, 0, 0);
+	put_op(s, K_BALLOON, 0, 0, 1); /* the timer: paused, nothing returned */
+	if (pz)
+		put_op(s, K_PAUSE, 0, 0, 0);
+	put_op(s, K_BALLOON, 0, 0, 64 << 1);
+	desc(s, 3, 0, GPA + 0xc000, 0x4000, 2, 0);
+	avail(s, 3, 0, 0, 1);
+	notify(s, pci, 3);
+	put_op(s, K_WAIT, 0, 0, 0);
+	put_op(s, K_BALLOON, 0, 0, 1);
+	put_op(s, K_POLL, 0, 0, 0);
+}
+
 static void write_seeds(const char *dir)
 {
 	struct bench b;
@@ -750,7 +812,9 @@ static void write_seeds(const char *dir)
 			char name[64];
 
 			s.buf[0] = (uint8_t)(t | (pci & 1 ? 0x80 : 0));
-			if (!is_net(t)) {
+			if (t == T_BALLOON) {
+				balloon_seed(&s, pci & 1, pz, sn);
+			} else if (!is_net(t)) {
 				/* A read of sector 3, a write of sector 4, a flush; reaped. */
 				bring_up(&s, pci & 1, 1, 1u << 28 | 1u << 29, 1);
 				hdr[0] = 0;
@@ -820,7 +884,8 @@ static void write_seeds(const char *dir)
 			if (sn)
 				put_op(&s, K_SNAP_BAD, 1, 3, 0x1000);
 			snprintf(name, sizeof(name), "seed-%s-%s%s",
-				 t == T_NET	     ? "net"
+				 t == T_BALLOON	     ? "balloon"
+				 : t == T_NET	     ? "net"
 				 : t == T_NET_VHOST  ? "net-vhost"
 				 : t == T_BLK_SYNC   ? "blk-sync"
 				 : t == T_BLK_INLINE ? "blk-inline"
