@@ -244,6 +244,17 @@ static bool api_new(struct api *a, struct fake *f)
 
 /* ---- the same machine both ways ---- */
 
+/* The files of a machine and an API on the default one; false (said, nothing left) if not. */
+static bool begin(struct api *a, struct fake *f, struct files *fs)
+{
+	files_make(fs);
+	if (api_new(a, f))
+		return true;
+	CHECK(!"api_init");
+	files_remove(fs);
+	return false;
+}
+
 static bool same_str(const char *x, const char *y)
 {
 	return (!x && !y) || (x && y && !strcmp(x, y));
@@ -311,11 +322,8 @@ static void json_equals_ini(void)
 		.path = "default machine", .text = arch_arm64.default_machine, .ov = ov};
 	json_t *cfg, *drives;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK_EQ(put(&a, "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256}"), 204);
 	CHECK_EQ(put(&a, "/boot-source", "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\"}",
 		     fs.kernel, fs.initrd),
@@ -414,11 +422,8 @@ static void refused_fields(void)
 	struct fake f;
 	struct api a;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	for (size_t i = 0; i < sizeof(mc) / sizeof(mc[0]); i++)
 		CHECK(refused_naming(put(&a, "/machine-config",
 					 "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"%s\": %s}",
@@ -582,11 +587,8 @@ static void failed_put_keeps_previous(void)
 	struct api a;
 	json_t *cfg, *d;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK_EQ(put(&a, "/drives/rootfs",
 		     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": "
 		     "true}",
@@ -641,11 +643,8 @@ static void states(void)
 	struct api a;
 	char before[sizeof(reply)];
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK_EQ(req(&a, "GET", "/", NULL), 200);
 	CHECK_STR(reply_str("state"), "Not started");
 	CHECK_STR(reply_str("id"), "test-vm");
@@ -750,11 +749,8 @@ static void balloon(void)
 	struct fake f;
 	struct api a;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK(refused_naming(req(&a, "PATCH", "/balloon", "{\"amount_mib\": 1}"), "not running"));
 	CHECK(refused_naming(req(&a, "GET", "/balloon", NULL), "not running"));
 	CHECK(refused_naming(put(&a, "/balloon", "{\"amount_mib\": 64}"), "deflate_on_oom"));
@@ -1230,11 +1226,8 @@ static void snapshots(void)
 	struct fake f;
 	struct api a;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK(refused_naming(
 		put(&a, "/snapshot/create", "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
 		"paused"));
