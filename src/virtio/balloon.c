@@ -89,44 +89,64 @@ static uint64_t discard(struct balloon *b, uint8_t *p, uint64_t len)
 	return e - s;
 }
 
-/* Inflate or deflate: each page number checked against guest RAM, runs of them discarded. */
+/* Give back the whole host pages that the n pages at p[] (sorted here) cover together. */
+static void discard_pages(struct balloon *b, uint8_t **p, size_t n)
+{
+	uint8_t *run = NULL;
+	uint64_t run_len = 0;
+
+	/* Insertion sort (no allocation; a batch is a driver's buffer, 256 pages in Linux). */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && p[j - 1] > p[j]; j--) {
+			uint8_t *t = p[j];
+
+			p[j] = p[j - 1];
+			p[j - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (run && p[i] <= run + run_len) {
+			if (p[i] + BALLOON_PAGE > run + run_len)
+				run_len = p[i] + BALLOON_PAGE - run;
+			continue;
+		}
+		b->info.discarded += discard(b, run, run_len);
+		run = p[i];
+		run_len = BALLOON_PAGE;
+	}
+	b->info.discarded += discard(b, run, run_len);
+}
+
+/*
+ * Inflate or deflate: each page number checked against guest RAM; an inflate's pages are
+ * given back in runs of neighbours, so that on a host with larger pages the host pages they
+ * fill together go too.
+ */
 static void pages(struct balloon *b, const struct virtq_chain *c, bool inflate)
 {
 	uint32_t pfns[PFN_BATCH];
-	uint8_t *run = NULL;
-	uint64_t run_len = 0;
+	uint8_t *ok[PFN_BATCH];
 	size_t n = c->out_len / 4;
 
 	b->info.refused += c->out_len % 4 ? 1 : 0; /* a partial page number is one refused */
 	for (size_t at = 0; at < n;) {
-		size_t k = n - at < PFN_BATCH ? n - at : PFN_BATCH;
+		size_t k = n - at < PFN_BATCH ? n - at : PFN_BATCH, nok = 0;
 
 		iov_to_buf(c->iov, c->nout, at * 4, pfns, k * 4);
 		for (size_t i = 0; i < k; i++) {
 			uint64_t gpa = (uint64_t)le32toh(pfns[i]) << VIRTIO_BALLOON_PFN_SHIFT;
 			uint8_t *p = gm_ptr(b->va.vd.mem, gpa, BALLOON_PAGE);
 
-			if (!p) {
+			if (p)
+				ok[nok++] = p;
+			else
 				b->info.refused++;
-				continue;
-			}
-			if (!inflate) {
-				b->info.deflated++; /* it refaults as a zero page when touched */
-				continue;
-			}
-			b->info.inflated++;
-			if (run && p == run + run_len) {
-				run_len += BALLOON_PAGE;
-				continue;
-			}
-			b->info.discarded += discard(b, run, run_len);
-			run = p;
-			run_len = BALLOON_PAGE;
 		}
+		/* A deflated page needs nothing: it refaults as a zero page when touched. */
+		if (inflate)
+			discard_pages(b, ok, nok);
+		*(inflate ? &b->info.inflated : &b->info.deflated) += nok;
 		at += k;
 	}
-	if (run)
-		b->info.discarded += discard(b, run, run_len);
 }
 
 /* Free-page reporting: every segment is a free range of guest RAM (virtq_pop checked it). */

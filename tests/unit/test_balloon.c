@@ -126,8 +126,9 @@ static void inflate_deflate(void)
 	CHECK_EQ(vdrv_start(&k.d, 0, 2, QSIZE) & 0xf, 0xf);
 	at = filled(&k, len);
 	CHECK_EQ(resident(&k, at, len), len / ps);
-	for (uint64_t g = at; g < at + len; g += PG)
-		pfn[n++] = (uint32_t)(g / PG);
+	/* Highest first: the device gives back whole host pages whatever the order. */
+	for (uint64_t g = at + len; g > at; g -= PG)
+		pfn[n++] = (uint32_t)((g - PG) / PG);
 	/* Outside RAM: below it, just past it, the largest page number. */
 	pfn[n++] = (uint32_t)(VDRV_GPA / PG) - 1;
 	pfn[n++] = (uint32_t)((VDRV_GPA + RAM) / PG);
