@@ -4,7 +4,7 @@
 # the output and the exit status. Prints "MVTEST <case> PASS|FAIL <why>" and a summary.
 # Environment: MV (microvm binary), MVDIR (directory with machines/ and build/guest/),
 # HOSTKIND (rpi5, gicv3 or x86), DISTRO_KERNEL (optional path to a distro kernel), MVONLY
-# (groups and units to run, comma-separated: boot, blk, net, sandbox, x86, curl, api or a unit's
+# (groups and units to run, comma-separated: boot, blk, net, sandbox, x86, curl, api, balloon or a unit's
 # name such as fio-qd256), MVFROM (skip the units before this one), NETTOOL
 # (tests/bench/nettool built for this host), FIO_STRESS_SECONDS (the depth-256 fio runs). The
 # units are listed at the end; each prints "MVUNIT NAME" as it starts. curl is on the PATH.
@@ -277,6 +277,8 @@ ctrl_a_x_case() {
 . "$(dirname "$0")/sandbox-cases.sh"
 # The control API (tests/boot/api-cases.sh).
 . "$(dirname "$0")/api-cases.sh"
+# The balloon (tests/boot/balloon-cases.sh; api() from api-cases.sh).
+. "$(dirname "$0")/balloon-cases.sh"
 # Snapshot and restore (tests/boot/snap-cases.sh).
 . "$(dirname "$0")/snap-cases.sh"
 # make run's machine (tests/boot/run-devices.sh): the guest's greeting names each virtio
@@ -665,6 +667,8 @@ if [ "$HOSTKIND" = x86 ]; then
 	unit x86 reboot-k reboot_case k
 	unit x86 ctrl-a-x ctrl_a_x_case
 fi
+unit balloon balloon-report balloon_reporting_case
+unit balloon balloon-inflate balloon_inflate_case
 unit net net-mmio net_mmio_case
 unit net net-pci net_pci_case
 if [ "$HOSTKIND" = gicv3 ]; then
