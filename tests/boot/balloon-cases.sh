@@ -52,6 +52,13 @@ balloon_boot() {
 	fi
 }
 
+# balloon_end NAME: power the guest off; it must exit 0.
+balloon_end() {
+	type_line 'poweroff -f'
+	finish 60
+	expect "$1" "poweroff gives exit 0 (got $status)" test "$status" = 0
+}
+
 # fill: 512 MiB into tmpfs (every page touched, so the host backs it), $filled = the RSS after.
 # (/tmp holds half of RAM unless told otherwise.)
 balloon_fill() {
@@ -89,9 +96,7 @@ balloon_reporting_case() {
 	api balloon-report PATCH /balloon/statistics '{"stats_polling_interval_s": 0}'
 	off=$code
 	expect balloon-report "statistics cannot be turned off after boot (400, got $off)" test "$off" = 400
-	type_line 'poweroff -f'
-	finish 60
-	expect balloon-report "poweroff gives exit 0 (got $status)" test "$status" = 0
+	balloon_end balloon-report
 }
 
 balloon_inflate_case() {
@@ -130,7 +135,35 @@ balloon_inflate_case() {
 	api balloon-inflate PATCH /balloon '{"amount_mib": 4096}'
 	c3=$code
 	expect balloon-inflate "a target beyond the guest's RAM is refused (400, got $c3)" test "$c3" = 400
-	type_line 'poweroff -f'
-	finish 60
-	expect balloon-inflate "poweroff gives exit 0 (got $status)" test "$status" = 0
+	balloon_end balloon-inflate
+}
+
+# A misbehaving driver (tests/boot/balloonpoke.c) on the balloon, its kernel driver unbound:
+# page numbers outside RAM refused and counted, a bad statistics buffer, a buffer outside RAM
+# (the device needs a reset); then the kernel's driver bound again inflates as asked.
+balloon_poke_case() {
+	balloon_boot balloon-poke --set balloon.stats_polling_interval_s=1 || return
+	"$MV" --config "$machine" --set balloon.type=virtio-balloon --check >"$TMP/bpoke-check.out" 2>&1
+	base=$(sed -n 's/.*balloon: virtio-balloon.*virtio-mmio at \(0x[0-9a-f]*\),.*/\1/p' "$TMP/bpoke-check.out")
+	type_line 'd=$(ls /sys/bus/virtio/drivers/virtio_balloon | grep virtio); echo $d >/sys/bus/virtio/drivers/virtio_balloon/unbind && echo UNBOUND'
+	wait_for "^UNBOUND" 1 30
+	type_line "balloonpoke ${base:-0x0a000000}"
+	wait_for "^BALLOONPOKE-DONE" 1 60
+	type_line 'echo $d >/sys/bus/virtio/drivers/virtio_balloon/bind && echo REBOUND'
+	wait_for "^REBOUND" 1 30
+	api balloon-poke PATCH /balloon '{"amount_mib": 64}'
+	poll_until 60 0.25 actual_at 64
+	again=$?
+	balloon_end balloon-poke
+	expect balloon-poke "page numbers outside RAM: the inflate buffer comes back, no reset" \
+		has "^INFLATE-OUTSIDE-USED=1 NEEDS-RESET=0"
+	expect balloon-poke "the same deflated: back, no reset" has "^DEFLATE-OUTSIDE-USED=1 NEEDS-RESET=0"
+	expect balloon-poke "a 7-byte statistics buffer: returned at the timer's tick, no reset" \
+		has "^STATS-BAD-USED=1 NEEDS-RESET=0"
+	expect balloon-poke "a buffer outside RAM sets DEVICE_NEEDS_RESET" has "^OUTSIDE-NEEDS-RESET=1"
+	expect balloon-poke "reset after it" has "^RESET-STATUS=0"
+	# 4 page numbers outside RAM and the stray bytes, inflated; 4 deflated; the bad buffer.
+	expect balloon-poke "the monitor counted 9 refused page numbers and 1 bad statistics buffer" \
+		sh -c "grep -q ', 9 refused,.* 1 bad statistics' '$out'"
+	expect balloon-poke "the kernel's driver bound again inflates to 64 MiB ($took s)" test "$again" = 0
 }
