@@ -8,12 +8,13 @@
 rss_mib() { awk '/^VmRSS:/ { r = int($2 / 1024) } END { print r + 0 }' "/proc/$pid/status" 2>/dev/null || echo 0; }
 # json_int KEY: the integer field KEY of $reply, or -1.
 json_int() { v=$(echo "$reply" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"); echo "${v:--1}"; }
-# guest_kb KEY: ask the guest for /proc/meminfo's KEY (kB), tagged with a fresh number.
+# guest_kb KEY: ask the guest for /proc/meminfo's KEY, into $kb (kB); each question tagged
+# with a fresh number (not in a subshell: the count must go on).
 guest_kb() {
 	gk=$((gk + 1))
 	type_line "echo MI$gk=\$(sed -n 's/^$1: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo)"
 	wait_for "^MI$gk=[0-9]" 1 30
-	sed -n "s/^MI$gk=\([0-9]*\).*/\1/p" "$out" | head -n 1
+	kb=$(sed -n "s/^MI$gk=\([0-9]*\).*/\1/p" "$out" | head -n 1)
 }
 # poll_until SECONDS STEP COMMAND...: run COMMAND every STEP s until it succeeds; the time it
 # took in $took (s); false at the deadline or when the monitor has ended.
@@ -101,7 +102,8 @@ balloon_reporting_case() {
 
 balloon_inflate_case() {
 	balloon_boot balloon-inflate --set balloon.amount_mib=0 || return
-	total0=$(guest_kb MemTotal)
+	guest_kb MemTotal
+	total0=$kb
 	balloon_fill
 	# Freed, not reported (no free_page_reporting): the host keeps the pages.
 	type_line 'rm /tmp/fill && echo FREED-$((6*7))'
@@ -116,7 +118,8 @@ balloon_inflate_case() {
 	poll_until 20 0.1 rss_at_most $((before - 128))
 	fell=$?
 	after=$(rss_mib)
-	total1=$(guest_kb MemTotal)
+	guest_kb MemTotal
+	total1=$kb
 	echo "MVTIME balloon-inflate 256 MiB in $tinf s (from the PATCH: $(echo "$t1 $(now)" | awk '{printf "%.1f", $2 - $1}') s); RSS $before -> $after MiB; MemTotal $total0 -> $total1 kB"
 	expect balloon-inflate "PATCH /balloon amount_mib 256: 204 (got $c1)" test "$c1" = 204
 	expect balloon-inflate "the driver reached actual_mib 256 ($tinf s)" test "$inflated" = 0
@@ -128,7 +131,8 @@ balloon_inflate_case() {
 	c2=$code
 	poll_until 120 0.25 actual_at 0
 	deflated=$?
-	total2=$(guest_kb MemTotal)
+	guest_kb MemTotal
+	total2=$kb
 	echo "MVTIME balloon-deflate in $took s; MemTotal $total2 kB"
 	expect balloon-inflate "deflate: PATCH 204 ($c2), actual_mib 0, MemTotal back ($total2 kB)" \
 		test "$c2" = 204 -a "$deflated" = 0 -a "${total2:-0}" = "$total0"
