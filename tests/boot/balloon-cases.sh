@@ -69,9 +69,11 @@ balloon_fill() {
 	filled=$(rss_mib)
 }
 
+# balloon_reporting_case [TRANSPORT]: on virtio-mmio, or on TRANSPORT (pci).
 balloon_reporting_case() {
-	balloon_boot balloon-report --set balloon.free_page_reporting=on \
-		--set balloon.stats_polling_interval_s=1 || return
+	br=balloon-report${1:+-$1}
+	balloon_boot "$br" --set balloon.free_page_reporting=on \
+		--set balloon.stats_polling_interval_s=1 --set balloon.transport="${1:-mmio}" || return
 	type_line 'echo DRV=$(ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio)'
 	wait_for "^DRV=" 1 30
 	booted=$(rss_mib)
@@ -82,22 +84,22 @@ balloon_reporting_case() {
 	poll_until 60 0.1 rss_at_most $((filled - 300))
 	fell=$?
 	after=$(rss_mib)
-	echo "MVTIME balloon-report RSS booted $booted MiB, filled $filled MiB, after reporting $after MiB in $took s"
-	expect balloon-report "the guest's virtio_balloon driver bound" has "^DRV=1"
-	expect balloon-report "filling 512 MiB of tmpfs raised the RSS by 400+ MiB ($booted -> $filled MiB)" \
+	echo "MVTIME $br RSS booted $booted MiB, filled $filled MiB, after reporting $after MiB in $took s"
+	expect "$br" "the guest's virtio_balloon driver bound" has "^DRV=1"
+	expect "$br" "filling 512 MiB of tmpfs raised the RSS by 400+ MiB ($booted -> $filled MiB)" \
 		test "$filled" -ge $((booted + 400))
-	expect balloon-report "free-page reporting: RSS down by 300+ MiB ($filled -> $after MiB in $took s)" \
+	expect "$br" "free-page reporting: RSS down by 300+ MiB ($filled -> $after MiB in $took s)" \
 		test "$fell" = 0
 	# Statistics: the driver answers the device's requests every second.
 	poll_until 10 0.25 stats_in
 	stats=$reply
 	echo "MVAPI balloon-stats $stats"
-	expect balloon-report "GET /balloon/statistics: free_memory and total_memory from the guest" \
+	expect "$br" "GET /balloon/statistics: free_memory and total_memory from the guest" \
 		sh -c "echo '$stats' | grep -q '\"free_memory\":[1-9]' && echo '$stats' | grep -q '\"total_memory\":[1-9]'"
-	api balloon-report PATCH /balloon/statistics '{"stats_polling_interval_s": 0}'
+	api "$br" PATCH /balloon/statistics '{"stats_polling_interval_s": 0}'
 	off=$code
-	expect balloon-report "statistics cannot be turned off after boot (400, got $off)" test "$off" = 400
-	balloon_end balloon-report
+	expect "$br" "statistics cannot be turned off after boot (400, got $off)" test "$off" = 400
+	balloon_end "$br"
 }
 
 balloon_inflate_case() {

@@ -668,6 +668,7 @@ if [ "$HOSTKIND" = x86 ]; then
 	unit x86 ctrl-a-x ctrl_a_x_case
 fi
 unit balloon balloon-report balloon_reporting_case
+unit balloon balloon-report-pci balloon_reporting_case pci
 unit balloon balloon-inflate balloon_inflate_case
 # balloonpoke drives virtio-mmio, where the interrupt controller plays no part: RPi5 only.
 [ "$HOSTKIND" != rpi5 ] || unit balloon balloon-poke balloon_poke_case
