@@ -425,6 +425,9 @@ int balloon_start(struct device *dev, const struct guest_mem *mem, struct loop *
 	b->iov = calloc(VIRTQ_MAX_INDIRECT, sizeof(*b->iov));
 	if (!b->iov)
 		return -ENOMEM;
+	/* Nothing of an earlier start (the fuzz target starts one device many times) stays. */
+	b->stats_held = false;
+	memset(&b->info, 0, sizeof(b->info));
 	memset(&b->cfg, 0, sizeof(b->cfg));
 	b->cfg.num_pages = htole32(mib_pages(b->amount_mib));
 	if (b->deflate_on_oom)
