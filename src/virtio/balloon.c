@@ -504,7 +504,10 @@ static int balloon_save(struct device *dev, struct snap_sec *sec)
 	err = err ?: snap_put_u64(sec, "balloon.num_pages", le32toh(b->cfg.num_pages));
 	err = err ?: snap_put_u64(sec, "balloon.actual", le32toh(b->cfg.actual));
 	err = err ?: snap_put_u64(sec, "balloon.stats_interval_s", b->interval_s);
-	err = err ?: snap_put_u64(sec, "balloon.stats_held", b->stats_held);
+	/* A buffer of a queue that stopped since is not the driver's to get back. */
+	err = err
+		      ?: snap_put_u64(sec, "balloon.stats_held",
+				      b->stats_held && b->stats_gen == b->va.vd.vqs[2].gen);
 	err = err ?: snap_put_u64(sec, "balloon.stats_head", b->stats_head);
 	err = err
 		      ?: snap_put_u64(sec, "balloon.stats_seen",
