@@ -63,7 +63,7 @@ LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console
 	    src/device.c src/log.c src/loop.c src/machine.c src/sandbox.c src/sanitize.c src/vm.c src/irq.c \
 	    src/devices/uart.c src/devices/boottimer.c src/devices/vmgenid.c src/devices/registry.c src/timeline.c src/iov.c src/arch/arm64/arch.c src/arch/arm64/gic.c src/arch/arm64/fdt.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/kickctl.c src/virtio/mmio.c src/virtio/transport.c src/virtio/adapter.c \
-	    src/virtio/blk.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c src/virtio/rng.c \
+	    src/virtio/blk.c src/virtio/balloon.c src/backends/blkio.c src/pci/pci.c src/virtio/pci.c src/virtio/rng.c \
 	    src/virtio/net.c src/virtio/vsock.c src/virtio/net_frame.c src/virtio/net_vhost.c src/backends/tap.c src/backends/vhost.c \
 	    src/arch/arm64/gicv2m.c src/arch.c $(X86_SRCS) $(KVM_SRC) \
 	    src/api/http.c src/api/api.c src/api/ctl.c src/snapshot/snapfile.c src/snapshot/snapshot.c \
@@ -162,13 +162,13 @@ guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 b
 	build/guest/tools.ext4
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
-# The initramfs carries nettool (timed TCP transfers), vnetpoke, blkpoke and rngpoke
-# (misbehaving drivers).
+# The initramfs carries nettool (timed TCP transfers) and the misbehaving drivers.
+POKES := vnetpoke blkpoke rngpoke balloonpoke
 build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
 		guest-images/build-initramfs.sh \
-		build/guest/nettool build/guest/vnetpoke build/guest/blkpoke build/guest/rngpoke
+		build/guest/nettool $(POKES:%=build/guest/%)
 	rm -rf build/guest/extra && mkdir -p build/guest/extra/bin
-	cp build/guest/nettool build/guest/vnetpoke build/guest/blkpoke build/guest/rngpoke \
+	cp build/guest/nettool $(POKES:%=build/guest/%) \
 		build/guest/extra/bin/
 	./guest-images/build-initramfs.sh $@ build/guest/extra
 # The same, powering off as soon as init is reached whatever the command line (bench-peers).
@@ -182,9 +182,8 @@ build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs
 build/guest/nettool: tests/bench/nettool.c
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
-# Misbehaving virtio-net, virtio-blk and virtio-rng drivers for the boot tests (they run in
-# the guest).
-build/guest/vnetpoke build/guest/blkpoke build/guest/rngpoke: build/guest/%: tests/boot/%.c \
+# Misbehaving virtio drivers for the boot tests (they run in the guest).
+$(POKES:%=build/guest/%): build/guest/%: tests/boot/%.c \
 		tests/boot/poke.h
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<

@@ -27,6 +27,7 @@
 #include "snapshot/snapshot.h"
 #include "term.h"
 #include "timeline.h"
+#include "virtio/balloon.h"
 #include "vm.h"
 
 #ifndef MICROVM_VERSION
@@ -566,6 +567,26 @@ static void api_stop(void *opaque)
 	vm_stop(&((struct session *)opaque)->vm, VM_STOPPED);
 }
 
+/* The API's balloon requests, on the event loop's thread (the device takes its lock). */
+static int api_balloon(void *opaque, enum api_balloon_op op, uint32_t value,
+		       struct balloon_info *info)
+{
+	struct session *s = opaque;
+	struct device *dev = NULL;
+	int err = 0;
+
+	for (size_t i = 0; s->m && i < s->m->ndevices; i++)
+		if (s->m->devices[i].ops == &virtio_balloon_ops)
+			dev = &s->m->devices[i];
+	if (!dev)
+		return -ENODEV;
+	if (op == API_BALLOON_TARGET)
+		err = balloon_set_target(dev, value);
+	else if (op == API_BALLOON_INTERVAL)
+		err = balloon_set_interval(dev, value);
+	return err ?: balloon_get_info(dev, info);
+}
+
 /*
  * A snapshot file the API names: a plain name, or a path in the snapshot directory (as
  * given, or through the same directory as the socket's). The name in it, or NULL (said).
@@ -622,7 +643,8 @@ static int run(struct machine *m, const struct options *o, struct http_server *s
 	static const struct api_ops ops = {.pause = api_pause,
 					   .resume = api_resume,
 					   .stop = api_stop,
-					   .snapshot = api_snapshot};
+					   .snapshot = api_snapshot,
+					   .balloon = api_balloon};
 	struct session s = {.m = m,
 			    .report_path = o->boot_report,
 			    .api_srv = srv,
@@ -767,7 +789,8 @@ static int api_main(const struct options *o, const char *sock)
 					   .resume = api_resume,
 					   .stop = api_stop,
 					   .snapshot = api_snapshot,
-					   .load = api_load};
+					   .load = api_load,
+					   .balloon = api_balloon};
 	const struct arch *arch = kvm_guest_arch ? kvm_guest_arch : &arch_arm64;
 	struct machine_override *ov = calloc(o->nsets + 1, sizeof(*ov));
 	struct session s = {.report_path = o->boot_report, .sock = sock};

@@ -109,7 +109,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 			} &
 			{
 				boot_host gicv3
-				[ -z "$x86" ] || boot_host x86 x86-boot boot,blk,x86,curl,api
+				[ -z "$x86" ] || boot_host x86 x86-boot boot,blk,x86,curl,api,balloon
 			} &
 			wait
 			# Figures first, failures last: the end of the output is what gets read.

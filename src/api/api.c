@@ -21,7 +21,7 @@
 #error "MICROVM_VERSION comes from the VERSION file (see the Makefile)"
 #endif
 
-enum res_kind { RES_MACHINE, RES_BOOT, RES_DRIVE, RES_NIC, RES_ENTROPY, RES_VSOCK };
+enum res_kind { RES_MACHINE, RES_BOOT, RES_DRIVE, RES_NIC, RES_ENTROPY, RES_VSOCK, RES_BALLOON };
 
 enum { RES_KEYS_MAX = 12, ID_MAX = 64, NET_OVERRIDES_MAX = 16 };
 
@@ -203,7 +203,7 @@ static int load(struct api *a, struct machine *m, bool run)
 	struct machine_override *ov = calloc(a->nres * RES_KEYS_MAX + a->nbase_ov + 1, sizeof(*ov));
 	struct machine_src src = {.path = a->basename, .text = a->base, .ov = ov};
 	static const int order[] = {RES_MACHINE, RES_BOOT,    RES_DRIVE, RES_DRIVE,
-				    RES_NIC,	 RES_ENTROPY, RES_VSOCK};
+				    RES_NIC,	 RES_ENTROPY, RES_VSOCK, RES_BALLOON};
 	char *cl = cmdline(a), *clarg = NULL;
 	int err = -ENOMEM;
 
@@ -715,6 +715,48 @@ static void put_entropy(struct api *a, struct body *b, const char *method, const
 	apply(a, &res, b->r);
 }
 
+/* PUT /balloon: the [balloon] section, Firecracker's fields and microvm's free_page_reporting. */
+static void put_balloon(struct api *a, struct body *b, const char *method, const char *url)
+{
+	static const char *const known[] = {
+		"amount_mib",	       "deflate_on_oom", "stats_polling_interval_s",
+		"free_page_reporting", "transport",	 NULL};
+	static const char *const refused[] = {"free_page_hinting",
+					      "free-page hinting is not offered; "
+					      "free_page_reporting is",
+					      NULL};
+	struct api_res res = {.kind = RES_BALLOON};
+	long long mib, interval;
+	int oom, reporting, transport;
+
+	only(b, known, refused);
+	mib = get_int(b, "amount_mib", true);
+	oom = get_bool(b, "deflate_on_oom", true);
+	interval = get_int(b, "stats_polling_interval_s", false);
+	reporting = get_bool(b, "free_page_reporting", false);
+	transport = get_enum(b, "transport", transports);
+	if (b->failed)
+		return;
+	if (mib > UINT32_MAX || interval > UINT32_MAX)
+		return bad(b, "%s: too large",
+			   mib > UINT32_MAX ? "amount_mib" : "stats_polling_interval_s");
+	if (origin(&res, method, url) ||
+	    res_set(&res, "amount_mib", "balloon.type=virtio-balloon") ||
+	    res_set(&res, "amount_mib", "balloon.amount_mib=%lld", mib) ||
+	    res_set(&res, "deflate_on_oom", "balloon.deflate_on_oom=%s", oom ? "on" : "off") ||
+	    (interval >= 0 && res_set(&res, "stats_polling_interval_s",
+				      "balloon.stats_polling_interval_s=%lld", interval)) ||
+	    (reporting >= 0 &&
+	     res_set(&res, "free_page_reporting", "balloon.free_page_reporting=%s",
+		     reporting ? "on" : "off")) ||
+	    (transport >= 0 &&
+	     res_set(&res, "transport", "balloon.transport=%s", transports[transport]))) {
+		res_clear(&res);
+		return bad(b, "out of memory");
+	}
+	apply(a, &res, b->r);
+}
+
 /*
  * PUT /vsock: the machine's socket device, section vsock0 (Firecracker has one; vsock_id, a
  * label there, is taken and not used).
@@ -739,6 +781,94 @@ static void put_vsock(struct api *a, struct body *b, const char *method, const c
 		return bad(b, "out of memory");
 	}
 	apply(a, &res, b->r);
+}
+
+/* ---- the running balloon ---- */
+
+/* Ask the running VM's balloon (op, value) and fill *info. 0, or the reply r was given. */
+static int balloon_op(struct api *a, struct http_reply *r, enum api_balloon_op op, uint32_t value,
+		      struct balloon_info *info)
+{
+	int err;
+
+	if (a->state == API_NOT_STARTED || !a->ops.balloon) {
+		fault(r, "the microVM is not running");
+		return -1;
+	}
+	err = a->ops.balloon(a->opaque, op, value, info);
+	if (err == -ENODEV)
+		fault(r, "the microVM has no balloon");
+	else if (err && op == API_BALLOON_TARGET)
+		fault(r, "amount_mib: %u MiB is more than the guest's RAM", value);
+	else if (err && op == API_BALLOON_INTERVAL)
+		fault(r, "stats_polling_interval_s: statistics cannot be turned %s after boot",
+		      value ? "on" : "off");
+	else if (err)
+		fault(r, "balloon: %s", strerror(-err));
+	return err ? -1 : 0;
+}
+
+/* PATCH /balloon (amount_mib) or /balloon/statistics (stats_polling_interval_s). */
+static void patch_balloon(struct api *a, struct body *b, bool statistics)
+{
+	const char *field = statistics ? "stats_polling_interval_s" : "amount_mib";
+	const char *const known[] = {field, NULL};
+	struct balloon_info info;
+	long long v;
+
+	only(b, known, NULL);
+	v = get_int(b, field, true);
+	if (b->failed)
+		return;
+	if (v > UINT32_MAX)
+		return bad(b, "%s: too large", field);
+	if (!balloon_op(a, b->r, statistics ? API_BALLOON_INTERVAL : API_BALLOON_TARGET,
+			(uint32_t)v, &info))
+		b->r->status = 204;
+}
+
+static json_t *balloon_json(const struct balloon_info *i)
+{
+	return json_pack("{s:I,s:b,s:I,s:b,s:I,s:I}", "amount_mib", (json_int_t)i->amount_mib,
+			 "deflate_on_oom", i->deflate_on_oom, "stats_polling_interval_s",
+			 (json_int_t)i->stats_interval_s, "free_page_reporting",
+			 i->free_page_reporting, "actual_pages", (json_int_t)i->actual_pages,
+			 "actual_mib", (json_int_t)(i->actual_pages >> 8));
+}
+
+/* Firecracker's names of the statistics tags 0..9 (virtio 1.2 5.5.6.3). */
+static const char *const stat_names[BALLOON_STATS] = {
+	"swap_in",	    "swap_out",	   "major_faults",
+	"minor_faults",	    "free_memory", "total_memory",
+	"available_memory", "disk_caches", "hugetlb_allocations",
+	"hugetlb_failures",
+};
+
+static json_t *balloon_stats_json(const struct balloon_info *i)
+{
+	json_t *o = json_pack("{s:I,s:I,s:I,s:I}", "target_pages", (json_int_t)i->target_pages,
+			      "actual_pages", (json_int_t)i->actual_pages, "target_mib",
+			      (json_int_t)(i->target_pages >> 8), "actual_mib",
+			      (json_int_t)(i->actual_pages >> 8));
+
+	/* Only what the driver sent: Firecracker leaves the others out too. */
+	for (unsigned t = 0; o && t < BALLOON_STATS; t++)
+		if (i->stats_seen & (1u << t))
+			json_object_set_new(o, stat_names[t],
+					    json_integer((json_int_t)i->stats[t]));
+	return o;
+}
+
+/* GET /balloon, /balloon/statistics: the running balloon's. */
+static void get_balloon(struct api *a, struct http_reply *r, bool statistics)
+{
+	struct balloon_info info;
+
+	if (balloon_op(a, r, API_BALLOON_GET, 0, &info))
+		return;
+	if (statistics && !info.stats_interval_s)
+		return fault(r, "statistics are not enabled (stats_polling_interval_s)");
+	reply_json(r, 200, statistics ? balloon_stats_json(&info) : balloon_json(&info));
 }
 
 /* ---- what is running, or would run ---- */
@@ -1208,13 +1338,15 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 		return get_machine(a, r, get_machine_config);
 	if (get && !strcmp(path, "/machine"))
 		return get_machine(a, r, machine_json);
+	if (get && (!strcmp(path, "/balloon") || !strcmp(path, "/balloon/statistics")))
+		return get_balloon(a, r, strcmp(path, "/balloon") != 0);
 	if (!put && !patch) {
 		fault(r, "Invalid request method and/or path: %s %s", method, path);
 		return;
 	}
 	/* Every other resource takes a JSON body. */
 	if (!strcmp(path, "/logger") || !strcmp(path, "/metrics") || !strcmp(path, "/mmds") ||
-	    !strcmp(path, "/mmds/config") || !strcmp(path, "/balloon") ||
+	    !strcmp(path, "/mmds/config") ||
 	    !strcmp(path, "/cpu-config"))
 		return fault(r, "%s %s: not supported by microvm", method, path);
 	b.obj = parse_body(body, len, r);
@@ -1222,6 +1354,14 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 		return;
 	if (patch && !strcmp(path, "/vm"))
 		patch_vm(a, &b);
+	else if (patch && (!strcmp(path, "/balloon") || !strcmp(path, "/balloon/statistics")))
+		patch_balloon(a, &b, strcmp(path, "/balloon") != 0);
+	else if (put && !strcmp(path, "/balloon") && a->state != API_NOT_STARTED)
+		fault(r,
+		      "PUT /balloon: the requested operation is not supported after starting the "
+		      "microVM (PATCH /balloon changes the target)");
+	else if (put && !strcmp(path, "/balloon"))
+		put_balloon(a, &b, method, path);
 	else if (put && !strcmp(path, "/actions"))
 		actions(a, &b);
 	else if (put && !strcmp(path, "/snapshot/create"))

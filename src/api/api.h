@@ -11,11 +11,19 @@
 #include <stdint.h>
 
 #include "api/http.h"
+#include "virtio/balloon.h"
 
 struct machine;
 struct machine_override;
 
 enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED };
+
+/* What the API asks of the running VM's balloon. */
+enum api_balloon_op {
+	API_BALLOON_GET,      /* read its state only */
+	API_BALLOON_TARGET,   /* set the target to value MiB */
+	API_BALLOON_INTERVAL, /* ask for statistics every value seconds */
+};
 
 /* What the API asks of the monitor (main.c; the fuzz target and tests fake it). */
 struct api_ops {
@@ -40,6 +48,13 @@ struct api_ops {
 	 */
 	int (*load)(void *opaque, const char *state, const char *mem, bool resume,
 		    const struct machine_override *ov, size_t nov, const struct machine **m);
+	/*
+	 * The running VM's balloon, on the API's thread (the event loop's): do op with value
+	 * (under the device's lock, as a vCPU's register access would), then read its state
+	 * into *info. 0, -ENODEV (no balloon) or -EINVAL (the value refused).
+	 */
+	int (*balloon)(void *opaque, enum api_balloon_op op, uint32_t value,
+		       struct balloon_info *info);
 };
 
 struct api_res;

@@ -6,14 +6,15 @@
 #include "devices/boottimer.h"
 #include "devices/uart.h"
 #include "devices/vmgenid.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 
 static const struct device_ops *const types[] = {
-	&uart_ops,	 &boot_timer_ops, &vmgenid_ops,	     &virtio_blk_ops,
-	&virtio_net_ops, &virtio_rng_ops, &virtio_vsock_ops,
+	&uart_ops,	    &boot_timer_ops, &vmgenid_ops,    &virtio_blk_ops,
+	&virtio_net_ops,    &virtio_rng_ops, &virtio_vsock_ops, &virtio_balloon_ops,
 };
 
 #define NTYPES ARRAY_SIZE(types)

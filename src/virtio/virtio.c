@@ -249,7 +249,9 @@ void virtio_config_access(struct virtio_dev *vd, uint32_t off, uint8_t *data, ui
 	}
 	if (!is_write)
 		memcpy(data, vd->config + off, len);
-	/* Writable fields (e.g. blk writeback) are not offered: writes are ignored. */
+	else if (vd->ops->config_write && !vd->resetting)
+		vd->ops->config_write(vd, off, data, len);
+	/* Without config_write, no field is writable (blk writeback is not offered). */
 }
 
 void virtio_kicks_adapt(struct virtio_dev *vd)

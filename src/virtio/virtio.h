@@ -58,6 +58,12 @@ struct virtio_ops {
 	 * address); without the hook any difference refuses the state.
 	 */
 	bool (*config_restorable)(const struct virtio_dev *vd, const uint8_t *saved);
+	/*
+	 * Optional: the driver writes len bytes at off, inside the configuration space (a
+	 * balloon's actual); the device checks which field it is. Without it writes are ignored.
+	 */
+	void (*config_write)(struct virtio_dev *vd, uint32_t off, const uint8_t *data,
+			     uint32_t len);
 };
 
 /* What a transport does for the core (set when it attaches a device). Lock held in each. */

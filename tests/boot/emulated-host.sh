@@ -53,6 +53,7 @@ echo "BOOTBENCH=/tests/bench-boot.sh" >>"$root/tests/env"
 cp "$top/build/$guest/nettool" "$root/bin/nettool"
 cp "$here/net-cases.sh" "$here/blk-cases.sh" "$here/sandbox-cases.sh" "$here/api-cases.sh" \
 	"$here/snap-cases.sh" "$here/rng-cases.sh" "$here/vsock-cases.sh" \
+	"$here/balloon-cases.sh" \
 	"$here/run-devices.sh" \
 	"$root/tests/"
 # An ordinary user for the sandbox tests (microvm drops to it, or starts as it).

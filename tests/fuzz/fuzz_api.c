@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -102,8 +103,20 @@ static int fake_load(void *opaque, const char *state, const char *mem, bool resu
 	return -1;
 }
 
-static const struct api_ops ops = {fake_start, fake_pause,	    fake_resume,
-				   fake_stop,  NULL /* snapshot */, fake_load};
+/* The running balloon: some values refused, some statistics sent (derived from the value). */
+static int fake_balloon(void *opaque, enum api_balloon_op op, uint32_t value,
+			struct balloon_info *info)
+{
+	(void)opaque;
+	memset(info, 0, sizeof(*info));
+	info->amount_mib = op == API_BALLOON_TARGET ? value : 0;
+	info->stats_interval_s = op == API_BALLOON_INTERVAL ? value : 1;
+	info->stats_seen = value & 0x3ff;
+	return value % 3 ? 0 : -EINVAL;
+}
+
+static const struct api_ops ops = {fake_start,		fake_pause, fake_resume, fake_stop,
+				   NULL /* snapshot */, fake_load,  fake_balloon};
 
 /* ---- the private directory ---- */
 

@@ -5,9 +5,11 @@
  * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
  * queues socket pairs; once more with vhost = on, the kernel's data path modelled by
  * tests/unit/tapwrap.c), with asynchronous completions, kicks, received frames and the
- * kernel's interrupt and ring-error signals arriving between any two guest accesses, and
- * virtio-vsock (host programs connecting to its Unix socket, writing, closing, and host
- * listeners the guest's connections reach, between any two guest accesses), and the VM
+ * kernel's interrupt and ring-error signals arriving between any two guest accesses;
+ * virtio-rng (its rate limit's timer firing between them), virtio-vsock (host programs
+ * connecting to its Unix socket, writing, closing, and host listeners the guest's connections
+ * reach, between any two guest accesses), virtio-balloon (every queue offered, its statistics timer firing and its target changing
+ * between any two guest accesses; the pages it discards lie in the bench's RAM), and the VM
  * paused and resumed between any two of them. Guest RAM is exactly RAM_SIZE bytes of heap, so
  * ASan sees any access the device makes outside it. While paused the guest makes no access
  * (its vCPUs are parked) and the target aborts if the device writes guest RAM or still has
@@ -44,6 +46,7 @@
 #include "pci/pci.h"
 #include "snapshot/snapfile.h"
 #include "virtio/adapter.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/net.h"
@@ -85,6 +88,8 @@ enum kind {
 	K_PAUSE, /* the VM pauses (value & 1) or resumes: the device's pause or resume hook */
 	K_SNAP,	 /* save the device, restore the state into a fresh one, go on with it */
 	K_SNAP_BAD, /* the same with field offset changed (size says how, value the new value) */
+	K_BALLOON,  /* balloon: the statistics timer fires (value & 1) or the target becomes
+		     * value >> 1 MiB (refused beyond the machine's RAM) */
 	K_NKINDS,
 };
 
@@ -102,6 +107,7 @@ enum target {
 	T_NET_VHOST,
 	T_RNG,
 	T_VSOCK,
+	T_BALLOON,
 	T_NTARGETS
 };
 
@@ -193,6 +199,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		"vsock0.cid=3",
 		"vsock0.queue_size=8",
 		uds,
+		"balloon.type=virtio-balloon",
+		"balloon.queue_size=8",
+		"balloon.stats_polling_interval_s=1",
+		"balloon.deflate_on_oom=on",
+		"balloon.free_page_reporting=on",
 	};
 	int fd;
 
@@ -226,6 +237,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	devs[T_VSOCK] = find("vsock0");
 	if (!vsock_host(devs[T_VSOCK]))
 		abort();
+	devs[T_BALLOON] = find("balloon");
 	trace = getenv("MICROVM_FUZZ_TRACE");
 	if (getenv("MICROVM_FUZZ_SEEDS")) {
 		write_seeds(getenv("MICROVM_FUZZ_SEEDS"));
@@ -287,8 +299,12 @@ static bool device_up(struct bench *b)
 			return false;
 	} else if (b->target == T_RNG) {
 		if (rng_start(b->dev, &b->mem, &b->vm.loop, &b->vd))
+			return false;
 	} else if (b->target == T_VSOCK) {
 		if (vsock_start(b->dev, &b->mem, &b->vm.loop, &b->vd))
+			return false;
+	} else if (b->target == T_BALLOON) {
+		if (balloon_start(b->dev, &b->mem, &b->vm.loop, &b->vd))
 			return false;
 	} else if (blk_start(b->dev, &b->mem, &b->vm.loop, &b->vd)) {
 		return false;
@@ -329,6 +345,8 @@ static void device_down(struct bench *b)
 		rng_stop(b->dev);
 	else if (b->target == T_VSOCK)
 		vsock_stop(b->dev);
+	else if (b->target == T_BALLOON)
+		balloon_stop(b->dev);
 	else
 		blk_stop(b->dev);
 	b->vd = NULL;
@@ -716,6 +734,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case K_SNAP_BAD:
 			snap_op(&b, &o, o.kind % K_NKINDS == K_SNAP_BAD);
 			break;
+		case K_BALLOON:
+			if (b.target == T_BALLOON && (o.val & 1))
+				balloon_stats_tick(b.dev);
+			else if (b.target == T_BALLOON)
+				balloon_set_target(b.dev, o.val >> 1);
+			break;
 		}
 		/* Paused: nothing the host did since may have reached guest RAM. */
 		if (b.paused && memcmp(b.paused, b.ram, RAM_SIZE))
@@ -932,6 +956,46 @@ static void vsock_seed(struct seed *s, bool pci, bool pz, bool sn)
 	put_op(s, K_WAIT, 0, 0, 0);
 }
 
+/*
+ * The balloon with every queue: page numbers inflated (in RAM, and one outside) and
+ * deflated, a statistics buffer held and returned by the timer, a range reported free, the
+ * target changed; paused or snapshot in between when pz or sn.
+ */
+static void balloon_seed(struct seed *s, bool pci, bool pz, bool sn)
+{
+	uint32_t pfn[3] = {htole32((uint32_t)((GPA + 0xe000) >> 12)),
+			   htole32((uint32_t)((GPA + 0xf000) >> 12)), htole32(0x10)};
+	uint8_t st[20] = {4, 0, 1, 2, 3, 4, 0, 0, 0, 0, 5, 0, 9, 9, 9, 9, 0, 0, 0, 0};
+
+	bring_up(s, pci, 4, 1u << 1 | 1u << 2 | 1u << 5 | 1u << 29, 1);
+	put_mem(s, 0x8000, pfn, sizeof(pfn));
+	desc(s, 0, 0, GPA + 0x8000, sizeof(pfn), 0, 0);
+	avail(s, 0, 0, 0, 1);
+	notify(s, pci, 0);
+	desc(s, 1, 0, GPA + 0x8000, 4, 0, 0);
+	avail(s, 1, 0, 0, 1);
+	notify(s, pci, 1);
+	put_mem(s, 0x8100, st, sizeof(st));
+	desc(s, 2, 0, GPA + 0x8100, sizeof(st), 0, 0);
+	avail(s, 2, 0, 0, 1);
+	notify(s, pci, 2);
+	put_op(s, K_WAIT, 0, 0, 0);
+	if (pz)
+		put_op(s, K_PAUSE, 0, 0, 1);
+	if (sn)
+		put_op(s, K_SNAP, 0, 0, 0);
+	put_op(s, K_BALLOON, 0, 0, 1); /* the timer: paused, nothing returned */
+	if (pz)
+		put_op(s, K_PAUSE, 0, 0, 0);
+	put_op(s, K_BALLOON, 0, 0, 64 << 1);
+	desc(s, 3, 0, GPA + 0xc000, 0x4000, 2, 0);
+	avail(s, 3, 0, 0, 1);
+	notify(s, pci, 3);
+	put_op(s, K_WAIT, 0, 0, 0);
+	put_op(s, K_BALLOON, 0, 0, 1);
+	put_op(s, K_POLL, 0, 0, 0);
+}
+
 static void write_seeds(const char *dir)
 {
 	struct bench b;
@@ -972,6 +1036,8 @@ static void write_seeds(const char *dir)
 				}
 				put_op(&s, K_WAIT, 0, 0, 0);
 				put_op(&s, K_WAIT, 0, 0, 0);
+			} else if (t == T_BALLOON) {
+				balloon_seed(&s, pci & 1, pz, sn);
 			} else if (t == T_VSOCK) {
 				vsock_seed(&s, pci & 1, pz, sn);
 			} else if (is_blk(t)) {
@@ -1045,6 +1111,7 @@ static void write_seeds(const char *dir)
 				put_op(&s, K_SNAP_BAD, 1, 3, 0x1000);
 			snprintf(name, sizeof(name), "seed-%s-%s%s",
 				 t == T_NET	     ? "net"
+				 : t == T_BALLOON     ? "balloon"
 				 : t == T_VSOCK	     ? "vsock"
 				 : t == T_NET_VHOST  ? "net-vhost"
 				 : t == T_BLK_SYNC   ? "blk-sync"

@@ -86,6 +86,11 @@ void test_virtq(void);
 void test_mmio(void);
 void test_blk(void);
 void test_rng(void);
+void test_balloon(void);
+
+struct snap;
+/* A copy of section name of st with its field set to the number v (test_devsnap.c). */
+struct snap *test_snap_with(const struct snap *st, const char *name, const char *field, uint64_t v);
 void test_pci(void);
 void test_net(void);
 void test_timeline(void);

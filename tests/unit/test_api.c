@@ -32,7 +32,9 @@ struct fake {
 	struct machine *m;		    /* the machine a start took */
 	char state[256], mem[256], ov[256]; /* the last snapshot's or load's files, overrides */
 	bool resume;
-	struct machine loaded; /* what a load "runs" (the default machine) */
+	struct machine loaded;	 /* what a load "runs" (the default machine) */
+	struct balloon_info bal; /* the running balloon, faked */
+	int balloon_ops;
 };
 
 static int fake_start(void *opaque, struct machine *m)
@@ -105,8 +107,31 @@ static int fake_load(void *opaque, const char *state, const char *mem, bool resu
 	return 0;
 }
 
-static const struct api_ops fake_ops = {fake_start, fake_pause,	   fake_resume,
-					fake_stop,  fake_snapshot, fake_load};
+/* A balloon as the device answers: a target up to 1 GiB, statistics never turned on or off. */
+static int fake_balloon(void *opaque, enum api_balloon_op op, uint32_t value,
+			struct balloon_info *info)
+{
+	struct fake *f = opaque;
+
+	f->balloon_ops++;
+	if (!f->m || !cfg_section(&f->m->cfg, "balloon"))
+		return -ENODEV;
+	if (op == API_BALLOON_TARGET && value > 1024)
+		return -EINVAL;
+	if (op == API_BALLOON_INTERVAL && !value != !f->bal.stats_interval_s)
+		return -EINVAL;
+	if (op == API_BALLOON_TARGET) {
+		f->bal.amount_mib = value;
+		f->bal.target_pages = value * 256;
+	} else if (op == API_BALLOON_INTERVAL) {
+		f->bal.stats_interval_s = value;
+	}
+	*info = f->bal;
+	return 0;
+}
+
+static const struct api_ops fake_ops = {fake_start,    fake_pause, fake_resume, fake_stop,
+					fake_snapshot, fake_load,  fake_balloon};
 
 static void fake_free(struct fake *f)
 {
@@ -219,6 +244,17 @@ static bool api_new(struct api *a, struct fake *f)
 
 /* ---- the same machine both ways ---- */
 
+/* The files of a machine and an API on the default one; false (said, nothing left) if not. */
+static bool begin(struct api *a, struct fake *f, struct files *fs)
+{
+	files_make(fs);
+	if (api_new(a, f))
+		return true;
+	CHECK(!"api_init");
+	files_remove(fs);
+	return false;
+}
+
 static bool same_str(const char *x, const char *y)
 {
 	return (!x && !y) || (x && y && !strcmp(x, y));
@@ -286,11 +322,8 @@ static void json_equals_ini(void)
 		.path = "default machine", .text = arch_arm64.default_machine, .ov = ov};
 	json_t *cfg, *drives;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK_EQ(put(&a, "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256}"), 204);
 	CHECK_EQ(put(&a, "/boot-source", "{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\"}",
 		     fs.kernel, fs.initrd),
@@ -389,11 +422,8 @@ static void refused_fields(void)
 	struct fake f;
 	struct api a;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	for (size_t i = 0; i < sizeof(mc) / sizeof(mc[0]); i++)
 		CHECK(refused_naming(put(&a, "/machine-config",
 					 "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"%s\": %s}",
@@ -557,11 +587,8 @@ static void failed_put_keeps_previous(void)
 	struct api a;
 	json_t *cfg, *d;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK_EQ(put(&a, "/drives/rootfs",
 		     "{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": "
 		     "true}",
@@ -688,11 +715,8 @@ static void states(void)
 	struct api a;
 	char before[sizeof(reply)];
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK_EQ(req(&a, "GET", "/", NULL), 200);
 	CHECK_STR(reply_str("state"), "Not started");
 	CHECK_STR(reply_str("id"), "test-vm");
@@ -778,6 +802,93 @@ static void states(void)
 			     "after starting"));
 	CHECK(refused_naming(req(&a, "DELETE", "/", NULL), "DELETE"));
 	CHECK_EQ(req(&a, "GET", "/version", NULL), 200);
+	api_free(&a);
+	fake_free(&f);
+	files_remove(&fs);
+}
+
+/* The last reply's integer field key, or -1. */
+static long long reply_int(const char *key)
+{
+	json_t *j = json_loads(reply, 0, NULL), *v = j ? json_object_get(j, key) : NULL;
+	long long n = json_is_integer(v) ? json_integer_value(v) : -1;
+
+	json_decref(j);
+	return n;
+}
+
+static void balloon(void)
+{
+	struct files fs;
+	struct fake f;
+	struct api a;
+
+	if (!begin(&a, &f, &fs))
+		return;
+	CHECK(refused_naming(req(&a, "PATCH", "/balloon", "{\"amount_mib\": 1}"), "not running"));
+	CHECK(refused_naming(req(&a, "GET", "/balloon", NULL), "not running"));
+	CHECK(refused_naming(put(&a, "/balloon", "{\"amount_mib\": 64}"), "deflate_on_oom"));
+	CHECK(refused_naming(put(&a, "/balloon", "{\"amount_mib\": 64, \"deflate_on_oom\": 1}"),
+			     "deflate_on_oom"));
+	CHECK(refused_naming(put(&a, "/balloon",
+				 "{\"amount_mib\": 64, \"deflate_on_oom\": false, "
+				 "\"free_page_hinting\": true}"),
+			     "free_page_hinting"));
+	/* The machine's checks: more than its RAM, named after the field it came from. */
+	CHECK(refused_naming(
+		put(&a, "/balloon", "{\"amount_mib\": 99999, \"deflate_on_oom\": false}"),
+		"amount_mib"));
+	CHECK_EQ(put(&a, "/balloon",
+		     "{\"amount_mib\": 64, \"deflate_on_oom\": true, "
+		     "\"stats_polling_interval_s\": 1, \"free_page_reporting\": true}"),
+		 204);
+	CHECK_EQ(put(&a, "/boot-source", "{\"kernel_image_path\": \"%s\"}", fs.kernel), 204);
+	CHECK_EQ(req(&a, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+	if (!f.m) {
+		CHECK(!"started");
+		goto out;
+	}
+	CHECK_STR(cfg_value(&f.m->cfg, "balloon", "type"), "virtio-balloon");
+	CHECK_STR(cfg_value(&f.m->cfg, "balloon", "amount_mib"), "64");
+	CHECK(cfg_value_true(&f.m->cfg, "balloon", "deflate_on_oom"));
+	CHECK(cfg_value_true(&f.m->cfg, "balloon", "free_page_reporting"));
+	CHECK_STR(cfg_value(&f.m->cfg, "balloon", "stats_polling_interval_s"), "1");
+	f.bal = (struct balloon_info){.amount_mib = 64,
+				      .target_pages = 64 * 256,
+				      .actual_pages = 512,
+				      .stats_interval_s = 1,
+				      .deflate_on_oom = true,
+				      .free_page_reporting = true};
+	f.bal.stats_seen = 1u << 4 | 1u << 5;
+	f.bal.stats[4] = 300 << 20;
+	f.bal.stats[5] = 1ll << 30;
+	CHECK(refused_naming(put(&a, "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": true}"),
+			     "after starting"));
+	CHECK_EQ(req(&a, "PATCH", "/balloon", "{\"amount_mib\": 256}"), 204);
+	CHECK_EQ(f.bal.amount_mib, 256);
+	CHECK(refused_naming(req(&a, "PATCH", "/balloon", "{\"amount_mib\": 4096}"), "amount_mib"));
+	CHECK(refused_naming(req(&a, "PATCH", "/balloon", "{\"amount_mib\": -1}"), "amount_mib"));
+	CHECK(refused_naming(req(&a, "PATCH", "/balloon", "{\"deflate_on_oom\": true}"),
+			     "deflate_on_oom"));
+	CHECK_EQ(req(&a, "GET", "/balloon", NULL), 200);
+	CHECK_EQ(reply_int("amount_mib"), 256);
+	CHECK_EQ(reply_int("stats_polling_interval_s"), 1);
+	CHECK_EQ(reply_int("actual_mib"), 2);
+	CHECK(refused_naming(
+		req(&a, "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 0}"),
+		"turned off"));
+	CHECK_EQ(req(&a, "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 5}"), 204);
+	CHECK_EQ(f.bal.stats_interval_s, 5);
+	CHECK_EQ(req(&a, "GET", "/balloon/statistics", NULL), 200);
+	CHECK_EQ(reply_int("target_pages"), 65536);
+	CHECK_EQ(reply_int("target_mib"), 256);
+	CHECK_EQ(reply_int("actual_pages"), 512);
+	CHECK_EQ(reply_int("free_memory"), 300 << 20);
+	CHECK_EQ(reply_int("total_memory"), 1ll << 30);
+	CHECK_EQ(reply_int("swap_in"), -1); /* not sent by the driver: left out */
+	f.bal.stats_interval_s = 0;
+	CHECK(refused_naming(req(&a, "GET", "/balloon/statistics", NULL), "not enabled"));
+out:
 	api_free(&a);
 	fake_free(&f);
 	files_remove(&fs);
@@ -1189,11 +1300,8 @@ static void snapshots(void)
 	struct fake f;
 	struct api a;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK(refused_naming(
 		put(&a, "/snapshot/create", "{\"snapshot_path\": \"s\", \"mem_file_path\": \"m\"}"),
 		"paused"));
@@ -1339,6 +1447,7 @@ void test_api(void)
 	TEST_RUN(states);
 	TEST_RUN(entropy);
 	TEST_RUN(vsock_resource);
+	TEST_RUN(balloon);
 	TEST_RUN(snapshots);
 	TEST_RUN(parser_split);
 	TEST_RUN(parser_pipelined);

@@ -267,6 +267,11 @@ static struct snap *changed(const struct snap *st, const char *name, const char 
 	return c;
 }
 
+struct snap *test_snap_with(const struct snap *st, const char *name, const char *field, uint64_t v)
+{
+	return changed(st, name, field, SET, v);
+}
+
 /* The u64 field of section name. */
 static uint64_t field_u64(const struct snap *st, const char *name, const char *field)
 {

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -535,8 +536,61 @@ static void test_snapshot_dir(void)
 	rmdir(out);
 }
 
+/* What the balloon does after lock-down: give pages back (main, vCPU), read its timer. */
+static uint8_t *balloon_ram;
+
+static void *balloon_vcpu(void *arg)
+{
+	(void)arg;
+	sandbox_thread_enter(SANDBOX_VCPU);
+	/* A trapped kick or DRIVER_OK serves the queues on the vCPU that made it. */
+	if (madvise(balloon_ram + 16384, 16384, MADV_DONTNEED))
+		_exit(4);
+	return NULL;
+}
+
+static int balloon_child(void *arg)
+{
+	struct sandbox_config c = {.mode = SANDBOX_ON, .api = *(bool *)arg};
+	struct itimerspec its = {.it_value.tv_nsec = 1000000};
+	uint64_t ticks;
+	pthread_t t;
+	int tfd;
+
+	if (sandbox_prepare(&c))
+		return 7;
+	balloon_ram = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (balloon_ram == MAP_FAILED || tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) ||
+	    pthread_create(&t, NULL, balloon_vcpu, NULL))
+		return 8;
+	memset(balloon_ram, 1, 65536);
+	if (sandbox_lock_down())
+		return 9;
+	pthread_join(t, NULL);
+	if (madvise(balloon_ram, 16384, MADV_DONTNEED) || balloon_ram[0] || balloon_ram[16384] ||
+	    read(tfd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return 3;
+	/* The API's PATCH /balloon/statistics sets the interval: with --api-sock only. */
+	its.it_interval.tv_sec = 5;
+	timerfd_settime(tfd, 0, &its, NULL);
+	return 0;
+}
+
+static void test_balloon_calls(void)
+{
+	char err[1024];
+	bool api = true;
+
+	CHECK_EQ(in_child(balloon_child, &api, err, sizeof(err)), 0);
+	api = false;
+	CHECK_EQ(in_child(balloon_child, &api, err, sizeof(err)), 1);
+	CHECK(strstr(err, "timerfd_settime (") != NULL);
+}
+
 void test_sandbox(void)
 {
+	test_balloon_calls();
 	test_roles();
 	test_log_mode();
 	test_every_thread();
