@@ -1346,8 +1346,7 @@ void api_handle(void *opaque, const char *method, const char *url, const char *b
 	}
 	/* Every other resource takes a JSON body. */
 	if (!strcmp(path, "/logger") || !strcmp(path, "/metrics") || !strcmp(path, "/mmds") ||
-	    !strcmp(path, "/mmds/config") ||
-	    !strcmp(path, "/cpu-config"))
+	    !strcmp(path, "/mmds/config") || !strcmp(path, "/cpu-config"))
 		return fault(r, "%s %s: not supported by microvm", method, path);
 	b.obj = parse_body(body, len, r);
 	if (!b.obj)

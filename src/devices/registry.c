@@ -13,8 +13,8 @@
 #include "virtio/vsock.h"
 
 static const struct device_ops *const types[] = {
-	&uart_ops,	    &boot_timer_ops, &vmgenid_ops,    &virtio_blk_ops,
-	&virtio_net_ops,    &virtio_rng_ops, &virtio_vsock_ops, &virtio_balloon_ops,
+	&uart_ops,	 &boot_timer_ops, &vmgenid_ops,	     &virtio_blk_ops,
+	&virtio_net_ops, &virtio_rng_ops, &virtio_vsock_ops, &virtio_balloon_ops,
 };
 
 #define NTYPES ARRAY_SIZE(types)

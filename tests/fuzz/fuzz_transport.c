@@ -8,13 +8,13 @@
  * kernel's interrupt and ring-error signals arriving between any two guest accesses;
  * virtio-rng (its rate limit's timer firing between them), virtio-vsock (host programs
  * connecting to its Unix socket, writing, closing, and host listeners the guest's connections
- * reach, between any two guest accesses), virtio-balloon (every queue offered, its statistics timer firing and its target changing
- * between any two guest accesses; the pages it discards lie in the bench's RAM), and the VM
- * paused and resumed between any two of them. Guest RAM is exactly RAM_SIZE bytes of heap, so
- * ASan sees any access the device makes outside it. While paused the guest makes no access
- * (its vCPUs are parked) and the target aborts if the device writes guest RAM or still has
- * block I/O in flight. A snapshot between any two operations saves the (paused) device,
- * builds it again fresh on the same RAM and host side, and restores the state into it: as
+ * reach, between any two guest accesses), virtio-balloon (every queue offered, its statistics timer
+ * firing and its target changing between any two guest accesses; the pages it discards lie in the
+ * bench's RAM), and the VM paused and resumed between any two of them. Guest RAM is exactly
+ * RAM_SIZE bytes of heap, so ASan sees any access the device makes outside it. While paused the
+ * guest makes no access (its vCPUs are parked) and the target aborts if the device writes guest RAM
+ * or still has block I/O in flight. A snapshot between any two operations saves the (paused)
+ * device, builds it again fresh on the same RAM and host side, and restores the state into it: as
  * saved (it must be taken back), or with one field changed by the input (it may be refused,
  * leaving the device fresh); the sequence goes on with the new device either way.
  *
@@ -1111,7 +1111,7 @@ static void write_seeds(const char *dir)
 				put_op(&s, K_SNAP_BAD, 1, 3, 0x1000);
 			snprintf(name, sizeof(name), "seed-%s-%s%s",
 				 t == T_NET	     ? "net"
-				 : t == T_BALLOON     ? "balloon"
+				 : t == T_BALLOON    ? "balloon"
 				 : t == T_VSOCK	     ? "vsock"
 				 : t == T_NET_VHOST  ? "net-vhost"
 				 : t == T_BLK_SYNC   ? "blk-sync"
