@@ -646,11 +646,8 @@ static void entropy(void)
 	json_t *cfg, *bw;
 	int i;
 
-	files_make(&fs);
-	if (!api_new(&a, &f)) {
-		CHECK(!"api_init");
+	if (!begin(&a, &f, &fs))
 		return;
-	}
 	CHECK_EQ(put(&a, "/boot-source", "{\"kernel_image_path\": \"%s\"}", fs.kernel), 204);
 	CHECK(refused_naming(put(&a, "/entropy", "{\"rate_limiter\": 5}"), "must be an object"));
 	CHECK(refused_naming(put(&a, "/entropy", "{\"rate\": 5}"), "rate: unknown field"));
