@@ -340,6 +340,13 @@ vsock() {
 		echo "bench-peers: $c has no vsock device: vsock skipped" >&2
 		return
 		;;
+	microvm_base-*)
+		# a base revision from before the device (its type name not in the binary)
+		if ! grep -q "virtio-vsock" "$PEERS/microvm-base"; then
+			echo "bench-peers: $c has no vsock device: vsock skipped" >&2
+			return
+		fi
+		;;
 	esac
 	echo "bench-peers: round $r, $c, vsock" >&2
 	vs=$TMP/v.sock
