@@ -26,8 +26,16 @@
  *   nettool uds-many PATH N       accept N connections on a Unix socket, each answering the
  *                                 byte it reads with its count, then closing
  *   nettool uds-hold PATH         accept one connection on a Unix socket and never read it
+ *   nettool vsock-echo PORT       accept one AF_VSOCK connection, write back what it reads
+ *                                 until EOF (in the guest)
+ *   nettool vsock-ping CID PORT COUNT  COUNT round trips of 64 bytes to an echo server: write
+ *                                 64 bytes, read them back; after 10 round trips not counted,
+ *                                 prints "nettool rtt count N median_us U mean_us U min_us U
+ *                                 max_us U" on stderr
+ *   nettool uds-ping PATH PORT COUNT   the same through a vsock device's Unix socket (CONNECT)
  * The send modes retry a refused or reset connection for 30 s (NETTOOL_ONCE=1: one try).
- * All transfers print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done.
+ * All transfers print "nettool DIRECTION BYTES bytes SECONDS s MB/s" on stderr when done;
+ * each reads and writes 256 KiB at a time, NETTOOL_CHUNK=BYTES (a multiple of 16) instead.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -53,7 +61,8 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-#define CHUNK (256 * 1024)
+/* The size of each read and write of a transfer: 256 KiB, or $NETTOOL_CHUNK bytes. */
+static size_t chunk = 256 * 1024;
 
 static double now(void)
 {
@@ -84,7 +93,7 @@ static ssize_t read_chunk(int fd, char *buf)
 	ssize_t r;
 
 	do
-		r = read(fd, buf, CHUNK);
+		r = read(fd, buf, chunk);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		perror("nettool: read");
@@ -126,7 +135,7 @@ static int unix_addr(struct sockaddr_un *sa, const char *path)
 static int recv_one(int ls)
 {
 	unsigned long long total = 0;
-	char *buf = malloc(CHUNK);
+	char *buf = malloc(chunk);
 	double t0;
 	int s;
 
@@ -260,20 +269,20 @@ static int do_send(const char *host, int port, long mib)
 static int send_stream(int s, long mib)
 {
 	unsigned long long total = 0, want = (unsigned long long)mib << 20;
-	char *buf = malloc(CHUNK);
+	char *buf = malloc(chunk);
 	double t0;
 
 	if (s < 0 || !buf)
 		return 1;
-	/* The pattern stream equals `yes microvm-pattern | head -c BYTES` (CHUNK % 16 == 0). */
-	for (size_t i = 0; i < CHUNK; i++)
+	/* The pattern stream equals `yes microvm-pattern | head -c BYTES` (chunk % 16 == 0). */
+	for (size_t i = 0; i < chunk; i++)
 		buf[i] = "microvm-pattern\n"[i % 16];
 	t0 = now();
 	for (;;) {
 		ssize_t r;
 
 		if (mib >= 0) {
-			r = want - total < CHUNK ? (ssize_t)(want - total) : CHUNK;
+			r = want - total < chunk ? (ssize_t)(want - total) : (ssize_t)chunk;
 		} else {
 			r = read_chunk(0, buf);
 			if (r < 0)
@@ -289,7 +298,7 @@ static int send_stream(int s, long mib)
 	}
 	/* Wait for the receiver to take everything: it closes after EOF. */
 	shutdown(s, SHUT_WR);
-	while (read(s, buf, CHUNK) > 0)
+	while (read(s, buf, chunk) > 0)
 		;
 	report("sent", total, now() - t0);
 	close(s);
@@ -360,6 +369,105 @@ static int do_uds_hold(const char *path)
 	fprintf(stderr, "nettool uds-hold: holding a connection\n");
 	for (;;)
 		pause();
+}
+
+/* Accept one AF_VSOCK connection on port and write back everything it reads, until EOF. */
+static int do_vsock_echo(int port)
+{
+	struct sockaddr_vm a = {
+		.svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_ANY};
+	unsigned long long total = 0;
+	char what[16], buf[4096];
+	int ls, s;
+
+	snprintf(what, sizeof(what), "%d", port);
+	ls = listen_on(AF_VSOCK, &a, sizeof(a), what);
+	if (ls < 0 || (s = accept(ls, NULL, NULL)) < 0) {
+		perror("nettool: accept");
+		return 1;
+	}
+	for (;;) {
+		ssize_t r = read(s, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			perror("nettool: read");
+			return 1;
+		}
+		if (r == 0)
+			break;
+		if (write_all(s, buf, (size_t)r) < 0) {
+			perror("nettool: write");
+			return 1;
+		}
+		total += (size_t)r;
+	}
+	fprintf(stderr, "nettool echoed %llu bytes\n", total);
+	close(s);
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define PING_BYTES 64
+#define PING_WARMUP 10
+
+/* count round trips of PING_BYTES on s (an echo server's connection), after PING_WARMUP. */
+static int ping(int s, int count)
+{
+	double *rtt = calloc(count > 0 ? count : 1, sizeof(*rtt)), sum = 0;
+	char out[PING_BYTES], in[PING_BYTES];
+
+	if (s < 0 || !rtt || count <= 0)
+		return 1;
+	for (int i = 0; i < PING_BYTES; i++)
+		out[i] = (char)('a' + i % 26);
+	for (int i = -PING_WARMUP; i < count; i++) {
+		double t0 = now();
+		size_t got = 0;
+
+		if (write_all(s, out, sizeof(out)) < 0) {
+			perror("nettool: ping write");
+			return 1;
+		}
+		while (got < sizeof(in)) {
+			ssize_t r = read(s, in + got, sizeof(in) - got);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				fprintf(stderr, "nettool: ping: the echo ended after %d round trips\n",
+					i + PING_WARMUP);
+				return 1;
+			}
+			got += (size_t)r;
+		}
+		if (memcmp(in, out, sizeof(in))) {
+			fprintf(stderr, "nettool: ping: the echo differs\n");
+			return 1;
+		}
+		if (i >= 0)
+			sum += rtt[i] = (now() - t0) * 1e6;
+	}
+	close(s);
+	qsort(rtt, count, sizeof(*rtt), cmp_double);
+	fprintf(stderr, "nettool rtt count %d median_us %.1f mean_us %.1f min_us %.1f max_us %.1f\n",
+		count, count % 2 ? rtt[count / 2] : (rtt[count / 2 - 1] + rtt[count / 2]) / 2,
+		sum / count, rtt[0], rtt[count - 1]);
+	return 0;
+}
+
+static int do_vsock_ping(unsigned cid, int port, int count)
+{
+	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_port = port, .svm_cid = cid};
+
+	return ping(connect_to(AF_VSOCK, &a, sizeof(a)), count);
 }
 
 static int do_tap(const char *name, bool mq, int persist, long owner)
@@ -521,6 +629,17 @@ static int do_stall(const char *path)
 
 int main(int argc, char **argv)
 {
+	const char *c = getenv("NETTOOL_CHUNK");
+
+	if (c) {
+		long v = atol(c);
+
+		if (v < 16 || v % 16 || v > (1L << 30)) {
+			fprintf(stderr, "nettool: NETTOOL_CHUNK=%s: want a multiple of 16 bytes\n", c);
+			return 2;
+		}
+		chunk = (size_t)v;
+	}
 	if (argc == 3 && !strcmp(argv[1], "stall"))
 		return do_stall(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "measure"))
@@ -551,11 +670,18 @@ int main(int argc, char **argv)
 		return do_uds_many(argv[2], atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "uds-hold"))
 		return do_uds_hold(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "vsock-echo"))
+		return do_vsock_echo(atoi(argv[2]));
+	if (argc == 5 && !strcmp(argv[1], "vsock-ping"))
+		return do_vsock_ping(strtoul(argv[2], NULL, 0), atoi(argv[3]), atoi(argv[4]));
+	if (argc == 5 && !strcmp(argv[1], "uds-ping"))
+		return ping(uds_connect(argv[2], atoi(argv[3])), atoi(argv[4]));
 	fprintf(stderr,
 		"usage: nettool recv PORT | send HOST PORT [MIB] | mktap NAME [mq [UID]] | "
 		"deltap NAME [mq] | runas UID GID CMD... | measure FILE CMD... | stall SOCKET | "
 		"vsock-recv PORT | vsock-send CID PORT [MIB] | uds-recv PATH | "
 		"uds-send PATH PORT [MIB] | vsock-many CID PORT N | uds-many PATH N | "
-		"uds-hold PATH\n");
+		"uds-hold PATH | vsock-echo PORT | vsock-ping CID PORT COUNT | "
+		"uds-ping PATH PORT COUNT\n");
 	return 2;
 }

@@ -57,13 +57,13 @@ for kind in $BENCH_KINDS; do
 	csv=$out/peers-$kind.csv
 	{
 		echo "host,workload,case,item,run,value1,value2,value3"
-		awk -v k="$kind" '$2 ~ /^(boot|blk|net)$/ {
+		awk -v k="$kind" '$2 ~ /^(boot|blk|net|vsock)$/ {
 			printf "%s,%s,%s,%s,%s,%s,%s,%s\n", k, $2, $3, $4, $5, $6, $7, $8 }' \
 			"$out/peers-$kind.raw"
 	} >"$csv"
 	raw=$out/peers-$kind.raw
 	# case order: as they ran in round 1
-	order=$(awk '$2 ~ /^(boot|blk|net)$/ && $5 == 1 && !seen[$3]++ { print $3 }' "$raw")
+	order=$(awk '$2 ~ /^(boot|blk|net|vsock)$/ && $5 == 1 && !seen[$3]++ { print $3 }' "$raw")
 	# row LABEL FILE: one Markdown row, a cell per case ("median (min-max)" or -)
 	row() {
 		printf "| %s |" "$1"
@@ -81,6 +81,56 @@ for kind in $BENCH_KINDS; do
 		for c in $order; do printf " --- |"; done
 		echo
 	}
+	# vsock_table RAW: the vsock workload, a row per case (median (min-max) over rounds), then
+	# each microvm case's medians over kvmtool's (vhost-vsock) on the same transport
+	vsock_table() {
+		echo "vsock: one stream each way ($(vsock_conf mib) MiB, 1 MiB reads and writes; MB/s as"
+		echo "the host's side timed it) and 64-byte round trips from the host to an echo server in"
+		echo "the guest ($(vsock_conf pings) per round, after 10 not counted). microvm's device runs in"
+		echo "userspace (the host side through uds_path's CONNECT protocol), kvmtool's is the kernel's"
+		echo "vhost-vsock (the host side AF_VSOCK)."
+		echo
+		echo "| case | host to guest MB/s | guest to host MB/s | round trip median (us) | round trip mean (us) |"
+		echo "| --- | --- | --- | --- | --- |"
+		for c in $order; do
+			grep -q "^MVPEER vsock $c " "$1" || continue
+			printf "| %s |" "$c"
+			for m in host-to-guest:6 guest-to-host:6 rtt-64:6 rtt-64:7; do
+				cell=$(awk -v c="$c" -v i="${m%:*}" -v f="${m#*:}" \
+					'$2 == "vsock" && $3 == c && $4 == i { print c, $f }' "$1" | stats |
+					awk '{ if ($3 == $4) printf "%s", $2; else printf "%s (%s-%s)", $2, $3, $4 }')
+				printf " %s |" "${cell:--}"
+			done
+			echo
+		done
+		echo
+		echo "Userspace over vhost-vsock, medians (throughput: above 1 is faster; round trip: below"
+		echo "1 is faster):"
+		echo
+		echo "| cases | host to guest | guest to host | round trip median |"
+		echo "| --- | --- | --- | --- |"
+		for c in $order; do
+			case $c in microvm*-mmio | microvm*-pci) ;; *) continue ;; esac
+			p=lkvm-${c##*-}
+			grep -q "^MVPEER vsock $p " "$1" && grep -q "^MVPEER vsock $c " "$1" || continue
+			printf "| %s / %s |" "$c" "$p"
+			for i in host-to-guest guest-to-host rtt-64; do
+				awk -v c="$c" -v p="$p" -v i="$i" '$2 == "vsock" && ($3 == c || $3 == p) && $4 == i { print $3, $6 }' "$1" |
+					stats | awk -v c="$c" -v p="$p" '$1 == c { a = $2 } $1 == p { b = $2 }
+						END { if (a != "" && b > 0) printf " %.2f |", a / b; else printf " - |" }'
+			done
+			echo
+		done
+		if grep -q " vsockcounters " "$1"; then
+			echo
+			echo "microvm's vsock device at exit (--verbose), per session:"
+			echo
+			awk '$2 == "vsockcounters" { $1 = ""; $2 = ""; print "-" $0 }' "$1" | sort | uniq -c |
+				awk '{ n = $1; $1 = ""; print $0 (n > 1 ? " (" n " sessions)" : "") }' | sed 's/^ //'
+		fi
+	}
+	# vsock_conf mib|pings: the workload's settings, as the log's MVPEER vsockconf line gives them
+	vsock_conf() { awk -v k="$1" '$2 == "vsockconf" { for (i = 3; i < NF; i++) if ($i == k) print $(i + 1) }' "$raw" | head -n 1; }
 	t=$(mktemp)
 	{
 		echo "## $kind: $where"
@@ -92,6 +142,7 @@ for kind in $BENCH_KINDS; do
 		header "measure (median, min-max over runs)"
 		for job in randread-qd1 read-1m randread-qd32 randread-qd256; do
 			awk -v j=$job '$2 == "blk" && $4 == j { print $3, $7 }' "$raw" | stats >"$t"
+			[ -s "$t" ] || continue
 			row "blk $job IOPS" "$t"
 			if [ $job = randread-qd1 ]; then
 				awk '$2 == "blk" && $4 == "randread-qd1" && $7 { printf "%s %.0f\n", $3, 1e6 / $7 }' "$raw" | stats >"$t"
@@ -104,8 +155,14 @@ for kind in $BENCH_KINDS; do
 		done
 		for dir in host-to-guest guest-to-host; do
 			awk -v d=$dir '$2 == "net" && $4 == d { print $3, $6 }' "$raw" | stats >"$t"
-			row "net TCP $dir MB/s" "$t"
+			[ -s "$t" ] && row "net TCP $dir MB/s" "$t"
 		done
+		for dir in host-to-guest guest-to-host; do
+			awk -v d=$dir '$2 == "vsock" && $4 == d { print $3, $6 }' "$raw" | stats >"$t"
+			[ -s "$t" ] && row "vsock stream $dir MB/s" "$t"
+		done
+		awk '$2 == "vsock" && $4 == "rtt-64" { print $3, $6 }' "$raw" | stats >"$t"
+		[ -s "$t" ] && row "vsock 64-byte round trip, median (us)" "$t"
 		for k in minimal distro; do
 			awk -v k=$k '$2 == "boot" && $4 == k { print $3, $6 }' "$raw" | stats >"$t"
 			[ -s "$t" ] && row "boot $k kernel, exec to exit (ms)" "$t"
@@ -113,25 +170,31 @@ for kind in $BENCH_KINDS; do
 			[ -s "$t" ] && row "boot $k kernel, peak RSS (MiB)" "$t"
 		done
 		echo
-		echo "Per request of the QD1 random read job (one counted run: KVM's exits from debugfs,"
-		echo "the monitor's system calls from strace -c -f, each divided by the requests fio made):"
-		echo
-		header "per request"
-		awk '$2 == "requests" { req[$3] = $4 }
-			$2 == "kvmstat" && ($4 == "exits" || $4 == "mmio_exit_user" || $4 == "mmio_exit_kernel" ||
-				$4 == "wfi_exit_stat" || $4 == "halt_wakeup") { print "kvm:" $4, $3, (req[$3] ? $5 / req[$3] : 0) }
-			$2 == "syscall" { print $4, $3, (req[$3] ? $5 / req[$3] : 0); tot[$3] += $5 }
-			END { for (c in tot) print "all-syscalls", c, (req[c] ? tot[c] / req[c] : 0) }' "$raw" >"$t.pr"
-		# the rows: KVM's figures, all system calls, then each call made at least 0.05 times
-		for name in kvm:exits kvm:mmio_exit_user kvm:mmio_exit_kernel kvm:wfi_exit_stat \
-			kvm:halt_wakeup all-syscalls $(awk '$1 !~ /^(kvm:|all-)/ && $3 >= 0.05 { print $1 }' "$t.pr" | sort -u); do
-			printf "| %s |" "$name"
-			for c in $order; do
-				printf " %s |" "$(awk -v n="$name" -v c="$c" '$1 == n && $2 == c { printf "%.2f", $3 }' "$t.pr")"
+		if grep -q " vsock " "$raw"; then
+			vsock_table "$raw"
+			echo
+		fi
+		if grep -q " requests " "$raw"; then
+			echo "Per request of the QD1 random read job (one counted run: KVM's exits from debugfs,"
+			echo "the monitor's system calls from strace -c -f, each divided by the requests fio made):"
+			echo
+			header "per request"
+			awk '$2 == "requests" { req[$3] = $4 }
+				$2 == "kvmstat" && ($4 == "exits" || $4 == "mmio_exit_user" || $4 == "mmio_exit_kernel" ||
+					$4 == "wfi_exit_stat" || $4 == "halt_wakeup") { print "kvm:" $4, $3, (req[$3] ? $5 / req[$3] : 0) }
+				$2 == "syscall" { print $4, $3, (req[$3] ? $5 / req[$3] : 0); tot[$3] += $5 }
+				END { for (c in tot) print "all-syscalls", c, (req[c] ? tot[c] / req[c] : 0) }' "$raw" >"$t.pr"
+			# the rows: KVM's figures, all system calls, then each call made at least 0.05 times
+			for name in kvm:exits kvm:mmio_exit_user kvm:mmio_exit_kernel kvm:wfi_exit_stat \
+				kvm:halt_wakeup all-syscalls $(awk '$1 !~ /^(kvm:|all-)/ && $3 >= 0.05 { print $1 }' "$t.pr" | sort -u); do
+				printf "| %s |" "$name"
+				for c in $order; do
+					printf " %s |" "$(awk -v n="$name" -v c="$c" '$1 == n && $2 == c { printf "%.2f", $3 }' "$t.pr")"
+				done
+				echo
 			done
 			echo
-		done
-		echo
+		fi
 		if grep -q " setup " "$raw"; then
 			echo "microvm's set-up (--boot-report of the boot runs, medians): the phases in ms"
 			echo "from exec, and the resident memory at exit in KiB (the monitor's own: all of it"
@@ -147,7 +210,7 @@ for kind in $BENCH_KINDS; do
 				line = line " | " sprintf($2 <= 4 ? "%.1f" : "%.0f", $3) } END { if (k != "") print line " |" }'
 			echo
 		fi
-		if grep -q "counters" "$raw"; then
+		if grep -q " counters " "$raw"; then
 			echo "microvm's own counters over the whole blk session (requests, register exits,"
 			echo "event-loop wake-ups for kicks and completions, io_uring_enter calls, interrupts):"
 			echo

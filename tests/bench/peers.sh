@@ -4,7 +4,7 @@
 # a fixed 1 GiB guest), the same guest kernel, initramfs, disk and workloads, the monitors
 # interleaved: every round runs every case once, odd rounds in order and even rounds in
 # reverse. Cases whose binary is missing are skipped with a message.
-# Workloads (PEER_WORK, default "boot blk net"), a 256 MiB guest with 1 vCPU:
+# Workloads (PEER_WORK, default "boot blk net vsock"), a 256 MiB guest with 1 vCPU:
 #   boot: exec to exit of a guest whose init powers off at once (the project's minimal
 #         kernel, then DISTRO_KERNEL when set); the peak RSS of the monitor process.
 #   blk:  one disk (the tools file system, then a 256 MiB region at 128 MiB that fio uses):
@@ -13,6 +13,12 @@
 #         again to count, per request, KVM's exits (debugfs) and the monitor's system calls
 #         (strace -c -f; counts only, that run is not timed).
 #   net:  a TAP, iperf3 one TCP stream each way for IPERF_SECONDS.
+#   vsock: a vsock device, guest CID 3 (microvm: its own device in userspace, the host side
+#         through uds_path's CONNECT protocol and <uds_path>_PORT; kvmtool: --vsock 3, the
+#         kernel's vhost-vsock, the host side AF_VSOCK): one stream of VSOCK_MIB MiB (64)
+#         host to guest, then one guest to host, nettool reading and writing 1 MiB at a time
+#         (MB/s as the host's side timed it); then VSOCK_PINGS (2000) round trips of 64
+#         bytes from the host to an echo server in the guest (median and mean).
 # Prints "MVPEER ..." lines (see tests/bench/peers-run.sh, which makes the report).
 MV=${MV:-/microvm}
 MVDIR=${MVDIR:-/}
@@ -22,7 +28,9 @@ HOSTKIND=${HOSTKIND:-rpi5}
 RUNS=${BENCH_RUNS:-3}
 SECS=${FIO_SECONDS:-5}
 ISECS=${IPERF_SECONDS:-5}
-WORK=${PEER_WORK:-boot blk net}
+VMIB=${VSOCK_MIB:-64}
+VPINGS=${VSOCK_PINGS:-2000}
+WORK=${PEER_WORK:-boot blk net vsock}
 TOOLS=${TOOLS:-}
 IPERF=iperf3 STRACE=strace
 [ -n "$TOOLS" ] && IPERF=$TOOLS/bin/iperf3 STRACE=$TOOLS/bin/strace
@@ -59,7 +67,8 @@ dd if="$G/tools.ext4" of="$TMP/disk.img" bs=1M 2>/dev/null
 dd if=/dev/zero of="$TMP/disk.img" bs=1M count=0 seek=384 2>/dev/null
 
 # monitor CASE KERNEL INITRD [DISK [TAP]]: the command line of one run (a 256 MiB guest,
-# 1 vCPU, the console on the terminal; kvm-host has none of these options)
+# 1 vCPU, the console on the terminal; kvm-host has none of these options); with $vsock set,
+# a vsock device, guest CID 3 (microvm: $vsock its uds_path)
 monitor() {
 	c=${1%%:*} k=$2 i=$3 d=${4:-} t=${5:-}
 	tr=${c##*-}
@@ -81,14 +90,16 @@ monitor() {
 		echo "$bin${d:+ -v}${report:+ --boot-report $report} --config $machine --kernel $k --initrd $i --set machine.vcpus=1$msets" \
 			"--set memory.size=256M${d:+ --set blk0.type=virtio-blk --set blk0.path=$d}" \
 			"${d:+--set blk0.transport=$tr$sets}${t:+ --set net0.type=virtio-net}" \
-			"${t:+--set net0.tap=$t --set net0.transport=$tr$nsets}"
+			"${t:+--set net0.tap=$t --set net0.transport=$tr$nsets}" \
+			"${vsock:+--set vsock0.type=virtio-vsock --set vsock0.cid=3 --set vsock0.uds_path=$vsock}" \
+			"${vsock:+--set vsock0.transport=$tr}"
 		;;
 	lkvm-*)
 		net=mode=none
 		[ -z "$t" ] || net=mode=tap,tapif=$t
 		case $1 in *:vhost=1*) [ -z "$t" ] || net=$net,vhost=1 ;; esac
 		echo "env HOME=$TMP/lkvm-home $PEERS/lkvm run -k $k -i $i -c 1 -m 256" \
-			"--console serial --virtio-transport $tr${d:+ -d $d} -n $net"
+			"--console serial --virtio-transport $tr${d:+ -d $d} -n $net${vsock:+ --vsock 3}"
 		;;
 	kvm-host-*)
 		echo "$PEERS/kvm-host -k $k -i $i${d:+ -d $d}"
@@ -118,6 +129,8 @@ until_seen() {
 		n=$((n + 1))
 	done
 }
+
+vsock=""
 
 # measured FIELD: a figure of the last run from nettool measure
 measured() { sed -n "s/.*$1 \([0-9.-]*\).*/\1/p" "$TMP/m.txt"; }
@@ -309,6 +322,98 @@ net() {
 	esac
 }
 
+# vsock_fail CASE WHAT: an error line and the end of both sides' output
+vsock_fail() {
+	echo "MVPEER-ERROR vsock $1 $2"
+	tail -n 5 "$TMP/v.log"
+	tail -n 10 "$TMP/out"
+	echo # the guest's output may end without one: the next MVPEER line at a line's start
+}
+
+# The host's nettool reads and writes 1 MiB at a time, as the guest's does.
+VCHUNK=1048576
+
+vsock() {
+	c=$1 r=$2
+	case $c in
+	kvm-host-*)
+		echo "bench-peers: $c has no vsock device: vsock skipped" >&2
+		return
+		;;
+	microvm_base-*)
+		# a base revision from before the device (its type name not in the binary)
+		if ! grep -q "virtio-vsock" "$PEERS/microvm-base"; then
+			echo "bench-peers: $c has no vsock device: vsock skipped" >&2
+			return
+		fi
+		;;
+	esac
+	echo "bench-peers: round $r, $c, vsock" >&2
+	vs=$TMP/v.sock
+	rm -f "$vs" "$vs"_*
+	vsock=$vs
+	if ! session_start "$c"; then
+		vsock=""
+		echo "MVPEER-ERROR vsock $c boot"
+		tail -n 15 "$TMP/out"
+		session_end
+		return
+	fi
+	vsock=""
+	# The host's side: microvm's CONNECT protocol on its Unix socket (guest to host: the
+	# socket <uds_path>_PORT), or AF_VSOCK to the guest's CID 3 (kvmtool's vhost-vsock).
+	case $c in
+	lkvm-*) send="vsock-send 3" recv="vsock-recv 5202" ping="vsock-ping 3" ;;
+	*) send="uds-send $vs" recv="uds-recv ${vs}_5202" ping="uds-ping $vs" ;;
+	esac
+	# host -> guest: the guest reads to /dev/null ($send, $recv and $ping are words)
+	say "NETTOOL_CHUNK=$VCHUNK nettool vsock-recv 5201 >/dev/null"
+	# shellcheck disable=SC2086
+	if until_seen "nettool listening on 5201" 30 &&
+		NETTOOL_CHUNK=$VCHUNK timeout 300 "$NETTOOL" $send 5201 "$VMIB" 2>"$TMP/v.log" >/dev/null &&
+		until_seen "nettool received" 60; then
+		echo "MVPEER vsock $c host-to-guest $r $(sed -n 's/^nettool sent .* \([0-9.]*\) MB.s$/\1/p' "$TMP/v.log")"
+	else
+		vsock_fail "$c" host-to-guest
+	fi
+	# guest -> host: the host's listener reads to /dev/null
+	# shellcheck disable=SC2086
+	NETTOOL_CHUNK=$VCHUNK timeout 300 "$NETTOOL" $recv >/dev/null 2>"$TMP/v.log" &
+	rpid=$!
+	n=0
+	while ! grep -q "nettool listening" "$TMP/v.log" && [ $n -lt 100 ]; do
+		n=$((n + 1))
+		sleep 0.1
+	done
+	say "NETTOOL_CHUNK=$VCHUNK nettool vsock-send 2 5202 $VMIB; echo VSEND-\$((40+2))=\$?"
+	if until_seen "^VSEND-42=" 300 && wait $rpid &&
+		grep -q "^nettool received" "$TMP/v.log"; then
+		echo "MVPEER vsock $c guest-to-host $r $(sed -n 's/^nettool received .* \([0-9.]*\) MB.s$/\1/p' "$TMP/v.log")"
+	else
+		vsock_fail "$c" guest-to-host
+		kill $rpid 2>/dev/null
+		wait $rpid
+	fi
+	# 64-byte round trips: the host writes, the guest's echo server writes them back
+	say "nettool vsock-echo 5203"
+	# shellcheck disable=SC2086
+	if until_seen "nettool listening on 5203" 30 &&
+		timeout 300 "$NETTOOL" $ping 5203 "$VPINGS" 2>"$TMP/v.log" &&
+		until_seen "nettool echoed" 30; then
+		echo "MVPEER vsock $c rtt-64 $r $(sed -n 's/^nettool rtt count [0-9]* median_us \([0-9.]*\) mean_us \([0-9.]*\).*/\1 \2/p' "$TMP/v.log")"
+	else
+		vsock_fail "$c" rtt-64
+	fi
+	session_end
+	case $c in
+	microvm*)
+		# microvm's exit report of the device (connections, resets, drops, interrupts)
+		tr -d '\r' <"$TMP/out" | grep -a "^microvm: vsock0: " | sed "s/^microvm: /MVPEER vsockcounters $c /"
+		;;
+	esac
+}
+
+case " $WORK " in *" vsock "*) echo "MVPEER vsockconf mib $VMIB pings $VPINGS chunk $VCHUNK" ;; esac
 for r in $(seq "$RUNS"); do
 	order=$cases
 	[ $((r % 2)) = 0 ] && order=$(echo "$cases" | tr ' ' '\n' | sed '/^$/d' | sed -n '1!G;h;$p')

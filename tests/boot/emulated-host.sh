@@ -66,11 +66,13 @@ printf 'root:x:0:
 kvm:x:1001:mvuser
 mvuser:x:1000:
 ' >"$root/etc/group"
-# TAP devices need tun.ko from the same kernel package, vhost = on the vhost-net modules
-# (loaded by l1-init in this order).
+# TAP devices need tun.ko from the same kernel package, vhost = on the vhost-net modules,
+# kvmtool's --vsock (bench-peers) vhost_vsock and the host's AF_VSOCK (loaded by l1-init in
+# this order).
 # On x86 KVM itself is modules too (kvm-amd needs ccp), loaded in this order.
 mkdir -p "$root/lib"
-mods="drivers/net/tun drivers/net/tap drivers/vhost/vhost_iotlb drivers/vhost/vhost drivers/vhost/vhost_net"
+mods="drivers/net/tun drivers/net/tap drivers/vhost/vhost_iotlb drivers/vhost/vhost drivers/vhost/vhost_net
+	net/vmw_vsock/vsock net/vmw_vsock/vmw_vsock_virtio_transport_common drivers/vhost/vhost_vsock"
 [ "$kind" = x86 ] && mods="virt/lib/irqbypass arch/x86/kvm/kvm drivers/crypto/ccp/ccp
 	arch/x86/kvm/kvm-amd $mods"
 for m in $mods; do
