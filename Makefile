@@ -162,13 +162,15 @@ guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 b
 	build/guest/tools.ext4
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
-# The initramfs carries nettool (timed TCP transfers), vnetpoke, blkpoke and rngpoke
-# (misbehaving drivers).
+# The initramfs carries nettool (timed TCP transfers), vnetpoke, blkpoke, rngpoke and
+# vsockpoke (misbehaving drivers).
 build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
 		guest-images/build-initramfs.sh \
-		build/guest/nettool build/guest/vnetpoke build/guest/blkpoke build/guest/rngpoke
+		build/guest/nettool build/guest/vnetpoke build/guest/blkpoke build/guest/rngpoke \
+		build/guest/vsockpoke
 	rm -rf build/guest/extra && mkdir -p build/guest/extra/bin
 	cp build/guest/nettool build/guest/vnetpoke build/guest/blkpoke build/guest/rngpoke \
+		build/guest/vsockpoke \
 		build/guest/extra/bin/
 	./guest-images/build-initramfs.sh $@ build/guest/extra
 # The same, powering off as soon as init is reached whatever the command line (bench-peers).
@@ -182,9 +184,9 @@ build/guest/rootfs.ext4: build/guest/initramfs.cpio.gz guest-images/build-rootfs
 build/guest/nettool: tests/bench/nettool.c
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
-# Misbehaving virtio-net, virtio-blk and virtio-rng drivers for the boot tests (they run in
-# the guest).
-build/guest/vnetpoke build/guest/blkpoke build/guest/rngpoke: build/guest/%: tests/boot/%.c \
+# Misbehaving virtio-net, virtio-blk, virtio-rng and virtio-vsock drivers for the boot tests
+# (they run in the guest).
+build/guest/vnetpoke build/guest/blkpoke build/guest/rngpoke build/guest/vsockpoke: build/guest/%: tests/boot/%.c \
 		tests/boot/poke.h
 	@mkdir -p $(dir $@)
 	aarch64-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o $@ $<
