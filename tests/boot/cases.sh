@@ -684,5 +684,7 @@ unit net net-errors net_errors_case
 [ "$HOSTKIND" != rpi5 ] || unit net many-handlers many_handlers_case
 unit vsock vsock-mmio vsock_mmio_case
 unit vsock vsock-pci vsock_pci_case
+# vsockpoke is an arm64 tool, and drives virtio-mmio: RPi5 only.
+[ "$HOSTKIND" != rpi5 ] || unit vsock vsock-poke vsock_poke_case
 [ "$HOSTKIND" = x86 ] || unit boot bench-smoke bench_smoke_case
 summary
