@@ -19,10 +19,10 @@
  */
 #include "poke.h"
 
-#define NUM    128 /* each queue */
-#define RXBUF  128 /* bytes per receive buffer */
-#define FLOOD  2000
-#define HOST   2
+#define NUM	    128 /* each queue */
+#define RXBUF	    128 /* bytes per receive buffer */
+#define FLOOD	    2000
+#define HOST	    2
 #define OP_REQUEST  1
 #define OP_RESPONSE 2
 #define OP_RST	    3
@@ -38,7 +38,7 @@ struct hdr {
 _Static_assert(sizeof(struct hdr) == 44, "virtio_vsock_hdr");
 
 /* Page layout of the scratch area. */
-#define P_RXQ  0  /* three pages each */
+#define P_RXQ  0 /* three pages each */
 #define P_TXQ  3
 #define P_EVQ  6
 #define P_RX   9  /* NUM receive buffers of RXBUF bytes: 4 pages */
@@ -107,8 +107,13 @@ static struct hdr *tx_hdr(unsigned i, uint16_t op, uint32_t sport, uint32_t dpor
 {
 	struct hdr *h = (struct hdr *)(scratch + P_TX * PAGE + 64 * (i % NUM));
 
-	*h = (struct hdr){.src_cid = cid, .dst_cid = HOST, .src_port = sport, .dst_port = dport,
-			  .type = STREAM, .op = op, .buf_alloc = 65536};
+	*h = (struct hdr){.src_cid = cid,
+			  .dst_cid = HOST,
+			  .src_port = sport,
+			  .dst_port = dport,
+			  .type = STREAM,
+			  .op = op,
+			  .buf_alloc = 65536};
 	return h;
 }
 
@@ -146,8 +151,8 @@ static int tx_send(unsigned first, unsigned n, uint32_t datalen, uint32_t hdrlen
 /* Is h a packet from the host's port sport to the guest's port dport with op? */
 static int is(const struct hdr *h, uint16_t op, uint32_t sport, uint32_t dport)
 {
-	return h->op == op && h->src_port == sport && h->dst_port == dport &&
-	       h->src_cid == HOST && h->dst_cid == cid && h->type == STREAM && h->len == 0;
+	return h->op == op && h->src_port == sport && h->dst_port == dport && h->src_cid == HOST &&
+	       h->dst_cid == cid && h->type == STREAM && h->len == 0;
 }
 
 int main(int argc, char **argv)
@@ -158,7 +163,8 @@ int main(int argc, char **argv)
 
 	if (argc != 4 || open_regs("vsockpoke", strtoull(argv[1], NULL, 0), 19) ||
 	    lock_scratch(PAGES) || restart()) {
-		fprintf(stderr, "usage: vsockpoke MMIO_BASE HOLDPORT NOPORT (as root, driver unbound)\n");
+		fprintf(stderr,
+			"usage: vsockpoke MMIO_BASE HOLDPORT NOPORT (as root, driver unbound)\n");
 		return 2;
 	}
 	holdport = strtoul(argv[2], NULL, 0);
@@ -195,8 +201,8 @@ int main(int argc, char **argv)
 	tx_hdr(6, OP_REQUEST, 1106, noport);
 	r |= tx_send(6, 1, 0, 44);
 	while (!r && rx_next(&h, 5000) == 0) {
-		snprintf(seq + strlen(seq), sizeof(seq) - strlen(seq), "%s%s:%u",
-			 seq[0] ? "," : "", h.op == OP_RST ? "RST" : "OTHER", h.dst_port);
+		snprintf(seq + strlen(seq), sizeof(seq) - strlen(seq), "%s%s:%u", seq[0] ? "," : "",
+			 h.op == OP_RST ? "RST" : "OTHER", h.dst_port);
 		if (h.dst_port == 1106 || strlen(seq) > 200)
 			break;
 	}
