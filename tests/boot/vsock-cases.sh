@@ -145,10 +145,10 @@ vsock_poke_case() {
 	timeout 600 "$NETTOOL" uds-hold "${vs}_6000" 2>"$TMP/vphold.log" &
 	hpid=$!
 	wait_sock "${vs}_6000"
-	rss0=$(sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$pid/status")
+	rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
 	type_line "vsockpoke ${base:-0x0a000000} 6000 6001"
 	wait_for "^VSOCKPOKE-DONE" 1 180
-	rss1=$(sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' "/proc/$pid/status")
+	rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
 	kill $hpid 2>/dev/null
 	wait $hpid 2>/dev/null
 	echo "MVTRACE $c monitor RSS ${rss0:-?} kB before vsockpoke, ${rss1:-?} kB after"
