@@ -164,6 +164,7 @@ vsock_poke_case() {
 	wait $rpid
 	type_line 'poweroff -f'
 	finish 60
+	grep -a 'vsock0: \|needs a reset' "$TMP/$c.err" | sed "s/^/MVTRACE $c monitor: /"
 	expect $c "the device's config says CID 3" has "^CID=3"
 	expect $c "a REQUEST to a host port nothing listens on: RST, ports right" has "^NOLISTEN-RST=1"
 	expect $c "a REQUEST to a host port held: RESPONSE, 256 KiB of credit" \
