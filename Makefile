@@ -163,7 +163,7 @@ guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 b
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
 	./guest-images/build-kernel.sh $@
 # The initramfs carries nettool (timed TCP transfers) and the misbehaving drivers.
-POKES := vnetpoke blkpoke rngpoke balloonpoke
+POKES := vnetpoke blkpoke rngpoke balloonpoke vsockpoke
 build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
 		guest-images/build-initramfs.sh \
 		build/guest/nettool $(POKES:%=build/guest/%)

@@ -695,5 +695,7 @@ unit net net-errors net_errors_case
 # vsock: RPi5 and x86-64.
 [ "$HOSTKIND" = gicv3 ] || unit vsock vsock-mmio vsock_mmio_case
 [ "$HOSTKIND" = gicv3 ] || unit vsock vsock-pci vsock_pci_case
+# vsockpoke is an arm64 tool, and drives virtio-mmio: RPi5 only.
+[ "$HOSTKIND" != rpi5 ] || unit vsock vsock-poke vsock_poke_case
 [ "$HOSTKIND" = x86 ] || unit boot bench-smoke bench_smoke_case
 summary

@@ -117,3 +117,81 @@ vsock_pci_case() {
 	finish 60
 	expect "$c" "exit 0 (got $status)" test "$status" = 0
 }
+
+# vsockpoke (tests/boot/vsockpoke.c) drives vsock0 on virtio-mmio itself, the kernel's driver
+# unbound: a REQUEST nothing listens for (RST), one the host holds (RESPONSE) and data past
+# the credit on it (RST), packets with wrong CIDs, an unknown op or type, a len past the
+# descriptors or a short header, a flood of 2000 REQUESTs with the receive queue unread (the
+# RST queue is bounded: the monitor's RSS must stay put), and a receive buffer too small for a
+# header (DEVICE_NEEDS_RESET, cleared by a reset). Then the kernel's driver, bound again,
+# carries a guest -> host stream.
+vsock_poke_case() {
+	c=vsock-poke
+	vs=$TMP/$c.sock
+	# (the monitor's warnings apart: they would split result lines)
+	ERR=$TMP/$c.err
+	start $c --set memory.size=256M --set vsock0.type=virtio-vsock --set vsock0.cid=3 \
+		--set vsock0.uds_path="$vs"
+	ERR=""
+	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+	# (another socket path: the running monitor's is not touched)
+	"$MV" --config "$machine" --set memory.size=256M --set vsock0.type=virtio-vsock \
+		--set vsock0.cid=3 --set vsock0.uds_path="$TMP/vsock-check.sock" --check \
+		>"$TMP/vsockpoke-check.out" 2>&1
+	base=$(sed -n 's/.*virtio-vsock cid 3.*virtio-mmio at \(0x[0-9a-f]*\),.*/\1/p' "$TMP/vsockpoke-check.out")
+	type_line 'stty cols 500'
+	type_line 'dmesg -n 1; for d in /sys/bus/virtio/devices/*; do [ "$(cat $d/device)" = 0x0013 ] && v=${d##*/}; done; echo $v >/sys/bus/virtio/drivers/vmw_vsock_virtio_transport/unbind && echo UNBOUND'
+	wait_for "^UNBOUND" 1 30
+	timeout 600 "$NETTOOL" uds-hold "${vs}_6000" 2>"$TMP/vphold.log" &
+	hpid=$!
+	wait_sock "${vs}_6000"
+	rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+	type_line "vsockpoke ${base:-0x0a000000} 6000 6001"
+	wait_for "^VSOCKPOKE-DONE" 1 180
+	rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+	kill $hpid 2>/dev/null
+	wait $hpid 2>/dev/null
+	echo "MVTRACE $c monitor RSS ${rss0:-?} kB before vsockpoke, ${rss1:-?} kB after"
+	grep -a '^[A-Z-]*=' "$out" | grep -v '^UNBOUND' | sed "s/^/MVTRACE $c guest: /"
+	# The kernel's driver again: a guest -> host stream through the same device.
+	timeout 120 "$NETTOOL" uds-recv "${vs}_5002" >"$TMP/vpg2h.bin" 2>"$TMP/vpg2h.log" &
+	rpid=$!
+	wait_sock "${vs}_5002"
+	type_line 'echo $v >/sys/bus/virtio/drivers/vmw_vsock_virtio_transport/bind; echo REBOUND=$(ls -d /sys/bus/virtio/drivers/vmw_vsock_virtio_transport/virtio* 2>/dev/null | wc -l)'
+	wait_for "^REBOUND=" 1 30
+	type_line "nettool vsock-send 2 5002 4; echo G2H-DONE=\$?"
+	wait_for "^G2H-DONE=[0-9]" 1 120
+	wait $rpid
+	type_line 'poweroff -f'
+	finish 60
+	grep -a 'vsock0: \|needs a reset' "$TMP/$c.err" | sed "s/^/MVTRACE $c monitor: /"
+	expect $c "the device's config says CID 3" has "^CID=3"
+	expect $c "a REQUEST to a host port nothing listens on: RST, ports right" has "^NOLISTEN-RST=1"
+	expect $c "a REQUEST to a host port held: RESPONSE, 256 KiB of credit" \
+		has "^LISTEN-RESPONSE=1 BUF-ALLOC=262144"
+	expect $c "data past the credit: RST, no reset needed" has "^CREDIT-RST=1 NEEDS-RESET=0"
+	expect $c "wrong CIDs, len past the descriptors, a short header: dropped; unknown op and type: RST" \
+		has "^BAD-REPLIES=RST:1102,RST:1103,RST:1106 NEEDS-RESET=0"
+	expect $c "the flood of 2000 REQUESTs was taken" has "^FLOOD-SENT=2000"
+	expect $c "after the flood: only its RSTs, then the next REQUEST's, no reset needed" \
+		has "^FLOOD-RST=[0-9]* FLOOD-OTHER=0 FLOOD-AFTER-RST=1 NEEDS-RESET=0"
+	frst=$(sed -n 's/^FLOOD-RST=\([0-9]*\) .*/\1/p' "$out" | tail -n 1)
+	lost=$(sed -n 's/.*vsock0: [0-9]* connections, [0-9]* resets sent, \([0-9]*\) lost.*/\1/p' "$TMP/$c.err")
+	expect $c "the RST queue is bounded: $frst RSTs arrived, ${lost:-?} lost (counted), 2000 in all" \
+		sh -c "[ '${lost:-0}' -gt 0 ] && [ $((${frst:-0} + ${lost:-0})) = 2000 ]"
+	expect $c "the monitor's RSS grew by less than 8 MiB (${rss0:-?} kB -> ${rss1:-?} kB)" \
+		sh -c "[ -n '$rss0' ] && [ -n '$rss1' ] && [ $((${rss1:-0} - ${rss0:-0})) -lt 8192 ]"
+	expect $c "a receive buffer too small for a header sets DEVICE_NEEDS_RESET" \
+		has "^SMALL-NEEDS-RESET=1"
+	expect $c "a reset clears it" has "^RESET-STATUS=0"
+	expect $c "after the reset the device answers again" has "^AFTER-RESET-RST=1 NEEDS-RESET=0"
+	expect $c "the monitor said why the small buffer needs a reset" \
+		test "$(grep -c 'rx queue: a buffer without room for a header.*device needs a reset' "$TMP/$c.err")" = 1
+	expect $c "the exit report: 5 packets dropped, 1 credit violation" \
+		grep -q "vsock0: .* 5 packets dropped, 1 credit violations" "$TMP/$c.err"
+	expect $c "the kernel's driver bound again" has "^REBOUND=1"
+	expect $c "then 4 MiB guest -> host arrive ($(wc -c <"$TMP/vpg2h.bin") bytes)" \
+		sh -c "grep -q '^G2H-DONE=0' '$out' && [ $(wc -c <"$TMP/vpg2h.bin") = 4194304 ]"
+	expect $c "exit 0 (got $status)" test "$status" = 0
+	rm -f "$TMP/vpg2h.bin"
+}
