@@ -415,7 +415,7 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-#define PING_BYTES 64
+#define PING_BYTES  64
 #define PING_WARMUP 10
 
 /* count round trips of PING_BYTES on s (an echo server's connection), after PING_WARMUP. */
@@ -442,7 +442,8 @@ static int ping(int s, int count)
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0) {
-				fprintf(stderr, "nettool: ping: the echo ended after %d round trips\n",
+				fprintf(stderr,
+					"nettool: ping: the echo ended after %d round trips\n",
 					i + PING_WARMUP);
 				return 1;
 			}
@@ -457,9 +458,10 @@ static int ping(int s, int count)
 	}
 	close(s);
 	qsort(rtt, count, sizeof(*rtt), cmp_double);
-	fprintf(stderr, "nettool rtt count %d median_us %.1f mean_us %.1f min_us %.1f max_us %.1f\n",
-		count, count % 2 ? rtt[count / 2] : (rtt[count / 2 - 1] + rtt[count / 2]) / 2,
-		sum / count, rtt[0], rtt[count - 1]);
+	fprintf(stderr,
+		"nettool rtt count %d median_us %.1f mean_us %.1f min_us %.1f max_us %.1f\n", count,
+		count % 2 ? rtt[count / 2] : (rtt[count / 2 - 1] + rtt[count / 2]) / 2, sum / count,
+		rtt[0], rtt[count - 1]);
 	return 0;
 }
 
@@ -635,7 +637,8 @@ int main(int argc, char **argv)
 		long v = atol(c);
 
 		if (v < 16 || v % 16 || v > (1L << 30)) {
-			fprintf(stderr, "nettool: NETTOOL_CHUNK=%s: want a multiple of 16 bytes\n", c);
+			fprintf(stderr, "nettool: NETTOOL_CHUNK=%s: want a multiple of 16 bytes\n",
+				c);
 			return 2;
 		}
 		chunk = (size_t)v;

@@ -76,7 +76,9 @@ check "microvm(1) names the installed machines' directory" \
 # type) must be in microvm.ini(5); what docs/config.md's tables name must be asked for.
 truncate -s 1M "$tmp/disk.img"
 all="--set blk0.type=virtio-blk --set blk0.path=$tmp/disk.img --set net0.type=virtio-net
-	--set uart1.type=ns16550a --set uart1.base=0x9030000 --set uart1.irq=5"
+	--set uart1.type=ns16550a --set uart1.base=0x9030000 --set uart1.irq=5
+	--set rng0.type=virtio-rng --set vsock0.type=virtio-vsock --set vsock0.cid=3
+	--set vsock0.uds_path=$tmp/v.sock --set balloon.type=virtio-balloon"
 {
 	# shellcheck disable=SC2086
 	"$mv" --config machines/rpi5.ini --list-keys $all
