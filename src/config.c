@@ -333,14 +333,23 @@ static char *inih_end(char *s, const char *chars)
 	return s;
 }
 
-/* How many times ch occurs in [s, end). */
-static unsigned count_char(const char *s, const char *end, char ch)
+/*
+ * Is [s, end) left inside quotes: an odd number of '"', or a '\'' that opens a quote (after a
+ * space or '=', not an apostrophe as in "Bob's") left open?
+ */
+static bool open_quote(const char *s, const char *end)
 {
-	unsigned n = 0;
+	unsigned dq = 0, sq = 0;
 
-	for (; s < end; s++)
-		n += *s == ch;
-	return n;
+	for (const char *p = s; p < end; p++) {
+		dq += *p == '"';
+		if (*p != '\'')
+			continue;
+		if (sq % 2 == 0 && p > s && !isspace((unsigned char)p[-1]) && p[-1] != '=')
+			continue; /* an apostrophe */
+		sq++;
+	}
+	return dq % 2 || sq % 2;
 }
 
 /*
@@ -456,8 +465,7 @@ static void inspect_line(struct cfg *c, char *raw, char *out, size_t outlen)
 	 * part of the value would leave the value cut short with its quote open. */
 	value = end + 1;
 	cut = inih_end(value, NULL);
-	if (*cut == ';' && (count_char(value, cut, '"') % 2 ||
-			    (count_char(value, cut, '\'') % 2 && strchr(cut, '\'')))) {
+	if (*cut == ';' && open_quote(value, cut)) {
 		if (!quiet)
 			line_error(
 				c, c->lineno,

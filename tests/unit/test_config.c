@@ -266,16 +266,17 @@ static void encodings(void)
 /* Lines as inih would misread them: each said once, at its line, and nothing after it. */
 static void line_forms(void)
 {
-	const char *text = "[ memory ]\n"	      /* 1: [memory] */
-			   "size = 1G\n"	      /* 2 */
-			   "  base = 0\n"	      /* 3: indented, read as written */
-			   "cmd = a \"b ; c\"\n"      /* 4: the comment would cut it */
-			   "cmd2 = a;b ; a comment\n" /* 5: 'a;b' */
-			   "[dev] type = x\n"	      /* 6: a key on the header's line */
-			   "[dev]\n"		      /* 7: a duplicate: its lines not read */
-			   "x = 1\n"		      /* 8 */
-			   "[bad name]\n"	      /* 9 */
-			   "y = 1\n";		      /* 10: not read */
+	const char *text = "[ memory ]\n"		    /* 1: [memory] */
+			   "size = 1G\n"		    /* 2 */
+			   "  base = 0\n"		    /* 3: indented, read as written */
+			   "cmd = a \"b ; c\"\n"	    /* 4: the comment would cut it */
+			   "cmd2 = a;b ; a comment\n"	    /* 5: 'a;b' */
+			   "who = Bob's ; it's a comment\n" /* 6: an apostrophe, not a quote */
+			   "[dev] type = x\n"		    /* 7: a key on the header's line */
+			   "[dev]\n"			    /* 8: a duplicate: its lines not read */
+			   "x = 1\n"			    /* 9 */
+			   "[bad name]\n"		    /* 10 */
+			   "y = 1\n";			    /* 11: not read */
 	struct cfg c = {0};
 	char *said = NULL;
 	struct cfg_entry *e;
@@ -283,14 +284,15 @@ static void line_forms(void)
 	CHECK(load_said(&c, text, strlen(text), &said) == 0);
 	CHECK_EQ(c.nerrors, 5);
 	CHECK(said && strstr(said, ":3: indented line") && strstr(said, ":4: ';' after a space") &&
-	      strstr(said, ":6: 'type = x' after the section header") &&
-	      strstr(said, ":7: duplicate section [dev] (first at line 6)") &&
-	      strstr(said, ":9: bad section name 'bad name'"));
+	      strstr(said, ":7: 'type = x' after the section header") &&
+	      strstr(said, ":8: duplicate section [dev] (first at line 7)") &&
+	      strstr(said, ":10: bad section name 'bad name'"));
 	CHECK(cfg_section(&c, "memory") && cfg_section(&c, "memory")->line == 1);
 	e = cfg_get(&c, "memory", "base");
 	CHECK(e && e->line == 3 && !strcmp(e->value, "0"));
 	CHECK(cfg_value(&c, "memory", "cmd") == NULL);
 	CHECK(cfg_value(&c, "memory", "cmd2") && !strcmp(cfg_value(&c, "memory", "cmd2"), "a;b"));
+	CHECK(cfg_value(&c, "memory", "who") && !strcmp(cfg_value(&c, "memory", "who"), "Bob's"));
 	CHECK(cfg_section(&c, "dev") && cfg_section(&c, "dev")->damaged);
 	CHECK(cfg_value(&c, "dev", "x") == NULL && cfg_section(&c, "bad name") == NULL);
 	CHECK(cfg_section(&c, "memory")->damaged); /* line 4 was refused */
