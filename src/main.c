@@ -469,7 +469,7 @@ static int session_start(struct session *s)
 		goto close_report;
 	}
 	if (!s->snap) {
-		if (boot_prepare(m, &bi, 1)) {
+		if (boot_prepare(m, &bi, BOOT_RUN)) {
 			err = VM_USAGE;
 			goto close_report;
 		}
@@ -1053,7 +1053,7 @@ int main(int argc, char **argv)
 				  m.arch->name, m.arch->boot_info_hint);
 		else if (m.arch->boot_info_ready && m.arch->boot_info_ready(&m))
 			;
-		else if (!boot_prepare(&m, &bi, 0)) {
+		else if (!boot_prepare(&m, &bi, BOOT_DUMP)) {
 			if (!m.arch->boot_info(&m, &bi.layout, &info) &&
 			    (dtb = boot_info_find(&info, "dtb")))
 				status = write_file(o.dump_dtb, dtb->data, dtb->len) ? VM_FAILURE
