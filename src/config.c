@@ -45,6 +45,11 @@ static void where(const struct cfg_entry *e, char *buf, size_t len)
 		snprintf(buf, len, "--set %s.%s", e->section, e->key);
 }
 
+void cfg_where(const struct cfg_entry *e, char *buf, size_t len)
+{
+	where(e, buf, len);
+}
+
 void cfg_error(struct cfg *c, const struct cfg_entry *e, const char *sec, const char *fmt, ...)
 {
 	char loc[512];
@@ -141,6 +146,18 @@ bool cfg_valid_name(const char *s)
 	return true;
 }
 
+/*
+ * A "[section" or "key =" (a name, blanks, then '=' or ':') at the start of s: a line that
+ * is not the continuation of a value (a kernel parameter has no blank before its '=').
+ */
+static bool looks_like_key(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+	size_t blanks = strspn(s + n, " \t");
+
+	return *s == '[' || (n && blanks && (s[n + blanks] == '=' || s[n + blanks] == ':'));
+}
+
 /* Classify each physical line before inih sees it: sections, syntax errors, line numbers. */
 static void inspect_line(struct cfg *c, const char *raw)
 {
@@ -152,9 +169,18 @@ static void inspect_line(struct cfg *c, const char *raw)
 	if (!*s || *s == ';' || *s == '#')
 		return;
 	if (isspace((unsigned char)raw[0]) && c->cursec) {
-		line_error(c, c->lineno, "indented line: continuation lines are not supported");
+		if (c->cont && !looks_like_key(s)) {
+			c->in_cont = true;
+			return;
+		}
+		line_error(
+			c, c->lineno,
+			c->cont ? "indented line: a key or section starts at the beginning of "
+				  "the line"
+				: "indented line: only [boot] cmdline continues on indented lines");
 		return;
 	}
+	c->cont = false;
 	if (*s == '[') {
 		char *end = strchr(s, ']');
 		const struct cfg_section *prev;
@@ -184,8 +210,13 @@ static void inspect_line(struct cfg *c, const char *raw)
 		line_error(c, c->lineno, "malformed line (expected 'key = value')");
 		return;
 	}
-	if (!c->cursec)
+	if (!c->cursec) {
 		line_error(c, c->lineno, "key outside of any [section]");
+		return;
+	}
+	/* The kernel command line may be longer than a line: indented lines continue it. */
+	s[strcspn(s, "=:")] = '\0';
+	c->cont = !strcmp(c->cursec, "boot") && !strcmp(trim(s), "cmdline");
 }
 
 static char *reader(char *str, int num, void *stream)
@@ -197,6 +228,7 @@ static char *reader(char *str, int num, void *stream)
 	if (!fgets(str, num, f))
 		return NULL;
 	c->lineno++;
+	c->in_cont = false;
 	len = strlen(str);
 	if (len && str[len - 1] != '\n' && !feof(f)) {
 		int ch;
@@ -211,6 +243,32 @@ static char *reader(char *str, int num, void *stream)
 	return str;
 }
 
+/* An indented line that continues [boot] cmdline: its words join the value, after a space. */
+static void continue_value(struct cfg *c, const char *section, const char *name, const char *value)
+{
+	struct cfg_entry *e = find(c, section, name);
+	size_t n = strlen(value), len;
+	char *v;
+
+	/* inih keeps an inline comment on a continuation line: cut it as on the first line. */
+	for (const char *p = strchr(value, ';'); p; p = strchr(p + 1, ';'))
+		if (p > value && isspace((unsigned char)p[-1])) {
+			n = p - value;
+			break;
+		}
+	while (n && isspace((unsigned char)value[n - 1]))
+		n--;
+	if (!e || !n)
+		return;
+	len = strlen(e->value);
+	v = realloc(e->value, len + n + 2);
+	BUG_ON(!v);
+	v[len] = ' ';
+	memcpy(v + len + 1, value, n);
+	v[len + 1 + n] = '\0';
+	e->value = v;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct cfg *c = user;
@@ -218,6 +276,10 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (!*section || !c->cursec)
 		return 1; /* reported by inspect_line */
+	if (c->in_cont) {
+		continue_value(c, section, name, value);
+		return 1;
+	}
 	if (!cfg_valid_name(name)) {
 		line_error(c, c->lineno, "[%s] bad key name '%s'", section, name);
 		return 1;
@@ -350,6 +412,39 @@ static bool skipped(const char *skip_sec, const char *const *skip_keys, const ch
 	return false;
 }
 
+/* The longest line cfg_dump writes: inih reads lines of at most 198 characters. */
+#define DUMP_LINE_MAX 160
+
+/*
+ * [boot] cmdline as lines that load back the same: a line longer than DUMP_LINE_MAX goes on
+ * on indented lines, its words joined by one space. -1 when a word is too long for a line.
+ */
+static int dump_cmdline(FILE *out, const char *value)
+{
+	size_t col = strlen("cmdline =");
+
+	if (col + 1 + strlen(value) <= DUMP_LINE_MAX) {
+		fprintf(out, "cmdline = %s\n", value);
+		return 0;
+	}
+	fputs("cmdline =", out);
+	for (const char *w = value + strspn(value, " \t"); *w; w += strspn(w, " \t")) {
+		size_t n = strcspn(w, " \t");
+
+		if (n + 1 > DUMP_LINE_MAX)
+			return -1;
+		if (col + 1 + n > DUMP_LINE_MAX) {
+			fputc('\n', out); /* the next word starts an indented line */
+			col = 0;
+		}
+		fprintf(out, "%c%.*s", col ? ' ' : '\t', (int)n, w);
+		col += 1 + n;
+		w += n;
+	}
+	fputc('\n', out);
+	return 0;
+}
+
 int cfg_dump(const struct cfg *c, FILE *out, const char *skip_sec, const char *const *skip_keys)
 {
 	for (size_t i = 0; i < c->nsections; i++) {
@@ -371,13 +466,17 @@ int cfg_dump(const struct cfg *c, FILE *out, const char *skip_sec, const char *c
 			if (!header)
 				fprintf(out, "[%s]\n", sec);
 			header = true;
-			if (!e->path || e->value[0] == '/')
+			if (!strcmp(sec, "boot") && !strcmp(e->key, "cmdline")) {
+				if (dump_cmdline(out, e->value))
+					return -1;
+			} else if (!e->path || e->value[0] == '/') {
 				fprintf(out, "%s = %s\n", e->key, e->value);
-			else if (dir[0] == '/')
+			} else if (dir[0] == '/') {
 				fprintf(out, "%s = %s/%s\n", e->key, dir, e->value);
-			else
+			} else {
 				fprintf(out, "%s = %s/%s/%s\n", e->key, c->cwd ? c->cwd : ".", dir,
 					e->value);
+			}
 		}
 	}
 	return ferror(out) ? -1 : 0;

@@ -42,6 +42,8 @@ struct cfg {
 	char *cursec;
 	void *stream;
 	bool overlong;
+	bool cont;    /* indented lines now continue [boot] cmdline */
+	bool in_cont; /* the line being read is such a continuation */
 };
 
 enum { CFG_REQUIRED = 1 };
@@ -66,6 +68,8 @@ int cfg_dump(const struct cfg *c, FILE *out, const char *skip_sec, const char *c
 /* Free everything held by c. */
 void cfg_free(struct cfg *c);
 
+/* Where entry e comes from, as errors name it: "FILE:LINE: [SEC] KEY", "--set SEC.KEY", ... */
+void cfg_where(const struct cfg_entry *e, char *buf, size_t len);
 /* Report an error at entry e (or at section sec's header when e is NULL); counts it. */
 void cfg_error(struct cfg *c, const struct cfg_entry *e, const char *sec, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

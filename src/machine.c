@@ -8,6 +8,7 @@
 
 #include "arch.h"
 #include "array.h"
+#include "boot.h"
 #include "device.h"
 #include "log.h"
 
@@ -147,9 +148,10 @@ static int parse_boot(struct machine *m)
 	if (m->initrd)
 		err |= cfg_need_file(c, cfg_get(c, "boot", "initrd"), m->initrd, false);
 	err |= cfg_str(c, "boot", "cmdline", &m->cmdline, "", 0);
-	if (strlen(m->cmdline) >= 2048) {
+	if (strlen(m->cmdline) >= BOOT_CMDLINE_MAX) {
 		cfg_error(c, cfg_get(c, "boot", "cmdline"), "boot",
-			  "command line longer than 2047 bytes");
+			  "%zu bytes: a kernel keeps a command line of at most %d",
+			  strlen(m->cmdline), BOOT_CMDLINE_MAX - 1);
 		err = -1;
 	}
 	return err;

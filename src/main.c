@@ -48,30 +48,38 @@ static const char usage[] =
 	"  -s, --set SEC.KEY=VALUE  override a key of the file (repeatable)\n"
 	"  -k, --kernel PATH        kernel Image (same as --set boot.kernel=PATH)\n"
 	"  -i, --initrd PATH        initramfs (same as --set boot.initrd=PATH)\n"
-	"  -a, --append ARGS        append ARGS to the [boot] cmdline\n"
+	"  -a, --append ARGS        append ARGS to the [boot] cmdline (repeatable: each after\n"
+	"                           the one before, with a space)\n"
 	"  -u, --user NAME          run as NAME once set up (same as --set machine.user=NAME)\n"
 	"      --restore STATE      run the VM saved in snapshot STATE (PUT /snapshot/create)\n"
 	"      --mem-file FILE      its memory file (default: the one STATE names, beside it)\n"
 	"      --paused             with --restore: stay paused until the API resumes it\n"
 	"      --snapshot-dir DIR   where the API may write snapshots (default: the socket's\n"
 	"                           directory; same as --set machine.snapshot_dir=DIR)\n"
-	"      --check              validate, print the resolved machine and exit\n"
+	"      --check              validate everything a run would (boot files, disk images,\n"
+	"                           output paths; no KVM), print the resolved machine, exit\n"
 	"      --list-keys          print every SECTION.KEY the machine's sections accept\n"
-	"      --dump-dtb PATH      write the generated device tree to PATH and exit (arm64)\n"
-	"      --dump-acpi DIR      write the ACPI tables to DIR/SIG.dat and exit (x86_64)\n"
+	"      --dump-dtb PATH      write the generated device tree to PATH and exit (arm64;\n"
+	"                           no kernel needed; with --check: validated as for a run)\n"
+	"      --dump-acpi DIR      write the ACPI tables to DIR/SIG.dat and exit (x86_64;\n"
+	"                           DIR is created if its parent exists)\n"
 	"  -v, --verbose            report start-up phases, timing and memory use\n"
 	"      --boot-report FILE   write the boot timeline, exits and memory use as JSON\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            print the version\n"
 	"\n"
+	"An option with a value may be given once, but for --append and the overrides (--set,\n"
+	"-k, -i, -u, --snapshot-dir: the last one for a key wins); an output path that cannot\n"
+	"be written is a usage error.\n"
 	"Exit status: 0 guest powered off, 1 run-time failure, 2 usage or configuration\n"
 	"error, 3 guest rebooted (on_reboot = exit), 4 stopped from the host (signal, Ctrl-A x,\n"
 	"the API's Stop).\n"
 	"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n";
 
 struct options {
-	const char *config, *dump_dtb, *dump_acpi, *append, *boot_report, *api_sock, *name;
+	const char *config, *dump_dtb, *dump_acpi, *boot_report, *api_sock, *name;
 	const char *restore, *mem_file;
+	char *append; /* every --append, in order, joined by spaces */
 	char **sets;
 	size_t nsets;
 	int check, list_keys, paused;
@@ -96,6 +104,47 @@ static int add_set(struct options *o, char *s)
 	o->sets = v;
 	o->sets[o->nsets++] = s;
 	return 0;
+}
+
+/* An option that takes one value: given twice, it is a conflict (said), not an override. */
+static int once(const char **slot, const char *opt, const char *arg)
+{
+	if (*slot) {
+		fprintf(stderr, "microvm: %s may be given once (%s, then %s)\n", opt, *slot, arg);
+		return -1;
+	}
+	*slot = arg;
+	return 0;
+}
+
+/* Another --append: after the ones before it, with a space. */
+static int add_append(struct options *o, const char *arg)
+{
+	size_t n = o->append ? strlen(o->append) : 0;
+	char *s = realloc(o->append, n + strlen(arg) + 2);
+
+	if (!s)
+		return -1;
+	snprintf(s + n, strlen(arg) + 2, "%s%s", n ? " " : "", arg);
+	o->append = s;
+	return 0;
+}
+
+/* Options that cannot go together: said, -1. */
+static int conflicts(const struct options *o)
+{
+	const char *what = NULL;
+
+	if (o->list_keys && (o->check || o->dump_dtb || o->dump_acpi))
+		what = "--list-keys prints keys only: not with --check or --dump-*";
+	else if (o->dump_dtb && o->dump_acpi)
+		what = "a machine has a device tree (arm64) or ACPI tables (x86_64): give one of "
+		       "--dump-dtb and --dump-acpi";
+	else if (o->boot_report && (o->list_keys || o->dump_dtb || o->dump_acpi))
+		what = "--boot-report describes a run: not with --list-keys or --dump-*";
+	if (what)
+		fprintf(stderr, "microvm: %s\n", what);
+	return what ? -1 : 0;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -135,12 +184,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
-	int c;
+	int c, err = 0;
 
-	while ((c = getopt_long(argc, argv, "c:s:k:i:a:u:n:vhV", longopts, NULL)) != -1) {
+	while (!err && (c = getopt_long(argc, argv, "c:s:k:i:a:u:n:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			o->config = optarg;
+			err = once(&o->config, "--config", optarg);
 			break;
 		case 's':
 			add_set(o, strdup(optarg));
@@ -152,7 +201,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			add_set(o, dup_set("boot.initrd", optarg));
 			break;
 		case 'a':
-			o->append = optarg;
+			err = add_append(o, optarg);
 			break;
 		case 'u':
 			add_set(o, dup_set("machine.user", optarg));
@@ -164,25 +213,25 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->list_keys = 1;
 			break;
 		case OPT_DUMP_ACPI:
-			o->dump_acpi = optarg;
+			err = once(&o->dump_acpi, "--dump-acpi", optarg);
 			break;
 		case OPT_DUMP_DTB:
-			o->dump_dtb = optarg;
+			err = once(&o->dump_dtb, "--dump-dtb", optarg);
 			break;
 		case OPT_BOOT_REPORT:
-			o->boot_report = optarg;
+			err = once(&o->boot_report, "--boot-report", optarg);
 			break;
 		case OPT_API_SOCK:
-			o->api_sock = optarg;
+			err = once(&o->api_sock, "--api-sock", optarg);
 			break;
 		case 'n':
-			o->name = optarg;
+			err = once(&o->name, "--name", optarg);
 			break;
 		case OPT_RESTORE:
-			o->restore = optarg;
+			err = once(&o->restore, "--restore", optarg);
 			break;
 		case OPT_MEM_FILE:
-			o->mem_file = optarg;
+			err = once(&o->mem_file, "--mem-file", optarg);
 			break;
 		case OPT_PAUSED:
 			o->paused = 1;
@@ -204,6 +253,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return -1;
 		}
 	}
+	if (err)
+		return -1;
 	if (optind < argc) {
 		fprintf(stderr, "microvm: unexpected argument '%s'\n%s", argv[optind], usage);
 		return -1;
@@ -236,20 +287,124 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->name);
 		return -1;
 	}
+	return conflicts(o);
+}
+
+/*
+ * An output path, checked before anything starts: an existing file (or device) that may be
+ * written, or a new one in a writable directory; with dir, a directory, or a new one whose
+ * parent exists and is writable (it is created when written). 0, or -1 (said).
+ */
+static int output_ok(const char *opt, const char *path, bool dir)
+{
+	struct stat st;
+	char *tmp, *parent;
+	int err = -1;
+
+	if (!*path) {
+		log_error("%s: an empty path", opt);
+		return -1;
+	}
+	if (!stat(path, &st)) {
+		if (dir != S_ISDIR(st.st_mode))
+			log_error("%s %s: %s", opt, path, dir ? "not a directory" : "a directory");
+		else if (access(path, dir ? W_OK | X_OK : W_OK))
+			log_error("%s %s: %s", opt, path, strerror(errno));
+		else
+			err = 0;
+		return err;
+	}
+	if (errno != ENOENT) {
+		log_error("%s %s: %s", opt, path, strerror(errno));
+		return -1;
+	}
+	tmp = strdup(path);
+	parent = tmp ? dirname(tmp) : ".";
+	if (stat(parent, &st) || !S_ISDIR(st.st_mode))
+		log_error("%s %s: there is no directory %s to create it in", opt, path, parent);
+	else if (access(parent, W_OK | X_OK))
+		log_error("%s %s: cannot create it in %s: %s", opt, path, parent, strerror(errno));
+	else
+		err = 0;
+	free(tmp);
+	return err;
+}
+
+/* Every output path the options name, checked as output_ok does. 0, or -1 (said). */
+static int outputs_ok(const struct options *o)
+{
+	int err = 0;
+
+	if (o->dump_dtb)
+		err |= output_ok("--dump-dtb", o->dump_dtb, false);
+	if (o->dump_acpi)
+		err |= output_ok("--dump-acpi", o->dump_acpi, true);
+	if (o->boot_report)
+		err |= output_ok("--boot-report", o->boot_report, false);
+	return err;
+}
+
+/*
+ * A file written whole or not at all: a regular file (or a new one) is written beside its
+ * place and renamed into it by output_commit; anything else (a device, a pipe, a symbolic
+ * link) is written where it is.
+ */
+struct output {
+	const char *path;
+	char *tmp; /* the file written beside path, or NULL */
+};
+
+static void output_discard(struct output *out)
+{
+	if (out->tmp)
+		unlink(out->tmp);
+	free(out->tmp);
+	out->tmp = NULL;
+}
+
+/* Write len bytes of buf for path. 0, or -1 (said, nothing left of it). */
+static int output_write(struct output *out, const char *path, const void *buf, size_t len)
+{
+	struct stat st;
+	bool written = false;
+	FILE *f = NULL;
+	int fd = -1;
+
+	out->path = path;
+	out->tmp = NULL;
+	if (lstat(path, &st) || S_ISREG(st.st_mode)) {
+		if (asprintf(&out->tmp, "%s.%d.tmp", path, (int)getpid()) < 0)
+			out->tmp = NULL;
+		else
+			fd = open(out->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	} else {
+		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+	}
+	if (fd >= 0 && !(f = fdopen(fd, "w")))
+		close(fd);
+	if (f) {
+		written = fwrite(buf, 1, len, f) == len;
+		written = !fclose(f) && written;
+	}
+	if (!written) {
+		log_error("%s: %s", path, strerror(errno));
+		output_discard(out);
+		return -1;
+	}
 	return 0;
 }
 
-static int write_file(const char *path, const void *buf, size_t len)
+/* Put the file written for out in its place. 0, or -1 (said, nothing left of it). */
+static int output_commit(struct output *out)
 {
-	FILE *f = fopen(path, "wbe");
+	int err = 0;
 
-	if (!f || fwrite(buf, 1, len, f) != len) {
-		log_error("%s: %s", path, strerror(errno));
-		if (f)
-			fclose(f);
-		return -1;
+	if (out->tmp && rename(out->tmp, out->path)) {
+		log_error("%s: %s", out->path, strerror(errno));
+		err = -1;
 	}
-	return fclose(f) ? -1 : 0;
+	output_discard(out);
+	return err;
 }
 
 /*
@@ -320,36 +475,124 @@ static void on_sigfd(void *opaque, uint32_t events)
 	vm_stop(vm, VM_STOPPED);
 }
 
-/* --dump-acpi: every ACPI table the guest would be given, one file per table. */
-static int dump_acpi(struct machine *m, const char *dir)
+/* --dump-acpi: every ACPI table of info, DIR/SIG.dat each, all or none (DIR is created). */
+static int write_acpi(const struct boot_info *info, const char *dir)
 {
-	struct boot_layout none = {0}; /* the tables do not depend on the boot files */
-	struct boot_info info = {0};
-	int status = VM_USAGE;
+	struct output out[BOOT_CHUNKS_MAX];
+	char *path[BOOT_CHUNKS_MAX];
+	bool made = !mkdir(dir, 0777);
+	unsigned n = 0;
+	int err = made || errno == EEXIST ? 0 : -1;
 
-	if (m->arch->boot_info_kind != ARCH_ACPI) {
-		log_error("%s: an %s machine has no ACPI tables (%s)", m->cfg.path, m->arch->name,
+	if (err)
+		log_error("--dump-acpi %s: %s", dir, strerror(errno));
+	for (unsigned i = 0; !err && i < info->n; i++) {
+		const struct boot_chunk *c = &info->chunk[i];
+
+		if (strncmp(c->name, "acpi/", 5))
+			continue;
+		if (asprintf(&path[n], "%s/%s.dat", dir, c->name + 5) < 0) {
+			log_error("--dump-acpi %s: out of memory", dir);
+			err = -1;
+		} else if (output_write(&out[n], path[n], c->data, c->len)) {
+			free(path[n]);
+			err = -1;
+		} else {
+			n++;
+		}
+	}
+	/* Every table written: each takes its place; else none does. */
+	for (unsigned i = 0; i < n; i++) {
+		if (err)
+			output_discard(&out[i]);
+		else
+			err = output_commit(&out[i]);
+		free(path[i]);
+	}
+	if (err && made)
+		rmdir(dir);
+	return err;
+}
+
+/* --dump-dtb: the device tree of info, at path. */
+static int write_dtb(const struct boot_info *info, const char *path)
+{
+	const struct boot_chunk *dtb = boot_info_find(info, "dtb");
+	struct output out;
+
+	if (!dtb) {
+		log_error("--dump-dtb: no device tree was built");
+		return -1;
+	}
+	return output_write(&out, path, dtb->data, dtb->len) ?: output_commit(&out);
+}
+
+/* "FILE: N errors, nothing started" after the errors of m's configuration. */
+static void said_errors(const struct machine *m, const char *path)
+{
+	fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", path, m->cfg.nerrors,
+		m->cfg.nerrors == 1 ? "" : "s");
+}
+
+/*
+ * --check, --dump-dtb, --dump-acpi: the boot files checked as a run would (--check; a dump
+ * needs no kernel), the dump written, then (--check) the machine printed. The exit status.
+ */
+static int offline(struct machine *m, const struct options *o)
+{
+	const char *dump = o->dump_dtb ? o->dump_dtb : o->dump_acpi;
+	enum arch_boot_info kind = o->dump_dtb ? ARCH_DTB : ARCH_ACPI;
+	struct boot_images bi = {.kernel.fd = -1, .initrd.fd = -1};
+	struct boot_info info = {0};
+	int status = 0;
+
+	if (dump && m->arch->boot_info_kind != kind) {
+		log_error("%s: an %s machine has no %s (%s)", m->cfg.path, m->arch->name,
+			  kind == ARCH_DTB ? "device tree" : "ACPI tables",
 			  m->arch->boot_info_hint);
 		return VM_USAGE;
 	}
-	if (m->arch->boot_info_ready && m->arch->boot_info_ready(m))
+	if (dump && m->arch->boot_info_ready && m->arch->boot_info_ready(m))
 		return VM_USAGE;
-	if (!m->arch->boot_info(m, &none, &info)) {
-		status = 0;
-		for (unsigned i = 0; !status && i < info.n; i++) {
-			const struct boot_chunk *c = &info.chunk[i];
-			char path[4096];
-
-			if (strncmp(c->name, "acpi/", 5))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s.dat", dir, c->name + 5);
-			status = write_file(path, c->data, c->len) ? VM_FAILURE : 0;
-		}
-	} else {
+	/* The ACPI tables do not depend on the boot files: only --check reads them then. */
+	if ((o->check || o->dump_dtb) && boot_prepare(m, &bi, o->check ? BOOT_RUN : BOOT_DUMP)) {
+		said_errors(m, o->config);
+		return VM_USAGE;
+	}
+	if (dump && m->arch->boot_info(m, &bi.layout, &info)) {
 		log_error("%s: cannot build the boot information", m->cfg.path);
+		status = VM_USAGE;
+	} else if (dump) {
+		/* Its path was checked before: a failure now is the system's (a full disk). */
+		status = (kind == ARCH_DTB ? write_dtb(&info, dump) : write_acpi(&info, dump))
+				 ? VM_FAILURE
+				 : 0;
 	}
 	boot_info_free(&info);
+	boot_free(&bi);
+	if (!status && o->check)
+		machine_print(m, stdout);
 	return status;
+}
+
+/* --append: the [boot] cmdline, a space and args, within the kernel's limit. 0 or -1 (said). */
+static int append_cmdline(struct machine *m, const char *args, char **cmdline)
+{
+	size_t n = strlen(m->cmdline), len = n + !!n + strlen(args);
+
+	if (len >= BOOT_CMDLINE_MAX) {
+		log_error(
+			"--append: the kernel command line would be %zu bytes ([boot] cmdline %zu, "
+			"--append %zu), more than the %d a kernel keeps",
+			len, n, strlen(args), BOOT_CMDLINE_MAX - 1);
+		return -1;
+	}
+	if (asprintf(cmdline, "%s%s%s", m->cmdline, n ? " " : "", args) < 0) {
+		*cmdline = NULL;
+		return -1;
+	}
+	m->cmdline = *cmdline;
+	return 0;
 }
 
 /* One VM's run: built by session_start, run and torn down by session_run. */
@@ -469,7 +712,7 @@ static int session_start(struct session *s)
 		goto close_report;
 	}
 	if (!s->snap) {
-		if (boot_prepare(m, &bi, 1)) {
+		if (boot_prepare(m, &bi, BOOT_RUN)) {
 			err = VM_USAGE;
 			goto close_report;
 		}
@@ -804,8 +1047,12 @@ static int api_main(const struct options *o, const char *sock)
 		return VM_FAILURE;
 	for (size_t i = 0; i < o->nsets; i++)
 		ov[i] = (struct machine_override){.arg = o->sets[i], .origin = "--set"};
-	if (o->append)
-		log_warn("--append is ignored with the API: PUT /boot-source sets boot_args");
+	if (o->append) {
+		log_error("--append: a machine configured over the API takes its command line from "
+			  "PUT /boot-source (boot_args)");
+		free(ov);
+		return VM_USAGE;
+	}
 	if (api_init(&s.api, o->name ? o->name : "anonymous-instance", "default machine",
 		     arch->default_machine, ov, o->nsets, &ops, &s))
 		goto out;
@@ -992,75 +1239,45 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1);
-	if (parse_args(argc, argv, &o))
-		return VM_USAGE;
+	if (parse_args(argc, argv, &o) || outputs_ok(&o)) {
+		status = VM_USAGE;
+		goto free_options;
+	}
 	sock = o.api_sock;
 	if (!sock && o.name) {
+		status = VM_USAGE;
 		if (api_sock_path(o.name, sockbuf, sizeof(sockbuf), true))
-			return VM_USAGE;
+			goto free_options;
 		sock = sockbuf;
 	}
 	if (!o.config) {
 		status = o.restore ? restore_main(&o, sock) : api_main(&o, sock);
-		for (size_t i = 0; i < o.nsets; i++)
-			free(o.sets[i]);
-		free(o.sets);
-		return status;
+		goto free_options;
 	}
+	/* --check loads the machine as a run does (disk images opened for writing, --user). */
 	err = machine_load(&m, o.config, o.sets, o.nsets,
-			   !o.check && !o.list_keys && !o.dump_dtb && !o.dump_acpi);
-	for (size_t i = 0; i < o.nsets; i++)
-		free(o.sets[i]);
-	free(o.sets);
+			   !o.list_keys && (o.check || (!o.dump_dtb && !o.dump_acpi)));
 	if (err == -EINVAL) {
-		fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", o.config,
-			m.cfg.nerrors, m.cfg.nerrors == 1 ? "" : "s");
+		said_errors(&m, o.config);
 		machine_free(&m);
-		return VM_USAGE;
+		status = VM_USAGE;
+		goto free_options;
 	}
 	if (err) {
 		log_error("%s: %s", o.config, strerror(-err));
 		machine_free(&m);
-		return VM_USAGE;
-	}
-	if (o.append) {
-		size_t n = strlen(m.cmdline) + strlen(o.append) + 2;
-
-		cmdline = malloc(n);
-		if (!cmdline)
-			return VM_FAILURE;
-		snprintf(cmdline, n, "%s%s%s", m.cmdline, *m.cmdline ? " " : "", o.append);
-		m.cmdline = cmdline;
+		status = VM_USAGE;
+		goto free_options;
 	}
 	timeline_mark(TL_CONFIG_PARSED);
 	log_info("configuration parsed at %.1f ms", timeline_now() * 1e3);
-	if (o.check) {
-		machine_print(&m, stdout);
-		status = 0;
+	if (o.append && append_cmdline(&m, o.append, &cmdline)) {
+		status = VM_USAGE;
 	} else if (o.list_keys) {
 		cfg_print_known(&m.cfg, stdout);
 		status = 0;
-	} else if (o.dump_acpi) {
-		status = dump_acpi(&m, o.dump_acpi);
-	} else if (o.dump_dtb) {
-		struct boot_images bi;
-		struct boot_info info = {0};
-		const struct boot_chunk *dtb;
-
-		status = VM_USAGE;
-		if (m.arch->boot_info_kind != ARCH_DTB)
-			log_error("%s: an %s machine has no device tree (%s)", o.config,
-				  m.arch->name, m.arch->boot_info_hint);
-		else if (m.arch->boot_info_ready && m.arch->boot_info_ready(&m))
-			;
-		else if (!boot_prepare(&m, &bi, 0)) {
-			if (!m.arch->boot_info(&m, &bi.layout, &info) &&
-			    (dtb = boot_info_find(&info, "dtb")))
-				status = write_file(o.dump_dtb, dtb->data, dtb->len) ? VM_FAILURE
-										     : 0;
-			boot_info_free(&info);
-			boot_free(&bi);
-		}
+	} else if (o.check || o.dump_dtb || o.dump_acpi) {
+		status = offline(&m, &o);
 	} else if ((sock = sock ? sock : m.api_sock) && m.on_reboot == REBOOT_RESTART) {
 		log_error(
 			"%s: on_reboot = restart cannot be combined with an API socket (each boot "
@@ -1080,5 +1297,10 @@ int main(int argc, char **argv)
 	}
 	machine_free(&m);
 	free(cmdline);
+free_options:
+	for (size_t i = 0; i < o.nsets; i++)
+		free(o.sets[i]);
+	free(o.sets);
+	free(o.append);
 	return status;
 }
