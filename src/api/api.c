@@ -214,7 +214,8 @@ static int load(struct api *a, struct machine *m, bool run)
 	}
 	for (size_t i = 0; i < a->nbase_ov; i++)
 		ov[src.nov++] = a->base_ov[i];
-	ov[src.nov++] = (struct machine_override){clarg, "PUT /boot-source", "boot_args"};
+	ov[src.nov++] = (struct machine_override){
+		.arg = clarg, .origin = "PUT /boot-source", .field = "boot_args"};
 	for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++)
 		for (size_t i = 0; i < a->nres; i++) {
 			struct api_res *res = &a->res[i];
@@ -223,8 +224,10 @@ static int load(struct api *a, struct machine *m, bool run)
 			    (order[o] == RES_DRIVE && res->root != (o == 2)))
 				continue;
 			for (unsigned k = 0; k < res->n; k++)
-				ov[src.nov++] = (struct machine_override){
-					res->kv[k].arg, res->origin, res->kv[k].field};
+				ov[src.nov++] =
+					(struct machine_override){.arg = res->kv[k].arg,
+								  .origin = res->origin,
+								  .field = res->kv[k].field};
 		}
 	err = machine_load_src(m, &src, run);
 out:
