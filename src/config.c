@@ -41,6 +41,8 @@ static void where(const struct cfg_entry *e, char *buf, size_t len)
 		snprintf(buf, len, "%s:%d: [%s] %s", e->origin, e->line, e->section, e->key);
 	else if (e->field)
 		snprintf(buf, len, "%s: %s", e->origin, e->field);
+	else if (strcmp(e->origin, "--set"))
+		snprintf(buf, len, "%s: %s.%s", e->origin, e->section, e->key); /* e.g. --disk */
 	else
 		snprintf(buf, len, "--set %s.%s", e->section, e->key);
 }
@@ -401,6 +403,26 @@ int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char 
 	return 0;
 }
 
+int cfg_next_name(const struct cfg *c, const char *prefix, char *buf, size_t len)
+{
+	size_t lp = strlen(prefix);
+	unsigned long next = 0;
+
+	for (size_t i = 0; i < c->nsections; i++) {
+		const char *n = c->sections[i].name;
+		char *end;
+		unsigned long v;
+
+		if (strncmp(n, prefix, lp) || !isdigit((unsigned char)n[lp]))
+			continue;
+		errno = 0;
+		v = strtoul(n + lp, &end, 10);
+		if (!*end && !errno && v >= next)
+			next = v + 1;
+	}
+	return snprintf(buf, len, "%s%lu", prefix, next) < (int)len ? 0 : -1;
+}
+
 static bool skipped(const char *skip_sec, const char *const *skip_keys, const char *sec,
 		    const char *key)
 {
@@ -496,6 +518,7 @@ void cfg_free(struct cfg *c)
 	free(c->entries);
 	free(c->sections);
 	free(c->known);
+	free(c->known_words);
 	free(c->path);
 	free(c->dir);
 	free(c->cwd);
@@ -503,20 +526,42 @@ void cfg_free(struct cfg *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static void note_known(struct cfg *c, const char *sec, const char *key)
+/* Record section.key as known (once); its index in c->known. */
+static size_t note_known(struct cfg *c, const char *sec, const char *key)
 {
 	size_t ls = strlen(sec), lk = strlen(key);
 	char *k;
 
 	for (size_t i = 0; i < c->nknown; i++)
 		if (!strcmp(c->known[i], sec) && !strcmp(c->known[i] + ls + 1, key))
-			return;
+			return i;
 	k = malloc(ls + lk + 2);
 	BUG_ON(!k);
 	memcpy(k, sec, ls + 1);
 	memcpy(k + ls + 1, key, lk + 1);
-	c->known = grow(c->known, &c->knowncap, c->nknown, sizeof(*c->known));
+	if (c->nknown == c->knowncap) {
+		c->known = grow(c->known, &c->knowncap, c->nknown, sizeof(*c->known));
+		c->known_words = realloc(c->known_words, c->knowncap * sizeof(*c->known_words));
+		BUG_ON(!c->known_words);
+	}
+	c->known_words[c->nknown] = NULL;
 	c->known[c->nknown++] = k;
+	return c->nknown - 1;
+}
+
+void cfg_note_words(struct cfg *c, const char *sec, const char *key, const char *const *words)
+{
+	c->known_words[note_known(c, sec, key)] = words;
+}
+
+const char *const *cfg_known_words(const struct cfg *c, const char *sec, const char *key)
+{
+	size_t ls = strlen(sec);
+
+	for (size_t i = 0; i < c->nknown; i++)
+		if (!strcmp(c->known[i], sec) && !strcmp(c->known[i] + ls + 1, key))
+			return c->known_words[i];
+	return NULL;
 }
 
 struct cfg_entry *cfg_get(struct cfg *c, const char *sec, const char *key)
@@ -635,9 +680,11 @@ static int bool_word(const char *v)
 
 int cfg_bool(struct cfg *c, const char *sec, const char *key, bool *out, bool def)
 {
+	static const char *const words[] = {"on", "off", NULL};
 	struct cfg_entry *e;
 	int r = get_value(c, sec, key, 0, &e), b;
 
+	cfg_note_words(c, sec, key, words);
 	*out = def;
 	if (r <= 0)
 		return r;
@@ -683,16 +730,21 @@ int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsign
 	if (r <= 0)
 		return r;
 	e->path = true;
-	if (e->value[0] == '/' || e->line == 0) {
-		*out = xstrdup(e->value);
-	} else {
-		size_t n = strlen(c->dir) + strlen(e->value) + 2;
-
-		*out = malloc(n);
-		BUG_ON(!*out);
-		snprintf(*out, n, "%s/%s", c->dir, e->value);
-	}
+	*out = cfg_entry_path(c, e);
 	return 0;
+}
+
+char *cfg_entry_path(const struct cfg *c, const struct cfg_entry *e)
+{
+	size_t n = strlen(c->dir) + strlen(e->value) + 2;
+	char *p;
+
+	if (e->value[0] == '/' || e->line == 0)
+		return xstrdup(e->value);
+	p = malloc(n);
+	BUG_ON(!p);
+	snprintf(p, n, "%s/%s", c->dir, e->value);
+	return p;
 }
 
 int cfg_need_file(struct cfg *c, const struct cfg_entry *e, const char *path, bool blockdev)
@@ -721,6 +773,7 @@ int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const 
 	char list[256] = "";
 	const char *hint;
 
+	cfg_note_words(c, sec, key, names);
 	*out = def;
 	if (r <= 0)
 		return r;

@@ -35,6 +35,8 @@ struct cfg {
 	struct cfg_section *sections;
 	size_t nsections, seccap;
 	char **known; /* "section\0key" pairs asked for by getters */
+	const char *const *
+		*known_words; /* for each, the words it takes (cfg_note_words), or NULL */
 	size_t nknown, knowncap;
 	int nerrors;
 	/* parser state */
@@ -59,6 +61,11 @@ int cfg_set(struct cfg *c, const char *arg);
  * supplies the value: messages name origin and field instead of "--set SECTION.KEY".
  */
 int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char *field);
+/*
+ * Into buf, the name of a new section: prefix and the number one past every "prefixN" section
+ * c has ("blk" -> "blk0", or "blk3" after [blk2]). 0, or -1 when buf is too short.
+ */
+int cfg_next_name(const struct cfg *c, const char *prefix, char *buf, size_t len);
 /*
  * Write c as INI text that loads into the same values from any directory: every section and
  * key as they stand after the overrides, paths made absolute, the keys skip_keys (NULL-ended)
@@ -101,12 +108,21 @@ int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsign
  * it is at e. 0, or -1 after the error; a missing path is left to whoever opens it.
  */
 int cfg_need_file(struct cfg *c, const struct cfg_entry *e, const char *path, bool blockdev);
+/* The path entry e names, resolved as cfg_path resolves it; caller frees. */
+char *cfg_entry_path(const struct cfg *c, const struct cfg_entry *e);
 /* Enumerated value: names is NULL-terminated; *out gets the index. */
 int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const *names, int *out,
 	     int def);
 
 /* Print "section.key" for every key a getter asked for, one per line, in the order asked. */
 void cfg_print_known(const struct cfg *c, FILE *f);
+/*
+ * Record the words section.key takes (words: NULL-ended, kept by the caller for c's life):
+ * cfg_enum's and cfg_bool's own, or those of a key read another way.
+ */
+void cfg_note_words(struct cfg *c, const char *sec, const char *key, const char *const *words);
+/* The words section.key was recorded to take, or NULL (free-form, or never asked for). */
+const char *const *cfg_known_words(const struct cfg *c, const char *sec, const char *key);
 
 /* Report every entry no getter consumed (unknown keys/sections) with a closest-name hint. */
 void cfg_check_unused(struct cfg *c, const char *const *fixed_sections);

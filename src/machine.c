@@ -376,8 +376,14 @@ int machine_load_src(struct machine *m, const struct machine_src *src, bool run)
 		return ret;
 	if (!m->cfg.nerrors && src->check && src->check(&m->cfg, src->check_arg))
 		return -EINVAL;
-	for (size_t i = 0; i < src->nov; i++)
-		cfg_set_from(&m->cfg, src->ov[i].arg, src->ov[i].origin, src->ov[i].field);
+	for (size_t i = 0; i < src->nov; i++) {
+		const struct machine_override *ov = &src->ov[i];
+
+		if (ov->apply)
+			ov->apply(&m->cfg, ov);
+		else
+			cfg_set_from(&m->cfg, ov->arg, ov->origin, ov->field);
+	}
 	if (m->cfg.nerrors)
 		return -EINVAL;
 

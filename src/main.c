@@ -20,10 +20,14 @@
 #include "api/http.h"
 #include "boot.h"
 #include "arch.h"
+#include "catalog.h"
+#include "device.h"
 #include "kvm_arch.h"
+#include "layout.h"
 #include "log.h"
 #include "machine.h"
 #include "sandbox.h"
+#include "shorthand.h"
 #include "snapshot/snapshot.h"
 #include "term.h"
 #include "timeline.h"
@@ -35,17 +39,31 @@
 #endif
 
 static const char usage[] =
-	"usage: microvm --config FILE [options]\n"
+	"usage: microvm --config FILE|NAME [options]\n"
+	"       microvm --kernel IMAGE [options]                  (the default machine)\n"
 	"       microvm --api-sock PATH | --name NAME [options]   (configured over the API)\n"
 	"       microvm --restore STATE [--mem-file FILE] [options]\n"
+	"       microvm --list-machines\n"
 	"       microvm ctl VM COMMAND [ARGS]                     (microvm ctl help)\n"
 	"\n"
-	"  -c, --config FILE        machine description (INI), e.g. machines/rpi5.ini\n"
+	"  -c, --config FILE|NAME   machine description (INI), e.g. machines/rpi5.ini or rpi5:\n"
+	"                           a FILE that exists is read; a NAME (no '/', no .ini) is\n"
+	"                           NAME.ini in PREFIX/share/microvm/machines, else in the\n"
+	"                           machines/ of the checkout whose build/ holds microvm\n"
+	"                           (-c is not kvmtool's CPU count: that is --cpus)\n"
+	"      --list-machines      print the machines found by name (name, path, comment)\n"
 	"      --api-sock PATH      serve Firecracker's REST API on a Unix socket at PATH;\n"
 	"                           without --config, wait there for InstanceStart\n"
 	"  -n, --name NAME          the VM's name; its API socket is in the runtime\n"
 	"                           directory (microvm ctl NAME ...) unless --api-sock says\n"
 	"  -s, --set SEC.KEY=VALUE  override a key of the file (repeatable)\n"
+	"      --cpus N             vCPUs (same as --set machine.vcpus=N)\n"
+	"      --memory SIZE        RAM, e.g. 2G (same as --set memory.size=SIZE)\n"
+	"      --disk PATH[,ro][,transport=mmio|pci]\n"
+	"                           add a virtio-blk disk, section blkN after the others\n"
+	"                           (repeatable)\n"
+	"      --net [TAP][,mac=MAC][,transport=mmio|pci][,vhost=on]\n"
+	"                           add a virtio-net NIC on TAP, section netN (repeatable)\n"
 	"  -k, --kernel PATH        kernel Image (same as --set boot.kernel=PATH)\n"
 	"  -i, --initrd PATH        initramfs (same as --set boot.initrd=PATH)\n"
 	"  -a, --append ARGS        append ARGS to the [boot] cmdline (repeatable: each after\n"
@@ -58,7 +76,10 @@ static const char usage[] =
 	"                           directory; same as --set machine.snapshot_dir=DIR)\n"
 	"      --check              validate everything a run would (boot files, disk images,\n"
 	"                           output paths; no KVM), print the resolved machine, exit\n"
+	"      --json               with --check: print it as JSON\n"
 	"      --list-keys          print every SECTION.KEY the machine's sections accept\n"
+	"      --list-values SEC.KEY\n"
+	"                           print the words the key takes (an enum's, on/off)\n"
 	"      --dump-dtb PATH      write the generated device tree to PATH and exit (arm64;\n"
 	"                           no kernel needed; with --check: validated as for a run)\n"
 	"      --dump-acpi DIR      write the ACPI tables to DIR/SIG.dat and exit (x86_64;\n"
@@ -68,9 +89,15 @@ static const char usage[] =
 	"  -h, --help               this text\n"
 	"  -V, --version            print the version\n"
 	"\n"
+	"Without --config, --api-sock, --name or --restore, --kernel IMAGE (and --check,\n"
+	"--list-keys, --list-values, --dump-dtb, --dump-acpi) use this host's default machine,\n"
+	"the one --api-sock starts from: 1 vCPU, 128 MiB, a UART, virtio-mmio and PCI; on\n"
+	"arm64 its GIC version is auto, so it fits a Raspberry Pi 5 (GICv2) and GICv3 servers\n"
+	"alike. --cpus and --memory size it.\n"
+	"\n"
 	"An option with a value may be given once, but for --append and the overrides (--set,\n"
-	"-k, -i, -u, --snapshot-dir: the last one for a key wins); an output path that cannot\n"
-	"be written is a usage error.\n"
+	"the shorthands, -k, -i, -u, --snapshot-dir: the last one for a key wins); an output\n"
+	"path that cannot be written is a usage error.\n"
 	"Exit status: 0 guest powered off, 1 run-time failure, 2 usage or configuration\n"
 	"error, 3 guest rebooted (on_reboot = exit), 4 stopped from the host (signal, Ctrl-A x,\n"
 	"the API's Stop).\n"
@@ -78,12 +105,49 @@ static const char usage[] =
 
 struct options {
 	const char *config, *dump_dtb, *dump_acpi, *boot_report, *api_sock, *name;
-	const char *restore, *mem_file;
-	char *append; /* every --append, in order, joined by spaces */
-	char **sets;
-	size_t nsets;
-	int check, list_keys, paused;
+	const char *restore, *mem_file, *list_values;
+	char *append;		     /* every --append, in order, joined by spaces */
+	struct machine_override *ov; /* --set and its shorthands, in command-line order */
+	size_t nov;
+	char **owned; /* the strings ov points to */
+	size_t nowned;
+	int check, list_keys, paused, json, list_machines;
+	bool builtin; /* no --config: the default machine */
 };
+
+/* Keep s (allocated) until the options are freed; s. */
+static char *own(struct options *o, char *s)
+{
+	char **v = s ? realloc(o->owned, (o->nowned + 1) * sizeof(*v)) : NULL;
+
+	if (!v) {
+		free(s);
+		return NULL;
+	}
+	o->owned = v;
+	o->owned[o->nowned++] = s;
+	return s;
+}
+
+static void free_options(struct options *o)
+{
+	for (size_t i = 0; i < o->nowned; i++)
+		free(o->owned[i]);
+	free(o->owned);
+	free(o->ov);
+	free(o->append);
+}
+
+static int add_override(struct options *o, struct machine_override ov)
+{
+	struct machine_override *v = realloc(o->ov, (o->nov + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	o->ov = v;
+	o->ov[o->nov++] = ov;
+	return 0;
+}
 
 static char *dup_set(const char *key, const char *val)
 {
@@ -97,12 +161,89 @@ static char *dup_set(const char *key, const char *val)
 
 static int add_set(struct options *o, char *s)
 {
-	char **v = realloc(o->sets, (o->nsets + 1) * sizeof(*v));
-
-	if (!v || !s)
+	if (!own(o, s))
 		return -1;
-	o->sets = v;
-	o->sets[o->nsets++] = s;
+	return add_override(o, (struct machine_override){.arg = s, .origin = "--set"});
+}
+
+/* --cpus, --memory, --disk, --net: what each stands for, in order among the --set ones. */
+static int add_shorthand(struct options *o, const char *name, const char *arg)
+{
+	struct machine_override ov;
+	size_t n = strlen(name) + 3; /* "--NAME " */
+	char why[200], *mem;
+
+	if (shorthand_override(name, arg, &ov, &mem, why, sizeof(why))) {
+		fprintf(stderr, "microvm: --%s %s: %s\n", name, arg, why);
+		free(mem);
+		return -1;
+	}
+	/* --cpus and --memory set one key each: a second one is a slip, not an override. */
+	for (size_t i = 0; !ov.apply && i < o->nov; i++)
+		if (!strncmp(o->ov[i].origin, ov.origin, n)) {
+			fprintf(stderr, "microvm: %s, then %s: --%s is given twice\n",
+				o->ov[i].origin, ov.origin, name);
+			free(mem);
+			return -1;
+		}
+	return own(o, mem) ? add_override(o, ov) : -1;
+}
+
+/* The default machine: this host's architecture's (arm64 where KVM runs none). */
+static const struct arch *default_arch(void)
+{
+	return kvm_guest_arch ? kvm_guest_arch : &arch_arm64;
+}
+
+/*
+ * Without --config, --api-sock, --name or --restore: --kernel and the modes that only look
+ * at a machine use the default machine.
+ */
+static bool wants_default(const struct options *o)
+{
+	if (o->config || o->api_sock || o->name || o->restore)
+		return false;
+	if (o->check || o->list_keys || o->list_values || o->dump_dtb || o->dump_acpi)
+		return true;
+	for (size_t i = 0; i < o->nov; i++)
+		if (!o->ov[i].apply && !strncmp(o->ov[i].arg, "boot.kernel=", 12) &&
+		    o->ov[i].arg[12])
+			return true;
+	return false;
+}
+
+/* The options that need a machine of their own: a file's, or the default machine. */
+static int check_new_options(const struct options *o, int argc)
+{
+	const char *sh = NULL;
+
+	for (size_t i = 0; i < o->nov && !sh; i++)
+		if (strcmp(o->ov[i].origin, "--set"))
+			sh = o->ov[i].origin;
+	if (sh && o->restore) {
+		fprintf(stderr, "microvm: %s: --restore runs the machine the snapshot holds\n", sh);
+		return -1;
+	}
+	if (sh && !o->config && !o->builtin && (o->api_sock || o->name)) {
+		fprintf(stderr,
+			"microvm: %s: over the API, PUT /machine-config, /drives and "
+			"/network-interfaces describe the machine\n",
+			sh);
+		return -1;
+	}
+	if (o->json && !o->check) {
+		fprintf(stderr, "microvm: --json goes with --check\n");
+		return -1;
+	}
+	if (o->list_machines && argc > 2) {
+		fprintf(stderr, "microvm: --list-machines takes no other option\n");
+		return -1;
+	}
+	if (o->list_values && !strchr(o->list_values, '.')) {
+		fprintf(stderr, "microvm: --list-values %s: expected SECTION.KEY\n",
+			o->list_values);
+		return -1;
+	}
 	return 0;
 }
 
@@ -135,13 +276,15 @@ static int conflicts(const struct options *o)
 {
 	const char *what = NULL;
 
-	if (o->list_keys && (o->check || o->dump_dtb || o->dump_acpi))
-		what = "--list-keys prints keys only: not with --check or --dump-*";
+	if ((o->list_keys || o->list_values) && (o->check || o->dump_dtb || o->dump_acpi))
+		what = "--list-keys and --list-values print keys and words only: not with --check "
+		       "or --dump-*";
 	else if (o->dump_dtb && o->dump_acpi)
 		what = "a machine has a device tree (arm64) or ACPI tables (x86_64): give one of "
 		       "--dump-dtb and --dump-acpi";
-	else if (o->boot_report && (o->list_keys || o->dump_dtb || o->dump_acpi))
-		what = "--boot-report describes a run: not with --list-keys or --dump-*";
+	else if (o->boot_report && (o->list_keys || o->list_values || o->dump_dtb || o->dump_acpi))
+		what = "--boot-report describes a run: not with --list-keys, --list-values or "
+		       "--dump-*";
 	if (what)
 		fprintf(stderr, "microvm: %s\n", what);
 	return what ? -1 : 0;
@@ -159,7 +302,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		OPT_RESTORE,
 		OPT_MEM_FILE,
 		OPT_PAUSED,
-		OPT_SNAPSHOT_DIR
+		OPT_SNAPSHOT_DIR,
+		OPT_SHORTHAND,
+		OPT_JSON,
+		OPT_LIST_MACHINES,
+		OPT_LIST_VALUES
 	};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -179,14 +326,21 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"mem-file", required_argument, NULL, OPT_MEM_FILE},
 		{"paused", no_argument, NULL, OPT_PAUSED},
 		{"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
+		{"cpus", required_argument, NULL, OPT_SHORTHAND},
+		{"memory", required_argument, NULL, OPT_SHORTHAND},
+		{"disk", required_argument, NULL, OPT_SHORTHAND},
+		{"net", required_argument, NULL, OPT_SHORTHAND},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"list-machines", no_argument, NULL, OPT_LIST_MACHINES},
+		{"list-values", required_argument, NULL, OPT_LIST_VALUES},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
-	int c, err = 0;
+	int c, idx = 0, err = 0;
 
-	while (!err && (c = getopt_long(argc, argv, "c:s:k:i:a:u:n:vhV", longopts, NULL)) != -1) {
+	while (!err && (c = getopt_long(argc, argv, "c:s:k:i:a:u:n:vhV", longopts, &idx)) != -1) {
 		switch (c) {
 		case 'c':
 			err = once(&o->config, "--config", optarg);
@@ -239,6 +393,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_SNAPSHOT_DIR:
 			add_set(o, dup_set("machine.snapshot_dir", optarg));
 			break;
+		case OPT_SHORTHAND:
+			if (add_shorthand(o, longopts[idx].name, optarg))
+				return -1;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_LIST_MACHINES:
+			o->list_machines = 1;
+			break;
+		case OPT_LIST_VALUES:
+			err = once(&o->list_values, "--list-values", optarg);
+			break;
 		case 'v':
 			log_set_verbose(1);
 			break;
@@ -259,10 +426,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "microvm: unexpected argument '%s'\n%s", argv[optind], usage);
 		return -1;
 	}
-	if (!o->config && !o->api_sock && !o->name && !o->restore) {
+	o->builtin = wants_default(o);
+	if (check_new_options(o, argc))
+		return -1;
+	if (o->list_machines)
+		return 0;
+	if (!o->config && !o->builtin && !o->api_sock && !o->name && !o->restore) {
 		fprintf(stderr,
-			"microvm: --config FILE, --restore STATE or --api-sock PATH is "
-			"required\n%s",
+			"microvm: --config FILE|NAME, --kernel IMAGE, --restore STATE or "
+			"--api-sock "
+			"PATH is required\n%s",
 			usage);
 		return -1;
 	}
@@ -276,7 +449,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "microvm: --mem-file and --paused go with --restore\n");
 		return -1;
 	}
-	if (!o->config && (o->check || o->list_keys || o->dump_dtb || o->dump_acpi)) {
+	if (!o->config && !o->builtin &&
+	    (o->check || o->list_keys || o->dump_dtb || o->dump_acpi)) {
 		fprintf(stderr, "microvm: --check, --list-keys and --dump-* need --config FILE\n");
 		return -1;
 	}
@@ -556,7 +730,7 @@ static int offline(struct machine *m, const struct options *o)
 		return VM_USAGE;
 	/* The ACPI tables do not depend on the boot files: only --check reads them then. */
 	if ((o->check || o->dump_dtb) && boot_prepare(m, &bi, o->check ? BOOT_RUN : BOOT_DUMP)) {
-		said_errors(m, o->config);
+		said_errors(m, o->config ? o->config : "default machine");
 		return VM_USAGE;
 	}
 	if (dump && m->arch->boot_info(m, &bi.layout, &info)) {
@@ -570,7 +744,9 @@ static int offline(struct machine *m, const struct options *o)
 	}
 	boot_info_free(&info);
 	boot_free(&bi);
-	if (!status && o->check)
+	if (!status && o->check && o->json)
+		status = layout_print_json(m, stdout) ? VM_FAILURE : 0;
+	else if (!status && o->check)
 		machine_print(m, stdout);
 	return status;
 }
@@ -1012,10 +1188,10 @@ static int api_owner(const struct options *o, uid_t *uid, gid_t *gid)
 {
 	*uid = geteuid();
 	*gid = getegid();
-	for (size_t i = 0; i < o->nsets; i++)
-		if (!strncmp(o->sets[i], "machine.user=", 13) &&
-		    sandbox_lookup_user(o->sets[i] + 13, uid, gid)) {
-			log_error("--user %s: no such user on this host", o->sets[i] + 13);
+	for (size_t i = 0; i < o->nov; i++)
+		if (!strncmp(o->ov[i].arg, "machine.user=", 13) &&
+		    sandbox_lookup_user(o->ov[i].arg + 13, uid, gid)) {
+			log_error("--user %s: no such user on this host", o->ov[i].arg + 13);
 			return -1;
 		}
 	return 0;
@@ -1034,8 +1210,7 @@ static int api_main(const struct options *o, const char *sock)
 					   .snapshot = api_snapshot,
 					   .load = api_load,
 					   .balloon = api_balloon};
-	const struct arch *arch = kvm_guest_arch ? kvm_guest_arch : &arch_arm64;
-	struct machine_override *ov = calloc(o->nsets + 1, sizeof(*ov));
+	const struct arch *arch = default_arch();
 	struct session s = {.report_path = o->boot_report, .sock = sock};
 	struct http_server srv = {.listen_fd = -1, .timer_fd = -1};
 	struct loop pre = {.epfd = -1};
@@ -1043,18 +1218,13 @@ static int api_main(const struct options *o, const char *sock)
 	uid_t uid;
 	gid_t gid;
 
-	if (!ov)
-		return VM_FAILURE;
-	for (size_t i = 0; i < o->nsets; i++)
-		ov[i] = (struct machine_override){.arg = o->sets[i], .origin = "--set"};
 	if (o->append) {
 		log_error("--append: a machine configured over the API takes its command line from "
 			  "PUT /boot-source (boot_args)");
-		free(ov);
 		return VM_USAGE;
 	}
 	if (api_init(&s.api, o->name ? o->name : "anonymous-instance", "default machine",
-		     arch->default_machine, ov, o->nsets, &ops, &s))
+		     arch->default_machine, o->ov, o->nov, &ops, &s))
 		goto out;
 	s.preboot = &pre;
 	if (api_owner(o, &uid, &gid) || http_server_open(&srv, sock, uid, gid, api_handle, &s.api))
@@ -1101,26 +1271,20 @@ out:
 	if (sigfd >= 0)
 		close(sigfd);
 	sigfd = -1;
-	free(ov);
 	return status;
 }
 
 /* --restore STATE: the machine and state the snapshot holds, run at once (or paused). */
 static int restore_main(const struct options *o, const char *sock)
 {
-	struct machine_override *ov = calloc(o->nsets + 1, sizeof(*ov));
 	struct http_server srv = {.listen_fd = -1, .timer_fd = -1};
 	struct snapshot_in in;
 	struct machine m;
 	int status = VM_USAGE, err;
 
-	if (!ov)
-		return VM_FAILURE;
-	for (size_t i = 0; i < o->nsets; i++)
-		ov[i] = (struct machine_override){.arg = o->sets[i], .origin = "--set"};
 	err = snapshot_open(&in, o->restore, o->mem_file);
 	if (!err) {
-		err = snapshot_machine(&in, ov, o->nsets, &m);
+		err = snapshot_machine(&in, o->ov, o->nov, &m);
 		if (err && m.cfg.nerrors)
 			fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", o->restore,
 				m.cfg.nerrors, m.cfg.nerrors == 1 ? "" : "s");
@@ -1141,7 +1305,6 @@ static int restore_main(const struct options *o, const char *sock)
 		machine_free(&m);
 	}
 	snapshot_close(&in);
-	free(ov);
 	return status;
 }
 
@@ -1226,11 +1389,50 @@ static int supervise(struct machine *m, const struct options *o)
 	}
 }
 
+/* The machine --config names (found by name), or the default machine; overrides applied. */
+static int load_machine(struct machine *m, const struct options *o)
+{
+	struct machine_src src = {.path = o->config, .ov = o->ov, .nov = o->nov};
+
+	if (!o->config) {
+		src.path = "default machine";
+		src.text = default_arch()->default_machine;
+	}
+	/* --check loads the machine as a run does (disk images opened for writing, --user). */
+	return machine_load_src(m, &src,
+				!o->list_keys && !o->list_values &&
+					(o->check || (!o->dump_dtb && !o->dump_acpi)));
+}
+
+/*
+ * --list-keys, --list-values: what the machine's sections were asked for, also when it has
+ * errors (the keys of an incomplete device, for completion).
+ */
+static void list_known(const struct machine *m, const struct options *o)
+{
+	const char *dot = o->list_values ? strchr(o->list_values, '.') : NULL;
+	const char *const *words;
+	char sec[128];
+
+	if (!dot) {
+		cfg_print_known(&m->cfg, stdout);
+		return;
+	}
+	snprintf(sec, sizeof(sec), "%.*s", (int)(dot - o->list_values), o->list_values);
+	words = cfg_known_words(&m->cfg, sec, dot + 1);
+	/* A device section's type is looked up, not read as an enum. */
+	if (!words && !strcmp(dot + 1, "type"))
+		words = device_type_names();
+	for (; words && *words; words++)
+		printf("%s\n", *words);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {0};
 	struct machine m;
 	char *cmdline = NULL;
+	const char *what;
 	int err, status;
 
 	char sockbuf[108];
@@ -1239,42 +1441,51 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1);
-	if (parse_args(argc, argv, &o) || outputs_ok(&o)) {
-		status = VM_USAGE;
-		goto free_options;
-	}
+	status = parse_args(argc, argv, &o) || outputs_ok(&o) ? VM_USAGE : 0;
+	if (!status && o.list_machines && !catalog_list(stdout))
+		fprintf(stderr, "microvm: no machines found beside this microvm (in "
+				"PREFIX/share/microvm/machines or a checkout's machines/)\n");
 	sock = o.api_sock;
-	if (!sock && o.name) {
-		status = VM_USAGE;
+	if (!status && !o.list_machines && !sock && o.name) {
 		if (api_sock_path(o.name, sockbuf, sizeof(sockbuf), true))
-			goto free_options;
+			status = VM_USAGE;
 		sock = sockbuf;
 	}
-	if (!o.config) {
-		status = o.restore ? restore_main(&o, sock) : api_main(&o, sock);
-		goto free_options;
+	if (status || o.list_machines) {
+		free_options(&o);
+		return status;
 	}
-	/* --check loads the machine as a run does (disk images opened for writing, --user). */
-	err = machine_load(&m, o.config, o.sets, o.nsets,
-			   !o.list_keys && (o.check || (!o.dump_dtb && !o.dump_acpi)));
+	if (!o.config && !o.builtin) {
+		status = o.restore ? restore_main(&o, sock) : api_main(&o, sock);
+		free_options(&o);
+		return status;
+	}
+	if (o.config && !(o.config = own(&o, catalog_find(o.config)))) {
+		free_options(&o);
+		return VM_USAGE;
+	}
+	err = load_machine(&m, &o);
+	what = o.config ? o.config : "default machine";
 	if (err == -EINVAL) {
-		said_errors(&m, o.config);
+		if (o.list_keys || o.list_values)
+			list_known(&m, &o);
+		said_errors(&m, what);
 		machine_free(&m);
-		status = VM_USAGE;
-		goto free_options;
+		free_options(&o);
+		return VM_USAGE;
 	}
 	if (err) {
-		log_error("%s: %s", o.config, strerror(-err));
+		log_error("%s: %s", what, strerror(-err));
 		machine_free(&m);
-		status = VM_USAGE;
-		goto free_options;
+		free_options(&o);
+		return VM_USAGE;
 	}
 	timeline_mark(TL_CONFIG_PARSED);
 	log_info("configuration parsed at %.1f ms", timeline_now() * 1e3);
 	if (o.append && append_cmdline(&m, o.append, &cmdline)) {
 		status = VM_USAGE;
-	} else if (o.list_keys) {
-		cfg_print_known(&m.cfg, stdout);
+	} else if (o.list_keys || o.list_values) {
+		list_known(&m, &o);
 		status = 0;
 	} else if (o.check || o.dump_dtb || o.dump_acpi) {
 		status = offline(&m, &o);
@@ -1282,7 +1493,7 @@ int main(int argc, char **argv)
 		log_error(
 			"%s: on_reboot = restart cannot be combined with an API socket (each boot "
 			"is a new process)",
-			o.config);
+			what);
 		status = VM_USAGE;
 	} else if (sock) {
 		status = http_server_open(&srv, sock, m.sandbox.drop ? m.sandbox.uid : geteuid(),
@@ -1297,10 +1508,6 @@ int main(int argc, char **argv)
 	}
 	machine_free(&m);
 	free(cmdline);
-free_options:
-	for (size_t i = 0; i < o.nsets; i++)
-		free(o.sets[i]);
-	free(o.sets);
-	free(o.append);
+	free_options(&o);
 	return status;
 }

@@ -213,7 +213,7 @@ expect 2 "--config may be given once ($rpi5, then $x86)" "--config twice" \
 	"$mv" --config "$rpi5" --config "$x86" --check
 expect 2 "--dump-dtb may be given once" "--dump-dtb twice" \
 	"$mv" --config "$rpi5" --dump-dtb "$tmp/a.dtb" --dump-dtb "$tmp/b.dtb"
-expect 2 "--list-keys prints keys only" "--list-keys --check" \
+expect 2 "--list-keys and --list-values print keys and words only" "--list-keys --check" \
 	"$mv" --config "$rpi5" --list-keys --check
 expect 2 "give one of --dump-dtb and --dump-acpi" "--dump-dtb --dump-acpi" \
 	"$mv" --config "$rpi5" --dump-dtb "$tmp/a.dtb" --dump-acpi "$tmp/acpi2"

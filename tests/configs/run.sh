@@ -4,6 +4,7 @@
 # every good one (machines/*.ini, tests/configs/good/*.ini) must pass --check and --dump-dtb
 # with a device tree that dtc decompiles without warnings (x86-64: --dump-acpi with tables
 # that iasl decompiles without warnings, and a vmgenid's AML run by acpiexec).
+# The command line's shorthands and conveniences are tested by cli.sh (sourced at the end).
 # Usage: run.sh MICROVM
 mv=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,7 +58,10 @@ for f in "$here"/bad/*.ini; do
 		elif ! grep -qF -- "$where" "$tmp/err" || ! grep -qF -- "$msg" "$tmp/err"; then
 			bad "$what: expected '$where...$msg', got:"
 			sed 's/^/    /' "$tmp/err"
-		elif [ -s "$tmp/out" ]; then
+		elif [ "$mode" = --list-keys ] &&
+			grep -qvx '[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*' "$tmp/out"; then
+			bad "$what: printed more than the keys read despite the error"
+		elif [ "$mode" != --list-keys ] && [ -s "$tmp/out" ]; then
 			bad "$what: printed a machine despite the error"
 		else
 			ok
@@ -310,8 +314,11 @@ truncate -s 1M "$tmp/list.img"
 if [ $? -eq 0 ] && [ ! -s "$tmp/err" ] && grep -qx gic.v2m_irq_base "$tmp/out" &&
 	grep -qx blk0.ioeventfd "$tmp/out" && grep -qx pci.mmio64_size "$tmp/out" &&
 	[ "$(sort "$tmp/out" | uniq -d)" = "" ]; then ok; else bad "--list-keys on rpi5.ini + blk0"; fi
-"$mv" --config "$here/bad/bad-align.ini" --list-keys >"$tmp/out" 2>/dev/null
-if [ $? -eq 2 ] && [ ! -s "$tmp/out" ]; then ok; else bad "--list-keys on a bad file"; fi
+# A bad file: exit 2, the error, and the keys of what was read (here [machine]'s) only.
+"$mv" --config "$here/bad/bad-align.ini" --list-keys >"$tmp/out" 2>"$tmp/err"
+if [ $? -eq 2 ] && grep -qx machine.align "$tmp/out" &&
+	! grep -qv '^[a-z0-9_-]*\.[a-z0-9_]*$' "$tmp/out" &&
+	grep -qF "bad-align.ini:6: [machine] align" "$tmp/err"; then ok; else bad "--list-keys on a bad file"; fi
 
 # A machine of the other architecture than this host's KVM: exit 1 and why, before anything
 # is read or opened (the kernel here is not even a kernel).
@@ -323,6 +330,8 @@ if [ $? -eq 1 ] && grep -qE "is an (arm64|x86_64) machine, and this (host's KVM 
 
 # Command-line cases: conflicts, outputs, --check's boot files, command-line limits.
 . "$here/cli.sh"
+# The command line's conveniences: shorthands, machines by name, --json, --list-values.
+. "$here/shorthand.sh"
 
 echo "config: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -27,7 +27,7 @@ bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 # The README's Usage synopsis: the first code block after "## Usage".
 sed -n '/^## Usage/,/^| option/p' README.md >"$tmp/synopsis"
 for opt in $("$mv" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
-	if grep -qF -- "$opt" "$tmp/synopsis" && grep -q -- "^| \`$opt\|^| .*\`$opt[ \`]" README.md; then
+	if grep -qF -- "$opt" "$tmp/synopsis" && grep -q -- "^| \`$opt\|^| .*\`${opt}[ \`]" README.md; then
 		ok
 	else
 		bad "README: $opt (microvm --help) is missing from the synopsis or the option table"
@@ -95,12 +95,13 @@ if [ "$examples" != --examples ]; then
 	exit
 fi
 
-# The examples, one per line: a code block's lines starting with "microvm --config machines/",
+# The examples, one per line: a code block's lines starting with "microvm --config" or
+# "microvm --kernel" (the default machine),
 # continuation lines joined, comments removed. Placeholders ([...], SECTION) are skipped.
 for doc in README.md docs/*.md; do
 	awk '/^```/ { block = !block; next }
 	     block && cont { line = line " " $0 }
-	     block && !cont && /^microvm --config machines\// { line = $0 }
+	     block && !cont && /^microvm (--config|--kernel) / { line = $0 }
 	     block && line != "" {
 	        cont = sub(/\\$/, "", line)
 	        if (!cont) { sub(/ +#.*/, "", line); print line; line = "" }
@@ -114,9 +115,14 @@ for doc in README.md docs/*.md; do
 			add=--check ;;
 		esac
 		# The machine's kernel must exist (--check opens it): make guest, guest-x86_64.
-		kernel=$(sed -n 's/^kernel *= *//p' "$(echo "$run" | sed 's/^--config \([^ ]*\).*/\1/')")
-		if [ ! -f "machines/$kernel" ]; then
-			echo "docs: skipped '$ex': no machines/$kernel (make guest or guest-x86_64)"
+		case $run in
+		--kernel*) kernel=$(echo "$run" | sed 's/^--kernel \([^ ]*\).*/\1/') ;;
+		*)	machine=$(echo "$run" | sed 's/^--config \([^ ]*\).*/\1/')
+			[ -f "$machine" ] || machine=machines/$machine.ini
+			kernel=machines/$(sed -n 's/^kernel *= *//p' "$machine") ;;
+		esac
+		if [ ! -f "$kernel" ]; then
+			echo "docs: skipped '$ex': no $kernel (make guest or guest-x86_64)"
 			continue
 		fi
 		rm -rf "$tmp/cwd" && mkdir "$tmp/cwd" && ln -s "$top/machines" "$top/build" "$tmp/cwd/"
