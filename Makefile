@@ -59,7 +59,8 @@ else
 endif
 X86_SRCS := src/arch/x86/machine.c src/arch/x86/boot.c src/arch/x86/acpi.c src/arch/x86/platform.c
 
-LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/config.c src/console.c src/term.c \
+LIB_SRCS := src/alloc.c src/blob.c src/boot.c src/bus.c src/catalog.c src/config.c src/console.c src/term.c \
+	    src/layout.c src/shorthand.c \
 	    src/device.c src/log.c src/loop.c src/machine.c src/sandbox.c src/sanitize.c src/vm.c src/irq.c \
 	    src/devices/uart.c src/devices/boottimer.c src/devices/vmgenid.c src/devices/registry.c src/timeline.c src/iov.c src/arch/arm64/arch.c src/arch/arm64/gic.c src/arch/arm64/fdt.c src/arch/arm64/image.c \
 	    src/virtio/virtq.c src/virtio/virtio.c src/virtio/kickctl.c src/virtio/mmio.c src/virtio/transport.c src/virtio/adapter.c \

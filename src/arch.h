@@ -67,7 +67,8 @@ struct arch {
 	bool (*pci_msi)(const struct machine *m);
 	/*
 	 * Place the kernel (its first min(klen, BLOB_HEAD_MAX) bytes, or NULL), the initrd and
-	 * the boot information; fills why on error. -EINVAL.
+	 * the boot information; fills why on error. -EINVAL, or -E2BIG: the command line is
+	 * longer than the kernel takes.
 	 */
 	int (*boot_layout)(const struct machine *m, const uint8_t *kernel, size_t klen,
 			   size_t initrd_len, struct boot_layout *bl, char *why, size_t whylen);

@@ -7,89 +7,140 @@
 
 #include "arch.h"
 #include "blob.h"
+#include "config.h"
 #include "log.h"
 #include "machine.h"
 #include "mem.h"
 
-static int open_one(const char *what, const char *path, uint64_t max, bool inflate, struct blob *b)
+/* The [boot] key that named file what ("kernel", "initrd"), or NULL. */
+static struct cfg_entry *key_of(struct cfg *c, const char *what)
 {
-	int err = blob_open(b, path, max, inflate);
+	return cfg_get(c, "boot", what);
+}
 
-	if (err == -EFBIG)
-		log_error("%s %s: larger than guest RAM", what, path);
+/* Open one boot file; errors at its key. A missing initrd of a dump is left out (said). */
+static int open_one(struct machine *m, const char *what, const char *path, bool inflate,
+		    enum boot_use use, struct blob *b)
+{
+	struct cfg *c = &m->cfg;
+	int err = blob_open(b, path, m->ram_size, inflate);
+	char loc[512];
+
+	if (err == -ENOENT && use == BOOT_DUMP) {
+		cfg_where(key_of(c, what), loc, sizeof(loc));
+		log_warn("%s: '%s' does not exist: the device tree names no initrd (pass --%s FILE "
+			 "for what a run would have, or --%s= for none)",
+			 loc, path, what, what);
+		return 1;
+	}
+	if (err == -ENOENT)
+		cfg_error(c, key_of(c, what), "boot", "'%s' does not exist", path);
+	else if (err == -EFBIG)
+		cfg_error(c, key_of(c, what), "boot", "'%s' is larger than the %llu MiB of RAM",
+			  path, (unsigned long long)(m->ram_size >> 20));
+	else if (err == -EISDIR)
+		cfg_error(c, key_of(c, what), "boot", "'%s' is a directory, not a regular file",
+			  path);
 	else if (err == -EINVAL)
-		log_error("%s %s: not a regular file or corrupt gzip data", what, path);
+		cfg_error(c, key_of(c, what), "boot",
+			  "'%s' is not a regular file or holds corrupt gzip data", path);
 	else if (err)
-		log_error("%s %s: %s", what, path, strerror(-err));
+		cfg_error(c, key_of(c, what), "boot", "cannot read '%s': %s", path, strerror(-err));
 	return err;
 }
 
-int boot_prepare(const struct machine *m, struct boot_images *bi, int need_kernel)
+/*
+ * The placement of the kernel (when open) and of an initrd of initrd_len bytes; an error
+ * at the key at fault: what the kernel alone cannot pass is the kernel's (or the command
+ * line's: -E2BIG), what fails only with the initrd is the initrd's.
+ */
+static int place(struct machine *m, struct boot_images *bi)
 {
+	struct cfg *c = &m->cfg;
+	const uint8_t *head = bi->kernel.fd >= 0 ? bi->kernel.head : NULL;
+	/* A gzip kernel's length is known once inflated: its header's footprint bounds it. */
+	size_t klen = !head ? 0 : bi->kernel.gzip ? bi->kernel.head_len : bi->kernel.size;
+	uint64_t initrd_len = bi->initrd.fd >= 0 ? bi->initrd.size : 0;
 	char why[256];
 	int err;
 
-	memset(bi, 0, sizeof(*bi));
-	bi->kernel.fd = bi->initrd.fd = -1;
-	if (!m->kernel && need_kernel) {
-		log_error("%s: no kernel: set [boot] kernel or pass --kernel", m->cfg.path);
-		return -EINVAL;
+	err = m->arch->boot_layout(m, head, klen, 0, &bi->layout, why, sizeof(why));
+	if (err == -E2BIG) {
+		cfg_error(c, cfg_get(c, "boot", "cmdline"), "boot", "%s", why);
+		return err;
 	}
-	bi->kernel_path = m->kernel;
-	bi->initrd_path = m->initrd;
-	/* A gzip kernel is inflated on its way into RAM; an initrd goes as it is (the kernel
-	 * unpacks compressed initramfs archives itself). */
-	if (m->kernel) {
-		err = open_one("kernel", m->kernel, m->ram_size, true, &bi->kernel);
-		if (err)
-			return err;
-	}
-	if (m->initrd) {
-		err = open_one("initrd", m->initrd, m->ram_size, false, &bi->initrd);
-		if (err)
-			goto fail;
-	}
-	/* A gzip kernel's length is known once inflated: its header's footprint bounds it. */
-	err = m->arch->boot_layout(m, m->kernel ? bi->kernel.head : NULL,
-				   !m->kernel	     ? 0
-				   : bi->kernel.gzip ? bi->kernel.head_len
-						     : bi->kernel.size,
-				   m->initrd ? bi->initrd.size : 0, &bi->layout, why, sizeof(why));
 	if (err) {
-		log_error("%s: %s", m->kernel && strstr(why, "kernel") ? m->kernel : m->cfg.path,
-			  why);
-		goto fail;
+		if (head)
+			cfg_error(c, key_of(c, "kernel"), "boot", "'%s': %s", bi->kernel_path, why);
+		else
+			cfg_error(c, NULL, "boot", "%s", why);
+		return err;
 	}
-	return 0;
-fail:
-	boot_free(bi);
+	if (!initrd_len)
+		return 0;
+	err = m->arch->boot_layout(m, head, klen, initrd_len, &bi->layout, why, sizeof(why));
+	if (err)
+		cfg_error(c, key_of(c, "initrd"), "boot", "'%s': %s", bi->initrd_path, why);
 	return err;
 }
 
-/* Load b at gpa, into at most room bytes of guest RAM. */
-static int load_one(const char *what, const char *path, const struct blob *b,
+int boot_prepare(struct machine *m, struct boot_images *bi, enum boot_use use)
+{
+	int err = 0, ierr = 0;
+
+	memset(bi, 0, sizeof(*bi));
+	bi->kernel.fd = bi->initrd.fd = -1;
+	bi->cfg = &m->cfg;
+	if (!m->kernel && use == BOOT_RUN) {
+		cfg_error(&m->cfg, NULL, "boot", "no kernel: set [boot] kernel or pass --kernel");
+		return -EINVAL;
+	}
+	/*
+	 * A gzip kernel is inflated on its way into RAM; an initrd goes as it is (the kernel
+	 * unpacks compressed initramfs archives itself). A dump needs no kernel: what the guest
+	 * is told does not depend on it. Both files are looked at, whatever the first says.
+	 */
+	if (m->kernel && use == BOOT_RUN) {
+		bi->kernel_path = m->kernel;
+		err = open_one(m, "kernel", m->kernel, true, use, &bi->kernel);
+	}
+	if (m->initrd) {
+		ierr = open_one(m, "initrd", m->initrd, false, use, &bi->initrd);
+		bi->initrd_path = ierr > 0 ? NULL : m->initrd;
+		ierr = ierr > 0 ? 0 : ierr;
+	}
+	err = err ?: ierr ?: place(m, bi);
+	if (err)
+		boot_free(bi);
+	return err;
+}
+
+/* Load b at gpa, into at most room bytes of guest RAM; errors at the key what. */
+static int load_one(struct cfg *c, const char *what, const char *path, const struct blob *b,
 		    const struct guest_mem *mem, uint64_t gpa, uint64_t room)
 {
 	void *dst = gm_ptr(mem, gpa, room);
+	struct cfg_entry *e = key_of(c, what);
 	uint64_t len;
 	int err;
 
 	if (!dst) {
-		log_error("%s %s: its place in guest RAM (0x%llx, %llu bytes) is not RAM", what,
-			  path, (unsigned long long)gpa, (unsigned long long)room);
+		cfg_error(c, e, "boot",
+			  "'%s': its place in guest RAM (0x%llx, %llu bytes) is not RAM", path,
+			  (unsigned long long)gpa, (unsigned long long)room);
 		return -EINVAL;
 	}
 	err = blob_load(b, dst, room, &len);
 	if (err == -EFBIG)
-		log_error("%s %s: more than the %llu bytes its header says it needs", what, path,
-			  (unsigned long long)room);
+		cfg_error(c, e, "boot", "'%s': more than the %llu bytes its header says it needs",
+			  path, (unsigned long long)room);
 	else if (err == -EIO)
-		log_error("%s %s: shorter than when it was opened (changed meanwhile?)", what,
-			  path);
+		cfg_error(c, e, "boot",
+			  "'%s' is shorter than when it was opened (changed meanwhile?)", path);
 	else if (err == -EINVAL)
-		log_error("%s %s: corrupt gzip data", what, path);
+		cfg_error(c, e, "boot", "'%s': corrupt gzip data", path);
 	else if (err)
-		log_error("%s %s: %s", what, path, strerror(-err));
+		cfg_error(c, e, "boot", "cannot read '%s': %s", path, strerror(-err));
 	return err;
 }
 
@@ -99,11 +150,11 @@ int boot_load(const struct boot_images *bi, const struct guest_mem *mem)
 	int err = 0;
 
 	if (bi->kernel.fd >= 0)
-		err = load_one("kernel", bi->kernel_path, &bi->kernel, mem, bl->kernel_addr,
-			       bl->kernel_end - bl->kernel_addr);
+		err = load_one(bi->cfg, "kernel", bi->kernel_path, &bi->kernel, mem,
+			       bl->kernel_addr, bl->kernel_end - bl->kernel_addr);
 	if (!err && bi->initrd.fd >= 0 && bi->initrd.size)
-		err = load_one("initrd", bi->initrd_path, &bi->initrd, mem, bl->initrd_addr,
-			       bi->initrd.size);
+		err = load_one(bi->cfg, "initrd", bi->initrd_path, &bi->initrd, mem,
+			       bl->initrd_addr, bi->initrd.size);
 	return err;
 }
 

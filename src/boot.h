@@ -7,8 +7,15 @@
 
 #include "blob.h"
 
+struct cfg;
 struct guest_mem;
 struct machine;
+
+/*
+ * The longest kernel command line, its NUL included: Linux's COMMAND_LINE_SIZE on arm64 and
+ * x86 (an x86 kernel's header may say less: its cmdline_size is checked with the kernel).
+ */
+#define BOOT_CMDLINE_MAX 2048
 
 struct boot_layout {
 	uint64_t kernel_addr; /* where the image is copied */
@@ -23,19 +30,27 @@ struct boot_layout {
 
 /* The boot files, open, with their sizes and heads; their data is read by boot_load. */
 struct boot_images {
+	struct cfg *cfg; /* the machine's: errors name the [boot] key that gave the file */
 	const char *kernel_path, *initrd_path;
 	struct blob kernel, initrd; /* fd -1 when absent */
 	struct boot_layout layout;
 };
 
+/* What the boot files are opened for. */
+enum boot_use {
+	BOOT_RUN,  /* a run or --check: a kernel is required, every file must be usable */
+	BOOT_DUMP, /* --dump-dtb: no kernel is read; a missing initrd is left out (said) */
+};
+
 /*
- * Open the machine's kernel and initrd (either may be absent for --dump-dtb), read their
- * headers and compute their placement. Errors name the file and reason; returns -errno.
+ * Open the machine's kernel and initrd, read their headers and compute their placement.
+ * Errors are the configuration's (counted in m->cfg), at the key that named the file, with
+ * the reason; returns -errno.
  */
-int boot_prepare(const struct machine *m, struct boot_images *bi, int need_kernel);
+int boot_prepare(struct machine *m, struct boot_images *bi, enum boot_use use);
 /*
  * Read (and inflate) the kernel and initrd straight into their places in guest RAM, with
- * no copy in between. Errors name the file; returns -errno.
+ * no copy in between. Errors name the key that gave the file, and the file; returns -errno.
  */
 int boot_load(const struct boot_images *bi, const struct guest_mem *mem);
 /* Close the files opened by boot_prepare. */

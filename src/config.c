@@ -148,8 +148,15 @@ static void where(const struct cfg_entry *e, char *buf, size_t len)
 		snprintf(buf, len, "%s:%d: [%s] %s", e->origin, e->line, e->section, e->key);
 	else if (e->field)
 		snprintf(buf, len, "%s: %s", e->origin, e->field);
+	else if (strcmp(e->origin, "--set"))
+		snprintf(buf, len, "%s: %s.%s", e->origin, e->section, e->key); /* e.g. --disk */
 	else
 		snprintf(buf, len, "--set %s.%s", e->section, e->key);
+}
+
+void cfg_where(const struct cfg_entry *e, char *buf, size_t len)
+{
+	where(e, buf, len);
 }
 
 /* Every error goes through here: counted, and printed while fewer than CFG_ERRORS_SHOWN were. */
@@ -159,9 +166,7 @@ static void vsay(struct cfg *c, const char *loc, const char *fmt, va_list ap)
 		log_vreport(loc, fmt, ap);
 }
 
-static void say(struct cfg *c, const char *loc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(struct cfg *c, const char *loc, const char *fmt, ...)
+void cfg_report(struct cfg *c, const char *loc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -353,6 +358,53 @@ static bool open_quote(const char *s, const char *end)
 }
 
 /*
+ * A "[section" or "key =" (a name, blanks, then '=' or ':') at the start of s: a line that
+ * is not the continuation of a value (a kernel parameter has no blank before its '=').
+ */
+static bool looks_like_key(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+	size_t blanks = strspn(s + n, " \t");
+
+	return *s == '[' || (n && blanks && (s[n + blanks] == '=' || s[n + blanks] == ':'));
+}
+
+/*
+ * An indented line that continues [boot] cmdline (s, trimmed): its words join the value, after
+ * a space, an inline comment cut as on the first line, and refused as there when the comment
+ * would cut the value inside its quotes. Nothing when the first line was refused.
+ */
+static void continue_cmdline(struct cfg *c, char *s)
+{
+	struct cfg_entry *e = find(c, "boot", "cmdline");
+	char *cut = inih_end(s, NULL), *v;
+	size_t n = (size_t)(cut - s), len;
+
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (!e)
+		return;
+	len = strlen(e->value);
+	v = realloc(e->value, len + n + 2);
+	BUG_ON(!v);
+	e->value = v;
+	v[len] = ' ';
+	memcpy(v + len + 1, s, n);
+	v[len + 1 + n] = '\0';
+	if (*cut == ';' && open_quote(v, v + len + 1 + (size_t)(cut - s))) {
+		line_error(c, c->lineno,
+			   "';' after a space starts a comment, and this one would cut the value "
+			   "inside its quotes: write the ';' without a space before it, or put the "
+			   "comment on a line of its own");
+		v[len] = '\0';
+		damage(c);
+		return;
+	}
+	if (!n)
+		v[len] = '\0';
+}
+
+/*
  * A header: the section it opens (its name trimmed, "[ memory ]" is [memory]) becomes the one
  * being read, and inih gets it as "[name]". A header refused leaves its lines unread.
  */
@@ -427,12 +479,22 @@ static void inspect_line(struct cfg *c, char *raw, char *out, size_t outlen)
 
 	if (!*s || *s == ';' || *s == '#')
 		return;
+	/* The kernel command line may be longer than a line: indented lines continue it. */
+	if (indented && c->cont && !looks_like_key(s)) {
+		continue_cmdline(c, s);
+		return;
+	}
 	if (indented) {
 		/* inih would take it as the previous value's continuation: said once, then read
 		 * as written without its indentation (or left out, without another error). */
-		line_error(c, c->lineno, "indented line: continuation lines are not supported");
+		line_error(
+			c, c->lineno,
+			c->cont ? "indented line: a key or section starts at the beginning of "
+				  "the line"
+				: "indented line: only [boot] cmdline continues on indented lines");
 		quiet = true;
 	}
+	c->cont = false;
 	if (*s == '[') {
 		header(c, s, out, outlen, quiet);
 		return;
@@ -461,6 +523,7 @@ static void inspect_line(struct cfg *c, char *raw, char *out, size_t outlen)
 		damage(c);
 		return;
 	}
+	c->cont = !strcmp(c->sections[c->cursec].name, "boot") && !strcmp(trim(name), "cmdline");
 	/* A ';' after a space starts a comment, quotes or not: one that falls inside a quoted
 	 * part of the value would leave the value cut short with its quote open. */
 	value = end + 1;
@@ -666,16 +729,16 @@ static void check_text(struct cfg *c)
 	else if ((what = utf16_without_bom(t, c->len)))
 		from = "UTF-16";
 	if (what) {
-		say(c, c->path,
-		    "the file is %s; a machine description is UTF-8 text: convert it "
-		    "(iconv -f %s -t UTF-8)",
-		    what, from);
+		cfg_report(c, c->path,
+			   "the file is %s; a machine description is UTF-8 text: convert it "
+			   "(iconv -f %s -t UTF-8)",
+			   what, from);
 	} else if ((what = binary_kind(t, c->len))) {
-		say(c, c->path, "%s, not a machine description (an INI text file)", what);
+		cfg_report(c, c->path, "%s, not a machine description (an INI text file)", what);
 	} else if (!memchr(t, '\n', c->len) && memchr(t, '\r', c->len)) {
-		say(c, c->path,
-		    "lines end in a carriage return (CR) alone, as on classic Mac OS: a "
-		    "machine description's lines end in LF (or CRLF)");
+		cfg_report(c, c->path,
+			   "lines end in a carriage return (CR) alone, as on classic Mac OS: a "
+			   "machine description's lines end in LF (or CRLF)");
 	} else {
 		return;
 	}
@@ -736,8 +799,8 @@ static int read_all(struct cfg *c, int fd)
 			break;
 		len += (size_t)n;
 		if (len > CFG_MAX_BYTES) {
-			say(c, c->path, "larger than %u MiB: not a machine description",
-			    CFG_MAX_BYTES >> 20);
+			cfg_report(c, c->path, "larger than %u MiB: not a machine description",
+				   CFG_MAX_BYTES >> 20);
 			c->unreadable = true;
 			break;
 		}
@@ -764,9 +827,9 @@ int cfg_load(struct cfg *c, const char *path)
 	if (fstat(fd, &st) < 0)
 		st.st_mode = 0;
 	if (S_ISDIR(st.st_mode)) {
-		say(c, c->path,
-		    "is a directory: --config takes a machine description file (such as "
-		    "machines/rpi5.ini)");
+		cfg_report(c, c->path,
+			   "is a directory: --config takes a machine description file (such as "
+			   "machines/rpi5.ini)");
 		c->unreadable = true;
 		close(fd);
 		return 0;
@@ -814,7 +877,7 @@ int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char 
 	snprintf(loc, sizeof(loc), "%s %s", origin, arg); /* "--set foo" */
 	if (!dot || !eq || dot > eq || (size_t)(dot - arg) >= sizeof(sec) ||
 	    (size_t)(eq - dot - 1) >= sizeof(key)) {
-		say(c, loc, "expected SECTION.KEY=VALUE");
+		cfg_report(c, loc, "expected SECTION.KEY=VALUE");
 		return -1;
 	}
 	memcpy(sec, arg, dot - arg);
@@ -822,7 +885,7 @@ int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char 
 	memcpy(key, dot + 1, eq - dot - 1);
 	key[eq - dot - 1] = '\0';
 	if (!cfg_valid_name(sec) || !cfg_valid_name(key)) {
-		say(c, loc, "bad section or key name");
+		cfg_report(c, loc, "bad section or key name");
 		return -1;
 	}
 	e = find(c, sec, key);
@@ -847,6 +910,26 @@ int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char 
 	return 0;
 }
 
+int cfg_next_name(const struct cfg *c, const char *prefix, char *buf, size_t len)
+{
+	size_t lp = strlen(prefix);
+	unsigned long next = 0;
+
+	for (size_t i = 0; i < c->nsections; i++) {
+		const char *n = c->sections[i].name;
+		char *end;
+		unsigned long v;
+
+		if (strncmp(n, prefix, lp) || !isdigit((unsigned char)n[lp]))
+			continue;
+		errno = 0;
+		v = strtoul(n + lp, &end, 10);
+		if (!*end && !errno && v >= next)
+			next = v + 1;
+	}
+	return snprintf(buf, len, "%s%lu", prefix, next) < (int)len ? 0 : -1;
+}
+
 static bool skipped(const char *skip_sec, const char *const *skip_keys, const char *sec,
 		    const char *key)
 {
@@ -856,6 +939,39 @@ static bool skipped(const char *skip_sec, const char *const *skip_keys, const ch
 		if (!strcmp(*skip_keys, key))
 			return true;
 	return false;
+}
+
+/* The longest line cfg_dump writes: inih reads lines of at most 198 characters. */
+#define DUMP_LINE_MAX 160
+
+/*
+ * [boot] cmdline as lines that load back the same: a line longer than DUMP_LINE_MAX goes on
+ * on indented lines, its words joined by one space. -1 when a word is too long for a line.
+ */
+static int dump_cmdline(FILE *out, const char *value)
+{
+	size_t col = strlen("cmdline =");
+
+	if (col + 1 + strlen(value) <= DUMP_LINE_MAX) {
+		fprintf(out, "cmdline = %s\n", value);
+		return 0;
+	}
+	fputs("cmdline =", out);
+	for (const char *w = value + strspn(value, " \t"); *w; w += strspn(w, " \t")) {
+		size_t n = strcspn(w, " \t");
+
+		if (n + 1 > DUMP_LINE_MAX)
+			return -1;
+		if (col + 1 + n > DUMP_LINE_MAX) {
+			fputc('\n', out); /* the next word starts an indented line */
+			col = 0;
+		}
+		fprintf(out, "%c%.*s", col ? ' ' : '\t', (int)n, w);
+		col += 1 + n;
+		w += n;
+	}
+	fputc('\n', out);
+	return 0;
 }
 
 int cfg_dump(const struct cfg *c, FILE *out, const char *skip_sec, const char *const *skip_keys)
@@ -879,13 +995,17 @@ int cfg_dump(const struct cfg *c, FILE *out, const char *skip_sec, const char *c
 			if (!header)
 				fprintf(out, "[%s]\n", sec);
 			header = true;
-			if (!e->path || e->value[0] == '/')
+			if (!strcmp(sec, "boot") && !strcmp(e->key, "cmdline")) {
+				if (dump_cmdline(out, e->value))
+					return -1;
+			} else if (!e->path || e->value[0] == '/') {
 				fprintf(out, "%s = %s\n", e->key, e->value);
-			else if (dir[0] == '/')
+			} else if (dir[0] == '/') {
 				fprintf(out, "%s = %s/%s\n", e->key, dir, e->value);
-			else
+			} else {
 				fprintf(out, "%s = %s/%s/%s\n", e->key, c->cwd ? c->cwd : ".", dir,
 					e->value);
+			}
 		}
 	}
 	return ferror(out) ? -1 : 0;
@@ -905,6 +1025,7 @@ void cfg_free(struct cfg *c)
 	free(c->entries);
 	free(c->sections);
 	free(c->known);
+	free(c->known_words);
 	free(c->path);
 	free(c->dir);
 	free(c->cwd);
@@ -915,20 +1036,40 @@ void cfg_free(struct cfg *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static void note_known(struct cfg *c, const char *sec, const char *key)
+/* Record section.key as known (once); its index in c->known. */
+static size_t note_known(struct cfg *c, const char *sec, const char *key)
 {
 	size_t ls = strlen(sec), lk = strlen(key);
+	long i = idx_find(c, &c->known_idx, known_names, sec, key);
 	char *k;
 
-	if (idx_find(c, &c->known_idx, known_names, sec, key) >= 0)
-		return;
+	if (i >= 0)
+		return (size_t)i;
 	k = malloc(ls + lk + 2);
 	BUG_ON(!k);
 	memcpy(k, sec, ls + 1);
 	memcpy(k + ls + 1, key, lk + 1);
-	c->known = grow(c->known, &c->knowncap, c->nknown, sizeof(*c->known));
+	if (c->nknown == c->knowncap) {
+		c->known = grow(c->known, &c->knowncap, c->nknown, sizeof(*c->known));
+		c->known_words = realloc(c->known_words, c->knowncap * sizeof(*c->known_words));
+		BUG_ON(!c->known_words);
+	}
+	c->known_words[c->nknown] = NULL;
 	c->known[c->nknown++] = k;
 	idx_add(c, &c->known_idx, known_names, c->nknown);
+	return c->nknown - 1;
+}
+
+void cfg_note_words(struct cfg *c, const char *sec, const char *key, const char *const *words)
+{
+	c->known_words[note_known(c, sec, key)] = words;
+}
+
+const char *const *cfg_known_words(const struct cfg *c, const char *sec, const char *key)
+{
+	long i = idx_find(c, &c->known_idx, known_names, sec, key);
+
+	return i < 0 ? NULL : c->known_words[i];
 }
 
 struct cfg_entry *cfg_get(struct cfg *c, const char *sec, const char *key)
@@ -1099,9 +1240,11 @@ static int bool_word(const char *v)
 
 int cfg_bool(struct cfg *c, const char *sec, const char *key, bool *out, bool def)
 {
+	static const char *const words[] = {"on", "off", NULL};
 	struct cfg_entry *e;
 	int r = get_value(c, sec, key, 0, &e), b;
 
+	cfg_note_words(c, sec, key, words);
 	*out = def;
 	if (r <= 0)
 		return r;
@@ -1147,16 +1290,21 @@ int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsign
 	if (r <= 0)
 		return r;
 	e->path = true;
-	if (e->value[0] == '/' || e->line == 0) {
-		*out = xstrdup(e->value);
-	} else {
-		size_t n = strlen(c->dir) + strlen(e->value) + 2;
-
-		*out = malloc(n);
-		BUG_ON(!*out);
-		snprintf(*out, n, "%s/%s", c->dir, e->value);
-	}
+	*out = cfg_entry_path(c, e);
 	return 0;
+}
+
+char *cfg_entry_path(const struct cfg *c, const struct cfg_entry *e)
+{
+	size_t n = strlen(c->dir) + strlen(e->value) + 2;
+	char *p;
+
+	if (e->value[0] == '/' || e->line == 0)
+		return xstrdup(e->value);
+	p = malloc(n);
+	BUG_ON(!p);
+	snprintf(p, n, "%s/%s", c->dir, e->value);
+	return p;
 }
 
 int cfg_need_file(struct cfg *c, const struct cfg_entry *e, const char *path, bool blockdev)
@@ -1185,6 +1333,7 @@ int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const 
 	char list[256] = "";
 	const char *hint;
 
+	cfg_note_words(c, sec, key, names);
 	*out = def;
 	if (r <= 0)
 		return r;

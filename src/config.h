@@ -57,6 +57,8 @@ struct cfg {
 	struct cfg_section *sections;
 	size_t nsections, seccap;
 	char **known; /* "section\0key" pairs asked for by getters */
+	const char *const *
+		*known_words; /* for each, the words it takes (cfg_note_words), or NULL */
 	size_t nknown, knowncap;
 	struct cfg_index entry_idx, section_idx, known_idx; /* by section and key */
 	int nerrors;
@@ -81,6 +83,7 @@ struct cfg {
 	 */
 	bool lost_header;
 	bool outside_said; /* a key before any [section] was reported */
+	bool cont;	   /* indented lines now continue [boot] cmdline */
 };
 
 enum { CFG_REQUIRED = 1 };
@@ -100,6 +103,11 @@ int cfg_set(struct cfg *c, const char *arg);
  */
 int cfg_set_from(struct cfg *c, const char *arg, const char *origin, const char *field);
 /*
+ * Into buf, the name of a new section: prefix and the number one past every "prefixN" section
+ * c has ("blk" -> "blk0", or "blk3" after [blk2]). 0, or -1 when buf is too short.
+ */
+int cfg_next_name(const struct cfg *c, const char *prefix, char *buf, size_t len);
+/*
  * Write c as INI text that loads into the same values from any directory: every section and
  * key as they stand after the overrides, paths made absolute, the keys skip_keys (NULL-ended)
  * of section skip_sec (or none: NULL) left out. 0, or -1 on a value INI cannot carry.
@@ -108,12 +116,17 @@ int cfg_dump(const struct cfg *c, FILE *out, const char *skip_sec, const char *c
 /* Free everything held by c. */
 void cfg_free(struct cfg *c);
 
+/* Where entry e comes from, as errors name it: "FILE:LINE: [SEC] KEY", "--set SEC.KEY", ... */
+void cfg_where(const struct cfg_entry *e, char *buf, size_t len);
 /*
  * Report an error at entry e (or at section sec's header when e is NULL); counts it. Only the
  * first CFG_ERRORS_SHOWN are printed: cfg_errors_hidden says how many more there were.
  */
 void cfg_error(struct cfg *c, const struct cfg_entry *e, const char *sec, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same at loc, a place no entry or section names (an option, the file as a whole). */
+void cfg_report(struct cfg *c, const char *loc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* After the last error: "FILE: ... and N more errors" when some were not printed. */
 void cfg_errors_hidden(struct cfg *c);
 /* Return the entry for section.key (marking it used), or NULL. Also records key as known. */
@@ -146,12 +159,21 @@ int cfg_path(struct cfg *c, const char *sec, const char *key, char **out, unsign
  * it is at e. 0, or -1 after the error; a missing path is left to whoever opens it.
  */
 int cfg_need_file(struct cfg *c, const struct cfg_entry *e, const char *path, bool blockdev);
+/* The path entry e names, resolved as cfg_path resolves it; caller frees. */
+char *cfg_entry_path(const struct cfg *c, const struct cfg_entry *e);
 /* Enumerated value: names is NULL-terminated; *out gets the index. */
 int cfg_enum(struct cfg *c, const char *sec, const char *key, const char *const *names, int *out,
 	     int def);
 
 /* Print "section.key" for every key a getter asked for, one per line, in the order asked. */
 void cfg_print_known(const struct cfg *c, FILE *f);
+/*
+ * Record the words section.key takes (words: NULL-ended, kept by the caller for c's life):
+ * cfg_enum's and cfg_bool's own, or those of a key read another way.
+ */
+void cfg_note_words(struct cfg *c, const char *sec, const char *key, const char *const *words);
+/* The words section.key was recorded to take, or NULL (free-form, or never asked for). */
+const char *const *cfg_known_words(const struct cfg *c, const char *sec, const char *key);
 
 /* Report every entry no getter consumed (unknown keys/sections) with a closest-name hint. */
 void cfg_check_unused(struct cfg *c, const char *const *fixed_sections);

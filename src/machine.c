@@ -8,6 +8,7 @@
 
 #include "arch.h"
 #include "array.h"
+#include "boot.h"
 #include "device.h"
 #include "log.h"
 
@@ -158,9 +159,10 @@ static int parse_boot(struct machine *m)
 	if (m->initrd)
 		err |= cfg_need_file(c, cfg_get(c, "boot", "initrd"), m->initrd, false);
 	err |= cfg_str(c, "boot", "cmdline", &m->cmdline, "", 0);
-	if (strlen(m->cmdline) >= 2048) {
+	if (strlen(m->cmdline) >= BOOT_CMDLINE_MAX) {
 		cfg_error(c, cfg_get(c, "boot", "cmdline"), "boot",
-			  "command line longer than 2047 bytes");
+			  "%zu bytes: a kernel keeps a command line of at most %d",
+			  strlen(m->cmdline), BOOT_CMDLINE_MAX - 1);
 		err = -1;
 	}
 	return err;
@@ -468,8 +470,14 @@ int machine_load_src(struct machine *m, const struct machine_src *src, bool run)
 	if (!c->nerrors && src->check && src->check(c, src->check_arg))
 		return -EINVAL;
 	if (!c->unreadable) {
-		for (size_t i = 0; i < src->nov; i++)
-			cfg_set_from(c, src->ov[i].arg, src->ov[i].origin, src->ov[i].field);
+		for (size_t i = 0; i < src->nov; i++) {
+			const struct machine_override *ov = &src->ov[i];
+
+			if (ov->apply)
+				ov->apply(c, ov);
+			else
+				cfg_set_from(c, ov->arg, ov->origin, ov->field);
+		}
 		if (!c->nsections && !c->nerrors)
 			nothing_described(c);
 		else if (c->nsections)

@@ -81,6 +81,11 @@ int machine_load(struct machine *m, const char *path, char *const *sets, size_t 
 struct machine_override {
 	const char *arg; /* "SECTION.KEY=VALUE" */
 	const char *origin, *field;
+	/*
+	 * Optional: apply arg another way than cfg_set_from (a shorthand such as --disk, which
+	 * adds a section named after those already in c). 0, or -1 (said, counted in c).
+	 */
+	int (*apply)(struct cfg *c, const struct machine_override *ov);
 };
 
 /* Where a machine comes from: a file, or built-in INI text called name, and overrides. */

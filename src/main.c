@@ -20,10 +20,14 @@
 #include "api/http.h"
 #include "boot.h"
 #include "arch.h"
+#include "catalog.h"
+#include "device.h"
 #include "kvm_arch.h"
+#include "layout.h"
 #include "log.h"
 #include "machine.h"
 #include "sandbox.h"
+#include "shorthand.h"
 #include "snapshot/snapshot.h"
 #include "term.h"
 #include "timeline.h"
@@ -35,47 +39,115 @@
 #endif
 
 static const char usage[] =
-	"usage: microvm --config FILE [options]\n"
+	"usage: microvm --config FILE|NAME [options]\n"
+	"       microvm --kernel IMAGE [options]                  (the default machine)\n"
 	"       microvm --api-sock PATH | --name NAME [options]   (configured over the API)\n"
 	"       microvm --restore STATE [--mem-file FILE] [options]\n"
+	"       microvm --list-machines\n"
 	"       microvm ctl VM COMMAND [ARGS]                     (microvm ctl help)\n"
 	"\n"
-	"  -c, --config FILE        machine description (INI), e.g. machines/rpi5.ini\n"
+	"  -c, --config FILE|NAME   machine description (INI), e.g. machines/rpi5.ini or rpi5:\n"
+	"                           a FILE that exists is read; a NAME (no '/', no .ini) is\n"
+	"                           NAME.ini in PREFIX/share/microvm/machines, else in the\n"
+	"                           machines/ of the checkout whose build/ holds microvm\n"
+	"                           (-c is not kvmtool's CPU count: that is --cpus)\n"
+	"      --list-machines      print the machines found by name (name, path, comment)\n"
 	"      --api-sock PATH      serve Firecracker's REST API on a Unix socket at PATH;\n"
 	"                           without --config, wait there for InstanceStart\n"
 	"  -n, --name NAME          the VM's name; its API socket is in the runtime\n"
 	"                           directory (microvm ctl NAME ...) unless --api-sock says\n"
 	"  -s, --set SEC.KEY=VALUE  override a key of the file (repeatable)\n"
+	"      --cpus N             vCPUs (same as --set machine.vcpus=N)\n"
+	"      --memory SIZE        RAM, e.g. 2G (same as --set memory.size=SIZE)\n"
+	"      --disk PATH[,ro][,transport=mmio|pci]\n"
+	"                           add a virtio-blk disk, section blkN after the others\n"
+	"                           (repeatable)\n"
+	"      --net [TAP][,mac=MAC][,transport=mmio|pci][,vhost=on]\n"
+	"                           add a virtio-net NIC on TAP, section netN (repeatable)\n"
 	"  -k, --kernel PATH        kernel Image (same as --set boot.kernel=PATH)\n"
 	"  -i, --initrd PATH        initramfs (same as --set boot.initrd=PATH)\n"
-	"  -a, --append ARGS        append ARGS to the [boot] cmdline\n"
+	"  -a, --append ARGS        append ARGS to the [boot] cmdline (repeatable: each after\n"
+	"                           the one before, with a space)\n"
 	"  -u, --user NAME          run as NAME once set up (same as --set machine.user=NAME)\n"
 	"      --restore STATE      run the VM saved in snapshot STATE (PUT /snapshot/create)\n"
 	"      --mem-file FILE      its memory file (default: the one STATE names, beside it)\n"
 	"      --paused             with --restore: stay paused until the API resumes it\n"
 	"      --snapshot-dir DIR   where the API may write snapshots (default: the socket's\n"
 	"                           directory; same as --set machine.snapshot_dir=DIR)\n"
-	"      --check              validate, print the resolved machine and exit\n"
+	"      --check              validate everything a run would (boot files, disk images,\n"
+	"                           output paths; no KVM), print the resolved machine, exit\n"
+	"      --json               with --check: print it as JSON\n"
 	"      --list-keys          print every SECTION.KEY the machine's sections accept\n"
-	"      --dump-dtb PATH      write the generated device tree to PATH and exit (arm64)\n"
-	"      --dump-acpi DIR      write the ACPI tables to DIR/SIG.dat and exit (x86_64)\n"
+	"      --list-values SEC.KEY\n"
+	"                           print the words the key takes (an enum's, on/off)\n"
+	"      --dump-dtb PATH      write the generated device tree to PATH and exit (arm64;\n"
+	"                           no kernel needed; with --check: validated as for a run)\n"
+	"      --dump-acpi DIR      write the ACPI tables to DIR/SIG.dat and exit (x86_64;\n"
+	"                           DIR is created if its parent exists)\n"
 	"  -v, --verbose            report start-up phases, timing and memory use\n"
 	"      --boot-report FILE   write the boot timeline, exits and memory use as JSON\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            print the version\n"
 	"\n"
+	"Without --config, --api-sock, --name or --restore, --kernel IMAGE (and --check,\n"
+	"--list-keys, --list-values, --dump-dtb, --dump-acpi) use this host's default machine,\n"
+	"the one --api-sock starts from: 1 vCPU, 128 MiB, a UART, virtio-mmio and PCI; on\n"
+	"arm64 its GIC version is auto, so it fits a Raspberry Pi 5 (GICv2) and GICv3 servers\n"
+	"alike. --cpus and --memory size it.\n"
+	"\n"
+	"An option with a value may be given once, but for --append and the overrides (--set,\n"
+	"the shorthands, -k, -i, -u, --snapshot-dir: the last one for a key wins); an output\n"
+	"path that cannot be written is a usage error.\n"
 	"Exit status: 0 guest powered off, 1 run-time failure, 2 usage or configuration\n"
 	"error, 3 guest rebooted (on_reboot = exit), 4 stopped from the host (signal, Ctrl-A x,\n"
 	"the API's Stop).\n"
 	"On a terminal, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A to the guest.\n";
 
 struct options {
-	const char *config, *dump_dtb, *dump_acpi, *append, *boot_report, *api_sock, *name;
-	const char *restore, *mem_file;
-	char **sets;
-	size_t nsets;
-	int check, list_keys, paused;
+	const char *config, *dump_dtb, *dump_acpi, *boot_report, *api_sock, *name;
+	const char *restore, *mem_file, *list_values;
+	char *append;		     /* every --append, in order, joined by spaces */
+	struct machine_override *ov; /* --set and its shorthands, in command-line order */
+	size_t nov;
+	char **owned; /* the strings ov points to */
+	size_t nowned;
+	int check, list_keys, paused, json, list_machines;
+	bool builtin; /* no --config: the default machine */
 };
+
+/* Keep s (allocated) until the options are freed; s. */
+static char *own(struct options *o, char *s)
+{
+	char **v = s ? realloc(o->owned, (o->nowned + 1) * sizeof(*v)) : NULL;
+
+	if (!v) {
+		free(s);
+		return NULL;
+	}
+	o->owned = v;
+	o->owned[o->nowned++] = s;
+	return s;
+}
+
+static void free_options(struct options *o)
+{
+	for (size_t i = 0; i < o->nowned; i++)
+		free(o->owned[i]);
+	free(o->owned);
+	free(o->ov);
+	free(o->append);
+}
+
+static int add_override(struct options *o, struct machine_override ov)
+{
+	struct machine_override *v = realloc(o->ov, (o->nov + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	o->ov = v;
+	o->ov[o->nov++] = ov;
+	return 0;
+}
 
 static char *dup_set(const char *key, const char *val)
 {
@@ -89,13 +161,133 @@ static char *dup_set(const char *key, const char *val)
 
 static int add_set(struct options *o, char *s)
 {
-	char **v = realloc(o->sets, (o->nsets + 1) * sizeof(*v));
-
-	if (!v || !s)
+	if (!own(o, s))
 		return -1;
-	o->sets = v;
-	o->sets[o->nsets++] = s;
+	return add_override(o, (struct machine_override){.arg = s, .origin = "--set"});
+}
+
+/* --cpus, --memory, --disk, --net: what each stands for, in order among the --set ones. */
+static int add_shorthand(struct options *o, const char *name, const char *arg)
+{
+	struct machine_override ov;
+	size_t n = strlen(name) + 3; /* "--NAME " */
+	char why[200], *mem;
+
+	if (shorthand_override(name, arg, &ov, &mem, why, sizeof(why))) {
+		fprintf(stderr, "microvm: --%s %s: %s\n", name, arg, why);
+		free(mem);
+		return -1;
+	}
+	/* --cpus and --memory set one key each: a second one is a slip, not an override. */
+	for (size_t i = 0; !ov.apply && i < o->nov; i++)
+		if (!strncmp(o->ov[i].origin, ov.origin, n)) {
+			fprintf(stderr, "microvm: %s, then %s: --%s is given twice\n",
+				o->ov[i].origin, ov.origin, name);
+			free(mem);
+			return -1;
+		}
+	return own(o, mem) ? add_override(o, ov) : -1;
+}
+
+/* The default machine: this host's architecture's (arm64 where KVM runs none). */
+static const struct arch *default_arch(void)
+{
+	return kvm_guest_arch ? kvm_guest_arch : &arch_arm64;
+}
+
+/*
+ * Without --config, --api-sock, --name or --restore: --kernel and the modes that only look
+ * at a machine use the default machine.
+ */
+static bool wants_default(const struct options *o)
+{
+	if (o->config || o->api_sock || o->name || o->restore)
+		return false;
+	if (o->check || o->list_keys || o->list_values || o->dump_dtb || o->dump_acpi)
+		return true;
+	for (size_t i = 0; i < o->nov; i++)
+		if (!o->ov[i].apply && !strncmp(o->ov[i].arg, "boot.kernel=", 12) &&
+		    o->ov[i].arg[12])
+			return true;
+	return false;
+}
+
+/* The options that need a machine of their own: a file's, or the default machine. */
+static int check_new_options(const struct options *o, int argc)
+{
+	const char *sh = NULL;
+
+	for (size_t i = 0; i < o->nov && !sh; i++)
+		if (strcmp(o->ov[i].origin, "--set"))
+			sh = o->ov[i].origin;
+	if (sh && o->restore) {
+		fprintf(stderr, "microvm: %s: --restore runs the machine the snapshot holds\n", sh);
+		return -1;
+	}
+	if (sh && !o->config && !o->builtin && (o->api_sock || o->name)) {
+		fprintf(stderr,
+			"microvm: %s: over the API, PUT /machine-config, /drives and "
+			"/network-interfaces describe the machine\n",
+			sh);
+		return -1;
+	}
+	if (o->json && !o->check) {
+		fprintf(stderr, "microvm: --json goes with --check\n");
+		return -1;
+	}
+	if (o->list_machines && argc > 2) {
+		fprintf(stderr, "microvm: --list-machines takes no other option\n");
+		return -1;
+	}
+	if (o->list_values && !strchr(o->list_values, '.')) {
+		fprintf(stderr, "microvm: --list-values %s: expected SECTION.KEY\n",
+			o->list_values);
+		return -1;
+	}
 	return 0;
+}
+
+/* An option that takes one value: given twice, it is a conflict (said), not an override. */
+static int once(const char **slot, const char *opt, const char *arg)
+{
+	if (*slot) {
+		fprintf(stderr, "microvm: %s may be given once (%s, then %s)\n", opt, *slot, arg);
+		return -1;
+	}
+	*slot = arg;
+	return 0;
+}
+
+/* Another --append: after the ones before it, with a space. */
+static int add_append(struct options *o, const char *arg)
+{
+	size_t n = o->append ? strlen(o->append) : 0;
+	char *s = realloc(o->append, n + strlen(arg) + 2);
+
+	if (!s)
+		return -1;
+	snprintf(s + n, strlen(arg) + 2, "%s%s", n ? " " : "", arg);
+	o->append = s;
+	return 0;
+}
+
+/* Options that cannot go together: said, -1. */
+static int conflicts(const struct options *o)
+{
+	const char *what = NULL;
+
+	if ((o->list_keys || o->list_values) && (o->check || o->dump_dtb || o->dump_acpi))
+		what = "--list-keys and --list-values print keys and words only: not with --check "
+		       "or --dump-*";
+	else if (o->dump_dtb && o->dump_acpi)
+		what = "a machine has a device tree (arm64) or ACPI tables (x86_64): give one of "
+		       "--dump-dtb and --dump-acpi";
+	else if (o->boot_report && (o->list_keys || o->list_values || o->dump_dtb || o->dump_acpi))
+		what = "--boot-report describes a run: not with --list-keys, --list-values or "
+		       "--dump-*";
+	if (what)
+		fprintf(stderr, "microvm: %s\n", what);
+	return what ? -1 : 0;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -110,7 +302,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		OPT_RESTORE,
 		OPT_MEM_FILE,
 		OPT_PAUSED,
-		OPT_SNAPSHOT_DIR
+		OPT_SNAPSHOT_DIR,
+		OPT_SHORTHAND,
+		OPT_JSON,
+		OPT_LIST_MACHINES,
+		OPT_LIST_VALUES
 	};
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
@@ -130,17 +326,24 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"mem-file", required_argument, NULL, OPT_MEM_FILE},
 		{"paused", no_argument, NULL, OPT_PAUSED},
 		{"snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR},
+		{"cpus", required_argument, NULL, OPT_SHORTHAND},
+		{"memory", required_argument, NULL, OPT_SHORTHAND},
+		{"disk", required_argument, NULL, OPT_SHORTHAND},
+		{"net", required_argument, NULL, OPT_SHORTHAND},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"list-machines", no_argument, NULL, OPT_LIST_MACHINES},
+		{"list-values", required_argument, NULL, OPT_LIST_VALUES},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
 	};
-	int c;
+	int c, idx = 0, err = 0;
 
-	while ((c = getopt_long(argc, argv, "c:s:k:i:a:u:n:vhV", longopts, NULL)) != -1) {
+	while (!err && (c = getopt_long(argc, argv, "c:s:k:i:a:u:n:vhV", longopts, &idx)) != -1) {
 		switch (c) {
 		case 'c':
-			o->config = optarg;
+			err = once(&o->config, "--config", optarg);
 			break;
 		case 's':
 			add_set(o, strdup(optarg));
@@ -152,7 +355,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			add_set(o, dup_set("boot.initrd", optarg));
 			break;
 		case 'a':
-			o->append = optarg;
+			err = add_append(o, optarg);
 			break;
 		case 'u':
 			add_set(o, dup_set("machine.user", optarg));
@@ -164,31 +367,44 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->list_keys = 1;
 			break;
 		case OPT_DUMP_ACPI:
-			o->dump_acpi = optarg;
+			err = once(&o->dump_acpi, "--dump-acpi", optarg);
 			break;
 		case OPT_DUMP_DTB:
-			o->dump_dtb = optarg;
+			err = once(&o->dump_dtb, "--dump-dtb", optarg);
 			break;
 		case OPT_BOOT_REPORT:
-			o->boot_report = optarg;
+			err = once(&o->boot_report, "--boot-report", optarg);
 			break;
 		case OPT_API_SOCK:
-			o->api_sock = optarg;
+			err = once(&o->api_sock, "--api-sock", optarg);
 			break;
 		case 'n':
-			o->name = optarg;
+			err = once(&o->name, "--name", optarg);
 			break;
 		case OPT_RESTORE:
-			o->restore = optarg;
+			err = once(&o->restore, "--restore", optarg);
 			break;
 		case OPT_MEM_FILE:
-			o->mem_file = optarg;
+			err = once(&o->mem_file, "--mem-file", optarg);
 			break;
 		case OPT_PAUSED:
 			o->paused = 1;
 			break;
 		case OPT_SNAPSHOT_DIR:
 			add_set(o, dup_set("machine.snapshot_dir", optarg));
+			break;
+		case OPT_SHORTHAND:
+			if (add_shorthand(o, longopts[idx].name, optarg))
+				return -1;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_LIST_MACHINES:
+			o->list_machines = 1;
+			break;
+		case OPT_LIST_VALUES:
+			err = once(&o->list_values, "--list-values", optarg);
 			break;
 		case 'v':
 			log_set_verbose(1);
@@ -204,14 +420,22 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return -1;
 		}
 	}
+	if (err)
+		return -1;
 	if (optind < argc) {
 		fprintf(stderr, "microvm: unexpected argument '%s'\n%s", argv[optind], usage);
 		return -1;
 	}
-	if (!o->config && !o->api_sock && !o->name && !o->restore) {
+	o->builtin = wants_default(o);
+	if (check_new_options(o, argc))
+		return -1;
+	if (o->list_machines)
+		return 0;
+	if (!o->config && !o->builtin && !o->api_sock && !o->name && !o->restore) {
 		fprintf(stderr,
-			"microvm: --config FILE, --restore STATE or --api-sock PATH is "
-			"required\n%s",
+			"microvm: --config FILE|NAME, --kernel IMAGE, --restore STATE or "
+			"--api-sock "
+			"PATH is required\n%s",
 			usage);
 		return -1;
 	}
@@ -225,7 +449,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "microvm: --mem-file and --paused go with --restore\n");
 		return -1;
 	}
-	if (!o->config && (o->check || o->list_keys || o->dump_dtb || o->dump_acpi)) {
+	if (!o->config && !o->builtin &&
+	    (o->check || o->list_keys || o->dump_dtb || o->dump_acpi)) {
 		fprintf(stderr, "microvm: --check, --list-keys and --dump-* need --config FILE\n");
 		return -1;
 	}
@@ -236,20 +461,124 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->name);
 		return -1;
 	}
+	return conflicts(o);
+}
+
+/*
+ * An output path, checked before anything starts: an existing file (or device) that may be
+ * written, or a new one in a writable directory; with dir, a directory, or a new one whose
+ * parent exists and is writable (it is created when written). 0, or -1 (said).
+ */
+static int output_ok(const char *opt, const char *path, bool dir)
+{
+	struct stat st;
+	char *tmp, *parent;
+	int err = -1;
+
+	if (!*path) {
+		log_error("%s: an empty path", opt);
+		return -1;
+	}
+	if (!stat(path, &st)) {
+		if (dir != S_ISDIR(st.st_mode))
+			log_error("%s %s: %s", opt, path, dir ? "not a directory" : "a directory");
+		else if (access(path, dir ? W_OK | X_OK : W_OK))
+			log_error("%s %s: %s", opt, path, strerror(errno));
+		else
+			err = 0;
+		return err;
+	}
+	if (errno != ENOENT) {
+		log_error("%s %s: %s", opt, path, strerror(errno));
+		return -1;
+	}
+	tmp = strdup(path);
+	parent = tmp ? dirname(tmp) : ".";
+	if (stat(parent, &st) || !S_ISDIR(st.st_mode))
+		log_error("%s %s: there is no directory %s to create it in", opt, path, parent);
+	else if (access(parent, W_OK | X_OK))
+		log_error("%s %s: cannot create it in %s: %s", opt, path, parent, strerror(errno));
+	else
+		err = 0;
+	free(tmp);
+	return err;
+}
+
+/* Every output path the options name, checked as output_ok does. 0, or -1 (said). */
+static int outputs_ok(const struct options *o)
+{
+	int err = 0;
+
+	if (o->dump_dtb)
+		err |= output_ok("--dump-dtb", o->dump_dtb, false);
+	if (o->dump_acpi)
+		err |= output_ok("--dump-acpi", o->dump_acpi, true);
+	if (o->boot_report)
+		err |= output_ok("--boot-report", o->boot_report, false);
+	return err;
+}
+
+/*
+ * A file written whole or not at all: a regular file (or a new one) is written beside its
+ * place and renamed into it by output_commit; anything else (a device, a pipe, a symbolic
+ * link) is written where it is.
+ */
+struct output {
+	const char *path;
+	char *tmp; /* the file written beside path, or NULL */
+};
+
+static void output_discard(struct output *out)
+{
+	if (out->tmp)
+		unlink(out->tmp);
+	free(out->tmp);
+	out->tmp = NULL;
+}
+
+/* Write len bytes of buf for path. 0, or -1 (said, nothing left of it). */
+static int output_write(struct output *out, const char *path, const void *buf, size_t len)
+{
+	struct stat st;
+	bool written = false;
+	FILE *f = NULL;
+	int fd = -1;
+
+	out->path = path;
+	out->tmp = NULL;
+	if (lstat(path, &st) || S_ISREG(st.st_mode)) {
+		if (asprintf(&out->tmp, "%s.%d.tmp", path, (int)getpid()) < 0)
+			out->tmp = NULL;
+		else
+			fd = open(out->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	} else {
+		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+	}
+	if (fd >= 0 && !(f = fdopen(fd, "w")))
+		close(fd);
+	if (f) {
+		written = fwrite(buf, 1, len, f) == len;
+		written = !fclose(f) && written;
+	}
+	if (!written) {
+		log_error("%s: %s", path, strerror(errno));
+		output_discard(out);
+		return -1;
+	}
 	return 0;
 }
 
-static int write_file(const char *path, const void *buf, size_t len)
+/* Put the file written for out in its place. 0, or -1 (said, nothing left of it). */
+static int output_commit(struct output *out)
 {
-	FILE *f = fopen(path, "wbe");
+	int err = 0;
 
-	if (!f || fwrite(buf, 1, len, f) != len) {
-		log_error("%s: %s", path, strerror(errno));
-		if (f)
-			fclose(f);
-		return -1;
+	if (out->tmp && rename(out->tmp, out->path)) {
+		log_error("%s: %s", out->path, strerror(errno));
+		err = -1;
 	}
-	return fclose(f) ? -1 : 0;
+	output_discard(out);
+	return err;
 }
 
 /*
@@ -320,36 +649,126 @@ static void on_sigfd(void *opaque, uint32_t events)
 	vm_stop(vm, VM_STOPPED);
 }
 
-/* --dump-acpi: every ACPI table the guest would be given, one file per table. */
-static int dump_acpi(struct machine *m, const char *dir)
+/* --dump-acpi: every ACPI table of info, DIR/SIG.dat each, all or none (DIR is created). */
+static int write_acpi(const struct boot_info *info, const char *dir)
 {
-	struct boot_layout none = {0}; /* the tables do not depend on the boot files */
-	struct boot_info info = {0};
-	int status = VM_USAGE;
+	struct output out[BOOT_CHUNKS_MAX];
+	char *path[BOOT_CHUNKS_MAX];
+	bool made = !mkdir(dir, 0777);
+	unsigned n = 0;
+	int err = made || errno == EEXIST ? 0 : -1;
 
-	if (m->arch->boot_info_kind != ARCH_ACPI) {
-		log_error("%s: an %s machine has no ACPI tables (%s)", m->cfg.path, m->arch->name,
+	if (err)
+		log_error("--dump-acpi %s: %s", dir, strerror(errno));
+	for (unsigned i = 0; !err && i < info->n; i++) {
+		const struct boot_chunk *c = &info->chunk[i];
+
+		if (strncmp(c->name, "acpi/", 5))
+			continue;
+		if (asprintf(&path[n], "%s/%s.dat", dir, c->name + 5) < 0) {
+			log_error("--dump-acpi %s: out of memory", dir);
+			err = -1;
+		} else if (output_write(&out[n], path[n], c->data, c->len)) {
+			free(path[n]);
+			err = -1;
+		} else {
+			n++;
+		}
+	}
+	/* Every table written: each takes its place; else none does. */
+	for (unsigned i = 0; i < n; i++) {
+		if (err)
+			output_discard(&out[i]);
+		else
+			err = output_commit(&out[i]);
+		free(path[i]);
+	}
+	if (err && made)
+		rmdir(dir);
+	return err;
+}
+
+/* --dump-dtb: the device tree of info, at path. */
+static int write_dtb(const struct boot_info *info, const char *path)
+{
+	const struct boot_chunk *dtb = boot_info_find(info, "dtb");
+	struct output out;
+
+	if (!dtb) {
+		log_error("--dump-dtb: no device tree was built");
+		return -1;
+	}
+	return output_write(&out, path, dtb->data, dtb->len) ?: output_commit(&out);
+}
+
+/* "FILE: N errors, nothing started" after the errors of m's configuration. */
+static void said_errors(const struct machine *m, const char *path)
+{
+	fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", path, m->cfg.nerrors,
+		m->cfg.nerrors == 1 ? "" : "s");
+}
+
+/*
+ * --check, --dump-dtb, --dump-acpi: the boot files checked as a run would (--check; a dump
+ * needs no kernel), the dump written, then (--check) the machine printed. The exit status.
+ */
+static int offline(struct machine *m, const struct options *o)
+{
+	const char *dump = o->dump_dtb ? o->dump_dtb : o->dump_acpi;
+	enum arch_boot_info kind = o->dump_dtb ? ARCH_DTB : ARCH_ACPI;
+	struct boot_images bi = {.kernel.fd = -1, .initrd.fd = -1};
+	struct boot_info info = {0};
+	int status = 0;
+
+	if (dump && m->arch->boot_info_kind != kind) {
+		log_error("%s: an %s machine has no %s (%s)", m->cfg.path, m->arch->name,
+			  kind == ARCH_DTB ? "device tree" : "ACPI tables",
 			  m->arch->boot_info_hint);
 		return VM_USAGE;
 	}
-	if (m->arch->boot_info_ready && m->arch->boot_info_ready(m))
+	if (dump && m->arch->boot_info_ready && m->arch->boot_info_ready(m))
 		return VM_USAGE;
-	if (!m->arch->boot_info(m, &none, &info)) {
-		status = 0;
-		for (unsigned i = 0; !status && i < info.n; i++) {
-			const struct boot_chunk *c = &info.chunk[i];
-			char path[4096];
-
-			if (strncmp(c->name, "acpi/", 5))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s.dat", dir, c->name + 5);
-			status = write_file(path, c->data, c->len) ? VM_FAILURE : 0;
-		}
-	} else {
+	/* The ACPI tables do not depend on the boot files: only --check reads them then. */
+	if ((o->check || o->dump_dtb) && boot_prepare(m, &bi, o->check ? BOOT_RUN : BOOT_DUMP)) {
+		said_errors(m, o->config ? o->config : "default machine");
+		return VM_USAGE;
+	}
+	if (dump && m->arch->boot_info(m, &bi.layout, &info)) {
 		log_error("%s: cannot build the boot information", m->cfg.path);
+		status = VM_USAGE;
+	} else if (dump) {
+		/* Its path was checked before: a failure now is the system's (a full disk). */
+		status = (kind == ARCH_DTB ? write_dtb(&info, dump) : write_acpi(&info, dump))
+				 ? VM_FAILURE
+				 : 0;
 	}
 	boot_info_free(&info);
+	boot_free(&bi);
+	if (!status && o->check && o->json)
+		status = layout_print_json(m, stdout) ? VM_FAILURE : 0;
+	else if (!status && o->check)
+		machine_print(m, stdout);
 	return status;
+}
+
+/* --append: the [boot] cmdline, a space and args, within the kernel's limit. 0 or -1 (said). */
+static int append_cmdline(struct machine *m, const char *args, char **cmdline)
+{
+	size_t n = strlen(m->cmdline), len = n + !!n + strlen(args);
+
+	if (len >= BOOT_CMDLINE_MAX) {
+		log_error(
+			"--append: the kernel command line would be %zu bytes ([boot] cmdline %zu, "
+			"--append %zu), more than the %d a kernel keeps",
+			len, n, strlen(args), BOOT_CMDLINE_MAX - 1);
+		return -1;
+	}
+	if (asprintf(cmdline, "%s%s%s", m->cmdline, n ? " " : "", args) < 0) {
+		*cmdline = NULL;
+		return -1;
+	}
+	m->cmdline = *cmdline;
+	return 0;
 }
 
 /* One VM's run: built by session_start, run and torn down by session_run. */
@@ -469,7 +888,7 @@ static int session_start(struct session *s)
 		goto close_report;
 	}
 	if (!s->snap) {
-		if (boot_prepare(m, &bi, 1)) {
+		if (boot_prepare(m, &bi, BOOT_RUN)) {
 			err = VM_USAGE;
 			goto close_report;
 		}
@@ -769,10 +1188,10 @@ static int api_owner(const struct options *o, uid_t *uid, gid_t *gid)
 {
 	*uid = geteuid();
 	*gid = getegid();
-	for (size_t i = 0; i < o->nsets; i++)
-		if (!strncmp(o->sets[i], "machine.user=", 13) &&
-		    sandbox_lookup_user(o->sets[i] + 13, uid, gid)) {
-			log_error("--user %s: no such user on this host", o->sets[i] + 13);
+	for (size_t i = 0; i < o->nov; i++)
+		if (!strncmp(o->ov[i].arg, "machine.user=", 13) &&
+		    sandbox_lookup_user(o->ov[i].arg + 13, uid, gid)) {
+			log_error("--user %s: no such user on this host", o->ov[i].arg + 13);
 			return -1;
 		}
 	return 0;
@@ -791,8 +1210,7 @@ static int api_main(const struct options *o, const char *sock)
 					   .snapshot = api_snapshot,
 					   .load = api_load,
 					   .balloon = api_balloon};
-	const struct arch *arch = kvm_guest_arch ? kvm_guest_arch : &arch_arm64;
-	struct machine_override *ov = calloc(o->nsets + 1, sizeof(*ov));
+	const struct arch *arch = default_arch();
 	struct session s = {.report_path = o->boot_report, .sock = sock};
 	struct http_server srv = {.listen_fd = -1, .timer_fd = -1};
 	struct loop pre = {.epfd = -1};
@@ -800,14 +1218,13 @@ static int api_main(const struct options *o, const char *sock)
 	uid_t uid;
 	gid_t gid;
 
-	if (!ov)
-		return VM_FAILURE;
-	for (size_t i = 0; i < o->nsets; i++)
-		ov[i] = (struct machine_override){.arg = o->sets[i], .origin = "--set"};
-	if (o->append)
-		log_warn("--append is ignored with the API: PUT /boot-source sets boot_args");
+	if (o->append) {
+		log_error("--append: a machine configured over the API takes its command line from "
+			  "PUT /boot-source (boot_args)");
+		return VM_USAGE;
+	}
 	if (api_init(&s.api, o->name ? o->name : "anonymous-instance", "default machine",
-		     arch->default_machine, ov, o->nsets, &ops, &s))
+		     arch->default_machine, o->ov, o->nov, &ops, &s))
 		goto out;
 	s.preboot = &pre;
 	if (api_owner(o, &uid, &gid) || http_server_open(&srv, sock, uid, gid, api_handle, &s.api))
@@ -854,26 +1271,20 @@ out:
 	if (sigfd >= 0)
 		close(sigfd);
 	sigfd = -1;
-	free(ov);
 	return status;
 }
 
 /* --restore STATE: the machine and state the snapshot holds, run at once (or paused). */
 static int restore_main(const struct options *o, const char *sock)
 {
-	struct machine_override *ov = calloc(o->nsets + 1, sizeof(*ov));
 	struct http_server srv = {.listen_fd = -1, .timer_fd = -1};
 	struct snapshot_in in;
 	struct machine m;
 	int status = VM_USAGE, err;
 
-	if (!ov)
-		return VM_FAILURE;
-	for (size_t i = 0; i < o->nsets; i++)
-		ov[i] = (struct machine_override){.arg = o->sets[i], .origin = "--set"};
 	err = snapshot_open(&in, o->restore, o->mem_file);
 	if (!err) {
-		err = snapshot_machine(&in, ov, o->nsets, &m);
+		err = snapshot_machine(&in, o->ov, o->nov, &m);
 		if (err && m.cfg.nerrors)
 			fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", o->restore,
 				m.cfg.nerrors, m.cfg.nerrors == 1 ? "" : "s");
@@ -894,7 +1305,6 @@ static int restore_main(const struct options *o, const char *sock)
 		machine_free(&m);
 	}
 	snapshot_close(&in);
-	free(ov);
 	return status;
 }
 
@@ -979,11 +1389,50 @@ static int supervise(struct machine *m, const struct options *o)
 	}
 }
 
+/* The machine --config names (found by name), or the default machine; overrides applied. */
+static int load_machine(struct machine *m, const struct options *o)
+{
+	struct machine_src src = {.path = o->config, .ov = o->ov, .nov = o->nov};
+
+	if (!o->config) {
+		src.path = "default machine";
+		src.text = default_arch()->default_machine;
+	}
+	/* --check loads the machine as a run does (disk images opened for writing, --user). */
+	return machine_load_src(m, &src,
+				!o->list_keys && !o->list_values &&
+					(o->check || (!o->dump_dtb && !o->dump_acpi)));
+}
+
+/*
+ * --list-keys, --list-values: what the machine's sections were asked for, also when it has
+ * errors (the keys of an incomplete device, for completion).
+ */
+static void list_known(const struct machine *m, const struct options *o)
+{
+	const char *dot = o->list_values ? strchr(o->list_values, '.') : NULL;
+	const char *const *words;
+	char sec[128];
+
+	if (!dot) {
+		cfg_print_known(&m->cfg, stdout);
+		return;
+	}
+	snprintf(sec, sizeof(sec), "%.*s", (int)(dot - o->list_values), o->list_values);
+	words = cfg_known_words(&m->cfg, sec, dot + 1);
+	/* A device section's type is looked up, not read as an enum. */
+	if (!words && !strcmp(dot + 1, "type"))
+		words = device_type_names();
+	for (; words && *words; words++)
+		printf("%s\n", *words);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = {0};
 	struct machine m;
 	char *cmdline = NULL;
+	const char *what;
 	int err, status;
 
 	char sockbuf[108];
@@ -992,80 +1441,59 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1);
-	if (parse_args(argc, argv, &o))
-		return VM_USAGE;
+	status = parse_args(argc, argv, &o) || outputs_ok(&o) ? VM_USAGE : 0;
+	if (!status && o.list_machines && !catalog_list(stdout))
+		fprintf(stderr, "microvm: no machines found beside this microvm (in "
+				"PREFIX/share/microvm/machines or a checkout's machines/)\n");
 	sock = o.api_sock;
-	if (!sock && o.name) {
+	if (!status && !o.list_machines && !sock && o.name) {
 		if (api_sock_path(o.name, sockbuf, sizeof(sockbuf), true))
-			return VM_USAGE;
+			status = VM_USAGE;
 		sock = sockbuf;
 	}
-	if (!o.config) {
-		status = o.restore ? restore_main(&o, sock) : api_main(&o, sock);
-		for (size_t i = 0; i < o.nsets; i++)
-			free(o.sets[i]);
-		free(o.sets);
+	if (status || o.list_machines) {
+		free_options(&o);
 		return status;
 	}
-	err = machine_load(&m, o.config, o.sets, o.nsets,
-			   !o.check && !o.list_keys && !o.dump_dtb && !o.dump_acpi);
-	for (size_t i = 0; i < o.nsets; i++)
-		free(o.sets[i]);
-	free(o.sets);
+	if (!o.config && !o.builtin) {
+		status = o.restore ? restore_main(&o, sock) : api_main(&o, sock);
+		free_options(&o);
+		return status;
+	}
+	if (o.config && !(o.config = own(&o, catalog_find(o.config)))) {
+		free_options(&o);
+		return VM_USAGE;
+	}
+	err = load_machine(&m, &o);
+	what = o.config ? o.config : "default machine";
 	if (err == -EINVAL) {
-		fprintf(stderr, "microvm: %s: %d error%s, nothing started\n", o.config,
-			m.cfg.nerrors, m.cfg.nerrors == 1 ? "" : "s");
+		if (o.list_keys || o.list_values)
+			list_known(&m, &o);
+		said_errors(&m, what);
 		machine_free(&m);
+		free_options(&o);
 		return VM_USAGE;
 	}
 	if (err) {
-		log_error("%s: %s", o.config, strerror(-err));
+		log_error("%s: %s", what, strerror(-err));
 		machine_free(&m);
+		free_options(&o);
 		return VM_USAGE;
-	}
-	if (o.append) {
-		size_t n = strlen(m.cmdline) + strlen(o.append) + 2;
-
-		cmdline = malloc(n);
-		if (!cmdline)
-			return VM_FAILURE;
-		snprintf(cmdline, n, "%s%s%s", m.cmdline, *m.cmdline ? " " : "", o.append);
-		m.cmdline = cmdline;
 	}
 	timeline_mark(TL_CONFIG_PARSED);
 	log_info("configuration parsed at %.1f ms", timeline_now() * 1e3);
-	if (o.check) {
-		machine_print(&m, stdout);
-		status = 0;
-	} else if (o.list_keys) {
-		cfg_print_known(&m.cfg, stdout);
-		status = 0;
-	} else if (o.dump_acpi) {
-		status = dump_acpi(&m, o.dump_acpi);
-	} else if (o.dump_dtb) {
-		struct boot_images bi;
-		struct boot_info info = {0};
-		const struct boot_chunk *dtb;
-
+	if (o.append && append_cmdline(&m, o.append, &cmdline)) {
 		status = VM_USAGE;
-		if (m.arch->boot_info_kind != ARCH_DTB)
-			log_error("%s: an %s machine has no device tree (%s)", o.config,
-				  m.arch->name, m.arch->boot_info_hint);
-		else if (m.arch->boot_info_ready && m.arch->boot_info_ready(&m))
-			;
-		else if (!boot_prepare(&m, &bi, 0)) {
-			if (!m.arch->boot_info(&m, &bi.layout, &info) &&
-			    (dtb = boot_info_find(&info, "dtb")))
-				status = write_file(o.dump_dtb, dtb->data, dtb->len) ? VM_FAILURE
-										     : 0;
-			boot_info_free(&info);
-			boot_free(&bi);
-		}
+	} else if (o.list_keys || o.list_values) {
+		list_known(&m, &o);
+		status = 0;
+	} else if (o.check || o.dump_dtb || o.dump_acpi) {
+		status = offline(&m, &o);
 	} else if ((sock = sock ? sock : m.api_sock) && m.on_reboot == REBOOT_RESTART) {
 		log_error(
 			"%s: on_reboot = restart cannot be combined with an API socket (each boot "
 			"is a new process)",
-			o.config);
+			what);
 		status = VM_USAGE;
 	} else if (sock) {
 		status = http_server_open(&srv, sock, m.sandbox.drop ? m.sandbox.uid : geteuid(),
@@ -1080,5 +1508,6 @@ int main(int argc, char **argv)
 	}
 	machine_free(&m);
 	free(cmdline);
+	free_options(&o);
 	return status;
 }

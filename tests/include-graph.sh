@@ -23,7 +23,7 @@ BEGIN {
 	layer["virtio"] = "virtio/virtq virtio/virtio virtio/kickctl virtio/mmio virtio/pci virtio/transport virtio/adapter"
 	layer["devices"] = "virtio/ devices/"
 	layer["arch"] = "arch/"
-	layer["top"] = "main devices/registry api/ snapshot/snapshot"
+	layer["top"] = "main catalog shorthand layout devices/registry api/ snapshot/snapshot"
 	for (i = 1; i <= nl; i++) {
 		n = split(layer[lname[i]], w, " ")
 		for (j = 1; j <= n; j++) {

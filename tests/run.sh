@@ -90,9 +90,18 @@ install_layer() { # [DEB=0]
 }
 [ "${MICROVM_BOOT_TESTS:-1}" != 0 ] || install_layer DEB=0
 
+# What the README and docs/ state is true; with guest images, their examples run.
+docs_layer() { # [--examples]
+	tests/docs/run.sh build/asan/microvm "$@" >"$logs/docs.log" 2>&1
+	grep -A3 '^FAIL' "$logs/docs.log"
+	tally docs "$(tail -n 1 "$logs/docs.log")"
+}
+[ "${MICROVM_BOOT_TESTS:-1}" != 0 ] || docs_layer
+
 if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 	if step guest-images make guest ${x86:+guest-x86_64}; then
 		install_layer
+		docs_layer --examples
 		if [ "$(uname -m)" = aarch64 ] && [ -w /dev/kvm ] && [ -z "${MICROVM_EMULATED:-}" ]; then
 			echo "check: boot tests run natively on this arm64 host"
 			MV=build/microvm MVDIR=. NETTOOL=build/guest/nettool sh tests/boot/cases.sh >"$logs/boot-native.log" 2>&1

@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "arch.h"
 #include "device.h"
+#include "layout.h"
 #include "log.h"
 #include "machine.h"
 #include "timeline.h"
@@ -214,7 +215,8 @@ static int load(struct api *a, struct machine *m, bool run)
 	}
 	for (size_t i = 0; i < a->nbase_ov; i++)
 		ov[src.nov++] = a->base_ov[i];
-	ov[src.nov++] = (struct machine_override){clarg, "PUT /boot-source", "boot_args"};
+	ov[src.nov++] = (struct machine_override){
+		.arg = clarg, .origin = "PUT /boot-source", .field = "boot_args"};
 	for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++)
 		for (size_t i = 0; i < a->nres; i++) {
 			struct api_res *res = &a->res[i];
@@ -223,8 +225,10 @@ static int load(struct api *a, struct machine *m, bool run)
 			    (order[o] == RES_DRIVE && res->root != (o == 2)))
 				continue;
 			for (unsigned k = 0; k < res->n; k++)
-				ov[src.nov++] = (struct machine_override){
-					res->kv[k].arg, res->origin, res->kv[k].field};
+				ov[src.nov++] =
+					(struct machine_override){.arg = res->kv[k].arg,
+								  .origin = res->origin,
+								  .field = res->kv[k].field};
 		}
 	err = machine_load_src(m, &src, run);
 out:
@@ -953,44 +957,15 @@ static json_t *latencies(const uint64_t *ring, unsigned n)
 	return arr;
 }
 
-/* GET /machine: what --check prints, as JSON (microvm's extension). */
+/* GET /machine: what --check --json prints, and the last pause and resume latencies. */
 static json_t *machine_json(const struct api *a, const struct machine *m)
 {
-	json_t *regions = json_array(), *irqs = json_array(), *devs = json_array();
-	const struct alloc *al = &m->alloc;
+	json_t *o = layout_json(m);
 
-	for (size_t i = 0; i < al->nregions; i++) {
-		const struct alloc_region *g = &al->regions[i];
-		json_t *o = json_pack("{s:s,s:s,s:I,s:I}", "owner", g->owner, "what", g->what,
-				      "base", (json_int_t)g->base, "size", (json_int_t)g->size);
-
-		if (g->irq_count)
-			json_object_set_new(
-				o, "irqs",
-				json_pack("[I,I]", (json_int_t)g->irq_first,
-					  (json_int_t)(g->irq_first + g->irq_count - 1)));
-		json_array_append_new(regions, o);
-	}
-	for (size_t i = 0; i < al->nirqs; i++)
-		json_array_append_new(irqs,
-				      json_pack("{s:I,s:s}", "irq", (json_int_t)al->irqs[i].irq,
-						"owner", al->irqs[i].owner));
-	for (size_t i = 0; i < m->ndevices; i++) {
-		const struct device *d = &m->devices[i];
-		bool virtio = !strncmp(d->ops->type, "virtio-", 7);
-
-		json_array_append_new(devs,
-				      json_pack("{s:s,s:s,s:s?}", "name", d->name, "type",
-						d->ops->type, "transport",
-						virtio ? transport_of(&m->cfg, d->name) : NULL));
-	}
-	return json_pack("{s:s,s:s,s:I,s:{s:I,s:I},s:o,s:o,s:o,s:s?,s:s?,s:s,s:{s:o,s:o}}", "name",
-			 m->name, "arch", m->arch->name, "vcpus", (json_int_t)m->vcpus, "memory",
-			 "base", (json_int_t)m->ram_base, "size", (json_int_t)m->ram_size,
-			 "regions", regions, "irqs", irqs, "devices", devs, "kernel", m->kernel,
-			 "initrd", m->initrd, "cmdline", m->cmdline ? m->cmdline : "", "latency_ns",
-			 "pause", latencies(a->pause_ns, a->npause), "resume",
-			 latencies(a->resume_ns, a->nresume));
+	json_object_set_new(o, "latency_ns",
+			    json_pack("{s:o,s:o}", "pause", latencies(a->pause_ns, a->npause),
+				      "resume", latencies(a->resume_ns, a->nresume)));
+	return o;
 }
 
 /* Answer with what the machine is (running) or would be (pre-boot: loaded to look at it). */

@@ -487,9 +487,16 @@ static int open_image(struct blk *b, struct cfg *c, bool run)
 				  "'%s': the file system does not support O_DIRECT "
 				  "(cache = direct)",
 				  b->path);
+		else if (errno == ENOENT)
+			cfg_error(c, e, NULL, "'%s' does not exist", b->path);
+		else if (!b->ro && run && (errno == EACCES || errno == EROFS || errno == EPERM))
+			cfg_error(c, e, NULL,
+				  "cannot open '%s' for writing: %s (readonly = on opens it "
+				  "read-only)",
+				  b->path, strerror(errno));
 		else
 			cfg_error(c, e, NULL, "cannot open '%s'%s: %s", b->path,
-				  b->ro ? "" : " for writing", strerror(errno));
+				  b->ro || !run ? "" : " for writing", strerror(errno));
 		return -1;
 	}
 	/* Blocking again for the engines (io_uring would answer EAGAIN on a non-blocking file). */
@@ -593,7 +600,7 @@ static int blk_configure_late(struct device *dev, struct machine *m)
 		return -1;
 	}
 	snprintf(b->serial, sizeof(b->serial), "%s", serial);
-	if (!m->run && !b->ro && access(b->path, W_OK) != 0)
+	if (!m->run && !b->ro && access(b->path, W_OK) != 0 && errno != ENOENT)
 		log_warn("%s: '%s' is not writable: a run needs readonly = on", dev->name, b->path);
 	if (open_image(b, c, m->run) || same_image(dev, m))
 		return -1;

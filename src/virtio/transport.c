@@ -14,6 +14,8 @@
 
 /* The "transport" key's words, in enum virtio_transport_kind order. */
 static const char *const kinds[] = {"mmio", "pci", NULL};
+/* The "ioeventfd" key's words (a boolean, or auto), for completion. */
+static const char *const ioeventfd_words[] = {"auto", "on", "off", NULL};
 
 int virtio_transport_configure(struct virtio_transport *t, struct device *dev, struct machine *m,
 			       uint32_t pci_class)
@@ -31,6 +33,7 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 		err |= cfg_bool(&m->cfg, dev->name, "ioeventfd", &t->ioeventfd, !t->kicks_trap);
 		t->kicks_auto = false;
 	}
+	cfg_note_words(&m->cfg, dev->name, "ioeventfd", ioeventfd_words);
 	if (err)
 		return -1;
 	if (kind == VIRTIO_TRANSPORT_MMIO)

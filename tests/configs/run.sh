@@ -11,7 +11,8 @@
 # FILE:LINE), "; expect-more: ... and N more errors" past the 20 printed, "; args: ..." and
 # "; fifo: NAME..." for what its runs need. Bad descriptions that are not text (encodings,
 # binary data, special files) are made here. The last two lines sum up the bad descriptions
-# and count the tests.
+# and count the tests. The command line's shorthands and conveniences are tested by cli.sh
+# and shorthand.sh (sourced at the end).
 # Usage: run.sh MICROVM
 mv=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -68,7 +69,13 @@ run_bad() {
 			sed 's/^/    /' "$tmp/err"
 			c_placed=0
 		fi
-		[ -s "$tmp/out" ] && bad "$what: printed a machine despite the error"
+		# --list-keys lists the keys of what was read, nothing else; the rest print nothing.
+		if [ "$mode" = --list-keys ]; then
+			! grep -qvx '[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*' "$tmp/out" ||
+				bad "$what: printed more than the keys read despite the error"
+		elif [ -s "$tmp/out" ]; then
+			bad "$what: printed a machine despite the error"
+		fi
 		echo "$c_also" | while IFS= read -r a; do
 			[ -n "$a" ] || continue
 			grep -F -- "$c_file:${a%%: *}: " "$tmp/err" | grep -qF -- "${a#*: }" ||
@@ -154,6 +161,30 @@ for f in "$here"/bad/*.ini; do
 	run_bad
 done
 
+# Stand-in kernels (a bare arm64 Image header; a bzImage setup header of boot protocol 2.15
+# with a 64-bit entry) and initrd, so that the good machines pass --check before any guest
+# image is built. stand_in MACHINE: the --kernel and --initrd arguments for it.
+{ head -c 56 /dev/zero; printf 'ARM\144'; head -c 8 /dev/zero; } >"$tmp/Image"
+head -c 4096 /dev/zero >"$tmp/initrd"
+# bzimage FILE CMDLINE_SIZE: a 16 KiB stand-in bzImage whose kernel keeps CMDLINE_SIZE bytes.
+bzimage() {
+	head -c 16384 /dev/zero >"$1"
+	for at in 0x1f1:'\033' 0x1fe:'\125\252' 0x201:'\152HdrS\017\002' 0x211:'\001' \
+		0x22c:'\377\377\377\177' 0x236:'\003' 0x258:'\000\000\000\001' \
+		0x260:'\000\000\200\000' 0x238:"$(printf '\\%03o\\%03o' $(($2 & 255)) $(($2 >> 8)))"; do
+		# shellcheck disable=SC2059
+		printf "${at#*:}" | dd of="$1" bs=1 seek=$((${at%%:*})) conv=notrunc 2>/dev/null
+	done
+}
+bzimage "$tmp/bzImage" 2047
+stand_in() {
+	if grep -q '^arch *= *x86_64' "$1"; then
+		echo "--kernel $tmp/bzImage --initrd $tmp/initrd"
+	else
+		echo "--kernel $tmp/Image --initrd $tmp/initrd"
+	fi
+}
+
 # Machine descriptions that cannot be committed as text (encodings, binary data, special
 # files), made here: gen_bad NAME LINE MESSAGE [ERRORS] runs $tmp/gen/NAME (made by the
 # caller; LINE "none" for an error without one) as a bad machine description.
@@ -175,7 +206,8 @@ printf '\357\273\277' | cat - "$rpi5" >"$tmp/gen/bom.ini"
 sed 's/$/\r/' "$rpi5" >"$tmp/gen/crlf.ini"
 sed 's/$/\r/' "$tmp/gen/bom.ini" >"$tmp/gen/bom-crlf.ini"
 for g in bom crlf bom-crlf; do
-	if "$mv" --config "$tmp/gen/$g.ini" --check >"$tmp/out" 2>"$tmp/err" &&
+	# shellcheck disable=SC2046
+	if "$mv" --config "$tmp/gen/$g.ini" $(stand_in "$rpi5") --check >"$tmp/out" 2>"$tmp/err" &&
 		grep -q "^machine rpi5 ($tmp/gen/$g.ini)" "$tmp/out" && [ ! -s "$tmp/err" ]; then
 		ok
 	else
@@ -235,6 +267,7 @@ gen_bad long-line.ini 21 "line longer than 198 characters"
 } >"$tmp/gen/sections.ini"
 gen_bad sections.ini $(($(wc -l <"$rpi5") + 4088 * 3 - 2)) \
 	"[t4087]: a machine description has at most 4096 sections"
+
 # x86_tables FILE NAME [--set ...]: an x86-64 machine has no device tree (--dump-dtb says so,
 # exit 2) and its ACPI tables decompile with iasl without errors or warnings.
 x86_tables() {
@@ -278,7 +311,12 @@ x86_vmgenid() {
 	vn=$2
 	vf=$1
 	shift 2
-	"$mv" --config "$vf" "$@" --check >"$tmp/out" 2>/dev/null || return 0
+	# shellcheck disable=SC2046
+	if ! "$mv" --config "$vf" $(stand_in "$vf") "$@" --check >"$tmp/out" 2>"$tmp/err"; then
+		bad "$vn: --check failed:"
+		sed 's/^/    /' "$tmp/err"
+		return
+	fi
 	vg=$(sed -n 's/^  [^ ]*: vmgenid at 0x\([0-9a-f]*\), irq \([0-9]*\).*/\1 \2/p' "$tmp/out")
 	[ -n "$vg" ] || return 0
 	command -v acpiexec >/dev/null 2>&1 || return 0
@@ -301,15 +339,12 @@ x86_vmgenid() {
 	fi
 }
 
-# A stand-in kernel (a bare arm64 Image header) and initrd, so that the device trees of the
-# good machines can be dumped before any guest image is built.
-{ head -c 56 /dev/zero; printf 'ARM\144'; head -c 8 /dev/zero; } >"$tmp/Image"
-head -c 4096 /dev/zero >"$tmp/initrd"
 
 for f in "$top"/machines/*.ini "$here"/good/*.ini; do
 	[ -f "$f" ] || continue
 	name=$(basename "$f" .ini)
-	if ! "$mv" --config "$f" --check >"$tmp/out" 2>"$tmp/err"; then
+	# shellcheck disable=SC2046
+	if ! "$mv" --config "$f" $(stand_in "$f") --check >"$tmp/out" 2>"$tmp/err"; then
 		bad "$name: --check failed:"
 		sed 's/^/    /' "$tmp/err"
 		continue
@@ -383,8 +418,8 @@ for f in "$top"/machines/*.ini; do
 done
 
 # --set overrides are validated exactly like the file and change the resolved machine.
-"$mv" --config "$top/machines/rpi5.ini" --set machine.vcpus=2 --set memory.size=2G --check \
-	>"$tmp/out" 2>&1
+"$mv" --config "$top/machines/rpi5.ini" --set machine.vcpus=2 --set memory.size=2G \
+	--kernel "$tmp/Image" --initrd "$tmp/initrd" --check >"$tmp/out" 2>&1
 if grep -q "vcpus 2, memory 2048 MiB" "$tmp/out"; then ok; else bad "--set override not applied"; fi
 "$mv" --config "$top/machines/rpi5.ini" --set machine.vcpus=9 --check >/dev/null 2>"$tmp/err"
 if [ $? -eq 2 ] && grep -qF -- "--set machine.vcpus: 9 vCPUs, but GICv2 supports at most 8" "$tmp/err"; then ok; else bad "--set vcpus=9 on GICv2 accepted"; fi
@@ -393,14 +428,15 @@ if [ $? -eq 2 ]; then ok; else bad "missing --config is not exit 2"; fi
 "$mv" --config "$tmp/nonexistent.ini" --check >/dev/null 2>"$tmp/err"
 if [ $? -eq 2 ] && grep -q "nonexistent.ini: No such file" "$tmp/err"; then ok; else bad "missing config file"; fi
 # A pipe is read to its end (a FIFO no one writes is not waited on: above).
-if sed '' "$top/machines/rpi5.ini" | "$mv" --config /dev/stdin --check >"$tmp/out" 2>"$tmp/err" &&
+if sed '' "$top/machines/rpi5.ini" | "$mv" --config /dev/stdin --kernel "$tmp/Image" \
+	--initrd "$tmp/initrd" --check >"$tmp/out" 2>"$tmp/err" &&
 	grep -q "^machine rpi5 (/dev/stdin)" "$tmp/out"; then ok; else
 	bad "a pipe as --config"; sed 's/^/    /' "$tmp/err"; fi
-"$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/none" --dump-dtb "$tmp/x.dtb" 2>"$tmp/err"
-if [ $? -eq 2 ] && grep -qF "kernel $tmp/none: No such file" "$tmp/err"; then ok; else bad "missing kernel"; fi
+"$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/none" --check >/dev/null 2>"$tmp/err"
+if [ $? -eq 2 ] && grep -qF -- "--set boot.kernel: '$tmp/none' does not exist" "$tmp/err"; then ok; else bad "missing kernel"; fi
 
-# A disk image this user may only read: --check and --dump-dtb work (with a warning that a
-# run needs readonly = on); a run is a configuration error. As root, as nobody (root may
+# A disk image this user may only read: --dump-dtb works (with a warning that a run needs
+# readonly = on); --check, which checks what a run would, and a run are configuration errors. As root, as nobody (root may
 # write any file); the binary, machine and image go to a directory nobody can reach.
 ro=$(mktemp -d /tmp/mvro-XXXXXX)
 chmod 1777 "$ro"
@@ -413,14 +449,14 @@ disk="--set blk0.type=virtio-blk --set blk0.path=$ro/ro.img --kernel $ro/Image -
 # shellcheck disable=SC2086
 $as_user "$ro/$(basename "$mv")" --config "$ro/rpi5.ini" $disk --check >"$tmp/out" 2>"$tmp/err"
 st=$?
-if [ $st -eq 0 ] && grep -q "blk0: virtio-blk" "$tmp/out" &&
-	grep -qF "is not writable: a run needs readonly = on" "$tmp/err"; then ok; else
+if [ $st -eq 2 ] && [ ! -s "$tmp/out" ] && grep -qF -- "--set blk0.path: cannot open '$ro/ro.img' for writing: Permission denied (readonly = on" "$tmp/err"; then ok; else
 	bad "--check on a read-only image: exit $st"; sed 's/^/    /' "$tmp/err"; fi
 # shellcheck disable=SC2086
 $as_user "$ro/$(basename "$mv")" --config "$ro/rpi5.ini" $disk --dump-dtb "$ro/ro.dtb" \
 	2>"$tmp/err"
 st=$?
-if [ $st -eq 0 ] && [ -s "$ro/ro.dtb" ]; then ok; else
+if [ $st -eq 0 ] && [ -s "$ro/ro.dtb" ] &&
+	grep -qF "is not writable: a run needs readonly = on" "$tmp/err"; then ok; else
 	bad "--dump-dtb on a read-only image: exit $st"; sed 's/^/    /' "$tmp/err"; fi
 # shellcheck disable=SC2086
 $as_user "$ro/$(basename "$mv")" --config "$ro/rpi5.ini" $disk </dev/null >/dev/null 2>"$tmp/err"
@@ -440,7 +476,7 @@ rm -rf "$ro"
 # An unwritable --boot-report path stops microvm before anything starts.
 "$mv" --config "$top/machines/rpi5.ini" --kernel "$tmp/Image" --initrd "$tmp/initrd" \
 	--boot-report "$tmp/no/such/dir/report.json" </dev/null >/dev/null 2>"$tmp/err"
-if [ $? -eq 2 ] && grep -qF -- "--boot-report $tmp/no/such/dir/report.json: No such file" "$tmp/err"; then ok; else bad "unwritable --boot-report"; fi
+if [ $? -eq 2 ] && grep -qF -- "--boot-report $tmp/no/such/dir/report.json: there is no directory $tmp/no/such/dir" "$tmp/err"; then ok; else bad "unwritable --boot-report"; fi
 
 # --list-keys: the keys each section accepts, a device's included; a bad file lists nothing.
 truncate -s 1M "$tmp/list.img"
@@ -449,8 +485,11 @@ truncate -s 1M "$tmp/list.img"
 if [ $? -eq 0 ] && [ ! -s "$tmp/err" ] && grep -qx gic.v2m_irq_base "$tmp/out" &&
 	grep -qx blk0.ioeventfd "$tmp/out" && grep -qx pci.mmio64_size "$tmp/out" &&
 	[ "$(sort "$tmp/out" | uniq -d)" = "" ]; then ok; else bad "--list-keys on rpi5.ini + blk0"; fi
-"$mv" --config "$here/bad/bad-align.ini" --list-keys >"$tmp/out" 2>/dev/null
-if [ $? -eq 2 ] && [ ! -s "$tmp/out" ]; then ok; else bad "--list-keys on a bad file"; fi
+# A bad file: exit 2, the error, and the keys of what was read (here [machine]'s) only.
+"$mv" --config "$here/bad/bad-align.ini" --list-keys >"$tmp/out" 2>"$tmp/err"
+if [ $? -eq 2 ] && grep -qx machine.align "$tmp/out" &&
+	! grep -qv '^[a-z0-9_-]*\.[a-z0-9_]*$' "$tmp/out" &&
+	grep -qF "bad-align.ini:6: [machine] align" "$tmp/err"; then ok; else bad "--list-keys on a bad file"; fi
 
 # A machine of the other architecture than this host's KVM: exit 1 and why, before anything
 # is read or opened (the kernel here is not even a kernel).
@@ -459,6 +498,11 @@ other=$top/machines/rpi5.ini
 "$mv" --config "$other" --kernel "$tmp/list.img" --initrd= </dev/null >/dev/null 2>"$tmp/err"
 if [ $? -eq 1 ] && grep -qE "is an (arm64|x86_64) machine, and this (host's KVM runs|build runs no)" \
 	"$tmp/err"; then ok; else bad "a machine of another architecture"; sed 's/^/    /' "$tmp/err"; fi
+
+# Command-line cases: conflicts, outputs, --check's boot files, command-line limits.
+. "$here/cli.sh"
+# The command line's conveniences: shorthands, machines by name, --json, --list-values.
+. "$here/shorthand.sh"
 
 echo "bad machine descriptions: $nbad, with FILE:LINE and a reason: $nwhere, exit 2: $nexit," \
 	"no hang: $nanswer"

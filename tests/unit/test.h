@@ -75,6 +75,7 @@ void test_case(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Each test file defines one suite function, listed in tests/unit/main.c. */
 void test_config(void);
+void test_cli(void);
 void test_kickctl(void);
 void test_adapter(void);
 void test_fdt(void);

@@ -710,7 +710,7 @@ static void states(void)
 	struct files fs;
 	struct fake f;
 	struct api a;
-	char before[sizeof(reply)];
+	char before[sizeof(reply)], longargs[2049];
 
 	if (!begin(&a, &f, &fs))
 		return;
@@ -726,6 +726,13 @@ static void states(void)
 	CHECK_EQ(put(&a, "/boot-source",
 		     "{\"kernel_image_path\": \"%s\", \"boot_args\": \"quiet\"}", fs.kernel),
 		 204);
+	/* A command line longer than a kernel keeps (2047 bytes): refused, naming the field. */
+	memset(longargs, 'a', sizeof(longargs) - 1);
+	longargs[sizeof(longargs) - 1] = '\0';
+	CHECK(refused_naming(put(&a, "/boot-source",
+				 "{\"kernel_image_path\": \"%s\", \"boot_args\": \"%s\"}",
+				 fs.kernel, longargs),
+			     "boot_args: 2048 bytes"));
 
 	/* A start that fails: its message, and nothing changed. */
 	f.start_ret = -1;

@@ -343,6 +343,88 @@ static void error_cap(void)
 	free(said);
 }
 
+/*
+ * Load text as a file: whether it loaded without an error; the value of section.key as
+ * loaded (or "") goes to value.
+ */
+static bool load_clean(const char *text, const char *sec, const char *key, char *value, size_t len)
+{
+	struct cfg c = {0};
+	const char *path = write_tmp(text), *s = NULL;
+	bool clean = cfg_load(&c, path) == 0 && c.nerrors == 0;
+
+	snprintf(value, len, "%s", cfg_str(&c, sec, key, &s, NULL, 0) == 0 && s ? s : "");
+	cfg_free(&c);
+	unlink(path);
+	return clean;
+}
+
+/*
+ * [boot] cmdline goes on on indented lines (blank lines and comments between them aside),
+ * joined by a space, an inline comment cut; no other key does, and an indented "key =" or
+ * "[section" is an error, not part of the command line.
+ */
+static void continuation_lines(void)
+{
+	char v[64];
+
+	CHECK(load_clean("[boot]\ncmdline = a=1 b\n\tc=3 ; note\n\n  ; comment\n  d\nkernel = k\n"
+			 "[x]\ny = 1\n",
+			 "boot", "cmdline", v, sizeof(v)));
+	CHECK_STR(v, "a=1 b c=3 d");
+	CHECK(load_clean("[boot]\ncmdline = a\n  b\nkernel = k\n", "boot", "kernel", v, sizeof(v)));
+	CHECK_STR(v, "k");
+	/* another key: not continued (and the line is no new key either) */
+	CHECK(!load_clean("[boot]\nkernel = k\n  more\n", "boot", "kernel", v, sizeof(v)));
+	CHECK_STR(v, "k");
+	/* an indented key or section after cmdline: an error, not words of the command line */
+	CHECK(!load_clean("[boot]\ncmdline = a\n  initrd = x\n", "boot", "cmdline", v, sizeof(v)));
+	CHECK_STR(v, "a");
+	CHECK(!load_clean("[boot]\ncmdline = a\n  [pci]\n", "boot", "cmdline", v, sizeof(v)));
+	CHECK_STR(v, "a");
+	/* a key named like it in another section: not continued */
+	CHECK(!load_clean("[x]\ncmdline = a\n  b\n", "x", "cmdline", v, sizeof(v)));
+}
+
+/* A command line longer than a line comes out of cfg_dump on lines that load back the same. */
+static void dump_long_cmdline(void)
+{
+	char set[1200] = "boot.cmdline=", *text = NULL;
+	struct cfg c = {0}, c2 = {0};
+	const char *path = write_tmp("[boot]\ncmdline = x\n"), *s;
+	size_t len = 0;
+	FILE *f;
+
+	for (int i = 0; i < 100; i++)
+		snprintf(set + strlen(set), sizeof(set) - strlen(set), "%sw%d=%d", i ? " " : "", i,
+			 i * 7);
+	CHECK(cfg_load(&c, path) == 0 && cfg_set(&c, set) == 0);
+	f = open_memstream(&text, &len);
+	CHECK(f && cfg_dump(&c, f, NULL, NULL) == 0);
+	if (f)
+		fclose(f);
+	for (const char *l = text; l && *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0))
+		CHECK(strcspn(l, "\n") <= 198);
+	CHECK(text && strchr(strchr(text, '\n') + 1, '\n') < text + len - 1); /* several */
+	CHECK(text && cfg_load_text(&c2, "dumped", text) == 0);
+	CHECK_EQ(c2.nerrors, 0);
+	CHECK(cfg_str(&c2, "boot", "cmdline", &s, NULL, 0) == 0 && !strcmp(s, set + 13));
+	cfg_free(&c2);
+	/* a word no line can hold cannot be written */
+	memset(set + 13, 'a', 300);
+	set[313] = '\0';
+	CHECK(cfg_set(&c, set) == 0);
+	free(text);
+	text = NULL;
+	f = open_memstream(&text, &len);
+	CHECK(f && cfg_dump(&c, f, NULL, NULL) < 0);
+	if (f)
+		fclose(f);
+	free(text);
+	cfg_free(&c);
+	unlink(path);
+}
+
 static void machines(void)
 {
 	struct machine m;
@@ -436,6 +518,8 @@ void test_config(void)
 	hints();
 	getters();
 	syntax_errors();
+	continuation_lines();
+	dump_long_cmdline();
 	machines();
 	dump_loads_the_same();
 	lookup_index();

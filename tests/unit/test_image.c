@@ -1,11 +1,14 @@
 /* Unit tests: arm64 Image header checks, boot placement, gzip decompression. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "blob.h"
 #include "boot.h"
+#include "log.h"
+#include "machine.h"
 #include "arch/arm64/arm64.h"
 #include "arch/arm64/image.h"
 #include "test.h"
@@ -197,10 +200,102 @@ static void blob_kinds(void)
 	unlink(path);
 }
 
+/*
+ * boot_prepare with the --set arguments sets (rpi5.ini, 64 MiB): its status; what it said
+ * (the errors, captured) goes to said.
+ */
+static int prepare(const char *const *sets, size_t n, enum boot_use use, struct boot_images *bi,
+		   char *said, size_t len)
+{
+	char *all[8] = {"memory.size=64M"}, *text = NULL;
+	struct machine m;
+	size_t tlen = 0;
+	FILE *f;
+	int err;
+
+	for (size_t i = 0; i < n && i < 7; i++)
+		all[1 + i] = (char *)sets[i];
+	said[0] = '\0';
+	if (!test_machine_load(&m, "machines/rpi5.ini", all, n + 1))
+		return -1;
+	f = open_memstream(&text, &tlen);
+	log_capture(f);
+	err = boot_prepare(&m, bi, use);
+	log_capture(NULL);
+	if (f)
+		fclose(f);
+	snprintf(said, len, "%s", text ? text : "");
+	free(text);
+	CHECK(err ? m.cfg.nerrors > 0 : m.cfg.nerrors == 0);
+	boot_free(bi);
+	machine_free(&m);
+	return err;
+}
+
+/*
+ * boot_prepare: each boot file's problem at the key that named it; a dump reads no kernel
+ * and leaves out an initrd that does not exist; what fails only with the initrd is its own.
+ */
+static void prepare_errors(void)
+{
+	char kernel[] = "/tmp/microvm-kernel-XXXXXX", text[] = "/tmp/microvm-text-XXXXXX";
+	char initrd[] = "/tmp/microvm-initrd-XXXXXX", said[1024], sk[64], si[64], st[64];
+	uint8_t h[4096];
+	struct boot_images bi;
+	int fd;
+
+	make_header(h, 0, 2 << 20, 0);
+	write_tmp(kernel, h, sizeof(h));
+	memset(h + 2048, 't', 100);
+	write_tmp(text, h + 2048, 100); /* long enough for a header, without its magic */
+	write_tmp(initrd, h, 64);
+	snprintf(sk, sizeof(sk), "boot.kernel=%s", kernel);
+	snprintf(si, sizeof(si), "boot.initrd=%s", initrd);
+	snprintf(st, sizeof(st), "boot.kernel=%s", text);
+	{
+		const char *const ok[] = {sk, si};
+		const char *const missing[] = {"boot.kernel=/nonexistent/k",
+					       "boot.initrd=/nonexistent/i"};
+		const char *const none[] = {"boot.kernel=", si};
+		const char *const foreign[] = {st, si};
+		const char *const big_initrd[] = {sk, si};
+
+		CHECK_EQ(prepare(ok, 2, BOOT_RUN, &bi, said, sizeof(said)), 0);
+		CHECK_EQ(bi.layout.initrd_size, 64);
+		/* both missing files are said, each at its key */
+		CHECK_EQ(prepare(missing, 2, BOOT_RUN, &bi, said, sizeof(said)), -ENOENT);
+		CHECK(strstr(said, "--set boot.kernel: '/nonexistent/k' does not exist"));
+		CHECK(strstr(said, "--set boot.initrd: '/nonexistent/i' does not exist"));
+		/* a dump needs neither */
+		CHECK_EQ(prepare(missing, 2, BOOT_DUMP, &bi, said, sizeof(said)), 0);
+		CHECK_EQ(bi.layout.initrd_size, 0);
+		CHECK(!strstr(said, "does not exist"));
+		CHECK_EQ(prepare(none, 2, BOOT_RUN, &bi, said, sizeof(said)), -EINVAL);
+		CHECK(strstr(said, "[boot]: no kernel"));
+		CHECK_EQ(prepare(none, 2, BOOT_DUMP, &bi, said, sizeof(said)), 0);
+		/* a kernel of the wrong format: its own path, at its key */
+		CHECK_EQ(prepare(foreign, 2, BOOT_RUN, &bi, said, sizeof(said)), -EINVAL);
+		CHECK(strstr(said, "--set boot.kernel: '") && strstr(said, text) &&
+		      strstr(said, "': not an arm64 Image"));
+		/* an initrd that does not fit beside the kernel is the initrd's fault */
+		fd = open(initrd, O_WRONLY);
+		CHECK(fd >= 0 && ftruncate(fd, 62 << 20) == 0);
+		if (fd >= 0)
+			close(fd);
+		CHECK_EQ(prepare(big_initrd, 2, BOOT_RUN, &bi, said, sizeof(said)), -EINVAL);
+		CHECK(strstr(said, "--set boot.initrd: '") && strstr(said, "do not fit"));
+		CHECK(!strstr(said, "boot.kernel"));
+	}
+	unlink(kernel);
+	unlink(text);
+	unlink(initrd);
+}
+
 void test_image(void)
 {
 	header();
 	blob_kinds();
 	layout();
 	gzip();
+	prepare_errors();
 }

@@ -85,7 +85,7 @@ static void test_layout(void)
 	uint8_t k[0x3800 + 0x1000];
 	struct boot_layout bl;
 	struct machine m;
-	char why[256];
+	char why[256], *s;
 
 	bzimage(k, sizeof(k));
 	CHECK(load(&m, NULL, 0) == 0);
@@ -97,6 +97,16 @@ static void test_layout(void)
 	CHECK_EQ(bl.initrd_addr, (512ull << 20) - 0x500000);
 	CHECK(bl.initrd_addr >= bl.kernel_end);
 	CHECK_EQ(bl.setup_len, 0x26c - 0x1f1);
+	/* The kernel keeps cmdline_size bytes of the line, with what microvm puts first. */
+	s = x86_cmdline(&m);
+	CHECK(s && strstr(s, "console=ttyS0"));
+	le32_put(k + 0x238, s ? strlen(s) : 0);
+	CHECK(x86_boot_layout(&m, k, sizeof(k), 0, &bl, why, sizeof(why)) == 0);
+	le32_put(k + 0x238, s ? strlen(s) - 1 : 0);
+	CHECK(x86_boot_layout(&m, k, sizeof(k), 0, &bl, why, sizeof(why)) == -E2BIG);
+	CHECK(strstr(why, "at most") && strstr(why, "console="));
+	free(s);
+	le32_put(k + 0x238, 2047);
 	/* An initrd that does not fit between the kernel and the top of RAM. */
 	CHECK(x86_boot_layout(&m, k, sizeof(k), 500u << 20, &bl, why, sizeof(why)) == -EINVAL);
 	machine_free(&m);

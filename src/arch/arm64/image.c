@@ -20,14 +20,13 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 	uint32_t magic;
 
 	if (len < 64) {
-		snprintf(why, whylen, "kernel too small for an arm64 Image header (%zu bytes)",
-			 len);
+		snprintf(why, whylen, "too small for an arm64 Image header (%zu bytes)", len);
 		return -EINVAL;
 	}
 	magic = le32_get(buf + 56);
 	if (magic != ARM64_MAGIC) {
 		snprintf(why, whylen,
-			 "kernel is not an arm64 Image (no \"ARM\\x64\" magic at offset 56; a "
+			 "not an arm64 Image (no \"ARM\\x64\" magic at offset 56; a "
 			 "headerless kernel needs [boot] kernel_format = raw)");
 		return -EINVAL;
 	}
@@ -35,8 +34,7 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 	img->image_size = le64_get(buf + 16);
 	img->flags = le64_get(buf + 24);
 	if (img->flags & 1) {
-		snprintf(why, whylen,
-			 "kernel is a big-endian Image; only little-endian is supported");
+		snprintf(why, whylen, "a big-endian Image; only little-endian is supported");
 		return -EINVAL;
 	}
 	if (img->image_size == 0) {
@@ -46,7 +44,7 @@ int arm64_image_header(const uint8_t *buf, size_t len, struct arm64_image *img, 
 	}
 	if (img->image_size < len || img->text_offset % 4096 || img->text_offset >= SZ_2M) {
 		snprintf(why, whylen,
-			 "kernel Image header is inconsistent (text_offset 0x%llx, image_size "
+			 "Image header is inconsistent (text_offset 0x%llx, image_size "
 			 "0x%llx, file 0x%zx)",
 			 (unsigned long long)img->text_offset, (unsigned long long)img->image_size,
 			 len);
@@ -72,11 +70,10 @@ int arm64_boot_layout(uint64_t ram_base, uint64_t ram_size, const uint8_t *kerne
 			return err;
 	}
 	if (img.image_size > ram_size) {
-		snprintf(
-			why, whylen,
-			"kernel Image header says it needs 0x%llx bytes, more than the %llu MiB of "
-			"RAM",
-			(unsigned long long)img.image_size, (unsigned long long)(ram_size >> 20));
+		snprintf(why, whylen,
+			 "Image header says it needs 0x%llx bytes, more than the %llu MiB of "
+			 "RAM",
+			 (unsigned long long)img.image_size, (unsigned long long)(ram_size >> 20));
 		return -EINVAL;
 	}
 	/* Kernel at the bottom of RAM (ram_base is 2 MiB aligned), DTB in the top 2 MiB block. */

@@ -31,22 +31,20 @@ int x86_bzimage_parse(const uint8_t *k, size_t len, struct x86_bzimage *img, cha
 	}
 	img->version = le16_get(k + 0x206);
 	if (img->version < 0x20c) {
-		snprintf(why, whylen,
-			 "kernel boot protocol %u.%02u is older than 2.12 (64-bit entry)",
+		snprintf(why, whylen, "boot protocol %u.%02u is older than 2.12 (64-bit entry)",
 			 img->version >> 8, img->version & 0xff);
 		return -EINVAL;
 	}
 	img->header_end = 0x202u + k[0x201];
 	if (img->header_end < 0x268 || img->header_end - HDR_START > 160) {
-		snprintf(why, whylen, "kernel setup header length 0x%x is out of range",
-			 img->header_end);
+		snprintf(why, whylen, "setup header length 0x%x is out of range", img->header_end);
 		return -EINVAL;
 	}
 	img->loadflags = k[0x211];
 	img->xloadflags = le16_get(k + 0x236);
 	if (!(img->loadflags & LOADED_HIGH) || !(img->xloadflags & XLF_KERNEL_64)) {
 		snprintf(why, whylen,
-			 "kernel has no 64-bit entry point loaded at 1 MiB "
+			 "no 64-bit entry point loaded at 1 MiB "
 			 "(loadflags/xloadflags)");
 		return -EINVAL;
 	}
@@ -54,7 +52,7 @@ int x86_bzimage_parse(const uint8_t *k, size_t len, struct x86_bzimage *img, cha
 	/* The real-mode setup is loaded just below 1 MiB: keep it above the ACPI area. */
 	img->setup_size = (sects + 1) * 512;
 	if (img->setup_size > X86_HIGH_RAM - X86_ACPI_ADDR - X86_ACPI_MAX) {
-		snprintf(why, whylen, "kernel real-mode setup of %u sectors is too large", sects);
+		snprintf(why, whylen, "real-mode setup of %u sectors is too large", sects);
 		return -EINVAL;
 	}
 	img->initrd_addr_max = le32_get(k + 0x22c);
@@ -64,14 +62,13 @@ int x86_bzimage_parse(const uint8_t *k, size_t len, struct x86_bzimage *img, cha
 	if (!img->init_size || img->pref_address < X86_HIGH_RAM ||
 	    img->pref_address > (1ull << 40)) {
 		snprintf(why, whylen,
-			 "kernel header gives an implausible footprint (init_size "
+			 "header gives an implausible footprint (init_size "
 			 "0x%x at 0x%llx)",
 			 img->init_size, (unsigned long long)img->pref_address);
 		return -EINVAL;
 	}
 	if (len < img->setup_size) {
-		snprintf(why, whylen, "kernel is shorter than its real-mode setup (%zu bytes)",
-			 len);
+		snprintf(why, whylen, "shorter than its real-mode setup (%zu bytes)", len);
 		return -EINVAL;
 	}
 	return 0;
@@ -88,6 +85,8 @@ int x86_boot_layout(const struct machine *m, const uint8_t *kernel, size_t klen,
 {
 	struct x86_bzimage img;
 	uint64_t top, max;
+	char *cmdline;
+	size_t cmdlen;
 	int err;
 
 	memset(bl, 0, sizeof(*bl));
@@ -96,6 +95,17 @@ int x86_boot_layout(const struct machine *m, const uint8_t *kernel, size_t klen,
 	err = x86_bzimage_parse(kernel, klen, &img, why, whylen);
 	if (err)
 		return err;
+	/* The kernel keeps cmdline_size bytes of its command line (the NUL not counted). */
+	cmdline = x86_cmdline(m);
+	cmdlen = cmdline ? strlen(cmdline) : 0;
+	free(cmdline);
+	if (cmdlen > img.cmdline_size) {
+		snprintf(why, whylen,
+			 "the kernel takes a command line of at most %u bytes, and this one is %zu "
+			 "(with what microvm puts first: console=, microvm.boot_timer=)",
+			 img.cmdline_size, cmdlen);
+		return -E2BIG;
+	}
 	/* The file is loaded so that its protected-mode part starts at 1 MiB. */
 	bl->kernel_addr = X86_HIGH_RAM - img.setup_size;
 	bl->entry = X86_HIGH_RAM + 0x200; /* startup_64 */
@@ -105,7 +115,7 @@ int x86_boot_layout(const struct machine *m, const uint8_t *kernel, size_t klen,
 		bl->kernel_end = X86_HIGH_RAM + klen - img.setup_size;
 	if (bl->kernel_end > low_ram_end(m)) {
 		snprintf(why, whylen,
-			 "kernel needs RAM up to 0x%llx (it decompresses to 0x%llx), more than "
+			 "needs RAM up to 0x%llx (it decompresses to 0x%llx), more than "
 			 "the %llu MiB of RAM",
 			 (unsigned long long)bl->kernel_end, (unsigned long long)img.pref_address,
 			 (unsigned long long)(m->ram_size >> 20));
