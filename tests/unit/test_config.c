@@ -384,6 +384,13 @@ static void continuation_lines(void)
 	CHECK_STR(v, "a");
 	/* a key named like it in another section: not continued */
 	CHECK(!load_clean("[x]\ncmdline = a\n  b\n", "x", "cmdline", v, sizeof(v)));
+	/* a comment that would cut the value inside quotes opened on the line before: refused */
+	CHECK(!load_clean("[boot]\ncmdline = init=/bin/sh -c \"a\n  b ; c\"\n", "boot", "cmdline",
+			  v, sizeof(v)));
+	CHECK_STR(v, "init=/bin/sh -c \"a");
+	CHECK(load_clean("[boot]\ncmdline = -c \"a\n  b;c\" ; note\n", "boot", "cmdline", v,
+			 sizeof(v)));
+	CHECK_STR(v, "-c \"a b;c\"");
 }
 
 /* A command line longer than a line comes out of cfg_dump on lines that load back the same. */
