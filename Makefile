@@ -114,10 +114,11 @@ $(LIB_OBJS) $(TEST_OBJS) $(OUT)/obj/src/main.o $(OUT)/obj/tests/bench/sandbox-co
 # fuzz_console, the console's control-sequence filter;
 # fuzz_transport, both transports' state machines driving virtio-blk and virtio-net with
 # asynchronous completions; fuzz_api, the control API's request parser and dispatcher;
-# fuzz_snapfile, the snapshot state file's reader (tests/fuzz/). Each is built from the
-# sources (with the generated ones), not the objects.
+# fuzz_snapfile, the snapshot state file's reader; fuzz_config, machine descriptions read and
+# checked (tests/fuzz/). Each is built from the sources (with the generated ones), not the
+# objects.
 FUZZ_TARGETS := build/fuzz/fuzz_virtq build/fuzz/fuzz_transport build/fuzz/fuzz_console \
-		build/fuzz/fuzz_api build/fuzz/fuzz_snapfile
+		build/fuzz/fuzz_api build/fuzz/fuzz_snapfile build/fuzz/fuzz_config
 FUZZ_CC := clang -std=gnu11 -g -O1 -D_GNU_SOURCE -DMICROVM_VERSION='"$(VERSION)"' -Isrc \
 	   -I$(GEN) -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined
 FUZZ_SRCS := $(LIB_SRCS) $(GEN_SRCS)
@@ -131,6 +132,11 @@ build/fuzz/fuzz_transport: tests/fuzz/fuzz_transport.c tests/unit/tapwrap.c $(FU
 
 # fuzz_api: requests cut into chunks, parsed and answered by the API on the default machine.
 build/fuzz/fuzz_api: tests/fuzz/fuzz_api.c $(FUZZ_SRCS) $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< $(FUZZ_SRCS) $(LIBS)
+
+# fuzz_config: machine descriptions of any bytes, read and checked as --check does.
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SRCS) $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $< $(FUZZ_SRCS) $(LIBS)
 
@@ -149,7 +155,8 @@ build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
 # make fuzz FUZZ_SECONDS=600 runs each target that long, side by side (FUZZ_JOBS at a time);
 # the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK,
 # fuzz_api's with Firecracker's getting-started requests and malformed ones, fuzz_snapfile's
-# with a state file of a few sections and damaged copies of it.
+# with a state file of a few sections and damaged copies of it, fuzz_config's with the
+# machines and the bad machine descriptions.
 # The targets' own messages (guest mistakes they report) go to build/fuzz/NAME.log.
 FUZZ_SECONDS ?= 30
 fuzz: $(FUZZ_TARGETS)

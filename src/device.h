@@ -2,6 +2,7 @@
 #ifndef MICROVM_DEVICE_H
 #define MICROVM_DEVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -14,6 +15,7 @@ struct device {
 	char *name; /* the INI section name, e.g. "uart0" */
 	const struct device_ops *ops;
 	void *priv; /* owned by the device type */
+	bool bad;   /* its section had an error: checks of the whole machine pass it over */
 };
 
 struct device_ops {

@@ -13,6 +13,8 @@
 #include "log.h"
 
 static const char *const core_sections[] = {"machine", "memory", "boot", "virtio-mmio", "pci"};
+/* [machine] arch's words: each names an architecture (arch_by_name). */
+static const char *const arches[] = {"arm64", "x86_64", NULL};
 
 static bool is_fixed_section(const struct machine *m, const char *name)
 {
@@ -41,86 +43,95 @@ static const char *const *fixed_section_names(const struct machine *m)
 	return names;
 }
 
+/*
+ * [machine]. Whatever else is wrong, the rest is checked: a bad vcpus leaves checks that need
+ * it out (MACHINE_BAD_VCPUS), a bad align or ipa_bits is taken as the most lenient value, so that
+ * only what is wrong under any value is reported. -1 when [machine] arch itself is wrong:
+ * nothing else can be read then.
+ */
 static int parse_machine(struct machine *m)
 {
 	static const char *const reboot[] = {"exit", "restart", NULL};
 	static const char *const seccomp[] = {"on", "off", "log", NULL};
-	static const char *const arches[] = {"arm64", "x86_64", NULL};
 	char bad[64];
-	int arch, aerr;
+	int arch;
 	struct cfg *c = &m->cfg;
 	struct cfg_entry *e;
 	const char *base;
-	int err = 0;
+	uint64_t align;
+	int err;
 
 	base = strrchr(c->path, '/');
 	base = base ? base + 1 : c->path;
-	err |= cfg_str(c, "machine", "name", &m->name, base, 0);
+	cfg_str(c, "machine", "name", &m->name, base, 0);
 	/* The guest architecture: which machine model reads the rest of the file. */
-	aerr = cfg_enum(c, "machine", "arch", arches, &arch, 0);
-	m->arch = arch_by_name(arches[aerr ? 0 : arch]);
-	err |= aerr;
-	err |= cfg_u32(c, "machine", "vcpus", &m->vcpus, 1, 1, 512, 0);
-	err |= cfg_enum(c, "machine", "on_reboot", reboot, &m->on_reboot, REBOOT_EXIT);
-	err |= cfg_enum(c, "machine", "seccomp", seccomp, &m->sandbox.mode, SANDBOX_ON);
-	err |= cfg_str(c, "machine", "seccomp_deny", &m->sandbox.deny, NULL, 0);
-	err |= cfg_str(c, "machine", "user", &m->user, NULL, 0);
-	err |= cfg_str(c, "machine", "api_sock", &m->api_sock, NULL, 0);
-	err |= cfg_path(c, "machine", "snapshot_dir", &m->snapshot_dir, 0);
+	err = cfg_enum(c, "machine", "arch", arches, &arch, 0);
+	m->arch = arch_by_name(arches[err ? 0 : arch]);
+	if (cfg_u32(c, "machine", "vcpus", &m->vcpus, 1, 1, MACHINE_MAX_VCPUS, 0))
+		m->bad |= MACHINE_BAD_VCPUS;
+	cfg_enum(c, "machine", "on_reboot", reboot, &m->on_reboot, REBOOT_EXIT);
+	cfg_enum(c, "machine", "seccomp", seccomp, &m->sandbox.mode, SANDBOX_ON);
+	cfg_str(c, "machine", "seccomp_deny", &m->sandbox.deny, NULL, 0);
+	cfg_str(c, "machine", "user", &m->user, NULL, 0);
+	cfg_str(c, "machine", "api_sock", &m->api_sock, NULL, 0);
+	cfg_path(c, "machine", "snapshot_dir", &m->snapshot_dir, 0);
 	if (m->user && sandbox_lookup_user(m->user, &m->sandbox.uid, &m->sandbox.gid)) {
 		cfg_error(c, cfg_get(c, "machine", "user"), "machine",
 			  "no user '%s' on this host (a name from /etc/passwd or a number)",
 			  m->user);
-		err = -1;
-	}
-	m->sandbox.drop = m->user != NULL;
-	/* Only root can become someone else: for a run, say so now, before anything starts. */
-	if (m->user && m->run && geteuid() != 0 &&
-	    (m->sandbox.uid != geteuid() || m->sandbox.gid != getegid())) {
+	} else if (m->user && m->run && geteuid() != 0 &&
+		   (m->sandbox.uid != geteuid() || m->sandbox.gid != getegid())) {
+		/* Only root can become someone else: for a run, say so now, before anything
+		 * starts. */
 		cfg_error(c, cfg_get(c, "machine", "user"), "machine",
 			  "becoming '%s' needs root (microvm runs as uid %u)", m->user,
 			  (unsigned)geteuid());
-		err = -1;
 	}
-	if (sandbox_unknown_syscall(m->sandbox.deny, bad, sizeof(bad))) {
+	m->sandbox.drop = m->user != NULL;
+	if (sandbox_unknown_syscall(m->sandbox.deny, bad, sizeof(bad)))
 		cfg_error(c, cfg_get(c, "machine", "seccomp_deny"), "machine",
 			  "'%s' is not a system call on this host", bad);
-		err = -1;
-	}
-	err |= cfg_u32(c, "machine", "ipa_bits", &m->ipa_bits, 40, 32, 52, 0);
-	err |= cfg_u64(c, "machine", "align", &m->align, 16 << 10, 0);
-	if (m->align < 4096 || (m->align & (m->align - 1))) {
-		e = cfg_get(c, "machine", "align");
-		cfg_error(c, e, "machine", "align must be a power of two of at least 4K");
-		err = -1;
+	if (cfg_u32(c, "machine", "ipa_bits", &m->ipa_bits, 40, 32, 52, 0))
+		m->ipa_bits = 52;
+	m->align = 4096;
+	if (!cfg_u64(c, "machine", "align", &align, 16 << 10, 0)) {
+		if (align >= 4096 && !(align & (align - 1))) {
+			m->align = align;
+		} else {
+			e = cfg_get(c, "machine", "align");
+			cfg_error(c, e, "machine", "align must be a power of two of at least 4K");
+		}
 	}
 	return err;
 }
 
+/* [memory]: RAM is claimed only when both base and size are right (else MACHINE_BAD_MEMORY). */
 static int parse_memory(struct machine *m)
 {
 	struct cfg *c = &m->cfg;
-	int err = 0;
+	int ebase, esize, err = 0;
 
-	err |= cfg_u64(c, "memory", "base", &m->ram_base, 0x40000000, 0);
-	err |= cfg_u64(c, "memory", "size", &m->ram_size, 512ull << 20, 0);
-	err |= cfg_bool(c, "memory", "hugepages", &m->ram_hugepages, false);
-	if (err)
-		return -1;
-	if (m->ram_size < (16ull << 20)) {
+	ebase = cfg_u64(c, "memory", "base", &m->ram_base, 0x40000000, 0);
+	esize = cfg_u64(c, "memory", "size", &m->ram_size, 512ull << 20, 0);
+	cfg_bool(c, "memory", "hugepages", &m->ram_hugepages, false);
+	if (!esize && m->ram_size < (16ull << 20)) {
 		cfg_error(c, cfg_get(c, "memory", "size"), "memory", "size must be at least 16M");
-		return -1;
+		esize = -1;
 	}
-	if (m->ram_base % (2u << 20)) {
+	if (!ebase && m->ram_base % (2u << 20)) {
 		cfg_error(c, cfg_get(c, "memory", "base"), "memory",
 			  "base 0x%llx must be 2 MiB aligned (arm64 boot protocol)",
 			  (unsigned long long)m->ram_base);
-		return -1;
+		ebase = -1;
 	}
-	if (m->ram_size % m->align) {
+	if (!esize && m->ram_size % m->align) {
 		cfg_error(c, cfg_get(c, "memory", "size"), "memory",
 			  "size 0x%llx is not a multiple of [machine] align 0x%llx",
 			  (unsigned long long)m->ram_size, (unsigned long long)m->align);
+		esize = -1;
+	}
+	if (ebase || esize) {
+		m->bad |= MACHINE_BAD_MEMORY;
 		return -1;
 	}
 	/* Where the architecture has a hole below 4 GiB (x86), RAM that would reach into it
@@ -181,64 +192,81 @@ static int parse_window(struct machine *m, const char *sec, const char *prefix, 
 	return alloc_region(&m->alloc, sec, kb, w->base, w->size, cfg_get(c, sec, ks));
 }
 
+/* [virtio-mmio]: every key read and checked; any error leaves its slots unknown. */
 static int parse_virtio_mmio(struct machine *m)
 {
 	struct cfg *c = &m->cfg;
-	int err = 0;
+	int ewin, eslot, eirq;
 
 	m->has_virtio_mmio = cfg_section(c, "virtio-mmio") != NULL;
 	if (!m->has_virtio_mmio)
 		return 0;
-	if (parse_window(m, "virtio-mmio", "", &m->virtio_mmio, true))
-		return -1;
-	err |= cfg_u64(c, "virtio-mmio", "slot_size", &m->virtio_slot_size, m->align, 0);
-	err |= cfg_u32(c, "virtio-mmio", "irq_base", &m->virtio_irq_base, 0, 0, 1019, CFG_REQUIRED);
-	err |= cfg_u32(c, "virtio-mmio", "irq_count", &m->virtio_irq_count, 0, 1, 988,
-		       CFG_REQUIRED);
-	if (err)
-		return -1;
-	if (m->virtio_slot_size < 0x200 || m->virtio_slot_size % m->align ||
-	    m->virtio_mmio.size % m->virtio_slot_size) {
+	ewin = parse_window(m, "virtio-mmio", "", &m->virtio_mmio, true);
+	eslot = cfg_u64(c, "virtio-mmio", "slot_size", &m->virtio_slot_size, m->align, 0);
+	eirq = cfg_u32(c, "virtio-mmio", "irq_base", &m->virtio_irq_base, 0, 0, 1019, CFG_REQUIRED);
+	eirq |= cfg_u32(c, "virtio-mmio", "irq_count", &m->virtio_irq_count, 0, 1, 988,
+			CFG_REQUIRED);
+	if (!eslot && (m->virtio_slot_size < 0x200 || m->virtio_slot_size % m->align ||
+		       (!ewin && m->virtio_mmio.size % m->virtio_slot_size))) {
 		cfg_error(c, cfg_get(c, "virtio-mmio", "slot_size"), "virtio-mmio",
 			  "slot_size 0x%llx must be at least 0x200, a multiple of [machine] align "
 			  "and divide the window size",
 			  (unsigned long long)m->virtio_slot_size);
+		eslot = -1;
+	}
+	if (!eirq) {
+		if (!ewin)
+			alloc_region_irqs(&m->alloc, "virtio-mmio", m->virtio_irq_base,
+					  m->virtio_irq_count);
+		eirq = alloc_irqs(&m->alloc, "virtio-mmio", m->virtio_irq_base, m->virtio_irq_count,
+				  cfg_get(c, "virtio-mmio", "irq_base"));
+	}
+	if (ewin || eslot || eirq) {
+		m->bad |= MACHINE_BAD_VIRTIO_MMIO;
 		return -1;
 	}
-	alloc_region_irqs(&m->alloc, "virtio-mmio", m->virtio_irq_base, m->virtio_irq_count);
-	return alloc_irqs(&m->alloc, "virtio-mmio", m->virtio_irq_base, m->virtio_irq_count,
-			  cfg_get(c, "virtio-mmio", "irq_base"));
+	return 0;
 }
 
+/* [pci]: every key read and checked; any error leaves its slots and MSI unknown. */
 static int parse_pci(struct machine *m)
 {
 	struct cfg *c = &m->cfg;
-	int err = 0;
+	int eirq, err = 0;
 
 	m->has_pci = cfg_section(c, "pci") != NULL;
 	if (!m->has_pci)
 		return 0;
-	err |= cfg_u32(c, "pci", "intx_irq", &m->pci_intx_irq, 0, 0, 1016, CFG_REQUIRED);
+	eirq = cfg_u32(c, "pci", "intx_irq", &m->pci_intx_irq, 0, 0, 1016, CFG_REQUIRED);
 	err |= cfg_bool(c, "pci", "msi", &m->pci_msi, true);
-	err |= parse_window(m, "pci", "ecam_", &m->ecam, true);
-	if (!err)
-		alloc_region_irqs(&m->alloc, "pci", m->pci_intx_irq, 4);
-	err |= parse_window(m, "pci", "mmio32_", &m->mmio32, true);
-	err |= parse_window(m, "pci", "mmio64_", &m->mmio64, false);
-	err |= parse_window(m, "pci", "io_", &m->pio, false);
-	if (err)
-		return -1;
-	if (m->ecam.size % (1 << 20) || m->ecam.size > (256u << 20)) {
-		cfg_error(c, cfg_get(c, "pci", "ecam_size"), "pci",
-			  "ecam_size must be a multiple of 1M (one bus) and at most 256M");
-		return -1;
+	if (parse_window(m, "pci", "ecam_", &m->ecam, true)) {
+		err = -1;
+	} else {
+		if (!eirq)
+			alloc_region_irqs(&m->alloc, "pci", m->pci_intx_irq, 4);
+		if (m->ecam.size % (1 << 20) || m->ecam.size > (256u << 20)) {
+			cfg_error(c, cfg_get(c, "pci", "ecam_size"), "pci",
+				  "ecam_size must be a multiple of 1M (one bus) and at most 256M");
+			err = -1;
+		}
 	}
-	if (m->mmio32.base + m->mmio32.size > (1ull << 32)) {
+	if (parse_window(m, "pci", "mmio32_", &m->mmio32, true)) {
+		err = -1;
+	} else if (m->mmio32.base + m->mmio32.size > (1ull << 32)) {
 		cfg_error(c, cfg_get(c, "pci", "mmio32_base"), "pci",
 			  "mmio32 window must lie below 4 GiB");
+		err = -1;
+	}
+	err |= parse_window(m, "pci", "mmio64_", &m->mmio64, false);
+	err |= parse_window(m, "pci", "io_", &m->pio, false);
+	if (!eirq)
+		eirq = alloc_irqs(&m->alloc, "pci", m->pci_intx_irq, 4,
+				  cfg_get(c, "pci", "intx_irq"));
+	if (err || eirq) {
+		m->bad |= MACHINE_BAD_PCI;
 		return -1;
 	}
-	return alloc_irqs(&m->alloc, "pci", m->pci_intx_irq, 4, cfg_get(c, "pci", "intx_irq"));
+	return 0;
 }
 
 int machine_virtio_mmio_slot(struct machine *m, const char *owner, uint64_t *base, uint32_t *irq)
@@ -250,6 +278,8 @@ int machine_virtio_mmio_slot(struct machine *m, const char *owner, uint64_t *bas
 			  "transport mmio needs a [virtio-mmio] window in the machine");
 		return -1;
 	}
+	if (m->bad & MACHINE_BAD_VIRTIO_MMIO)
+		return -1;
 	slots = m->virtio_mmio.size / m->virtio_slot_size;
 	if (m->virtio_slots_used >= slots || m->virtio_slots_used >= m->virtio_irq_count) {
 		cfg_error(&m->cfg, cfg_get(&m->cfg, owner, "transport"), owner,
@@ -270,6 +300,8 @@ int machine_pci_slot(struct machine *m, const char *owner, uint8_t *slot)
 			  "transport pci needs a [pci] section in the machine");
 		return -1;
 	}
+	if (m->bad & MACHINE_BAD_PCI)
+		return -1;
 	if (m->pci_slots_used >= 31) {
 		cfg_error(&m->cfg, cfg_get(&m->cfg, owner, "transport"), owner,
 			  "no free PCI slot (31 devices at most)");
@@ -290,14 +322,43 @@ int machine_set_console(struct machine *m, const struct device *dev)
 	return 0;
 }
 
-/* A section already reported as a whole: keep its keys out of the unknown-key report. */
-static void consume_section(struct cfg *c, const char *sec)
+/* The other architecture whose own section sec is (as [gic] is arm64's), or NULL. */
+static const struct arch *other_arch_section(const struct machine *m, const char *sec)
 {
-	for (size_t k = 0; k < c->nentries; k++)
-		if (!strcmp(c->entries[k].section, sec))
-			c->entries[k].used = true;
+	for (size_t i = 0; arches[i]; i++) {
+		const struct arch *a = arch_by_name(arches[i]);
+
+		for (size_t j = 0; a != m->arch && a->sections[j]; j++)
+			if (!strcmp(a->sections[j], sec))
+				return a;
+	}
+	return NULL;
 }
 
+/* A section with no type: what it is, unless a line refused in it may have been its type. */
+static void untyped_section(struct machine *m, const char *sec)
+{
+	struct cfg *c = &m->cfg;
+	const struct arch *other = other_arch_section(m, sec);
+	const char *hint = closest_name(sec, fixed_section_names(m), 0);
+
+	if (other)
+		cfg_error(c, NULL, sec,
+			  "does not apply to an %s machine ([machine] arch): it is an %s "
+			  "machine's section",
+			  m->arch->name, other->name);
+	else if (cfg_section(c, sec)->damaged)
+		return;
+	else if (hint)
+		cfg_error(c, NULL, sec, "unknown section (did you mean [%s]?)", hint);
+	else
+		cfg_error(c, NULL, sec, "unknown section: a device section needs 'type = ...'");
+}
+
+/*
+ * Every device section, each checked whatever the others hold. A device that had an error is
+ * marked bad, so that checks of the whole machine (configure_late) pass it over.
+ */
 static int create_devices(struct machine *m)
 {
 	struct cfg *c = &m->cfg;
@@ -310,20 +371,14 @@ static int create_devices(struct machine *m)
 		struct cfg_entry *type;
 		const struct device_ops *ops;
 		struct device *dev;
+		int before = c->nerrors;
 
 		if (is_fixed_section(m, sec))
 			continue;
 		type = cfg_get(c, sec, "type");
 		if (!type) {
-			const char *hint = closest_name(sec, fixed_section_names(m), 0);
-
-			if (hint)
-				cfg_error(c, NULL, sec, "unknown section (did you mean [%s]?)",
-					  hint);
-			else
-				cfg_error(c, NULL, sec,
-					  "unknown section: a device section needs 'type = ...'");
-			consume_section(c, sec);
+			untyped_section(m, sec);
+			cfg_consume_section(c, sec);
 			err = -1;
 			continue;
 		}
@@ -334,15 +389,17 @@ static int create_devices(struct machine *m)
 			cfg_error(c, type, NULL, "unknown device type '%s'%s%s%s", type->value,
 				  hint ? " (did you mean '" : "", hint ? hint : "",
 				  hint ? "'?)" : "");
-			consume_section(c, sec);
+			cfg_consume_section(c, sec);
 			err = -1;
 			continue;
 		}
 		dev = &m->devices[m->ndevices++];
 		dev->name = strdup(sec);
 		dev->ops = ops;
-		if (ops->configure(dev, m))
+		if (ops->configure(dev, m) || c->nerrors != before) {
+			dev->bad = true;
 			err = -1;
+		}
 	}
 	return err;
 }
@@ -364,46 +421,70 @@ int machine_load(struct machine *m, const char *path, char *const *sets, size_t 
 	return ret;
 }
 
-int machine_load_src(struct machine *m, const struct machine_src *src, bool run)
+/* No section at all, from the file or --set: say what the file was. */
+static void nothing_described(struct cfg *c)
 {
-	int ret;
+	if (!c->bytes && c->kind)
+		cfg_error(c, NULL, NULL, "%s that reads nothing: no machine described", c->kind);
+	else if (!c->bytes)
+		cfg_error(c, NULL, NULL, "an empty file: no machine described");
+	else
+		cfg_error(c, NULL, NULL,
+			  "no [section] in the file (only comments or blank lines): no machine "
+			  "described");
+}
 
-	memset(m, 0, sizeof(*m));
-	m->run = run;
-	ret = src->text ? cfg_load_text(&m->cfg, src->path, src->text)
-			: cfg_load(&m->cfg, src->path);
-	if (ret < 0)
-		return ret;
-	if (!m->cfg.nerrors && src->check && src->check(&m->cfg, src->check_arg))
-		return -EINVAL;
-	for (size_t i = 0; i < src->nov; i++) {
-		const struct machine_override *ov = &src->ov[i];
-
-		if (ov->apply)
-			ov->apply(&m->cfg, ov);
-		else
-			cfg_set_from(&m->cfg, ov->arg, ov->origin, ov->field);
-	}
-	if (m->cfg.nerrors)
-		return -EINVAL;
-
+/*
+ * Every independent error is reported: a section's errors leave out only the checks that
+ * depend on what it failed to say (MACHINE_BAD_*, damaged sections, bad devices).
+ */
+static void validate(struct machine *m)
+{
 	m->alloc.cfg = &m->cfg;
 	if (parse_machine(m))
-		return -EINVAL;
+		return; /* the machine model itself is unknown: nothing else can be read */
 	m->alloc.align = m->align;
 	m->alloc.ipa_limit = 1ull << m->ipa_bits;
 	/* The architecture sets alloc.nr_irqs from the interrupt controller. */
-	if (m->arch->configure(m))
-		return -EINVAL;
+	m->arch->configure(m);
 	parse_memory(m);
 	parse_boot(m);
 	parse_virtio_mmio(m);
 	parse_pci(m);
 	create_devices(m);
-	if (!m->cfg.nerrors && m->arch->configure_late)
+	if (m->arch->configure_late)
 		m->arch->configure_late(m);
 	cfg_check_unused(&m->cfg, fixed_section_names(m));
-	return m->cfg.nerrors ? -EINVAL : 0;
+}
+
+int machine_load_src(struct machine *m, const struct machine_src *src, bool run)
+{
+	struct cfg *c = &m->cfg;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->run = run;
+	ret = src->text ? cfg_load_text(c, src->path, src->text) : cfg_load(c, src->path);
+	if (ret < 0)
+		return ret;
+	if (!c->nerrors && src->check && src->check(c, src->check_arg))
+		return -EINVAL;
+	if (!c->unreadable) {
+		for (size_t i = 0; i < src->nov; i++) {
+			const struct machine_override *ov = &src->ov[i];
+
+			if (ov->apply)
+				ov->apply(c, ov);
+			else
+				cfg_set_from(c, ov->arg, ov->origin, ov->field);
+		}
+		if (!c->nsections && !c->nerrors)
+			nothing_described(c);
+		else if (c->nsections)
+			validate(m);
+	}
+	cfg_errors_hidden(c);
+	return c->nerrors ? -EINVAL : 0;
 }
 
 void machine_print(const struct machine *m, FILE *out)

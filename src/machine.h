@@ -15,6 +15,21 @@ struct device;
 
 enum reboot_action { REBOOT_EXIT, REBOOT_RESTART };
 
+/*
+ * What an error already reported leaves unknown (struct machine's bad): the checks that depend
+ * on it are left out, so that one mistake is reported once, not again by everything after it.
+ */
+enum {
+	MACHINE_BAD_VCPUS = 1 << 0,	  /* [machine] vcpus */
+	MACHINE_BAD_MEMORY = 1 << 1,	  /* [memory] base or size */
+	MACHINE_BAD_IRQCHIP = 1 << 2,	  /* the interrupt controller ([gic]) */
+	MACHINE_BAD_VIRTIO_MMIO = 1 << 3, /* [virtio-mmio]: its slots */
+	MACHINE_BAD_PCI = 1 << 4,	  /* [pci]: its slots and MSI */
+};
+
+/* The most vCPUs a machine may have ([machine] vcpus). */
+#define MACHINE_MAX_VCPUS 512
+
 struct window {
 	uint64_t base, size;
 };
@@ -52,6 +67,7 @@ struct machine {
 	size_t ndevices;
 	const struct device *console; /* device whose node is /chosen/stdout-path */
 	bool run;		      /* loaded to run (machine_load) */
+	unsigned bad;		      /* MACHINE_BAD_*: parts an error left unknown */
 };
 
 /*
@@ -92,7 +108,10 @@ int machine_load_src(struct machine *m, const struct machine_src *src, bool run)
 void machine_print(const struct machine *m, FILE *out);
 /* Free the machine and its devices (devices must not be realized). */
 void machine_free(struct machine *m);
-/* Hand the next virtio-mmio slot (base and interrupt line) to owner; -1 (reported) if none. */
+/*
+ * Hand the next virtio-mmio slot (base and interrupt line) to owner; -1 (reported) if none, or
+ * -1 without a word when [virtio-mmio] itself is in error (said there). The same for PCI.
+ */
 int machine_virtio_mmio_slot(struct machine *m, const char *owner, uint64_t *base, uint32_t *irq);
 /* Hand the next PCI slot (device number on bus 0, from 1) to owner; -1 (reported) if none. */
 int machine_pci_slot(struct machine *m, const char *owner, uint8_t *slot);

@@ -158,8 +158,7 @@ static int set(struct cfg *c, const struct machine_override *ov, const char *sec
 	int err;
 
 	if (asprintf(&arg, "%s.%s=%s", sec, key, value) < 0) {
-		log_report(ov->origin, "out of memory");
-		c->nerrors++;
+		cfg_report(c, ov->origin, "out of memory");
 		return -1;
 	}
 	err = cfg_set_from(c, arg, ov->origin, NULL);
@@ -179,8 +178,7 @@ static int add_device(const struct shorthand *s, struct cfg *c, const struct mac
 	else if (!parse(s, ov->arg, &p, why, sizeof(why)))
 		why[0] = '\0';
 	if (why[0]) {
-		log_report(ov->origin, "%s", why);
-		c->nerrors++;
+		cfg_report(c, ov->origin, "%s", why);
 		free(p.buf);
 		return -1;
 	}

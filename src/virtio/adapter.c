@@ -23,7 +23,9 @@ int virtio_adapter_queue_keys(struct device *dev, struct machine *m)
 	a->queue_keys = true;
 	a->queues = vops(dev)->fixed_queues;
 	if (!a->queues)
-		err |= cfg_u32(c, dev->name, "queues", &a->queues, 1, 1, m->vcpus, 0);
+		/* Up to one per vCPU: any number a machine may have, when vcpus is in error. */
+		err |= cfg_u32(c, dev->name, "queues", &a->queues, 1, 1,
+			       m->bad & MACHINE_BAD_VCPUS ? MACHINE_MAX_VCPUS : m->vcpus, 0);
 	err |= cfg_u32(c, dev->name, "queue_size", &a->queue_size, 256, 2, VIRTQ_MAX_SIZE, 0);
 	return err;
 }
@@ -33,24 +35,27 @@ int virtio_adapter_configure(struct device *dev, struct machine *m)
 	const struct virtio_device_ops *ops = vops(dev);
 	struct cfg *c = &m->cfg;
 	struct virtio_adapter *a = calloc(1, ops->size);
-	int err = 0;
+	int own, err = 0;
 
 	if (!a)
 		return -1;
 	dev->priv = a;
-	err |= ops->configure ? ops->configure(dev, m) : 0;
+	/* Each part checked whatever the others hold: the type's keys, queues, transport. */
+	own = ops->configure ? ops->configure(dev, m) : 0;
+	err |= own;
 	err |= a->queue_keys ? 0 : virtio_adapter_queue_keys(dev, m);
 	a->tr.kicks_auto = ops->kicks_auto;
 	a->tr.kicks_trap = ops->kicks_trap;
 	err |= virtio_transport_configure(&a->tr, dev, m, ops->pci_class);
-	if (err)
-		return -1;
 	if (a->queue_size & (a->queue_size - 1)) {
 		cfg_error(c, cfg_get(c, dev->name, "queue_size"), NULL, "%u is not a power of two",
 			  a->queue_size);
-		return -1;
+		err = -1;
 	}
-	return ops->configure_late ? ops->configure_late(dev, m) : 0;
+	/* What needs every key of the type's own (an image opened, a MAC address parsed). */
+	if (!own && ops->configure_late)
+		err |= ops->configure_late(dev, m);
+	return err ? -1 : 0;
 }
 
 void virtio_adapter_describe(const struct device *dev, FILE *out)

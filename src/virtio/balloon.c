@@ -391,7 +391,8 @@ static int balloon_configure(struct device *dev, struct machine *m)
 	err |= cfg_bool(c, dev->name, "deflate_on_oom", &b->deflate_on_oom, false);
 	err |= cfg_u32(c, dev->name, "stats_polling_interval_s", &b->interval_s, 0, 0, 86400, 0);
 	err |= cfg_bool(c, dev->name, "free_page_reporting", &b->reporting, false);
-	if (!err && b->amount_mib > b->ram_mib) {
+	/* (Not against a [memory] size in error: that is said there.) */
+	if (!err && !(m->bad & MACHINE_BAD_MEMORY) && b->amount_mib > b->ram_mib) {
 		cfg_error(c, cfg_get(c, dev->name, "amount_mib"), NULL,
 			  "%u MiB is more than the guest's RAM (%llu MiB)", b->amount_mib,
 			  (unsigned long long)b->ram_mib);

@@ -64,6 +64,8 @@ struct blk {
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
 	int engine, cache;
 	int fd;
+	dev_t img_dev; /* the image's device and inode (open_image): one image, however named */
+	ino_t img_ino; /* (a block device: its device number, inode 0) */
 	uint64_t size;
 	uint32_t block_size; /* logical block size offered (cache = direct: the host's) */
 	size_t dio_align;    /* cache = direct: buffer alignment the host needs */
@@ -503,6 +505,9 @@ static int open_image(struct blk *b, struct cfg *c, bool run)
 	b->dio_align = 0;
 	if (fstat(b->fd, &st) < 0)
 		st.st_mode = 0;
+	/* A disk is the device a block device node names (any node), a file its inode. */
+	b->img_dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+	b->img_ino = S_ISBLK(st.st_mode) ? 0 : st.st_ino;
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(b->fd, BLKGETSIZE64, &b->size) < 0)
 			b->size = 0;
@@ -552,6 +557,37 @@ static int blk_configure(struct device *dev, struct machine *m)
 	return err ? -1 : 0;
 }
 
+/*
+ * One image (the same file, by device and inode, whatever its path) on two disks: only when
+ * both are read-only, else a run would stop at the second one's lock. -1 (said) if not.
+ */
+static int same_image(struct device *dev, struct machine *m)
+{
+	struct blk *b = dev->priv;
+	struct cfg *c = &m->cfg;
+
+	for (struct device *o = m->devices; o < dev; o++) {
+		const struct blk *ob = o->priv;
+		const struct cfg_entry *oe;
+		char at[32];
+
+		if (o->ops != dev->ops || o->bad || !ob || ob->fd < 0 ||
+		    ob->img_dev != b->img_dev || ob->img_ino != b->img_ino || (ob->ro && b->ro))
+			continue;
+		oe = cfg_get(c, o->name, "path");
+		if (oe && oe->line)
+			snprintf(at, sizeof(at), "line %d", oe->line);
+		else
+			snprintf(at, sizeof(at), "%s", oe ? oe->origin : "?");
+		cfg_error(c, cfg_get(c, dev->name, "path"), NULL,
+			  "'%s' is also [%s]'s image (%s): one image on two disks needs "
+			  "readonly = on on both",
+			  b->path, o->name, at);
+		return -1;
+	}
+	return 0;
+}
+
 static int blk_configure_late(struct device *dev, struct machine *m)
 {
 	struct cfg *c = &m->cfg;
@@ -566,7 +602,7 @@ static int blk_configure_late(struct device *dev, struct machine *m)
 	snprintf(b->serial, sizeof(b->serial), "%s", serial);
 	if (!m->run && !b->ro && access(b->path, W_OK) != 0 && errno != ENOENT)
 		log_warn("%s: '%s' is not writable: a run needs readonly = on", dev->name, b->path);
-	if (open_image(b, c, m->run))
+	if (open_image(b, c, m->run) || same_image(dev, m))
 		return -1;
 	if (b->engine == BLKIO_INLINE)
 		m->sandbox.inline_io = true; /* its I/O runs where the queue is served */

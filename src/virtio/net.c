@@ -506,20 +506,21 @@ static int net_configure_late(struct device *dev, struct machine *m)
 	struct net *n = dev->priv;
 	struct cfg_entry *e = cfg_get(c, dev->name, "tap");
 	const char *mac = n->mac_key, *why;
+	int err = 0;
 
 	why = tap_check_name(n->ifname);
 	if (why) {
 		cfg_error(c, e, dev->name, "%s", why);
-		return -1;
+		err = -1;
 	}
 	if (mac && net_parse_mac(mac, n->mac) < 0) {
 		cfg_error(c, cfg_get(c, dev->name, "mac"), NULL,
 			  "'%s' is not a unicast MAC address like 02:00:00:00:00:01", mac);
-		return -1;
+		err = -1;
 	}
 	if (!mac)
 		net_default_mac(m->name, dev->name, n->mac);
-	return 0;
+	return err;
 }
 
 static void net_describe(const struct device *dev, FILE *out)

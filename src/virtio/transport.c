@@ -21,28 +21,30 @@ int virtio_transport_configure(struct virtio_transport *t, struct device *dev, s
 			       uint32_t pci_class)
 {
 	struct cfg_entry *e;
-	int kind;
+	int kind, err;
 
-	if (cfg_enum(&m->cfg, dev->name, "transport", kinds, &kind, VIRTIO_TRANSPORT_MMIO))
-		return -1;
+	err = cfg_enum(&m->cfg, dev->name, "transport", kinds, &kind, VIRTIO_TRANSPORT_MMIO);
 	t->kind = kind;
 	t->ioeventfd = !t->kicks_trap;
 	e = cfg_get(&m->cfg, dev->name, "ioeventfd");
 	if (e && !strcasecmp(e->value, "auto")) {
 		t->kicks_auto = true;
 	} else if (e) {
-		if (cfg_bool(&m->cfg, dev->name, "ioeventfd", &t->ioeventfd, !t->kicks_trap))
-			return -1;
+		err |= cfg_bool(&m->cfg, dev->name, "ioeventfd", &t->ioeventfd, !t->kicks_trap);
 		t->kicks_auto = false;
 	}
 	cfg_note_words(&m->cfg, dev->name, "ioeventfd", ioeventfd_words);
+	if (err)
+		return -1;
 	if (kind == VIRTIO_TRANSPORT_MMIO)
 		t->mmio.irqfd = -1;
 	else
 		t->pci.intx_fd = t->pci.resample_fd = -1;
 	if (kind == VIRTIO_TRANSPORT_PCI) {
 		t->pci_class = pci_class;
-		if (m->has_pci && m->pci_msi && !m->arch->pci_msi(m)) {
+		/* Not against a [gic] or [pci] in error: that error is said there. */
+		if (m->has_pci && m->pci_msi && !m->arch->pci_msi(m) &&
+		    !(m->bad & (MACHINE_BAD_IRQCHIP | MACHINE_BAD_PCI))) {
 			cfg_error(&m->cfg, cfg_get(&m->cfg, dev->name, "transport"), dev->name,
 				  "[pci] msi = on needs an MSI controller in [gic] (its for GICv3, "
 				  "v2m for GICv2, both for version = auto), or set msi = off");

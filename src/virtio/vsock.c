@@ -1159,15 +1159,17 @@ static int vsock_configure(struct device *dev, struct machine *m)
 	if (v->cid < 3 || v->cid >= UINT32_MAX) {
 		cfg_error(c, cfg_get(c, dev->name, "cid"), NULL,
 			  "%llu is not a guest CID (3 to 4294967294)", (unsigned long long)v->cid);
-		return -1;
+		err = -1;
 	}
 	/* Room for "_<port>" after it: the sockets guest connections reach. */
 	if (strlen(v->uds_path) + 11 >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		cfg_error(c, cfg_get(c, dev->name, "uds_path"), NULL,
 			  "longer than %zu bytes (a Unix socket's path, with \"_<port>\" after it)",
 			  sizeof(((struct sockaddr_un *)0)->sun_path) - 12);
-		return -1;
+		err = -1;
 	}
+	if (err)
+		return -1;
 	m->sandbox.vsock = true; /* the event loop accepts and connects Unix sockets */
 	m->sandbox.spare_fds += VSOCK_MAX_CONNS; /* their descriptors, opened after set-up */
 	return 0;

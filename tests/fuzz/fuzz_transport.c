@@ -116,7 +116,7 @@ enum target {
 
 static struct machine machine;
 static struct device *devs[T_NTARGETS];
-static char image[64];
+static char image[3][64]; /* one for each disk: one writable image is never two disks */
 static char vsock_dir[64], vsock_path[96];
 static int listeners[LISTENERS] = {-1, -1};
 
@@ -136,7 +136,8 @@ static void unlink_image(void)
 {
 	char path[128];
 
-	unlink(image);
+	for (int i = 0; i < 3; i++)
+		unlink(image[i]);
 	if (!*vsock_dir)
 		return;
 	unlink(vsock_path);
@@ -210,15 +211,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	/* tmpfs when there is one: a flush there costs nothing. */
-	snprintf(image, sizeof(image), "%s/microvm-fuzz-XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	fd = mkstemp(image);
-	if (fd < 0 || ftruncate(fd, 1 << 20) < 0)
-		abort();
-	close(fd);
-	snprintf(path0, sizeof(path0), "blk0.path=%s", image);
-	snprintf(path1, sizeof(path1), "blk1.path=%s", image);
-	snprintf(path2, sizeof(path2), "blk2.path=%s", image);
+	for (int i = 0; i < 3; i++) {
+		snprintf(image[i], sizeof(image[i]), "%s/microvm-fuzz-XXXXXX",
+			 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+		fd = mkstemp(image[i]);
+		if (fd < 0 || ftruncate(fd, 1 << 20) < 0)
+			abort();
+		close(fd);
+	}
+	snprintf(path0, sizeof(path0), "blk0.path=%s", image[0]);
+	snprintf(path1, sizeof(path1), "blk1.path=%s", image[1]);
+	snprintf(path2, sizeof(path2), "blk2.path=%s", image[2]);
 	snprintf(vsock_dir, sizeof(vsock_dir), "/tmp/mvfuzz-vsock-XXXXXX");
 	if (!mkdtemp(vsock_dir))
 		abort();
@@ -241,7 +244,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	trace = getenv("MICROVM_FUZZ_TRACE");
 	if (getenv("MICROVM_FUZZ_SEEDS")) {
 		write_seeds(getenv("MICROVM_FUZZ_SEEDS"));
-		unlink(image);
+		unlink_image();
 		exit(0);
 	}
 	atexit(unlink_image);

@@ -80,13 +80,17 @@ static void release(struct machine *m)
 	}
 }
 
-/* Load rpi5.ini with the shorthands args (name, arg pairs, NULL-ended) after a --set. */
+/*
+ * Load rpi5.ini with the shorthands args (name, arg pairs, NULL-ended) after a --set (a
+ * read-only disk: the image a --disk shares with it must be read-only on both).
+ */
 static int load(struct machine *m, const char *const *args, char *msg, size_t len)
 {
 	struct machine_override ov[8] = {
 		{.arg = "blk0.type=virtio-blk", .origin = "--set"},
-		{.arg = "blk0.path=/tmp/mvtest-cli.img", .origin = "--set"}};
-	struct machine_src src = {.path = "machines/rpi5.ini", .ov = ov, .nov = 2};
+		{.arg = "blk0.path=/tmp/mvtest-cli.img", .origin = "--set"},
+		{.arg = "blk0.readonly=on", .origin = "--set"}};
+	struct machine_src src = {.path = "machines/rpi5.ini", .ov = ov, .nov = 3};
 	char why[160];
 	FILE *f = fmemopen(msg, len, "w");
 	int err = 0;

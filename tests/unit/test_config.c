@@ -2,8 +2,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "config.h"
 #include "device.h"
+#include "log.h"
 #include "arch/arm64/arm64.h"
 #include "machine.h"
 #include "test.h"
@@ -19,6 +21,36 @@ static char *write_tmp(const char *text)
 		abort();
 	close(fd);
 	return path;
+}
+
+/* A file of len bytes (NULs and all) in /tmp; the caller unlinks it. */
+static char *write_tmp_n(const char *text, size_t len)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/mvtest-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		abort();
+	close(fd);
+	return path;
+}
+
+/* Load text as the file path, with what it reports captured (into *said, freed by the caller). */
+static int load_said(struct cfg *c, const char *text, size_t len, char **said)
+{
+	size_t n = 0;
+	FILE *f = open_memstream(said, &n);
+	const char *path = write_tmp_n(text, len);
+	int err;
+
+	log_capture(f);
+	err = cfg_load(c, path);
+	log_capture(NULL);
+	fclose(f);
+	unlink(path);
+	return err;
 }
 
 static void sizes(void)
@@ -39,6 +71,25 @@ static void sizes(void)
 	CHECK(parse_size(" 1", &v) < 0);
 	CHECK(parse_size("0xffffffffffffffffK", &v) < 0);
 	CHECK(parse_size("99999999999999999999", &v) < 0);
+}
+
+/* A decimal-looking number with a leading zero is refused, with what to write instead. */
+static void leading_zeros(void)
+{
+	uint64_t v = 1;
+	char why[256];
+
+	CHECK(parse_size("0", &v) == 0 && v == 0);
+	CHECK(parse_size("0x10", &v) == 0 && v == 16);
+	CHECK(parse_size("0K", &v) == 0 && v == 0);
+	CHECK(parse_size("010", &v) < 0);
+	CHECK(parse_size("00", &v) < 0);
+	CHECK(parse_size("08", &v) < 0);
+	CHECK(parse_size("012M", &v) < 0);
+	CHECK(parse_size_why("010", &v, why, sizeof(why)) < 0 && strstr(why, "010 is 8") &&
+	      strstr(why, "write 10 in decimal, or 8 or 0x8"));
+	CHECK(parse_size_why("09", &v, why, sizeof(why)) < 0 && strstr(why, "write 9"));
+	CHECK(parse_size_why("1Q", &v, why, sizeof(why)) < 0 && !why[0]);
 }
 
 static void hints(void)
@@ -109,6 +160,190 @@ static void syntax_errors(void)
 }
 
 /*
+ * The section and key index: every one of CFG_MAX_SECTIONS sections and its keys found,
+ * first and last alike; a duplicate among them found; lookups right after a key goes away
+ * (the entries move) and after sections come from --set; one section more is refused.
+ */
+static void lookup_index(void)
+{
+	size_t cap = (size_t)CFG_MAX_SECTIONS * 48 + 64, n = 0;
+	char *text = malloc(cap), *said = NULL, key[32], val[32];
+	struct cfg c = {0};
+	bool all = true;
+
+	if (!text)
+		abort();
+	for (int i = 0; i < CFG_MAX_SECTIONS; i++)
+		n += snprintf(text + n, cap - n, "[s%d]\na = %d\nb = x%d\nc = 1\n", i, i, i);
+	CHECK(load_said(&c, text, n, &said) == 0);
+	CHECK_EQ(c.nerrors, 0);
+	CHECK_EQ(c.nsections, CFG_MAX_SECTIONS);
+	CHECK_EQ(c.nentries, 3 * CFG_MAX_SECTIONS);
+	for (int i = 0; i < CFG_MAX_SECTIONS && all; i++) {
+		const struct cfg_section *sec;
+
+		snprintf(key, sizeof(key), "s%d", i);
+		snprintf(val, sizeof(val), "x%d", i);
+		sec = cfg_section(&c, key);
+		all = sec && !strcmp(sec->name, key) && sec->line == 4 * i + 1 &&
+		      cfg_value(&c, key, "b") && !strcmp(cfg_value(&c, key, "b"), val) &&
+		      !cfg_value(&c, key, "d");
+	}
+	CHECK(all);
+	CHECK(cfg_section(&c, "s4096") == NULL && cfg_section(&c, "s") == NULL);
+	/* a key out of the first section: every entry after it moves */
+	CHECK(cfg_set(&c, "s0.a=") == 0);
+	CHECK(cfg_value(&c, "s0", "a") == NULL && !strcmp(cfg_value(&c, "s0", "b"), "x0"));
+	CHECK(!strcmp(cfg_value(&c, "s4095", "a"), "4095"));
+	CHECK(cfg_set(&c, "new.k=v") == 0 && cfg_section(&c, "new") &&
+	      !strcmp(cfg_value(&c, "new", "k"), "v"));
+	CHECK(cfg_set(&c, "s17.c=2") == 0 && !strcmp(cfg_value(&c, "s17", "c"), "2"));
+	/* keys asked for, each once (cfg_print_known), found again by the index */
+	for (int i = 0; i < 3; i++)
+		CHECK(cfg_get(&c, "s9", "a") != NULL);
+	CHECK_EQ(c.nknown, 1);
+	cfg_free(&c);
+	free(said);
+	said = NULL;
+
+	/* one more section: said at its line, nothing more read */
+	n += snprintf(text + n, cap - n, "[s%d]\na = 1\n", CFG_MAX_SECTIONS);
+	CHECK(load_said(&c, text, n, &said) == 0);
+	CHECK_EQ(c.nerrors, 1);
+	CHECK(c.unreadable && c.nsections == CFG_MAX_SECTIONS);
+	CHECK(said && strstr(said, ":16385: [s4096]: a machine description has at most 4096 "));
+	cfg_free(&c);
+	free(said);
+	free(text);
+}
+
+/* What a file's bytes may be: a byte-order mark and CRLF read as nothing; the rest named. */
+static void encodings(void)
+{
+	static const struct {
+		const char *text;
+		size_t len;
+		int errors;
+		bool unreadable;
+		const char *said; /* a part of what is said ("" for nothing) */
+	} cases[] = {
+#define T(s) s, sizeof(s) - 1
+		{T("\xef\xbb\xbf[a]\nx = 1\n"), 0, false, ""},
+		{T("[a]\r\nx = 1\r\n"), 0, false, ""},
+		{T("[a]\n\xef\xbb\xbfx = 1\n"), 0, false, ""},
+		{T("\xff\xfe[\0a\0]\0\n\0"), 1, true, "UTF-16 (little-endian, with a byte-order"},
+		{T("\xfe\xff\0[\0a\0]\0\n"), 1, true, "UTF-16 (big-endian, with a byte-order"},
+		{T("[\0a\0]\0\n\0x\0 \0=\0 \0001\0\n\0"), 1, true,
+		 "UTF-16 (little-endian, without"},
+		{T("[a]\rx = 1\r"), 1, true, "carriage return (CR) alone"},
+		{T("[a]\nx = 1\ry = 2\n"), 1, false, ":2: a carriage return (CR) at column 6"},
+		{T("[a]\nx = 1\0\ny = 2\n"), 1, false, ":2: a NUL byte at column 6"},
+		{T("[a]\nx = caf\xe9\n"), 1, false, ":2: not UTF-8: byte 0xe9 at column 8"},
+		{T("\x7f"
+		   "ELF\2\1\1\0\0\0\0\0\0\0\0\0"),
+		 1, true, "an ELF file"},
+		{T(""), 0, false, ""},
+	};
+#undef T
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct cfg c = {0};
+		char *said = NULL;
+
+		test_case("encodings/%zu", i);
+		CHECK(load_said(&c, cases[i].text, cases[i].len, &said) == 0);
+		CHECK_EQ(c.nerrors, cases[i].errors);
+		CHECK_EQ(c.unreadable, cases[i].unreadable);
+		CHECK(said && strstr(said, cases[i].said));
+		if (!cases[i].errors)
+			CHECK(c.nsections == (cases[i].len ? 1u : 0u) &&
+			      (!c.nsections || !strcmp(cfg_value(&c, "a", "x"), "1")));
+		cfg_free(&c);
+		free(said);
+	}
+}
+
+/* Lines as inih would misread them: each said once, at its line, and nothing after it. */
+static void line_forms(void)
+{
+	const char *text = "[ memory ]\n"		    /* 1: [memory] */
+			   "size = 1G\n"		    /* 2 */
+			   "  base = 0\n"		    /* 3: indented, read as written */
+			   "cmd = a \"b ; c\"\n"	    /* 4: the comment would cut it */
+			   "cmd2 = a;b ; a comment\n"	    /* 5: 'a;b' */
+			   "who = Bob's ; it's a comment\n" /* 6: an apostrophe, not a quote */
+			   "[dev] type = x\n"		    /* 7: a key on the header's line */
+			   "[dev]\n"			    /* 8: a duplicate: its lines not read */
+			   "x = 1\n"			    /* 9 */
+			   "[bad name]\n"		    /* 10 */
+			   "y = 1\n";			    /* 11: not read */
+	struct cfg c = {0};
+	char *said = NULL;
+	struct cfg_entry *e;
+
+	CHECK(load_said(&c, text, strlen(text), &said) == 0);
+	CHECK_EQ(c.nerrors, 5);
+	CHECK(said && strstr(said, ":3: indented line") && strstr(said, ":4: ';' after a space") &&
+	      strstr(said, ":7: 'type = x' after the section header") &&
+	      strstr(said, ":8: duplicate section [dev] (first at line 7)") &&
+	      strstr(said, ":10: bad section name 'bad name'"));
+	CHECK(cfg_section(&c, "memory") && cfg_section(&c, "memory")->line == 1);
+	e = cfg_get(&c, "memory", "base");
+	CHECK(e && e->line == 3 && !strcmp(e->value, "0"));
+	CHECK(cfg_value(&c, "memory", "cmd") == NULL);
+	CHECK(cfg_value(&c, "memory", "cmd2") && !strcmp(cfg_value(&c, "memory", "cmd2"), "a;b"));
+	CHECK(cfg_value(&c, "memory", "who") && !strcmp(cfg_value(&c, "memory", "who"), "Bob's"));
+	CHECK(cfg_section(&c, "dev") && cfg_section(&c, "dev")->damaged);
+	CHECK(cfg_value(&c, "dev", "x") == NULL && cfg_section(&c, "bad name") == NULL);
+	CHECK(cfg_section(&c, "memory")->damaged); /* line 4 was refused */
+	/* a key of a section a refused line may have held is not reported missing */
+	{
+		uint64_t v;
+
+		CHECK(cfg_u64(&c, "dev", "base", &v, 0, CFG_REQUIRED) < 0);
+		CHECK(cfg_u64(&c, "gone", "base", &v, 0, CFG_REQUIRED) < 0);
+		CHECK_EQ(c.nerrors, 5);
+	}
+	cfg_free(&c);
+	free(said);
+}
+
+/* Errors past the first 20 are counted, not printed; one line says how many more. */
+static void error_cap(void)
+{
+	struct cfg c = {0};
+	char *text = NULL, *said = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&text, &len);
+	int lines = 0;
+
+	fprintf(f, "[a]\n");
+	for (int i = 0; i < 25; i++)
+		fprintf(f, "broken line %d\n", i);
+	fclose(f);
+	f = open_memstream(&said, &n);
+	log_capture(f);
+	{
+		const char *path = write_tmp(text);
+
+		CHECK(cfg_load(&c, path) == 0);
+		unlink(path);
+	}
+	cfg_errors_hidden(&c);
+	log_capture(NULL);
+	fclose(f);
+	CHECK_EQ(c.nerrors, 25);
+	for (const char *p = said; p && *p; p++)
+		lines += *p == '\n';
+	CHECK_EQ(lines, 21);
+	CHECK(said && strstr(said, ":21: malformed line") && !strstr(said, ":22: ") &&
+	      strstr(said, ": ... and 5 more errors\n"));
+	cfg_free(&c);
+	free(text);
+	free(said);
+}
+
+/*
  * Load text as a file: whether it loaded without an error; the value of section.key as
  * loaded (or "") goes to value.
  */
@@ -149,6 +384,13 @@ static void continuation_lines(void)
 	CHECK_STR(v, "a");
 	/* a key named like it in another section: not continued */
 	CHECK(!load_clean("[x]\ncmdline = a\n  b\n", "x", "cmdline", v, sizeof(v)));
+	/* a comment that would cut the value inside quotes opened on the line before: refused */
+	CHECK(!load_clean("[boot]\ncmdline = init=/bin/sh -c \"a\n  b ; c\"\n", "boot", "cmdline",
+			  v, sizeof(v)));
+	CHECK_STR(v, "init=/bin/sh -c \"a");
+	CHECK(load_clean("[boot]\ncmdline = -c \"a\n  b;c\" ; note\n", "boot", "cmdline", v,
+			 sizeof(v)));
+	CHECK_STR(v, "-c \"a b;c\"");
 }
 
 /* A command line longer than a line comes out of cfg_dump on lines that load back the same. */
@@ -279,6 +521,7 @@ static void dump_loads_the_same(void)
 void test_config(void)
 {
 	sizes();
+	leading_zeros();
 	hints();
 	getters();
 	syntax_errors();
@@ -286,4 +529,8 @@ void test_config(void)
 	dump_long_cmdline();
 	machines();
 	dump_loads_the_same();
+	lookup_index();
+	encodings();
+	line_forms();
+	error_cap();
 }

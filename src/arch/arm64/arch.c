@@ -25,7 +25,8 @@ static int configure(struct machine *m)
 	err |= cfg_enum(c, "boot", "kernel_format", formats, &format, 0);
 	err |= cfg_bool(c, "machine", "pmu", &am->pmu, false);
 	am->raw_kernel = format == 1;
-	return err ? -1 : arm64_gic_configure(m);
+	err |= arm64_gic_configure(m);
+	return err ? -1 : 0;
 }
 
 static void describe(const struct machine *m, FILE *out)

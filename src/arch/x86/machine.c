@@ -131,7 +131,7 @@ static int configure_late(struct machine *m)
 			  "%u vCPUs: an x86_64 machine has at most 255 (8-bit APIC IDs)", m->vcpus);
 		err = -1;
 	}
-	if (m->ram_base != 0) {
+	if (!(m->bad & MACHINE_BAD_MEMORY) && m->ram_base != 0) {
 		cfg_error(c, cfg_get(c, "memory", "base"), "memory",
 			  "base must be 0 on x86_64 (boot_params, the page tables and the "
 			  "kernel's real-mode trampoline live in the first MiB)");
@@ -140,6 +140,8 @@ static int configure_late(struct machine *m)
 	for (size_t i = 0; i < m->ndevices; i++) {
 		struct hw_desc d;
 
+		if (m->devices[i].bad) /* its own error said; what it holds is not known */
+			continue;
 		arch_device_hw(&m->devices[i], &d);
 		if (d.kind == HW_SERIAL && x86_com_index(d.base) < 0) {
 			cfg_error(c, cfg_get(c, m->devices[i].name, "base"), m->devices[i].name,
