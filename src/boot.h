@@ -11,12 +11,6 @@ struct cfg;
 struct guest_mem;
 struct machine;
 
-/*
- * The longest kernel command line, its NUL included: Linux's COMMAND_LINE_SIZE on arm64 and
- * x86 (an x86 kernel's header may say less: its cmdline_size is checked with the kernel).
- */
-#define BOOT_CMDLINE_MAX 2048
-
 struct boot_layout {
 	uint64_t kernel_addr; /* where the image is copied */
 	uint64_t kernel_end;  /* end of the kernel's memory footprint (image_size) */

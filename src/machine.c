@@ -8,7 +8,6 @@
 
 #include "arch.h"
 #include "array.h"
-#include "boot.h"
 #include "device.h"
 #include "log.h"
 

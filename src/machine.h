@@ -34,6 +34,12 @@ struct window {
 	uint64_t base, size;
 };
 
+/*
+ * The longest kernel command line, its NUL included: Linux's COMMAND_LINE_SIZE on arm64 and
+ * x86 (an x86 kernel's header may say less: its cmdline_size is checked with the kernel).
+ */
+#define BOOT_CMDLINE_MAX 2048
+
 struct machine {
 	struct cfg cfg;
 	struct alloc alloc;
