@@ -461,6 +461,43 @@ static void test_vhost(void)
 	nic_close(&k, 2);
 }
 
+/* What a vCPU does while the event loop's handler waits for the device lock. */
+static void restart_driver(void *arg)
+{
+	struct nic *k = arg;
+
+	vdrv_wr(&k->d, 0x070, 0); /* reset: the kernel's rings taken back */
+	vdrv_start(&k->d, 1ull << VIRTIO_F_VERSION_1 | NF(MRG_RXBUF), 2, 64);
+}
+
+/*
+ * The kernel reports a broken ring, and before the event loop's handler has the device
+ * lock the driver resets the device and starts it again: the signal belonged to the
+ * session that ended, and the new one must not be marked DEVICE_NEEDS_RESET for it.
+ */
+static void test_vhost_stale_error(void)
+{
+	struct vhostwrap *f = &vhostwrap[0];
+	struct nic k;
+
+	CHECK(nic_open_with(&k, 1, "net0.vhost=on"));
+	CHECK_EQ(vdrv_start(&k.d, 1ull << VIRTIO_F_VERSION_1 | NF(MRG_RXBUF), 2, 64), 15);
+	CHECK(vhostwrap_signal(0, 1, true));
+	lockwrap_before = restart_driver;
+	lockwrap_arg = &k;
+	CHECK_EQ(loop_poll(&k.d.loop, 0), 1); /* the error eventfd's handler ran */
+	CHECK(lockwrap_before == NULL);	      /* and the restart came while it waited */
+	CHECK_EQ(f->starts, 4);
+	CHECK_EQ(vdrv_rd(&k.d, 0x070), 15); /* DRIVER_OK, not NEEDS_RESET */
+	CHECK(f->ring[0].on && f->ring[1].on);
+	/* The new session's own error still counts. */
+	CHECK(vhostwrap_signal(0, 0, true));
+	loop_poll(&k.d.loop, 0);
+	CHECK(vdrv_rd(&k.d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	lockwrap_before = NULL;
+	nic_close(&k, 1);
+}
+
 /* Poll the event loop a few times (10 ms each): what it would serve, it serves now. */
 static void spin(struct nic *k)
 {
@@ -545,6 +582,7 @@ void test_net(void)
 	TEST_RUN(test_ctrl_budget);
 	TEST_RUN(test_tx_budget);
 	TEST_RUN(test_vhost);
+	TEST_RUN(test_vhost_stale_error);
 	TEST_RUN(test_pause);
 	TEST_RUN(test_pause_vhost);
 }
