@@ -67,10 +67,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum kind {
-	K_WRITE,     /* transport register write: offset, value, 1 << (size & 3) bytes */
+	K_WRITE,     /* transport register write: offset, value, width: size % 9 of 0, 1 and
+		      * 2 is 1, 2 and 4 bytes, 3 to 8 that many (any width a KVM exit has) */
 	K_READ,	     /* transport register read */
-	K_CFG_WRITE, /* PCI configuration space write (virtio-mmio: ignored): size % 9 of 0, 1
-		      * and 2 is 1, 2 and 4 bytes, 3 to 8 that many (any width a KVM exit has) */
+	K_CFG_WRITE, /* PCI configuration space write (virtio-mmio: ignored), widths as above */
 	K_CFG_READ,
 	K_MEM,	 /* copy size payload bytes into RAM at offset */
 	K_POLL,	 /* one event loop pass: completions, kicks, frames */
@@ -434,10 +434,18 @@ static void settle(struct loop *l)
 	}
 }
 
+/* The access width an op gives (see K_WRITE): 1 to 8 bytes, the common ones more often. */
+static uint32_t op_width(const struct op *o)
+{
+	uint32_t s = o->size % 9;
+
+	return s < 3 ? 1u << s : s;
+}
+
 static void reg_access(struct bench *b, const struct op *o, bool is_write)
 {
 	uint8_t buf[8];
-	uint32_t len = 1u << (o->size & 3);
+	uint32_t len = op_width(o);
 
 	le64_put(buf, o->val);
 	if (b->pci)
@@ -448,7 +456,7 @@ static void reg_access(struct bench *b, const struct op *o, bool is_write)
 
 static void cfg_access(struct bench *b, const struct op *o, bool is_write)
 {
-	uint32_t s = o->size % 9, len = s < 3 ? 1u << s : s;
+	uint32_t len = op_width(o);
 	uint8_t buf[8] = {0};
 
 	le32_put(buf, o->val);
