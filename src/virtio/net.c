@@ -519,6 +519,8 @@ static int net_configure_late(struct device *dev, struct machine *m)
 	}
 	if (!mac)
 		net_default_mac(m->name, dev->name, n->mac);
+	m->sandbox.tap = true; /* offloads and queues set as the driver asks */
+	m->sandbox.vhost |= n->vhost;
 	return 0;
 }
 
