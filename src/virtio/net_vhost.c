@@ -104,7 +104,8 @@ int net_vhost_sync(struct net *n)
 	for (unsigned i = 0; n->vhost && i < n->va.queues; i++) {
 		struct net_queue *nq = &n->qs[i];
 		bool want = n->running && virtio_live(vd) && !vd->paused && i < n->active &&
-			    !nq->vh_lost && vd->vqs[2 * i].ready && vd->vqs[2 * i + 1].ready;
+			    !nq->vh_lost && !n->tap_gone && vd->vqs[2 * i].ready &&
+			    vd->vqs[2 * i + 1].ready;
 		int err;
 
 		if (!want) {
