@@ -627,6 +627,7 @@ int net_start(struct device *dev, const int *fds, const struct guest_mem *mem, s
 	int err;
 
 	n->loop = loop;
+	n->tap_gone = false; /* a new start, on descriptors of its own */
 	n->qs = calloc(n->va.queues, sizeof(*n->qs));
 	if (!n->qs)
 		return -ENOMEM;

@@ -3,10 +3,10 @@
  * configuration, notify, ISR and MSI-X table behind ECAM configuration space, which the x86
  * platform's ports 0xcf8/0xcfc reach too) driving
  * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
- * queues socket pairs; once more with vhost = on, the kernel's data path modelled by
- * tests/unit/tapwrap.c), with asynchronous completions, kicks, received frames and the
- * kernel's interrupt and ring-error signals arriving between any two guest accesses;
- * virtio-rng (its rate limit's timer firing between them), virtio-vsock (host programs
+ * queues socket pairs, which may be shut down as a deleted TAP; once more with vhost = on, the
+ * kernel's data path modelled by tests/unit/tapwrap.c), with asynchronous completions, kicks,
+ * received frames and the kernel's interrupt and ring-error signals arriving between any two guest
+ * accesses; virtio-rng (its rate limit's timer firing between them), virtio-vsock (host programs
  * connecting to its Unix socket, writing, closing, and host listeners the guest's connections
  * reach, between any two guest accesses), virtio-balloon (every queue offered, its statistics timer
  * firing and its target changing between any two guest accesses; the pages it discards lie in the
@@ -27,6 +27,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <linux/pci_regs.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -90,6 +91,8 @@ enum kind {
 	K_SNAP_BAD, /* the same with field offset changed (size says how, value the new value) */
 	K_BALLOON,  /* balloon: the statistics timer fires (value & 1) or the target becomes
 		     * value >> 1 MiB (refused beyond the machine's RAM) */
+	K_TAP_GONE, /* net: pair value & 1's TAP is deleted on the host (its descriptor, shut
+		     * down, reports EPOLLHUP from then on) */
 	K_NKINDS,
 };
 
@@ -209,6 +212,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	signal(SIGPIPE, SIG_IGN); /* as microvm: a TAP stand-in shut down answers EPIPE */
 	/* tmpfs when there is one: a flush there costs nothing. */
 	snprintf(image, sizeof(image), "%s/microvm-fuzz-XXXXXX",
 		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
@@ -714,7 +718,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (len > size - pos)
 				len = size - pos;
 			if (is_net(b.target) && send(b.peer[o.val & 1], payload, len, 0) < 0 &&
-			    errno != EAGAIN)
+			    errno != EAGAIN && errno != EPIPE)
 				abort();
 			if (b.target == T_VSOCK)
 				vsock_host_op(&b, o.val, payload, len);
@@ -737,6 +741,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case K_PAUSE:
 			pause_op(&b, o.val & 1);
+			break;
+		case K_TAP_GONE:
+			if (is_net(b.target))
+				shutdown(b.fds[o.val & 1], SHUT_RDWR);
 			break;
 		case K_SNAP:
 		case K_SNAP_BAD:

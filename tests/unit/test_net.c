@@ -640,7 +640,7 @@ static void test_tap_gone(void)
 		struct nic k;
 		struct net *n;
 		uint64_t tx, rx;
-		int first, second;
+		int first, second, sv[2];
 
 		test_case("test_tap_gone%s", v ? " (vhost)" : "");
 		CHECK(nic_open_as(&k, 1, extras[v], true));
@@ -687,6 +687,16 @@ static void test_tap_gone(void)
 		capture_end(cap, out, sizeof(out));
 		CHECK_EQ(out[0], 0);
 		CHECK(!v || !vhostwrap[0].ring[0].on);
+		/* The same device started again on a new TAP is watched as any. */
+		vdrv_detach(&k.d);
+		net_stop(k.dev);
+		close(k.fds[0]);
+		CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+		k.fds[0] = sv[0];
+		k.peer[0] = sv[1];
+		CHECK(net_start(k.dev, k.fds, &k.d.mem, &k.d.loop, &k.vd) == 0);
+		vdrv_attach(&k.d, k.vd);
+		CHECK(!n->tap_gone);
 		nic_close(&k, 1);
 	}
 }
