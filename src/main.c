@@ -776,6 +776,7 @@ struct session {
 	struct machine *m;
 	const char *report_path;
 	FILE *report, *smaps;
+	char report_buf[BUFSIZ], smaps_buf[BUFSIZ]; /* theirs, given before lock-down */
 	struct vm vm;
 	sigset_t stops;
 	struct http_server *api_srv; /* --api-sock: served from the VM's loop while it runs */
@@ -883,6 +884,8 @@ static int session_start(struct session *s)
 		log_error("--boot-report %s: %s", s->report_path, strerror(errno));
 		return VM_USAGE;
 	}
+	if (s->report)
+		sandbox_stream(s->report, s->report_buf, sizeof(s->report_buf));
 	if (vm_host_check(m)) {
 		err = VM_FAILURE;
 		goto close_report;
@@ -916,6 +919,8 @@ static int session_start(struct session *s)
 	}
 	if (s->report || log_verbose())
 		s->smaps = fopen("/proc/self/smaps", "re");
+	if (s->smaps)
+		sandbox_stream(s->smaps, s->smaps_buf, sizeof(s->smaps_buf));
 	err = s->snap ? vm_create_restored(&s->vm, m, s->snap->mem_fd) : vm_create(&s->vm, m);
 	if (!err && sigfd < 0) {
 		sigfd = signalfd(-1, &s->stops, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -1441,6 +1446,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "ctl"))
 		return ctl_main(argc - 1, argv + 1);
+	sandbox_note_inherited(); /* closed at lock-down */
 	status = parse_args(argc, argv, &o) || outputs_ok(&o) ? VM_USAGE : 0;
 	if (!status && o.list_machines && !catalog_list(stdout))
 		fprintf(stderr, "microvm: no machines found beside this microvm (in "

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* What a thread does decides which system calls it may make. */
@@ -26,6 +27,9 @@ struct sandbox_config {
 	pid_t parent;	    /* a supervising parent this process must die with, 0 if none */
 	bool vsock;	    /* a vsock device: the event loop accepts and connects Unix sockets */
 	bool timers;	    /* a device arms a timerfd where its queue is served (loop or vCPU) */
+	bool tap;	    /* a NIC: its TAP queues' offloads and attachment change at run time */
+	bool vhost;	    /* a NIC with vhost = on: its rings go to the kernel and come back */
+	bool io_uring;	    /* a disk with the io_uring engine: its requests are submitted */
 	bool inline_io;	    /* a disk's engine is inline: main and vCPU threads do file I/O */
 	bool api;	    /* --api-sock: the main thread accepts and serves its connections */
 	unsigned spare_fds; /* descriptors opened after set-up (the API's connections) */
@@ -34,15 +38,28 @@ struct sandbox_config {
 };
 
 /*
+ * Start of main, before anything is opened: remember the descriptors inherited from the
+ * launching process (all but 0, 1 and 2). Lock-down closes those still open: microvm
+ * opens what it uses itself (a /dev/fd/N path named in the machine is a new descriptor).
+ */
+void sandbox_note_inherited(void);
+/*
+ * A stdio stream opened in set-up and read or written after lock-down: give it buf (size
+ * bytes, to outlive the stream) as its buffer now. Its first read or write would otherwise
+ * fstat() its descriptor to size one, and no thread may stat after lock-down. -errno.
+ */
+int sandbox_stream(FILE *f, char *buf, size_t size);
+/*
  * Build every role's filter (nothing is installed yet) and hold back threads that call
  * sandbox_thread_enter() until sandbox_lock_down() or sandbox_cancel(). -errno.
  */
 int sandbox_prepare(const struct sandbox_config *c);
 /*
- * Main thread, once set-up is done and every thread exists: lower RLIMIT_NOFILE, drop to the
- * user (verified) and every capability, make the process undumpable, let the other threads
- * install their filters, then install the main thread's. -errno; on failure the held
- * threads are told to do nothing (sandbox_thread_enter() returns false).
+ * Main thread, once set-up is done and every thread exists: close the inherited descriptors
+ * (sandbox_note_inherited), lower RLIMIT_NOFILE, drop to the user (verified) and every capability,
+ * make the process undumpable, let the other threads install their filters, then install the main
+ * thread's. -errno; on failure the held threads are told to do nothing (sandbox_thread_enter()
+ * returns false).
  */
 int sandbox_lock_down(void);
 /* Are the filters in force (lock-down done, seccomp not off)? Then no file is opened or removed. */

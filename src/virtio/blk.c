@@ -606,6 +606,8 @@ static int blk_configure_late(struct device *dev, struct machine *m)
 		return -1;
 	if (b->engine == BLKIO_INLINE)
 		m->sandbox.inline_io = true; /* its I/O runs where the queue is served */
+	if (b->engine == BLKIO_URING)
+		m->sandbox.io_uring = true; /* submitted where the queue is served */
 	return 0;
 }
 

@@ -32,23 +32,30 @@
 
 /* --- the device --------------------------------------------------------------------------- */
 
-/* Count a dropped frame; warn the first time each reason occurs. */
-static void net_drop(struct net *n, const char *what, const char *why)
+/* Count a dropped frame by reason (what, why): true the first time the reason occurs. */
+static bool count_drop(struct net *n, const char *what, const char *why)
 {
 	for (unsigned i = 0; i < n->ndrops; i++) {
 		if (n->drops[i].what == what && !strcmp(n->drops[i].why, why)) {
 			n->drops[i].count++;
-			return;
+			return false;
 		}
 	}
 	if (n->ndrops == MAX_DROP_KINDS) {
 		n->other_drops++;
-		return;
+		return false;
 	}
 	n->drops[n->ndrops].what = what;
 	n->drops[n->ndrops].why = why;
 	n->drops[n->ndrops++].count = 1;
-	log_warn("%s: %s dropped: %s (further ones are counted)", n->name, what, why);
+	return true;
+}
+
+/* Count a dropped frame; warn the first time each reason occurs. */
+static void net_drop(struct net *n, const char *what, const char *why)
+{
+	if (count_drop(n, what, why))
+		log_warn("%s: %s dropped: %s (further ones are counted)", n->name, what, why);
 }
 
 static unsigned rx_vq(const struct net_queue *nq)
@@ -67,10 +74,13 @@ static unsigned ctrl_vq(const struct net *n)
 	return virtio_has_feature(&n->va.vd, VIRTIO_NET_F_MQ) ? 2 * n->va.queues : 2;
 }
 
-/* Is this pair's data moved by microvm now (not by the kernel, not stopped, not paused)? */
+/*
+ * Is this pair's data moved by microvm now (not by the kernel, not stopped, not paused)? A
+ * NIC whose TAP is gone is served by microvm (which drops what the guest sends).
+ */
 static bool pair_live(const struct net_queue *nq)
 {
-	return nq->n->running && !nq->n->vhost && nq->idx < nq->n->active &&
+	return nq->n->running && (!nq->n->vhost || nq->n->tap_gone) && nq->idx < nq->n->active &&
 	       virtio_live(&nq->n->va.vd) && !nq->n->va.vd.paused;
 }
 
@@ -79,6 +89,8 @@ static void update_events(struct net_queue *nq)
 {
 	uint32_t want = 0;
 
+	if (!nq->watched)
+		return; /* the TAP is gone */
 	if (pair_live(nq)) {
 		if (!nq->rx_waiting)
 			want |= EPOLLIN;
@@ -155,6 +167,8 @@ static void rx_poll(struct net_queue *nq)
 	struct virtq *vq = &vd->vqs[rx_vq(nq)];
 	bool pushed = false;
 
+	if (n->tap_gone)
+		return; /* nothing comes in */
 	for (unsigned budget = RX_BUDGET; pair_live(nq) && vq->ready && budget; budget--) {
 		int r;
 
@@ -213,6 +227,11 @@ static int tx_one(struct net_queue *nq, struct virtq_chain *c)
 	}
 	if (why) {
 		net_drop(n, "transmitted frame", why);
+		nq->tx_dropped++;
+		return 1;
+	}
+	if (n->tap_gone) {
+		count_drop(n, "transmitted frame", "the TAP is gone"); /* said once, by tap_gone */
 		nq->tx_dropped++;
 		return 1;
 	}
@@ -288,7 +307,7 @@ static void set_pairs(struct net *n, uint32_t count)
 		struct net_queue *nq = &n->qs[i];
 		bool want = i < count;
 
-		if (n->va.queues > 1 && want != nq->attached) {
+		if (n->va.queues > 1 && want != nq->attached && !n->tap_gone) {
 			int err = tap_set_queue_enabled(nq->fd, want);
 
 			if (err)
@@ -379,7 +398,7 @@ static void net_notify(struct virtio_dev *vd, unsigned q)
 	if (q >= 2 * n->va.queues)
 		return; /* the control queue's place, with no control queue negotiated */
 	nq = &n->qs[q / 2];
-	if (n->vhost) {
+	if (n->vhost && !n->tap_gone) {
 		uint64_t one = 1;
 
 		/* A trapped kick (or buffers posted before DRIVER_OK): pass it on. */
@@ -401,7 +420,7 @@ static int net_activate(struct virtio_dev *vd)
 	struct net *n = vd->priv;
 	unsigned offloads = net_tap_offloads(vd->guest_features);
 
-	for (unsigned i = 0; i < n->va.queues; i++) {
+	for (unsigned i = 0; i < n->va.queues && !n->tap_gone; i++) {
 		int err = tap_set_offload(n->qs[i].fd, offloads);
 
 		if (err) {
@@ -467,18 +486,56 @@ static const struct virtio_ops net_virtio_ops = {
 	.config_restorable = net_config_restorable,
 };
 
+static const char *tap_name(const struct net *n)
+{
+	return n->tap.name[0] ? n->tap.name : n->ifname;
+}
+
+/*
+ * A TAP queue reported why (EPOLLERR: the interface was deleted on the host; a deleted TAP
+ * reports it for ever, whatever is watched): stop watching every queue and say so once. The
+ * VM goes on; microvm serves the data queues from now on (the kernel's rings taken back),
+ * dropping and counting what the guest sends, receiving nothing. Lock held, loop thread.
+ */
+static void tap_gone(struct net *n, const char *why)
+{
+	if (n->tap_gone)
+		return;
+	n->tap_gone = true;
+	log_warn("%s: TAP %s gone (%s): receive stopped, transmitted frames dropped", n->name,
+		 tap_name(n), why);
+	for (unsigned i = 0; i < n->va.queues; i++) {
+		struct net_queue *nq = &n->qs[i];
+
+		if (nq->watched)
+			loop_del(n->loop, nq->fd);
+		nq->watched = false;
+		nq->rxlen = 0;
+		nq->rx_waiting = false;
+		nq->tx_blocked = false;
+	}
+	net_vhost_sync(n);
+	/* What the guest queued meanwhile (a full ring waits for no more kicks). */
+	for (unsigned i = 0; i < n->va.queues; i++)
+		tx_poll(&n->qs[i]);
+}
+
 static void on_tap(void *opaque, uint32_t events)
 {
 	struct net_queue *nq = opaque;
 
 	virtio_lock(&nq->n->va.vd);
-	if (events & (EPOLLOUT | EPOLLERR)) {
-		nq->tx_blocked = false;
-		tx_poll(nq);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		tap_gone(nq->n, events & EPOLLERR ? "EPOLLERR" : "EPOLLHUP");
+	} else {
+		if (events & EPOLLOUT) {
+			nq->tx_blocked = false;
+			tx_poll(nq);
+		}
+		if (events & EPOLLIN)
+			rx_poll(nq);
+		update_events(nq);
 	}
-	if (events & (EPOLLIN | EPOLLERR))
-		rx_poll(nq);
-	update_events(nq);
 	virtio_unlock(&nq->n->va.vd);
 }
 
@@ -520,6 +577,8 @@ static int net_configure_late(struct device *dev, struct machine *m)
 	}
 	if (!mac)
 		net_default_mac(m->name, dev->name, n->mac);
+	m->sandbox.tap = true; /* offloads and queues set as the driver asks */
+	m->sandbox.vhost |= n->vhost;
 	return err;
 }
 
@@ -569,6 +628,7 @@ int net_start(struct device *dev, const int *fds, const struct guest_mem *mem, s
 	int err;
 
 	n->loop = loop;
+	n->tap_gone = false; /* a new start, on descriptors of its own */
 	n->qs = calloc(n->va.queues, sizeof(*n->qs));
 	if (!n->qs)
 		return -ENOMEM;

@@ -72,6 +72,12 @@ struct net {
 	struct net_queue *qs;
 	uint32_t active; /* queue pairs the driver uses */
 	bool running;	 /* between activate and reset */
+	/*
+	 * The TAP reported EPOLLERR or EPOLLHUP (deleted on the host): its queues are not
+	 * watched any more, microvm serves the data queues (also with vhost), drops what the
+	 * guest sends and receives nothing. Until the process ends.
+	 */
+	bool tap_gone;
 	struct virtio_net_config cfg;
 	struct loop *loop; /* set between net_start and net_stop */
 	/* Dropped frames by reason: the first of each kind is reported, all are counted. */

@@ -104,7 +104,8 @@ int net_vhost_sync(struct net *n)
 	for (unsigned i = 0; n->vhost && i < n->va.queues; i++) {
 		struct net_queue *nq = &n->qs[i];
 		bool want = n->running && virtio_live(vd) && !vd->paused && i < n->active &&
-			    !nq->vh_lost && vd->vqs[2 * i].ready && vd->vqs[2 * i + 1].ready;
+			    !nq->vh_lost && !n->tap_gone && vd->vqs[2 * i].ready &&
+			    vd->vqs[2 * i + 1].ready;
 		int err;
 
 		if (!want) {
@@ -144,19 +145,25 @@ void net_vhost_sync_or_reset(struct net *n)
 /*
  * The kernel signalled ring r: an interrupt it could not send itself (no irqfd for it), or
  * (err) a ring it cannot use because the driver broke it (e.g. a buffer outside RAM).
+ *
+ * The count is read under the device lock. Taking a ring back (vhost_pair_stop) takes the
+ * eventfds away from the kernel and drains them, also under it: a count read here was
+ * signalled in the session that runs now. Read before the lock, a signal of a session that
+ * a reset and a new DRIVER_OK ended while this handler waited for the lock would be blamed
+ * on the new one.
  */
 static void vhost_signalled(struct vhost_ring *r, bool err)
 {
 	struct net *n = r->nq->n;
 	uint64_t v;
+	bool live;
 
-	if (read(err ? r->err : r->call, &v, sizeof(v)) != sizeof(v))
-		return;
 	virtio_lock(&n->va.vd);
-	if (r->call_given >= 0 && !err) {
+	live = read(err ? r->err : r->call, &v, sizeof(v)) == sizeof(v) && r->call_given >= 0;
+	if (live && !err) {
 		r->nq->relayed++;
 		virtio_queue_interrupt_now(&n->va.vd, ring_vq(r));
-	} else if (r->call_given >= 0) {
+	} else if (live) {
 		virtio_needs_reset(&n->va.vd,
 				   "queue %u: the kernel's data path (vhost) cannot use the ring: "
 				   "a malformed chain or a buffer outside RAM",

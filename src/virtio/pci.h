@@ -44,7 +44,10 @@ struct virtio_pci {
 	unsigned warnings;
 };
 
-/* Decode an access to BAR 0 (exported for tests). */
+/*
+ * Decode an access to BAR 0 (exported for tests): widths 1, 2, 4 and 8, naturally aligned;
+ * any other reads 0 and writes nothing.
+ */
 void virtio_pci_bar_access(struct virtio_pci *t, uint64_t off, uint8_t *data, uint32_t len,
 			   bool is_write);
 /* Build the PCI function for vd in slot (config space, capabilities, BAR), without a VM. */

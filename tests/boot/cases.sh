@@ -691,6 +691,8 @@ if [ "$HOSTKIND" = gicv3 ]; then
 fi
 [ "$HOSTKIND" = gicv3 ] || unit net net-vhost net_vhost_case
 unit net net-errors net_errors_case
+unit net net-gone net_gone net-gone off
+[ "$HOSTKIND" = gicv3 ] || unit net net-gone-vhost net_gone net-gone-vhost on
 [ "$HOSTKIND" != rpi5 ] || unit net many-handlers many_handlers_case
 # vsock: RPi5 and x86-64.
 [ "$HOSTKIND" = gicv3 ] || unit vsock vsock-mmio vsock_mmio_case

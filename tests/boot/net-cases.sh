@@ -232,6 +232,54 @@ net_vhost_case() {
 		test "${relayed:-999}" -lt 100
 }
 
+# cpu_ticks PID: the CPU time (user + system, clock ticks) of PID's main thread, the event loop
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/task/$1/stat" 2>/dev/null || echo 0; }
+
+# The TAP deleted on the host while the guest runs: microvm says so once, stops watching it
+# (a deleted TAP reports EPOLLERR for ever) and goes on; the guest's frames are dropped and
+# counted, its console still answers, and it powers off with status 0. The monitor is
+# started with a descriptor it did not open (7, a file of this script's): lock-down closes it.
+# net_gone CASE VHOST(on|off)
+net_gone() {
+	net_ok || return 0
+	c=$1
+	echo inherited >"$TMP/inherited-marker"
+	exec 7<"$TMP/inherited-marker"
+	start "$c" --set machine.vcpus=2 --set memory.size=256M --set net0.type=virtio-net \
+		--set net0.tap=mvgone%d --set net0.vhost="$2"
+	exec 7<&-
+	wait_for "init reached" 1 120 && wait_for "microvm:/#" 1 10
+	type_line 'stty cols 500'
+	open_fds=$(ls -l "/proc/$pid/fd" 2>/dev/null | grep -c inherited-marker)
+	expect "$c" "the inherited descriptor is closed (microvm holds $open_fds)" \
+		test "$open_fds" = 0
+	tap=$(sed -n "s/.*net0: TAP '\([^']*\)' (created).*/\1/p" "$out" | head -n 1)
+	ip addr add 192.168.104.1/24 dev "${tap:-mvgone0}"
+	type_line 'ip link set eth0 up && ip addr add 192.168.104.2/24 dev eth0 && ping -c 1 -W 5 192.168.104.1 >/dev/null; echo UP-PING=$?'
+	wait_for "^UP-PING=" 1 60
+	expect "$c" "the guest reaches the host before" has "^UP-PING=0"
+	ip link del "${tap:-mvgone0}"
+	wait_for "TAP ${tap:-mvgone0} gone (EPOLLERR)" 1 30
+	# A spinning loop would burn the whole time the guest spends on this.
+	t0=$(cpu_ticks "$pid")
+	w0=$(now)
+	type_line 'ping -c 3 -W 1 192.168.104.1 >/dev/null; echo GONE-PING=$? ALIVE-$((6*7))'
+	wait_for "ALIVE-42" 1 60
+	spent=$(($(cpu_ticks "$pid") - t0))
+	wall=$(awk -v a="$w0" -v b="$(now)" 'BEGIN { printf "%d", (b - a) * 100 }')
+	type_line 'poweroff -f'
+	finish 60
+	expect "$c" "the console still answers after the TAP is gone" has "GONE-PING=1 ALIVE-42"
+	expect "$c" "the event loop does not spin ($spent ticks of CPU in $wall)" \
+		test "$spent" -lt $((wall / 2 + 5))
+	expect "$c" "one warning names the NIC, the TAP and why" \
+		test "$(grep -c "net0: TAP ${tap:-mvgone0} gone (EPOLLERR): receive stopped, transmitted frames dropped" "$out")" = 1
+	expect "$c" "the guest's frames were dropped and counted" \
+		grep -q "net0: [0-9]* transmitted frames dropped: the TAP is gone" "$out"
+	expect "$c" "microvm kept running: exit 0 (got $status)" test "$status" = 0
+	rm -f "$TMP/inherited-marker"
+}
+
 # Errors: a non-TAP name, and a single-queue NIC on the multi-queue TAP, exit with 2 / 1.
 net_errors_case() {
 	net_ok || return 0

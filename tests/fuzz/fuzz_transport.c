@@ -3,10 +3,10 @@
  * configuration, notify, ISR and MSI-X table behind ECAM configuration space, which the x86
  * platform's ports 0xcf8/0xcfc reach too) driving
  * virtio-blk (io_uring, sync and inline engines, on a real image file) and virtio-net (its TAP
- * queues socket pairs; once more with vhost = on, the kernel's data path modelled by
- * tests/unit/tapwrap.c), with asynchronous completions, kicks, received frames and the
- * kernel's interrupt and ring-error signals arriving between any two guest accesses;
- * virtio-rng (its rate limit's timer firing between them), virtio-vsock (host programs
+ * queues socket pairs, which may be shut down as a deleted TAP; once more with vhost = on, the
+ * kernel's data path modelled by tests/unit/tapwrap.c), with asynchronous completions, kicks,
+ * received frames and the kernel's interrupt and ring-error signals arriving between any two guest
+ * accesses; virtio-rng (its rate limit's timer firing between them), virtio-vsock (host programs
  * connecting to its Unix socket, writing, closing, and host listeners the guest's connections
  * reach, between any two guest accesses), virtio-balloon (every queue offered, its statistics timer
  * firing and its target changing between any two guest accesses; the pages it discards lie in the
@@ -27,6 +27,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <linux/pci_regs.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -67,10 +68,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum kind {
-	K_WRITE,     /* transport register write: offset, value, 1 << (size & 3) bytes */
+	K_WRITE,     /* transport register write: offset, value, width: size % 9 of 0, 1 and
+		      * 2 is 1, 2 and 4 bytes, 3 to 8 that many (any width a KVM exit has) */
 	K_READ,	     /* transport register read */
-	K_CFG_WRITE, /* PCI configuration space write (virtio-mmio: ignored): size % 9 of 0, 1
-		      * and 2 is 1, 2 and 4 bytes, 3 to 8 that many (any width a KVM exit has) */
+	K_CFG_WRITE, /* PCI configuration space write (virtio-mmio: ignored), widths as above */
 	K_CFG_READ,
 	K_MEM,	 /* copy size payload bytes into RAM at offset */
 	K_POLL,	 /* one event loop pass: completions, kicks, frames */
@@ -90,6 +91,8 @@ enum kind {
 	K_SNAP_BAD, /* the same with field offset changed (size says how, value the new value) */
 	K_BALLOON,  /* balloon: the statistics timer fires (value & 1) or the target becomes
 		     * value >> 1 MiB (refused beyond the machine's RAM) */
+	K_TAP_GONE, /* net: pair value & 1's TAP is deleted on the host (its descriptor, shut
+		     * down, reports EPOLLHUP from then on) */
 	K_NKINDS,
 };
 
@@ -210,6 +213,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	signal(SIGPIPE, SIG_IGN); /* as microvm: a TAP stand-in shut down answers EPIPE */
 	/* tmpfs when there is one: a flush there costs nothing. */
 	for (int i = 0; i < 3; i++) {
 		snprintf(image[i], sizeof(image[i]), "%s/microvm-fuzz-XXXXXX",
@@ -437,10 +441,18 @@ static void settle(struct loop *l)
 	}
 }
 
+/* The access width an op gives (see K_WRITE): 1 to 8 bytes, the common ones more often. */
+static uint32_t op_width(const struct op *o)
+{
+	uint32_t s = o->size % 9;
+
+	return s < 3 ? 1u << s : s;
+}
+
 static void reg_access(struct bench *b, const struct op *o, bool is_write)
 {
 	uint8_t buf[8];
-	uint32_t len = 1u << (o->size & 3);
+	uint32_t len = op_width(o);
 
 	le64_put(buf, o->val);
 	if (b->pci)
@@ -451,7 +463,7 @@ static void reg_access(struct bench *b, const struct op *o, bool is_write)
 
 static void cfg_access(struct bench *b, const struct op *o, bool is_write)
 {
-	uint32_t s = o->size % 9, len = s < 3 ? 1u << s : s;
+	uint32_t len = op_width(o);
 	uint8_t buf[8] = {0};
 
 	le32_put(buf, o->val);
@@ -709,7 +721,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (len > size - pos)
 				len = size - pos;
 			if (is_net(b.target) && send(b.peer[o.val & 1], payload, len, 0) < 0 &&
-			    errno != EAGAIN)
+			    errno != EAGAIN && errno != EPIPE)
 				abort();
 			if (b.target == T_VSOCK)
 				vsock_host_op(&b, o.val, payload, len);
@@ -732,6 +744,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case K_PAUSE:
 			pause_op(&b, o.val & 1);
+			break;
+		case K_TAP_GONE:
+			if (is_net(b.target))
+				shutdown(b.fds[o.val & 1], SHUT_RDWR);
 			break;
 		case K_SNAP:
 		case K_SNAP_BAD:

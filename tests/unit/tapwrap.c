@@ -4,6 +4,8 @@
  * They link with -Wl,--wrap=tap_set_offload,... (TAPWRAP in the Makefile), so these take the
  * calls. The vhost here is a model that keeps the kernel's rules (no ring set up twice, live
  * eventfds only) and aborts when microvm breaks them; tests make it signal its eventfds.
+ * virtio_lock passes through lockwrap_before: a test puts another thread's work in the
+ * moment a handler waits for the device lock.
  */
 #include <fcntl.h>
 #include <stdbool.h>
@@ -25,9 +27,13 @@ int __wrap_vhost_net_start(struct vhost_net *v, unsigned idx, const struct vhost
 			   int kick, int call, int err, int tap);
 int __wrap_vhost_net_set_call(struct vhost_net *v, unsigned idx, int call);
 int __wrap_vhost_net_stop(struct vhost_net *v, unsigned idx);
+void __real_virtio_lock(struct virtio_dev *vd);
+void __wrap_virtio_lock(struct virtio_dev *vd);
 
 unsigned tapwrap_offload_calls, tapwrap_queue_calls;
 struct vhostwrap vhostwrap[VHOSTWRAP_MAX];
+void (*lockwrap_before)(void *arg);
+void *lockwrap_arg;
 
 int __wrap_tap_set_offload(int fd, unsigned flags)
 {
@@ -140,4 +146,14 @@ bool vhostwrap_signal(unsigned i, unsigned idx, bool err)
 		return false;
 	r = &vhostwrap[i].ring[idx];
 	return write(err ? r->err : r->call, &one, sizeof(one)) == sizeof(one);
+}
+
+void __wrap_virtio_lock(struct virtio_dev *vd)
+{
+	void (*fn)(void *) = lockwrap_before;
+
+	lockwrap_before = NULL;
+	if (fn)
+		fn(lockwrap_arg);
+	__real_virtio_lock(vd);
 }

@@ -29,4 +29,12 @@ extern struct vhostwrap vhostwrap[VHOSTWRAP_MAX];
 /* The kernel signals ring idx of instance i: its call eventfd, or its err one. */
 bool vhostwrap_signal(unsigned i, unsigned idx, bool err);
 
+/*
+ * Set: called once (then cleared) when a device's code outside virtio.c next asks for a
+ * device lock, before it waits for it: what another thread (a vCPU's register writes) did
+ * while that caller waited. virtio_lock is wrapped too (TAPWRAP in the Makefile).
+ */
+extern void (*lockwrap_before)(void *arg);
+extern void *lockwrap_arg;
+
 #endif

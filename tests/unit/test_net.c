@@ -1,10 +1,12 @@
 /* Unit tests: virtio-net header checks, TAP offload flags, RX placement, MAC addresses. */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include "vdrv.h"
 #include "virtio/net.h"
 #include "virtio/net_frame.h"
+#include "virtio/net_priv.h"
 #include "virtio/virtio.h"
 
 #define NF(bit) (1ull << VIRTIO_NET_F_##bit)
@@ -203,8 +206,11 @@ struct nic {
 	int fds[2], peer[2];
 };
 
-/* A NIC of pairs queue pairs, with one more setting (extra) if given. */
-static bool nic_open_with(struct nic *k, unsigned pairs, const char *extra)
+/*
+ * A NIC of pairs queue pairs, with one more setting (extra) if given; its TAP queues are
+ * datagram socket pairs, or with pipe_peer the write ends of pipes (peer: the read ends).
+ */
+static bool nic_open_as(struct nic *k, unsigned pairs, const char *extra, bool pipe_peer)
 {
 	char queues[32];
 	char *sets[] = {"machine.vcpus=2",
@@ -224,16 +230,23 @@ static bool nic_open_with(struct nic *k, unsigned pairs, const char *extra)
 	for (unsigned i = 0; i < pairs; i++) {
 		int sv[2];
 
-		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		if (pipe_peer
+			    ? pipe2(sv, O_NONBLOCK | O_CLOEXEC)
+			    : socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 			return false;
-		k->fds[i] = sv[0];
-		k->peer[i] = sv[1];
+		k->fds[i] = sv[pipe_peer];
+		k->peer[i] = sv[!pipe_peer];
 	}
 	vdrv_init(&k->d, 4u << 20);
 	if (!k->dev || net_start(k->dev, k->fds, &k->d.mem, &k->d.loop, &k->vd))
 		return false;
 	vdrv_attach(&k->d, k->vd);
 	return true;
+}
+
+static bool nic_open_with(struct nic *k, unsigned pairs, const char *extra)
+{
+	return nic_open_as(k, pairs, extra, false);
 }
 
 static void nic_close(struct nic *k, unsigned pairs)
@@ -245,7 +258,8 @@ static void nic_close(struct nic *k, unsigned pairs)
 	machine_free(&k->m);
 	for (unsigned i = 0; i < pairs; i++) {
 		close(k->fds[i]);
-		close(k->peer[i]);
+		if (k->peer[i] >= 0)
+			close(k->peer[i]);
 	}
 }
 
@@ -461,6 +475,43 @@ static void test_vhost(void)
 	nic_close(&k, 2);
 }
 
+/* What a vCPU does while the event loop's handler waits for the device lock. */
+static void restart_driver(void *arg)
+{
+	struct nic *k = arg;
+
+	vdrv_wr(&k->d, 0x070, 0); /* reset: the kernel's rings taken back */
+	vdrv_start(&k->d, 1ull << VIRTIO_F_VERSION_1 | NF(MRG_RXBUF), 2, 64);
+}
+
+/*
+ * The kernel reports a broken ring, and before the event loop's handler has the device
+ * lock the driver resets the device and starts it again: the signal belonged to the
+ * session that ended, and the new one must not be marked DEVICE_NEEDS_RESET for it.
+ */
+static void test_vhost_stale_error(void)
+{
+	struct vhostwrap *f = &vhostwrap[0];
+	struct nic k;
+
+	CHECK(nic_open_with(&k, 1, "net0.vhost=on"));
+	CHECK_EQ(vdrv_start(&k.d, 1ull << VIRTIO_F_VERSION_1 | NF(MRG_RXBUF), 2, 64), 15);
+	CHECK(vhostwrap_signal(0, 1, true));
+	lockwrap_before = restart_driver;
+	lockwrap_arg = &k;
+	CHECK_EQ(loop_poll(&k.d.loop, 0), 1); /* the error eventfd's handler ran */
+	CHECK(lockwrap_before == NULL);	      /* and the restart came while it waited */
+	CHECK_EQ(f->starts, 4);
+	CHECK_EQ(vdrv_rd(&k.d, 0x070), 15); /* DRIVER_OK, not NEEDS_RESET */
+	CHECK(f->ring[0].on && f->ring[1].on);
+	/* The new session's own error still counts. */
+	CHECK(vhostwrap_signal(0, 0, true));
+	loop_poll(&k.d.loop, 0);
+	CHECK(vdrv_rd(&k.d, 0x070) & VIRTIO_STATUS_NEEDS_RESET);
+	lockwrap_before = NULL;
+	nic_close(&k, 1);
+}
+
 /* Poll the event loop a few times (10 ms each): what it would serve, it serves now. */
 static void spin(struct nic *k)
 {
@@ -534,6 +585,122 @@ static void test_pause_vhost(void)
 	nic_close(&k, 1);
 }
 
+/* stderr, from capture_begin on, goes into a memory file; capture_end reads it back. */
+struct capture {
+	int saved, mem;
+};
+
+static struct capture capture_begin(void)
+{
+	struct capture c = {dup(STDERR_FILENO), memfd_create("stderr", MFD_CLOEXEC)};
+
+	fflush(stderr);
+	if (c.saved >= 0 && c.mem >= 0)
+		dup2(c.mem, STDERR_FILENO);
+	return c;
+}
+
+static void capture_end(struct capture c, char *buf, size_t size)
+{
+	ssize_t n = c.mem >= 0 ? pread(c.mem, buf, size - 1, 0) : -1;
+
+	buf[n > 0 ? n : 0] = 0;
+	fflush(stderr);
+	if (c.saved >= 0)
+		dup2(c.saved, STDERR_FILENO);
+	close(c.saved);
+	close(c.mem);
+}
+
+/* How many times needle occurs in hay. */
+static unsigned occurrences(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/*
+ * The TAP is deleted on the host (here: the reader of a pipe that stands in for it goes, and
+ * the queue's descriptor reports EPOLLERR for ever, as a deleted TAP's does): one warning,
+ * the queue is not watched any more (the loop is not woken again), the device goes on; the
+ * guest's frames are dropped and counted, and its RX buffers wait. With vhost = on the kernel
+ * gives the rings back and microvm does the same.
+ */
+static void test_tap_gone(void)
+{
+	const char *extras[] = {NULL, "net0.vhost=on"};
+	uint8_t frame[NET_HDR_LEN + 60] = {0};
+
+	for (size_t v = 0; v < 2; v++) {
+		struct capture cap;
+		char out[1024];
+		struct nic k;
+		struct net *n;
+		uint64_t tx, rx;
+		int first, second, sv[2];
+
+		test_case("test_tap_gone%s", v ? " (vhost)" : "");
+		CHECK(nic_open_as(&k, 1, extras[v], true));
+		n = k.dev->priv;
+		CHECK_EQ(vdrv_start(&k.d, 0, 2, 64), 15);
+		CHECK_EQ(loop_poll(&k.d.loop, 0), 0); /* idle */
+		close(k.peer[0]);
+		k.peer[0] = -1;
+		cap = capture_begin();
+		first = loop_poll(&k.d.loop, 0);
+		/* (with vhost, the kicks DRIVER_OK left are the loop's again: served once) */
+		for (int i = 0; i < 4 && loop_poll(&k.d.loop, 0) > 0; i++)
+			;
+		second = loop_poll(&k.d.loop, 0);
+		capture_end(cap, out, sizeof(out));
+		CHECK_EQ(first, 1);
+		CHECK_EQ(second, 0); /* the loop is not woken again */
+		CHECK_EQ(occurrences(out, "net0: TAP mvunit%d gone (EPOLLERR): receive stopped"),
+			 1);
+		if (occurrences(out, "gone") != 1)
+			printf("    stderr: %s\n", out);
+		CHECK(n->tap_gone);
+		CHECK(!v || (!vhostwrap[0].ring[0].on && !vhostwrap[0].ring[1].on));
+		/* A transmit is dropped, counted and completed; a receive buffer waits. */
+		tx = vdrv_alloc(&k.d, sizeof(frame), 8);
+		memcpy(vdrv_ptr(&k.d, tx), frame, sizeof(frame));
+		vdrv_post(&k.d, 1,
+			  vdrv_chain(&k.d, 1, &(struct vdrv_buf){tx, sizeof(frame), false}, 1));
+		rx = vdrv_alloc(&k.d, 2048, 8);
+		vdrv_post(&k.d, 0, vdrv_chain(&k.d, 0, &(struct vdrv_buf){rx, 2048, true}, 1));
+		cap = capture_begin();
+		vdrv_kick(&k.d, 1);
+		vdrv_kick(&k.d, 0);
+		CHECK(VDRV_WAIT(&k.d, vdrv_used(&k.d, 1) == 1));
+		CHECK_EQ(loop_poll(&k.d.loop, 10), 0);
+		capture_end(cap, out, sizeof(out));
+		CHECK_EQ(out[0], 0); /* nothing more said */
+		CHECK_EQ(n->qs[0].tx_dropped, 1);
+		CHECK_EQ(vdrv_used(&k.d, 0), 0);
+		CHECK_EQ(vdrv_rd(&k.d, 0x070), 15); /* running, no reset needed */
+		/* A driver that starts over gets a device as before (no TAP calls, no warning). */
+		cap = capture_begin();
+		CHECK_EQ(vdrv_start(&k.d, 0, 2, 64), 15);
+		capture_end(cap, out, sizeof(out));
+		CHECK_EQ(out[0], 0);
+		CHECK(!v || !vhostwrap[0].ring[0].on);
+		/* The same device started again on a new TAP is watched as any. */
+		vdrv_detach(&k.d);
+		net_stop(k.dev);
+		close(k.fds[0]);
+		CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+		k.fds[0] = sv[0];
+		k.peer[0] = sv[1];
+		CHECK(net_start(k.dev, k.fds, &k.d.mem, &k.d.loop, &k.vd) == 0);
+		vdrv_attach(&k.d, k.vd);
+		CHECK(!n->tap_gone);
+		nic_close(&k, 1);
+	}
+}
+
 void test_net(void)
 {
 	TEST_RUN(test_tx_headers);
@@ -545,6 +712,8 @@ void test_net(void)
 	TEST_RUN(test_ctrl_budget);
 	TEST_RUN(test_tx_budget);
 	TEST_RUN(test_vhost);
+	TEST_RUN(test_vhost_stale_error);
 	TEST_RUN(test_pause);
 	TEST_RUN(test_pause_vhost);
+	test_tap_gone();
 }
