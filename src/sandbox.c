@@ -109,6 +109,11 @@ static const struct {
 	{"connect", R_VSOCK},
 	{"shutdown", R_VSOCK},
 	/* snapshot files (snapshot/), created only in the snapshot directory (below) */
+	/* A snapshot's files are looked at before they are replaced (never a socket or a
+	 * directory): only for machines that write snapshots, with Landlock keeping every
+	 * write beneath the snapshot directory. */
+	{"newfstatat", R_SNAP},
+	{"fstat", R_SNAP},
 	{"ftruncate", R_SNAP},
 	{"pwrite64", R_SNAP},
 	{"fsync", R_SNAP | R_BLK},

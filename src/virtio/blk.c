@@ -606,8 +606,10 @@ static int blk_configure_late(struct device *dev, struct machine *m)
 		return -1;
 	if (b->engine == BLKIO_INLINE)
 		m->sandbox.inline_io = true; /* its I/O runs where the queue is served */
-	if (b->engine == BLKIO_URING)
-		m->sandbox.io_uring = true; /* submitted where the queue is served */
+	/* Submitted where the queue is served: the inline engine's too, for what it does not
+	 * do itself (requests over BLKIO_INLINE_MAX, flushes, discards). */
+	if (b->engine == BLKIO_URING || b->engine == BLKIO_INLINE)
+		m->sandbox.io_uring = true;
 	return 0;
 }
 

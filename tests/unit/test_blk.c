@@ -540,8 +540,32 @@ static void falloc_modes(void)
 	CHECK_EQ(blkio_falloc_mode(&r), punch);
 }
 
+/*
+ * The sandbox's lists follow the engine: the inline engine's requests too large for it (and
+ * its flushes) go through io_uring where the queue is served, so both allow io_uring_enter;
+ * the sync engine's run on its worker, which neither needs.
+ */
+static void sandbox_flags(void)
+{
+	const struct {
+		const char *engine;
+		bool io_uring, inline_io;
+	} want[] = {{"io_uring", true, false}, {"inline", true, true}, {"sync", false, false}};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct disk k;
+
+		CHECK(disk_open(&k, "/tmp", want[i].engine, "writeback", 8, 1 << 20));
+		CHECK_EQ(k.m.sandbox.io_uring, want[i].io_uring);
+		CHECK_EQ(k.m.sandbox.inline_io, want[i].inline_io);
+		disk_close(&k);
+	}
+}
+
 void test_blk(void)
 {
+	test_case("sandbox_flags");
+	sandbox_flags();
 	test_case("parse");
 	parse();
 	test_case("falloc_modes");

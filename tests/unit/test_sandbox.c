@@ -729,6 +729,19 @@ static void test_stat(void)
 				      1});
 	check_kill((struct role_case){SANDBOX_VCPU, SANDBOX_ON, NULL, call_stat_path,
 				      "newfstatat (", 1});
+	/* A machine that writes snapshots looks at their files before replacing them. */
+	int dir = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	CHECK(dir >= 0);
+	check_device_call(SANDBOX_MAIN,
+			  (struct sandbox_config){.snapshots = true, .snapshot_dirfd = dir},
+			  call_stat_path, "newfstatat (");
+	with = (struct sandbox_config){.snapshots = true, .snapshot_dirfd = dir};
+	check_kill((struct role_case){SANDBOX_VCPU, SANDBOX_ON, NULL, call_stat_path,
+				      "newfstatat (", 1});
+	with = (struct sandbox_config){0};
+	if (dir >= 0)
+		close(dir);
 	CHECK(fd >= 0);
 	st = in_child(stream_child, path, err, sizeof(err));
 	CHECK_EQ(st, 0);
