@@ -1,7 +1,7 @@
 # bash completion for microvm(1): options (from microvm --help), file names for the options
 # that take them, user names for --user, and for --set the SECTION.KEY names that the
 # machine given with --config accepts (microvm --config FILE --list-keys), then file names
-# after the = of a path key.
+# after the = of a path key and a UART's host sides after uartN.host=.
 
 # _microvm_files [-d] WORD: file (or directory) names starting with WORD, one per reply entry
 # even when they hold spaces
@@ -68,7 +68,8 @@ _microvm()
 	-s | --set)
 		if [[ $cur == *=* ]]; then
 			case ${cur%%=*} in
-			*.path | boot.kernel | boot.initrd) _microvm_files "${cur#*=}" ;;
+			*.path | *.log | boot.kernel | boot.initrd) _microvm_files "${cur#*=}" ;;
+			*.host) COMPREPLY=($(compgen -W "stdio file pty off" -- "${cur#*=}")) ;;
 			esac
 			return
 		fi
