@@ -157,11 +157,14 @@ fuzz: $(FUZZ_TARGETS)
 deps:
 	@./conf/install-deps.sh
 
-# Guest kernel and initramfs (cached under $(CACHE), keyed on their inputs).
+# Guest kernel and initramfs (cached under $(CACHE), keyed on their inputs). Two builds of one
+# cache entry at once (two clones, or make check beside make guest) would clobber each other's
+# tree: each waits for the other's lock, then finds the entry built.
+cache_lock = mkdir -p "$(CACHE)" && flock "$(CACHE)/$(1).lock"
 guest: build/guest/Image build/guest/initramfs.cpio.gz build/guest/rootfs.ext4 build/guest/nettool \
 	build/guest/tools.ext4
 build/guest/Image: conf/guest-kernel.config guest-images/build-kernel.sh
-	./guest-images/build-kernel.sh $@
+	$(call cache_lock,kernel-arm64) ./guest-images/build-kernel.sh $@
 # The initramfs carries nettool (timed TCP transfers) and the misbehaving drivers.
 POKES := vnetpoke blkpoke rngpoke balloonpoke vsockpoke
 build/guest/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
@@ -192,7 +195,7 @@ $(POKES:%=build/guest/%): build/guest/%: tests/boot/%.c \
 guest-x86_64: build/guest-x86_64/bzImage build/guest-x86_64/initramfs.cpio.gz \
 	build/guest-x86_64/rootfs.ext4 build/guest-x86_64/nettool
 build/guest-x86_64/bzImage: conf/guest-kernel-x86_64.config guest-images/build-kernel.sh
-	GUEST_ARCH=x86_64 ./guest-images/build-kernel.sh $@
+	$(call cache_lock,kernel-x86_64) env GUEST_ARCH=x86_64 ./guest-images/build-kernel.sh $@
 build/guest-x86_64/initramfs.cpio.gz: conf/guest-init conf/udhcpc.script conf/boot-timer-init \
 		guest-images/build-initramfs.sh build/guest-x86_64/nettool
 	rm -rf build/guest-x86_64/extra && mkdir -p build/guest-x86_64/extra/bin
@@ -223,7 +226,7 @@ run: deps
 
 # fio and iperf3 (Debian's arm64 builds with their libraries) for the benchmarks.
 build/guest/tools.ext4: guest-images/build-tools.sh
-	./guest-images/build-tools.sh $@
+	$(call cache_lock,tools) ./guest-images/build-tools.sh $@
 
 # Block benchmark inside both emulated hosts (or natively): fio in the guest vs on the file.
 bench-blk: deps guest build/guest/tools.ext4
