@@ -115,7 +115,7 @@ _microvm()
 		local keys eq==
 		if [[ $cur == *=* ]]; then
 			case ${cur%%=*} in
-			*.path | *.uds_path | boot.kernel | boot.initrd | machine.snapshot_dir)
+			*.path | *.uds_path | *.log | boot.kernel | boot.initrd | machine.snapshot_dir)
 				_microvm_files "${cur#*=}"
 				;;
 			*)

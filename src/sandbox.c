@@ -78,6 +78,8 @@ static const struct {
 	{"getrandom", R_ALL},
 	{"sigaltstack", R_ALL}, /* the sanitizers' thread and exit hooks */
 	{"write", R_ALL},	/* eventfds, the console, log messages */
+	{"poll", R_CONS},	/* the console writer: a host output that is full, waited on */
+	{"ppoll", R_CONS},
 	/* the event loop: epoll, eventfds, signalfd, TAP frames, io_uring, teardown */
 	{"read", R_MAIN | R_VCPU},
 	{"readv", R_MAIN | R_VCPU}, /* a vCPU serves a queue too (a trapped notify, DRIVER_OK) */

@@ -2,10 +2,13 @@
 #include "devices/uart.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "arch.h"
@@ -73,12 +76,25 @@ struct uart {
 	void *opaque;
 };
 
+/* Where the UART's host side is ([uartN] host). */
+enum uart_host { HOST_STDIO, HOST_FILE, HOST_PTY, HOST_OFF };
+static const char *const host_names[] = {"stdio", "file", "pty", "off", NULL};
+
 /* Per-instance configuration and run-time state of the device. */
 struct uart_dev {
 	uint64_t base, size;
 	bool io_port; /* base is an I/O port (x86), not an address */
 	uint32_t irq;
-	bool console;
+	bool console;  /* the guest's console (/chosen/stdout-path, console=ttyS<N>) */
+	int host;      /* enum uart_host */
+	bool host_set; /* host is written, not the default */
+	char *path;    /* host = file: where the guest's output goes */
+	char *log;     /* a copy of the guest's output, or NULL */
+	bool append;   /* keep what path and log hold (else emptied when the VM starts) */
+	/* Opened for a run when the machine is loaded (a restarted guest keeps them); -1. */
+	int out_fd, log_fd, pty_fd;
+	char pty_name[64];
+	bool attached; /* con is connected (a host side other than off, or a log) */
 	struct uart *uart;
 	struct vm *vm;
 	struct console con;
@@ -356,20 +372,166 @@ void uart_free(struct uart *u)
 
 /* --- the device: configuration, console wiring, device tree --- */
 
+/*
+ * A file the console writes (path or log, named at e): an existing one must be a regular
+ * file this user may write; for a new one, its directory must exist and take it. Nothing is
+ * created here. 0, or -1 (said at e).
+ */
+static int check_out_file(struct cfg *c, const struct cfg_entry *e, const char *path)
+{
+	struct stat st;
+	char *copy, *dir;
+	int err = 0;
+
+	if (stat(path, &st) == 0) {
+		if (cfg_need_file(c, e, path, false))
+			return -1;
+		if (access(path, W_OK) == 0)
+			return 0;
+		cfg_error(c, e, NULL, "cannot write '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (errno != ENOENT) {
+		cfg_error(c, e, NULL, "'%s': %s", path, strerror(errno));
+		return -1;
+	}
+	copy = strdup(path);
+	BUG_ON(!copy);
+	dir = dirname(copy);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		cfg_error(c, e, NULL, "cannot create '%s': '%s' is not an existing directory", path,
+			  dir);
+		err = -1;
+	} else if (access(dir, W_OK | X_OK) < 0) {
+		cfg_error(c, e, NULL, "cannot create '%s' in '%s': %s", path, dir, strerror(errno));
+		err = -1;
+	}
+	free(copy);
+	return err;
+}
+
+/* For a run: create the pty, open the files. 0, or -1 (said at the key). */
+static int open_host(struct device *dev, struct cfg *c)
+{
+	struct uart_dev *d = dev->priv;
+	const char *const keys[] = {"path", "log"};
+	const char *paths[] = {d->path, d->log};
+	int *fds[] = {&d->out_fd, &d->log_fd};
+
+	if (d->host == HOST_PTY) {
+		d->pty_fd = console_open_pty(d->pty_name, sizeof(d->pty_name));
+		if (d->pty_fd < 0) {
+			cfg_error(c, cfg_get(c, dev->name, "host"), NULL,
+				  "cannot create a pseudo-terminal: %s", strerror(-d->pty_fd));
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < 2; i++) {
+		if (!paths[i])
+			continue;
+		*fds[i] = console_open_file(paths[i]);
+		if (*fds[i] < 0) {
+			cfg_error(c, cfg_get(c, dev->name, keys[i]), NULL, "cannot open '%s': %s",
+				  paths[i],
+				  *fds[i] == -EINVAL ? "not a regular file" : strerror(-*fds[i]));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Is file one of the files other (a UART configured before) writes? Its key, or NULL. */
+static const char *file_of(const struct uart_dev *other, const char *file)
+{
+	if (other->path && !strcmp(other->path, file))
+		return "path";
+	if (other->log && !strcmp(other->log, file))
+		return "log";
+	return NULL;
+}
+
+/*
+ * The host side: its keys agree, it shares stdin/stdout and its files with no other UART,
+ * its files can be written (nothing is opened yet). 0, or -1 (said).
+ */
+static int configure_host(struct device *dev, struct machine *m)
+{
+	struct cfg *c = &m->cfg;
+	struct uart_dev *d = dev->priv;
+	struct cfg_entry *host = cfg_get(c, dev->name, "host");
+	struct cfg_entry *path = cfg_get(c, dev->name, "path"), *log = cfg_get(c, dev->name, "log");
+	int err = 0;
+
+	d->host_set = host != NULL;
+	if (d->host == HOST_FILE && !d->path) {
+		cfg_error(c, host, NULL, "file needs path = FILE (where the guest's output goes)");
+		err = -1;
+	} else if (d->host != HOST_FILE && d->path) {
+		cfg_error(c, path, NULL, "only with host = file (host is %s)", host_names[d->host]);
+		err = -1;
+	}
+	if (d->log && d->path && !strcmp(d->log, d->path)) {
+		cfg_error(c, log, NULL, "'%s' is this UART's path already", d->log);
+		err = -1;
+	}
+	if (cfg_get(c, dev->name, "append") && !d->path && !d->log) {
+		cfg_error(c, cfg_get(c, dev->name, "append"), NULL, "only with path or log");
+		err = -1;
+	}
+	for (size_t i = 0; i < m->ndevices; i++) {
+		const struct device *o = &m->devices[i];
+		const struct uart_dev *od = o->priv;
+		const char *key;
+
+		if (o == dev || o->ops != &uart_ops || !od)
+			continue;
+		/* (two consoles, each on stdio by default, are told they are two consoles) */
+		if (d->host == HOST_STDIO && od->host == HOST_STDIO && (host || od->host_set)) {
+			cfg_error(c, host, dev->name,
+				  "stdin and stdout are [%s]'s already: one UART at most on stdio "
+				  "(host = file, pty or off for this one)",
+				  o->name);
+			err = -1;
+		}
+		if (d->path && (key = file_of(od, d->path))) {
+			cfg_error(c, path, NULL, "'%s' is [%s]'s %s already", d->path, o->name,
+				  key);
+			err = -1;
+		}
+		if (d->log && (key = file_of(od, d->log))) {
+			cfg_error(c, log, NULL, "'%s' is [%s]'s %s already", d->log, o->name, key);
+			err = -1;
+		}
+	}
+	if (!err && d->path)
+		err |= check_out_file(c, path, d->path);
+	if (!err && d->log)
+		err |= check_out_file(c, log, d->log);
+	return err;
+}
+
 static int uart_configure(struct device *dev, struct machine *m)
 {
 	struct uart_dev *d = calloc(1, sizeof(*d));
 	struct cfg *c = &m->cfg;
 	bool console_default = m->console == NULL;
-	int err = 0;
+	int err = 0, herr = 0;
 
 	if (!d)
 		return -1;
 	dev->priv = d;
+	d->out_fd = d->log_fd = d->pty_fd = -1;
 	err |= cfg_u64(c, dev->name, "base", &d->base, 0, CFG_REQUIRED);
 	err |= cfg_u32(c, dev->name, "irq", &d->irq, 0, 0, 1019, CFG_REQUIRED);
 	err |= cfg_bool(c, dev->name, "console", &d->console, console_default);
 	err |= cfg_bool(c, dev->name, "sanitize", &d->con.sanitize, false);
+	herr |= cfg_enum(c, dev->name, "host", host_names, &d->host,
+			 d->console ? HOST_STDIO : HOST_OFF);
+	herr |= cfg_path(c, dev->name, "path", &d->path, 0);
+	herr |= cfg_path(c, dev->name, "log", &d->log, 0);
+	herr |= cfg_bool(c, dev->name, "append", &d->append, false);
+	/* (with a bad host key, whether the others fit it cannot be told) */
+	herr = herr ?: configure_host(dev, m);
 	if (err)
 		return -1;
 	/* Where the architecture has I/O ports (x86), the 8 registers are ports there. */
@@ -389,19 +551,28 @@ static int uart_configure(struct device *dev, struct machine *m)
 	err |= alloc_irqs(&m->alloc, dev->name, d->irq, 1, cfg_get(c, dev->name, "irq"));
 	if (d->console)
 		err |= machine_set_console(m, dev);
-	return err;
+	if (err || herr)
+		return -1;
+	/* For a run, the host side opens now: a restarted guest (on_reboot) keeps it. */
+	return m->run ? open_host(dev, c) : 0;
 }
 
 static void uart_describe(const struct device *dev, FILE *out)
 {
 	const struct uart_dev *d = dev->priv;
 
-	fprintf(out, "  %s: ns16550a at %s0x%llx, irq %u%s\n", dev->name,
+	fprintf(out, "  %s: ns16550a at %s0x%llx, irq %u%s, host %s%s%s", dev->name,
 		d->io_port ? "I/O port " : "", (unsigned long long)d->base, d->irq,
-		d->console
-			? (d->con.sanitize ? ", console (stdin/stdout, control sequences stripped)"
-					   : ", console (stdin/stdout)")
-			: "");
+		d->console ? ", console" : "", host_names[d->host],
+		d->host == HOST_STDIO ? " (stdin/stdout)"
+		: d->path	      ? " "
+				      : "",
+		d->path ? d->path : "");
+	if (d->log)
+		fprintf(out, ", log %s", d->log);
+	if (d->append)
+		fprintf(out, ", appending");
+	fprintf(out, "%s\n", d->con.sanitize ? ", control sequences stripped" : "");
 }
 
 static void uart_irq(void *opaque, int level)
@@ -415,17 +586,17 @@ static void uart_out(void *opaque, uint8_t byte)
 {
 	struct uart_dev *d = opaque;
 
-	if (d->console) {
+	if (d->console)
 		timeline_mark(TL_FIRST_CONSOLE_OUTPUT);
+	if (d->attached)
 		console_write(&d->con, &byte, 1);
-	}
 }
 
 static bool uart_tx_room(void *opaque)
 {
 	struct uart_dev *d = opaque;
 
-	return !d->console || console_can_write(&d->con);
+	return !d->attached || console_can_write(&d->con);
 }
 
 /* The console's writer made room: the transmitter is empty again (writer thread). */
@@ -441,7 +612,7 @@ static void uart_mmio(void *opaque, uint64_t offset, uint8_t *data, uint32_t len
 	struct uart_dev *d = opaque;
 
 	uart_access(d->uart, offset, data, len, is_write);
-	if (!is_write && offset == RBR_THR_DLL && d->console)
+	if (!is_write && offset == RBR_THR_DLL && d->attached)
 		console_room(&d->con);
 }
 
@@ -460,9 +631,20 @@ static void uart_quit(void *opaque)
 	vm_stop(d->vm, VM_STOPPED);
 }
 
+/*
+ * A run's first boot empties the files (append = off); a guest restarted by on_reboot goes on
+ * after what the boot before wrote (the same open file, inherited, its offset moved on).
+ */
+static void start_file(const struct device *dev, int fd, bool append)
+{
+	if (fd >= 0 && !append && lseek(fd, 0, SEEK_CUR) == 0 && ftruncate(fd, 0) < 0)
+		log_warn("%s: cannot empty its console file: %s", dev->name, strerror(errno));
+}
+
 static int uart_realize(struct device *dev, struct vm *vm)
 {
 	struct uart_dev *d = dev->priv;
+	struct console_host h = {.name = dev->name, .in_fd = -1, .out_fd = -1, .log_fd = d->log_fd};
 	int err;
 
 	d->vm = vm;
@@ -474,9 +656,25 @@ static int uart_realize(struct device *dev, struct vm *vm)
 			   dev->name);
 	if (err)
 		return err;
-	return d->console
-		       ? console_attach(&d->con, &vm->loop, uart_push, uart_out_room, uart_quit, d)
-		       : 0;
+	if (d->host == HOST_STDIO) {
+		h.in_fd = STDIN_FILENO;
+		h.out_fd = STDOUT_FILENO;
+		h.term = true;
+	} else if (d->host == HOST_FILE) {
+		h.out_fd = d->out_fd;
+	} else if (d->host == HOST_PTY) {
+		h.in_fd = h.out_fd = d->pty_fd;
+		h.pty = true;
+	}
+	if (h.in_fd < 0 && h.out_fd < 0 && h.log_fd < 0)
+		return 0; /* off: the guest's output is dropped, it gets no input */
+	start_file(dev, d->out_fd, d->append);
+	start_file(dev, d->log_fd, d->append);
+	if (d->host == HOST_PTY)
+		fprintf(stderr, "microvm: %s%s on %s\n", dev->name, d->console ? " console" : "",
+			d->pty_name);
+	d->attached = true;
+	return console_attach(&d->con, &vm->loop, &h, uart_push, uart_out_room, uart_quit, d);
 }
 
 static void uart_hw(const struct device *dev, struct hw_desc *hw)
@@ -498,8 +696,9 @@ static void uart_unrealize(struct device *dev)
 {
 	struct uart_dev *d = dev->priv;
 
-	if (d->console && d->vm)
+	if (d->attached)
 		console_detach(&d->con);
+	d->attached = false;
 	uart_free(d->uart);
 	d->uart = NULL;
 	d->vm = NULL;
@@ -519,6 +718,26 @@ static int uart_dev_restore(struct device *dev, const struct snap_sec *sec)
 	return uart_restore(d->uart, sec);
 }
 
+static void uart_destroy(struct device *dev)
+{
+	struct uart_dev *d = dev->priv;
+
+	if (d) {
+		if (d->out_fd >= 0)
+			close(d->out_fd);
+		if (d->log_fd >= 0)
+			close(d->log_fd);
+		if (d->pty_fd >= 0)
+			close(d->pty_fd);
+		free(d->path);
+		free(d->log);
+	}
+	device_free_priv(dev);
+}
+
+/* The host side: the guest sees none of it. */
+static const char *const uart_restore_keys[] = {"host", "path", "log", "append", "sanitize", NULL};
+
 const struct device_ops uart_ops = {
 	.type = "ns16550a",
 	.configure = uart_configure,
@@ -528,5 +747,6 @@ const struct device_ops uart_ops = {
 	.hw = uart_hw,
 	.save = uart_dev_save,
 	.restore = uart_dev_restore,
-	.destroy = device_free_priv,
+	.destroy = uart_destroy,
+	.restore_keys = uart_restore_keys,
 };

@@ -377,6 +377,58 @@ console_blocked_case() {
 	expect console-blocked "and it says why it stopped" has "stopped by signal 15"
 }
 
+# host = file: the guest's console goes to a file, not to stdout. It takes no input:
+# microvm.poweroff powers the guest off once init is reached.
+console_file_case() {
+	rm -f "$TMP/console.txt"
+	start console-file --set memory.size=256M --set uart0.host=file \
+		--set uart0.path="$TMP/console.txt" --append microvm.poweroff
+	finish 120
+	mvout=$out
+	out=$TMP/console.txt
+	expect console-file "the guest's boot log is in the file" has "Booting Linux"
+	expect console-file "its init was reached there" has "microvm-guest: init reached"
+	out=$mvout
+	expect console-file "none of it on stdout" sh -c "! grep -q 'Booting Linux' '$out'"
+	expect console-file "poweroff gives exit 0 (got $status)" test "$status" = 0
+}
+
+# host = pty with a log: the pty's path is printed. With nothing attached the guest goes on
+# (30 KB typed into the pty is mostly dropped, all of it logged); then a reader attaches,
+# a command typed into the pty runs and its output comes back there; poweroff.
+console_pty_case() {
+	rm -f "$TMP/pty.log" "$TMP/pty.out"
+	start console-pty --set memory.size=256M --set uart0.host=pty --set uart0.log="$TMP/pty.log"
+	mvout=$out
+	wait_for "console on /dev/pts/" 1 30
+	pty=$(sed -n 's|^microvm: uart0 console on \(/dev/pts/[0-9]*\).*|\1|p' "$out" | head -n 1)
+	out=$TMP/pty.log
+	wait_for "microvm-guest: init reached" 1 120 && wait_for "microvm:/#" 1 10
+	# (printf opens the pty, writes and closes it: nothing stays attached)
+	[ -n "$pty" ] && printf 'yes flood | head -n 5000; echo FLOOD-$((2+3))\n' >"$pty"
+	wait_for "^FLOOD-5" 1 120
+	floods=$(grep -c '^flood' "$out")
+	cat "$pty" >"$TMP/pty.out" 2>/dev/null &
+	reader=$!
+	[ -n "$pty" ] && printf 'echo pty-$((6*7))\n' >"$pty"
+	out=$TMP/pty.out
+	wait_for "^pty-42" 1 30
+	[ -n "$pty" ] && printf 'poweroff -f\n' >"$pty"
+	out=$mvout
+	finish 60
+	kill $reader 2>/dev/null
+	wait $reader 2>/dev/null
+	expect console-pty "its path is printed (${pty:-none})" test -n "$pty"
+	expect console-pty "with nothing attached the guest ran its flood to the end" \
+		grep -q "^FLOOD-5" "$TMP/pty.log"
+	expect console-pty "the log holds all of it ($floods of 5000 lines)" test "$floods" = 5000
+	expect console-pty "and the monitor counted what it dropped" has "dropped with nothing attached"
+	expect console-pty "a reader attached later runs a command" grep -q "^pty-42" "$TMP/pty.out"
+	expect console-pty "the log has it too" grep -q "^pty-42" "$TMP/pty.log"
+	expect console-pty "none of the guest's output on stdout" sh -c "! grep -q 'pty-42' '$out'"
+	expect console-pty "poweroff gives exit 0 (got $status)" test "$status" = 0
+}
+
 # gic version = auto takes what the host offers; the kernel here is the gzip-compressed
 # Image (microvm inflates it), which must boot like the plain one.
 gic_auto_case() {
@@ -652,6 +704,8 @@ unit boot restart restart_case
 # The console and the sandbox do not depend on the interrupt controller: one arm64 host each
 # (the sandbox on the GICv3 one, which has more time to spare).
 [ "$HOSTKIND" != rpi5 ] || unit boot console-blocked console_blocked_case
+[ "$HOSTKIND" != rpi5 ] || unit boot console-file console_file_case
+[ "$HOSTKIND" != rpi5 ] || unit boot console-pty console_pty_case
 [ "$HOSTKIND" != gicv3 ] || unit sandbox sandbox sandbox_cases
 [ "$HOSTKIND" = x86 ] || unit boot gic-auto gic_auto_case
 unit blk blk-uring-msix blk_uring_msix_case

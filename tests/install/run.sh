@@ -131,6 +131,10 @@ check "completion offers gic.v2m_irq_base= and gic.v2m_irq_count= (got '$out')" 
 	test "$out" = "gic.v2m_irq_base= gic.v2m_irq_count= "
 out=$(complete_line "microvm --config $m/x86_64.ini -s uart0.con" | tr '\n' ' ')
 check "completion offers uart0.console= on x86_64.ini (got '$out')" test "$out" = "uart0.console= "
+out=$(complete_line "microvm --config $m/rpi5.ini --set uart0.host=p" | tr '\n' ' ')
+check "completion offers pty after uart0.host=p (got '$out')" test "$out" = "pty "
+out=$(complete_line "microvm --config $m/rpi5.ini --set uart0.host=" | tr '\n' ' ')
+check "completion offers the UART's host sides (got '$out')" test "$out" = "stdio file pty off "
 out=$(complete_line "microvm --dump-" | tr '\n' ' ')
 check "completion offers --dump-acpi --dump-dtb (got '$out')" test "$out" = "--dump-acpi --dump-dtb "
 

@@ -26,7 +26,7 @@ static const struct {
 	{"sandbox", test_sandbox},   {"sanitize", test_sanitize}, {"x86", test_x86},
 	{"api", test_api},	     {"snapfile", test_snapfile}, {"devsnap", test_devsnap},
 	{"snapopen", test_snapopen}, {"rng", test_rng},		  {"vsock", test_vsock},
-	{"balloon", test_balloon},   {"cli", test_cli},
+	{"balloon", test_balloon},   {"cli", test_cli},		  {"console", test_console},
 };
 
 /* Say which case runs now, with the counts so far (the crash report's last word). */

@@ -88,6 +88,7 @@ void test_mmio(void);
 void test_blk(void);
 void test_rng(void);
 void test_balloon(void);
+void test_console(void);
 
 struct snap;
 /* A copy of section name of st with its field set to the number v (test_devsnap.c). */

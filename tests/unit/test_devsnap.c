@@ -870,7 +870,7 @@ static void restore_keys(void)
 	restore_set(&in, "blk0.engine=sync", NULL, NULL);
 	restore_set(&in, "uart0.mac=02:00:00:00:00:42",
 		    "--set uart0.mac=02:00:00:00:00:42: a restore cannot change this",
-		    "of [uart0] (a ns16550a) it may set none");
+		    "of [uart0] (a ns16550a) it may set host, path, log, append or sanitize");
 	restore_set(&in, "blk0.mac=02:00:00:00:00:42",
 		    "--set blk0.mac=02:00:00:00:00:42: a restore",
 		    "of [blk0] (a virtio-blk) it may set path or engine");

@@ -10,6 +10,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/vhost.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -88,6 +89,14 @@ static void call_fdatasync(void)
 static void call_setuid0(void)
 {
 	syscall(SYS_setuid, 0);
+}
+
+/* What the console writer does when the host's output is full (libc's poll: poll or ppoll). */
+static void call_poll(void)
+{
+	struct pollfd p = {.fd = STDERR_FILENO, .events = POLLOUT};
+
+	poll(&p, 1, 0);
 }
 
 struct role_case {
@@ -262,6 +271,8 @@ static void test_timer_calls(void)
 
 static void test_roles(void)
 {
+	char err[512];
+
 	/* Each role: one call outside its list kills the process and names the call. */
 	check_kill((struct role_case){SANDBOX_VCPU, SANDBOX_ON, NULL, call_socket, "socket (", 1});
 	check_kill((struct role_case){SANDBOX_BLK_WORKER, SANDBOX_ON, NULL, call_openat, "openat (",
@@ -270,6 +281,13 @@ static void test_roles(void)
 				      "ioctl (", 1});
 	check_kill((struct role_case){SANDBOX_MAIN, SANDBOX_ON, NULL, call_mmap_exec, "mmap (", 1});
 	check_kill((struct role_case){SANDBOX_MAIN, SANDBOX_ON, NULL, call_setuid0, "setuid (", 0});
+	/* The console writer waits for a full output to take more; a vCPU never does. */
+	CHECK_EQ(in_child(role_child,
+			  &(struct role_case){SANDBOX_CONSOLE_OUT, SANDBOX_ON, NULL, call_poll, "",
+					      1},
+			  err, sizeof(err)),
+		 0);
+	check_kill((struct role_case){SANDBOX_VCPU, SANDBOX_ON, NULL, call_poll, "poll (", 1});
 	/* A call in the list, taken out with seccomp_deny. */
 	check_kill((struct role_case){SANDBOX_BLK_WORKER, SANDBOX_ON, "fsync,fdatasync",
 				      call_fdatasync, "fdatasync (", 0});
