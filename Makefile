@@ -89,7 +89,7 @@ $(OUT)/microvm: $(OUT)/obj/src/main.o $(LIB_OBJS)
 
 # Tests back NICs with socket pairs, without /dev/vhost-net: the TAP and vhost calls go to
 # tests/unit/tapwrap.c, and the device lock passes through it (a test's hook).
-TAPWRAP := -Wl,--wrap=tap_set_offload,--wrap=tap_set_queue_enabled,--wrap=vhost_net_open,--wrap=vhost_net_close,--wrap=vhost_net_set_features,--wrap=vhost_net_start,--wrap=vhost_net_set_call,--wrap=vhost_net_stop,--wrap=virtio_lock
+TAPWRAP := -Wl,--wrap=tap_set_offload,--wrap=tap_set_queue_enabled,--wrap=vhost_net_open,--wrap=vhost_net_close,--wrap=vhost_net_set_features,--wrap=vhost_net_start,--wrap=vhost_net_set_call,--wrap=vhost_net_stop,--wrap=virtio_lock,--wrap=tap_deleted
 $(OUT)/unit-tests: $(TEST_OBJS) $(LIB_OBJS)
 	$(CC) $(LDFLAGS) $(TAPWRAP) -o $@ $^ $(LIBS)
 

@@ -140,6 +140,7 @@ static const struct {
 	{KVM_SIGNAL_MSI, R_MAIN | R_VCPU},
 	{TUNSETOFFLOAD, R_TAP},
 	{TUNSETQUEUE, R_TAP},
+	{TUNGETIFF, R_TAP}, /* is the TAP still there (a vhost ring error: the TAP or the guest)? */
 	/* vhost = on: rings handed to the kernel and taken back (DRIVER_OK, reset, masks) */
 	{VHOST_SET_FEATURES, R_VHOST},
 	{VHOST_SET_VRING_NUM, R_VHOST},

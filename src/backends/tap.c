@@ -205,6 +205,14 @@ int tap_set_queue_enabled(int fd, bool enabled)
 	return ioctl(fd, TUNSETQUEUE, &ifr) < 0 ? -errno : 0;
 }
 
+bool tap_deleted(int fd)
+{
+	struct ifreq ifr = {0};
+
+	/* A queue of a deleted interface answers EBADFD; a detached queue still answers. */
+	return ioctl(fd, TUNGETIFF, &ifr) < 0 && errno == EBADFD;
+}
+
 void tap_close(struct tap *t)
 {
 	for (unsigned i = 0; i < t->nfds; i++)

@@ -32,6 +32,8 @@ int tap_open(struct tap *t, const char *owner, const char *name, unsigned nqueue
 int tap_set_offload(int fd, unsigned flags);
 /* Attach (true) or detach (false) one queue of a multi-queue interface. -errno. */
 int tap_set_queue_enabled(int fd, bool enabled);
+/* Was the interface of queue fd deleted on the host (the queue is of no use any more)? */
+bool tap_deleted(int fd);
 /* Close every queue (a created, non-persistent interface disappears). */
 void tap_close(struct tap *t);
 

@@ -492,12 +492,12 @@ static const char *tap_name(const struct net *n)
 }
 
 /*
- * A TAP queue reported why (EPOLLERR: the interface was deleted on the host; a deleted TAP
- * reports it for ever, whatever is watched): stop watching every queue and say so once. The
- * VM goes on; microvm serves the data queues from now on (the kernel's rings taken back),
- * dropping and counting what the guest sends, receiving nothing. Lock held, loop thread.
+ * The TAP is gone (a queue reported EPOLLERR: the interface was deleted on the host; from then
+ * on it reports it for ever, once the loop is woken for it): stop watching every queue and say
+ * so once. The VM goes on; microvm serves the data queues from now on (the kernel's rings taken
+ * back), dropping and counting what the guest sends, receiving nothing.
  */
-static void tap_gone(struct net *n, const char *why)
+void net_tap_gone(struct net *n, const char *why)
 {
 	if (n->tap_gone)
 		return;
@@ -526,7 +526,7 @@ static void on_tap(void *opaque, uint32_t events)
 
 	virtio_lock(&nq->n->va.vd);
 	if (events & (EPOLLERR | EPOLLHUP)) {
-		tap_gone(nq->n, events & EPOLLERR ? "EPOLLERR" : "EPOLLHUP");
+		net_tap_gone(nq->n, events & EPOLLERR ? "EPOLLERR" : "EPOLLHUP");
 	} else {
 		if (events & EPOLLOUT) {
 			nq->tx_blocked = false;

@@ -103,6 +103,12 @@ int net_vhost_sync(struct net *n);
  */
 void net_vhost_sync_or_reset(struct net *n);
 /*
+ * The TAP is gone (deleted on the host), as why says: stop watching it, say so once, serve
+ * the data queues in microvm (what the guest sends is dropped and counted). Lock held, on
+ * the event loop's thread.
+ */
+void net_tap_gone(struct net *n, const char *why);
+/*
  * Open the kernel's data path for every pair and offer only what it supports. -errno;
  * net_stop undoes a partial open.
  */

@@ -144,7 +144,9 @@ void net_vhost_sync_or_reset(struct net *n)
 
 /*
  * The kernel signalled ring r: an interrupt it could not send itself (no irqfd for it), or
- * (err) a ring it cannot use because the driver broke it (e.g. a buffer outside RAM).
+ * (err) a ring it cannot use: the driver broke it (e.g. a buffer outside RAM), or the TAP
+ * was deleted on the host. (The loop watches nothing on a vhost NIC's TAP, so a deleted one
+ * never wakes it: this is where it shows.)
  *
  * The count is read under the device lock. Taking a ring back (vhost_pair_stop) takes the
  * eventfds away from the kernel and drains them, also under it: a count read here was
@@ -163,6 +165,8 @@ static void vhost_signalled(struct vhost_ring *r, bool err)
 	if (live && !err) {
 		r->nq->relayed++;
 		virtio_queue_interrupt_now(&n->va.vd, ring_vq(r));
+	} else if (live && tap_deleted(r->nq->fd)) {
+		net_tap_gone(n, "the kernel's data path lost it");
 	} else if (live) {
 		virtio_needs_reset(&n->va.vd,
 				   "queue %u: the kernel's data path (vhost) cannot use the ring: "

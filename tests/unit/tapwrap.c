@@ -8,6 +8,7 @@
  * moment a handler waits for the device lock.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 int __wrap_tap_set_offload(int fd, unsigned flags);
 int __wrap_tap_set_queue_enabled(int fd, bool enabled);
+bool __wrap_tap_deleted(int fd);
 int __wrap_vhost_net_open(struct vhost_net *v, const struct guest_mem *mem);
 void __wrap_vhost_net_close(struct vhost_net *v);
 int __wrap_vhost_net_set_features(struct vhost_net *v, uint64_t features);
@@ -49,6 +51,14 @@ int __wrap_tap_set_queue_enabled(int fd, bool enabled)
 	(void)enabled;
 	tapwrap_queue_calls++;
 	return 0;
+}
+
+/* A stand-in's interface is deleted when its peer went (EPOLLERR or EPOLLHUP, for ever). */
+bool __wrap_tap_deleted(int fd)
+{
+	struct pollfd p = {.fd = fd};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
 static struct vhostwrap *fake(const struct vhost_net *v)

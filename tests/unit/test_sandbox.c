@@ -618,6 +618,12 @@ static void call_tunsetqueue(void)
 		_exit(6);
 }
 
+static void call_tungetiff(void)
+{
+	if (syscall(SYS_ioctl, -1, TUNGETIFF, NULL) == 0 || errno != EBADF)
+		_exit(6);
+}
+
 static void call_vhost_ring_err(void)
 {
 	if (syscall(SYS_ioctl, -1, VHOST_SET_VRING_ERR, NULL) == 0 || errno != EBADF)
@@ -660,6 +666,8 @@ static void test_device_calls(void)
 
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
 		check_device_call(roles[i], (struct sandbox_config){.tap = true}, call_tunsetqueue,
+				  "ioctl (");
+		check_device_call(roles[i], (struct sandbox_config){.tap = true}, call_tungetiff,
 				  "ioctl (");
 		check_device_call(roles[i], (struct sandbox_config){.vhost = true},
 				  call_vhost_ring_err, "ioctl (");
