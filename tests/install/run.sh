@@ -126,17 +126,18 @@ complete_line() { # LINE: what the completion offers at the end of LINE
 		printf "%s\n" "${COMPREPLY[@]}"' sh "$comp" "$1"
 }
 m=$root/share/microvm/machines
-out=$(complete_line "microvm --config $m/rpi5.ini --set gic.v2m_irq_" | tr '\n' ' ')
-check "completion offers gic.v2m_irq_base= and gic.v2m_irq_count= (got '$out')" \
-	test "$out" = "gic.v2m_irq_base= gic.v2m_irq_count= "
-out=$(complete_line "microvm --config $m/x86_64.ini -s uart0.con" | tr '\n' ' ')
-check "completion offers uart0.console= on x86_64.ini (got '$out')" test "$out" = "uart0.console= "
-out=$(complete_line "microvm --config $m/rpi5.ini --set uart0.host=p" | tr '\n' ' ')
-check "completion offers pty after uart0.host=p (got '$out')" test "$out" = "pty "
-out=$(complete_line "microvm --config $m/rpi5.ini --set uart0.host=" | tr '\n' ' ')
-check "completion offers the UART's host sides (got '$out')" test "$out" = "stdio file pty off "
-out=$(complete_line "microvm --dump-" | tr '\n' ' ')
-check "completion offers --dump-acpi --dump-dtb (got '$out')" test "$out" = "--dump-acpi --dump-dtb "
+offers() { # WHAT LINE REPLY: the completion offers REPLY (space-separated) at the end of LINE
+	got=$(complete_line "$2" | tr '\n' ' ')
+	check "completion offers $1 (got '$got')" test "$got" = "$3"
+}
+offers "gic.v2m_irq_base= and gic.v2m_irq_count=" \
+	"microvm --config $m/rpi5.ini --set gic.v2m_irq_" "gic.v2m_irq_base= gic.v2m_irq_count= "
+offers "uart0.console= on x86_64.ini" "microvm --config $m/x86_64.ini -s uart0.con" \
+	"uart0.console= "
+offers "pty after uart0.host=p" "microvm --config $m/rpi5.ini --set uart0.host=p" "pty "
+offers "the UART's host sides" "microvm --config $m/rpi5.ini --set uart0.host=" \
+	"stdio file pty off "
+offers "--dump-acpi --dump-dtb" "microvm --dump-" "--dump-acpi --dump-dtb "
 
 # Machines by name: the installed ones, found from another directory; --list-machines. The
 # guest images may not be built: --check reads stand-ins.
@@ -153,21 +154,16 @@ check "--list-machines lists the three installed machines (got '$out')" sh -c \
 	"test '$out' = 'rpi5 virt-gicv3 x86_64 ' &&
 	 grep -qE '^rpi5 +$m/rpi5.ini +Raspberry Pi 5 host' '$tmp/machines'"
 # The completion: machine names, the words a key takes, an incomplete device's keys.
-out=$(complete_line "microvm --config rpi" | tr '\n' ' ')
-check "completion offers the machine rpi5 after --config (got '$out')" test "$out" = "rpi5 "
-out=$(complete_line "microvm -c rpi5 --disk $tmp/disk.img,ro --set blk0.transport=" | tr '\n' ' ')
-check "completion offers mmio pci after blk0.transport= (got '$out')" test "$out" = "mmio pci "
-out=$(complete_line "microvm -c x86_64 --set uart0.console=" | tr '\n' ' ')
-check "completion offers on off after uart0.console= (got '$out')" test "$out" = "on off "
-out=$(complete_line "microvm -c rpi5 --set blk9.type=virtio-blk --set blk9.tr" | tr '\n' ' ')
-check "completion offers blk9.transport= for a new disk (got '$out')" test "$out" = "blk9.transport= "
-out=$(complete_line "microvm --set net1.type=virtio-r" | tr '\n' ' ')
-check "completion offers virtio-rng after a device's type= (got '$out')" test "$out" = "virtio-rng "
-out=$(complete_line "microvm --kernel Image --set machine.on_" | tr '\n' ' ')
-check "completion without --config: the default machine's keys (got '$out')" \
-	test "$out" = "machine.on_reboot= "
-out=$(complete_line "microvm --disk a.img,transport=p" | tr '\n' ' ')
-check "completion offers pci after --disk PATH,transport= (got '$out')" test "$out" = "pci "
+offers "the machine rpi5 after --config" "microvm --config rpi" "rpi5 "
+offers "mmio pci after blk0.transport=" "microvm -c rpi5 --disk $tmp/disk.img,ro --set blk0.transport=" \
+	"mmio pci "
+offers "on off after uart0.console=" "microvm -c x86_64 --set uart0.console=" "on off "
+offers "blk9.transport= for a new disk" "microvm -c rpi5 --set blk9.type=virtio-blk --set blk9.tr" \
+	"blk9.transport= "
+offers "virtio-rng after a device's type=" "microvm --set net1.type=virtio-r" "virtio-rng "
+offers "the default machine's keys without --config" "microvm --kernel Image --set machine.on_" \
+	"machine.on_reboot= "
+offers "pci after --disk PATH,transport=" "microvm --disk a.img,transport=p" "pci "
 
 # uninstall removes what install put there, not a machine the user added beside them.
 echo "; mine" >"$root/share/microvm/machines/mine.ini"
