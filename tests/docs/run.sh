@@ -95,6 +95,18 @@ if [ "$examples" != --examples ]; then
 	exit
 fi
 
+# kernel_arch FILE: aarch64 for an arm64 Image ("ARMd" at 56), x86_64 for a bzImage ("HdrS" at
+# 0x202), else unknown.
+kernel_arch() {
+	if [ "$(dd if="$1" bs=1 skip=56 count=4 2>/dev/null)" = ARMd ]; then
+		echo aarch64
+	elif [ "$(dd if="$1" bs=1 skip=514 count=4 2>/dev/null)" = HdrS ]; then
+		echo x86_64
+	else
+		echo unknown
+	fi
+}
+
 # The examples, one per line: a code block's lines starting with "microvm --config" or
 # "microvm --kernel" (the default machine),
 # continuation lines joined, comments removed. Placeholders ([...], SECTION) are skipped.
@@ -116,7 +128,12 @@ for doc in README.md docs/*.md; do
 		esac
 		# The machine's kernel must exist (--check opens it): make guest, guest-x86_64.
 		case $run in
-		--kernel*) kernel=$(echo "$run" | sed 's/^--kernel \([^ ]*\).*/\1/') ;;
+		--kernel*) # the default machine is this host's architecture's
+			kernel=$(echo "$run" | sed 's/^--kernel \([^ ]*\).*/\1/')
+			if [ -f "$kernel" ] && [ "$(kernel_arch "$kernel")" != "$(uname -m)" ]; then
+				echo "docs: skipped '$ex': an $(kernel_arch "$kernel") kernel; the default machine here is $(uname -m)"
+				continue
+			fi ;;
 		*)	machine=$(echo "$run" | sed 's/^--config \([^ ]*\).*/\1/')
 			[ -f "$machine" ] || machine=machines/$machine.ini
 			kernel=machines/$(sed -n 's/^kernel *= *//p' "$machine") ;;
@@ -147,7 +164,8 @@ done
 # Devices added whole with --set in a document's text: each passes --check on every machine
 # of its architecture (a base beyond the I/O port space is an arm64 address).
 for doc in README.md docs/*.md; do
-	grep -o '`--set [^`]*\.type=[^`]*`' "$doc" | tr -d '`' | grep -v '\.\.\.' | sort -u
+	grep -o '`--set [^`]*\.type=[^`]*`' "$doc" | tr -d '`' | grep -v '\.\.\.' |
+		grep -E '^(--set [^ ]+=[^ ]*)( --set [^ ]+=[^ ]*)*$' | sort -u
 done >"$tmp/sets"
 while read -r sets; do
 	for m in machines/*.ini; do
