@@ -212,8 +212,12 @@ static bool wants_default(const struct options *o)
 	return false;
 }
 
-/* The options that need a machine of their own: a file's, or the default machine. */
-static int check_new_options(const struct options *o, int argc)
+/*
+ * What the shorthands and the query options go with: a shorthand needs a machine of a file
+ * or the default one (not a snapshot's, not the API's), --json needs --check,
+ * --list-machines stands alone, --list-values names a SECTION.KEY. 0, or -1 (said).
+ */
+static int query_and_shorthand_rules(const struct options *o, int argc)
 {
 	const char *sh = NULL;
 
@@ -427,7 +431,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -1;
 	}
 	o->builtin = wants_default(o);
-	if (check_new_options(o, argc))
+	if (query_and_shorthand_rules(o, argc))
 		return -1;
 	if (o->list_machines)
 		return 0;
