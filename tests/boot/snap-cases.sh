@@ -25,9 +25,11 @@ snap_resumed() {
 	up2=$(sed -n "s/.*TICK$first \([0-9.]*\).*/\1/p" "$out" | head -n 1)
 }
 
-snap_restore_case() {
+# snap_base_save: boot a counting guest, save it to $TMP/vm.state and vm.mem (the snapshot
+# the snap cases start from), check the save; sets save_at and save_up.
+snap_base_save() {
 	SOCK=$TMP/snap.sock
-	rm -f "$TMP/vm.state" "$TMP/vm.mem" "$TMP/vm2.state" "$TMP/vm2.mem"
+	rm -f "$TMP/vm.state" "$TMP/vm.mem"
 	start snap-save --set machine.vcpus=2 --set memory.size=256M --api-sock "$SOCK"
 	wait_for "init reached" 1 180 && wait_for "microvm:/#" 1 10
 	type_line 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo TICK$i $(cut -d" " -f1 /proc/uptime); sleep 0.2; done &'
@@ -40,6 +42,21 @@ snap_restore_case() {
 		test "$(du -k "$TMP/vm.mem" | cut -f1)" -lt 262144
 	expect snap-save "Stop after the snapshot: exit 4 (got $status)" test "$status" = 4
 	save_at=$at save_up=$up
+}
+
+# snap_base NAME: the base snapshot for case NAME, saved by snap-restore; saved here when
+# that unit ran in an attempt of a host that stalled (the host was started again, MVFROM,
+# with a new /tmp) or was not chosen (MVONLY). Returns 1 (NAME failed) without one.
+snap_base() {
+	[ -s "$TMP/vm.state" ] || snap_base_save
+	[ -s "$TMP/vm.state" ] && return 0
+	result "$1" FAIL "no base snapshot to start from (saving one failed)"
+	return 1
+}
+
+snap_restore_case() {
+	rm -f "$TMP/vm2.state" "$TMP/vm2.mem"
+	snap_base_save
 
 	# A new process from the files alone; its API serves the restored VM.
 	NOCONFIG=1 start snap-restore --restore "$TMP/vm.state" --api-sock "$SOCK" \
@@ -178,10 +195,7 @@ snap_fio_case() {
 # Twenty snapshots and restores in a row, each of the VM the last one restored: the counter
 # goes on each time and the guest's uptime never goes back.
 snap_cycles_case() {
-	if [ ! -s "$TMP/vm.state" ]; then
-		result snap-cycles FAIL "no snapshot to start from (snap-restore did not save one)"
-		return
-	fi
+	snap_base snap-cycles || return
 	SOCK=$TMP/cycles.sock
 	cp "$TMP/vm.state" "$TMP/cy0.state"
 	cp --sparse=always "$TMP/vm.mem" "$TMP/cy0.mem"
@@ -251,10 +265,7 @@ clones_poweroff() {
 # reseeds its random number generator and they draw different numbers (with one RNG state
 # they would draw the same). The second clone runs beside the first, with its own console.
 snap_clones_case() {
-	if [ ! -s "$TMP/vm.state" ]; then
-		result snap-clones FAIL "no snapshot to clone (snap-restore did not save one)"
-		return
-	fi
+	snap_base snap-clones || return
 	clone2_start "$TMP/clone2.out" --restore "$TMP/vm.state"
 	NOCONFIG=1 start snap-clone1 --restore "$TMP/vm.state"
 	wait_tick $((save_at + 2))
@@ -363,10 +374,7 @@ snap_refused() {
 }
 
 snap_bad_case() {
-	if [ ! -s "$TMP/vm.state" ]; then
-		result snap-bad FAIL "no snapshot to damage (snap-restore did not save one)"
-		return
-	fi
+	snap_base snap-bad || return
 	size=$(wc -c <"$TMP/vm.state")
 	head -c $((size / 2)) "$TMP/vm.state" >"$TMP/bad-trunc.state"
 	cp "$TMP/vm.state" "$TMP/bad-flip.state"
