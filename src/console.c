@@ -362,6 +362,7 @@ int console_attach(struct console *c, struct loop *loop, const struct console_ho
 	if (err)
 		return -err;
 	c->writer_ok = true;
+	pthread_setname_np(c->writer, "console");
 	c->room_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->room_fd < 0)
 		return -errno;

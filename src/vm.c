@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -613,6 +614,11 @@ int vm_run(struct vm *vm)
 			break;
 		}
 		v->started = true;
+		/* Named for top -H and for counting its wake-ups from outside (bench-peers). */
+		char name[16];
+
+		snprintf(name, sizeof(name), "vcpu%u", i);
+		pthread_setname_np(v->thread, name);
 	}
 	/* Every thread exists and set-up is over: confine them all, then run. */
 	err = sandbox_lock_down();

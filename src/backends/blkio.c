@@ -181,6 +181,7 @@ int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth
 		if (err)
 			return -err;
 		b->worker_ok = true;
+		pthread_setname_np(b->worker, "blk-sync");
 		return 0;
 	}
 	err = io_uring_queue_init(depth, &b->ring, IORING_SETUP_R_DISABLED);
