@@ -4,7 +4,9 @@
 # natively on an arm64 board with KVM; BENCH_KINDS picks hosts), writing build/bench/peers.md,
 # peers-KIND.csv and plots. MICROVM_BASE=REV adds microvm built at git revision REV as more
 # cases (microvm_base-mmio, microvm_base-pci): a before/after in the same run.
-# BENCH_REPORT_ONLY=1 rewrites the report from the logs of the last run.
+# PEER_IMAGE=bdev puts the disk image on the emulated host's own block device (a virtio disk
+# of QEMU's) instead of a file in its memory (tmpfs). BENCH_REPORT_ONLY=1 rewrites the report
+# from the logs of the last run.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -33,6 +35,12 @@ if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 		echo "$rev" >"$bins/microvm-base.version"
 	fi
 	export PEERS_DIR="$top/$bins"
+	if [ "${PEER_IMAGE:-tmpfs}" = bdev ]; then
+		# the tools file system, then fio's region, as peers.sh makes it in tmpfs
+		cp build/guest/tools.ext4 "$out/peers-disk.img"
+		truncate -s 384M "$out/peers-disk.img"
+		export L1_DISK="$top/$out/peers-disk.img"
+	fi
 fi
 
 # stats: per group key (the first field), the median and min-max of the second
@@ -131,10 +139,62 @@ for kind in $BENCH_KINDS; do
 	}
 	# vsock_conf mib|pings: the workload's settings, as the log's MVPEER vsockconf line gives them
 	vsock_conf() { awk -v k="$1" '$2 == "vsockconf" { for (i = 3; i < NF; i++) if ($i == k) print $(i + 1) }' "$raw" | head -n 1; }
+	# count_tables RAW: per workload, what each request (blk) or MiB (net) cost, medians over
+	# the timed rounds: KVM's exits (debugfs), the interrupts the guest took, the monitor's
+	# wake-ups, and (one counted run under strace) its system calls
+	count_tables() {
+		echo "Counts per request (blk) or per MiB moved (net), medians over the rounds: they do not"
+		echo "depend on how busy the machine was. KVM's statistics of the VM (debugfs) and the"
+		echo "monitor's threads' voluntary context switches (wake-ups) are read from outside"
+		echo "just before and just after each job while the guest waits, the guest's virtio"
+		echo "interrupts from its /proc/interrupts; the system calls come from one more run of"
+		echo "each job under strace -c -f (round 1, not timed). The floor: one exit per kick and"
+		echo "none to user space when the kick is an ioeventfd and the interrupt an irqfd;"
+		echo "event-index suppression takes kicks and interrupts below one per request at depth."
+		echo
+		for item in blk-randread-qd1 blk-read-1m blk-randread-qd32 blk-randread-qd256 \
+			net-host-to-guest net-guest-to-host; do
+			grep -q " count [^ ]* $item " "$1" || continue
+			unit=request
+			case $item in net-*) unit=MiB ;; esac
+			header "$item, per $unit"
+			awk -v i=$item '$2 == "count" && $4 == i && $6 > 0 { print $7, $3, $8 / $6 }' "$1" |
+				awk '{ print $1 "|" $2, $3 }' | stats | tr '|' ' ' >"$t.pr"
+			awk -v i=$item '$2 == "syscall" && $4 == i && $5 > 0 { print $6, $3, $7 / $5; tot[$3] += $7 / $5 }
+				END { for (c in tot) print "syscalls", c, tot[c] }' "$1" >>"$t.pr"
+			for name in exits mmio_exit_user mmio_exit_kernel wfi_exit_stat halt_wakeup signal_exits irqs \
+				wake_vcpu wake_other syscalls $(awk '$1 !~ /^[a-z_]*(exit|wake|irqs|syscalls)/ && $3 >= 0.05 { print $1 }' "$t.pr" | sort -u); do
+				grep -q "^$name " "$t.pr" || continue
+				case $name in
+				exits) label="KVM exits, all" ;;
+				mmio_exit_user) label="exits to the monitor (MMIO)" ;;
+				mmio_exit_kernel) label="MMIO exits served in the kernel (ioeventfd)" ;;
+				wfi_exit_stat) label="WFI exits (the vCPU idles)" ;;
+				halt_wakeup) label="vCPU woken from halt" ;;
+				signal_exits) label="exits for a signal" ;;
+				irqs) label="virtio interrupts the guest took" ;;
+				wake_vcpu) label="monitor wake-ups, vCPU threads" ;;
+				wake_other) label="monitor wake-ups, other threads" ;;
+				syscalls) label="monitor system calls, all" ;;
+				*) label="- $name" ;;
+				esac
+				printf "| %s |" "$label"
+				for c in $order; do
+					printf " %s |" "$(awk -v n="$name" -v c="$c" '$1 == n && $2 == c { printf "%.2f", $3 }' "$t.pr" | head -n 1)"
+				done
+				echo
+			done
+			echo
+		done
+		echo "microvm names its vCPU threads (vcpuN), kvmtool too (kvm-vcpu-N); kvm-host does not:"
+		echo "its wake-ups are all under other threads."
+		echo
+	}
 	t=$(mktemp)
 	{
 		echo "## $kind: $where"
 		echo
+		awk '$2 == "image" { k = $3; $1 = $2 = $3 = ""; sub(/^ */, ""); print "The disk image (" k "): " $0 "." }' "$raw" | head -n 1
 		for v in lkvm kvm-host microvm-base; do
 			awk -v v=$v '$2 == "version" && $3 == v { print "- " v ": " $4 }' "$raw"
 		done
@@ -174,26 +234,8 @@ for kind in $BENCH_KINDS; do
 			vsock_table "$raw"
 			echo
 		fi
-		if grep -q " requests " "$raw"; then
-			echo "Per request of the QD1 random read job (one counted run: KVM's exits from debugfs,"
-			echo "the monitor's system calls from strace -c -f, each divided by the requests fio made):"
-			echo
-			header "per request"
-			awk '$2 == "requests" { req[$3] = $4 }
-				$2 == "kvmstat" && ($4 == "exits" || $4 == "mmio_exit_user" || $4 == "mmio_exit_kernel" ||
-					$4 == "wfi_exit_stat" || $4 == "halt_wakeup") { print "kvm:" $4, $3, (req[$3] ? $5 / req[$3] : 0) }
-				$2 == "syscall" { print $4, $3, (req[$3] ? $5 / req[$3] : 0); tot[$3] += $5 }
-				END { for (c in tot) print "all-syscalls", c, (req[c] ? tot[c] / req[c] : 0) }' "$raw" >"$t.pr"
-			# the rows: KVM's figures, all system calls, then each call made at least 0.05 times
-			for name in kvm:exits kvm:mmio_exit_user kvm:mmio_exit_kernel kvm:wfi_exit_stat \
-				kvm:halt_wakeup all-syscalls $(awk '$1 !~ /^(kvm:|all-)/ && $3 >= 0.05 { print $1 }' "$t.pr" | sort -u); do
-				printf "| %s |" "$name"
-				for c in $order; do
-					printf " %s |" "$(awk -v n="$name" -v c="$c" '$1 == n && $2 == c { printf "%.2f", $3 }' "$t.pr")"
-				done
-				echo
-			done
-			echo
+		if grep -q " count " "$raw"; then
+			count_tables "$raw"
 		fi
 		if grep -q " setup " "$raw"; then
 			echo "microvm's set-up (--boot-report of the boot runs, medians): the phases in ms"

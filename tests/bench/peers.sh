@@ -62,9 +62,17 @@ for m in lkvm kvm-host microvm-base; do
 	[ -f "$PEERS/$m.version" ] && echo "MVPEER version $m $(cat "$PEERS/$m.version")"
 done
 
-# The disk: the tools file system (fio, iperf3, strace for the guest), then fio's region.
-dd if="$G/tools.ext4" of="$TMP/disk.img" bs=1M 2>/dev/null
-dd if=/dev/zero of="$TMP/disk.img" bs=1M count=0 seek=384 2>/dev/null
+# The disk: the tools file system (fio, iperf3, strace for the guest), then fio's region; a
+# file in this host's memory (tmpfs), or with L1_DISK the host's own block device holding
+# the same (PEER_IMAGE=bdev in tests/bench/peers-run.sh).
+if [ -n "${L1_DISK:-}" ]; then
+	ln -s "$L1_DISK" "$TMP/disk.img"
+	echo "MVPEER image bdev $L1_DISK (the host's block device, $(($(cat /sys/block/${L1_DISK##*/}/size) >> 11)) MiB)"
+else
+	dd if="$G/tools.ext4" of="$TMP/disk.img" bs=1M 2>/dev/null
+	dd if=/dev/zero of="$TMP/disk.img" bs=1M count=0 seek=384 2>/dev/null
+	echo "MVPEER image tmpfs $TMP/disk.img (a file in the host's memory)"
+fi
 
 # monitor CASE KERNEL INITRD [DISK [TAP]]: the command line of one run (a 256 MiB guest,
 # 1 vCPU, the console on the terminal; kvm-host has none of these options); with $vsock set,
@@ -194,6 +202,86 @@ kvmstats() {
 	done
 }
 
+# counts FILE: the monitor's counts now, "name value": KVM's statistics of its VM, and its
+# threads' voluntary context switches (each a wait that a wake-up ended): wake_vcpu for the
+# threads whose name says vcpu, wake_other for the rest (threads that ended are not counted)
+counts() {
+	pid=$(cat "$TMP/m.txt.pid")
+	{
+		kvmstats
+		for t in /proc/"$pid"/task/*; do
+			w=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status" 2>/dev/null)
+			case $(cat "$t/comm" 2>/dev/null) in
+			*vcpu*) echo "wake_vcpu ${w:-0}" ;;
+			*) echo "wake_other ${w:-0}" ;;
+			esac
+		done
+	} | awk '{ s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1"
+}
+
+# The counts kept per workload (KVM's names on arm64, then the guest's and the monitor's).
+COUNTED="exits mmio_exit_user mmio_exit_kernel wfi_exit_stat halt_wakeup signal_exits irqs wake_vcpu wake_other"
+
+# job_define: define j in the guest's shell. j TAG COMMAND...: say READY-2-TAG and wait for a
+# line, run COMMAND (its output to a file) counting the virtio interrupts the guest takes,
+# say DONE-2-TAG and wait for a line, then print its output as OUT-TAG=LINE;END lines and
+# IRQS-TAG=N. The host takes the monitor's counts at READY and at DONE, while the guest
+# waits: the counts cover the command alone, not the typing or the output (console).
+job_define() {
+	say 'v() { awk '"'"'/virtio/ { s += $2 } END { print s + 0 }'"'"' /proc/interrupts; }'
+	say 'j() { t=$1; shift; echo READY-$((1+1))-$t; read g; a=$(v); "$@" >/tmp/o 2>&1; b=$(v); echo DONE-$((1+1))-$t; read g; sed "s/^/OUT-$t=/; s/\$/;END/" /tmp/o; echo IRQS-$t=$((b-a)); }'
+}
+
+# counted CASE TAG COMMAND...: run COMMAND in the guest through j, the counts taken at its
+# edges into $TMP/TAG.c0 and .c1 (with $trace set, strace -c -f on the monitor meanwhile,
+# into $TMP/strace); false when it did not finish within COUNTED_SECONDS
+counted() {
+	c=$1 tag=$2
+	shift 2
+	say "j $tag $*"
+	until_seen "^READY-2-$tag" 60 || return 1
+	counts "$TMP/$tag.c0"
+	if [ -n "${trace:-}" ]; then
+		rm -f "$TMP/strace" "$TMP/strace.err"
+		"$STRACE" -c -f -p "$(cat "$TMP/m.txt.pid")" -o "$TMP/strace" 2>"$TMP/strace.err" &
+		spid=$!
+		n=0
+		until grep -q attached "$TMP/strace.err" 2>/dev/null || [ $n -ge 100 ]; do
+			sleep 0.1
+			n=$((n + 1))
+		done
+	fi
+	echo >&3
+	until_seen "^DONE-2-$tag" "${COUNTED_SECONDS:-180}" || return 1
+	counts "$TMP/$tag.c1"
+	if [ -n "${trace:-}" ]; then
+		kill -INT $spid
+		wait $spid
+	fi
+	echo >&3
+	until_seen "^IRQS-$tag="
+}
+
+# count_lines CASE ITEM RUN UNITS TAG: "MVPEER count CASE ITEM RUN UNITS NAME DELTA" for each
+# of COUNTED that moved between TAG's two counts (irqs: the guest's own count); UNITS: the
+# requests (or MiB) the job moved
+count_lines() {
+	irqs=$(tr -d '\r' <"$TMP/out" | sed -n "s/^IRQS-$5=//p" | tail -n 1)
+	{
+		awk 'NR == FNR { a[$1] = $2; next } { print $1, $2 - a[$1] }' "$TMP/$5.c0" "$TMP/$5.c1"
+		echo "irqs ${irqs:-0}"
+	} | awk -v want=" $COUNTED " -v pre="MVPEER count $1 $2 $3 $4" \
+		'index(want, " " $1 " ") && $2 >= 0 { print pre, $1, $2 }'
+}
+
+# syscall_lines CASE ITEM UNITS: "MVPEER syscall CASE ITEM UNITS NAME CALLS" from strace -c
+# ("% time seconds usecs/call calls [errors] syscall" rows)
+syscall_lines() {
+	awk -v pre="MVPEER syscall $1 $2 $3" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print pre, $NF, $4 }' \
+		"$TMP/strace"
+}
+
+# fio_job JOB: the fio command of a job on the disk's 256 MiB at 128 MiB
 fio_job() {
 	case $1 in
 	randread-qd1) a="--rw=randread --bs=4k --iodepth=1 --ioengine=libaio" ;;
@@ -202,15 +290,18 @@ fio_job() {
 	randread-qd256) a="--rw=randread --bs=4k --iodepth=256 --ioengine=io_uring" ;;
 	esac
 	echo "/mnt/bin/fio --name=$1 --filename=/dev/vda --offset=128m --size=256m --direct=1 $a" \
-		"--runtime=$SECS --time_based --output-format=terse | sed 's/^/FIO-$2=/; s/\$/;FIO-END/'"
+		"--runtime=$SECS --time_based --output-format=terse"
 }
 
-# fio_result TAG: "MB/s IOPS" of a job's terse line (reads: fields 7 and 8), nothing when the
-# line is not a whole one without errors (fio terse version 3 has 130 fields; the console
-# shows a long line in pieces, so a job is over when its FIO-END marker is there)
+# fio_result TAG: "MB/s IOPS requests" of a job's terse line (reads: fields 6 (KiB), 7
+# (KiB/s) and 8 (IOPS); requests: KiB over the job's block size), nothing when the line is
+# not a whole one without errors (fio terse version 3 has 130 fields; j marks a line's end:
+# the console shows a long line in pieces)
 fio_result() {
-	tr -d '\r' <"$TMP/out" | sed -n "s/^FIO-$1=//p" |
-		awk -F';' '$1 == 3 && $5 == 0 && NF >= 130 { printf "%.1f %.0f\n", $7 * 1024 / 1e6, $8 }'
+	bs=4
+	case $1 in read-1m*) bs=1024 ;; esac
+	tr -d '\r' <"$TMP/out" | sed -n "s/^OUT-$1=\(.*\);END$/\1/p" |
+		awk -F';' -v bs=$bs '$1 == 3 && $5 == 0 && NF >= 130 { printf "%.1f %.0f %.0f\n", $7 * 1024 / 1e6, $8, $6 / bs }'
 }
 
 blk() {
@@ -222,39 +313,30 @@ blk() {
 		session_end
 		return
 	fi
+	job_define
+	# Each job timed and counted; in round 1 each once more under strace -c, for the monitor's
+	# system calls (not timed: strace slows every call it counts).
 	for job in randread-qd1 read-1m randread-qd32 randread-qd256; do
-		say "$(fio_job $job $job-$r)"
-		if until_seen "^FIO-$job-$r=.*;FIO-END" $((SECS + 60)) &&
-			[ -n "$(fio_result "$job-$r")" ]; then
-			echo "MVPEER blk $c $job $r $(fio_result "$job-$r")"
-		else
-			echo "MVPEER-ERROR blk $c $job"
-			tr -d '\r' <"$TMP/out" | grep -a "FIO-$job-$r=" | tail -n 1 | cut -c1-600
-			tail -n 15 "$TMP/out"
-		fi
+		for how in timed traced; do
+			[ $how = timed ] || [ "$r" = 1 ] || continue
+			tag=$job-$r-$how trace=""
+			[ $how = timed ] || trace=1
+			# shellcheck disable=SC2046
+			if counted "$c" $tag $(fio_job $job) && res=$(fio_result $tag) && [ -n "$res" ]; then
+				if [ $how = timed ]; then
+					echo "MVPEER blk $c $job $r ${res% *}"
+					count_lines "$c" "blk-$job" "$r" "${res##* }" $tag
+				else
+					syscall_lines "$c" "blk-$job" "${res##* }"
+				fi
+			else
+				echo "MVPEER-ERROR blk $c $job $how"
+				tr -d '\r' <"$TMP/out" | grep -a "OUT-$tag=" | tail -n 1 | cut -c1-600
+				tail -n 15 "$TMP/out"
+			fi
+		done
 	done
-	# Per request: the same QD1 job once more, counted (round 1 only; counts do not vary).
-	if [ "$r" = 1 ]; then
-		# The guest waits, so that the counts cover the job and not the typing (console).
-		say "sleep 4; $(fio_job randread-qd1 traced) >/tmp/traced; echo TRACED-\$((3+3))"
-		sleep 0.5
-		kvmstats >"$TMP/k0"
-		"$STRACE" -c -f -p "$(cat "$TMP/m.txt.pid")" -o "$TMP/strace" 2>/dev/null &
-		spid=$!
-		until_seen "^TRACED-6" $((SECS + 120))
-		kill -INT $spid
-		wait $spid
-		kvmstats >"$TMP/k1"
-		say "cat /tmp/traced"
-		until_seen "^FIO-traced=.*;FIO-END"
-		ios=$(tr -d '\r' <"$TMP/out" | sed -n "s/^FIO-traced=//p" | awk -F';' '{ print $6 * 1024 / 4096 }')
-		echo "MVPEER requests $c $ios"
-		awk 'NR == FNR { a[$1] = $2; next } $2 - a[$1] > 0 { print "MVPEER kvmstat '"$c"'", $1, $2 - a[$1] }' \
-			"$TMP/k0" "$TMP/k1"
-		# strace -c: "% time seconds usecs/call calls [errors] syscall" rows
-		awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print "MVPEER syscall '"$c"'", $NF, $4 }' \
-			"$TMP/strace"
-	fi
+	trace=""
 	session_end
 	case $c in
 	microvm*)
@@ -291,24 +373,44 @@ net() {
 	fi
 	say 'ip link set eth0 up; ip addr add 10.0.9.2/24 dev eth0; echo NET-$((2+2))'
 	until_seen "NET-4"
+	job_define
+	# Each direction timed and counted; in round 1 each once more under strace -c (not timed).
 	for dir in host-to-guest guest-to-host; do
-		rev=""
-		[ $dir = host-to-guest ] && rev=-R
-		"$IPERF" -s -1 -p 5201 >/dev/null 2>&1 &
-		ipid=$!
-		sleep 1
-		say "/mnt/bin/iperf3 -c 10.0.9.1 -p 5201 -t $ISECS -f m $rev | sed -n 's/.* \([0-9.]*\) Mbits.sec.*receiver.*/IPERF-$dir-$r=\1/p'"
-		if until_seen "^IPERF-$dir-$r=" $((ISECS + 60)); then
-			mbit=$(tr -d '\r' <"$TMP/out" | sed -n "s/^IPERF-$dir-$r=\([0-9.]*\).*/\1/p")
-			echo "MVPEER net $c $dir $r $(echo "$mbit" | awk '{ printf "%.1f", $1 / 8 }')"
-		else
-			echo "MVPEER-ERROR net $c $dir"
-			grep -ai "warn\|error\|fatal\|fail" "$TMP/out" | head -n 8
-			tail -n 8 "$TMP/out"
-			kill $ipid 2>/dev/null
-		fi
-		wait $ipid
+		for how in timed traced; do
+			[ $how = timed ] || [ "$r" = 1 ] || continue
+			tag=$dir-$r-$how trace=""
+			[ $how = timed ] || trace=1
+			rev=""
+			[ $dir = host-to-guest ] && rev=-R
+			"$IPERF" -s -1 -p 5201 >"$TMP/iperf.out" 2>&1 &
+			ipid=$!
+			n=0
+			until grep -q "listening" "$TMP/iperf.out" || [ $n -ge 100 ]; do
+				sleep 0.1
+				n=$((n + 1))
+			done
+			# the receiver's summary: "... N MBytes M Mbits/sec ... receiver"
+			if counted "$c" $tag /mnt/bin/iperf3 -c 10.0.9.1 -p 5201 -t "$ISECS" -f m $rev &&
+				res=$(tr -d '\r' <"$TMP/out" | grep "^OUT-$tag=.*receiver" |
+					sed -n 's/.* \([0-9.]*\) MBytes *\([0-9.]*\) Mbits.sec.*/\1 \2/p' | tail -n 1) &&
+				[ -n "$res" ]; then
+				mib=${res%% *} # iperf3 counts bytes in units of 1024
+				if [ $how = timed ]; then
+					echo "MVPEER net $c $dir $r $(echo "$res" | awk '{ printf "%.1f", $2 / 8 }')"
+					count_lines "$c" "net-$dir" "$r" "$mib" $tag
+				else
+					syscall_lines "$c" "net-$dir" "$mib"
+				fi
+			else
+				echo "MVPEER-ERROR net $c $dir $how"
+				grep -ai "warn\|error\|fatal\|fail" "$TMP/out" | head -n 8
+				tail -n 8 "$TMP/out"
+				kill $ipid 2>/dev/null
+			fi
+			wait $ipid
+		done
 	done
+	trace=""
 	session_end
 	case $c in
 	microvm*)

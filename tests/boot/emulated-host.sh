@@ -75,6 +75,9 @@ mods="drivers/net/tun drivers/net/tap drivers/vhost/vhost_iotlb drivers/vhost/vh
 	net/vmw_vsock/vsock net/vmw_vsock/vmw_vsock_virtio_transport_common drivers/vhost/vhost_vsock"
 [ "$kind" = x86 ] && mods="virt/lib/irqbypass arch/x86/kvm/kvm drivers/crypto/ccp/ccp
 	arch/x86/kvm/kvm-amd $mods"
+# L1_DISK=FILE: FILE is the host's disk /dev/vda (virtio-blk on PCI), for benchmarks of an
+# image on a block device (bench-peers PEER_IMAGE=bdev).
+[ -z "${L1_DISK:-}" ] || mods="drivers/block/virtio_blk $mods"
 for m in $mods; do
 	xz -dc "$kdir"/lib/modules/*/kernel/$m.ko.xz >"$root/lib/${m##*/}.ko"
 	echo "${m##*/}" >>"$root/lib/modules.list"
@@ -104,6 +107,7 @@ echo "HOSTKIND=$kind" >>"$root/tests/env"
 echo "MVONLY=${MVONLY:-}" >>"$root/tests/env"
 echo "MVFROM=${MVFROM:-}" >>"$root/tests/env"
 echo "BENCH_RUNS=${BENCH_RUNS:-3}" >>"$root/tests/env"
+[ -z "${L1_DISK:-}" ] || echo "L1_DISK=/dev/vda" >>"$root/tests/env"
 # Benchmark settings, when given (the scripts in tests/bench/ have the defaults).
 for v in BOOT_ITER BOOT_TRANSPORTS BOOT_VCPUS BOOT_MEM_MIB BOOT_KERNELS BOOT_SECCOMP \
 	RESTORE_ITER RESTORE_MEM_MIB RESTORE_CLONES DEV_ITER CRNG_WAIT RNG_MIB RNG_APPEND \
@@ -175,6 +179,8 @@ fi
 [ "$kind" = x86 ] || set -- "$@" -smp 2
 set -- "$@" -m 3G -nic none -display none -no-reboot -kernel "$l1kernel" \
 	-initrd "$cpio" -append "$l1args mvl1=$mode${mvargs:+ mvargs=$mvargs}"
+[ -z "${L1_DISK:-}" ] ||
+	set -- "$@" -drive "file=$L1_DISK,if=none,id=l1disk,format=raw" -device virtio-blk-pci,drive=l1disk
 # MONITOR=PATH: QEMU's monitor on a Unix socket at PATH, and the host kernel's package in
 # PATH.kernel. make check asks the monitor what the emulated CPUs were doing when a host's
 # console went silent (and names their code from a kallsyms run of that kernel).
