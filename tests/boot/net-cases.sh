@@ -3,7 +3,8 @@
 # All traffic stays between this host and the guest: the TAP gets an address, the guest
 # another one (static, or by DHCP from udhcpd on the TAP).
 NETTOOL=${NETTOOL:-nettool}
-MIB64=67108864
+# Each stream's size: enough to wrap every ring many times over (256 KiB rings at most).
+STREAM_MIB=16
 
 # net_ok: whether this host can run the network cases (said once when it cannot)
 net_ok() {
@@ -13,12 +14,13 @@ net_ok() {
 	return 1
 }
 
-# net_data: the 64 MiB of random data sent host -> guest and the pattern's hash, made once
+# net_data: the STREAM_MIB MiB of random data sent host -> guest and the pattern's hash,
+# made once
 net_data() {
-	[ -z "${net64_sum:-}" ] || return 0
-	PATTERN_SUM=${PATTERN_SUM:-$(yes microvm-pattern | head -c $MIB64 | sha256sum | cut -d' ' -f1)}
-	dd if=/dev/urandom of="$TMP/net64.bin" bs=1M count=64 2>/dev/null
-	net64_sum=$(sha256sum <"$TMP/net64.bin" | cut -d' ' -f1)
+	[ -z "${stream_sum:-}" ] || return 0
+	PATTERN_SUM=$(yes microvm-pattern | head -c $((STREAM_MIB << 20)) | sha256sum | cut -d' ' -f1)
+	dd if=/dev/urandom of="$TMP/stream.bin" bs=1M count=$STREAM_MIB 2>/dev/null
+	stream_sum=$(sha256sum <"$TMP/stream.bin" | cut -d' ' -f1)
 }
 
 # wait_tap NAME: the TAP appears once microvm has realized the NIC
@@ -34,8 +36,8 @@ wait_tap() {
 # mbps FILE DIRECTION: the MB/s nettool reported in FILE
 mbps() { sed -n "s/.*nettool $2 [0-9]* bytes [0-9.]* s \([0-9.]*\) MB\/s.*/\1/p" "$1" | tail -n 1; }
 
-# net_transfers NAME HOSTIP GUESTIP: ping both ways, 64 MiB each way with sha256 checks,
-# then 64 MiB host -> guest unhashed for a throughput figure. The guest kernel's messages
+# net_transfers NAME HOSTIP GUESTIP: ping both ways, STREAM_MIB MiB each way with sha256
+# checks, then as much host -> guest unhashed for a throughput figure. The guest's messages
 # are kept off the console meanwhile (dmesg -n 1): one printed in the middle of a result
 # line would split it. A failed hash names what arrived.
 net_transfers() {
@@ -50,35 +52,35 @@ net_transfers() {
 	expect "$c" "host pings the guest" ping -c 3 -W 5 "$gip"
 	if ! has "^PING-RESULT=0"; then
 		# Without a link each transfer below would only wait out its timeout.
-		result "$c" FAIL "64 MiB transfers skipped: the guest cannot reach the host"
+		result "$c" FAIL "$STREAM_MIB MiB transfers skipped: the guest cannot reach the host"
 		return
 	fi
 	# host -> guest: the guest hashes what arrives
 	type_line "nettool recv 5001 | sha256sum | sed 's/^/H2G=/'"
 	wait_for "nettool listening on 5001" 1 30
-	timeout 300 "$NETTOOL" send "$gip" 5001 <"$TMP/net64.bin" 2>"$TMP/h2g.log"
+	timeout 300 "$NETTOOL" send "$gip" 5001 <"$TMP/stream.bin" 2>"$TMP/h2g.log"
 	wait_for "H2G=[0-9a-f]\{64\}" 1 300
 	h2g=$(grep -a -o "H2G=[0-9a-f]\{64\}" "$out" | tail -n 1)
 	seen=""
-	[ "$h2g" = "H2G=$net64_sum" ] || seen=": guest hashed '${h2g:-nothing}', \
+	[ "$h2g" = "H2G=$stream_sum" ] || seen=": guest hashed '${h2g:-nothing}', \
 $(grep -a -o 'nettool received [0-9]* bytes' "$out" | tail -n 1), sender: $(tr '\n' ' ' <"$TMP/h2g.log")"
-	expect "$c" "64 MiB host -> guest arrive intact (sha256)$seen" test "$h2g" = "H2G=$net64_sum"
+	expect "$c" "$STREAM_MIB MiB host -> guest arrive intact (sha256)$seen" test "$h2g" = "H2G=$stream_sum"
 	# guest -> host: nettool's pattern is yes microvm-pattern; the host hashes what arrives
 	timeout 300 "$NETTOOL" recv 5002 >"$TMP/g2h.bin" 2>"$TMP/g2h.log" &
 	rpid=$!
-	type_line "nettool send $hip 5002 64; echo G2H-DONE=\$?"
+	type_line "nettool send $hip 5002 $STREAM_MIB; echo G2H-DONE=\$?"
 	wait_for "^G2H-DONE=[0-9]" 1 300
 	wait $rpid
-	expect "$c" "64 MiB guest -> host arrive intact (sha256; $(wc -c <"$TMP/g2h.bin") bytes)" \
+	expect "$c" "$STREAM_MIB MiB guest -> host arrive intact (sha256; $(wc -c <"$TMP/g2h.bin") bytes)" \
 		test "$(sha256sum <"$TMP/g2h.bin" | cut -d' ' -f1)" = "$PATTERN_SUM"
 	rm -f "$TMP/g2h.bin"
 	# host -> guest without hashing, for the throughput figure
 	type_line "nettool recv 5003 >/dev/null"
 	wait_for "nettool listening on 5003" 1 30
-	timeout 300 "$NETTOOL" send "$gip" 5003 64 2>"$TMP/h2g.log"
+	timeout 300 "$NETTOOL" send "$gip" 5003 "$STREAM_MIB" 2>"$TMP/h2g.log"
 	wait_for "nettool received" 2 60
-	echo "MVTIME $c tcp host-to-guest $(mbps "$TMP/h2g.log" sent) MB/s (64 MiB, nettool)"
-	echo "MVTIME $c tcp guest-to-host $(mbps "$TMP/g2h.log" received) MB/s (64 MiB, nettool)"
+	echo "MVTIME $c tcp host-to-guest $(mbps "$TMP/h2g.log" sent) MB/s ($STREAM_MIB MiB, nettool)"
+	echo "MVTIME $c tcp guest-to-host $(mbps "$TMP/g2h.log" received) MB/s ($STREAM_MIB MiB, nettool)"
 }
 
 # Static addresses on virtio-mmio; the TAP is created by microvm from a tap%d pattern.

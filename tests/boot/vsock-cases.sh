@@ -25,38 +25,38 @@ vsock_boot() {
 	expect "$1" "the guest's vsock driver bound the device" has "^VSOCKDRV=1"
 }
 
-# vsock_streams NAME: 64 MiB each way, sha256-checked; the CONNECT session's answer shown
+# vsock_streams NAME: STREAM_MIB MiB each way, sha256-checked; the CONNECT session's answer shown
 vsock_streams() {
 	c=$1
 	net_data
 	# host -> guest: the host program speaks the protocol, the guest hashes what arrives
 	type_line "nettool vsock-recv 5001 | sha256sum | sed 's/^/H2G=/'"
 	wait_for "nettool listening on 5001" 1 30
-	timeout 300 "$NETTOOL" uds-send "$vs" 5001 <"$TMP/net64.bin" 2>"$TMP/vh2g.log"
+	timeout 300 "$NETTOOL" uds-send "$vs" 5001 <"$TMP/stream.bin" 2>"$TMP/vh2g.log"
 	wait_for "H2G=[0-9a-f]\{64\}" 1 300
 	h2g=$(grep -a -o "H2G=[0-9a-f]\{64\}" "$out" | tail -n 1)
 	echo "MVTRACE $c host: CONNECT 5001 -> $(sed -n 's/^nettool: CONNECT 5001: //p' "$TMP/vh2g.log")"
 	expect "$c" "the host's CONNECT 5001 was answered OK <port>" grep -q "CONNECT 5001: OK [0-9]" "$TMP/vh2g.log"
-	expect "$c" "64 MiB host -> guest over vsock arrive intact (sha256; $(grep -a -o 'nettool received [0-9]* bytes' "$out" | tail -n 1))" \
-		test "$h2g" = "H2G=$net64_sum"
+	expect "$c" "$STREAM_MIB MiB host -> guest over vsock arrive intact (sha256; $(grep -a -o 'nettool received [0-9]* bytes' "$out" | tail -n 1))" \
+		test "$h2g" = "H2G=$stream_sum"
 	# guest -> host: the guest connects to CID 2 port 5002, which is "<uds_path>_5002"
 	timeout 300 "$NETTOOL" uds-recv "${vs}_5002" >"$TMP/vg2h.bin" 2>"$TMP/vg2h.log" &
 	rpid=$!
 	wait_sock "${vs}_5002"
-	type_line "nettool vsock-send 2 5002 64; echo G2H-DONE=\$?"
+	type_line "nettool vsock-send 2 5002 $STREAM_MIB; echo G2H-DONE=\$?"
 	wait_for "^G2H-DONE=[0-9]" 1 300
 	wait $rpid
-	expect "$c" "64 MiB guest -> host over vsock arrive intact (sha256; $(wc -c <"$TMP/vg2h.bin") bytes)" \
+	expect "$c" "$STREAM_MIB MiB guest -> host over vsock arrive intact (sha256; $(wc -c <"$TMP/vg2h.bin") bytes)" \
 		test "$(sha256sum <"$TMP/vg2h.bin" | cut -d' ' -f1)" = "$PATTERN_SUM"
 	expect "$c" "the guest's sender ended well" has "^G2H-DONE=0"
 	rm -f "$TMP/vg2h.bin"
 	# host -> guest without hashing in the guest, for the throughput figure
 	type_line "nettool vsock-recv 5003 >/dev/null"
 	wait_for "nettool listening on 5003" 1 30
-	timeout 300 "$NETTOOL" uds-send "$vs" 5003 64 2>"$TMP/vh2g.log"
+	timeout 300 "$NETTOOL" uds-send "$vs" 5003 "$STREAM_MIB" 2>"$TMP/vh2g.log"
 	wait_for "nettool received" 2 60
-	echo "MVTIME $c vsock host-to-guest $(mbps "$TMP/vh2g.log" sent) MB/s (64 MiB, nettool)"
-	echo "MVTIME $c vsock guest-to-host $(mbps "$TMP/vg2h.log" received) MB/s (64 MiB, nettool)"
+	echo "MVTIME $c vsock host-to-guest $(mbps "$TMP/vh2g.log" sent) MB/s ($STREAM_MIB MiB, nettool)"
+	echo "MVTIME $c vsock guest-to-host $(mbps "$TMP/vg2h.log" received) MB/s ($STREAM_MIB MiB, nettool)"
 }
 
 # Streams both ways, 500 connections, a host reader that never reads, nothing listening.
