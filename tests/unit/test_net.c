@@ -575,7 +575,7 @@ static void used_entry(struct vdrv *d, unsigned q, unsigned i, uint32_t *id, uin
 	memcpy(len, e + 4, 4);
 }
 
-/* rx_frame NIC LEN SEED: send a frame of len bytes (header zeroed, then a pattern from seed). */
+/* rx_send: send a frame of len bytes (header zeroed, then a pattern from seed). */
 static void rx_send(struct nic *k, uint8_t *frame, size_t len, unsigned seed)
 {
 	memset(frame, 0, NET_HDR_LEN);
@@ -615,6 +615,19 @@ static void rx_check(struct nic *k, unsigned first, unsigned count, const uint64
 	CHECK(same);
 }
 
+/* Post n receive buffers of 1500 bytes on queue 0 and kick; bufs[head] is each one's address. */
+static void rx_post(struct nic *k, uint64_t *bufs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t b = vdrv_alloc(&k->d, 1500, 8);
+		uint16_t head = vdrv_chain(&k->d, 0, &(struct vdrv_buf){b, 1500, true}, 1);
+
+		bufs[head] = b;
+		vdrv_post(&k->d, 0, head);
+	}
+	vdrv_kick(&k->d, 0);
+}
+
 /*
  * Receive straight into the guest's buffers: a frame larger than the buffers the last one
  * took spills into the staging buffer and on into more; one the ring cannot hold yet is
@@ -626,19 +639,11 @@ static void test_rx_direct(void)
 {
 	static uint8_t frame[40000];
 	uint64_t bufs[512];
-	uint16_t heads[64];
 	struct nic k;
 
 	CHECK(nic_open(&k, 1));
 	CHECK_EQ(vdrv_start(&k.d, NF(MRG_RXBUF), 2, 256), 15);
-	for (unsigned i = 0; i < 40; i++) {
-		uint64_t b = vdrv_alloc(&k.d, 1500, 8);
-
-		heads[i] = vdrv_chain(&k.d, 0, &(struct vdrv_buf){b, 1500, true}, 1);
-		bufs[heads[i]] = b;
-		vdrv_post(&k.d, 0, heads[i]);
-	}
-	vdrv_kick(&k.d, 0);
+	rx_post(&k, bufs, 40);
 	spin(&k);
 	/* The first: one buffer taken before the read, the rest of 20000 bytes spilled. */
 	rx_send(&k, frame, 20000, 1);
@@ -655,14 +660,7 @@ static void test_rx_direct(void)
 	rx_send(&k, frame, 20000, 4);
 	spin(&k);
 	CHECK_EQ(vdrv_used(&k.d, 0), 29);
-	for (unsigned i = 40; i < 44; i++) {
-		uint64_t b = vdrv_alloc(&k.d, 1500, 8);
-
-		heads[i] = vdrv_chain(&k.d, 0, &(struct vdrv_buf){b, 1500, true}, 1);
-		bufs[heads[i]] = b;
-		vdrv_post(&k.d, 0, heads[i]);
-	}
-	vdrv_kick(&k.d, 0);
+	rx_post(&k, bufs, 4);
 	CHECK(vdrv_wait_used(&k.d, 0, 43));
 	rx_check(&k, 29, 14, bufs, 1500, 20000, 4);
 	nic_close(&k, 1);
@@ -670,11 +668,7 @@ static void test_rx_direct(void)
 	/* Without mergeable buffers: too large for the buffer is dropped, the next one fits. */
 	CHECK(nic_open(&k, 1));
 	CHECK_EQ(vdrv_start(&k.d, 0, 2, 256), 15);
-	bufs[0] = vdrv_alloc(&k.d, 1500, 8);
-	heads[0] = vdrv_chain(&k.d, 0, &(struct vdrv_buf){bufs[0], 1500, true}, 1);
-	bufs[heads[0]] = bufs[0];
-	vdrv_post(&k.d, 0, heads[0]);
-	vdrv_kick(&k.d, 0);
+	rx_post(&k, bufs, 1);
 	rx_send(&k, frame, 3000, 5);
 	spin(&k);
 	CHECK_EQ(vdrv_used(&k.d, 0), 0);
