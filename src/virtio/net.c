@@ -3,6 +3,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +102,7 @@ static void update_events(struct net_queue *nq)
 		nq->events = want;
 }
 
-enum { RX_DONE, RX_NOBUFS, RX_BROKEN };
+enum { RX_DONE, RX_NOBUFS, RX_BROKEN, RX_EMPTY };
 
 /* Hand the staged frame to the guest (or drop it when it can never fit). */
 static int rx_deliver(struct net_queue *nq)
@@ -159,6 +160,142 @@ static int rx_deliver(struct net_queue *nq)
 	return RX_DONE;
 }
 
+/*
+ * Pop receive buffers onto nq->chains from *nc on (their writable segments follow each other
+ * in nq->rxiov from *iov_used), until *room reaches want or, without mergeable buffers, one
+ * is taken. RX_DONE, RX_NOBUFS (the ring has no more),
+ * RX_BROKEN (a malformed buffer: the device needs a reset), or RX_EMPTY (no room for more).
+ */
+static int rx_take(struct net_queue *nq, unsigned *nc, unsigned *iov_used, size_t *room,
+		   size_t want)
+{
+	struct virtio_dev *vd = &nq->n->va.vd;
+	struct virtq *vq = &vd->vqs[rx_vq(nq)];
+	bool mergeable = virtio_has_feature(vd, VIRTIO_NET_F_MRG_RXBUF);
+
+	while (*room < want && (mergeable || !*nc)) {
+		struct virtq_chain *c = &nq->chains[*nc];
+		int r;
+
+		if (*nc == vq->num || nq->rxiov_max - *iov_used < VIRTQ_MAX_INDIRECT)
+			return RX_EMPTY;
+		*c = (struct virtq_chain){.iov = nq->rxiov + *iov_used,
+					  .iov_max = nq->rxiov_max - *iov_used};
+		r = virtq_pop(vq, vd->mem, c);
+		if (r < 0 || (r > 0 && (c->nout || !c->in_len))) {
+			virtq_unpop(vq, *nc);
+			virtio_needs_reset(vd, "receive queue %u: malformed or readable buffer",
+					   rx_vq(nq));
+			return RX_BROKEN;
+		}
+		if (r == 0)
+			return RX_NOBUFS;
+		*iov_used += c->nin;
+		*room += c->in_len;
+		(*nc)++;
+	}
+	return RX_DONE;
+}
+
+/*
+ * Read the next frame from the TAP straight into the guest's receive buffers: as many as
+ * the last frame filled, and after them the staging buffer, at the frame's own offsets, for
+ * what does not fit. What spilled there is copied into more buffers; without them the whole
+ * frame is staged (nq->rxlen) and waits for rx_deliver (so is a frame that came while the
+ * guest had posted none, as rx_deliver's path always did). RX_DONE (delivered or dropped),
+ * RX_NOBUFS, RX_BROKEN or RX_EMPTY (the TAP has nothing).
+ */
+static int rx_direct(struct net_queue *nq)
+{
+	struct net *n = nq->n;
+	struct virtio_dev *vd = &n->va.vd;
+	struct virtq *vq = &vd->vqs[rx_vq(nq)];
+	unsigned nc = 0, iov_used = 0, in_guest;
+	size_t room = 0, cap, len, done = 0, first;
+	struct virtio_net_hdr_v1 h;
+	const char *why = NULL;
+	unsigned k = 0;
+	ssize_t got;
+	int r;
+
+	if (rx_take(nq, &nc, &iov_used, &room, nq->rx_hint ? nq->rx_hint : 1) == RX_BROKEN)
+		return RX_BROKEN;
+	if (iov_used >= IOV_MAX) {
+		/* More segments than one readv takes: all through the staging buffer. */
+		virtq_unpop(vq, nc);
+		nc = iov_used = 0;
+		room = 0;
+	}
+	in_guest = iov_used;
+	cap = room;
+	if (room < RX_BUF_LEN) {
+		nq->rxiov[iov_used] = (struct iovec){nq->rxbuf + room, RX_BUF_LEN - room};
+		cap = RX_BUF_LEN;
+	}
+	got = readv(nq->fd, nq->rxiov, in_guest + (room < RX_BUF_LEN));
+	if (got < 0) {
+		virtq_unpop(vq, nc);
+		if (errno != EAGAIN && errno != EINTR)
+			net_drop(n, "received frame", strerror(errno));
+		return RX_EMPTY;
+	}
+	len = (size_t)got;
+	/* The header as the TAP wrote it (a copy: the guest can write its buffers any time). */
+	if (len < NET_HDR_LEN + NET_ETH_HLEN)
+		why = "shorter than an Ethernet header";
+	else if (len >= cap)
+		why = "larger than 64 KiB";
+	else if (iov_to_buf(nq->rxiov, in_guest + (room < RX_BUF_LEN), 0, &h, sizeof(h)) !=
+			 sizeof(h) ||
+		 net_rx_header(&h, vd->guest_features) < 0)
+		why = "offloads the guest did not negotiate";
+	if (why) {
+		virtq_unpop(vq, nc);
+		net_drop(n, "received frame", why);
+		nq->rx_dropped++;
+		return RX_DONE;
+	}
+	nq->rx_hint = len;
+	first = room;
+	if (len > room) {
+		/* The rest is in the staging buffer at rxbuf + first: into more buffers. */
+		r = rx_take(nq, &nc, &iov_used, &room, len);
+		if (r == RX_BROKEN)
+			return r;
+		if (room < len) {
+			virtq_unpop(vq, nc);
+			if (r != RX_NOBUFS) {
+				net_drop(n, "received frame",
+					 "larger than the posted receive buffers");
+				nq->rx_dropped++;
+				return RX_DONE;
+			}
+			/* Staged whole until the driver posts more. */
+			iov_to_buf(nq->rxiov, in_guest, 0, nq->rxbuf, first);
+			memcpy(nq->rxbuf, &h, sizeof(h));
+			nq->rxlen = len;
+			return RX_NOBUFS;
+		}
+		iov_from_buf(nq->rxiov + in_guest, iov_used - in_guest, 0, nq->rxbuf + first,
+			     len - first);
+	}
+	/* The chains the frame filled, the header with their count. */
+	while (done < len) {
+		nq->used[k] = (uint32_t)(len - done < nq->chains[k].in_len ? len - done
+									   : nq->chains[k].in_len);
+		done += nq->used[k++];
+	}
+	h.num_buffers = htole16((uint16_t)k);
+	iov_from_buf(nq->rxiov, iov_used, 0, &h, sizeof(h));
+	for (unsigned i = 0; i < k; i++)
+		virtq_add_used(vq, nq->chains[i].head, nq->used[i]);
+	virtq_unpop(vq, nc - k);
+	virtq_publish(vq);
+	nq->rx_frames++;
+	nq->rx_bytes += len - NET_HDR_LEN;
+	return RX_DONE;
+}
+
 /* Move frames from the TAP queue into the guest until either side runs dry. Lock held. */
 static void rx_poll(struct net_queue *nq)
 {
@@ -170,32 +307,13 @@ static void rx_poll(struct net_queue *nq)
 	if (n->tap_gone)
 		return; /* nothing comes in */
 	for (unsigned budget = RX_BUDGET; pair_live(nq) && vq->ready && budget; budget--) {
-		int r;
+		unsigned long frames = nq->rx_frames;
+		int r = nq->rxlen ? rx_deliver(nq) : rx_direct(nq);
 
-		if (!nq->rxlen) {
-			ssize_t got = read(nq->fd, nq->rxbuf, RX_BUF_LEN);
-
-			if (got < 0) {
-				if (errno != EAGAIN && errno != EINTR)
-					net_drop(n, "received frame", strerror(errno));
-				break;
-			}
-			if (got < NET_HDR_LEN + NET_ETH_HLEN || got == RX_BUF_LEN ||
-			    net_rx_header((struct virtio_net_hdr_v1 *)nq->rxbuf,
-					  vd->guest_features) < 0) {
-				net_drop(n, "received frame",
-					 got == RX_BUF_LEN ? "larger than 64 KiB"
-					 : got < NET_HDR_LEN + NET_ETH_HLEN
-						 ? "shorter than an Ethernet header"
-						 : "offloads the guest did not negotiate");
-				nq->rx_dropped++;
-				continue;
-			}
-			nq->rxlen = (size_t)got;
-		}
-		r = rx_deliver(nq);
 		if (r == RX_BROKEN)
 			return;
+		if (r == RX_EMPTY)
+			break;
 		if (r == RX_NOBUFS) {
 			if (virtq_enable_notify(vq))
 				continue;
@@ -203,7 +321,7 @@ static void rx_poll(struct net_queue *nq)
 			break;
 		}
 		nq->rxlen = 0;
-		pushed = true;
+		pushed |= nq->rx_frames != frames;
 	}
 	if (pushed)
 		virtio_queue_interrupt(vd, rx_vq(nq));
@@ -611,7 +729,7 @@ static int alloc_queue(struct net *n, struct net_queue *nq, unsigned i, int fd)
 	nq->rxbuf = malloc(RX_BUF_LEN);
 	nq->chains = calloc(n->va.queue_size, sizeof(*nq->chains));
 	nq->used = calloc(n->va.queue_size, sizeof(*nq->used));
-	nq->rxiov = calloc(nq->rxiov_max, sizeof(*nq->rxiov));
+	nq->rxiov = calloc(nq->rxiov_max + 1, sizeof(*nq->rxiov));
 	nq->txiov = calloc(TX_IOV_MAX + 1, sizeof(*nq->txiov));
 	if (!nq->rxbuf || !nq->chains || !nq->used || !nq->rxiov || !nq->txiov)
 		return -ENOMEM;

@@ -46,7 +46,8 @@ struct net_queue {
 	struct virtq_chain *chains;
 	struct iovec *rxiov;
 	uint32_t *used;
-	unsigned rxiov_max;
+	unsigned rxiov_max; /* rxiov holds one more: the staging buffer after the guest's */
+	size_t rx_hint;	    /* bytes of the last frame: the buffers to read the next into */
 	/* TX: the TAP refused a frame (EAGAIN); wait for EPOLLOUT before taking more. */
 	bool tx_blocked;
 	struct iovec *txiov;

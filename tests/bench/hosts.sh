@@ -97,8 +97,8 @@ load_begin() {
 # (the busy time /proc/stat counted less what the benchmark's process tree used), with the
 # three (by name) that used most in the 5-s samples; "WARNING" when that share was over 10%.
 load_end() {
-	kill "$load_sampler" 2>/dev/null
-	wait "$load_sampler" 2>/dev/null
+	kill "$load_sampler" 2>/dev/null || true
+	wait "$load_sampler" 2>/dev/null || true # (its status is the signal's: not an error)
 	cut -d' ' -f1 /proc/loadavg >>"$1.la"
 	cpu_ticks >"$1.cpu1"
 	top=$(awk '{ s[$2] += $1 } END { for (n in s) print s[n], n }' "$1.others" | sort -rn | head -n 3 |
