@@ -25,13 +25,24 @@ snap_resumed() {
 	up2=$(sed -n "s/.*TICK$first \([0-9.]*\).*/\1/p" "$out" | head -n 1)
 }
 
-# snap_base_save: boot a counting guest, save it to $TMP/vm.state and vm.mem (the snapshot
-# the snap cases start from), check the save; sets save_at and save_up.
+# crng_ready NAME: wait until the guest's random number generator is ready (a read of
+# /dev/random blocks until then). Only then does a new VM generation ID reseed it and say
+# so ("crng reseeded due to virtual machine fork"): a snapshot saved earlier would restore
+# into clones that stay silent, or not, by how fast the guest booted.
+crng_ready() {
+	type_line 'head -c 1 /dev/random >/dev/null; echo CRNG-READY-$((1+1))'
+	wait_for "^CRNG-READY-2" 1 120
+}
+
+# snap_base_save: boot a counting guest whose random number generator is ready, save it to
+# $TMP/vm.state and vm.mem (the snapshot the snap cases start from), check the save; sets
+# save_at and save_up.
 snap_base_save() {
 	SOCK=$TMP/snap.sock
 	rm -f "$TMP/vm.state" "$TMP/vm.mem"
 	start snap-save --set machine.vcpus=2 --set memory.size=256M --api-sock "$SOCK"
 	wait_for "init reached" 1 180 && wait_for "microvm:/#" 1 10
+	crng_ready
 	type_line 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo TICK$i $(cut -d" " -f1 /proc/uptime); sleep 0.2; done &'
 	wait_tick 5
 	snap_save snap-save "$SOCK" "$TMP/vm.state" "$TMP/vm.mem"
@@ -311,6 +322,7 @@ snap_clones_net_case() {
 	type_line 'stty cols 500; dmesg -n 1'
 	type_line "echo '$netup' >/tmp/netup; echo '$reprobe' >/tmp/reprobe"
 	type_line "echo '$nics' >/tmp/nics"
+	crng_ready
 	type_line "sh /tmp/netup; $watch sleep 1; sh /tmp/nics base"
 	wait_for "^NICS-DONE" 1 60
 	# The names the guest gave its NICs (eth0, eth1: probe order): the clones' must be these.
