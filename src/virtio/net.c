@@ -104,62 +104,6 @@ static void update_events(struct net_queue *nq)
 
 enum { RX_DONE, RX_NOBUFS, RX_BROKEN, RX_EMPTY };
 
-/* Hand the staged frame to the guest (or drop it when it can never fit). */
-static int rx_deliver(struct net_queue *nq)
-{
-	struct net *n = nq->n;
-	struct virtio_dev *vd = &n->va.vd;
-	struct virtq *vq = &vd->vqs[rx_vq(nq)];
-	bool mergeable = virtio_has_feature(vd, VIRTIO_NET_F_MRG_RXBUF);
-	unsigned nc = 0, iov_used = 0;
-	size_t room = 0;
-	int k;
-
-	while (room < nq->rxlen) {
-		struct virtq_chain *c = &nq->chains[nc];
-		int r;
-
-		if (nc == vq->num || nq->rxiov_max - iov_used < VIRTQ_MAX_INDIRECT) {
-			/* The driver's buffers are too small to ever hold this frame. */
-			virtq_unpop(vq, nc);
-			net_drop(n, "received frame", "larger than the posted receive buffers");
-			nq->rx_dropped++;
-			return RX_DONE;
-		}
-		*c = (struct virtq_chain){.iov = nq->rxiov + iov_used,
-					  .iov_max = nq->rxiov_max - iov_used};
-		r = virtq_pop(vq, vd->mem, c);
-		if (r < 0 || (r > 0 && (c->nout || !c->in_len))) {
-			virtio_needs_reset(vd, "receive queue %u: malformed or readable buffer",
-					   rx_vq(nq));
-			return RX_BROKEN;
-		}
-		if (r == 0) {
-			virtq_unpop(vq, nc);
-			return RX_NOBUFS;
-		}
-		iov_used += c->nin;
-		room += c->in_len;
-		nc++;
-		if (!mergeable)
-			break;
-	}
-	k = net_rx_scatter(nq->chains, nc, nq->rxbuf, nq->rxlen, mergeable, nq->used);
-	if (k < 0) {
-		virtq_unpop(vq, nc);
-		net_drop(n, "received frame", "larger than the receive buffer");
-		nq->rx_dropped++;
-		return RX_DONE;
-	}
-	for (int i = 0; i < k; i++)
-		virtq_add_used(vq, nq->chains[i].head, nq->used[i]);
-	virtq_unpop(vq, nc - (unsigned)k);
-	virtq_publish(vq);
-	nq->rx_frames++;
-	nq->rx_bytes += nq->rxlen - NET_HDR_LEN;
-	return RX_DONE;
-}
-
 /*
  * Pop receive buffers onto nq->chains from *nc on (their writable segments follow each other
  * in nq->rxiov from *iov_used), until *room reaches want or, without mergeable buffers, one
@@ -194,6 +138,45 @@ static int rx_take(struct net_queue *nq, unsigned *nc, unsigned *iov_used, size_
 		*room += c->in_len;
 		(*nc)++;
 	}
+	return RX_DONE;
+}
+
+/* Hand the staged frame to the guest (or drop it when it can never fit). */
+static int rx_deliver(struct net_queue *nq)
+{
+	struct net *n = nq->n;
+	struct virtio_dev *vd = &n->va.vd;
+	struct virtq *vq = &vd->vqs[rx_vq(nq)];
+	unsigned nc = 0, iov_used = 0;
+	size_t room = 0;
+	int r, k;
+
+	r = rx_take(nq, &nc, &iov_used, &room, nq->rxlen);
+	if (r == RX_BROKEN)
+		return r;
+	if (r != RX_DONE) {
+		virtq_unpop(vq, nc);
+		if (r == RX_NOBUFS)
+			return r;
+		/* The driver's buffers are too small to ever hold this frame. */
+		net_drop(n, "received frame", "larger than the posted receive buffers");
+		nq->rx_dropped++;
+		return RX_DONE;
+	}
+	k = net_rx_scatter(nq->chains, nc, nq->rxbuf, nq->rxlen,
+			   virtio_has_feature(vd, VIRTIO_NET_F_MRG_RXBUF), nq->used);
+	if (k < 0) {
+		virtq_unpop(vq, nc);
+		net_drop(n, "received frame", "larger than the receive buffer");
+		nq->rx_dropped++;
+		return RX_DONE;
+	}
+	for (int i = 0; i < k; i++)
+		virtq_add_used(vq, nq->chains[i].head, nq->used[i]);
+	virtq_unpop(vq, nc - (unsigned)k);
+	virtq_publish(vq);
+	nq->rx_frames++;
+	nq->rx_bytes += nq->rxlen - NET_HDR_LEN;
 	return RX_DONE;
 }
 
