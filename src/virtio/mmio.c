@@ -74,8 +74,6 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
 		return q ? q->num : 0;
 	case QUEUE_READY:
 		return q ? q->ready : 0;
-	case INTERRUPT_STATUS:
-		return atomic_load(&vd->isr);
 	case STATUS:
 		return vd->status;
 	case CONFIG_GENERATION:
@@ -125,9 +123,6 @@ static int reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		break;
 	case QUEUE_NOTIFY:
 		return v < vd->nvqs ? (int)v : -1;
-	case INTERRUPT_ACK:
-		atomic_fetch_and(&vd->isr, ~v);
-		break;
 	case STATUS:
 		virtio_set_status(vd, (uint8_t)v);
 		break;
@@ -158,8 +153,19 @@ void virtio_mmio_access(struct virtio_mmio *t, uint64_t off, uint8_t *data, uint
 	struct virtio_dev *vd = t->vd;
 	int notify = -1;
 
-	virtio_lock(vd);
 	vd->stats.trapped++;
+	if (len == 4 && (off == INTERRUPT_STATUS || off == INTERRUPT_ACK)) {
+		/*
+		 * The interrupt handler's two accesses need only the atomic ISR: taken without the
+		 * lock, they do not wait for a request the event loop is serving under it.
+		 */
+		if (is_write && off == INTERRUPT_ACK)
+			atomic_fetch_and(&vd->isr, ~le32_get(data));
+		else if (!is_write)
+			le32_put(data, off == INTERRUPT_STATUS ? atomic_load(&vd->isr) : 0);
+		return;
+	}
+	virtio_lock(vd);
 	if (off >= CONFIG) {
 		virtio_config_access(vd, off - CONFIG, data, len, is_write);
 	} else if (len != 4 || off % 4) {

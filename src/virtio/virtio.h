@@ -90,7 +90,7 @@ struct virtio_kick_path {
 
 /* A device's counters, for --verbose at exit. */
 struct virtio_stats {
-	unsigned long trapped;	    /* guest accesses to the transport's registers (each an exit) */
+	atomic_ulong trapped;	    /* guest accesses to the transport's registers (each an exit) */
 	unsigned long kick_wakeups; /* kicks the event loop woke up for (loop thread only) */
 	unsigned long interrupts;   /* queue interrupts sent (lock held) */
 };

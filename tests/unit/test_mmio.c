@@ -1,4 +1,6 @@
 /* Unit tests: virtio-mmio register decode and the device core, against a dummy device. */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "test.h"
@@ -56,6 +58,38 @@ static uint32_t rd(struct virtio_mmio *t, uint64_t off)
 static void wr(struct virtio_mmio *t, uint64_t off, uint32_t v)
 {
 	virtio_mmio_access(t, off, (uint8_t *)&v, 4, true);
+}
+
+/*
+ * The interrupt handler's accesses (status read, acknowledge) do not take the device lock, so
+ * they never wait for a request served under it; other registers do. With an error-checking
+ * lock held here, an access that took it would release it (its own lock fails with EDEADLK,
+ * its unlock succeeds), and our unlock would then fail with EPERM.
+ */
+static void isr_without_lock(struct virtio_mmio *t, struct virtio_dev *vd)
+{
+	pthread_mutexattr_t attr;
+	pthread_mutex_t saved = vd->lock;
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&vd->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+
+	atomic_store(&vd->isr, 3);
+	CHECK_EQ(pthread_mutex_lock(&vd->lock), 0);
+	CHECK_EQ(rd(t, 0x060), 3);
+	wr(t, 0x064, 2);
+	CHECK_EQ(rd(t, 0x060), 1);
+	CHECK_EQ(pthread_mutex_unlock(&vd->lock), 0); /* still ours */
+
+	CHECK_EQ(pthread_mutex_lock(&vd->lock), 0);
+	CHECK_EQ(rd(t, 0x070), 1 | 2 | 4 | 8); /* status: under the lock */
+	CHECK_EQ(pthread_mutex_unlock(&vd->lock), EPERM);
+
+	pthread_mutex_destroy(&vd->lock);
+	vd->lock = saved;
+	atomic_store(&vd->isr, 2);
 }
 
 static void setup_queue(struct virtio_mmio *t, unsigned q, uint16_t num)
@@ -157,6 +191,7 @@ void test_mmio(void)
 	CHECK_EQ(rd(&t, 0x060), 3);
 	wr(&t, 0x064, 1);
 	CHECK_EQ(rd(&t, 0x060), 2);
+	isr_without_lock(&t, &vd);
 
 	/*
 	 * From DRIVER_OK the layout is frozen: disabling a queue stops it (a new generation:
