@@ -72,6 +72,11 @@ for kind in $BENCH_KINDS; do
 	raw=$out/peers-$kind.raw
 	# case order: as they ran in round 1
 	order=$(awk '$2 ~ /^(boot|blk|net|vsock)$/ && $5 == 1 && !seen[$3]++ { print $3 }' "$raw")
+	# blk jobs: those that ran, in the order peers.sh runs them by default
+	JOBS=$(for j in randread-qd1 read-1m read-1m-qd1 read-1m-qd8 write-1m-qd1 write-1m-qd8 \
+		randread-qd32 randread-qd256; do
+		awk -v j=$j '$2 == "blk" && $4 == j { print j; exit }' "$raw"
+	done)
 	# row LABEL FILE: one Markdown row, a cell per case ("median (min-max)" or -)
 	row() {
 		printf "| %s |" "$1"
@@ -152,7 +157,7 @@ for kind in $BENCH_KINDS; do
 		echo "none to user space when the kick is an ioeventfd and the interrupt an irqfd;"
 		echo "event-index suppression takes kicks and interrupts below one per request at depth."
 		echo
-		for item in blk-randread-qd1 blk-read-1m blk-randread-qd32 blk-randread-qd256 \
+		for item in $(for j in $JOBS; do echo blk-$j; done) \
 			net-host-to-guest net-guest-to-host; do
 			grep -q " count [^ ]* $item " "$1" || continue
 			unit=request
@@ -200,17 +205,21 @@ for kind in $BENCH_KINDS; do
 		done
 		echo
 		header "measure (median, min-max over runs)"
-		for job in randread-qd1 read-1m randread-qd32 randread-qd256; do
+		for job in $JOBS; do
+			case $job in
+			*-1m*)
+				# large requests: the throughput
+				awk -v j=$job '$2 == "blk" && $4 == j { print $3, $6 }' "$raw" | stats >"$t"
+				[ -s "$t" ] && row "blk $job MB/s" "$t"
+				continue
+				;;
+			esac
 			awk -v j=$job '$2 == "blk" && $4 == j { print $3, $7 }' "$raw" | stats >"$t"
 			[ -s "$t" ] || continue
 			row "blk $job IOPS" "$t"
 			if [ $job = randread-qd1 ]; then
 				awk '$2 == "blk" && $4 == "randread-qd1" && $7 { printf "%s %.0f\n", $3, 1e6 / $7 }' "$raw" | stats >"$t"
 				row "blk $job time per request, 1/IOPS (us)" "$t"
-			fi
-			if [ $job = read-1m ]; then
-				awk '$2 == "blk" && $4 == "read-1m" { print $3, $6 }' "$raw" | stats >"$t"
-				row "blk $job MB/s" "$t"
 			fi
 		done
 		for dir in host-to-guest guest-to-host; do

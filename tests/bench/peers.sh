@@ -8,10 +8,11 @@
 #   boot: exec to exit of a guest whose init powers off at once (the project's minimal
 #         kernel, then DISTRO_KERNEL when set); the peak RSS of the monitor process.
 #   blk:  one disk (the tools file system, then a 256 MiB region at 128 MiB that fio uses):
-#         O_DIRECT 4 KiB random read at QD1 (libaio), 1 MiB sequential read at QD4 (libaio),
-#         4 KiB random read at QD32 and QD256 (io_uring), FIO_SECONDS each; then the QD1 job
-#         again to count, per request, KVM's exits (debugfs) and the monitor's system calls
-#         (strace -c -f; counts only, that run is not timed).
+#         O_DIRECT 4 KiB random read at QD1 (libaio), 1 MiB sequential read and write at
+#         QD1 and QD8 (libaio), 4 KiB random read at QD32 and QD256 (io_uring), FIO_SECONDS
+#         each (PEER_BLK_JOBS picks them; read-1m is 1 MiB reads at QD4); each counted, per
+#         request, for KVM's exits (debugfs), wake-ups and, in round 1, once more under
+#         strace -c -f for the monitor's system calls (counts only, that run is not timed).
 #   net:  a TAP, iperf3 one TCP stream each way for IPERF_SECONDS.
 #   vsock: a vsock device, guest CID 3 (microvm: its own device in userspace, the host side
 #         through uds_path's CONNECT protocol and <uds_path>_PORT; kvmtool: --vsock 3, the
@@ -31,6 +32,7 @@ ISECS=${IPERF_SECONDS:-5}
 VMIB=${VSOCK_MIB:-64}
 VPINGS=${VSOCK_PINGS:-2000}
 WORK=${PEER_WORK:-boot blk net vsock}
+BLK_JOBS=${PEER_BLK_JOBS:-randread-qd1 read-1m-qd1 read-1m-qd8 write-1m-qd1 write-1m-qd8 randread-qd32 randread-qd256}
 TOOLS=${TOOLS:-}
 IPERF=iperf3 STRACE=strace
 [ -n "$TOOLS" ] && IPERF=$TOOLS/bin/iperf3 STRACE=$TOOLS/bin/strace
@@ -286,6 +288,8 @@ fio_job() {
 	case $1 in
 	randread-qd1) a="--rw=randread --bs=4k --iodepth=1 --ioengine=libaio" ;;
 	read-1m) a="--rw=read --bs=1m --iodepth=4 --ioengine=libaio" ;;
+	read-1m-qd1 | read-1m-qd8 | write-1m-qd1 | write-1m-qd8)
+		a="--rw=${1%%-*} --bs=1m --iodepth=${1##*-qd} --ioengine=libaio" ;;
 	randread-qd32) a="--rw=randread --bs=4k --iodepth=32 --ioengine=io_uring" ;;
 	randread-qd256) a="--rw=randread --bs=4k --iodepth=256 --ioengine=io_uring" ;;
 	esac
@@ -294,14 +298,15 @@ fio_job() {
 }
 
 # fio_result TAG: "MB/s IOPS requests" of a job's terse line (reads: fields 6 (KiB), 7
-# (KiB/s) and 8 (IOPS); requests: KiB over the job's block size), nothing when the line is
-# not a whole one without errors (fio terse version 3 has 130 fields; j marks a line's end:
-# the console shows a long line in pieces)
+# (KiB/s) and 8 (IOPS), writes the same at 47, 48 and 49; requests: KiB over the job's block
+# size), nothing when the line is not a whole one without errors (fio terse version 3 has
+# 130 fields; j marks a line's end: the console shows a long line in pieces)
 fio_result() {
-	bs=4
-	case $1 in read-1m*) bs=1024 ;; esac
+	bs=4 f=6
+	case $1 in *-1m*) bs=1024 ;; esac
+	case $1 in write-*) f=47 ;; esac
 	tr -d '\r' <"$TMP/out" | sed -n "s/^OUT-$1=\(.*\);END$/\1/p" |
-		awk -F';' -v bs=$bs '$1 == 3 && $5 == 0 && NF >= 130 { printf "%.1f %.0f %.0f\n", $7 * 1024 / 1e6, $8, $6 / bs }'
+		awk -F';' -v bs=$bs -v f=$f '$1 == 3 && $5 == 0 && NF >= 130 { printf "%.1f %.0f %.0f\n", $(f + 1) * 1024 / 1e6, $(f + 2), $f / bs }'
 }
 
 blk() {
@@ -316,7 +321,7 @@ blk() {
 	job_define
 	# Each job timed and counted; in round 1 each once more under strace -c, for the monitor's
 	# system calls (not timed: strace slows every call it counts).
-	for job in randread-qd1 read-1m randread-qd32 randread-qd256; do
+	for job in $BLK_JOBS; do
 		for how in timed traced; do
 			[ $how = timed ] || [ "$r" = 1 ] || continue
 			tag=$job-$r-$how trace=""
