@@ -394,12 +394,14 @@ net() {
 				sleep 0.1
 				n=$((n + 1))
 			done
-			# the receiver's summary: "... N MBytes M Mbits/sec ... receiver"
+			# the receiver's summary: "... N MBytes M Mbits/sec ... receiver" (GBytes past
+			# 1024 MiB, even with -f m; iperf3 counts bytes in units of 1024)
 			if counted "$c" $tag /mnt/bin/iperf3 -c 10.0.9.1 -p 5201 -t "$ISECS" -f m $rev &&
 				res=$(tr -d '\r' <"$TMP/out" | grep "^OUT-$tag=.*receiver" |
-					sed -n 's/.* \([0-9.]*\) MBytes *\([0-9.]*\) Mbits.sec.*/\1 \2/p' | tail -n 1) &&
+					sed -n 's/.* \([0-9.]*\) \([KMG]\)Bytes *\([0-9.]*\) Mbits.sec.*/\1 \2 \3/p' | tail -n 1 |
+					awk '{ print $1 * ($2 == "G" ? 1024 : $2 == "K" ? 1 / 1024 : 1), $3 }') &&
 				[ -n "$res" ]; then
-				mib=${res%% *} # iperf3 counts bytes in units of 1024
+				mib=${res%% *}
 				if [ $how = timed ]; then
 					echo "MVPEER net $c $dir $r $(echo "$res" | awk '{ printf "%.1f", $2 / 8 }')"
 					count_lines "$c" "net-$dir" "$r" "$mib" $tag
