@@ -66,13 +66,16 @@ done
 
 # The disk: the tools file system (fio, iperf3, strace for the guest), then fio's region; a
 # file in this host's memory (tmpfs), or with L1_DISK the host's own block device holding
-# the same (PEER_IMAGE=bdev in tests/bench/peers-run.sh).
+# the same (PEER_IMAGE=bdev in tests/bench/peers-run.sh). The region is in memory before
+# the first case: written whole in the file (a hole reads faster than data, and the first
+# write to it allocates), read whole from the block device (its page cache).
 if [ -n "${L1_DISK:-}" ]; then
 	ln -s "$L1_DISK" "$TMP/disk.img"
+	dd if="$L1_DISK" of=/dev/null bs=1M skip=128 count=256 2>/dev/null
 	echo "MVPEER image bdev $L1_DISK (the host's block device, $(($(cat /sys/block/${L1_DISK##*/}/size) >> 11)) MiB)"
 else
 	dd if="$G/tools.ext4" of="$TMP/disk.img" bs=1M 2>/dev/null
-	dd if=/dev/zero of="$TMP/disk.img" bs=1M count=0 seek=384 2>/dev/null
+	dd if=/dev/zero of="$TMP/disk.img" bs=1M seek=128 count=256 conv=notrunc 2>/dev/null
 	echo "MVPEER image tmpfs $TMP/disk.img (a file in the host's memory)"
 fi
 
