@@ -72,11 +72,8 @@ for kind in $BENCH_KINDS; do
 	raw=$out/peers-$kind.raw
 	# case order: as they ran in round 1
 	order=$(awk '$2 ~ /^(boot|blk|net|vsock)$/ && $5 == 1 && !seen[$3]++ { print $3 }' "$raw")
-	# blk jobs: those that ran, in the order peers.sh runs them by default
-	JOBS=$(for j in randread-qd1 read-1m read-1m-qd1 read-1m-qd8 write-1m-qd1 write-1m-qd8 \
-		randread-qd32 randread-qd256; do
-		awk -v j=$j '$2 == "blk" && $4 == j { print j; exit }' "$raw"
-	done)
+	# blk jobs: those that ran, in the order they ran
+	JOBS=$(awk '$2 == "blk" && !seen[$4]++ { print $4 }' "$raw")
 	# row LABEL FILE: one Markdown row, a cell per case ("median (min-max)" or -)
 	row() {
 		printf "| %s |" "$1"
