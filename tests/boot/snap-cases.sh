@@ -285,11 +285,17 @@ snap_clones_case() {
 	clone2_line "$line"
 	wait_for "^RND=[0-9a-f]" 1 60
 	wait_line "^RND=[0-9a-f]" "$TMP/clone2.out"
+	# Asked of each kernel's log: on the console, the monitor's own lines can land inside it.
+	line='if dmesg | grep -q "crng reseeded due to virtual machine fork"; then echo RESEED=yes; else echo RESEED=no; fi'
+	type_line "$line"
+	clone2_line "$line"
+	wait_for "^RESEED=" 1 60
+	wait_line "^RESEED=" "$TMP/clone2.out"
 	r1=$(sed -n 's/^RND=\([0-9a-f][0-9a-f]*\).*/\1/p' "$out" | head -n 1)
 	r2=$(sed -n 's/^RND=\([0-9a-f][0-9a-f]*\).*/\1/p' "$TMP/clone2.out" | head -n 1)
 	clones_poweroff
 	expect snap-clones "both clones reseed their RNG (vmgenid)" sh -c \
-		"grep -q 'crng reseeded due to virtual machine fork' '$out' && grep -q 'crng reseeded due to virtual machine fork' '$TMP/clone2.out'"
+		"grep -q '^RESEED=yes' '$out' && grep -q '^RESEED=yes' '$TMP/clone2.out'"
 	expect snap-clones "the clones draw different random numbers (${r1:-none} / ${r2:-none})" \
 		sh -c "[ -n '$r1' ] && [ -n '$r2' ] && [ '$r1' != '$r2' ]"
 	expect snap-clones "both power off: exit 0 and 0 (got $status and $status2)" test "$status $status2" = "0 0"
