@@ -772,9 +772,10 @@ static void blk_report(const struct device *dev)
 		 b->io.wakeups, b->io.enters, b->va.vd.stats.interrupts);
 	if (b->va.vd.kick.adaptive || b->va.vd.kick.moves)
 		log_info("%s: kicks served by the %s at exit; %lu trials of the other path, %lu "
-			 "kept, %lu moves",
+			 "kept, %lu loop choices from the queue depth, %lu moves",
 			 dev->name, b->va.vd.kick.trap ? "vCPUs" : "event loop",
-			 b->va.vd.kick.ctl.trials, b->va.vd.kick.ctl.kept, b->va.vd.kick.moves);
+			 b->va.vd.kick.ctl.trials, b->va.vd.kick.ctl.kept, b->va.vd.kick.ctl.deep,
+			 b->va.vd.kick.moves);
 }
 
 static void blk_destroy(struct device *dev)

@@ -6,6 +6,13 @@ static enum kick_path other(enum kick_path p)
 	return p == KICK_LOOP ? KICK_VCPU : KICK_LOOP;
 }
 
+/* Since the window (or trial) began, the loop path served several requests per kick. */
+static bool deep(const struct kickctl *c, uint64_t done)
+{
+	return c->path == KICK_LOOP &&
+	       (double)(done - c->win_done) >= KICKCTL_DEEP * (double)(c->kicks - c->win_kicks);
+}
+
 void kickctl_init(struct kickctl *c, enum kick_path path, uint64_t now)
 {
 	*c = (struct kickctl){.path = path, .since = now, .backoff = 1};
@@ -14,7 +21,9 @@ void kickctl_init(struct kickctl *c, enum kick_path path, uint64_t now)
 enum kick_path kickctl_tick(struct kickctl *c, uint64_t now, uint64_t done)
 {
 	uint64_t settle = KICKCTL_SETTLE_NS * c->backoff;
+	bool d;
 
+	c->kicks++;
 	if (!c->trial) {
 		if (now - c->since < settle)
 			return c->path;
@@ -25,6 +34,14 @@ enum kick_path kickctl_tick(struct kickctl *c, uint64_t now, uint64_t done)
 			c->since = now - (settle - KICKCTL_TRIAL_NS);
 			c->win_at = now;
 			c->win_done = done;
+			c->win_kicks = c->kicks;
+			return c->path;
+		}
+		if (deep(c, done)) {
+			/* Requests in flight: the loop serves them while the vCPU queues more. */
+			c->deep++;
+			c->since = now;
+			c->win = false;
 			return c->path;
 		}
 		c->base = (double)(done - c->win_done) / (double)(now - c->win_at);
@@ -33,12 +50,15 @@ enum kick_path kickctl_tick(struct kickctl *c, uint64_t now, uint64_t done)
 		c->path = other(c->path);
 		c->since = now;
 		c->win_done = done;
+		c->win_kicks = c->kicks;
 		return c->path;
 	}
 	if (now - c->since < KICKCTL_TRIAL_NS)
 		return c->path;
 	c->trial = false;
-	if ((double)(done - c->win_done) / (double)(now - c->since) > c->base * 1.15) {
+	d = deep(c, done);
+	if (d || (double)(done - c->win_done) / (double)(now - c->since) > c->base * 1.15) {
+		c->deep += d;
 		c->kept++;
 		c->backoff = 1;
 	} else {
