@@ -31,6 +31,13 @@
 #define MAX_SEG		126
 /* Requests started per wake-up of a queue before it yields to the rest of the event loop. */
 #define BLK_BUDGET 128
+/*
+ * Bytes of reads and writes started, while a queue is served, after which they go out (the
+ * io_uring ring submitted) and what is done completes (used entries, the interrupt decision)
+ * before the next request is taken. The driver then queues more while the rest are copied,
+ * as it would with a device working beside it; smaller requests are batched to the end.
+ */
+#define BLK_FLUSH_BYTES (256u << 10)
 
 enum blk_cache { CACHE_WRITEBACK, CACHE_DIRECT };
 
@@ -79,6 +86,7 @@ struct blk {
 	unsigned long requests; /* for --verbose */
 	bool auto_engine;	/* engine = auto chose b->engine */
 	bool defer_reap;	/* tests: completions only from the event loop */
+	size_t unflushed;	/* bytes started since the last flush_completions */
 };
 _Static_assert(offsetof(struct blk, va) == 0, "the adapter's part comes first");
 
@@ -242,6 +250,7 @@ static int handle(struct blk *b, struct blk_req *req, struct virtq_chain *c)
 			complete(b, req, VIRTIO_BLK_S_OK);
 			return 0;
 		}
+		b->unflushed += r.data_len;
 		blkio_submit(&b->io, &req->io);
 		return 0;
 	case VIRTIO_BLK_T_FLUSH:
@@ -271,6 +280,17 @@ static int handle(struct blk *b, struct blk_req *req, struct virtq_chain *c)
 		complete(b, req, VIRTIO_BLK_S_UNSUPP);
 		return 0;
 	}
+}
+
+/* Submit what was prepared, complete what is done by now, and send the interrupts due. */
+static void flush_completions(struct blk *b)
+{
+	b->unflushed = 0;
+	blkio_kick(&b->io);
+	/* What the kernel served during submission completes now, not after a wake-up. */
+	if (!b->defer_reap || b->engine == BLKIO_INLINE)
+		blkio_poll(&b->io);
+	send_interrupts(b);
 }
 
 /*
@@ -313,16 +333,14 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 			req->gen = vq->gen;
 			if (handle(b, req, &c) < 0)
 				goto out;
+			if (b->unflushed >= BLK_FLUSH_BYTES)
+				flush_completions(b);
 		}
 	} while (virtq_enable_notify(vq));
 out:
-	blkio_kick(&b->io);
-	/* What the kernel served during submission completes now, not after a wake-up. */
-	if (!b->defer_reap || b->engine == BLKIO_INLINE)
-		blkio_poll(&b->io);
+	flush_completions(b);
 	if (bq->starved && bq->free)
 		virtio_queue_reschedule(vd, q); /* slots came back after it stopped */
-	send_interrupts(b);
 }
 
 /* Finished I/O: used entries, interrupts, and queues that waited for a free slot go on. */
