@@ -164,6 +164,7 @@ int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth
 
 	memset(b, 0, sizeof(*b));
 	b->engine = engine;
+	b->inline_reads = true;
 	b->fd = fd;
 	b->align = align;
 	b->done = done;
@@ -276,7 +277,8 @@ static bool start(struct blkio *b, struct blkio_req *r)
 			return true;
 		}
 	}
-	if (b->engine == BLKIO_INLINE && (r->op == BLKIO_READ || r->op == BLKIO_WRITE) &&
+	if (b->engine == BLKIO_INLINE &&
+	    (r->op == BLKIO_WRITE || (r->op == BLKIO_READ && b->inline_reads)) &&
 	    r->len <= BLKIO_INLINE_MAX) {
 		/* Done now; completed by the caller's next blkio_poll (no efd wake-up). */
 		add_finished(b, r, do_sync(b->fd, r));

@@ -57,6 +57,7 @@ typedef void (*blkio_done_fn)(void *ctx, struct blkio_req *r, long res);
  */
 struct blkio {
 	enum blkio_engine engine;
+	bool inline_reads; /* inline engine: reads too (blkio_init's choice); else writes only */
 	int fd;
 	size_t align; /* O_DIRECT memory alignment; misaligned buffers are bounced (0: none) */
 	blkio_done_fn done;

@@ -85,8 +85,9 @@ struct blk {
 	pthread_cond_t drained; /* broadcast when nothing is in flight (a reset waits) */
 	unsigned long requests; /* for --verbose */
 	bool auto_engine;	/* engine = auto chose b->engine */
-	bool defer_reap;	/* tests: completions only from the event loop */
-	size_t unflushed;	/* bytes started since the last flush_completions */
+	bool uring_reads; /* inline engine: reads go through io_uring (auto, a block device) */
+	bool defer_reap;  /* tests: completions only from the event loop */
+	size_t unflushed; /* bytes started since the last flush_completions */
 };
 _Static_assert(offsetof(struct blk, va) == 0, "the adapter's part comes first");
 
@@ -546,6 +547,10 @@ static int open_image(struct blk *b, struct cfg *c, bool run)
 		 * Data that lives in memory (tmpfs, ramfs) is copied, never waited for: served
 		 * where the queue is. io_uring cannot even try such a read without blocking
 		 * (no FMODE_NOWAIT): every request would take a trip through its worker threads.
+		 * A block device through the page cache: its reads can be tried (a page-cache hit
+		 * completes during submission, a miss is waited for in the kernel), its writes
+		 * cannot (Linux has no non-blocking buffered write to a block device), and a write
+		 * is a copy into the page cache: done where the queue is, as a file's in memory.
 		 */
 		struct statfs sf;
 
@@ -554,6 +559,10 @@ static int open_image(struct blk *b, struct cfg *c, bool run)
 					    (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC)
 				    ? BLKIO_INLINE
 				    : BLKIO_URING;
+		if (S_ISBLK(st.st_mode) && b->cache == CACHE_WRITEBACK) {
+			b->engine = BLKIO_INLINE;
+			b->uring_reads = true;
+		}
 	}
 	return b->cache == CACHE_DIRECT ? direct_alignment(b, c, e, S_ISBLK(st.st_mode)) : 0;
 }
@@ -638,7 +647,9 @@ static void blk_describe(const struct device *dev, FILE *out)
 	fprintf(out, "virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s%s, %s, ", b->path,
 		(unsigned long long)(b->size >> 20), b->ro ? ", read-only" : "", b->va.queues,
 		b->va.queues > 1 ? "s" : "", b->va.queue_size, engine_names[b->engine],
-		b->auto_engine ? " (auto)" : "", b->cache == CACHE_DIRECT ? "direct" : "writeback");
+		b->auto_engine ? (b->uring_reads ? " (auto: reads through io_uring)" : " (auto)")
+			       : "",
+		b->cache == CACHE_DIRECT ? "direct" : "writeback");
 	if (b->cache == CACHE_DIRECT)
 		fprintf(out, " (%u-byte blocks)", b->block_size);
 }
@@ -691,6 +702,7 @@ int blk_start(struct device *dev, const struct guest_mem *mem, struct loop *loop
 	reset_queues(b);
 	err = blkio_init(&b->io, b->engine, b->fd, b->va.queues * b->va.queue_size, b->dio_align,
 			 io_done, b);
+	b->io.inline_reads = !b->uring_reads;
 	b->io_ok = true;
 	if (err) {
 		log_error("%s: %s engine: %s%s", dev->name, engine_names[b->engine], strerror(-err),
