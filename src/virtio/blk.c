@@ -644,7 +644,7 @@ static void blk_describe(const struct device *dev, FILE *out)
 {
 	const struct blk *b = dev->priv;
 
-	fprintf(out, "virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s%s, %s, ", b->path,
+	fprintf(out, "virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s%s, %s", b->path,
 		(unsigned long long)(b->size >> 20), b->ro ? ", read-only" : "", b->va.queues,
 		b->va.queues > 1 ? "s" : "", b->va.queue_size, engine_names[b->engine],
 		b->auto_engine ? (b->uring_reads ? " (auto: reads through io_uring)" : " (auto)")
@@ -652,6 +652,7 @@ static void blk_describe(const struct device *dev, FILE *out)
 		b->cache == CACHE_DIRECT ? "direct" : "writeback");
 	if (b->cache == CACHE_DIRECT)
 		fprintf(out, " (%u-byte blocks)", b->block_size);
+	fprintf(out, ", "); /* the transport's part follows */
 }
 
 static void fill_config(struct blk *b)
