@@ -165,6 +165,7 @@ int blkio_init(struct blkio *b, enum blkio_engine engine, int fd, unsigned depth
 	memset(b, 0, sizeof(*b));
 	b->engine = engine;
 	b->inline_reads = true;
+	b->try_reads = true;
 	b->fd = fd;
 	b->align = align;
 	b->done = done;
@@ -253,6 +254,35 @@ static int bounce(struct blkio *b, struct blkio_req *r)
 }
 
 /*
+ * A read tried without waiting: 0 when it is all done, 1 when (the rest of) it must go
+ * through the ring, -errno when it failed. A miss starts the kernel's readahead, which the
+ * ring's read then waits for.
+ */
+static long try_read(struct blkio *b, struct blkio_req *r)
+{
+	while (r->len) {
+		ssize_t got = preadv2(b->fd, r->iov, (int)r->niov, (off_t)r->offset, RWF_NOWAIT);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
+			b->try_reads =
+				false; /* the file or kernel cannot: the ring alone from now */
+		if (got < 0 && (errno == EAGAIN || !b->try_reads)) {
+			b->read_misses++;
+			return 1;
+		}
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return -EIO; /* end of file inside the disk: the image shrank */
+		advance(r, got);
+	}
+	b->read_hits++;
+	return 0;
+}
+
+/*
  * Start r if the engine has room for it now: true when it is on its way (or failed, and
  * will complete with the error), false when it must wait. Waiting is back-pressure: the
  * bounce buffers in use are bounded, and a full submission ring (only failed submissions
@@ -283,6 +313,14 @@ static bool start(struct blkio *b, struct blkio_req *r)
 		/* Done now; completed by the caller's next blkio_poll (no efd wake-up). */
 		add_finished(b, r, do_sync(b->fd, r));
 		return true;
+	}
+	if (b->engine == BLKIO_INLINE && r->op == BLKIO_READ && b->try_reads && !r->bounce) {
+		long res = try_read(b, r);
+
+		if (res <= 0) {
+			add_finished(b, r, res); /* completed by the caller's next blkio_poll */
+			return true;
+		}
 	}
 	if (b->engine == BLKIO_SYNC) {
 		pthread_mutex_lock(&b->lock);

@@ -58,6 +58,12 @@ typedef void (*blkio_done_fn)(void *ctx, struct blkio_req *r, long res);
 struct blkio {
 	enum blkio_engine engine;
 	bool inline_reads; /* inline engine: reads too (blkio_init's choice); else writes only */
+	/*
+	 * Inline engine without inline reads: each read is first tried without waiting
+	 * (preadv2 RWF_NOWAIT, a page-cache hit), and goes through the ring only for what
+	 * would wait. Cleared for good when the file cannot be read that way.
+	 */
+	bool try_reads;
 	int fd;
 	size_t align; /* O_DIRECT memory alignment; misaligned buffers are bounced (0: none) */
 	blkio_done_fn done;
@@ -79,8 +85,11 @@ struct blkio {
 	pthread_cond_t work, idle;
 	struct blkio_req *todo, **todo_tail, *finished;
 	unsigned busy; /* taken by the worker or waiting in todo */
-	/* Counters (owner's lock): io_uring_enter calls, efd reads that found it signalled. */
-	unsigned long enters, wakeups;
+	/*
+	 * Counters (owner's lock): io_uring_enter calls, efd reads that found it signalled,
+	 * reads the try served whole, reads it sent (whole or the rest) through the ring.
+	 */
+	unsigned long enters, wakeups, read_hits, read_misses;
 };
 
 /*

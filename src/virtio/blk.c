@@ -801,6 +801,11 @@ static void blk_report(const struct device *dev)
 		 "completion wake-ups, %lu io_uring_enter, %lu interrupts",
 		 dev->name, b->requests, b->va.vd.stats.trapped, b->va.vd.stats.kick_wakeups,
 		 b->io.wakeups, b->io.enters, b->va.vd.stats.interrupts);
+	if (b->uring_reads)
+		log_info("%s: %lu reads served from the page cache when tried, %lu sent through "
+			 "io_uring%s",
+			 dev->name, b->io.read_hits, b->io.read_misses,
+			 b->io.try_reads ? "" : " (the file cannot be tried without waiting)");
 	if (b->va.vd.kick.adaptive || b->va.vd.kick.moves)
 		log_info("%s: kicks served by the %s at exit; %lu trials of the other path, %lu "
 			 "kept, %lu loop choices from the queue depth, %lu moves",

@@ -553,28 +553,30 @@ static void count_done(void *ctx, struct blkio_req *r, long res)
 
 /*
  * The inline engine without inline reads (engine = auto on a block device): a write is done
- * when submitted and completes at the next poll, with no io_uring_enter; a read goes through
- * the ring.
+ * when submitted and completes at the next poll, with no io_uring_enter. A read is tried
+ * without waiting: a page-cache hit completes the same way, a miss (or a file that cannot be
+ * tried) goes through the ring.
  */
 static void inline_writes_only(void)
 {
 	char path[] = "/tmp/mvblkio-XXXXXX";
 	int fd = mkstemp(path);
 	uint8_t out[4096], in[4096];
-	struct iovec wv = {out, sizeof(out)}, rv = {in, sizeof(in)};
+	struct iovec wv = {out, sizeof(out)}, rv;
 	struct blkio_req w = {
 		.op = BLKIO_WRITE, .offset = 8192, .iov = &wv, .niov = 1, .len = 4096};
-	struct blkio_req r = {.op = BLKIO_READ, .offset = 8192, .iov = &rv, .niov = 1, .len = 4096};
+	struct blkio_req r;
 	struct blkio b;
+	ssize_t probe;
 
 	CHECK(fd >= 0);
 	unlink(path);
 	CHECK_EQ(ftruncate(fd, 1 << 20), 0);
 	CHECK_EQ(blkio_init(&b, BLKIO_INLINE, fd, 8, 0, count_done, NULL), 0);
 	CHECK(b.inline_reads); /* the inline engine's own choice */
+	CHECK(b.try_reads);
 	b.inline_reads = false;
 	memset(out, 0x5a, sizeof(out));
-	memset(in, 0, sizeof(in));
 	io_count = 0;
 	blkio_submit(&b, &w);
 	blkio_kick(&b);
@@ -582,13 +584,36 @@ static void inline_writes_only(void)
 	CHECK_EQ(io_count, 1);
 	CHECK(io_res[0] >= 0);
 	CHECK_EQ(b.enters, 0);
-	blkio_submit(&b, &r);
-	blkio_kick(&b);
-	CHECK_EQ(b.enters, 1);
-	blkio_drain(&b);
-	CHECK_EQ(io_count, 2);
-	CHECK(io_res[1] >= 0);
-	CHECK(!memcmp(in, out, sizeof(in)));
+	/* What this file system does with a read that must not wait (tmpfs: EOPNOTSUPP). */
+	rv = (struct iovec){in, sizeof(in)};
+	probe = preadv2(fd, &rv, 1, 8192, RWF_NOWAIT);
+	CHECK(probe == (ssize_t)sizeof(in) || (probe < 0 && errno == EOPNOTSUPP));
+	for (int pass = 0; pass < 2; pass++) {
+		bool hit = probe > 0 && pass == 0;
+
+		memset(in, 0, sizeof(in));
+		rv = (struct iovec){in, sizeof(in)};
+		r = (struct blkio_req){
+			.op = BLKIO_READ, .offset = 8192, .iov = &rv, .niov = 1, .len = 4096};
+		blkio_submit(&b, &r);
+		blkio_kick(&b);
+		CHECK_EQ(b.enters, (unsigned long)pass + (probe > 0 ? 0 : 1));
+		CHECK_EQ(b.read_hits, probe > 0 ? 1ul : 0ul);
+		CHECK_EQ(b.read_misses,
+			 probe > 0 ? (unsigned long)pass : 1ul); /* then no more tries */
+		CHECK_EQ(b.try_reads, probe > 0);
+		if (hit) {
+			blkio_poll(&b); /* no wake-up needed */
+			CHECK_EQ(io_count, 2);
+		}
+		blkio_drain(&b);
+		CHECK_EQ(io_count, 2 + pass);
+		CHECK(io_res[(1 + pass) % 2] >= 0);
+		CHECK(!memcmp(in, out, sizeof(in)));
+		/* Out of the page cache: the next try misses and the ring waits for the disk. */
+		CHECK_EQ(fdatasync(fd), 0);
+		CHECK_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	}
 	blkio_exit(&b);
 	close(fd);
 }
