@@ -19,6 +19,7 @@ total_fail=0
 jobs=$(nproc 2>/dev/null || echo 2)
 boot_limit=${BOOT_TEST_SECONDS:-3600}  # each emulated host's boot tests
 stall_limit=${BOOT_STALL_SECONDS:-90} # an emulated host's console silent this long: stalled
+t_start=$(date +%s)
 
 # add NAME "N passed, N failed"-line
 tally() {
@@ -42,12 +43,13 @@ tally() {
 step() { # NAME COMMAND...: a build step counts as one test
 	name=$1
 	shift
+	t0=$(date +%s)
 	if "$@" >"$logs/$name.log" 2>&1; then
 		total_pass=$((total_pass + 1))
-		echo "check: $name: ok"
+		echo "check: $name: ok ($(($(date +%s) - t0)) s)"
 	else
 		total_fail=$((total_fail + 1))
-		echo "check: $name: FAILED"
+		echo "check: $name: FAILED ($(($(date +%s) - t0)) s)"
 		tail -n 30 "$logs/$name.log"
 		return 1
 	fi
@@ -112,6 +114,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 			# Two emulated hosts at a time on 2 cores (three starved the x86-64 one's single
 			# CPU until it lost typed input): the RPi5 one beside the GICv3 one, then the
 			# x86-64 host's units in two halves, one after each (they take about as long).
+			t_hosts=$(date +%s)
 			{
 				boot_host rpi5
 				[ -z "$x86" ] || boot_host x86 x86-net net,snap,rng,vsock
@@ -121,6 +124,7 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 				[ -z "$x86" ] || boot_host x86 x86-boot boot,blk,x86,curl,api,balloon
 			} &
 			wait
+			t_boot=$(date +%s)
 			# Figures first, failures last: the end of the output is what gets read.
 			hosts="rpi5 gicv3${x86:+ x86-boot x86-net}"
 			for kind in $hosts; do
@@ -130,6 +134,9 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ]; then
 				host_report "$kind"
 				tally "boot-$kind" "$(boot_counts "$logs/boot-$kind.log")"
 			done
+			echo "check: the emulated hosts took $((t_boot - t_hosts)) s" \
+				"(each: $(cd "$logs" && for k in $hosts; do printf '%s %s s, ' "$k" \
+					"$(cat "boot-$k.secs")"; done | sed 's/, $//'))"
 		fi
 	fi
 fi
@@ -164,5 +171,6 @@ if [ "${MICROVM_BOOT_TESTS:-1}" != 0 ] && ls "$logs"/boot-*.log >/dev/null 2>&1;
 	fi
 fi
 
+echo "check: $(($(date +%s) - t_start)) s in all"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -68,9 +68,12 @@ done
 # file in this host's memory (tmpfs), or with L1_DISK the host's own block device holding
 # the same (PEER_IMAGE=bdev in tests/bench/peers-run.sh). The region is in memory before
 # the first case: written whole in the file (a hole reads faster than data, and the first
-# write to it allocates), read whole from the block device (its page cache).
+# write to it allocates), read whole from the block device (its page cache). Linux drops a
+# block device's page cache when its last opener closes it: this script holds it open (fd 7)
+# for the whole run, or every monitor would start each job reading from the disk.
 if [ -n "${L1_DISK:-}" ]; then
 	ln -s "$L1_DISK" "$TMP/disk.img"
+	exec 7<"$L1_DISK"
 	dd if="$L1_DISK" of=/dev/null bs=1M skip=128 count=256 2>/dev/null
 	echo "MVPEER image bdev $L1_DISK (the host's block device, $(($(cat /sys/block/${L1_DISK##*/}/size) >> 11)) MiB)"
 else

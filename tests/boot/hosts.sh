@@ -79,6 +79,7 @@ boot_host() {
 	: >"$logs/boot-$name.stalls"
 	: >"$log"
 	from=""
+	host_t0=$(date +%s)
 	for attempt in 1 2 3 4; do
 		part=$log.part
 		MONITOR=$logs/boot-$name.monitor MVFROM=$from MVONLY=${3:-${MVONLY:-}} \
@@ -101,6 +102,7 @@ boot_host() {
 			echo $? >"$logs/boot-$name.status"
 			cat "$part" >>"$log"
 			rm -f "$part"
+			echo $(($(date +%s) - host_t0)) >"$logs/boot-$name.secs"
 			return 0
 		fi
 		# Stalled: the unit it stopped in is run again; what came before it counts.
@@ -130,6 +132,7 @@ boot_host() {
 			>>"$logs/boot-$name.stalls"
 	done
 	echo "check: boot-$name: stalled four times; not run again" >>"$logs/boot-$name.stalls"
+	echo $(($(date +%s) - host_t0)) >"$logs/boot-$name.secs"
 	echo 124 >"$logs/boot-$name.status"
 }
 
