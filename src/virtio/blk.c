@@ -647,8 +647,11 @@ static void blk_describe(const struct device *dev, FILE *out)
 	fprintf(out, "virtio-blk %s (%llu MiB%s), %u queue%s of %u, %s%s, %s", b->path,
 		(unsigned long long)(b->size >> 20), b->ro ? ", read-only" : "", b->va.queues,
 		b->va.queues > 1 ? "s" : "", b->va.queue_size, engine_names[b->engine],
-		b->auto_engine ? (b->uring_reads ? " (auto: reads through io_uring)" : " (auto)")
-			       : "",
+		b->auto_engine
+			? (b->uring_reads
+				   ? " (auto: reads tried in the page cache first, then io_uring)"
+				   : " (auto)")
+			: "",
 		b->cache == CACHE_DIRECT ? "direct" : "writeback");
 	if (b->cache == CACHE_DIRECT)
 		fprintf(out, " (%u-byte blocks)", b->block_size);
