@@ -381,11 +381,12 @@ snap_clones_net_case() {
 	rm -f "$TMP/cn.state" "$TMP/cn.mem"
 }
 
-# snap_refused NAME WHY ARGS...: microvm ARGS exits 2 with a message matching WHY.
+# snap_refused NAME WHY ARGS...: microvm ARGS exits 2 with a message matching WHY (bounded:
+# a restore that was not refused would run the guest on).
 snap_refused() {
 	c=$1 why=$2
 	shift 2
-	"$MV" "$@" </dev/null >"$TMP/$c.out" 2>&1
+	timeout 60 "$MV" "$@" </dev/null >"$TMP/$c.out" 2>&1
 	st=$?
 	expect snap-bad "$c: exit 2 (got $st), says '$why' ($(head -c 200 "$TMP/$c.out"))" \
 		sh -c "[ $st = 2 ] && grep -q -- '$why' '$TMP/$c.out'"
@@ -396,7 +397,11 @@ snap_bad_case() {
 	size=$(wc -c <"$TMP/vm.state")
 	head -c $((size / 2)) "$TMP/vm.state" >"$TMP/bad-trunc.state"
 	cp "$TMP/vm.state" "$TMP/bad-flip.state"
-	printf '\377' | dd of="$TMP/bad-flip.state" bs=1 seek=$((size - 10)) conv=notrunc 2>/dev/null
+	# Every bit of one byte flipped (writing a fixed value would change nothing where the
+	# byte already had it).
+	b=$(od -An -tu1 -j $((size - 10)) -N1 "$TMP/vm.state" | tr -d ' ')
+	printf "\\$(printf %o $((255 - b)))" |
+		dd of="$TMP/bad-flip.state" bs=1 seek=$((size - 10)) conv=notrunc 2>/dev/null
 	head -c 1000 /dev/urandom >"$TMP/bad-junk.state"
 	cp "$TMP/vm.mem" "$TMP/short.mem"
 	truncate -s 64M "$TMP/short.mem"
