@@ -265,9 +265,9 @@ static long try_read(struct blkio *b, struct blkio_req *r)
 
 		if (got < 0 && errno == EINTR)
 			continue;
+		/* The file or kernel cannot: the ring alone from now. */
 		if (got < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
-			b->try_reads =
-				false; /* the file or kernel cannot: the ring alone from now */
+			b->try_reads = false;
 		if (got < 0 && (errno == EAGAIN || !b->try_reads)) {
 			b->read_misses++;
 			return 1;
