@@ -36,8 +36,13 @@
  * io_uring ring submitted) and what is done completes (used entries, the interrupt decision)
  * before the next request is taken. The driver then queues more while the rest are copied,
  * as it would with a device working beside it; smaller requests are batched to the end.
+ * While at least BLK_FLUSH_AHEAD more requests wait in the ring, the device has work enough
+ * until the driver answers a later interrupt: the ring is still submitted, but what is done
+ * waits for up to BLK_FLUSH_MAX bytes, and the driver takes one interrupt for several.
  */
 #define BLK_FLUSH_BYTES (256u << 10)
+#define BLK_FLUSH_AHEAD 4
+#define BLK_FLUSH_MAX	(2u << 20)
 
 enum blk_cache { CACHE_WRITEBACK, CACHE_DIRECT };
 
@@ -334,8 +339,14 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 			req->gen = vq->gen;
 			if (handle(b, req, &c) < 0)
 				goto out;
-			if (b->unflushed >= BLK_FLUSH_BYTES)
+			if (b->unflushed < BLK_FLUSH_BYTES)
+				continue;
+			/* (avail_seen is at most the ring's size past last_avail: virtq_pop) */
+			if (b->unflushed >= BLK_FLUSH_MAX ||
+			    (uint16_t)(vq->avail_seen - vq->last_avail) < BLK_FLUSH_AHEAD)
 				flush_completions(b);
+			else /* the ring's requests start; what is done waits */
+				blkio_kick(&b->io);
 		}
 	} while (virtq_enable_notify(vq));
 out:
