@@ -152,11 +152,13 @@ build/fuzz/fuzz_console: tests/fuzz/fuzz_console.c src/sanitize.c src/sanitize.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -o $@ $< src/sanitize.c
 
-# make fuzz FUZZ_SECONDS=600 runs each target that long, side by side (FUZZ_JOBS at a time);
+# make fuzz FUZZ_SECONDS=600 runs every target that long, side by side;
 # the corpora stay in build/fuzz/corpus-NAME, fuzz_transport's seeded to reach DRIVER_OK,
 # fuzz_api's with Firecracker's getting-started requests and malformed ones, fuzz_snapfile's
 # with a state file of a few sections and damaged copies of it, fuzz_config's with the
-# machines and the bad machine descriptions.
+# machines and the bad machine descriptions; one grown past 500 inputs and twice its size at
+# its last cut is cut (libFuzzer's -merge) first, and each run gets the time its last run
+# took to read its corpus on top of FUZZ_SECONDS.
 # The targets' own messages (guest mistakes they report) go to build/fuzz/NAME.log.
 FUZZ_SECONDS ?= 30
 fuzz: $(FUZZ_TARGETS)
