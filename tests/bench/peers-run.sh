@@ -143,11 +143,13 @@ for kind in $BENCH_KINDS; do
 	vsock_conf() { awk -v k="$1" '$2 == "vsockconf" { for (i = 3; i < NF; i++) if ($i == k) print $(i + 1) }' "$raw" | head -n 1; }
 	# count_tables RAW: per workload, what each request (blk) or MiB (net) cost, medians over
 	# the timed rounds: KVM's exits (debugfs), the interrupts the guest took, the monitor's
-	# wake-ups, and (one counted run under strace) its system calls
+	# wake-ups and CPU time, and (one counted run under strace) its system calls
 	count_tables() {
 		echo "Counts per request (blk) or per MiB moved (net), medians over the rounds: they do not"
-		echo "depend on how busy the machine was. KVM's statistics of the VM (debugfs) and the"
-		echo "monitor's threads' voluntary context switches (wake-ups) are read from outside"
+		echo "depend on how busy the machine was (the times in microseconds do, less than the"
+		echo "timed figures). KVM's statistics of the VM (debugfs) and the monitor's threads'"
+		echo "voluntary context switches (wake-ups), CPU time and time runnable but waiting for a"
+		echo "CPU (schedstat; a vCPU thread's CPU time includes the guest's) are read from outside"
 		echo "just before and just after each job while the guest waits, the guest's virtio"
 		echo "interrupts from its /proc/interrupts; the system calls come from one more run of"
 		echo "each job under strace -c -f (round 1, not timed). The floor: one exit per kick and"
@@ -165,7 +167,8 @@ for kind in $BENCH_KINDS; do
 			awk -v i=$item '$2 == "syscall" && $4 == i && $5 > 0 { print $6, $3, $7 / $5; tot[$3] += $7 / $5 }
 				END { for (c in tot) print "syscalls", c, tot[c] }' "$1" >>"$t.pr"
 			for name in exits mmio_exit_user mmio_exit_kernel wfi_exit_stat halt_wakeup signal_exits irqs \
-				wake_vcpu wake_other syscalls $(awk '$1 !~ /^[a-z_]*(exit|wake|irqs|syscalls)/ && $3 >= 0.05 { print $1 }' "$t.pr" | sort -u); do
+				wake_vcpu wake_other cpu_vcpu cpu_other runq_vcpu runq_other syscalls \
+				$(awk '$1 !~ /^[a-z_]*(exit|wake|irqs|syscalls)/ && $1 !~ /^(cpu|runq)_/ && $3 >= 0.05 { print $1 }' "$t.pr" | sort -u); do
 				grep -q "^$name " "$t.pr" || continue
 				case $name in
 				exits) label="KVM exits, all" ;;
@@ -177,6 +180,10 @@ for kind in $BENCH_KINDS; do
 				irqs) label="virtio interrupts the guest took" ;;
 				wake_vcpu) label="monitor wake-ups, vCPU threads" ;;
 				wake_other) label="monitor wake-ups, other threads" ;;
+				cpu_vcpu) label="CPU time, vCPU threads, guest included (us)" ;;
+				cpu_other) label="CPU time, other threads (us)" ;;
+				runq_vcpu) label="runnable, waiting for a CPU, vCPU threads (us)" ;;
+				runq_other) label="runnable, waiting for a CPU, other threads (us)" ;;
 				syscalls) label="monitor system calls, all" ;;
 				*) label="- $name" ;;
 				esac
@@ -201,6 +208,15 @@ for kind in $BENCH_KINDS; do
 			awk -v v=$v '$2 == "version" && $3 == v { print "- " v ": " $4 }' "$raw"
 		done
 		echo
+		if grep -q " probe " "$raw"; then
+			awk '$2 == "probe" { print "all", $6 }' "$raw" | stats | awk '{
+				print "The host'"'"'s own speed, probed at each counted job'"'"'s edges while the guest"
+				print "waits (nettool speed: 256 MiB copied in memory): median " $2 " MB/s, " $3 "-" $4 "."
+				print "Under emulation it follows the machine under the host; a timed figure that moves"
+				print "far more than it between rounds moved for reasons of its own."
+			}'
+			echo
+		fi
 		header "measure (median, min-max over runs)"
 		for job in $JOBS; do
 			case $job in

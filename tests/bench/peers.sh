@@ -210,25 +210,29 @@ kvmstats() {
 	done
 }
 
-# counts FILE: the monitor's counts now, "name value": KVM's statistics of its VM, and its
-# threads' voluntary context switches (each a wait that a wake-up ended): wake_vcpu for the
-# threads whose name says vcpu, wake_other for the rest (threads that ended are not counted)
+# counts FILE: the monitor's counts now, "name value": KVM's statistics of its VM, and per
+# thread (threads that ended are not counted) its voluntary context switches (each a wait
+# that a wake-up ended), the CPU time it ran and the time it was runnable but waited for a
+# CPU (schedstat, in microseconds): *_vcpu for the threads whose name says vcpu (their CPU
+# time includes the guest's), *_other for the rest
 counts() {
 	pid=$(cat "$TMP/m.txt.pid")
 	{
 		kvmstats
 		for t in /proc/"$pid"/task/*; do
 			w=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status" 2>/dev/null)
-			case $(cat "$t/comm" 2>/dev/null) in
-			*vcpu*) echo "wake_vcpu ${w:-0}" ;;
-			*) echo "wake_other ${w:-0}" ;;
-			esac
+			read -r run queued _ <"$t/schedstat" 2>/dev/null || run=0 queued=0
+			k=other
+			case $(cat "$t/comm" 2>/dev/null) in *vcpu*) k=vcpu ;; esac
+			echo "wake_$k ${w:-0}"
+			echo "cpu_$k $((${run:-0} / 1000))"
+			echo "runq_$k $((${queued:-0} / 1000))"
 		done
 	} | awk '{ s[$1] += $2 } END { for (k in s) print k, s[k] }' >"$1"
 }
 
 # The counts kept per workload (KVM's names on arm64, then the guest's and the monitor's).
-COUNTED="exits mmio_exit_user mmio_exit_kernel wfi_exit_stat halt_wakeup signal_exits irqs wake_vcpu wake_other"
+COUNTED="exits mmio_exit_user mmio_exit_kernel wfi_exit_stat halt_wakeup signal_exits irqs wake_vcpu wake_other cpu_vcpu cpu_other runq_vcpu runq_other"
 
 # job_define: define j in the guest's shell. j TAG COMMAND...: say READY-2-TAG and wait for a
 # line, run COMMAND (its output to a file) counting the virtio interrupts the guest takes,
@@ -240,14 +244,23 @@ job_define() {
 	say 'j() { t=$1; shift; echo READY-$((1+1))-$t; read g; a=$(v); "$@" >/tmp/o 2>&1; b=$(v); echo DONE-$((1+1))-$t; read g; sed "s/^/OUT-$t=/; s/\$/;END/" /tmp/o; echo IRQS-$t=$((b-a)); }'
 }
 
+# probe: how fast this host runs now, in MB/s of a fixed loop (nettool speed: 256 MiB
+# copied in memory). Under emulation the host's own speed moves from minute to minute with
+# the machine under it; a job's timed figure is read against the probes at its edges.
+probe() {
+	"$NETTOOL" speed
+}
+
 # counted CASE TAG COMMAND...: run COMMAND in the guest through j, the counts taken at its
-# edges into $TMP/TAG.c0 and .c1 (with $trace set, strace -c -f on the monitor meanwhile,
-# into $TMP/strace); false when it did not finish within COUNTED_SECONDS
+# edges into $TMP/TAG.c0 and .c1, the host's speed (probe) at each into $TMP/TAG.p (with
+# $trace set, strace -c -f on the monitor meanwhile, into $TMP/strace); false when it did not
+# finish within COUNTED_SECONDS
 counted() {
 	c=$1 tag=$2
 	shift 2
 	say "j $tag $*"
 	until_seen "^READY-2-$tag" 60 || return 1
+	probe >"$TMP/$tag.p"
 	counts "$TMP/$tag.c0"
 	if [ -n "${trace:-}" ]; then
 		rm -f "$TMP/strace" "$TMP/strace.err"
@@ -262,6 +275,7 @@ counted() {
 	echo >&3
 	until_seen "^DONE-2-$tag" "${COUNTED_SECONDS:-180}" || return 1
 	counts "$TMP/$tag.c1"
+	probe >>"$TMP/$tag.p"
 	if [ -n "${trace:-}" ]; then
 		kill -INT $spid
 		wait $spid
@@ -272,8 +286,10 @@ counted() {
 
 # count_lines CASE ITEM RUN UNITS TAG: "MVPEER count CASE ITEM RUN UNITS NAME DELTA" for each
 # of COUNTED that moved between TAG's two counts (irqs: the guest's own count); UNITS: the
-# requests (or MiB) the job moved
+# requests (or MiB) the job moved; then "MVPEER probe CASE ITEM RUN MB/s", the mean of the
+# host's speed at the job's edges
 count_lines() {
+	awk -v pre="MVPEER probe $1 $2 $3" '{ s += $1; n++ } END { if (n == 2) printf "%s %.0f\n", pre, s / n }' "$TMP/$5.p"
 	irqs=$(tr -d '\r' <"$TMP/out" | sed -n "s/^IRQS-$5=//p" | tail -n 1)
 	{
 		awk 'NR == FNR { a[$1] = $2; next } { print $1, $2 - a[$1] }' "$TMP/$5.c0" "$TMP/$5.c1"
