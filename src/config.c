@@ -391,7 +391,7 @@ static void continue_cmdline(struct cfg *c, char *s)
 	v[len] = ' ';
 	memcpy(v + len + 1, s, n);
 	v[len + 1 + n] = '\0';
-	if (*cut == ';' && open_quote(v, v + len + 1 + (size_t)(cut - s))) {
+	if (*cut == ';' && open_quote(v, v + len + 1 + n)) {
 		line_error(c, c->lineno,
 			   "';' after a space starts a comment, and this one would cut the value "
 			   "inside its quotes: write the ';' without a space before it, or put the "

@@ -388,6 +388,10 @@ static void continuation_lines(void)
 	CHECK(!load_clean("[boot]\ncmdline = init=/bin/sh -c \"a\n  b ; c\"\n", "boot", "cmdline",
 			  v, sizeof(v)));
 	CHECK_STR(v, "init=/bin/sh -c \"a");
+	/* the same with blanks before the ';': the quotes are counted up to the trimmed words */
+	CHECK(!load_clean("[boot]\ncmdline = init=/bin/sh -c \"a\n  b  \t ; c\"\n", "boot",
+			  "cmdline", v, sizeof(v)));
+	CHECK_STR(v, "init=/bin/sh -c \"a");
 	CHECK(load_clean("[boot]\ncmdline = -c \"a\n  b;c\" ; note\n", "boot", "cmdline", v,
 			 sizeof(v)));
 	CHECK_STR(v, "-c \"a b;c\"");
