@@ -341,9 +341,7 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 				goto out;
 			if (b->unflushed < BLK_FLUSH_BYTES)
 				continue;
-			/* (avail_seen is at most the ring's size past last_avail: virtq_pop) */
-			if (b->unflushed >= BLK_FLUSH_MAX ||
-			    (uint16_t)(vq->avail_seen - vq->last_avail) < BLK_FLUSH_AHEAD)
+			if (b->unflushed >= BLK_FLUSH_MAX || virtq_waiting(vq) < BLK_FLUSH_AHEAD)
 				flush_completions(b);
 			else /* the ring's requests start; what is done waits */
 				blkio_kick(&b->io);

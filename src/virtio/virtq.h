@@ -70,6 +70,14 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 void virtq_add_used(struct virtq *q, uint16_t head, uint32_t len);
 /* Publish every used entry added so far to the driver. */
 void virtq_publish(struct virtq *q);
+/*
+ * Chains the driver had made available when the device last read its index that are not
+ * taken yet: at most the ring's size (virtq_pop refuses more).
+ */
+static inline uint16_t virtq_waiting(const struct virtq *q)
+{
+	return (uint16_t)(q->avail_seen - q->last_avail);
+}
 /* Give the last n popped chains back: the next pops return them again. */
 void virtq_unpop(struct virtq *q, unsigned n);
 /* After pushes: does the driver want an interrupt (EVENT_IDX or NO_INTERRUPT aware)? */
