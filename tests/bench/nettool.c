@@ -655,7 +655,7 @@ static int do_speed(void)
 	printf("%.0f\n", 256 * (double)sz / 1e6 / (now() - t0));
 	free(a);
 	free(b);
-	return sink == 42;
+	return 0;
 }
 
 int main(int argc, char **argv)

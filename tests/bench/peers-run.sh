@@ -209,12 +209,12 @@ for kind in $BENCH_KINDS; do
 		done
 		echo
 		if grep -q " probe " "$raw"; then
-			awk '$2 == "probe" { print "all", $6 }' "$raw" | stats | awk '{
-				print "The host'"'"'s own speed, probed at each counted job'"'"'s edges while the guest"
-				print "waits (nettool speed: 256 MiB copied in memory): median " $2 " MB/s, " $3 "-" $4 "."
-				print "Under emulation it follows the machine under the host; a timed figure that moves"
-				print "far more than it between rounds moved for reasons of its own."
-			}'
+			awk '$2 == "probe" { print "all", $6 }' "$raw" | stats | while read -r _ med lo hi; do
+				echo "The host's own speed, probed at each counted job's edges while the guest"
+				echo "waits (nettool speed: 256 MiB copied in memory): median $med MB/s, $lo-$hi."
+				echo "Under emulation it follows the machine under the host; a timed figure that moves"
+				echo "far more than it between rounds moved for reasons of its own."
+			done
 			echo
 		fi
 		header "measure (median, min-max over runs)"

@@ -253,14 +253,14 @@ probe() {
 
 # counted CASE TAG COMMAND...: run COMMAND in the guest through j, the counts taken at its
 # edges into $TMP/TAG.c0 and .c1, the host's speed (probe) at each into $TMP/TAG.p (with
-# $trace set, strace -c -f on the monitor meanwhile, into $TMP/strace); false when it did not
-# finish within COUNTED_SECONDS
+# $trace set, strace -c -f on the monitor meanwhile, into $TMP/strace, and no probe: the run
+# is not timed); false when it did not finish within COUNTED_SECONDS
 counted() {
 	c=$1 tag=$2
 	shift 2
 	say "j $tag $*"
 	until_seen "^READY-2-$tag" 60 || return 1
-	probe >"$TMP/$tag.p"
+	[ -n "${trace:-}" ] || probe >"$TMP/$tag.p"
 	counts "$TMP/$tag.c0"
 	if [ -n "${trace:-}" ]; then
 		rm -f "$TMP/strace" "$TMP/strace.err"
@@ -275,7 +275,7 @@ counted() {
 	echo >&3
 	until_seen "^DONE-2-$tag" "${COUNTED_SECONDS:-180}" || return 1
 	counts "$TMP/$tag.c1"
-	probe >>"$TMP/$tag.p"
+	[ -n "${trace:-}" ] || probe >>"$TMP/$tag.p"
 	if [ -n "${trace:-}" ]; then
 		kill -INT $spid
 		wait $spid
