@@ -5,6 +5,11 @@
 secs=$1
 shift
 status=0
+# inited LOG: "N R" from a libFuzzer log's "#N INITED ... exec/s: R" (the corpus read: N
+# inputs at R a second)
+inited() {
+	sed -n 's/^#\([0-9]*\)[[:space:]]*INITED.*exec\/s: *\([0-9]*\).*/\1 \2/p' "$1" 2>/dev/null | head -n 1
+}
 for t in "$@"; do
 	name=$(basename "$t")
 	corpus=build/fuzz/corpus-$name
@@ -24,8 +29,7 @@ for t in "$@"; do
 	fi
 	# The run's time counts from its start, reading the corpus included: SECONDS of fuzzing
 	# get the time the last run took to read it on top ("#N INITED ... exec/s: R": N / R).
-	replay=$(sed -n 's/^#\([0-9]*\)[[:space:]]*INITED.*exec\/s: *\([0-9]*\).*/\1 \2/p' \
-		"build/fuzz/$name.log" 2>/dev/null | awk '$2 > 0 { printf "%d", $1 / $2 + 1 }')
+	replay=$(inited "build/fuzz/$name.log" | awk '$2 > 0 { printf "%d", $1 / $2 + 1 }')
 	# -close_fd_mask=2: the monitor's warnings about the guest's mistakes stay out of the
 	# report (libFuzzer keeps its own output and crash reports).
 	"$t" -max_total_time=$((secs + ${replay:-0})) -print_final_stats=1 -close_fd_mask=2 "$corpus" \
@@ -46,8 +50,8 @@ for t in "$@"; do
 		grep -A30 'ERROR' "$log" | head -n 40
 		status=1
 	else
-		inited=$(sed -n 's/^#\([0-9]*\)[[:space:]]*INITED.*/\1/p' "$log" | head -n 1)
-		echo "fuzz: $name: $execs executions ($((execs - ${inited:-0})) after reading the corpus)," \
+		read_n=$(inited "$log" | cut -d' ' -f1)
+		echo "fuzz: $name: $execs executions ($((execs - ${read_n:-0})) after reading the corpus)," \
 			"coverage $cov edges, corpus $units inputs, no findings"
 	fi
 done
